@@ -1,0 +1,154 @@
+"""The LLaMA decoder graph, variant A (com.microsoft.GroupQueryAttention), see ONNX_CONTRACT.md.
+
+Shapes: B batch_size, S sequence_length, P past_sequence_length, T total_sequence_length,
+d hidden, H heads, KVH kv heads, hd head size, F ffn, V vocab.
+Weights arrive as TensorProtos (inline or external) in storage layout ([in, out]).
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, mapping, numpy_helper
+
+from weights import ModelConfig
+
+MS = "com.microsoft"
+OPSET = 17
+IR_VERSION = 8
+
+
+def rotary_caches(cfg: ModelConfig, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """cos, sin [context_length, hd/2]: angle(pos, j) = pos * theta^(-2j/hd)."""
+    hd = cfg.head_size
+    inv_freq = 1.0 / (cfg.rope_theta ** (np.arange(0, hd, 2, dtype=np.float64) / hd))   # [hd/2]
+    angles = np.outer(np.arange(cfg.context_length, dtype=np.float64), inv_freq)     # [ctx, hd/2]
+    return np.cos(angles).astype(dtype), np.sin(angles).astype(dtype)
+
+
+def rotary_inside_gqa(cfg: ModelConfig) -> bool:
+    # ORT's CPU GroupQueryAttention rejects cos/sin caches unless head_size % 16 == 0.
+    return cfg.head_size % 16 == 0
+
+
+class _Builder:
+    def __init__(self):
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[TensorProto] = []
+        self._count = 0
+
+    def op(self, op_type: str, inputs: list[str], num_outputs: int = 1, domain: str = "",
+           outputs: list[str] | None = None, **attrs) -> list[str]:
+        self._count += 1
+        name = f"/{op_type}_{self._count}"
+        outputs = outputs or [f"{name}/out{k}" for k in range(num_outputs)]
+        self.nodes.append(helper.make_node(op_type, inputs, outputs, name=name, domain=domain, **attrs))
+        return outputs
+
+    def one(self, op_type: str, inputs: list[str], domain: str = "", **attrs) -> str:
+        return self.op(op_type, inputs, 1, domain, **attrs)[0]
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        self.initializers.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+
+def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProto]) -> onnx.ModelProto:
+    dtype = np.dtype(dtype)
+    onnx_dtype = mapping.NP_TYPE_TO_TENSOR_TYPE[np.dtype(dtype)]
+    d, H, KVH, hd = cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_size
+    g = _Builder()
+    g.initializers.extend(weights.values())
+    w = lambda name: weights[name].name  # noqa: E731
+    inside = rotary_inside_gqa(cfg)
+
+    cos, sin = rotary_caches(cfg, dtype)
+    g.const("cos_cache", cos)                                       # [ctx, hd/2]
+    g.const("sin_cache", sin)                                       # [ctx, hd/2]
+    one_i64 = g.const("const_one_i64", np.array(1, np.int64))
+    axis1 = g.const("const_axes_1", np.array([1], np.int64))
+
+    # Attention metadata, from the mask alone.
+    mask_sum = g.one("ReduceSum", ["attention_mask", axis1], keepdims=0)            # [B]
+    seqlens_k = g.one("Cast", [g.one("Sub", [mask_sum, one_i64])], to=TensorProto.INT32)  # [B]
+    total_len = g.one("Cast", [g.one("Gather", [g.one("Shape", ["attention_mask"]), one_i64], axis=0)],
+                      to=TensorProto.INT32)                                         # [] scalar
+
+    if not inside:
+        # position_ids = CumSum(mask)[:, T-S:] - 1: j for right-padded first prompts, P + j for a
+        # chunk after past, each row's own length - 1 for ragged decode (what GQA itself uses).
+        cumsum = g.one("CumSum", ["attention_mask", g.const("const_axis_1", np.array(1, np.int64))])  # [B, T]
+        neg_s = g.one("Neg", [g.one("Shape", ["input_ids"], start=1, end=2)])       # [1] = -S
+        tail = g.one("Slice", [cumsum, neg_s, g.const("const_int64_max", np.array([2**62], np.int64)), axis1])
+        position_ids = g.one("Sub", [tail, one_i64])                                # [B, S]
+        axis2 = g.const("const_axes_2", np.array([2], np.int64))
+        cos_pos = g.one("Unsqueeze", [g.one("Gather", ["cos_cache", position_ids], axis=0), axis2])  # [B, S, 1, hd/2]
+        sin_pos = g.one("Unsqueeze", [g.one("Gather", ["sin_cache", position_ids], axis=0), axis2])  # [B, S, 1, hd/2]
+        heads_shape = g.const("const_shape_heads", np.array([0, 0, -1, hd], np.int64))
+        flat_shape = g.const("const_shape_flat", np.array([0, 0, -1], np.int64))
+        halves = g.const("const_split_halves", np.array([hd // 2, hd // 2], np.int64))
+
+        def rotate(x: str) -> str:
+            """Half-split rotary: [B, S, n*hd] -> [B, S, n*hd]."""
+            x4 = g.one("Reshape", [x, heads_shape])                                 # [B, S, n, hd]
+            x1, x2 = g.op("Split", [x4, halves], 2, axis=-1)                        # [B, S, n, hd/2] x2
+            r1 = g.one("Sub", [g.one("Mul", [x1, cos_pos]), g.one("Mul", [x2, sin_pos])])
+            r2 = g.one("Add", [g.one("Mul", [x2, cos_pos]), g.one("Mul", [x1, sin_pos])])
+            return g.one("Reshape", [g.one("Concat", [r1, r2], axis=-1), flat_shape])
+
+    x = g.one("Gather", [w("model.embed_tokens.weight"), "input_ids"], axis=0)     # [B, S, d]
+    residual = None
+
+    def norm(x: str, residual: str | None, weight: str) -> tuple[str, str]:
+        """RMSNorm(x + residual) * weight -> (normed [B, S, d], new residual [B, S, d])."""
+        if residual is None:
+            return g.one("SimplifiedLayerNormalization", [x, weight], axis=-1,
+                         epsilon=cfg.rms_norm_eps, stash_type=1), x
+        out, _, _, summed = g.op("SkipSimplifiedLayerNormalization", [x, residual, weight], 4, MS,
+                                 epsilon=cfg.rms_norm_eps)
+        return out, summed
+
+    for i in range(cfg.num_layers):
+        p = f"model.layers.{i}."
+        # Attention block.
+        h, residual = norm(x, residual, w(p + "input_layernorm.weight"))           # [B, S, d]
+        q = g.one("MatMul", [h, w(p + "self_attn.q_proj.weight")])                  # [B, S, H*hd]
+        k = g.one("MatMul", [h, w(p + "self_attn.k_proj.weight")])                  # [B, S, KVH*hd]
+        v = g.one("MatMul", [h, w(p + "self_attn.v_proj.weight")])                  # [B, S, KVH*hd]
+        gqa_inputs = [q, k, v, f"past_key_values.{i}.key", f"past_key_values.{i}.value", seqlens_k, total_len]
+        if inside:
+            gqa_inputs += ["cos_cache", "sin_cache"]
+        else:
+            gqa_inputs[0], gqa_inputs[1] = rotate(q), rotate(k)
+        attn = g.op("GroupQueryAttention", gqa_inputs, domain=MS,
+                    outputs=[f"{p}attn_out", f"present.{i}.key", f"present.{i}.value"],
+                    num_heads=H, kv_num_heads=KVH, scale=float(1.0 / np.sqrt(hd)), local_window_size=-1,
+                    softcap=0.0, do_rotary=int(inside), rotary_interleaved=0)[0]    # [B, S, H*hd]
+        x = g.one("MatMul", [attn, w(p + "self_attn.o_proj.weight")])               # [B, S, d]
+        # SwiGLU MLP block.
+        h, residual = norm(x, residual, w(p + "post_attention_layernorm.weight"))  # [B, S, d]
+        gate = g.one("MatMul", [h, w(p + "mlp.gate_proj.weight")])                  # [B, S, F]
+        up = g.one("MatMul", [h, w(p + "mlp.up_proj.weight")])                      # [B, S, F]
+        act = g.one("Mul", [g.one("Mul", [gate, g.one("Sigmoid", [gate])]), up])    # [B, S, F]
+        x = g.one("MatMul", [act, w(p + "mlp.down_proj.weight")])                   # [B, S, d]
+
+    h, _ = norm(x, residual, w("model.norm.weight"))                                # [B, S, d]
+    logits = g.one("MatMul", [h, w("lm_head.weight")])                              # [B, S, V]
+    g.nodes.append(helper.make_node("Cast", [logits], ["logits"], name="/logits_cast", to=TensorProto.FLOAT))
+
+    past_shape = ["batch_size", KVH, "past_sequence_length", hd]
+    present_shape = ["batch_size", KVH, "total_sequence_length", hd]
+    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
+              helper.make_tensor_value_info("attention_mask", TensorProto.INT64,
+                                            ["batch_size", "total_sequence_length"])]
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
+                                             ["batch_size", "sequence_length", cfg.vocab_size])]
+    for i in range(cfg.num_layers):
+        for kind in ("key", "value"):
+            inputs.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kind}", onnx_dtype, past_shape))
+            outputs.append(helper.make_tensor_value_info(f"present.{i}.{kind}", onnx_dtype, present_shape))
+
+    graph = helper.make_graph(g.nodes, "llama_gqa", inputs, outputs, g.initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, 1)],
+                              producer_name="VicunaBatch.model-export")
+    model.ir_version = IR_VERSION
+    return model
