@@ -9,7 +9,7 @@ public sealed class SentencePieceReferenceFixture : IDisposable
     {
         Texts = TokenizerCorpus.All();
         LlamaAnswers = SentencePieceOracle.Encode(SentencePieceOracle.LlamaTokenizerPath, Texts);
-        SmallBpePath = SentencePieceOracle.Train(TempFolder, SentencePieceOracle.BenchmarkTurns(), vocabSize: 1000);
+        SmallBpePath = SentencePieceOracle.Train(TempFolder, SentencePieceOracle.BenchmarkTurns(), vocabSize: 2000);
         SmallBpeAnswers = SentencePieceOracle.Encode(SmallBpePath, Texts);
     }
 
