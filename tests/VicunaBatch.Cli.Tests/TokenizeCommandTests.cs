@@ -1,0 +1,45 @@
+using System.CommandLine;
+
+namespace VicunaBatch.Cli.Tests;
+
+public sealed class TokenizeCommandTests
+{
+    [Fact]
+    public async Task RunAsync_threeLines_writesOneJsonArrayPerLine()
+    {
+        var input = new StringReader("Hello world\n\n👍 1234\n");
+        var output = new StringWriter();
+
+        int exitCode = await TokenizeCommand.RunAsync(LlamaTokenizerPath(), input, output);
+
+        Assert.Equal(0, exitCode);
+        // Ids from python sentencepiece's sp.encode of each line with the LLaMA tokenizer.
+        Assert.Equal("[15043, 3186]\n[]\n[29871, 243, 162, 148, 144, 29871, 29896, 29906, 29941, 29946]\n", output.ToString());
+    }
+
+    [Fact]
+    public void Create_withoutTokenizerOption_reportsRequiredOptionError()
+    {
+        var root = new RootCommand { TokenizeCommand.Create() };
+
+        var result = root.Parse(["tokenize"]);
+
+        Assert.Equal(["Option '--tokenizer' is required."], result.Errors.Select(e => e.Message));
+    }
+
+    private static string LlamaTokenizerPath()
+    {
+        string? shared = Environment.GetEnvironmentVariable("VICUNA_SHARED");
+        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); shared is null && folder is not null; folder = folder.Parent)
+        {
+            if (File.Exists(Path.Combine(folder.FullName, "VicunaBatch.sln")))
+            {
+                shared = Path.Combine(folder.FullName, "..", "shared");
+            }
+        }
+        string path = Path.GetFullPath(Path.Combine(shared ?? ".", "models", "llama-tokenizer.model"));
+        return File.Exists(path)
+            ? path
+            : throw new FileNotFoundException($"LLaMA tokenizer not found at '{path}'; set VICUNA_SHARED to the shared folder.");
+    }
+}
