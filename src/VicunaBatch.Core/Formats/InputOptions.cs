@@ -1,0 +1,31 @@
+namespace VicunaBatch.Core;
+
+/// <summary>How input files are read.</summary>
+public enum InputFormat
+{
+    /// <summary>JSON lines; each line is detected on its own: OpenAI Batch when it has
+    /// <c>body</c>, <c>url</c> or <c>method</c>, otherwise the simple format.</summary>
+    Jsonl,
+
+    /// <summary>One prompt per line (completions endpoint).</summary>
+    Text,
+}
+
+/// <summary>Options of input parsing, validation and sharding.</summary>
+public sealed class InputOptions
+{
+    /// <summary>Valid requests per shard (one queue message). Default 64.</summary>
+    public int RequestsPerShard { get; init; } = 64;
+
+    /// <summary>Longest accepted custom_id, in characters. Default 256.</summary>
+    public int MaxCustomIdLength { get; init; } = 256;
+
+    public static InputFormat FormatFromName(string fileName) =>
+        fileName.EndsWith(".txt", StringComparison.OrdinalIgnoreCase) ? InputFormat.Text : InputFormat.Jsonl;
+
+    public void Validate()
+    {
+        if (RequestsPerShard < 1) throw new ArgumentOutOfRangeException(nameof(RequestsPerShard), RequestsPerShard, "must be >= 1");
+        if (MaxCustomIdLength < 1) throw new ArgumentOutOfRangeException(nameof(MaxCustomIdLength), MaxCustomIdLength, "must be >= 1");
+    }
+}

@@ -1,0 +1,137 @@
+using System.Text;
+using System.Text.Json;
+
+namespace VicunaBatch.Core;
+
+/// <summary>
+/// Parses one physical input line into a <see cref="BatchRequest"/> or a <see cref="LineError"/>.
+/// Stateless and thread-safe; duplicate custom_ids are the caller's concern (they need the whole file).
+/// </summary>
+public sealed class LineParser
+{
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+    private static readonly HashSet<string> SimpleFields =
+        ["custom_id", "model", "prompt", "messages", "max_tokens", "temperature", "top_p", "seed", "stop"];
+
+    private readonly InputOptions _options;
+
+    public LineParser(InputOptions options)
+    {
+        options.Validate();
+        _options = options;
+    }
+
+    public static string DefaultCustomId(int lineNumber) => $"line-{lineNumber}";
+
+    /// <summary>Parses a non-blank line.</summary>
+    public ParsedLine Parse(InputLine line, InputFormat format)
+    {
+        try
+        {
+            var request = format == InputFormat.Text ? ParseText(line) : ParseJson(line);
+            return new ParsedLine(request, null);
+        }
+        catch (LineRejection e)
+        {
+            var id = e.CustomId ?? DefaultCustomId(line.LineNumber);
+            return new ParsedLine(null, new LineError(line.LineNumber, id, e.Code, e.Message));
+        }
+    }
+
+    private static BatchRequest ParseText(InputLine line)
+    {
+        string prompt;
+        try { prompt = StrictUtf8.GetString(line.Content); }
+        catch (DecoderFallbackException) { throw new LineRejection(LineErrorCode.InvalidEncoding, "line is not valid UTF-8"); }
+        return new BatchRequest
+        {
+            CustomId = DefaultCustomId(line.LineNumber), LineNumber = line.LineNumber,
+            Endpoint = BatchEndpoint.Completions, Prompt = prompt,
+        };
+    }
+
+    private BatchRequest ParseJson(InputLine line)
+    {
+        JsonDocument document;
+        try { document = JsonDocument.Parse(line.Content); }
+        catch (JsonException e) { throw new LineRejection(LineErrorCode.InvalidJson, $"invalid JSON: {e.Message}"); }
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new LineRejection(LineErrorCode.NotAnObject, $"line must be a JSON object, not {root.ValueKind.ToString().ToLowerInvariant()}");
+            var customId = ReadCustomId(root, line.LineNumber);
+            try
+            {
+                bool isOpenAi = root.TryGetProperty("body", out _) || root.TryGetProperty("url", out _) || root.TryGetProperty("method", out _);
+                return isOpenAi ? ParseOpenAi(root, customId, line.LineNumber) : ParseSimple(root, customId, line.LineNumber);
+            }
+            catch (LineRejection e)
+            {
+                e.CustomId = customId;
+                throw;
+            }
+        }
+    }
+
+    private string ReadCustomId(JsonElement root, int lineNumber)
+    {
+        if (!TryGet(root, "custom_id", out var value)) return DefaultCustomId(lineNumber);
+        if (value.ValueKind != JsonValueKind.String)
+            throw new LineRejection(LineErrorCode.InvalidCustomId, "custom_id must be a string");
+        var id = value.GetString()!;
+        if (id.Length == 0 || string.IsNullOrWhiteSpace(id))
+            throw new LineRejection(LineErrorCode.InvalidCustomId, "custom_id must not be empty");
+        if (id.Length > _options.MaxCustomIdLength)
+            throw new LineRejection(LineErrorCode.InvalidCustomId, $"custom_id is {id.Length} characters long; the limit is {_options.MaxCustomIdLength}");
+        return id;
+    }
+
+    private static BatchRequest ParseOpenAi(JsonElement root, string customId, int lineNumber)
+    {
+        if (!TryGet(root, "method", out var method) || method.ValueKind != JsonValueKind.String || method.GetString() != "POST")
+            throw new LineRejection(LineErrorCode.InvalidMethod, "method must be \"POST\"");
+        if (!TryGet(root, "url", out var url) || url.ValueKind != JsonValueKind.String)
+            throw new LineRejection(LineErrorCode.UnknownEndpoint, $"url must be \"{BatchEndpoints.ChatCompletionsUrl}\" or \"{BatchEndpoints.CompletionsUrl}\"");
+        if (!BatchEndpoints.TryParseUrl(url.GetString(), out var endpoint))
+            throw new LineRejection(LineErrorCode.UnknownEndpoint, $"unknown endpoint \"{url.GetString()}\"; expected \"{BatchEndpoints.ChatCompletionsUrl}\" or \"{BatchEndpoints.CompletionsUrl}\"");
+        if (!TryGet(root, "body", out var body))
+            throw new LineRejection(LineErrorCode.MissingBody, "body is required");
+        if (body.ValueKind != JsonValueKind.Object)
+            throw new LineRejection(LineErrorCode.InvalidType, "body must be an object");
+
+        bool hasPrompt = TryGet(body, "prompt", out _), hasMessages = TryGet(body, "messages", out _);
+        if (hasPrompt && hasMessages)
+            throw new LineRejection(LineErrorCode.AmbiguousPrompt, "body has both prompt and messages");
+        if (endpoint == BatchEndpoint.ChatCompletions && !hasMessages)
+            throw new LineRejection(LineErrorCode.MissingPrompt, $"{BatchEndpoints.ChatCompletionsUrl} requires body.messages");
+        if (endpoint == BatchEndpoint.Completions && !hasPrompt)
+            throw new LineRejection(LineErrorCode.MissingPrompt, $"{BatchEndpoints.CompletionsUrl} requires body.prompt");
+        return RequestFields.Read(body, customId, lineNumber, endpoint);
+    }
+
+    private static BatchRequest ParseSimple(JsonElement root, string customId, int lineNumber)
+    {
+        foreach (var property in root.EnumerateObject())
+            if (!SimpleFields.Contains(property.Name))
+                throw new LineRejection(LineErrorCode.UnknownField, $"unknown field \"{property.Name}\"");
+        bool hasPrompt = TryGet(root, "prompt", out _), hasMessages = TryGet(root, "messages", out _);
+        if (hasPrompt && hasMessages)
+            throw new LineRejection(LineErrorCode.AmbiguousPrompt, "line has both prompt and messages");
+        if (!hasPrompt && !hasMessages)
+            throw new LineRejection(LineErrorCode.MissingPrompt, "line needs prompt or messages");
+        var endpoint = hasMessages ? BatchEndpoint.ChatCompletions : BatchEndpoint.Completions;
+        return RequestFields.Read(root, customId, lineNumber, endpoint);
+    }
+
+    /// <summary>Gets a property that is present and not JSON null.</summary>
+    internal static bool TryGet(JsonElement obj, string name, out JsonElement value) =>
+        obj.TryGetProperty(name, out value) && value.ValueKind != JsonValueKind.Null;
+}
+
+/// <summary>A line was rejected; carries the code and message of its <see cref="LineError"/>.</summary>
+internal sealed class LineRejection(LineErrorCode code, string message) : Exception(message)
+{
+    public LineErrorCode Code { get; } = code;
+    public string? CustomId { get; set; }
+}

@@ -1,0 +1,35 @@
+using System.Text.RegularExpressions;
+
+namespace VicunaBatch.Core;
+
+/// <summary>
+/// Job ids: 1–64 characters of [A-Za-z0-9_-] (they name blob folders and queue message ids);
+/// generated ids are <c>batch_</c> + 32 hex digits. Blob layout of a job under <c>jobs/{id}/</c>.
+/// </summary>
+public static partial class JobIds
+{
+    public static string New() => "batch_" + Guid.NewGuid().ToString("N");
+
+    public static bool IsValid(string? jobId) => jobId is not null && Pattern().IsMatch(jobId);
+
+    public static string Validate(string jobId) => IsValid(jobId)
+        ? jobId
+        : throw new ArgumentException($"job id \"{jobId}\" must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'", nameof(jobId));
+
+    public static string JobBlob(string jobId) => $"jobs/{jobId}/job.json";
+    public static string PlanBlob(string jobId) => $"jobs/{jobId}/plan.json";
+    public static string ValidationErrorsBlob(string jobId) => $"jobs/{jobId}/validation_errors.jsonl";
+    public static string ShardReportPrefix(string jobId) => $"jobs/{jobId}/shards/";
+    public static string ShardReportBlob(string jobId, int shardIndex) => $"jobs/{jobId}/shards/{shardIndex:D6}.json";
+    public static string OutputBlob(string jobId) => $"jobs/{jobId}/output.jsonl";
+    public static string ErrorsBlob(string jobId) => $"jobs/{jobId}/errors.jsonl";
+
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
+    private static partial Regex Pattern();
+}
+
+/// <summary>What validation found, stored at <see cref="JobIds.PlanBlob"/> for the finalizer and progress.</summary>
+public sealed record JobPlan(string InputBlob, InputFormat Format, int NumLines, int NumRequests, int NumInvalid, int NumShards)
+{
+    public int NumTotal => NumRequests + NumInvalid;
+}

@@ -1,0 +1,106 @@
+using System.Text;
+using System.Text.Json;
+
+namespace VicunaBatch.Core;
+
+/// <summary>A job to create from an input blob already in the blob store.</summary>
+public sealed record JobSubmission(string InputBlob)
+{
+    /// <summary>Job id; null generates one (<see cref="JobIds.New"/>). Reusing an id makes the submit idempotent.</summary>
+    public string? JobId { get; init; }
+
+    /// <summary>Null: from the blob name (<c>.txt</c> → text, else JSONL).</summary>
+    public InputFormat? Format { get; init; }
+
+    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+    public WebhookSettings? Webhook { get; init; }
+
+    /// <summary>Time until <c>expires_at</c>. Default 24 hours.</summary>
+    public TimeSpan CompletionWindow { get; init; } = TimeSpan.FromHours(24);
+}
+
+/// <summary>
+/// Validates the input, creates the job, writes plan + validation errors and one queue message per
+/// shard. Idempotent per job id: a job past <c>validating</c> is returned as is; one left in
+/// <c>validating</c> (crash mid-submit) is validated again and its messages re-sent (the queue drops
+/// duplicates by message id; a shard that already ran skips its checkpointed requests).
+/// A job with no valid requests has no shards: call <see cref="JobFinalizer.TryFinalizeAsync"/> right away.
+/// </summary>
+public sealed class JobSubmitter(IBlobStore blobs, IJobStore jobs, IWorkQueue queue, InputOptions options, TimeProvider time)
+{
+    private readonly InputValidator _validator = new(options);
+
+    public async Task<BatchJob> SubmitAsync(JobSubmission submission, CancellationToken cancellationToken = default)
+    {
+        var jobId = JobIds.Validate(submission.JobId ?? JobIds.New());
+        var stored = await jobs.GetAsync(jobId, cancellationToken) ?? await CreateAsync(jobId, submission, cancellationToken);
+        if (stored.Job.Status != JobStatus.Validating) return stored.Job;
+
+        var job = stored.Job;
+        var format = submission.Format ?? InputOptions.FormatFromName(job.InputFileId);
+        ValidationReport report;
+        await using (var input = await blobs.OpenReadAsync(job.InputFileId, null, cancellationToken))
+            report = await _validator.ValidateAsync(input, jobId, job.InputFileId, format, cancellationToken);
+        await WritePlanAsync(job, format, report, cancellationToken);
+
+        if (report.NumTotal == 0)
+        {
+            job.Errors = new JobErrors([new JobError("empty_input", "the input file has no requests", null, null)]);
+            JobStateMachine.Transition(job, JobStatus.Failed, time.GetUtcNow());
+        }
+        else
+        {
+            await queue.SendAsync(report.Shards.Select(s => new OutgoingMessage(s.MessageId, s.ToJson())).ToList(), cancellationToken);
+            job.Endpoint = (report.Endpoint ?? BatchEndpoint.ChatCompletions).ToUrl();
+            job.RequestCounts = new RequestCounts(report.NumTotal, 0, 0);
+            job.Progress = new JobProgress(report.NumTotal, 0, report.Errors.Count, 0, 0, 0, report.Shards.Count);
+            JobStateMachine.Transition(job, JobStatus.InProgress, time.GetUtcNow());
+        }
+        return await SaveOrReloadAsync(job, stored.ETag, cancellationToken);
+    }
+
+    private async Task<StoredJob> CreateAsync(string jobId, JobSubmission submission, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var job = new BatchJob
+        {
+            Id = jobId, Endpoint = BatchEndpoints.ChatCompletionsUrl, InputFileId = submission.InputBlob,
+            CompletionWindow = $"{(int)submission.CompletionWindow.TotalHours}h",
+            CreatedAt = now.ToUnixTimeSeconds(), ExpiresAt = (now + submission.CompletionWindow).ToUnixTimeSeconds(),
+            Metadata = submission.Metadata, Webhook = submission.Webhook,
+        };
+        try
+        {
+            return new StoredJob(job, await jobs.SaveAsync(job, null, cancellationToken));
+        }
+        catch (JobStoreException e) when (e.Reason == JobStoreFailure.Conflict)
+        {
+            return await jobs.GetAsync(jobId, cancellationToken)
+                ?? throw new JobStoreException(JobStoreFailure.Conflict, jobId, $"job {jobId} was created and removed concurrently", e);
+        }
+    }
+
+    private async Task WritePlanAsync(BatchJob job, InputFormat format, ValidationReport report, CancellationToken cancellationToken)
+    {
+        var plan = new JobPlan(job.InputFileId, format, report.NumLines, report.NumRequests, report.Errors.Count, report.Shards.Count);
+        var errors = new StringBuilder();
+        foreach (var error in report.Errors)
+            errors.Append(JsonSerializer.Serialize(ErrorLine.From(error), JsonDefaults.Options)).Append('\n');
+        await blobs.PutBytesAsync(JobIds.ValidationErrorsBlob(job.Id), Encoding.UTF8.GetBytes(errors.ToString()), BlobCondition.None, cancellationToken);
+        await blobs.PutBytesAsync(JobIds.PlanBlob(job.Id), JsonSerializer.SerializeToUtf8Bytes(plan, JsonDefaults.Options), BlobCondition.None, cancellationToken);
+    }
+
+    private async Task<BatchJob> SaveOrReloadAsync(BatchJob job, string etag, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await jobs.SaveAsync(job, etag, cancellationToken);
+            return job;
+        }
+        catch (JobStoreException e) when (e.Reason == JobStoreFailure.Conflict)
+        {
+            return (await jobs.GetAsync(job.Id, cancellationToken))?.Job
+                ?? throw new JobStoreException(JobStoreFailure.Conflict, job.Id, $"job {job.Id} was removed concurrently", e);
+        }
+    }
+}

@@ -1,0 +1,166 @@
+using System.Text.Json;
+
+namespace VicunaBatch.Core;
+
+/// <summary>Options of <see cref="ShardProcessor"/>.</summary>
+public sealed class ShardProcessorOptions
+{
+    /// <summary>A message delivered more often than this is dead-lettered unprocessed (poison). Default 5.</summary>
+    public int MaxDeliveries { get; init; } = 5;
+
+    /// <summary>How often the message lock is renewed while the shard runs; <see cref="TimeSpan.Zero"/>
+    /// disables renewal. Default 20 s (a third of the default SQLite queue lock of 60 s).</summary>
+    public TimeSpan LockRenewalInterval { get; init; } = TimeSpan.FromSeconds(20);
+
+    public void Validate()
+    {
+        if (MaxDeliveries < 1) throw new ArgumentOutOfRangeException(nameof(MaxDeliveries), MaxDeliveries, "must be >= 1");
+        if (LockRenewalInterval < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(LockRenewalInterval), LockRenewalInterval, "must be >= 0");
+    }
+}
+
+public enum ShardDisposition
+{
+    /// <summary>Every request has an outcome; report written; message completed.</summary>
+    Completed,
+    /// <summary>Poison or malformed message; report written (when the shard is known); message dead-lettered.</summary>
+    DeadLettered,
+    /// <summary>Cancelled (shutdown) or failed; message abandoned for redelivery, never completed.</summary>
+    Abandoned,
+}
+
+/// <param name="NumExecuted">Requests sent to the executor in this delivery (checkpointed ones are skipped).</param>
+/// <param name="Error">Why an abandoned shard failed; null when it was cancelled.</param>
+public sealed record ShardResult(ShardDisposition Disposition, Shard? Shard, int NumExecuted, Exception? Error = null);
+
+/// <summary>
+/// Runs one received shard message: reads its byte range, skips lines rejected at validation and
+/// custom_ids already checkpointed, sends all remaining requests to the executor at once (the engine
+/// batches them with other shards' requests), checkpoints each outcome as it arrives, then writes the
+/// shard report and completes the message. Safe to call concurrently for many messages.
+/// </summary>
+public sealed class ShardProcessor
+{
+    private readonly IBlobStore _blobs;
+    private readonly ICheckpointStore _checkpoints;
+    private readonly IWorkQueue _queue;
+    private readonly IRequestExecutor _executor;
+    private readonly ShardProcessorOptions _options;
+    private readonly TimeProvider _time;
+    private readonly LineParser _parser;
+    private readonly ShardReports _reports;
+
+    public ShardProcessor(IBlobStore blobs, ICheckpointStore checkpoints, IWorkQueue queue, IRequestExecutor executor,
+        InputOptions inputOptions, ShardProcessorOptions options, TimeProvider time)
+    {
+        options.Validate();
+        (_blobs, _checkpoints, _queue, _executor, _options, _time) = (blobs, checkpoints, queue, executor, options, time);
+        _parser = new LineParser(inputOptions);
+        _reports = new ShardReports(blobs);
+    }
+
+    public async Task<ShardResult> ProcessAsync(ReceivedMessage message, CancellationToken cancellationToken = default)
+    {
+        Shard shard;
+        try { shard = Shard.FromJson(message.Body); }
+        catch (JsonException e)
+        {
+            await _queue.DeadLetterAsync(message, $"malformed shard message: {e.Message}", CancellationToken.None);
+            return new ShardResult(ShardDisposition.DeadLettered, null, 0);
+        }
+        if (message.DeliveryCount > _options.MaxDeliveries)
+            return await DeadLetterAsync(message, shard,
+                $"delivered {message.DeliveryCount} times, more than MaxDeliveries ({_options.MaxDeliveries})", cancellationToken);
+
+        using var renewal = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var renewLoop = RenewLockLoopAsync(message, renewal.Token);
+        try
+        {
+            int executed = await RunAsync(shard, cancellationToken);
+            var outcomes = await OutcomeDeduplication.DeduplicateAsync(
+                _checkpoints.ReadShardAsync(shard.JobId, shard.ShardIndex, cancellationToken), cancellationToken);
+            await _reports.TryWriteAsync(ShardReports.Summarize(shard, ShardState.Completed, null, outcomes), cancellationToken);
+            await StopAsync(renewal, renewLoop);
+            await _queue.CompleteAsync(message, CancellationToken.None);
+            return new ShardResult(ShardDisposition.Completed, shard, executed);
+        }
+        catch (Exception e) when (e is not WorkQueueException)
+        {
+            await StopAsync(renewal, renewLoop);
+            await _queue.AbandonAsync(message, CancellationToken.None);
+            bool cancelled = e is OperationCanceledException && cancellationToken.IsCancellationRequested;
+            return new ShardResult(ShardDisposition.Abandoned, shard, 0, cancelled ? null : e);
+        }
+    }
+
+    private async Task<int> RunAsync(Shard shard, CancellationToken cancellationToken)
+    {
+        var done = await _checkpoints.GetDoneCustomIdsAsync(shard.JobId, shard.ShardIndex, cancellationToken);
+        var seen = new HashSet<string>(done, StringComparer.Ordinal);
+        var inFlight = new List<Task>();
+        int executed = 0;
+        await foreach (var parsed in shard.ReadAsync(_blobs, _parser, cancellationToken))
+        {
+            if (!seen.Add(parsed.CustomId)) continue;
+            if (parsed.Request is { } request) { executed++; inFlight.Add(ExecuteAsync(shard, request, cancellationToken)); }
+            else inFlight.Add(CheckpointAsync(shard, InvalidOutcome(parsed.Error!), cancellationToken));
+        }
+        await Task.WhenAll(inFlight);
+        return executed;
+    }
+
+    private async Task ExecuteAsync(Shard shard, BatchRequest request, CancellationToken cancellationToken)
+    {
+        await Task.Yield(); // start every request before any completes, even with a synchronous executor prologue
+        RequestOutcome outcome;
+        try
+        {
+            outcome = await _executor.ExecuteAsync(request, cancellationToken);
+        }
+        catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            outcome = RequestOutcome.Failure(request, RequestErrorCode.ExecutionFailed, e.Message, _time.GetUtcNow());
+        }
+        await CheckpointAsync(shard, outcome, cancellationToken);
+    }
+
+    private Task CheckpointAsync(Shard shard, RequestOutcome outcome, CancellationToken cancellationToken) =>
+        _checkpoints.AppendAsync(shard.JobId, shard.ShardIndex, outcome with { ShardIndex = shard.ShardIndex }, cancellationToken);
+
+    private RequestOutcome InvalidOutcome(LineError error) => new()
+    {
+        CustomId = error.CustomId, LineNumber = error.LineNumber, Endpoint = BatchEndpoint.Completions,
+        CreatedAt = _time.GetUtcNow().ToUnixTimeSeconds(), ErrorCode = RequestErrorCode.InvalidRequest,
+        ErrorMessage = $"line passed validation but no longer parses ({error.Code.SnakeCase()}: {error.Message})",
+    };
+
+    private async Task<ShardResult> DeadLetterAsync(ReceivedMessage message, Shard shard, string reason, CancellationToken cancellationToken)
+    {
+        var outcomes = await OutcomeDeduplication.DeduplicateAsync(
+            _checkpoints.ReadShardAsync(shard.JobId, shard.ShardIndex, cancellationToken), cancellationToken);
+        await _reports.TryWriteAsync(ShardReports.Summarize(shard, ShardState.DeadLettered, reason, outcomes), cancellationToken);
+        await _queue.DeadLetterAsync(message, reason, CancellationToken.None);
+        return new ShardResult(ShardDisposition.DeadLettered, shard, 0);
+    }
+
+    private async Task RenewLockLoopAsync(ReceivedMessage message, CancellationToken stop)
+    {
+        if (_options.LockRenewalInterval == TimeSpan.Zero) return;
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(_options.LockRenewalInterval, _time, stop);
+                await _queue.RenewLockAsync(message, stop);
+            }
+        }
+        catch (OperationCanceledException) { }
+        catch (WorkQueueException) { } // lock lost: keep working; results are idempotent and Complete reports it
+    }
+
+    private static async Task StopAsync(CancellationTokenSource renewal, Task renewLoop)
+    {
+        await renewal.CancelAsync();
+        await renewLoop;
+    }
+}

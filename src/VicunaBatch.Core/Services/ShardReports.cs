@@ -1,0 +1,91 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+
+namespace VicunaBatch.Core;
+
+public enum ShardState
+{
+    Completed,
+    DeadLettered,
+}
+
+/// <summary>Written once when a shard is settled; its counts feed progress (granularity: one shard).</summary>
+public sealed record ShardReport(Shard Shard, ShardState State, string? Reason, int Completed, int Failed, long InputTokens, long OutputTokens);
+
+/// <summary>Shard reports at <c>jobs/{id}/shards/{index}.json</c>, create-only (the first report wins).</summary>
+public sealed class ShardReports(IBlobStore blobs)
+{
+    /// <summary>Writes the report unless one exists; returns false when one did.</summary>
+    public async Task<bool> TryWriteAsync(ShardReport report, CancellationToken cancellationToken = default)
+    {
+        var name = JobIds.ShardReportBlob(report.Shard.JobId, report.Shard.ShardIndex);
+        try
+        {
+            await blobs.PutBytesAsync(name, JsonSerializer.SerializeToUtf8Bytes(report, JsonDefaults.Options), BlobCondition.IfNotExists, cancellationToken);
+            return true;
+        }
+        catch (BlobStoreException e) when (e.Reason == BlobStoreFailure.ConditionFailed)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>All reports of the job in shard order.</summary>
+    public async IAsyncEnumerable<ShardReport> ReadAllAsync(string jobId, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var names = new List<string>();
+        await foreach (var name in blobs.ListAsync(JobIds.ShardReportPrefix(jobId), cancellationToken)) names.Add(name);
+        names.Sort(StringComparer.Ordinal);
+        foreach (var name in names)
+            yield return JsonSerializer.Deserialize<ShardReport>(await blobs.ReadBytesAsync(name, cancellationToken), JsonDefaults.Options)!;
+    }
+
+    /// <summary>Progress from the plan and the reports so far: one small blob per settled shard.
+    /// Lines rejected at validation count as failed from the start.</summary>
+    public async Task<JobProgress> GetProgressAsync(string jobId, CancellationToken cancellationToken = default)
+    {
+        var plan = await ReadPlanAsync(blobs, jobId, cancellationToken);
+        int completed = 0, failed = plan.NumInvalid, shards = 0;
+        long input = 0, output = 0;
+        await foreach (var report in ReadAllAsync(jobId, cancellationToken))
+        {
+            shards++;
+            completed += report.Completed;
+            failed += report.Failed + Math.Max(0, report.Shard.NumRequests - report.Completed - report.Failed);
+            input += report.InputTokens;
+            output += report.OutputTokens;
+        }
+        return new JobProgress(plan.NumTotal, completed, failed, input, output, shards, plan.NumShards);
+    }
+
+    /// <summary>Report of a shard from its (deduplicated) checkpointed outcomes.</summary>
+    public static ShardReport Summarize(Shard shard, ShardState state, string? reason, IEnumerable<RequestOutcome> outcomes)
+    {
+        int completed = 0, failed = 0;
+        long input = 0, output = 0;
+        foreach (var outcome in outcomes)
+        {
+            if (!outcome.Succeeded) { failed++; continue; }
+            completed++;
+            input += outcome.PromptTokens;
+            output += outcome.CompletionTokens;
+        }
+        return new ShardReport(shard, state, reason, completed, failed, input, output);
+    }
+
+    public static async Task<JobPlan> ReadPlanAsync(IBlobStore blobs, string jobId, CancellationToken cancellationToken = default) =>
+        JsonSerializer.Deserialize<JobPlan>(await blobs.ReadBytesAsync(JobIds.PlanBlob(jobId), cancellationToken), JsonDefaults.Options)!;
+}
+
+/// <summary>Keeps one outcome per custom_id: the first success, else the first failure.</summary>
+public static class OutcomeDeduplication
+{
+    public static async Task<List<RequestOutcome>> DeduplicateAsync(IAsyncEnumerable<RequestOutcome> outcomes, CancellationToken cancellationToken = default)
+    {
+        var byId = new Dictionary<string, RequestOutcome>(StringComparer.Ordinal);
+        await foreach (var outcome in outcomes.WithCancellation(cancellationToken))
+            if (!byId.TryGetValue(outcome.CustomId, out var kept) || (!kept.Succeeded && outcome.Succeeded))
+                byId[outcome.CustomId] = outcome;
+        return byId.Values.OrderBy(o => o.LineNumber).ToList();
+    }
+}
