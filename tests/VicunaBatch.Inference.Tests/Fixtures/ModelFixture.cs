@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace VicunaBatch.Inference.Tests.Fixtures;
+
+/// <summary>Greedy ids from model-export/reference.py, and (when asked) the logits that chose each id.</summary>
+public sealed record ReferenceResult(IReadOnlyList<int> Ids, IReadOnlyList<float[]>? Logits);
+
+/// <summary>
+/// Model packages written by model-export/export.py once per test run (cached by arguments), and the
+/// independent numpy reference. Share it with <c>[Collection("models")]</c>.
+/// </summary>
+public sealed class ModelFixture : IDisposable
+{
+    private const string Python = "/usr/bin/python3";
+    private readonly object _exportLock = new();
+    private readonly Dictionary<string, string> _argsToPackage = new();
+    private readonly string _workDir = Path.Combine(Path.GetTempPath(), "vicunabatch-models-" + Guid.NewGuid().ToString("N"));
+
+    public ModelFixture()
+    {
+        RepoRoot = FindRepoRoot();
+        SharedDir = FindSharedDir(RepoRoot);
+        Directory.CreateDirectory(_workDir);
+    }
+
+    public string RepoRoot { get; }
+
+    public string SharedDir { get; }
+
+    public string StoriesBin => Path.Combine(SharedDir, "models", "stories260K.bin");
+
+    /// <summary>reference.py / export.py source arguments of <see cref="StoriesPackage"/>.</summary>
+    public string StoriesSource => $"--from-llama2c {StoriesBin}";
+
+    /// <summary>reference.py / export.py source arguments of <see cref="TinyPackage"/>.</summary>
+    public string TinySource => "--config tiny --seed 1";
+
+    /// <summary>stories260K (dim 64, 5 layers, 8 heads, 4 kv heads, head 8, vocab 512), float32.</summary>
+    public string StoriesPackage => Export(StoriesSource);
+
+    /// <summary>Random tiny config (dim 64, 2 layers, 4 heads, 2 kv heads, head 16, vocab 32000), float32.</summary>
+    public string TinyPackage => Export(TinySource);
+
+    /// <summary>Exports a package for <paramref name="arguments"/> (space-separated, without --out) once.</summary>
+    public string Export(string arguments)
+    {
+        lock (_exportLock)
+        {
+            if (_argsToPackage.TryGetValue(arguments, out var cached))
+            {
+                return cached;
+            }
+
+            var outDir = Path.Combine(_workDir, "package-" + _argsToPackage.Count);
+            RunPython("export.py", [.. Split(arguments), "--out", outDir]);
+            _argsToPackage[arguments] = outDir;
+            return outDir;
+        }
+    }
+
+    /// <summary>Runs reference.py once for all <paramref name="prompts"/>; one result per prompt.</summary>
+    public IReadOnlyList<ReferenceResult> Reference(string sourceArgs, IEnumerable<int[]> prompts, int maxTokens, bool logits)
+    {
+        var promptsFile = Path.Combine(_workDir, $"prompts-{Guid.NewGuid():N}.txt");
+        var lines = prompts.Select(p => string.Join(',', p)).ToList();
+        File.WriteAllLines(promptsFile, lines);
+        List<string> args = [.. Split(sourceArgs), "--prompts-file", promptsFile, "--max-tokens", maxTokens.ToString()];
+        if (logits)
+        {
+            args.Add("--logits");
+        }
+
+        var stdout = RunPython("reference.py", args);
+        var results = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(ParseResult).ToList();
+        if (results.Count != lines.Count)
+        {
+            throw new InvalidOperationException($"reference.py printed {results.Count} results for {lines.Count} prompts:\n{stdout}");
+        }
+
+        return results;
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_workDir, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A leftover temp folder is harmless.
+        }
+    }
+
+    private static ReferenceResult ParseResult(string line)
+    {
+        using var doc = JsonDocument.Parse(line);
+        var ids = doc.RootElement.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()).ToList();
+        List<float[]>? logits = null;
+        if (doc.RootElement.TryGetProperty("logits", out var rows))
+        {
+            logits = rows.EnumerateArray().Select(r => r.EnumerateArray().Select(v => (float)v.GetDouble()).ToArray()).ToList();
+        }
+
+        return new ReferenceResult(ids, logits);
+    }
+
+    private static string[] Split(string arguments) => arguments.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+
+    private string RunPython(string script, IEnumerable<string> arguments)
+    {
+        var psi = new ProcessStartInfo(Python)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = RepoRoot,
+        };
+        psi.ArgumentList.Add(Path.Combine(RepoRoot, "model-export", script));
+        foreach (var argument in arguments)
+        {
+            psi.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {Python}");
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException(
+                $"{Python} {string.Join(' ', psi.ArgumentList)} exited with {process.ExitCode}:\n{stderr.Result}");
+        }
+
+        return stdout;
+    }
+
+    private static string FindRepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "VicunaBatch.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"VicunaBatch.sln not found above {AppContext.BaseDirectory}");
+    }
+
+    private static string FindSharedDir(string repoRoot)
+    {
+        var fromEnv = Environment.GetEnvironmentVariable("VICUNA_SHARED");
+        var dir = string.IsNullOrEmpty(fromEnv) ? Path.GetFullPath(Path.Combine(repoRoot, "..", "shared")) : fromEnv;
+        if (!File.Exists(Path.Combine(dir, "models", "stories260K.bin")))
+        {
+            throw new InvalidOperationException(
+                $"shared folder with models/stories260K.bin not found at '{dir}' " +
+                "(set VICUNA_SHARED, or place it next to the repository as ../shared)");
+        }
+
+        return dir;
+    }
+}
+
+[CollectionDefinition("models")]
+public sealed class ModelsCollection : ICollectionFixture<ModelFixture>
+{
+}
