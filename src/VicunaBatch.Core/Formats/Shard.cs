@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace VicunaBatch.Core;
 
@@ -25,9 +26,11 @@ public sealed record Shard
 
     public IReadOnlyList<int> SkipLines { get; init; } = [];
 
+    [JsonIgnore]
     public int LastLine => FirstLine + LineCount - 1;
 
     /// <summary>Queue message id: stable per job and shard, so re-sending is deduplicated.</summary>
+    [JsonIgnore]
     public string MessageId => $"{JobId}:{ShardIndex}";
 
     public string ToJson() => JsonSerializer.Serialize(this, JsonDefaults.Options);

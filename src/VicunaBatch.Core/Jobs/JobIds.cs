@@ -31,5 +31,6 @@ public static partial class JobIds
 /// <summary>What validation found, stored at <see cref="JobIds.PlanBlob"/> for the finalizer and progress.</summary>
 public sealed record JobPlan(string InputBlob, InputFormat Format, int NumLines, int NumRequests, int NumInvalid, int NumShards)
 {
+    [System.Text.Json.Serialization.JsonIgnore]
     public int NumTotal => NumRequests + NumInvalid;
 }

@@ -38,6 +38,7 @@ public sealed record RequestOutcome
     public RequestErrorCode? ErrorCode { get; init; }
     public string? ErrorMessage { get; init; }
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public bool Succeeded => ErrorCode is null;
 
     public static RequestOutcome Success(

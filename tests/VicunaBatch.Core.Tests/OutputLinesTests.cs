@@ -1,0 +1,67 @@
+using VicunaBatch.Core;
+
+namespace VicunaBatch.Core.Tests;
+
+public class OutputLinesTests
+{
+    private static readonly DateTimeOffset Created = DateTimeOffset.FromUnixTimeSeconds(1_700_000_123);
+
+    private static BatchRequest Request(BatchEndpoint endpoint) => new()
+    {
+        CustomId = "req-1", LineNumber = 4, Endpoint = endpoint,
+        Prompt = endpoint == BatchEndpoint.Completions ? "Hi" : null,
+        Messages = endpoint == BatchEndpoint.ChatCompletions ? [new ChatTurn("user", "Hi")] : [],
+    };
+
+    [Fact]
+    public void FormatOutput_chatOutcome_isByteIdenticalOpenAiLine()
+    {
+        var outcome = RequestOutcome.Success(Request(BatchEndpoint.ChatCompletions), "vicuna-13b", "Hello \"you\"\n", FinishReason.Stop, 5, 3, Created);
+
+        var line = OutputLines.FormatOutput("batch_abc", outcome);
+
+        var id = OutputLines.DerivedId("batch_abc", "req-1", "batch_req");
+        var requestId = OutputLines.DerivedId("batch_abc", "req-1", "request");
+        var bodyId = OutputLines.DerivedId("batch_abc", "req-1", "completion");
+        Assert.Equal($$$$"""{"id":"batch_req_{{{{id}}}}","custom_id":"req-1","response":{"status_code":200,"request_id":"req_{{{{requestId}}}}","body":{"id":"chatcmpl-{{{{bodyId}}}}","object":"chat.completion","created":1700000123,"model":"vicuna-13b","choices":[{"index":0,"message":{"role":"assistant","content":"Hello \"you\"\n"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}},"error":null}""", line);
+        Assert.Equal(24, id.Length);
+    }
+
+    [Fact]
+    public void FormatOutput_completionOutcome_isTextCompletion()
+    {
+        var outcome = RequestOutcome.Success(Request(BatchEndpoint.Completions), "m", "there", FinishReason.Length, 2, 16, Created);
+
+        var line = OutputLines.FormatOutput("batch_abc", outcome);
+
+        var bodyId = OutputLines.DerivedId("batch_abc", "req-1", "completion");
+        Assert.EndsWith($$$$""""body":{"id":"cmpl-{{{{bodyId}}}}","object":"text_completion","created":1700000123,"model":"m","choices":[{"index":0,"text":"there","finish_reason":"length"}],"usage":{"prompt_tokens":2,"completion_tokens":16,"total_tokens":18}}},"error":null}"""", line);
+    }
+
+    [Fact]
+    public void FormatOutput_sameJobAndCustomId_sameLineEveryTime()
+    {
+        var outcome = RequestOutcome.Success(Request(BatchEndpoint.Completions), "m", "x", FinishReason.Stop, 1, 1, Created);
+
+        Assert.Equal(OutputLines.FormatOutput("batch_abc", outcome), OutputLines.FormatOutput("batch_abc", outcome));
+        Assert.NotEqual(OutputLines.FormatOutput("batch_abc", outcome), OutputLines.FormatOutput("batch_xyz", outcome));
+    }
+
+    [Fact]
+    public void FormatError_failedOutcome_isErrorLine()
+    {
+        var outcome = RequestOutcome.Failure(Request(BatchEndpoint.Completions), RequestErrorCode.ContextLengthExceeded, "prompt is 5000 tokens; context is 4096", Created);
+
+        var line = OutputLines.FormatError(ErrorLine.From(outcome));
+
+        Assert.Equal("""{"custom_id":"req-1","error":{"code":"context_length_exceeded","message":"prompt is 5000 tokens; context is 4096","line":4}}""", line);
+    }
+
+    [Fact]
+    public void FormatError_lineError_usesSnakeCaseCode()
+    {
+        var line = OutputLines.FormatError(ErrorLine.From(new LineError(9, "line-9", LineErrorCode.InvalidJson, "invalid JSON")));
+
+        Assert.Equal("""{"custom_id":"line-9","error":{"code":"invalid_json","message":"invalid JSON","line":9}}""", line);
+    }
+}
