@@ -1,0 +1,159 @@
+using System.Runtime.CompilerServices;
+using VicunaBatch.Core;
+
+namespace VicunaBatch.Local;
+
+/// <summary>Options of <see cref="FolderBlobStore"/>.</summary>
+public sealed class FolderBlobStoreOptions
+{
+    /// <summary>Folder holding the blobs (created if missing). Required.</summary>
+    public required string RootPath { get; init; }
+
+    /// <summary>fsync each blob before it becomes visible. Default true.</summary>
+    public bool FlushToDisk { get; init; } = true;
+}
+
+/// <summary>
+/// <see cref="IBlobStore"/> on a folder: blob "a/b.json" is file "{root}/a/b.json". Writes go to
+/// "{root}/.tmp" and are renamed into place (readers never see half a blob). ETag = size + mtime.
+/// Create-only is an atomic no-overwrite rename; if-match is checked under an exclusive lock file,
+/// so conditions hold across processes.
+/// </summary>
+public sealed class FolderBlobStore : IBlobStore
+{
+    private const string TempFolder = ".tmp";
+    private readonly string _root;
+    private readonly FolderBlobStoreOptions _options;
+
+    public FolderBlobStore(FolderBlobStoreOptions options)
+    {
+        _options = options;
+        _root = Path.GetFullPath(options.RootPath);
+        Directory.CreateDirectory(Path.Combine(_root, TempFolder));
+    }
+
+    public async Task<BlobProperties> PutAsync(string name, Stream content, BlobCondition condition, CancellationToken cancellationToken = default)
+    {
+        var path = PathOf(name);
+        var temp = Path.Combine(_root, TempFolder, $"{Guid.NewGuid():N}.tmp");
+        try
+        {
+            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, useAsync: true))
+            {
+                await content.CopyToAsync(file, cancellationToken);
+                await file.FlushAsync(cancellationToken);
+                if (_options.FlushToDisk) file.Flush(flushToDisk: true);
+            }
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            if (condition.CreateOnly) MoveCreateOnly(name, temp, path);
+            else if (condition.ETag is { } etag) await MoveIfMatchAsync(name, temp, path, etag, cancellationToken);
+            else File.Move(temp, path, overwrite: true);
+            return PropertiesOf(name, new FileInfo(path));
+        }
+        catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
+        {
+            throw new BlobStoreException(BlobStoreFailure.Unavailable, name, $"could not write blob {name}: {e.Message}", e);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+
+    public Task<Stream> OpenReadAsync(string name, BlobRange? range = null, CancellationToken cancellationToken = default)
+    {
+        var path = PathOf(name);
+        FileStream file;
+        try { file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 64 * 1024, useAsync: true); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new BlobStoreException(BlobStoreFailure.NotFound, name, $"blob {name} does not exist", e);
+        }
+        if (range is not { } r) return Task.FromResult<Stream>(file);
+        file.Position = r.Offset;
+        return Task.FromResult<Stream>(new RangeStream(file, r.Length ?? long.MaxValue));
+    }
+
+    public Task<BlobProperties?> GetPropertiesAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var info = new FileInfo(PathOf(name));
+        return Task.FromResult(info.Exists ? PropertiesOf(name, info) : null);
+    }
+
+    public async IAsyncEnumerable<string> ListAsync(string prefix, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        int slash = prefix.LastIndexOf('/');
+        var folder = slash < 0 ? _root : PathOf(prefix[..slash]);
+        if (!Directory.Exists(folder)) yield break;
+        var names = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+            .Select(p => Path.GetRelativePath(_root, p).Replace(Path.DirectorySeparatorChar, '/'))
+            .Where(n => n.StartsWith(prefix, StringComparison.Ordinal) && !n.StartsWith(TempFolder + "/", StringComparison.Ordinal)
+                && !n.EndsWith(".lock", StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal);
+        foreach (var name in names)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return name;
+        }
+        await Task.CompletedTask;
+    }
+
+    public Task<bool> DeleteAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var path = PathOf(name);
+        if (!File.Exists(path)) return Task.FromResult(false);
+        File.Delete(path);
+        return Task.FromResult(true);
+    }
+
+    /// <summary>Maps a blob name to a path under the root; rejects absolute names, traversal and odd segments.</summary>
+    internal string PathOf(string name)
+    {
+        if (string.IsNullOrEmpty(name) || name.StartsWith('/') || name.Contains('\\') || name.Contains(':') || name.Contains('\0'))
+            throw InvalidName(name, "must be a relative name with '/' separators");
+        var segments = name.Split('/');
+        if (segments.Any(s => s is "" or "." or ".."))
+            throw InvalidName(name, "must not contain empty, '.' or '..' segments");
+        if (segments[0] == TempFolder || name.EndsWith(".lock", StringComparison.Ordinal))
+            throw InvalidName(name, $"'{TempFolder}/' and '*.lock' are reserved");
+        var path = Path.GetFullPath(Path.Combine(_root, Path.Combine(segments)));
+        if (!path.StartsWith(_root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            throw InvalidName(name, "resolves outside the store");
+        return path;
+    }
+
+    private static BlobStoreException InvalidName(string name, string why) =>
+        new(BlobStoreFailure.InvalidName, name, $"invalid blob name \"{name}\": {why}");
+
+    private static BlobProperties PropertiesOf(string name, FileInfo info) =>
+        new(name, $"\"{info.Length:x}-{info.LastWriteTimeUtc.Ticks:x}\"", info.Length, new DateTimeOffset(info.LastWriteTimeUtc));
+
+    private static void MoveCreateOnly(string name, string temp, string path)
+    {
+        try { File.Move(temp, path, overwrite: false); }
+        catch (IOException) when (File.Exists(path))
+        {
+            throw new BlobStoreException(BlobStoreFailure.ConditionFailed, name, $"blob {name} already exists");
+        }
+    }
+
+    private async Task MoveIfMatchAsync(string name, string temp, string path, string etag, CancellationToken cancellationToken)
+    {
+        await using var fileLock = await AcquireLockAsync(path + ".lock", cancellationToken);
+        var info = new FileInfo(path);
+        var current = info.Exists ? PropertiesOf(name, info).ETag : null;
+        if (current != etag)
+            throw new BlobStoreException(BlobStoreFailure.ConditionFailed, name,
+                current is null ? $"blob {name} does not exist" : $"blob {name} changed: ETag {current}, expected {etag}");
+        File.Move(temp, path, overwrite: true);
+    }
+
+    private static async Task<FileStream> AcquireLockAsync(string lockPath, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try { return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+            catch (IOException) { await Task.Delay(5, cancellationToken); }
+        }
+    }
+}

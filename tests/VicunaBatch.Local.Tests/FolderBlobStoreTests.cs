@@ -1,0 +1,131 @@
+using System.Text;
+using VicunaBatch.Core;
+
+namespace VicunaBatch.Local.Tests;
+
+public sealed class FolderBlobStoreTests : IDisposable
+{
+    private readonly TempFolder _folder = new();
+    private readonly FolderBlobStore _store;
+
+    public FolderBlobStoreTests() => _store = new FolderBlobStore(new FolderBlobStoreOptions { RootPath = _folder.Path });
+
+    public void Dispose() => _folder.Dispose();
+
+    private Task<BlobProperties> PutAsync(string name, string text, BlobCondition condition) =>
+        _store.PutBytesAsync(name, Encoding.UTF8.GetBytes(text), condition);
+
+    [Fact]
+    public async Task PutAsync_thenRead_returnsContentAndProperties()
+    {
+        var properties = await PutAsync("jobs/j1/job.json", "hello", BlobCondition.None);
+
+        Assert.Equal("hello", Encoding.UTF8.GetString(await _store.ReadBytesAsync("jobs/j1/job.json")));
+        Assert.Equal(("jobs/j1/job.json", 5L), (properties.Name, properties.Length));
+        Assert.True(File.Exists(Path.Combine(_folder.Path, "jobs", "j1", "job.json")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_folder.Path, ".tmp")));
+    }
+
+    [Fact]
+    public async Task PutAsync_createOnlyWhenExists_throwsConditionFailedAndKeepsContent()
+    {
+        await PutAsync("a.txt", "first", BlobCondition.IfNotExists);
+
+        var e = await Assert.ThrowsAsync<BlobStoreException>(() => PutAsync("a.txt", "second", BlobCondition.IfNotExists));
+
+        Assert.Equal(BlobStoreFailure.ConditionFailed, e.Reason);
+        Assert.Equal("first", Encoding.UTF8.GetString(await _store.ReadBytesAsync("a.txt")));
+    }
+
+    [Fact]
+    public async Task PutAsync_ifMatchCurrentETag_writes()
+    {
+        var first = await PutAsync("a.txt", "first", BlobCondition.None);
+
+        var second = await PutAsync("a.txt", "second!", BlobCondition.IfMatch(first.ETag));
+
+        Assert.NotEqual(first.ETag, second.ETag);
+        Assert.Equal("second!", Encoding.UTF8.GetString(await _store.ReadBytesAsync("a.txt")));
+    }
+
+    [Fact]
+    public async Task PutAsync_ifMatchStaleETag_throwsConditionFailed()
+    {
+        var first = await PutAsync("a.txt", "first", BlobCondition.None);
+        await PutAsync("a.txt", "changed", BlobCondition.IfMatch(first.ETag));
+
+        var e = await Assert.ThrowsAsync<BlobStoreException>(() => PutAsync("a.txt", "lost update", BlobCondition.IfMatch(first.ETag)));
+
+        Assert.Equal(BlobStoreFailure.ConditionFailed, e.Reason);
+        Assert.Equal("changed", Encoding.UTF8.GetString(await _store.ReadBytesAsync("a.txt")));
+    }
+
+    [Fact]
+    public async Task PutAsync_ifMatchMissingBlob_throwsConditionFailed()
+    {
+        var e = await Assert.ThrowsAsync<BlobStoreException>(() => PutAsync("none.txt", "x", BlobCondition.IfMatch("\"1\"")));
+
+        Assert.Equal(BlobStoreFailure.ConditionFailed, e.Reason);
+    }
+
+    [Theory]
+    [InlineData("../outside.txt")]
+    [InlineData("a/../../outside.txt")]
+    [InlineData("/etc/passwd")]
+    [InlineData("a//b")]
+    [InlineData("a/./b")]
+    [InlineData("a\\b")]
+    [InlineData("")]
+    [InlineData(".tmp/x")]
+    public async Task PutAsync_badName_throwsInvalidName(string name)
+    {
+        var e = await Assert.ThrowsAsync<BlobStoreException>(() => PutAsync(name, "x", BlobCondition.None));
+
+        Assert.Equal(BlobStoreFailure.InvalidName, e.Reason);
+        Assert.StartsWith($"invalid blob name \"{name}\"", e.Message);
+        Assert.False(File.Exists(Path.Combine(Path.GetDirectoryName(_folder.Path)!, "outside.txt")));
+    }
+
+    [Fact]
+    public async Task OpenReadAsync_missing_throwsNotFound()
+    {
+        var e = await Assert.ThrowsAsync<BlobStoreException>(() => _store.OpenReadAsync("nope.txt"));
+
+        Assert.Equal(BlobStoreFailure.NotFound, e.Reason);
+        Assert.Null(await _store.GetPropertiesAsync("nope.txt"));
+        Assert.False(await _store.ExistsAsync("nope.txt"));
+    }
+
+    [Fact]
+    public async Task OpenReadAsync_range_returnsExactlyThoseBytes()
+    {
+        await PutAsync("a.txt", "0123456789", BlobCondition.None);
+
+        await using var stream = await _store.OpenReadAsync("a.txt", new BlobRange(3, 4));
+        var text = await new StreamReader(stream).ReadToEndAsync();
+
+        Assert.Equal("3456", text);
+    }
+
+    [Fact]
+    public async Task ListAsync_prefix_returnsMatchingNamesInOrder()
+    {
+        foreach (var name in new[] { "jobs/j1/shards/000001.json", "jobs/j1/shards/000000.json", "jobs/j1/job.json", "jobs/j2/job.json" })
+            await PutAsync(name, "x", BlobCondition.None);
+        await PutAsync("jobs/j1/job.json", "y", BlobCondition.IfMatch((await _store.GetPropertiesAsync("jobs/j1/job.json"))!.ETag));
+
+        var names = new List<string>();
+        await foreach (var name in _store.ListAsync("jobs/j1/")) names.Add(name);
+
+        Assert.Equal(["jobs/j1/job.json", "jobs/j1/shards/000000.json", "jobs/j1/shards/000001.json"], names);
+    }
+
+    [Fact]
+    public async Task DeleteAsync_existingThenMissing_trueThenFalse()
+    {
+        await PutAsync("a.txt", "x", BlobCondition.None);
+
+        Assert.True(await _store.DeleteAsync("a.txt"));
+        Assert.False(await _store.DeleteAsync("a.txt"));
+    }
+}
