@@ -135,6 +135,21 @@ public sealed class GraphContractTests(ModelFixture models)
         Assert.Equal(ArgMax(fullLogits), ArgMax(halfLogits));
     }
 
+    [Fact]
+    public void ExternalDataPackage_over100MB_loadsAndMatchesReference()
+    {
+        const string source = "--config tiny --seed 3 --vocab-size 400000";   // ~205 MB of float32 weights
+        var prompt = new[] { 1, 399999, 250000, 42 };
+        var package = models.Export(source);
+        Assert.True(File.Exists(Path.Combine(package, "model.onnx.data")), "weights above 100 MB go to model.onnx.data");
+        var expected = models.Reference(source, [prompt], maxTokens: 1, logits: true)[0];
+        using var graph = new GraphSession(package);
+
+        var output = graph.Run([Longs(prompt)], [Ones(prompt.Length)]);
+
+        AssertClose(expected.Logits![0], output.LogitsAt(0, prompt.Length - 1), Float32Tolerance, "external data logits");
+    }
+
     [Theory]
     [MemberData(nameof(Models))]
     public void GenaiConfig_describesTheGraphsInputsAndOutputs(string model)
