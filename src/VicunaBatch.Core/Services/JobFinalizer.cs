@@ -99,20 +99,23 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
     }
 
     /// <summary>A shard's deduplicated outcomes as output or error items, plus <c>shard_failed</c>
-    /// errors for the requests a dead-lettered shard never finished.</summary>
+    /// errors for the requests a dead-lettered shard never finished (or, defensively, a completed
+    /// shard whose checkpoints lack a request), so every valid line ends up in exactly one file.</summary>
     private async Task<List<(int Line, RequestOutcome? Outcome, ErrorLine? Error)>> ShardItemsAsync(ShardReport report, CancellationToken cancellationToken)
     {
         var shard = report.Shard;
         var outcomes = await OutcomeDeduplication.DeduplicateAsync(
             checkpoints.ReadShardAsync(shard.JobId, shard.ShardIndex, cancellationToken), cancellationToken);
         var items = outcomes.Select(o => (o.LineNumber, o.Succeeded ? o : null, o.Succeeded ? null : ErrorLine.From(o))).ToList();
-        if (report.State != ShardState.DeadLettered) return items;
+        bool deadLettered = report.State == ShardState.DeadLettered;
+        if (!deadLettered && outcomes.Count >= shard.NumRequests) return items;
+        var message = deadLettered ? $"shard {shard.ShardIndex} was dead-lettered: {report.Reason}" : $"shard {shard.ShardIndex} recorded no result for this request";
 
         var done = outcomes.Select(o => o.CustomId).ToHashSet(StringComparer.Ordinal);
         await foreach (var parsed in shard.ReadAsync(blobs, _parser, cancellationToken))
             if (done.Add(parsed.CustomId))
                 items.Add((parsed.LineNumber, null, new ErrorLine(parsed.CustomId, RequestErrorCode.ShardFailed.SnakeCase(),
-                    $"shard {shard.ShardIndex} was dead-lettered: {report.Reason}", parsed.LineNumber)));
+                    message, parsed.LineNumber)));
         return items;
     }
 

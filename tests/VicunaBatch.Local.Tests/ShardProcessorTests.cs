@@ -1,0 +1,120 @@
+using VicunaBatch.Core;
+
+namespace VicunaBatch.Local.Tests;
+
+public sealed class ShardProcessorTests : IDisposable
+{
+    private readonly LocalRig _rig = new(requestsPerShard: 4);
+
+    public void Dispose() => _rig.Dispose();
+
+    private static string Prompts(params string[] prompts) =>
+        string.Concat(prompts.Select((p, i) => $"{{\"custom_id\":\"r{i + 1}\",\"prompt\":\"{p}\"}}\n"));
+
+    private async Task<List<RequestOutcome>> CheckpointsAsync(string jobId)
+    {
+        var list = new List<RequestOutcome>();
+        await foreach (var outcome in _rig.Checkpoints.ReadJobAsync(jobId)) list.Add(outcome);
+        return list;
+    }
+
+    [Fact]
+    public async Task ProcessAsync_shard_sendsAllRequestsConcurrentlyAndCompletes()
+    {
+        await _rig.SubmitAsync("job1", Prompts("a", "b", "c", "d"));
+        var executor = new EchoExecutor { HoldUntilInFlight = 4 };
+        var message = (await _rig.Queue.ReceiveAsync(1)).Single();
+
+        var result = await _rig.Processor(executor).ProcessAsync(message);
+
+        Assert.Equal((ShardDisposition.Completed, 4, null), (result.Disposition, result.NumExecuted, result.Error));
+        Assert.Equal(4, executor.MaxInFlight);
+        Assert.Equal(["echo: a", "echo: b", "echo: c", "echo: d"], (await CheckpointsAsync("job1")).OrderBy(o => o.LineNumber).Select(o => o.Text));
+        Assert.Equal(0, await _rig.Queue.CountAsync());
+    }
+
+    [Fact]
+    public async Task ProcessAsync_twoShardsTogether_allRequestsInFlightAtOnce()
+    {
+        await _rig.SubmitAsync("job1", Prompts("a", "b", "c", "d", "e", "f", "g", "h"));
+        var executor = new EchoExecutor { HoldUntilInFlight = 8 };
+        var processor = _rig.Processor(executor);
+
+        var results = await _rig.DrainAsync(processor);
+
+        Assert.Equal([ShardDisposition.Completed, ShardDisposition.Completed], results.Select(r => r.Disposition));
+        Assert.Equal(8, executor.MaxInFlight);
+    }
+
+    [Fact]
+    public async Task ProcessAsync_redeliveredShard_skipsCheckpointedIds()
+    {
+        await _rig.SubmitAsync("job1", Prompts("a", "b", "c"));
+        var earlier = RequestOutcome.Success(new BatchRequest { CustomId = "r2", LineNumber = 2, Endpoint = BatchEndpoint.Completions, Prompt = "b" },
+            "echo-model", "from before", FinishReason.Stop, 1, 1, LocalRig.Start);
+        await _rig.Checkpoints.AppendAsync("job1", 0, earlier);
+        var executor = new EchoExecutor();
+
+        var result = await _rig.Processor(executor).ProcessAsync((await _rig.Queue.ReceiveAsync(1)).Single());
+
+        Assert.Equal(2, result.NumExecuted);
+        Assert.Equal(["r1", "r3"], executor.Executed.Order());
+        Assert.Equal(["echo: a", "from before", "echo: c"], (await CheckpointsAsync("job1")).OrderBy(o => o.LineNumber).Select(o => o.Text));
+    }
+
+    [Fact]
+    public async Task ProcessAsync_executorThrows_becomesErrorOutcomeAndShardCompletes()
+    {
+        await _rig.SubmitAsync("job1", Prompts("a", "boom"));
+
+        var result = await _rig.Processor(new EchoExecutor()).ProcessAsync((await _rig.Queue.ReceiveAsync(1)).Single());
+
+        Assert.Equal(ShardDisposition.Completed, result.Disposition);
+        var failed = (await CheckpointsAsync("job1")).Single(o => !o.Succeeded);
+        Assert.Equal(("r2", 2, RequestErrorCode.ExecutionFailed, "engine exploded"), (failed.CustomId, failed.LineNumber, failed.ErrorCode!.Value, failed.ErrorMessage));
+    }
+
+    [Fact]
+    public async Task ProcessAsync_cancelled_abandonsMessageWithoutCompleting()
+    {
+        await _rig.SubmitAsync("job1", Prompts("a", "hang"));
+        using var shutdown = new CancellationTokenSource();
+        var message = (await _rig.Queue.ReceiveAsync(1)).Single();
+
+        var processing = _rig.Processor(new EchoExecutor()).ProcessAsync(message, shutdown.Token);
+        while ((await CheckpointsAsync("job1")).Count == 0) await Task.Delay(10);
+        await shutdown.CancelAsync();
+        var result = await processing;
+
+        Assert.Equal((ShardDisposition.Abandoned, null), (result.Disposition, result.Error));
+        Assert.False(await _rig.Blobs.ExistsAsync(JobIds.ShardReportBlob("job1", 0)));
+        var redelivered = (await _rig.Queue.ReceiveAsync(1)).Single();
+        Assert.Equal((message.MessageId, 2), (redelivered.MessageId, redelivered.DeliveryCount));
+        Assert.Equal(["r1"], (await CheckpointsAsync("job1")).Select(o => o.CustomId));
+    }
+
+    [Fact]
+    public async Task ProcessAsync_deliveredMoreThanMaxDeliveries_deadLettered()
+    {
+        await _rig.SubmitAsync("job1", Prompts("a"));
+        var processor = _rig.Processor(new EchoExecutor(), maxDeliveries: 2);
+        for (int i = 0; i < 2; i++) await _rig.Queue.AbandonAsync((await _rig.Queue.ReceiveAsync(1)).Single());
+
+        var result = await processor.ProcessAsync((await _rig.Queue.ReceiveAsync(1)).Single());
+
+        Assert.Equal(ShardDisposition.DeadLettered, result.Disposition);
+        Assert.Equal("delivered 3 times, more than MaxDeliveries (2)", (await _rig.Queue.ReadDeadLettersAsync()).Single().Reason);
+        Assert.True(await _rig.Blobs.ExistsAsync(JobIds.ShardReportBlob("job1", 0)));
+    }
+
+    [Fact]
+    public async Task ProcessAsync_malformedMessage_deadLettered()
+    {
+        await _rig.Queue.SendAsync([new OutgoingMessage("x", "not json")]);
+
+        var result = await _rig.Processor(new EchoExecutor()).ProcessAsync((await _rig.Queue.ReceiveAsync(1)).Single());
+
+        Assert.Equal(ShardDisposition.DeadLettered, result.Disposition);
+        Assert.StartsWith("malformed shard message", (await _rig.Queue.ReadDeadLettersAsync()).Single().Reason);
+    }
+}
