@@ -1,0 +1,149 @@
+using System.Threading.Channels;
+
+namespace VicunaBatch.Inference.Engine;
+
+/// <summary>
+/// The async front of one engine: callers on any thread await <see cref="GenerateAsync"/>; one dedicated
+/// thread owns the engine, admits new requests between steps and completes each caller as its request ends.
+/// </summary>
+public sealed class EngineHost : IAsyncDisposable
+{
+    private readonly InferenceEngine _engine;
+    private readonly Channel<Command> _commands = Channel.CreateUnbounded<Command>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Dictionary<string, Pending> _pendingByKey = [];
+    private readonly Thread _thread;
+    private readonly CancellationTokenSource _stopping = new();
+    private long _nextKey;
+
+    public EngineHost(InferenceEngine engine)
+    {
+        _engine = engine;
+        _thread = new Thread(Loop) { IsBackground = true, Name = "vicuna-engine" };
+        _thread.Start();
+    }
+
+    public InferenceEngine Engine => _engine;
+
+    /// <summary>Requests submitted and not yet finished.</summary>
+    public int NumInFlight => Volatile.Read(ref _numInFlight);
+
+    private int _numInFlight;
+
+    /// <summary>Observed after each step on the engine thread (progress, metrics).</summary>
+    public event Action<InferenceEngine>? StepCompleted;
+
+    public Task<GenerationResult> GenerateAsync(GenerationRequest request, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
+        var key = Interlocked.Increment(ref _nextKey).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var completion = new TaskCompletionSource<GenerationResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var pending = new Pending(request, completion);
+        if (cancellationToken.CanBeCanceled)
+        {
+            pending.Registration = cancellationToken.Register(() => _commands.Writer.TryWrite(new Command(key, null)));
+        }
+        Interlocked.Increment(ref _numInFlight);
+        if (!_commands.Writer.TryWrite(new Command(key, pending)))
+        {
+            Interlocked.Decrement(ref _numInFlight);
+            throw new ObjectDisposedException(nameof(EngineHost));
+        }
+        return completion.Task;
+    }
+
+    private void Loop()
+    {
+        try
+        {
+            while (!_stopping.IsCancellationRequested)
+            {
+                if (!_engine.HasWork)
+                {
+                    // idle: block until a command arrives or the host stops
+                    if (!_commands.Reader.WaitToReadAsync(_stopping.Token).AsTask().GetAwaiter().GetResult())
+                    {
+                        return;
+                    }
+                }
+                while (_commands.Reader.TryRead(out var command))
+                {
+                    Apply(command);
+                }
+                foreach (var result in _engine.Step())
+                {
+                    Complete(result);
+                }
+                StepCompleted?.Invoke(_engine);
+            }
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            FailAll(e);
+        }
+    }
+
+    private readonly Dictionary<string, long> _keyToSequence = [];
+
+    private void Apply(Command command)
+    {
+        if (command.Submit is { } pending)
+        {
+            // the engine's result carries the caller's id; route by a host-unique id instead
+            var routed = pending.Request with { Id = command.Key };
+            _pendingByKey[command.Key] = pending;
+            _keyToSequence[command.Key] = _engine.Submit(routed);
+        }
+        else if (_keyToSequence.TryGetValue(command.Key, out var sequenceId))
+        {
+            _engine.Cancel(sequenceId);
+        }
+    }
+
+    private void Complete(GenerationResult result)
+    {
+        if (!_pendingByKey.Remove(result.Id, out var pending))
+        {
+            return;
+        }
+        _keyToSequence.Remove(result.Id);
+        pending.Registration.Dispose();
+        Interlocked.Decrement(ref _numInFlight);
+        pending.Completion.TrySetResult(result with { Id = pending.Request.Id });
+    }
+
+    private void FailAll(Exception e)
+    {
+        foreach (var pending in _pendingByKey.Values)
+        {
+            pending.Completion.TrySetException(e);
+        }
+        _pendingByKey.Clear();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _commands.Writer.TryComplete();
+        await _stopping.CancelAsync();
+        await Task.Run(() => _thread.Join());
+        foreach (var pending in _pendingByKey.Values)
+        {
+            pending.Completion.TrySetCanceled();
+        }
+        _engine.Dispose();
+        _stopping.Dispose();
+    }
+
+    private sealed record Command(string Key, Pending? Submit);
+
+    private sealed class Pending(GenerationRequest request, TaskCompletionSource<GenerationResult> completion)
+    {
+        public GenerationRequest Request { get; } = request;
+
+        public TaskCompletionSource<GenerationResult> Completion { get; } = completion;
+
+        public CancellationTokenRegistration Registration { get; set; }
+    }
+}

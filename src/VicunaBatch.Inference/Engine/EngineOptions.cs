@@ -1,0 +1,38 @@
+namespace VicunaBatch.Inference.Engine;
+
+/// <summary>Engine sizing and scheduling limits. Defaults suit a CPU; the CLI prints them in --help.</summary>
+public sealed class EngineOptions
+{
+    /// <summary>KV slots = requests decoding at once. Default 16.</summary>
+    public int MaxBatchSize { get; set; } = 16;
+
+    /// <summary>Tokens (decodes + prefill chunk tokens) scheduled per step. Default 512.</summary>
+    public int MaxScheduledTokens { get; set; } = 512;
+
+    /// <summary>Longest sequence (prompt + output) per slot; 0 = the package's context length.</summary>
+    public int MaxSequenceLength { get; set; }
+
+    /// <summary>ONNX Runtime intra-op threads; 0 = one per core.</summary>
+    public int NumThreads { get; set; }
+
+    public void Validate()
+    {
+        if (MaxBatchSize < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxBatchSize), MaxBatchSize, "must be at least 1");
+        }
+        if (MaxScheduledTokens < MaxBatchSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxScheduledTokens), MaxScheduledTokens,
+                $"must be at least MaxBatchSize ({MaxBatchSize}) so every running request decodes each step");
+        }
+        if (MaxSequenceLength < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxSequenceLength), MaxSequenceLength, "must be >= 0");
+        }
+        if (NumThreads < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(NumThreads), NumThreads, "must be >= 0");
+        }
+    }
+}

@@ -1,0 +1,27 @@
+namespace VicunaBatch.Inference.Engine;
+
+/// <summary>Running totals over engine steps, for benchmarks and metrics.</summary>
+public sealed class EngineStatistics
+{
+    public long NumSteps { get; private set; }
+
+    public long NumDecodeTokens { get; private set; }
+
+    public long NumPrefillTokens { get; private set; }
+
+    public TimeSpan StepTime { get; private set; }
+
+    private double _occupancySum;
+
+    /// <summary>Mean over steps of the share of KV slots holding a request.</summary>
+    public double MeanBatchOccupancy => NumSteps == 0 ? 0 : _occupancySum / NumSteps;
+
+    internal void Record(StepPlan plan, int slotsInUse, int numSlots, TimeSpan elapsed)
+    {
+        NumSteps++;
+        NumDecodeTokens += plan.NumDecodes;
+        NumPrefillTokens += plan.Prefills.Sum(p => p.TokenIds.Length);
+        StepTime += elapsed;
+        _occupancySum += (double)slotsInUse / numSlots;
+    }
+}

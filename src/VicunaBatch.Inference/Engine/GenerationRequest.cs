@@ -1,0 +1,58 @@
+namespace VicunaBatch.Inference.Engine;
+
+/// <summary>How the next token is chosen. Temperature 0 is greedy.</summary>
+/// <param name="Temperature">0 = greedy (argmax); otherwise logits are divided by it before softmax.</param>
+/// <param name="TopK">Keep the K most likely tokens; 0 = all.</param>
+/// <param name="TopP">Keep the smallest set whose probability reaches P; 1 = all.</param>
+/// <param name="Seed">Same seed → same tokens, whatever else is in the batch; null = random.</param>
+public sealed record SamplingParams(float Temperature = 0f, int TopK = 0, float TopP = 1f, ulong? Seed = null)
+{
+    public static SamplingParams Greedy { get; } = new();
+
+    public bool IsGreedy => Temperature <= 0f;
+}
+
+/// <summary>One generation request as the engine sees it: token ids in, token ids out.</summary>
+/// <param name="Id">Caller's id, returned on the result.</param>
+/// <param name="PromptIds">Prompt token ids, BOS included when the model wants one.</param>
+/// <param name="MaxTokens">Upper bound of generated tokens.</param>
+/// <param name="Stop">Stop strings (need a tokenizer); the text is cut before the first match.</param>
+/// <param name="IgnoreEos">Keep generating past EOS (benchmarks with random weights).</param>
+public sealed record GenerationRequest(
+    string Id,
+    IReadOnlyList<int> PromptIds,
+    int MaxTokens,
+    SamplingParams? Sampling = null,
+    IReadOnlyList<string>? Stop = null,
+    bool IgnoreEos = false);
+
+public enum FinishReason
+{
+    /// <summary>EOS or a stop string.</summary>
+    Stop,
+
+    /// <summary><c>max_tokens</c> or the end of the context.</summary>
+    Length,
+
+    /// <summary>The request could not run; see <see cref="GenerationResult.Error"/>.</summary>
+    Error,
+
+    /// <summary>Cancelled by the caller or by shutdown.</summary>
+    Cancelled,
+}
+
+/// <summary>What one request produced.</summary>
+/// <param name="OutputIds">Generated ids, EOS excluded.</param>
+/// <param name="Text">Decoded text (cut at a stop string), or null when the package has no tokenizer.</param>
+public sealed record GenerationResult(
+    string Id,
+    IReadOnlyList<int> OutputIds,
+    string? Text,
+    FinishReason FinishReason,
+    int PromptTokens,
+    string? Error = null,
+    TimeSpan TimeToFirstToken = default,
+    TimeSpan Latency = default)
+{
+    public int CompletionTokens => OutputIds.Count;
+}

@@ -1,0 +1,196 @@
+using System.Diagnostics;
+
+namespace VicunaBatch.Inference.Engine;
+
+/// <summary>
+/// Continuous batching: requests join and leave between steps. A step is three calls —
+/// <see cref="Scheduler.Schedule"/> → <see cref="IStepRunner.Execute"/> → <see cref="Update"/>.
+/// Single-threaded: drive it from one thread (see <see cref="EngineHost"/> for the async front).
+/// </summary>
+public sealed class InferenceEngine : IDisposable
+{
+    private readonly IStepRunner _runner;
+    private readonly Scheduler _scheduler;
+    private readonly Sampler _sampler = new();
+    private readonly StopCondition _stopCondition;
+    private readonly Dictionary<long, Sequence> _sequences = [];
+    private readonly List<GenerationResult> _finished = [];
+    private long _nextSequenceId;
+
+    public InferenceEngine(IStepRunner runner, EngineOptions options, ModelVocabulary vocabulary)
+    {
+        options.Validate();
+        _runner = runner;
+        Options = options;
+        Vocabulary = vocabulary;
+        _scheduler = new Scheduler(options.MaxBatchSize, options.MaxScheduledTokens);
+        _stopCondition = new StopCondition(vocabulary);
+    }
+
+    public EngineOptions Options { get; }
+
+    public ModelVocabulary Vocabulary { get; }
+
+    public int MaxSequenceLength => _runner.MaxLength;
+
+    public long KvCacheBytes => _runner.KvCacheBytes;
+
+    public bool HasWork => _scheduler.HasWork || _finished.Count > 0;
+
+    public int NumWaiting => _scheduler.NumWaiting;
+
+    public int NumRunning => _scheduler.NumRunning;
+
+    public EngineStatistics Statistics { get; } = new();
+
+    /// <summary>Queues a request. One that cannot run (empty prompt, longer than the context) fails alone at the next step.</summary>
+    public long Submit(GenerationRequest request)
+    {
+        var sequence = new Sequence(_nextSequenceId++, request, Stopwatch.GetTimestamp());
+        var error = Validate(request);
+        if (error is not null)
+        {
+            sequence.Status = SequenceStatus.Finished;
+            _finished.Add(Result(sequence, FinishReason.Error, error));
+            return sequence.SequenceId;
+        }
+        _sequences.Add(sequence.SequenceId, sequence);
+        _scheduler.Add(sequence);
+        return sequence.SequenceId;
+    }
+
+    /// <summary>Ends a request early; its result (so far) comes out of the next <see cref="Step"/>.</summary>
+    public bool Cancel(long sequenceId)
+    {
+        if (!_sequences.Remove(sequenceId, out var sequence))
+        {
+            return false;
+        }
+        _scheduler.Finish(sequence);
+        _finished.Add(Result(sequence, FinishReason.Cancelled, "cancelled"));
+        return true;
+    }
+
+    /// <summary>Runs one iteration and returns the requests that ended in it.</summary>
+    public IReadOnlyList<GenerationResult> Step()
+    {
+        var plan = _scheduler.Schedule();
+        if (!plan.IsEmpty)
+        {
+            var started = Stopwatch.GetTimestamp();
+            var slotsInUse = _scheduler.NumRunning;
+            StepOutputs outputs;
+            try
+            {
+                outputs = _runner.Execute(plan);
+            }
+            catch (InferenceException e)
+            {
+                FailAll(plan, e.Message);
+                return TakeFinished();
+            }
+            Update(plan, outputs);
+            Statistics.Record(plan, slotsInUse, Options.MaxBatchSize, Stopwatch.GetElapsedTime(started));
+        }
+        return TakeFinished();
+    }
+
+    private void Update(StepPlan plan, StepOutputs outputs)
+    {
+        foreach (var row in plan.DecodeRows)
+        {
+            if (!row.IsFiller)
+            {
+                _sequences[row.SequenceId].NumComputed++;
+            }
+        }
+        foreach (var chunk in plan.Prefills)
+        {
+            _sequences[chunk.SequenceId].NumComputed += chunk.TokenIds.Length;
+        }
+        var now = Stopwatch.GetTimestamp();
+        for (var i = 0; i < outputs.SequenceIds.Length; i++)
+        {
+            var sequence = _sequences[outputs.SequenceIds[i]];
+            var request = sequence.Request;
+            var sampling = request.Sampling ?? SamplingParams.Greedy;
+            sequence.Rng ??= new SamplingRng(sampling.Seed ?? (ulong)Random.Shared.NextInt64());
+            var token = _sampler.Sample(outputs.LogitsOf(i), sampling, sequence.Rng);
+            if (sequence.OutputIds.Count == 0)
+            {
+                sequence.FirstTokenTicks = now;
+            }
+            var stop = _stopCondition.Append(sequence, token, _runner.MaxLength);
+            if (stop is { } reason)
+            {
+                _sequences.Remove(sequence.SequenceId);
+                _scheduler.Finish(sequence);
+                _finished.Add(Result(sequence, reason, null));
+            }
+        }
+    }
+
+    private void FailAll(StepPlan plan, string message)
+    {
+        var ids = plan.DecodeRows.Where(r => !r.IsFiller).Select(r => r.SequenceId)
+            .Concat(plan.Prefills.Select(p => p.SequenceId)).Distinct().ToList();
+        foreach (var id in ids)
+        {
+            var sequence = _sequences[id];
+            _sequences.Remove(id);
+            _scheduler.Finish(sequence);
+            _finished.Add(Result(sequence, FinishReason.Error, message));
+        }
+    }
+
+    private string? Validate(GenerationRequest request)
+    {
+        if (request.PromptIds.Count == 0)
+        {
+            return "the prompt is empty";
+        }
+        if (request.MaxTokens < 1)
+        {
+            return $"max_tokens must be at least 1, got {request.MaxTokens}";
+        }
+        if (request.PromptIds.Count >= _runner.MaxLength)
+        {
+            return $"the prompt has {request.PromptIds.Count} tokens; the context holds {_runner.MaxLength} (prompt + at least one generated token)";
+        }
+        foreach (var id in request.PromptIds)
+        {
+            if (id < 0 || id >= _runner.VocabSize)
+            {
+                return $"prompt token id {id} is outside the vocabulary [0, {_runner.VocabSize})";
+            }
+        }
+        if (request.Stop is { Count: > 0 } && !Vocabulary.CanDecode)
+        {
+            return "stop strings need a tokenizer, and this model package has none";
+        }
+        return null;
+    }
+
+    private GenerationResult Result(Sequence sequence, FinishReason reason, string? error)
+    {
+        var ttft = sequence.FirstTokenTicks == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(sequence.ArrivalTicks, sequence.FirstTokenTicks);
+        return new GenerationResult(
+            sequence.Request.Id,
+            sequence.OutputIds.ToArray(),
+            error is null || reason == FinishReason.Cancelled ? _stopCondition.FinalText(sequence) : null,
+            reason,
+            sequence.PromptIds.Length,
+            error,
+            ttft,
+            Stopwatch.GetElapsedTime(sequence.ArrivalTicks));
+    }
+
+    private List<GenerationResult> TakeFinished()
+    {
+        var results = _finished.ToList();
+        _finished.Clear();
+        return results;
+    }
+
+    public void Dispose() => _runner.Dispose();
+}

@@ -1,0 +1,36 @@
+using System.Collections.Immutable;
+
+namespace VicunaBatch.Inference.Engine;
+
+/// <summary>
+/// One row of the batched decode call. Row r binds KV slot r. Filler rows (no sequence) keep the call
+/// rectangular: they feed <c>TokenId</c> 0 at the slot's current length, a position the slot's next real
+/// step overwrites.
+/// </summary>
+public readonly record struct DecodeRow(long SequenceId, int TokenId, int PastLength)
+{
+    public const long Filler = -1;
+
+    public bool IsFiller => SequenceId == Filler;
+}
+
+/// <summary>A chunk of one prompt, run in its own batch-1 call on its slot (GQA shape rules).</summary>
+/// <param name="TokenIds">Prompt tokens at positions [PastLength, PastLength + TokenIds.Length).</param>
+/// <param name="NeedsLogits">The last chunk of the prompt: its last position's logits pick the first output token.</param>
+public sealed record PrefillChunk(long SequenceId, int Slot, int PastLength, ImmutableArray<int> TokenIds, bool NeedsLogits);
+
+/// <summary>What the scheduler decided for one step. Decode rows cover slots [0, DecodeRows.Length).</summary>
+public sealed record StepPlan(ImmutableArray<DecodeRow> DecodeRows, ImmutableArray<PrefillChunk> Prefills)
+{
+    public bool IsEmpty => DecodeRows.IsEmpty && Prefills.IsEmpty;
+
+    public int NumDecodes => DecodeRows.Count(r => !r.IsFiller);
+
+    public int NumScheduledTokens => NumDecodes + Prefills.Sum(p => p.TokenIds.Length);
+}
+
+/// <summary>Logits for every sequence that samples this step: row i of <c>Logits</c> ([n, vocab]) is <c>SequenceIds[i]</c>'s.</summary>
+public sealed record StepOutputs(ImmutableArray<long> SequenceIds, float[] Logits, int VocabSize)
+{
+    public ReadOnlySpan<float> LogitsOf(int row) => Logits.AsSpan(row * VocabSize, VocabSize);
+}

@@ -1,0 +1,223 @@
+using System.Collections.Immutable;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using VicunaBatch.Inference.Engine;
+using VicunaBatch.Inference.Package;
+
+namespace VicunaBatch.Inference.Onnx;
+
+/// <summary>
+/// Runs a step plan on a GroupQueryAttention decoder (ONNX_CONTRACT.md variant A) with IOBinding over
+/// shared past/present KV buffers. One <c>Run</c> holds every decode of the step (row r = slot r); each
+/// prefill chunk runs alone on its slot's row, after the decode call (a filler decode row writes at the
+/// slot's next position, which the chunk then overwrites).
+/// </summary>
+internal sealed class GqaRunner : IStepRunner
+{
+    private readonly InferenceSession _session;
+    private readonly KvBuffers _kv;
+    private readonly OrtIoBinding _binding;
+    private readonly RunOptions _runOptions = new();
+    private readonly NativeBuffer _inputIds;      // int64, up to max(numSlots, maxChunk) tokens
+    private readonly NativeBuffer _attentionMask; // int64, up to numSlots * maxLength
+    private readonly NativeBuffer _logits;        // float32, [maxRows, vocab]
+    private readonly string[] _pastKeyNames, _pastValueNames, _presentKeyNames, _presentValueNames;
+    private readonly string _inputIdsName, _attentionMaskName, _logitsName;
+    private readonly int _maxTokensPerCall;
+
+    public GqaRunner(ModelPackage package, int numSlots, int maxLength, int maxChunkTokens, int numThreads)
+    {
+        var config = package.Config.Model;
+        var decoder = config.Decoder;
+        VocabSize = config.VocabSize;
+        MaxLength = maxLength;
+        var inputs = decoder.Inputs ?? new GenAiDecoderInputs();
+        var outputs = decoder.Outputs ?? new GenAiDecoderOutputs();
+        _inputIdsName = inputs.InputIds;
+        _attentionMaskName = inputs.AttentionMask;
+        _logitsName = outputs.Logits;
+        var layers = Enumerable.Range(0, decoder.NumHiddenLayers).ToArray();
+        _pastKeyNames = layers.Select(i => Name(inputs.PastKeyNames, i)).ToArray();
+        _pastValueNames = layers.Select(i => Name(inputs.PastValueNames, i)).ToArray();
+        _presentKeyNames = layers.Select(i => Name(outputs.PresentKeyNames, i)).ToArray();
+        _presentValueNames = layers.Select(i => Name(outputs.PresentValueNames, i)).ToArray();
+
+        using var options = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            IntraOpNumThreads = numThreads,
+        };
+        try
+        {
+            _session = new InferenceSession(package.DecoderPath, options);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new ModelPackageException($"ONNX Runtime could not load {package.DecoderPath}: {e.Message}", e);
+        }
+        var kvType = CheckContract(package);
+        _kv = new KvBuffers(decoder.NumHiddenLayers, numSlots, decoder.NumKeyValueHeads, maxLength, decoder.HeadSize, kvType);
+        _maxTokensPerCall = Math.Max(numSlots, maxChunkTokens);
+        _inputIds = new NativeBuffer(8L * _maxTokensPerCall);
+        _attentionMask = new NativeBuffer(8L * Math.Max(numSlots, 1) * maxLength);
+        _logits = new NativeBuffer(4L * _maxTokensPerCall * VocabSize);
+        _binding = _session.CreateIoBinding();
+    }
+
+    public int VocabSize { get; }
+
+    public int MaxLength { get; }
+
+    public long KvCacheBytes => _kv.TotalBytes;
+
+    public StepOutputs Execute(StepPlan plan)
+    {
+        var numSampled = plan.NumDecodes + plan.Prefills.Count(p => p.NeedsLogits);
+        var ids = ImmutableArray.CreateBuilder<long>(numSampled);
+        var logits = new float[numSampled * VocabSize];
+        if (!plan.DecodeRows.IsEmpty)
+        {
+            RunDecode(plan.DecodeRows);
+            var all = _logits.AsSpan<float>(plan.DecodeRows.Length * VocabSize);
+            for (var row = 0; row < plan.DecodeRows.Length; row++)
+            {
+                if (!plan.DecodeRows[row].IsFiller)
+                {
+                    all.Slice(row * VocabSize, VocabSize).CopyTo(logits.AsSpan(ids.Count * VocabSize));
+                    ids.Add(plan.DecodeRows[row].SequenceId);
+                }
+            }
+        }
+        foreach (var chunk in plan.Prefills)
+        {
+            RunPrefill(chunk);
+            if (chunk.NeedsLogits)
+            {
+                var last = _logits.AsSpan<float>(chunk.TokenIds.Length * VocabSize)[((chunk.TokenIds.Length - 1) * VocabSize)..];
+                last.CopyTo(logits.AsSpan(ids.Count * VocabSize));
+                ids.Add(chunk.SequenceId);
+            }
+        }
+        return new StepOutputs(ids.MoveToImmutable(), logits, VocabSize);
+    }
+
+    /// <summary>input_ids [B, 1]; attention_mask [B, T], row b = ones(past_b + 1), T = max(past_b) + 1.</summary>
+    private void RunDecode(ImmutableArray<DecodeRow> rows)
+    {
+        var batch = rows.Length;
+        var total = rows.Max(r => r.PastLength) + 1;
+        var ids = _inputIds.AsSpan<long>(batch);
+        var mask = _attentionMask.AsSpan<long>(batch * total);
+        mask.Clear();
+        for (var b = 0; b < batch; b++)
+        {
+            ids[b] = rows[b].TokenId;
+            mask.Slice(b * total, rows[b].PastLength + 1).Fill(1);
+        }
+        Run(firstSlot: 0, numSlots: batch, sequenceLength: 1, totalLength: total);
+    }
+
+    /// <summary>input_ids [1, n]; attention_mask [1, past + n] of ones.</summary>
+    private void RunPrefill(PrefillChunk chunk)
+    {
+        var n = chunk.TokenIds.Length;
+        if (n > _maxTokensPerCall || chunk.PastLength + n > MaxLength)
+        {
+            throw new InvalidOperationException(
+                $"chunk of {n} tokens after {chunk.PastLength} exceeds limits (chunk {_maxTokensPerCall}, length {MaxLength})");
+        }
+        var ids = _inputIds.AsSpan<long>(n);
+        for (var i = 0; i < n; i++)
+        {
+            ids[i] = chunk.TokenIds[i];
+        }
+        _attentionMask.AsSpan<long>(chunk.PastLength + n).Fill(1);
+        Run(chunk.Slot, numSlots: 1, sequenceLength: n, totalLength: chunk.PastLength + n);
+    }
+
+    private void Run(int firstSlot, int numSlots, int sequenceLength, int totalLength)
+    {
+        var views = new List<OrtValue>(4 + 2 * _kv.NumLayers);
+        try
+        {
+            _binding.ClearBoundInputs();
+            _binding.ClearBoundOutputs();
+            views.Add(Tensor(_inputIds, TensorElementType.Int64, [numSlots, sequenceLength], 8));
+            views.Add(Tensor(_attentionMask, TensorElementType.Int64, [numSlots, totalLength], 8));
+            views.Add(Tensor(_logits, TensorElementType.Float, [numSlots, sequenceLength, VocabSize], 4));
+            _binding.BindInput(_inputIdsName, views[0]);
+            _binding.BindInput(_attentionMaskName, views[1]);
+            _binding.BindOutput(_logitsName, views[2]);
+            for (var layer = 0; layer < _kv.NumLayers; layer++)
+            {
+                var key = _kv.KeyView(layer, firstSlot, numSlots);
+                var value = _kv.ValueView(layer, firstSlot, numSlots);
+                views.Add(key);
+                views.Add(value);
+                // the same buffer as past and present: GQA writes the new rows in place
+                _binding.BindInput(_pastKeyNames[layer], key);
+                _binding.BindInput(_pastValueNames[layer], value);
+                _binding.BindOutput(_presentKeyNames[layer], key);
+                _binding.BindOutput(_presentValueNames[layer], value);
+            }
+            _session.RunWithBinding(_runOptions, _binding);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InferenceException(
+                $"decoder run failed (slots {firstSlot}..{firstSlot + numSlots - 1}, sequence {sequenceLength}, total {totalLength}): {e.Message}", e);
+        }
+        finally
+        {
+            foreach (var view in views)
+            {
+                view.Dispose();
+            }
+        }
+    }
+
+    private static OrtValue Tensor(NativeBuffer buffer, TensorElementType type, long[] shape, int elementSize)
+    {
+        var count = shape.Aggregate(1L, (a, b) => a * b);
+        return OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, type, shape, buffer.At(0), count * elementSize);
+    }
+
+    private TensorElementType CheckContract(ModelPackage package)
+    {
+        var inputs = _session.InputMetadata;
+        var outputs = _session.OutputMetadata;
+        foreach (var name in new[] { _inputIdsName, _attentionMaskName }.Concat(_pastKeyNames).Concat(_pastValueNames))
+        {
+            if (!inputs.ContainsKey(name))
+            {
+                throw new ModelPackageException($"{package.DecoderPath}: graph has no input '{name}' (inputs: {string.Join(", ", inputs.Keys)})");
+            }
+        }
+        foreach (var name in new[] { _logitsName }.Concat(_presentKeyNames).Concat(_presentValueNames))
+        {
+            if (!outputs.ContainsKey(name))
+            {
+                throw new ModelPackageException($"{package.DecoderPath}: graph has no output '{name}' (outputs: {string.Join(", ", outputs.Keys)})");
+            }
+        }
+        if (outputs[_logitsName].ElementDataType != TensorElementType.Float)
+        {
+            throw new ModelPackageException($"{package.DecoderPath}: logits must be float32, got {outputs[_logitsName].ElementDataType}");
+        }
+        return inputs[_pastKeyNames[0]].ElementDataType;
+    }
+
+    private static string Name(string pattern, int layer) => pattern.Replace("%d", layer.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    public void Dispose()
+    {
+        _binding.Dispose();
+        _runOptions.Dispose();
+        _session.Dispose();
+        _kv.Dispose();
+        _inputIds.Dispose();
+        _attentionMask.Dispose();
+        _logits.Dispose();
+    }
+}

@@ -1,0 +1,80 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace VicunaBatch.Inference.Onnx;
+
+/// <summary>
+/// The shared past/present KV buffers of a GroupQueryAttention graph: per layer one key and one value
+/// buffer <c>[numSlots, kvHeads, maxLength, headSize]</c>. Slot s is row s; a row is contiguous, so a batch
+/// of the first B rows or one row alone can be bound as a tensor view.
+/// </summary>
+internal sealed class KvBuffers : IDisposable
+{
+    private readonly NativeBuffer[] _keys;
+    private readonly NativeBuffer[] _values;
+
+    public KvBuffers(int numLayers, int numSlots, int numKvHeads, int maxLength, int headSize, TensorElementType elementType)
+    {
+        NumLayers = numLayers;
+        NumSlots = numSlots;
+        NumKvHeads = numKvHeads;
+        MaxLength = maxLength;
+        HeadSize = headSize;
+        ElementType = elementType;
+        var elementSize = elementType switch
+        {
+            TensorElementType.Float => 4,
+            TensorElementType.Float16 or TensorElementType.BFloat16 => 2,
+            _ => throw new ArgumentException($"unsupported KV element type {elementType}", nameof(elementType)),
+        };
+        RowBytes = (long)numKvHeads * maxLength * headSize * elementSize;
+        _keys = new NativeBuffer[numLayers];
+        _values = new NativeBuffer[numLayers];
+        for (var layer = 0; layer < numLayers; layer++)
+        {
+            _keys[layer] = new NativeBuffer(RowBytes * numSlots);
+            _values[layer] = new NativeBuffer(RowBytes * numSlots);
+        }
+    }
+
+    public int NumLayers { get; }
+
+    public int NumSlots { get; }
+
+    public int NumKvHeads { get; }
+
+    public int MaxLength { get; }
+
+    public int HeadSize { get; }
+
+    public TensorElementType ElementType { get; }
+
+    /// <summary>Bytes of one slot's region in one layer's key (or value) buffer.</summary>
+    public long RowBytes { get; }
+
+    public long TotalBytes => RowBytes * NumSlots * NumLayers * 2;
+
+    /// <summary>A view of slots [firstSlot, firstSlot + numSlots) of one layer: <c>[numSlots, kvHeads, maxLength, headSize]</c>.</summary>
+    public OrtValue KeyView(int layer, int firstSlot, int numSlots) => View(_keys[layer], firstSlot, numSlots);
+
+    public OrtValue ValueView(int layer, int firstSlot, int numSlots) => View(_values[layer], firstSlot, numSlots);
+
+    private OrtValue View(NativeBuffer buffer, int firstSlot, int numSlots)
+    {
+        if (firstSlot < 0 || numSlots < 1 || firstSlot + numSlots > NumSlots)
+        {
+            throw new ArgumentOutOfRangeException(nameof(firstSlot), $"slots [{firstSlot}, {firstSlot + numSlots}) outside [0, {NumSlots})");
+        }
+        long[] shape = [numSlots, NumKvHeads, MaxLength, HeadSize];
+        return OrtValue.CreateTensorValueWithData(
+            OrtMemoryInfo.DefaultInstance, ElementType, shape, buffer.At(RowBytes * firstSlot), RowBytes * numSlots);
+    }
+
+    public void Dispose()
+    {
+        foreach (var buffer in _keys.Concat(_values))
+        {
+            buffer.Dispose();
+        }
+    }
+}

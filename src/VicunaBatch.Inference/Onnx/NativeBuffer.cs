@@ -1,0 +1,47 @@
+using System.Runtime.InteropServices;
+
+namespace VicunaBatch.Inference.Onnx;
+
+/// <summary>Zeroed, 64-byte aligned host memory that ONNX Runtime reads and writes through tensor views.</summary>
+internal sealed unsafe class NativeBuffer : SafeHandle
+{
+    public NativeBuffer(long numBytes) : base(IntPtr.Zero, ownsHandle: true)
+    {
+        if (numBytes <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(numBytes), numBytes, "must be positive");
+        }
+        NumBytes = numBytes;
+        var pointer = NativeMemory.AlignedAlloc((nuint)numBytes, 64);
+        NativeMemory.Clear(pointer, (nuint)numBytes);
+        SetHandle((IntPtr)pointer);
+    }
+
+    public long NumBytes { get; }
+
+    public override bool IsInvalid => handle == IntPtr.Zero;
+
+    public IntPtr At(long byteOffset)
+    {
+        if (byteOffset < 0 || byteOffset > NumBytes)
+        {
+            throw new ArgumentOutOfRangeException(nameof(byteOffset), byteOffset, $"buffer holds {NumBytes} bytes");
+        }
+        return handle + (nint)byteOffset;
+    }
+
+    public Span<T> AsSpan<T>(int count) where T : unmanaged
+    {
+        if ((long)count * sizeof(T) > NumBytes)
+        {
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"buffer holds {NumBytes} bytes");
+        }
+        return new Span<T>((void*)handle, count);
+    }
+
+    protected override bool ReleaseHandle()
+    {
+        NativeMemory.AlignedFree((void*)handle);
+        return true;
+    }
+}
