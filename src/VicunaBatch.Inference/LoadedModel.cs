@@ -1,0 +1,45 @@
+using VicunaBatch.Inference.Engine;
+using VicunaBatch.Inference.Onnx;
+using VicunaBatch.Inference.Package;
+using VicunaBatch.Inference.Text;
+
+namespace VicunaBatch.Inference;
+
+/// <summary>A model package opened for generation: its engine (ONNX Runtime on the CPU) and its tokenizer, if it has one.</summary>
+public sealed class LoadedModel : IDisposable
+{
+    private LoadedModel(ModelPackage package, TextTokenizer? tokenizer, InferenceEngine engine)
+    {
+        Package = package;
+        Tokenizer = tokenizer;
+        Engine = engine;
+    }
+
+    public ModelPackage Package { get; }
+
+    public TextTokenizer? Tokenizer { get; }
+
+    public InferenceEngine Engine { get; }
+
+    public string Name => Package.Name;
+
+    public static LoadedModel Open(string packageDirectory, EngineOptions options)
+    {
+        options.Validate();
+        var package = ModelPackage.Load(packageDirectory);
+        var tokenizer = package.TokenizerPath is { } path ? TextTokenizer.Load(path) : null;
+        if (tokenizer is not null && tokenizer.VocabSize > package.Config.Model.VocabSize)
+        {
+            throw new ModelPackageException(
+                $"{package.TokenizerPath}: the tokenizer has {tokenizer.VocabSize} pieces but the model's vocabulary is {package.Config.Model.VocabSize}");
+        }
+        var context = package.Config.Model.ContextLength;
+        var maxLength = options.MaxSequenceLength == 0 ? context : Math.Min(options.MaxSequenceLength, context);
+        var runner = new GqaRunner(package, options.MaxBatchSize, maxLength, options.MaxScheduledTokens, options.NumThreads);
+        var eos = package.Config.Model.EosTokenIds;
+        var vocabulary = new ModelVocabulary(eos, tokenizer is null ? null : tokenizer.Decode);
+        return new LoadedModel(package, tokenizer, new InferenceEngine(runner, options, vocabulary));
+    }
+
+    public void Dispose() => Engine.Dispose();
+}
