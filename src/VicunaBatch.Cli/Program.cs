@@ -1,1 +1,11 @@
-return 0;
+using System.CommandLine;
+using VicunaBatch.Cli;
+
+var root = new RootCommand("vicuna-batch: batch LLM inference with continuous batching on ONNX Runtime.")
+{
+    RunCommand.Create(),
+    GenerateCommand.Create(),
+    BenchCommand.Create(),
+    TokenizeCommand.Create(),
+};
+return await CommandErrors.InvokeAsync(root, args);

@@ -15,9 +15,13 @@ public sealed class EngineHost : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private long _nextKey;
 
-    public EngineHost(InferenceEngine engine)
+    private readonly bool _ownsEngine;
+
+    /// <param name="ownsEngine">Dispose the engine with the host.</param>
+    public EngineHost(InferenceEngine engine, bool ownsEngine = true)
     {
         _engine = engine;
+        _ownsEngine = ownsEngine;
         _thread = new Thread(Loop) { IsBackground = true, Name = "vicuna-engine" };
         _thread.Start();
     }
@@ -132,7 +136,10 @@ public sealed class EngineHost : IAsyncDisposable
         {
             pending.Completion.TrySetCanceled();
         }
-        _engine.Dispose();
+        if (_ownsEngine)
+        {
+            _engine.Dispose();
+        }
         _stopping.Dispose();
     }
 

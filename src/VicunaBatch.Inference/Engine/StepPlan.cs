@@ -29,7 +29,10 @@ public sealed record StepPlan(ImmutableArray<DecodeRow> DecodeRows, ImmutableArr
     public int NumScheduledTokens => NumDecodes + Prefills.Sum(p => p.TokenIds.Length);
 }
 
-/// <summary>Logits for every sequence that samples this step: row i of <c>Logits</c> ([n, vocab]) is <c>SequenceIds[i]</c>'s.</summary>
+/// <summary>
+/// Logits for every sequence that samples this step: row i of <c>Logits</c> ([n, vocab], possibly longer) is
+/// <c>SequenceIds[i]</c>'s. The runner may reuse the array for its next step.
+/// </summary>
 public sealed record StepOutputs(ImmutableArray<long> SequenceIds, float[] Logits, int VocabSize)
 {
     public ReadOnlySpan<float> LogitsOf(int row) => Logits.AsSpan(row * VocabSize, VocabSize);

@@ -24,6 +24,7 @@ internal sealed class GqaRunner : IStepRunner
     private readonly string[] _pastKeyNames, _pastValueNames, _presentKeyNames, _presentValueNames;
     private readonly string _inputIdsName, _attentionMaskName, _logitsName;
     private readonly int _maxTokensPerCall;
+    private float[] _sampledLogits = [];
 
     public GqaRunner(ModelPackage package, int numSlots, int maxLength, int maxChunkTokens, int numThreads)
     {
@@ -75,7 +76,12 @@ internal sealed class GqaRunner : IStepRunner
     {
         var numSampled = plan.NumDecodes + plan.Prefills.Count(p => p.NeedsLogits);
         var ids = ImmutableArray.CreateBuilder<long>(numSampled);
-        var logits = new float[numSampled * VocabSize];
+        // reused across steps: the engine reads the outputs before it asks for the next step
+        if (_sampledLogits.Length < numSampled * VocabSize)
+        {
+            _sampledLogits = new float[numSampled * VocabSize];
+        }
+        var logits = _sampledLogits;
         if (!plan.DecodeRows.IsEmpty)
         {
             RunDecode(plan.DecodeRows);

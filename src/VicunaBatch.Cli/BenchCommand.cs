@@ -1,0 +1,150 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using VicunaBatch.Inference;
+using VicunaBatch.Inference.Engine;
+using VicunaBatch.Inference.Text;
+
+namespace VicunaBatch.Cli;
+
+/// <summary>
+/// <c>vicuna-batch bench</c>: an offline workload (every request present at t=0) through one engine, or one request
+/// at a time with <c>--sequential</c>. EOS is ignored by default so every request makes exactly its
+/// <c>max_tokens</c> and runs compare like for like (random-weight models emit EOS at random).
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var modelOptions = new ModelOptions();
+        var workload = new Option<FileInfo>("--workload")
+        {
+            Description = "JSONL of {\"custom_id\", \"prompt\", \"max_tokens\"} (../shared/bench/*.jsonl).",
+            Required = true,
+        };
+        var sequential = new Option<bool>("--sequential") { Description = "Run the requests one at a time (the baseline)." };
+        var limit = new Option<int>("--limit") { Description = "Only the first N requests; 0 = all.", DefaultValueFactory = _ => 0 };
+        var respectEos = new Option<bool>("--respect-eos") { Description = "Stop requests at EOS instead of generating max_tokens." };
+        var json = new Option<bool>("--json") { Description = "Print the figures as one JSON object." };
+        var command = new Command("bench", "Measure throughput and latency of the engine on a workload.")
+        {
+            workload, sequential, limit, respectEos, json,
+        };
+        modelOptions.AddTo(command);
+        command.SetAction((ParseResult r) =>
+        {
+            using var model = modelOptions.Open(r);
+            var requests = ReadWorkload(model, r.GetValue(workload)!, r.GetValue(limit), !r.GetValue(respectEos));
+            var report = Run(model.Engine, requests, r.GetValue(sequential));
+            Console.Out.WriteLine(r.GetValue(json) ? report.ToJson() : report.ToTable(model.Name, r.GetValue(sequential)));
+            return report.NumErrors == 0 ? 0 : 1;
+        });
+        return command;
+    }
+
+    internal static List<GenerationRequest> ReadWorkload(LoadedModel model, FileInfo file, int limit, bool ignoreEos)
+    {
+        var tokenizer = model.Tokenizer
+            ?? throw new UsageException($"{model.Package.Directory} has no tokenizer.model; bench workloads are text");
+        var requests = new List<GenerationRequest>();
+        foreach (var line in File.ReadLines(file.FullName))
+        {
+            if (string.IsNullOrWhiteSpace(line))
+            {
+                continue;
+            }
+            var node = JsonNode.Parse(line)!.AsObject();
+            var prompt = node["prompt"]?.GetValue<string>() ?? throw new InvalidDataException($"{file.Name}: a line has no \"prompt\"");
+            requests.Add(new GenerationRequest(
+                node["custom_id"]?.GetValue<string>() ?? $"line-{requests.Count + 1}",
+                PromptEncoder.EncodeCompletion(tokenizer, prompt),
+                node["max_tokens"]?.GetValue<int>() ?? 128,
+                IgnoreEos: ignoreEos));
+            if (limit > 0 && requests.Count == limit)
+            {
+                break;
+            }
+        }
+        return requests;
+    }
+
+    internal static BenchReport Run(InferenceEngine engine, IReadOnlyList<GenerationRequest> requests, bool sequential)
+    {
+        var results = new List<GenerationResult>(requests.Count);
+        var clock = Stopwatch.StartNew();
+        var progress = new ProgressLine(requests.Count);
+        if (sequential)
+        {
+            foreach (var request in requests)
+            {
+                engine.Submit(request);
+                Drain(engine, results, progress);
+            }
+        }
+        else
+        {
+            foreach (var request in requests)
+            {
+                engine.Submit(request);
+            }
+            Drain(engine, results, progress);
+        }
+        progress.Clear();
+        return new BenchReport(results, clock.Elapsed, engine.Statistics);
+    }
+
+    private static void Drain(InferenceEngine engine, List<GenerationResult> results, ProgressLine progress)
+    {
+        while (engine.HasWork)
+        {
+            results.AddRange(engine.Step());
+            progress.Report(results.Count, results.Sum(x => (long)x.CompletionTokens));
+        }
+    }
+
+    internal sealed record BenchReport(IReadOnlyList<GenerationResult> Results, TimeSpan Elapsed, EngineStatistics Statistics)
+    {
+        public int NumErrors => Results.Count(r => r.FinishReason == FinishReason.Error);
+
+        public long OutputTokens => Results.Sum(r => (long)r.CompletionTokens);
+
+        public double OutputTokensPerSecond => OutputTokens / Elapsed.TotalSeconds;
+
+        public double RequestsPerSecond => Results.Count / Elapsed.TotalSeconds;
+
+        public double TtftPercentileMs(double p)
+        {
+            var sorted = Results.Select(r => r.TimeToFirstToken.TotalMilliseconds).Order().ToArray();
+            return sorted.Length == 0 ? 0 : sorted[Math.Clamp((int)Math.Ceiling(p / 100 * sorted.Length) - 1, 0, sorted.Length - 1)];
+        }
+
+        public string ToJson() => new JsonObject
+        {
+            ["requests"] = Results.Count,
+            ["errors"] = NumErrors,
+            ["output_tokens"] = OutputTokens,
+            ["seconds"] = Math.Round(Elapsed.TotalSeconds, 3),
+            ["output_tokens_per_s"] = Math.Round(OutputTokensPerSecond, 1),
+            ["requests_per_s"] = Math.Round(RequestsPerSecond, 3),
+            ["mean_batch_occupancy"] = Math.Round(Statistics.MeanBatchOccupancy, 3),
+            ["ttft_p50_ms"] = Math.Round(TtftPercentileMs(50), 1),
+            ["ttft_p99_ms"] = Math.Round(TtftPercentileMs(99), 1),
+            ["steps"] = Statistics.NumSteps,
+            ["prefill_tokens"] = Statistics.NumPrefillTokens,
+            ["decode_tokens"] = Statistics.NumDecodeTokens,
+        }.ToJsonString(JsonOutput.Options);
+
+        public string ToTable(string modelName, bool sequential) => string.Join('\n',
+            $"model                 {modelName} ({(sequential ? "sequential" : "continuous batching")})",
+            $"requests              {Results.Count} ({NumErrors} errors)",
+            $"output tokens         {OutputTokens}",
+            $"wall time             {Elapsed.TotalSeconds.ToString("F2", CultureInfo.InvariantCulture)} s",
+            $"output tokens/s       {OutputTokensPerSecond.ToString("F1", CultureInfo.InvariantCulture)}",
+            $"requests/s            {RequestsPerSecond.ToString("F3", CultureInfo.InvariantCulture)}",
+            $"mean batch occupancy  {Statistics.MeanBatchOccupancy.ToString("P1", CultureInfo.InvariantCulture)}",
+            $"TTFT p50 / p99        {TtftPercentileMs(50).ToString("F1", CultureInfo.InvariantCulture)} / {TtftPercentileMs(99).ToString("F1", CultureInfo.InvariantCulture)} ms",
+            $"engine steps          {Statistics.NumSteps} ({Statistics.NumPrefillTokens} prefill + {Statistics.NumDecodeTokens} decode tokens)");
+    }
+}

@@ -1,0 +1,63 @@
+using System.CommandLine;
+using VicunaBatch.Inference;
+using VicunaBatch.Inference.Engine;
+
+namespace VicunaBatch.Cli;
+
+/// <summary>The options every command that runs the model shares: which package, and the engine's limits (defaults = <see cref="EngineOptions"/>).</summary>
+internal sealed class ModelOptions
+{
+    private static readonly EngineOptions Defaults = new();
+
+    public Option<DirectoryInfo?> Model { get; } = new("--model")
+    {
+        Description = $"Model package folder (genai_config.json, model.onnx, tokenizer.model). Default: the embedded tiny model ({DefaultModelPath}).",
+    };
+
+    public Option<int> MaxBatchSize { get; } = new("--max-batch-size")
+    {
+        Description = "KV slots: requests decoding at once.",
+        DefaultValueFactory = _ => Defaults.MaxBatchSize,
+    };
+
+    public Option<int> MaxScheduledTokens { get; } = new("--max-scheduled-tokens")
+    {
+        Description = "Tokens (decodes + prompt chunks) per engine step.",
+        DefaultValueFactory = _ => Defaults.MaxScheduledTokens,
+    };
+
+    public Option<int> MaxSequenceLength { get; } = new("--max-sequence-length")
+    {
+        Description = "Longest prompt + output per request; 0 = the model's context length.",
+        DefaultValueFactory = _ => Defaults.MaxSequenceLength,
+    };
+
+    public Option<int> Threads { get; } = new("--threads")
+    {
+        Description = "ONNX Runtime threads; 0 = one per core.",
+        DefaultValueFactory = _ => Defaults.NumThreads,
+    };
+
+    /// <summary>The embedded default: <c>models/tiny</c> copied beside the program at build time.</summary>
+    public static string DefaultModelPath => Path.Combine(AppContext.BaseDirectory, "models", "tiny");
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Model);
+        command.Options.Add(MaxBatchSize);
+        command.Options.Add(MaxScheduledTokens);
+        command.Options.Add(MaxSequenceLength);
+        command.Options.Add(Threads);
+    }
+
+    public EngineOptions EngineOptions(ParseResult result) => new()
+    {
+        MaxBatchSize = result.GetValue(MaxBatchSize),
+        MaxScheduledTokens = result.GetValue(MaxScheduledTokens),
+        MaxSequenceLength = result.GetValue(MaxSequenceLength),
+        NumThreads = result.GetValue(Threads),
+    };
+
+    public LoadedModel Open(ParseResult result) =>
+        LoadedModel.Open(result.GetValue(Model)?.FullName ?? DefaultModelPath, EngineOptions(result));
+}
