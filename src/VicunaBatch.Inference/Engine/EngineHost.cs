@@ -42,15 +42,16 @@ public sealed class EngineHost : IAsyncDisposable
         var key = Interlocked.Increment(ref _nextKey).ToString(System.Globalization.CultureInfo.InvariantCulture);
         var completion = new TaskCompletionSource<GenerationResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         var pending = new Pending(request, completion);
-        if (cancellationToken.CanBeCanceled)
-        {
-            pending.Registration = cancellationToken.Register(() => _commands.Writer.TryWrite(new Command(key, null)));
-        }
         Interlocked.Increment(ref _numInFlight);
         if (!_commands.Writer.TryWrite(new Command(key, pending)))
         {
             Interlocked.Decrement(ref _numInFlight);
             throw new ObjectDisposedException(nameof(EngineHost));
+        }
+        if (cancellationToken.CanBeCanceled)
+        {
+            // after the submit: a token already cancelled runs this at once, and its cancel must come behind the submit
+            pending.Registration = cancellationToken.Register(() => _commands.Writer.TryWrite(new Command(key, null)));
         }
         return completion.Task;
     }
