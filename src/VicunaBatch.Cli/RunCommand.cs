@@ -1,8 +1,79 @@
 using System.CommandLine;
+using System.Text.Json;
+using VicunaBatch.Core;
+using VicunaBatch.Worker;
 
 namespace VicunaBatch.Cli;
 
+/// <summary>
+/// <c>vicuna-batch run FILE</c>: validates, shards, queues and drains a bulk prompt file through one engine, with a
+/// live progress bar; writes output.jsonl, errors.jsonl and job.json. Interrupted? Run the same command again.
+/// </summary>
 internal static class RunCommand
 {
-    public static Command Create() => new("run", "Run a bulk prompt file to completion (not yet available).");
+    public static Command Create()
+    {
+        var defaults = new RequestDefaults();
+        var modelOptions = new ModelOptions();
+        var file = new Argument<FileInfo>("FILE") { Description = "Prompts: JSONL (OpenAI Batch lines or {\"prompt\" | \"messages\", ...}) or .txt (one prompt per line)." };
+        var output = new Option<DirectoryInfo?>("--out") { Description = "Where results go. Default: ./results/<job id>/" };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens per request when a line gives no max_tokens.", DefaultValueFactory = _ => defaults.MaxTokens };
+        var temperature = new Option<float>("--temperature") { Description = "Temperature when a line gives none (0 = greedy).", DefaultValueFactory = _ => defaults.Temperature };
+        var workers = new Option<int>("--workers") { Description = "Shards in flight at once; all feed the one engine.", DefaultValueFactory = _ => 4 };
+        var perShard = new Option<int>("--requests-per-shard") { Description = "Requests per queue message.", DefaultValueFactory = _ => new InputOptions().RequestsPerShard };
+        var command = new Command("run", "Run a bulk prompt file to completion on this machine.")
+        {
+            file, output, maxTokens, temperature, workers, perShard,
+        };
+        modelOptions.AddTo(command);
+        command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
+        {
+            var input = r.GetValue(file)!;
+            if (!input.Exists)
+            {
+                throw new UsageException($"input file not found: {input.FullName}");
+            }
+            var settings = new LocalRunSettings(
+                input.FullName,
+                r.GetValue(modelOptions.Model)?.FullName ?? ModelOptions.DefaultModelPath,
+                r.GetValue(output)?.FullName,
+                new RequestDefaults { MaxTokens = r.GetValue(maxTokens), Temperature = r.GetValue(temperature) },
+                modelOptions.EngineOptions(r),
+                r.GetValue(workers),
+                r.GetValue(perShard));
+            return await ExecuteAsync(settings, cancellationToken);
+        });
+        return command;
+    }
+
+    private static async Task<int> ExecuteAsync(LocalRunSettings settings, CancellationToken cancellationToken)
+    {
+        ProgressLine? bar = null;
+        var run = new LocalJobRun(settings, TimeProvider.System);
+        Console.Error.WriteLine($"job {LocalJobRun.JobIdFor(settings)}: {Path.GetFileName(settings.InputPath)} on model {Path.GetFileName(settings.ModelPath)}");
+        LocalRunSummary summary;
+        try
+        {
+            summary = await run.RunAsync((done, failed, total, tokens) =>
+            {
+                bar ??= new ProgressLine(total);
+                bar.Report(done + failed, tokens, failed);
+            }, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            bar?.Clear();
+            Console.Error.WriteLine("interrupted: finished requests are checkpointed; run the same command again to resume.");
+            return 130;
+        }
+        bar?.Report(0, 0, force: true);
+        bar?.Clear();
+        var job = summary.Job;
+        var counts = job.RequestCounts;
+        Console.Out.WriteLine($"{JsonNamingPolicy.SnakeCaseLower.ConvertName(job.Status.ToString())}: {counts.Completed} succeeded, {counts.Failed} failed of {counts.Total}");
+        Console.Out.WriteLine($"  {Path.Combine(summary.OutputDirectory, "output.jsonl")}");
+        Console.Out.WriteLine($"  {Path.Combine(summary.OutputDirectory, "errors.jsonl")}");
+        Console.Out.WriteLine($"  {Path.Combine(summary.OutputDirectory, "job.json")}");
+        return job.Status == JobStatus.Completed ? 0 : 1;
+    }
 }

@@ -143,6 +143,17 @@ public sealed class SqliteWorkQueue : IWorkQueue
     }, cancellationToken);
 
     /// <summary>Messages waiting or locked (not dead-lettered): the queue depth.</summary>
+    /// <summary>
+    /// Makes every locked message visible now, keeping its delivery count. Only for a process that owns the
+    /// queue file alone (the CLI's <c>run</c> holds a lock file): locks left by a process that died are released
+    /// at once instead of after their lock duration.
+    /// </summary>
+    public Task<int> ReleaseAllLocksAsync(CancellationToken cancellationToken = default) => RunAsync(connection =>
+    {
+        using var command = Command(connection, "UPDATE messages SET visible_at = $now, lock_token = NULL WHERE queue = $queue AND lock_token IS NOT NULL");
+        return command.ExecuteNonQuery();
+    }, cancellationToken);
+
     public Task<int> CountAsync(CancellationToken cancellationToken = default) => RunAsync(connection =>
     {
         using var command = Command(connection, "SELECT count(*) FROM messages WHERE queue = $queue");

@@ -1,0 +1,97 @@
+using VicunaBatch.Core;
+using VicunaBatch.Inference;
+using VicunaBatch.Inference.Engine;
+using VicunaBatch.Inference.Text;
+using EngineFinish = VicunaBatch.Inference.Engine.FinishReason;
+
+namespace VicunaBatch.Worker;
+
+/// <summary>
+/// Runs batch requests on one engine: chat requests through the model's chat template (Vicuna v1.1), completion
+/// prompts as BOS + text. Every call is in flight in the engine at once — requests of many shards share its batch.
+/// </summary>
+public sealed class EngineRequestExecutor : IRequestExecutor
+{
+    private readonly EngineHost _host;
+    private readonly TextTokenizer? _tokenizer;
+    private readonly RequestDefaults _defaults;
+    private readonly TimeProvider _time;
+    private long _numSucceeded, _numFailed, _numOutputTokens;
+
+    public EngineRequestExecutor(EngineHost host, LoadedModel model, RequestDefaults defaults, TimeProvider time)
+    {
+        defaults.Validate();
+        _host = host;
+        _tokenizer = model.Tokenizer;
+        ModelName = model.Name;
+        _defaults = defaults;
+        _time = time;
+    }
+
+    public string ModelName { get; }
+
+    public long NumSucceeded => Interlocked.Read(ref _numSucceeded);
+
+    public long NumFailed => Interlocked.Read(ref _numFailed);
+
+    public long NumOutputTokens => Interlocked.Read(ref _numOutputTokens);
+
+    public async Task<RequestOutcome> ExecuteAsync(BatchRequest request, CancellationToken cancellationToken = default)
+    {
+        if (_tokenizer is null)
+        {
+            return Count(RequestOutcome.Failure(request, RequestErrorCode.ExecutionFailed,
+                $"model '{ModelName}' has no tokenizer.model, so text prompts cannot run", _time.GetUtcNow()));
+        }
+        IReadOnlyList<int> promptIds;
+        try
+        {
+            promptIds = request.Endpoint == BatchEndpoint.ChatCompletions
+                ? VicunaChatTemplate.EncodePrompt(_tokenizer, request.Messages.Select(m => new ChatMessage(m.Role, m.Content)).ToList())
+                : PromptEncoder.EncodeCompletion(_tokenizer, request.Prompt ?? string.Empty);
+        }
+        catch (ArgumentException e)
+        {
+            return Count(RequestOutcome.Failure(request, RequestErrorCode.InvalidRequest, e.Message, _time.GetUtcNow()));
+        }
+        var sampling = new SamplingParams(
+            (float)(request.Temperature ?? _defaults.Temperature), 0, (float)(request.TopP ?? _defaults.TopP), (ulong?)request.Seed);
+        var generation = new GenerationRequest(request.CustomId, promptIds, request.MaxTokens ?? _defaults.MaxTokens, sampling, request.Stop);
+        var result = await _host.GenerateAsync(generation, cancellationToken);
+        cancellationToken.ThrowIfCancellationRequested();
+        return Count(ToOutcome(request, result));
+    }
+
+    private RequestOutcome ToOutcome(BatchRequest request, GenerationResult result)
+    {
+        var now = _time.GetUtcNow();
+        return result.FinishReason switch
+        {
+            EngineFinish.Stop or EngineFinish.Length => RequestOutcome.Success(
+                request, ModelName, result.Text ?? string.Empty,
+                result.FinishReason == EngineFinish.Stop ? Core.FinishReason.Stop : Core.FinishReason.Length,
+                result.PromptTokens, result.CompletionTokens, now),
+            EngineFinish.Cancelled => throw new OperationCanceledException($"request {request.CustomId} was cancelled"),
+            _ => RequestOutcome.Failure(request, ErrorCode(result), result.Error ?? "generation failed", now),
+        };
+    }
+
+    private RequestErrorCode ErrorCode(GenerationResult result) =>
+        result.Error is { } error && error.Contains("context holds", StringComparison.Ordinal)
+            ? RequestErrorCode.ContextLengthExceeded
+            : RequestErrorCode.ExecutionFailed;
+
+    private RequestOutcome Count(RequestOutcome outcome)
+    {
+        if (outcome.Succeeded)
+        {
+            Interlocked.Increment(ref _numSucceeded);
+            Interlocked.Add(ref _numOutputTokens, outcome.CompletionTokens);
+        }
+        else
+        {
+            Interlocked.Increment(ref _numFailed);
+        }
+        return outcome;
+    }
+}
