@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need (Debian's python3-onnx, python3-numpy, python3-sentencepiece
+# for model-export and the tokenizer oracle), builds everything, runs every test project.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+/usr/bin/python3 -c "import onnx, numpy" 2>/dev/null || need+=(python3-onnx python3-numpy)
+/usr/bin/python3 -c "import sentencepiece" 2>/dev/null || need+=(python3-sentencepiece)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]} (apt)"
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if [ ! -d ../shared ] && [ -z "${VICUNA_SHARED:-}" ]; then
+  echo "note: ../shared (questions, stories260K, LLaMA tokenizer) not found; tests that need it fail and say so" >&2
+fi
+
+dotnet build VicunaBatch.sln -c Release -warnaserror 2>&1 | tail -3
+dotnet test VicunaBatch.sln -c Release --no-build --logger "console;verbosity=minimal"
