@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace VicunaBatch.Cli.Tests;
+
+/// <summary>The compiled <c>vicuna-batch</c> program started as a child process, with its stdout and stderr captured.</summary>
+internal sealed class CliProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _stdout = new();
+    private readonly StringBuilder _stderr = new();
+
+    private CliProcess(Process process)
+    {
+        _process = process;
+    }
+
+    public bool HasExited => _process.HasExited;
+
+    public string Stdout
+    {
+        get { lock (_stdout) return _stdout.ToString(); }
+    }
+
+    public string Stderr
+    {
+        get { lock (_stderr) return _stderr.ToString(); }
+    }
+
+    /// <summary>Starts <c>dotnet vicuna-batch.dll ARGS</c> in <paramref name="workingDirectory"/>.</summary>
+    public static CliProcess Start(string workingDirectory, params string[] args)
+    {
+        var info = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(ProgramPath());
+        foreach (var arg in args) info.ArgumentList.Add(arg);
+        var process = new Process { StartInfo = info };
+        var cli = new CliProcess(process);
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (cli._stdout) cli._stdout.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (cli._stderr) cli._stderr.AppendLine(e.Data); };
+        process.Start();
+        process.StandardInput.Close();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return cli;
+    }
+
+    /// <summary>Runs the program to its end (killed after <paramref name="timeout"/>) and returns its exit code.</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string workingDirectory, TimeSpan timeout, params string[] args)
+    {
+        using var cli = Start(workingDirectory, args);
+        int exitCode = await cli.WaitForExitAsync(timeout);
+        return (exitCode, cli.Stdout, cli.Stderr);
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Kill();
+            throw new TimeoutException($"vicuna-batch did not exit within {timeout}; stderr:\n{Stderr}");
+        }
+        _process.WaitForExit(); // drains the redirected streams
+        return _process.ExitCode;
+    }
+
+    /// <summary>SIGKILL on Unix: no cleanup runs in the child.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit();
+        }
+    }
+
+    public void Dispose()
+    {
+        Kill();
+        _process.Dispose();
+    }
+
+    /// <summary>vicuna-batch.dll beside the tests (the project reference copies it), else in the Cli project's bin folder.</summary>
+    private static string ProgramPath()
+    {
+        var besideTests = Path.Combine(AppContext.BaseDirectory, "vicuna-batch.dll");
+        if (File.Exists(besideTests)) return besideTests;
+        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
+        {
+            var bin = Path.Combine(folder.FullName, "src", "VicunaBatch.Cli", "bin");
+            if (Directory.Exists(bin))
+            {
+                var newest = Directory.EnumerateFiles(bin, "vicuna-batch.dll", SearchOption.AllDirectories)
+                    .OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
+                if (newest is not null) return newest;
+            }
+        }
+        throw new FileNotFoundException($"vicuna-batch.dll not found beside the tests ({AppContext.BaseDirectory}) or under src/VicunaBatch.Cli/bin");
+    }
+}

@@ -1,0 +1,208 @@
+using System.Text.Json;
+using VicunaBatch.Core;
+using VicunaBatch.Inference.Engine;
+using VicunaBatch.Worker;
+
+namespace VicunaBatch.Cli.Tests;
+
+/// <summary>
+/// <c>vicuna-batch run</c> on the embedded tiny model: in process through <see cref="LocalJobRun"/>, and as the compiled
+/// program in a child process where exit codes, kills and concurrent runs matter. One class, so its runs go one at a time.
+/// </summary>
+public sealed class RunCommandTests : IDisposable
+{
+    private static readonly TimeSpan RunTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>The broken lines of examples/prompts.jsonl (examples/README.md): line → (custom_id, code).</summary>
+    private static readonly Dictionary<int, (string CustomId, string Code)> BrokenExampleLines = new()
+    {
+        [9] = ("line-9", "invalid_json"),
+        [23] = ("broken-no-prompt", "missing_prompt"),
+        [38] = ("broken-negative-max-tokens", "invalid_parameter"),
+        [52] = ("simple-chat-03", "duplicate_custom_id"),
+    };
+
+    private readonly RunFolder _folder = new();
+
+    public void Dispose() => _folder.Dispose();
+
+    [Fact]
+    public async Task RunAsync_examplePrompts_writesEveryValidLineOnceAndEveryBrokenLineAsAnError()
+    {
+        var input = Path.Combine(RepositoryRoot(), "examples", "prompts.jsonl");
+        var expectedIds = ExpectedValidIds(input);
+        Assert.Equal(56, expectedIds.Count);
+
+        var summary = await new LocalJobRun(Settings(input), TimeProvider.System).RunAsync();
+
+        Assert.Equal(JobStatus.Completed, summary.Job.Status);
+        Assert.Equal(_folder.Out, summary.OutputDirectory);
+        var outputs = RunFolder.ReadJsonLines(_folder.OutputPath);
+        var errors = RunFolder.ReadJsonLines(_folder.ErrorsPath);
+        Assert.Equal(expectedIds.Order(StringComparer.Ordinal), outputs.Select(CustomId).Order(StringComparer.Ordinal));
+        Assert.All(outputs, o => Assert.Equal(200, o.GetProperty("response").GetProperty("status_code").GetInt32()));
+        Assert.Equal(
+            BrokenExampleLines.OrderBy(e => e.Key).Select(e => (e.Key, e.Value.CustomId, e.Value.Code)),
+            errors.Select(e => (
+                e.GetProperty("error").GetProperty("line").GetInt32(),
+                CustomId(e),
+                e.GetProperty("error").GetProperty("code").GetString()!)).OrderBy(e => e.Item1));
+
+        var job = JsonDocument.Parse(File.ReadAllText(_folder.JobPath)).RootElement;
+        Assert.Equal("completed", job.GetProperty("status").GetString());
+        Assert.Equal(summary.Job.Id, job.GetProperty("id").GetString());
+        var counts = job.GetProperty("request_counts");
+        Assert.Equal((60, 56, 4), (counts.GetProperty("total").GetInt32(), counts.GetProperty("completed").GetInt32(), counts.GetProperty("failed").GetInt32()));
+        Assert.Equal(outputs.Count + errors.Count, counts.GetProperty("total").GetInt32());
+        long completionTokens = outputs.Sum(o => o.GetProperty("response").GetProperty("body").GetProperty("usage").GetProperty("completion_tokens").GetInt64());
+        Assert.Equal(completionTokens, job.GetProperty("usage").GetProperty("output_tokens").GetInt64());
+        Assert.Equal(completionTokens, summary.Job.Usage.OutputTokens);
+    }
+
+    [Fact]
+    public async Task RunAsync_textFileOf30Prompts_completesWithLineNumberIds()
+    {
+        var input = _folder.WriteInput("prompts.txt", Enumerable.Range(1, 30).Select(n => $"Write a short note number {n}."));
+
+        var summary = await new LocalJobRun(Settings(input, maxTokens: 8), TimeProvider.System).RunAsync();
+
+        Assert.Equal(JobStatus.Completed, summary.Job.Status);
+        Assert.Equal(new RequestCounts(30, 30, 0), summary.Job.RequestCounts);
+        Assert.Equal(
+            Enumerable.Range(1, 30).Select(n => $"line-{n}").Order(StringComparer.Ordinal),
+            RunFolder.ReadJsonLines(_folder.OutputPath).Select(CustomId).Order(StringComparer.Ordinal));
+        Assert.Empty(File.ReadAllText(_folder.ErrorsPath));
+    }
+
+    [Fact]
+    public async Task Run_killedMidwayThenRerun_finishesWithEveryCustomIdExactlyOnce()
+    {
+        var (input, expectedIds) = WriteLongInput(400);
+        string[] args = ["run", input, "--out", _folder.Out, "--requests-per-shard", "20", "--workers", "2"];
+
+        using (var first = CliProcess.Start(_folder.Root, args))
+        {
+            await WaitForCheckpointsAsync(first, minLines: 5);
+            first.Kill();
+        }
+        Assert.False(File.Exists(_folder.OutputPath), "the first run finished before it was killed; the input is too short");
+        int numCheckpointedBefore = _folder.ReadCheckpointedIds().Count;
+        Assert.InRange(numCheckpointedBefore, 5, expectedIds.Count - 1);
+
+        var second = await CliProcess.RunAsync(_folder.Root, RunTimeout, args);
+
+        Assert.True(second.ExitCode == 0, $"exit {second.ExitCode}; stderr:\n{second.Stderr}");
+        Assert.StartsWith("completed: 400 succeeded, 0 failed of 400", second.Stdout);
+        var ids = RunFolder.ReadJsonLines(_folder.OutputPath).Concat(RunFolder.ReadJsonLines(_folder.ErrorsPath)).Select(CustomId);
+        Assert.Equal(expectedIds.Order(StringComparer.Ordinal), ids.Order(StringComparer.Ordinal));
+        // nothing checkpointed by the killed run was generated again
+        var checkpointed = _folder.ReadCheckpointedIds();
+        Assert.Equal(expectedIds.Count, checkpointed.Count);
+        Assert.Equal(expectedIds.Count, checkpointed.Distinct().Count());
+
+        var outputBefore = File.ReadAllBytes(_folder.OutputPath);
+        var jobBefore = File.ReadAllBytes(_folder.JobPath);
+        var third = await CliProcess.RunAsync(_folder.Root, RunTimeout, args);
+
+        Assert.True(third.ExitCode == 0, $"exit {third.ExitCode}; stderr:\n{third.Stderr}");
+        Assert.Equal(outputBefore, File.ReadAllBytes(_folder.OutputPath));
+        Assert.Equal(jobBefore, File.ReadAllBytes(_folder.JobPath));
+        Assert.Equal(expectedIds.Count, _folder.ReadCheckpointedIds().Count);
+    }
+
+    [Fact]
+    public async Task Run_sameJobAlreadyRunning_exitsWith2AndSaysSo()
+    {
+        var (input, _) = WriteLongInput(400);
+        string[] args = ["run", input, "--out", _folder.Out, "--requests-per-shard", "20", "--workers", "2"];
+        using var first = CliProcess.Start(_folder.Root, args);
+        await WaitForCheckpointsAsync(first, minLines: 1);
+
+        var second = await CliProcess.RunAsync(_folder.Root, RunTimeout, args);
+
+        Assert.False(first.HasExited, "the first run ended before the second started; the input is too short");
+        Assert.Equal(2, second.ExitCode);
+        Assert.Contains(
+            $"is already being run by another process (lock: {Path.Combine(_folder.Out, ".state", "run.lock")})",
+            second.Stderr);
+    }
+
+    [Fact]
+    public async Task Run_missingInputFile_exitsWith2AndNamesTheFile()
+    {
+        var missing = Path.Combine(_folder.Root, "no-such-prompts.jsonl");
+
+        var result = await CliProcess.RunAsync(_folder.Root, RunTimeout, "run", missing, "--out", _folder.Out);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal($"vicuna-batch: input file not found: {missing}" + Environment.NewLine, result.Stderr);
+        Assert.Equal("", result.Stdout);
+    }
+
+    [Fact]
+    public async Task Run_modelFolderWithoutGenaiConfig_exitsWith2AndNamesGenaiConfig()
+    {
+        var model = Directory.CreateDirectory(Path.Combine(_folder.Root, "empty-model")).FullName;
+        var input = _folder.WriteInput("prompts.txt", ["Hello"]);
+
+        var result = await CliProcess.RunAsync(_folder.Root, RunTimeout, "run", input, "--out", _folder.Out, "--model", model);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains($"vicuna-batch: {model} is not a model package: genai_config.json is missing", result.Stderr);
+    }
+
+    private LocalRunSettings Settings(string input, int maxTokens = 256) => new(
+        input,
+        ModelOptions.DefaultModelPath,
+        _folder.Out,
+        new RequestDefaults { MaxTokens = maxTokens },
+        new EngineOptions(),
+        Workers: 2,
+        RequestsPerShard: new InputOptions().RequestsPerShard);
+
+    /// <summary>About 4 s of work on the tiny model: long enough to kill midway, short enough for a test.</summary>
+    private (string Path, List<string> Ids) WriteLongInput(int numLines)
+    {
+        var ids = Enumerable.Range(1, numLines).Select(n => $"k-{n:D3}").ToList();
+        var path = _folder.WriteInput("long.jsonl", ids.Select((id, i) =>
+            JsonSerializer.Serialize(new { custom_id = id, prompt = $"Tell me story number {i + 1}.", max_tokens = 200 })));
+        return (path, ids);
+    }
+
+    private async Task WaitForCheckpointsAsync(CliProcess run, int minLines)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (_folder.ReadCheckpointedIds().Count < minLines)
+        {
+            Assert.False(run.HasExited, $"the run ended before {minLines} requests were checkpointed; stderr:\n{run.Stderr}");
+            Assert.True(DateTime.UtcNow < deadline, $"fewer than {minLines} requests checkpointed within 20 s");
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>What the run should produce, read independently of the product's parser: custom_id, or line-N without one.</summary>
+    private static List<string> ExpectedValidIds(string input)
+    {
+        var ids = new List<string>();
+        var lines = File.ReadAllLines(input);
+        Assert.Equal(61, lines.Length);
+        for (int n = 1; n <= lines.Length; n++)
+        {
+            if (string.IsNullOrWhiteSpace(lines[n - 1]) || BrokenExampleLines.ContainsKey(n)) continue;
+            var line = JsonDocument.Parse(lines[n - 1]).RootElement;
+            ids.Add(line.TryGetProperty("custom_id", out var id) ? id.GetString()! : $"line-{n}");
+        }
+        return ids;
+    }
+
+    private static string CustomId(JsonElement line) => line.GetProperty("custom_id").GetString()!;
+
+    private static string RepositoryRoot()
+    {
+        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
+        {
+            if (File.Exists(Path.Combine(folder.FullName, "VicunaBatch.sln"))) return folder.FullName;
+        }
+        throw new DirectoryNotFoundException($"no VicunaBatch.sln above {AppContext.BaseDirectory}");
+    }
+}
