@@ -76,10 +76,12 @@ public sealed class EngineRequestExecutor : IRequestExecutor
         };
     }
 
-    private RequestErrorCode ErrorCode(GenerationResult result) =>
-        result.Error is { } error && error.Contains("context holds", StringComparison.Ordinal)
-            ? RequestErrorCode.ContextLengthExceeded
-            : RequestErrorCode.ExecutionFailed;
+    private static RequestErrorCode ErrorCode(GenerationResult result) => result.ErrorKind switch
+    {
+        GenerationErrorKind.PromptTooLong => RequestErrorCode.ContextLengthExceeded,
+        GenerationErrorKind.InvalidRequest => RequestErrorCode.InvalidRequest,
+        _ => RequestErrorCode.ExecutionFailed,
+    };
 
     private RequestOutcome Count(RequestOutcome outcome)
     {

@@ -41,6 +41,21 @@ public enum FinishReason
     Cancelled,
 }
 
+/// <summary>Why a request ended in <see cref="FinishReason.Error"/>.</summary>
+public enum GenerationErrorKind
+{
+    None,
+
+    /// <summary>The prompt leaves no room to generate within the context.</summary>
+    PromptTooLong,
+
+    /// <summary>Empty prompt, token ids outside the vocabulary, bad limits, stop strings without a tokenizer.</summary>
+    InvalidRequest,
+
+    /// <summary>The model failed to run the step the request was in.</summary>
+    ModelFailure,
+}
+
 /// <summary>What one request produced.</summary>
 /// <param name="OutputIds">Generated ids, EOS excluded.</param>
 /// <param name="Text">Decoded text (cut at a stop string), or null when the package has no tokenizer.</param>
@@ -52,7 +67,8 @@ public sealed record GenerationResult(
     int PromptTokens,
     string? Error = null,
     TimeSpan TimeToFirstToken = default,
-    TimeSpan Latency = default)
+    TimeSpan Latency = default,
+    GenerationErrorKind ErrorKind = GenerationErrorKind.None)
 {
     public int CompletionTokens => OutputIds.Count;
 }

@@ -47,11 +47,11 @@ public sealed class InferenceEngine : IDisposable
     public long Submit(GenerationRequest request)
     {
         var sequence = new Sequence(_nextSequenceId++, request, Stopwatch.GetTimestamp());
-        var error = Validate(request);
+        var (kind, error) = Validate(request);
         if (error is not null)
         {
             sequence.Status = SequenceStatus.Finished;
-            _finished.Add(Result(sequence, FinishReason.Error, error));
+            _finished.Add(Result(sequence, FinishReason.Error, error, kind));
             return sequence.SequenceId;
         }
         _sequences.Add(sequence.SequenceId, sequence);
@@ -139,11 +139,26 @@ public sealed class InferenceEngine : IDisposable
             var sequence = _sequences[id];
             _sequences.Remove(id);
             _scheduler.Finish(sequence);
-            _finished.Add(Result(sequence, FinishReason.Error, message));
+            _finished.Add(Result(sequence, FinishReason.Error, message, GenerationErrorKind.ModelFailure));
         }
     }
 
-    private string? Validate(GenerationRequest request)
+    private (GenerationErrorKind Kind, string? Error) Validate(GenerationRequest request)
+    {
+        var error = InvalidRequestReason(request);
+        if (error is not null)
+        {
+            return (GenerationErrorKind.InvalidRequest, error);
+        }
+        if (request.PromptIds.Count >= _runner.MaxLength)
+        {
+            return (GenerationErrorKind.PromptTooLong,
+                $"the prompt has {request.PromptIds.Count} tokens; the context holds {_runner.MaxLength} (prompt + at least one generated token)");
+        }
+        return (GenerationErrorKind.None, null);
+    }
+
+    private string? InvalidRequestReason(GenerationRequest request)
     {
         if (request.PromptIds.Count == 0)
         {
@@ -152,10 +167,6 @@ public sealed class InferenceEngine : IDisposable
         if (request.MaxTokens < 1)
         {
             return $"max_tokens must be at least 1, got {request.MaxTokens}";
-        }
-        if (request.PromptIds.Count >= _runner.MaxLength)
-        {
-            return $"the prompt has {request.PromptIds.Count} tokens; the context holds {_runner.MaxLength} (prompt + at least one generated token)";
         }
         foreach (var id in request.PromptIds)
         {
@@ -171,7 +182,7 @@ public sealed class InferenceEngine : IDisposable
         return null;
     }
 
-    private GenerationResult Result(Sequence sequence, FinishReason reason, string? error)
+    private GenerationResult Result(Sequence sequence, FinishReason reason, string? error, GenerationErrorKind kind = GenerationErrorKind.None)
     {
         var ttft = sequence.FirstTokenTicks == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(sequence.ArrivalTicks, sequence.FirstTokenTicks);
         return new GenerationResult(
@@ -182,7 +193,8 @@ public sealed class InferenceEngine : IDisposable
             sequence.PromptIds.Length,
             error,
             ttft,
-            Stopwatch.GetElapsedTime(sequence.ArrivalTicks));
+            Stopwatch.GetElapsedTime(sequence.ArrivalTicks),
+            kind);
     }
 
     private List<GenerationResult> TakeFinished()
