@@ -52,6 +52,7 @@ internal static class RunCommand
         var run = new LocalJobRun(settings, TimeProvider.System);
         Console.Error.WriteLine($"job {LocalJobRun.JobIdFor(settings)}: {Path.GetFileName(settings.InputPath)} on model {Path.GetFileName(settings.ModelPath)}");
         LocalRunSummary summary;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         try
         {
             summary = await run.RunAsync((done, failed, total, tokens) =>
@@ -70,7 +71,10 @@ internal static class RunCommand
         bar?.Clear();
         var job = summary.Job;
         var counts = job.RequestCounts;
-        Console.Out.WriteLine($"{JsonNamingPolicy.SnakeCaseLower.ConvertName(job.Status.ToString())}: {counts.Completed} succeeded, {counts.Failed} failed of {counts.Total}");
+        var seconds = clock.Elapsed.TotalSeconds;
+        var outputTokens = job.Usage.OutputTokens;
+        Console.Out.WriteLine(FormattableString.Invariant(
+            $"{JsonNamingPolicy.SnakeCaseLower.ConvertName(job.Status.ToString())}: {counts.Completed} succeeded, {counts.Failed} failed of {counts.Total} in {seconds:F1} s ({outputTokens} output tokens, {outputTokens / seconds:F0} tokens/s)"));
         Console.Out.WriteLine($"  {Path.Combine(summary.OutputDirectory, "output.jsonl")}");
         Console.Out.WriteLine($"  {Path.Combine(summary.OutputDirectory, "errors.jsonl")}");
         Console.Out.WriteLine($"  {Path.Combine(summary.OutputDirectory, "job.json")}");
