@@ -48,6 +48,8 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
 
     public async Task<LocalRunSummary> RunAsync(Action<long, long, long, long>? onProgress = null, CancellationToken cancellationToken = default)
     {
+        // a bad model path fails before any job state is written
+        Inference.Package.ModelPackage.Load(settings.ModelPath);
         var jobId = JobIdFor(settings);
         var outDir = Path.GetFullPath(settings.OutputDirectory ?? Path.Combine("results", jobId));
         var stateDir = Path.Combine(outDir, ".state");
