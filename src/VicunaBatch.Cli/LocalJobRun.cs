@@ -48,8 +48,22 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
 
     public async Task<LocalRunSummary> RunAsync(Action<long, long, long, long>? onProgress = null, CancellationToken cancellationToken = default)
     {
-        // a bad model path fails before any job state is written
+        // a bad model path fails before any job state is written; the session loads while the input is validated
         Inference.Package.ModelPackage.Load(settings.ModelPath);
+        var loading = Task.Run(() => LoadedModel.Open(settings.ModelPath, settings.Engine), cancellationToken);
+        try
+        {
+            return await RunAsync(loading, onProgress, cancellationToken);
+        }
+        finally
+        {
+            await loading.ContinueWith(t => t.Result.Dispose(), TaskContinuationOptions.OnlyOnRanToCompletion);
+        }
+    }
+
+    private async Task<LocalRunSummary> RunAsync(
+        Task<LoadedModel> loading, Action<long, long, long, long>? onProgress, CancellationToken cancellationToken)
+    {
         var jobId = JobIdFor(settings);
         var outDir = Path.GetFullPath(settings.OutputDirectory ?? Path.Combine("results", jobId));
         var stateDir = Path.Combine(outDir, ".state");
@@ -75,14 +89,14 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
         {
             // this process owns the queue (run lock): locks held by a run that was killed are released now
             await queue.ReleaseAllLocksAsync(cancellationToken);
-            job = await DrainAsync(jobId, blobs, checkpoints, queue, inputOptions, finalizer, onProgress, cancellationToken);
+            job = await DrainAsync(jobId, await loading, blobs, checkpoints, queue, inputOptions, finalizer, onProgress, cancellationToken);
         }
         await CopyResultsAsync(blobs, jobId, outDir, cancellationToken);
         return new LocalRunSummary(job, outDir);
     }
 
     private async Task<BatchJob> DrainAsync(
-        string jobId, FolderBlobStore blobs, FolderCheckpointStore checkpoints, SqliteWorkQueue queue, InputOptions inputOptions,
+        string jobId, LoadedModel model, FolderBlobStore blobs, FolderCheckpointStore checkpoints, SqliteWorkQueue queue, InputOptions inputOptions,
         JobFinalizer finalizer, Action<long, long, long, long>? onProgress, CancellationToken cancellationToken)
     {
         var plan = await ShardReports.ReadPlanAsync(blobs, jobId, cancellationToken);
@@ -90,7 +104,6 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
         long doneBefore = before.Count(o => o.Succeeded), failedBefore = before.Count - doneBefore;
         long tokensBefore = before.Sum(o => (long)o.CompletionTokens);
 
-        using var model = LoadedModel.Open(settings.ModelPath, settings.Engine);
         await using var host = new EngineHost(model.Engine, ownsEngine: false);
         var executor = new EngineRequestExecutor(host, model, settings.Defaults, time);
         var processor = new ShardProcessor(blobs, checkpoints, queue, executor, inputOptions, new ShardProcessorOptions(), time);
