@@ -67,7 +67,6 @@ internal static class RunCommand
             Console.Error.WriteLine("interrupted: finished requests are checkpointed; run the same command again to resume.");
             return 130;
         }
-        bar?.Report(0, 0, force: true);
         bar?.Clear();
         var job = summary.Job;
         var counts = job.RequestCounts;
