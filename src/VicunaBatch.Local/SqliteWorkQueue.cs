@@ -111,6 +111,11 @@ public sealed class SqliteWorkQueue : IWorkQueue
     public Task AbandonAsync(ReceivedMessage message, CancellationToken cancellationToken = default) =>
         SettleAsync(message, "abandon", "UPDATE messages SET visible_at = $now, lock_token = NULL WHERE " + LockedRow, cancellationToken);
 
+    /// <summary>Releases the lock; the message becomes visible again <paramref name="delay"/> from now.</summary>
+    public Task AbandonAsync(ReceivedMessage message, TimeSpan delay, CancellationToken cancellationToken = default) =>
+        SettleAsync(message, "abandon", $"UPDATE messages SET visible_at = $now + {(long)Math.Max(0, delay.TotalMilliseconds)}, lock_token = NULL WHERE "
+            + LockedRow, cancellationToken);
+
     public Task DeadLetterAsync(ReceivedMessage message, string reason, CancellationToken cancellationToken = default) => RunAsync(connection =>
     {
         using var transaction = connection.BeginTransaction();

@@ -22,6 +22,14 @@ public interface IWorkQueue
     /// <summary>Releases the lock now so the message is redelivered.</summary>
     Task AbandonAsync(ReceivedMessage message, CancellationToken cancellationToken = default);
 
+    /// <summary>Releases the lock so the message is redelivered after <paramref name="delay"/> (a scheduled
+    /// retry: Storage queue visibility timeout). Keeps the message id, so duplicate detection still holds, and
+    /// the next delivery's <see cref="ReceivedMessage.DeliveryCount"/> is one higher. A queue without delayed
+    /// redelivery supports only a zero delay (this default) and throws <see cref="NotSupportedException"/> otherwise.</summary>
+    Task AbandonAsync(ReceivedMessage message, TimeSpan delay, CancellationToken cancellationToken = default) =>
+        delay <= TimeSpan.Zero ? AbandonAsync(message, cancellationToken)
+            : Task.FromException(new NotSupportedException($"{GetType().Name} cannot delay redelivery"));
+
     /// <summary>Moves the message to the dead-letter store with a reason.</summary>
     Task DeadLetterAsync(ReceivedMessage message, string reason, CancellationToken cancellationToken = default);
 
