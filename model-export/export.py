@@ -1,9 +1,13 @@
 #!/usr/bin/python3
 """Write a variant-A model package: model.onnx [+ model.onnx.data], genai_config.json [, tokenizer.model].
 
-  export.py --from-llama2c stories260K.bin --out DIR [--dtype float32|float16]
+  export.py --from-llama2c stories260K.bin --out DIR [--dtype float32|float16|int4]
+  export.py --from-hf HF_DIR --out DIR [--dtype ...]                 (Hugging Face LlamaForCausalLM folder)
+  export.py --base HF_DIR --delta HF_DIR --out DIR [--dtype ...]     (target = base + delta)
   export.py --config tiny|vicuna-7b|vicuna-13b --seed N --out DIR [--dtype ...] [--vocab-size N]
             [--context-length N] [--tokenizer tokenizer.model]
+  int4: [--int4-block-size 32|64|128] [--int4-symmetric] [--int4-activations float32|float16]
+  --verify: run the package through the C# engine (vicuna-batch generate) and compare greedy ids with reference.py.
 """
 from __future__ import annotations
 
@@ -18,7 +22,9 @@ import time
 import numpy as np
 from onnx import TensorProto, helper, mapping
 
-from llama_graph import build_model
+import int4
+from hf_checkpoint import DeltaWeights, HfWeights
+from llama_graph import build_model, quantized_names
 from weights import PRESETS, Llama2cWeights, ModelConfig, RandomWeights
 
 EXTERNAL_THRESHOLD_BYTES = 100 * 1024 * 1024
@@ -31,13 +37,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--from-llama2c", metavar="FILE", help="llama2.c legacy (v0) checkpoint")
     src.add_argument("--config", choices=sorted(PRESETS), help="random weights with these shapes")
+    src.add_argument("--from-hf", metavar="DIR", help="Hugging Face checkpoint folder (config.json + weights)")
+    src.add_argument("--delta", metavar="DIR", help="Hugging Face delta folder; needs --base")
+    ap.add_argument("--base", metavar="DIR", help="Hugging Face base folder the --delta applies to")
     ap.add_argument("--seed", type=int, default=0, help="random weights seed (default 0)")
     ap.add_argument("--out", required=True, help="package folder (created)")
-    ap.add_argument("--dtype", choices=["float32", "float16"], default="float32")
+    ap.add_argument("--dtype", choices=["float32", "float16", "int4"], default="float32",
+                    help="int4: MatMul weights as MatMulNBits, embeddings/norms in --int4-activations")
+    ap.add_argument("--int4-block-size", type=int, choices=[32, 64, 128], default=32)
+    ap.add_argument("--int4-symmetric", action="store_true", help="no zero points (implicit 8)")
+    ap.add_argument("--int4-activations", choices=["float32", "float16"], default="float32")
+    ap.add_argument("--verify", action="store_true", help="compare the C# engine's greedy ids with reference.py")
+    ap.add_argument("--verify-prompts", default=None, help="';'-separated id lists (default: two prompts)")
+    ap.add_argument("--verify-max-tokens", type=int, default=16)
     ap.add_argument("--vocab-size", type=int, help="override vocab (random configs)")
     ap.add_argument("--context-length", type=int, help="override context length (random configs)")
-    ap.add_argument("--tokenizer", metavar="FILE", help="SentencePiece model copied as tokenizer.model")
-    return ap.parse_args(argv)
+    ap.add_argument("--tokenizer", metavar="FILE",
+                    help="SentencePiece model copied as tokenizer.model (Hugging Face: the folder's own by default)")
+    args = ap.parse_args(argv)
+    if bool(args.base) != bool(args.delta):
+        ap.error("--base and --delta go together")
+    return args
 
 
 def sentencepiece_vocab_size(path: str) -> int:
@@ -53,6 +73,10 @@ def resolve_source(args: argparse.Namespace):
         if args.vocab_size or args.context_length:
             raise SystemExit("--vocab-size/--context-length apply to --config only")
         return Llama2cWeights(args.from_llama2c)
+    if args.from_hf or args.delta:
+        if args.vocab_size or args.context_length:
+            raise SystemExit("--vocab-size/--context-length apply to --config only")
+        return HfWeights(args.from_hf) if args.from_hf else DeltaWeights(args.base, args.delta)
     cfg = PRESETS[args.config]
     vocab = args.vocab_size or (sentencepiece_vocab_size(args.tokenizer) if args.tokenizer else None)
     if vocab:
@@ -62,42 +86,73 @@ def resolve_source(args: argparse.Namespace):
     return RandomWeights(cfg, args.seed)
 
 
-def write_weights(source, dtype: np.dtype, out_dir: str) -> dict[str, TensorProto]:
+def tensor_items(source, dtype: np.dtype, quant: int4.Int4Params | None):
+    """(name, onnx type, dims, stored bytes, chunk iterator) per stored tensor, in file order."""
+    onnx_dtype = mapping.NP_TYPE_TO_TENSOR_TYPE[dtype]
+    to_quantize = quantized_names(source.cfg) if quant else set()
+    for i, spec in enumerate(source.specs):
+        if spec.name not in to_quantize:
+            yield spec.name, onnx_dtype, spec.shape, int(np.prod(spec.shape)) * dtype.itemsize, \
+                (lambda i=i: source.chunks(i, dtype))
+            continue
+        k, n = spec.shape                                                     # [in, out]
+        nb = int4.num_blocks(k, quant.block_size)
+        produced = {}
+
+        def part(key: str, i=i, k=k, n=n, produced=produced):
+            if not produced:  # quantize once, when the first part is written
+                w = np.concatenate(list(source.chunks(i, np.dtype(np.float32)))).reshape(k, n)
+                produced.update(zip(("q", "scales", "zp"), int4.quantize(w, quant, dtype)))
+            return iter([produced.pop(key).reshape(-1)])
+        yield spec.name + "_Q4", TensorProto.UINT8, (n, nb, quant.block_size // 2), n * nb * quant.block_size // 2, \
+            (lambda part=part: part("q"))
+        yield spec.name + "_scales", onnx_dtype, (n * nb,), n * nb * dtype.itemsize, (lambda part=part: part("scales"))
+        if not quant.symmetric:
+            yield spec.name + "_zp", TensorProto.UINT8, (n * ((nb + 1) // 2),), n * ((nb + 1) // 2), \
+                (lambda part=part: part("zp"))
+
+
+def write_weights(source, dtype: np.dtype, out_dir: str, quant: int4.Int4Params | None = None) -> dict[str, TensorProto]:
     """Stream every tensor; external data above the threshold, inline below."""
-    total = sum(int(np.prod(s.shape)) for s in source.specs) * dtype.itemsize
-    onnx_dtype = mapping.NP_TYPE_TO_TENSOR_TYPE[np.dtype(dtype)]
+    items = list(tensor_items(source, dtype, quant))
+    total = sum(item[3] for item in items)
     protos: dict[str, TensorProto] = {}
     if total <= EXTERNAL_THRESHOLD_BYTES:
-        for i, spec in enumerate(source.specs):
-            data = np.concatenate(list(source.chunks(i, dtype)))
-            protos[spec.name] = helper.make_tensor(spec.name, onnx_dtype, spec.shape, data.tobytes(), raw=True)
+        for name, onnx_dtype, dims, _, chunks in items:
+            data = np.concatenate(list(chunks()))
+            protos[name] = helper.make_tensor(name, onnx_dtype, dims, data.tobytes(), raw=True)
         return protos
 
     started = time.monotonic()
     with open(os.path.join(out_dir, DATA_FILE), "wb") as f:
-        for i, spec in enumerate(source.specs):
+        for i, (name, onnx_dtype, dims, _, chunks) in enumerate(items):
             pad = -f.tell() % ALIGNMENT
             f.write(b"\0" * pad)
             offset = f.tell()
-            for chunk in source.chunks(i, dtype):
-                f.write(memoryview(chunk))
+            for chunk in chunks():
+                f.write(memoryview(np.ascontiguousarray(chunk)).cast("B"))
             length = f.tell() - offset
-            t = TensorProto(name=spec.name, data_type=onnx_dtype, dims=spec.shape,
-                            data_location=TensorProto.EXTERNAL)
+            t = TensorProto(name=name, data_type=onnx_dtype, dims=dims, data_location=TensorProto.EXTERNAL)
             for key, value in (("location", DATA_FILE), ("offset", str(offset)), ("length", str(length))):
                 entry = t.external_data.add()
                 entry.key, entry.value = key, value
-            protos[spec.name] = t
-            print(f"[{i + 1}/{len(source.specs)}] {spec.name} {list(spec.shape)} "
+            protos[name] = t
+            print(f"[{i + 1}/{len(items)}] {name} {list(dims)} "
                   f"{f.tell() / 1e9:.2f}/{total / 1e9:.2f} GB {time.monotonic() - started:.0f}s",
                   file=sys.stderr, flush=True)
     return protos
 
 
-def genai_config(cfg: ModelConfig) -> dict:
+def genai_config(cfg: ModelConfig, extras: dict | None = None) -> dict:
+    """extras (Hugging Face sources): eos_token_ids (one id or a list) and generation_config search defaults."""
+    extras = extras or {}
+    search = {"max_length": cfg.context_length, "past_present_share_buffer": True, "do_sample": False,
+              "temperature": 1.0, "top_k": 50, "top_p": 1.0}
+    search.update(extras.get("search", {}))
     return {
         "model": {
-            "type": "llama", "bos_token_id": cfg.bos_token_id, "eos_token_id": cfg.eos_token_id,
+            "type": "llama", "bos_token_id": cfg.bos_token_id,
+            "eos_token_id": extras.get("eos_token_ids", cfg.eos_token_id),
             "pad_token_id": cfg.pad_token_id, "context_length": cfg.context_length, "vocab_size": cfg.vocab_size,
             "decoder": {
                 "filename": "model.onnx", "head_size": cfg.head_size, "hidden_size": cfg.hidden_size,
@@ -112,29 +167,39 @@ def genai_config(cfg: ModelConfig) -> dict:
                 "rms_norm_eps": cfg.rms_norm_eps, "rope_theta": cfg.rope_theta,
             },
         },
-        "search": {"max_length": cfg.context_length, "past_present_share_buffer": True, "do_sample": False,
-                   "temperature": 1.0, "top_k": 50, "top_p": 1.0},
+        "search": search,
     }
 
 
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
-    dtype = np.dtype(args.dtype)
+    quant = int4.Int4Params(args.int4_block_size, args.int4_symmetric) if args.dtype == "int4" else None
+    dtype = np.dtype(args.int4_activations if quant else args.dtype)
     source = resolve_source(args)
     os.makedirs(args.out, exist_ok=True)
     for stale in ("model.onnx", DATA_FILE, "tokenizer.model"):
         if os.path.exists(os.path.join(args.out, stale)):
             os.remove(os.path.join(args.out, stale))
 
-    weights = write_weights(source, dtype, args.out)
-    model = build_model(source.cfg, dtype, weights)
+    weights = write_weights(source, dtype, args.out, quant)
+    model = build_model(source.cfg, dtype, weights, quant)
     with open(os.path.join(args.out, "model.onnx"), "wb") as f:
         f.write(model.SerializeToString())
     with open(os.path.join(args.out, "genai_config.json"), "w") as f:
-        json.dump(genai_config(source.cfg), f, indent=2)
+        json.dump(genai_config(source.cfg, getattr(source, "extras", None)), f, indent=2)
         f.write("\n")
-    if args.tokenizer:
-        shutil.copyfile(args.tokenizer, os.path.join(args.out, "tokenizer.model"))
+    tokenizer = args.tokenizer
+    hf_dir = args.from_hf or args.delta
+    if not tokenizer and hf_dir:
+        for folder in (hf_dir, args.base):
+            if folder and os.path.exists(os.path.join(folder, "tokenizer.model")):
+                tokenizer = os.path.join(folder, "tokenizer.model")
+                break
+    if tokenizer:
+        shutil.copyfile(tokenizer, os.path.join(args.out, "tokenizer.model"))
+    if args.verify:
+        import verify
+        sys.exit(verify.run(args, source.cfg))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, mapping, numpy_helper
 
-from weights import ModelConfig
+from int4 import Int4Params
+from weights import ModelConfig, tensor_specs
 
 MS = "com.microsoft"
 OPSET = 17
@@ -23,6 +24,11 @@ def rotary_caches(cfg: ModelConfig, dtype: np.dtype) -> tuple[np.ndarray, np.nda
     inv_freq = 1.0 / (cfg.rope_theta ** (np.arange(0, hd, 2, dtype=np.float64) / hd))   # [hd/2]
     angles = np.outer(np.arange(cfg.context_length, dtype=np.float64), inv_freq)     # [ctx, hd/2]
     return np.cos(angles).astype(dtype), np.sin(angles).astype(dtype)
+
+
+def quantized_names(cfg: ModelConfig) -> set[str]:
+    """The [in, out] MatMul weights an int4 package stores for MatMulNBits (not embeddings or norms)."""
+    return {s.name for s in tensor_specs(cfg) if s.name.endswith("proj.weight") or s.name == "lm_head.weight"}
 
 
 def rotary_inside_gqa(cfg: ModelConfig) -> bool:
@@ -52,7 +58,8 @@ class _Builder:
         return name
 
 
-def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProto]) -> onnx.ModelProto:
+def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProto],
+                quant: Int4Params | None = None) -> onnx.ModelProto:
     dtype = np.dtype(dtype)
     onnx_dtype = mapping.NP_TYPE_TO_TENSOR_TYPE[np.dtype(dtype)]
     d, H, KVH, hd = cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_size
@@ -60,6 +67,15 @@ def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProt
     g.initializers.extend(weights.values())
     w = lambda name: weights[name].name  # noqa: E731
     inside = rotary_inside_gqa(cfg)
+    name_to_shape = {s.name: s.shape for s in tensor_specs(cfg)}
+
+    def matmul(x: str, name: str) -> str:
+        """x [.., K] @ W [K, N]; int4: MatMulNBits over W^T blocks (int4.py has the layout)."""
+        if name in weights:
+            return g.one("MatMul", [x, w(name)])
+        k, n = name_to_shape[name]
+        inputs = [x, w(name + "_Q4"), w(name + "_scales")] + ([] if quant.symmetric else [w(name + "_zp")])
+        return g.one("MatMulNBits", inputs, MS, K=k, N=n, bits=4, block_size=quant.block_size)
 
     cos, sin = rotary_caches(cfg, dtype)
     g.const("cos_cache", cos)                                       # [ctx, hd/2]
@@ -111,9 +127,9 @@ def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProt
         p = f"model.layers.{i}."
         # Attention block.
         h, residual = norm(x, residual, w(p + "input_layernorm.weight"))           # [B, S, d]
-        q = g.one("MatMul", [h, w(p + "self_attn.q_proj.weight")])                  # [B, S, H*hd]
-        k = g.one("MatMul", [h, w(p + "self_attn.k_proj.weight")])                  # [B, S, KVH*hd]
-        v = g.one("MatMul", [h, w(p + "self_attn.v_proj.weight")])                  # [B, S, KVH*hd]
+        q = matmul(h, p + "self_attn.q_proj.weight")                  # [B, S, H*hd]
+        k = matmul(h, p + "self_attn.k_proj.weight")                  # [B, S, KVH*hd]
+        v = matmul(h, p + "self_attn.v_proj.weight")                  # [B, S, KVH*hd]
         gqa_inputs = [q, k, v, f"past_key_values.{i}.key", f"past_key_values.{i}.value", seqlens_k, total_len]
         if inside:
             gqa_inputs += ["cos_cache", "sin_cache"]
@@ -123,16 +139,16 @@ def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProt
                     outputs=[f"{p}attn_out", f"present.{i}.key", f"present.{i}.value"],
                     num_heads=H, kv_num_heads=KVH, scale=float(1.0 / np.sqrt(hd)), local_window_size=-1,
                     softcap=0.0, do_rotary=int(inside), rotary_interleaved=0)[0]    # [B, S, H*hd]
-        x = g.one("MatMul", [attn, w(p + "self_attn.o_proj.weight")])               # [B, S, d]
+        x = matmul(attn, p + "self_attn.o_proj.weight")               # [B, S, d]
         # SwiGLU MLP block.
         h, residual = norm(x, residual, w(p + "post_attention_layernorm.weight"))  # [B, S, d]
-        gate = g.one("MatMul", [h, w(p + "mlp.gate_proj.weight")])                  # [B, S, F]
-        up = g.one("MatMul", [h, w(p + "mlp.up_proj.weight")])                      # [B, S, F]
+        gate = matmul(h, p + "mlp.gate_proj.weight")                  # [B, S, F]
+        up = matmul(h, p + "mlp.up_proj.weight")                      # [B, S, F]
         act = g.one("Mul", [g.one("Mul", [gate, g.one("Sigmoid", [gate])]), up])    # [B, S, F]
-        x = g.one("MatMul", [act, w(p + "mlp.down_proj.weight")])                   # [B, S, d]
+        x = matmul(act, p + "mlp.down_proj.weight")                   # [B, S, d]
 
     h, _ = norm(x, residual, w("model.norm.weight"))                                # [B, S, d]
-    logits = g.one("MatMul", [h, w("lm_head.weight")])                              # [B, S, V]
+    logits = matmul(h, "lm_head.weight")                              # [B, S, V]
     g.nodes.append(helper.make_node("Cast", [logits], ["logits"], name="/logits_cast", to=TensorProto.FLOAT))
 
     past_shape = ["batch_size", KVH, "past_sequence_length", hd]

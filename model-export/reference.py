@@ -3,9 +3,12 @@
 
 It shares nothing with llama_graph.py: it reads llama2.c checkpoints itself, and for random
 configs it takes the seeded tensors from weights.RandomWeights, turns them back into llama2.c's
-layout ([out, in], interleaved rotary pairs) and applies rotary the way run.c does.
+layout ([out, in], interleaved rotary pairs) and applies rotary the way run.c does. Hugging Face
+folders are read through safetensors_file / hf_checkpoint's file reader (tensors by their own
+names); the layout change and the delta sum are done here.
 
-  reference.py (--from-llama2c FILE | --config NAME --seed N [--vocab-size N] [--context-length N])
+  reference.py (--from-llama2c FILE | --config NAME --seed N [--vocab-size N] [--context-length N]
+                | --from-hf DIR | --base DIR --delta DIR)
                (--prompt-ids 1,2,3 | --prompts-file FILE) [--max-tokens N] [--logits]
 
 Prints one JSON line per prompt: {"ids": [generated ids; ends with eos if produced]
@@ -103,6 +106,53 @@ def load_random(name: str, seed: int, vocab_size: int | None, context_length: in
                  cfg.rms_norm_eps, cfg.rope_theta, cfg.eos_token_id, w)
 
 
+def load_hf(folder: str, base_folder: str | None = None) -> Llama:
+    """Hugging Face LlamaForCausalLM folder ([out, in], half-split q/k); with base_folder, folder is a delta."""
+    from hf_checkpoint import HfCheckpoint
+
+    with open(f"{folder}/config.json") as f:
+        c = json.load(f)
+    H, L = c["num_attention_heads"], c["num_hidden_layers"]
+    KVH = c.get("num_key_value_heads") or H
+    ckpt = HfCheckpoint(folder)
+    base = HfCheckpoint(base_folder) if base_folder else None
+
+    def get(name: str) -> np.ndarray:
+        t = ckpt.tensor(name).astype(np.float64)
+        if base is not None:
+            b_name = name if base.has(name) or name != "lm_head.weight" else "model.embed_tokens.weight"
+            b = base.tensor(b_name)
+            t[:b.shape[0], ...] += b  # base rows added in, the delta's extra vocab rows kept
+        return t
+
+    layers = [f"model.layers.{i}." for i in range(L)]
+    stack = lambda suffix, f=lambda a: a: np.stack([f(get(p + suffix)) for p in layers])  # noqa: E731
+    tied = c.get("tie_word_embeddings", False) or not ckpt.has("lm_head.weight")
+    w = {
+        "token_embedding": get("model.embed_tokens.weight"),
+        "rms_att": stack("input_layernorm.weight"),
+        "wq": stack("self_attn.q_proj.weight", lambda a: half_split_to_interleaved(a, H)),
+        "wk": stack("self_attn.k_proj.weight", lambda a: half_split_to_interleaved(a, KVH)),
+        "wv": stack("self_attn.v_proj.weight"),
+        "wo": stack("self_attn.o_proj.weight"),
+        "rms_ffn": stack("post_attention_layernorm.weight"),
+        "w1": stack("mlp.gate_proj.weight"),
+        "w2": stack("mlp.down_proj.weight"),
+        "w3": stack("mlp.up_proj.weight"),
+        "rms_final": get("model.norm.weight"),
+    }
+    w["wcls"] = w["token_embedding"] if tied else get("lm_head.weight")
+    eos = c.get("eos_token_id", 2)
+    try:
+        with open(f"{folder}/generation_config.json") as f:
+            eos = json.load(f).get("eos_token_id", eos)
+    except FileNotFoundError:
+        pass
+    eos = eos[0] if isinstance(eos, list) else eos
+    return Llama(c["hidden_size"], L, H, KVH, c["vocab_size"], c.get("rms_norm_eps", 1e-6),
+                 float(c.get("rope_theta", 10000.0)), eos, w)
+
+
 def rmsnorm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
     return weight * (x / np.sqrt(np.mean(x * x) + eps))
 
@@ -171,6 +221,9 @@ def main(argv: list[str]) -> None:
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--from-llama2c", metavar="FILE")
     src.add_argument("--config", choices=sorted(PRESETS))
+    src.add_argument("--from-hf", metavar="DIR")
+    src.add_argument("--delta", metavar="DIR", help="Hugging Face delta folder; needs --base")
+    ap.add_argument("--base", metavar="DIR")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--vocab-size", type=int)
     ap.add_argument("--context-length", type=int)
@@ -181,8 +234,14 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--logits", action="store_true", help="also print the logits behind each id")
     args = ap.parse_args(argv)
 
-    m = load_llama2c(args.from_llama2c) if args.from_llama2c else \
-        load_random(args.config, args.seed, args.vocab_size, args.context_length)
+    if bool(args.base) != bool(args.delta):
+        ap.error("--base and --delta go together")
+    if args.from_llama2c:
+        m = load_llama2c(args.from_llama2c)
+    elif args.from_hf or args.delta:
+        m = load_hf(args.from_hf or args.delta, args.base)
+    else:
+        m = load_random(args.config, args.seed, args.vocab_size, args.context_length)
     if args.prompt_ids:
         lines = [args.prompt_ids]
     else:

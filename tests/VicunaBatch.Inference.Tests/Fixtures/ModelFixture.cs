@@ -59,6 +59,21 @@ public sealed class ModelFixture : IDisposable
         }
     }
 
+    /// <summary>A new empty folder under the fixture's temp folder (deleted with it).</summary>
+    public string NewDirectory(string prefix)
+    {
+        var dir = Path.Combine(_workDir, $"{prefix}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    /// <summary>Runs a model-export script (path relative to model-export/, e.g. <c>tools/llama2c_to_hf.py</c>); returns stdout.</summary>
+    public string RunScript(string script, params string[] arguments) => RunPython(script, arguments);
+
+    /// <summary>Runs a model-export script that may fail: (exit code, stdout, stderr).</summary>
+    public (int ExitCode, string Stdout, string Stderr) TryRunScript(string script, params string[] arguments) =>
+        StartPython(script, arguments);
+
     /// <summary>Runs reference.py once for all <paramref name="prompts"/>; one result per prompt.</summary>
     public IReadOnlyList<ReferenceResult> Reference(string sourceArgs, IEnumerable<int[]> prompts, int maxTokens, bool logits)
     {
@@ -110,6 +125,18 @@ public sealed class ModelFixture : IDisposable
 
     private string RunPython(string script, IEnumerable<string> arguments)
     {
+        var (exitCode, stdout, stderr) = StartPython(script, arguments);
+        if (exitCode != 0)
+        {
+            throw new InvalidOperationException(
+                $"{Python} {script} {string.Join(' ', arguments)} exited with {exitCode}:\n{stderr}");
+        }
+
+        return stdout;
+    }
+
+    private (int ExitCode, string Stdout, string Stderr) StartPython(string script, IEnumerable<string> arguments)
+    {
         var psi = new ProcessStartInfo(Python)
         {
             RedirectStandardOutput = true,
@@ -127,13 +154,7 @@ public sealed class ModelFixture : IDisposable
         var stderr = process.StandardError.ReadToEndAsync();
         var stdout = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException(
-                $"{Python} {string.Join(' ', psi.ArgumentList)} exited with {process.ExitCode}:\n{stderr.Result}");
-        }
-
-        return stdout;
+        return (process.ExitCode, stdout, stderr.Result);
     }
 
     private static string FindRepoRoot()
