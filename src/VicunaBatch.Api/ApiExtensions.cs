@@ -1,0 +1,49 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using VicunaBatch.Core;
+
+namespace VicunaBatch.Api;
+
+/// <summary>Wiring of the OpenAI-compatible API, shared by the local server and Functions.</summary>
+public static class ApiExtensions
+{
+    /// <summary>
+    /// Registers the API's services. The host registers the Core parts it runs on: <see cref="IBlobStore"/>,
+    /// <see cref="IJobStore"/>, <see cref="JobSubmitter"/>, <see cref="InputOptions"/>, <see cref="TimeProvider"/>,
+    /// and optionally an <see cref="IPromptTokenCounter"/> (token counts in validate).
+    /// </summary>
+    public static IServiceCollection AddVicunaBatchApi(this IServiceCollection services, Action<ApiOptions> configure)
+    {
+        var options = new ApiOptions();
+        configure(options);
+        options.Validate();
+        services.AddSingleton(options);
+        services.AddSingleton<ApiKeyFilter>();
+        services.AddSingleton(sp => new FileCatalog(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new TenantBatches(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(),
+            sp.GetRequiredService<JobSubmitter>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new InputDryRun(sp.GetRequiredService<InputOptions>(), sp.GetService<IPromptTokenCounter>()));
+        services.AddSingleton<BatchObjects>();
+        return services;
+    }
+
+    /// <summary>Maps <c>/v1/files…</c> and <c>/v1/batches…</c>, all behind bearer-key authentication.</summary>
+    public static RouteGroupBuilder MapVicunaBatchApi(this IEndpointRouteBuilder endpoints)
+    {
+        var v1 = endpoints.MapGroup("/v1");
+        v1.AddEndpointFilter<ApiKeyFilter>();
+        v1.MapPost("/files", FileHandlers.UploadAsync).DisableAntiforgery();
+        v1.MapGet("/files/{fileId}", FileHandlers.GetAsync);
+        v1.MapGet("/files/{fileId}/content", FileHandlers.GetContentAsync);
+        v1.MapPost("/batches", BatchHandlers.CreateAsync);
+        v1.MapGet("/batches", BatchHandlers.ListAsync);
+        v1.MapPost("/batches/validate", ValidateHandler.ValidateAsync).DisableAntiforgery();
+        v1.MapGet("/batches/{batchId}", BatchHandlers.GetAsync);
+        v1.MapPost("/batches/{batchId}/cancel", BatchHandlers.CancelAsync);
+        v1.Map("/{**path}", (HttpContext context) =>
+            ApiErrors.Error(StatusCodes.Status404NotFound, $"Unknown request URL: {context.Request.Method} {context.Request.Path}.", "unknown_url"));
+        return v1;
+    }
+}

@@ -1,0 +1,26 @@
+namespace VicunaBatch.Api;
+
+/// <summary>Options of the HTTP API (<see cref="ApiExtensions.AddVicunaBatchApi"/>).</summary>
+public sealed class ApiOptions
+{
+    /// <summary>Accepted bearer keys; each key is its own tenant. Required: at least one.</summary>
+    public List<string> ApiKeys { get; } = [];
+
+    /// <summary>Largest accepted upload (<c>POST /v1/files</c>, multipart validate), in bytes. Default 200 MiB (OpenAI's limit).</summary>
+    public long MaxUploadBytes { get; set; } = 200L * 1024 * 1024;
+
+    /// <summary>Webhook URLs may be http and point at loopback hosts (the local server). Default false: https and no loopback.</summary>
+    public bool AllowLoopbackWebhooks { get; set; }
+
+    /// <summary>Page size of <c>GET /v1/batches</c> without <c>limit</c>. Default 20; <c>limit</c> may ask for 1–100.</summary>
+    public int DefaultListLimit { get; set; } = 20;
+
+    public void Validate()
+    {
+        if (ApiKeys.Count == 0) throw new ArgumentException("at least one API key is required", nameof(ApiKeys));
+        if (ApiKeys.Any(k => string.IsNullOrWhiteSpace(k) || k.Length < 8))
+            throw new ArgumentException("API keys must be at least 8 non-blank characters", nameof(ApiKeys));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxUploadBytes, 1, nameof(MaxUploadBytes));
+        if (DefaultListLimit is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(DefaultListLimit), DefaultListLimit, "must be in [1, 100]");
+    }
+}

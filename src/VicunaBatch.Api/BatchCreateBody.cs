@@ -1,0 +1,79 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text.Json;
+using VicunaBatch.Core;
+
+namespace VicunaBatch.Api;
+
+/// <summary>The parsed body of <c>POST /v1/batches</c>, or the first problem with it (message and param).</summary>
+internal sealed record BatchCreateBody(
+    string InputFileId, BatchEndpoint Endpoint, IReadOnlyDictionary<string, string>? Metadata, WebhookSettings? Webhook,
+    string? WebhookSecret, bool SecretGenerated)
+{
+    public static readonly IReadOnlyList<string> WebhookEvents = ["batch.completed", "batch.failed", "batch.cancelled", "batch.expired"];
+    private const int MaxMetadataPairs = 16;
+
+    public static (BatchCreateBody? Body, string? Error, string? Param) Parse(JsonElement root, ApiOptions options)
+    {
+        if (root.ValueKind != JsonValueKind.Object) return Fail("The request body must be a JSON object.", null);
+        if (Text(root, "input_file_id") is not { } fileId) return Fail("Missing required parameter: 'input_file_id'.", "input_file_id");
+        var endpointUrl = Text(root, "endpoint");
+        if (endpointUrl is null) return Fail("Missing required parameter: 'endpoint'.", "endpoint");
+        if (!BatchEndpoints.TryParseUrl(endpointUrl, out var endpoint))
+            return Fail($"Unsupported endpoint '{endpointUrl}': use '{BatchEndpoints.ChatCompletionsUrl}' or '{BatchEndpoints.CompletionsUrl}'.", "endpoint");
+        var window = Text(root, "completion_window");
+        if (window is not null and not "24h") return Fail($"Unsupported completion_window '{window}': only '24h' is supported.", "completion_window");
+
+        Dictionary<string, string>? metadata = null;
+        if (root.TryGetProperty("metadata", out var meta) && meta.ValueKind != JsonValueKind.Null)
+        {
+            if (meta.ValueKind != JsonValueKind.Object) return Fail("'metadata' must be an object of strings.", "metadata");
+            metadata = [];
+            foreach (var pair in meta.EnumerateObject())
+            {
+                if (pair.Value.ValueKind != JsonValueKind.String) return Fail($"metadata '{pair.Name}' must be a string.", "metadata");
+                metadata[pair.Name] = pair.Value.GetString()!;
+            }
+            if (metadata.Count > MaxMetadataPairs) return Fail($"'metadata' may have at most {MaxMetadataPairs} pairs.", "metadata");
+        }
+
+        if (!root.TryGetProperty("webhook", out var hook) || hook.ValueKind == JsonValueKind.Null)
+            return (new BatchCreateBody(fileId, endpoint, metadata, null, null, false), null, null);
+        var (webhook, secret, error) = ParseWebhook(hook, options);
+        if (error is not null) return Fail(error, "webhook");
+        bool generated = secret is null;
+        secret ??= "whsec_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        return (new BatchCreateBody(fileId, endpoint, metadata, webhook, secret, generated), null, null);
+    }
+
+    private static (WebhookSettings?, string?, string?) ParseWebhook(JsonElement hook, ApiOptions options)
+    {
+        if (hook.ValueKind != JsonValueKind.Object) return (null, null, "'webhook' must be an object {url, secret?, events?}.");
+        var url = Text(hook, "url");
+        if (url is null || !Uri.TryCreate(url, UriKind.Absolute, out var uri)) return (null, null, "webhook.url must be an absolute URL.");
+        bool loopback = uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
+        if (uri.Scheme != Uri.UriSchemeHttps && !(options.AllowLoopbackWebhooks && loopback && uri.Scheme == Uri.UriSchemeHttp))
+            return (null, null, "webhook.url must use https.");
+        if (loopback && !options.AllowLoopbackWebhooks) return (null, null, "webhook.url must not point at a loopback address.");
+        var secret = Text(hook, "secret");
+        if (secret is not null && (!secret.StartsWith("whsec_", StringComparison.Ordinal) || secret.Length < 6 + 24))
+            return (null, null, "webhook.secret must be 'whsec_' followed by base64 of at least 18 bytes.");
+        var events = new List<string>();
+        if (hook.TryGetProperty("events", out var list) && list.ValueKind != JsonValueKind.Null)
+        {
+            if (list.ValueKind != JsonValueKind.Array) return (null, null, "webhook.events must be an array.");
+            foreach (var e in list.EnumerateArray())
+            {
+                if (e.ValueKind != JsonValueKind.String || !WebhookEvents.Contains(e.GetString()))
+                    return (null, null, $"Unknown webhook event {e}; use {string.Join(", ", WebhookEvents)}.");
+                events.Add(e.GetString()!);
+            }
+        }
+        return (new WebhookSettings(url, events.Count > 0 ? events : WebhookEvents), secret, null);
+    }
+
+    private static string? Text(JsonElement obj, string name) =>
+        obj.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+    private static (BatchCreateBody?, string?, string?) Fail(string message, string? param) => (null, message, param);
+}

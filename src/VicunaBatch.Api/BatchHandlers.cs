@@ -1,0 +1,83 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
+using VicunaBatch.Core;
+
+namespace VicunaBatch.Api;
+
+/// <summary><c>/v1/batches</c>: create (after a dry run of the input), retrieve, list, cancel.</summary>
+internal static class BatchHandlers
+{
+    public static async Task<IResult> CreateAsync(
+        HttpContext context, TenantBatches batches, FileCatalog files, InputDryRun dryRun, BatchObjects objects, ApiOptions options,
+        CancellationToken cancellationToken)
+    {
+        var owner = ApiKeyFilter.TenantOf(context);
+        if (await ReadJsonAsync(context.Request, cancellationToken) is not { } root) return ApiErrors.BadRequest("The request body must be valid JSON.");
+        var (body, error, param) = BatchCreateBody.Parse(root, options);
+        if (body is null) return ApiErrors.BadRequest(error!, param);
+        if (await files.GetAsync(owner, body.InputFileId, cancellationToken) is not { Purpose: FilePurpose.Batch } file)
+            return ApiErrors.NotFound("file", body.InputFileId, "input_file_id");
+
+        DryRunReport report;
+        await using (var content = await files.OpenReadAsync(file, cancellationToken))
+            report = await dryRun.RunAsync(content, file.Format, body.Endpoint, cancellationToken);
+        if (!report.IsValid)
+            return ApiErrors.BadRequest(ValidationObject.Summarize(report, file.Id), "input_file_id", "invalid_input_file", ValidationObject.From(report));
+
+        var (job, record) = await batches.CreateAsync(new BatchCreation(owner, file, body.Endpoint)
+        {
+            Metadata = body.Metadata, Webhook = body.Webhook, WebhookSecret = body.WebhookSecret,
+        }, cancellationToken);
+        var node = await objects.RenderAsync(job, record, cancellationToken);
+        if (body.SecretGenerated && node["webhook"] is JsonObject webhook) webhook["secret"] = body.WebhookSecret; // shown once, here only
+        return Results.Json(node, JsonDefaults.Options);
+    }
+
+    public static async Task<IResult> GetAsync(HttpContext context, string batchId, TenantBatches batches, BatchObjects objects, CancellationToken cancellationToken) =>
+        await batches.GetAsync(ApiKeyFilter.TenantOf(context), batchId, cancellationToken) is { } found
+            ? Results.Json(await objects.RenderAsync(found.Stored.Job, found.Record, cancellationToken), JsonDefaults.Options)
+            : ApiErrors.NotFound("batch", batchId, "batch_id");
+
+    public static async Task<IResult> ListAsync(
+        HttpContext context, TenantBatches batches, BatchObjects objects, ApiOptions options, CancellationToken cancellationToken)
+    {
+        var query = context.Request.Query;
+        int limit = options.DefaultListLimit;
+        if (query.TryGetValue("limit", out var text) && (!int.TryParse(text, out limit) || limit is < 1 or > 100))
+            return ApiErrors.BadRequest($"Invalid limit '{text}': must be an integer in [1, 100].", "limit");
+        string? after = query.TryGetValue("after", out var a) && !string.IsNullOrEmpty(a) ? a.ToString() : null;
+        var page = await batches.ListAsync(ApiKeyFilter.TenantOf(context), after, limit, cancellationToken);
+        var data = new JsonArray();
+        foreach (var (job, record) in page.Items) data.Add(await objects.RenderAsync(job, record, cancellationToken));
+        var list = new JsonObject
+        {
+            ["object"] = "list", ["data"] = data,
+            ["first_id"] = page.Items.Count > 0 ? page.Items[0].Job.Id : null,
+            ["last_id"] = page.Items.Count > 0 ? page.Items[^1].Job.Id : null,
+            ["has_more"] = page.HasMore,
+        };
+        return Results.Json(list, JsonDefaults.Options);
+    }
+
+    public static async Task<IResult> CancelAsync(HttpContext context, string batchId, TenantBatches batches, BatchObjects objects, CancellationToken cancellationToken)
+    {
+        var owner = ApiKeyFilter.TenantOf(context);
+        var (outcome, job) = await batches.CancelAsync(owner, batchId, cancellationToken);
+        if (outcome == CancelOutcome.NotFound) return ApiErrors.NotFound("batch", batchId, "batch_id");
+        if (outcome == CancelOutcome.NotCancellable)
+            return ApiErrors.Error(StatusCodes.Status409Conflict, $"Batch {batchId} is {job!.Status.SnakeCase()} and cannot be cancelled.", "batch_not_cancellable");
+        var found = await batches.GetAsync(owner, batchId, cancellationToken);
+        return Results.Json(await objects.RenderAsync(found!.Value.Stored.Job, found.Value.Record, cancellationToken), JsonDefaults.Options);
+    }
+
+    internal static async Task<JsonElement?> ReadJsonAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var document = await JsonDocument.ParseAsync(request.Body, default, cancellationToken);
+            return document.RootElement.Clone();
+        }
+        catch (JsonException) { return null; }
+    }
+}

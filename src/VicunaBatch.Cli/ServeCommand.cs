@@ -1,0 +1,213 @@
+using System.CommandLine;
+using System.Net;
+using System.Security.Cryptography;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using VicunaBatch.Api;
+using VicunaBatch.Core;
+using VicunaBatch.Inference;
+using VicunaBatch.Inference.Engine;
+using VicunaBatch.Inference.Text;
+using VicunaBatch.Local;
+using VicunaBatch.Worker;
+
+namespace VicunaBatch.Cli;
+
+/// <summary><c>vicuna-batch serve</c>: the OpenAI-compatible batch API, a worker and the finalizer in one process on 127.0.0.1.</summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var modelOptions = new ModelOptions();
+        var port = new Option<int>("--port") { Description = "Port on 127.0.0.1.", DefaultValueFactory = _ => 8080 };
+        var data = new Option<DirectoryInfo?>("--data") { Description = "Queue, blobs and checkpoints. Default: ./vicuna-data" };
+        var keys = new Option<string[]>("--api-key")
+        {
+            Description = "Accepted bearer key (repeatable; each key is a tenant). Also VICUNABATCH_API_KEYS (comma-separated). None: one is generated and printed.",
+        };
+        var command = new Command("serve", "Serve the batch API with a local worker on 127.0.0.1.") { port, data, keys };
+        modelOptions.AddTo(command);
+        command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
+        {
+            var settings = new ServeSettings(
+                r.GetValue(port), r.GetValue(modelOptions.Model)?.FullName ?? ModelOptions.DefaultModelPath,
+                r.GetValue(data)?.FullName ?? Path.GetFullPath("vicuna-data"), r.GetValue(keys) ?? [])
+            {
+                Engine = modelOptions.EngineOptions(r),
+            };
+            await using var app = ServeHost.Build(settings);
+            await app.RunAsync(cancellationToken);
+            return 0;
+        });
+        return command;
+    }
+}
+
+/// <summary>What <c>serve</c> runs on. <see cref="Port"/> 0 picks a free port (tests read it from the server).</summary>
+public sealed record ServeSettings(int Port, string ModelPath, string DataPath, IReadOnlyList<string> ApiKeys)
+{
+    public EngineOptions Engine { get; init; } = new();
+    public RequestDefaults Defaults { get; init; } = new();
+    public int MaxConcurrentShards { get; init; } = 4;
+    public InputOptions Input { get; init; } = new();
+}
+
+/// <summary>Builds the serve process: Kestrel on 127.0.0.1, the Api, the worker and the finalizer loop over <c>--data</c>.</summary>
+public static class ServeHost
+{
+    public const string ApiKeysVariable = "VICUNABATCH_API_KEYS";
+
+    public static WebApplication Build(ServeSettings settings, string[]? args = null)
+    {
+        Inference.Package.ModelPackage.Load(settings.ModelPath); // a bad package fails before anything listens
+        var builder = WebApplication.CreateSlimBuilder(args ?? []);
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, settings.Port));
+        var keys = settings.ApiKeys.Concat((builder.Configuration[ApiKeysVariable] ?? "")
+            .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).Distinct().ToList();
+        if (keys.Count == 0)
+        {
+            keys.Add("vb-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24)));
+            Console.Error.WriteLine($"no API key configured (--api-key or {ApiKeysVariable}); generated one for this run: {keys[0]}");
+        }
+
+        Directory.CreateDirectory(settings.DataPath);
+        var services = builder.Services;
+        var time = TimeProvider.System;
+        services.AddSingleton(time);
+        services.AddSingleton(settings);
+        services.AddSingleton(settings.Input);
+        services.AddSingleton(new DataFolderLock(settings.DataPath));
+        services.AddSingleton<IBlobStore>(new FolderBlobStore(new FolderBlobStoreOptions { RootPath = Path.Combine(settings.DataPath, "blobs") }));
+        services.AddSingleton<ICheckpointStore>(new FolderCheckpointStore(new FolderCheckpointStoreOptions { RootPath = Path.Combine(settings.DataPath, "checkpoints") }));
+        services.AddSingleton(new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = Path.Combine(settings.DataPath, "queue.db") }, time));
+        services.AddSingleton<IWorkQueue>(sp => sp.GetRequiredService<SqliteWorkQueue>());
+        services.AddSingleton<IJobStore>(sp => new BlobJobStore(sp.GetRequiredService<IBlobStore>()));
+        services.AddSingleton(sp => new JobSubmitter(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(),
+            sp.GetRequiredService<IWorkQueue>(), settings.Input, time));
+        services.AddSingleton(sp => new JobFinalizer(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(),
+            sp.GetRequiredService<ICheckpointStore>(), settings.Input, time));
+        services.AddSingleton(_ => LoadedModel.Open(settings.ModelPath, settings.Engine));
+        services.AddSingleton<IPromptTokenCounter>(sp => new TokenizerPromptCounter(sp.GetRequiredService<LoadedModel>(), settings.Engine));
+        services.AddSingleton(Channel.CreateUnbounded<string>());
+        services.AddHostedService<ServeWorker>();
+        services.AddHostedService<FinalizerLoop>();
+        services.AddVicunaBatchApi(api =>
+        {
+            api.ApiKeys.AddRange(keys);
+            api.AllowLoopbackWebhooks = true; // the local server may call back to a receiver on this machine
+        });
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+
+        var app = builder.Build();
+        app.Services.GetRequiredService<DataFolderLock>(); // taken now: a second server on the same folder fails here
+        app.MapVicunaBatchApi();
+        return app;
+    }
+}
+
+/// <summary>Only one serve process per data folder: the worker releases the queue's stale locks at start.</summary>
+internal sealed class DataFolderLock(string dataPath) : IDisposable
+{
+    private readonly FileStream _lock = Open(dataPath);
+
+    public void Dispose() => _lock.Dispose();
+
+    private static FileStream Open(string dataPath)
+    {
+        var path = Path.Combine(dataPath, "serve.lock");
+        try { return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+        catch (IOException) { throw new UsageException($"another vicuna-batch serve is using {dataPath} (lock: {path})"); }
+    }
+}
+
+/// <summary>Prompt tokens as the engine counts them (Vicuna chat template or BOS + text); the context is the engine's limit.</summary>
+internal sealed class TokenizerPromptCounter(LoadedModel model, EngineOptions engine) : IPromptTokenCounter
+{
+    private readonly TextTokenizer _tokenizer = model.Tokenizer ?? throw new UsageException($"model '{model.Name}' has no tokenizer.model");
+
+    public int ContextLength { get; } = engine.MaxSequenceLength is > 0 and var max
+        ? Math.Min(max, model.Package.Config.Model.ContextLength) : model.Package.Config.Model.ContextLength;
+
+    public int CountPromptTokens(BatchRequest request) => request.Endpoint == BatchEndpoint.ChatCompletions
+        ? VicunaChatTemplate.EncodePrompt(_tokenizer, request.Messages.Select(m => new ChatMessage(m.Role, m.Content)).ToList()).Count
+        : PromptEncoder.EncodeCompletion(_tokenizer, request.Prompt ?? string.Empty).Count;
+}
+
+/// <summary>The worker: one engine fed by up to N shards; each settled shard's job goes to the finalizer loop.
+/// Stopping abandons the shards in flight (checkpointed requests are not redone).</summary>
+internal sealed class ServeWorker(
+    SqliteWorkQueue queue, IBlobStore blobs, ICheckpointStore checkpoints, LoadedModel model, ServeSettings settings,
+    Channel<string> settledJobs, TimeProvider time, ILogger<ServeWorker> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await queue.ReleaseAllLocksAsync(stoppingToken); // this process owns the data folder (DataFolderLock)
+        await using var host = new EngineHost(model.Engine, ownsEngine: false);
+        var executor = new EngineRequestExecutor(host, model, settings.Defaults, time);
+        var processor = new ShardProcessor(blobs, checkpoints, queue, executor, settings.Input, new ShardProcessorOptions(), time);
+        var pump = new ShardPump(queue, processor, new ShardPumpOptions { MaxConcurrentShards = settings.MaxConcurrentShards });
+        try
+        {
+            await pump.RunAsync(async (result, ct) =>
+            {
+                if (result.Error is not null) logger.LogWarning(result.Error, "shard {ShardId} of job {JobId} failed; it will be redelivered", result.Shard?.ShardIndex, result.Shard?.JobId);
+                if (result.Shard is { } shard) await settledJobs.Writer.WriteAsync(shard.JobId, ct);
+            }, _ => Task.FromResult(false), stoppingToken);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { }
+    }
+}
+
+/// <summary>
+/// Finalizes jobs as their shards settle (and, at start, every job left unfinished by an earlier run);
+/// completes cancellations once a cancelling job's shards have settled.
+/// </summary>
+internal sealed class FinalizerLoop(
+    Channel<string> settledJobs, JobFinalizer finalizer, TenantBatches batches, IBlobStore blobs, IJobStore jobs, ILogger<FinalizerLoop> logger)
+    : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await EnqueueUnfinishedAsync(stoppingToken);
+            await foreach (var jobId in settledJobs.Reader.ReadAllAsync(stoppingToken))
+            {
+                try { await SettleAsync(jobId, stoppingToken); }
+                catch (Exception e) when (e is not OperationCanceledException) { logger.LogError(e, "finalizing job {JobId} failed", jobId); }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { }
+    }
+
+    private async Task SettleAsync(string jobId, CancellationToken cancellationToken)
+    {
+        var result = await finalizer.TryFinalizeAsync(jobId, cancellationToken);
+        if (result.Status == FinalizeStatus.Finalized) await OnJobEndedAsync(result.Job, cancellationToken);
+        if (await batches.TrySettleCancellationAsync(jobId, cancellationToken) is { } cancelled) await OnJobEndedAsync(cancelled, cancellationToken);
+    }
+
+    /// <summary>WEBHOOK HOOK: a job reached a terminal status here, exactly once per process that ended it.
+    /// When Core/Webhooks lands: <c>await outbox.EnqueueAsync(job, cancellationToken)</c>, plus a BackgroundService
+    /// running <c>WebhookDeliverer.RunAsync</c> (URL policy allowing loopback, secret from TenantBatches.GetWebhookSecretAsync).</summary>
+    private Task OnJobEndedAsync(BatchJob job, CancellationToken cancellationToken)
+    {
+        logger.LogInformation("job {JobId} ended: {Status}", job.Id, job.Status.SnakeCase());
+        return Task.CompletedTask;
+    }
+
+    private async Task EnqueueUnfinishedAsync(CancellationToken cancellationToken)
+    {
+        await foreach (var name in blobs.ListAsync("jobs/", cancellationToken))
+        {
+            if (!name.EndsWith("/job.json", StringComparison.Ordinal)) continue;
+            var jobId = name["jobs/".Length..^"/job.json".Length];
+            if (await jobs.GetAsync(jobId, cancellationToken) is { Job.Status: JobStatus.InProgress or JobStatus.Finalizing or JobStatus.Cancelling })
+                await settledJobs.Writer.WriteAsync(jobId, cancellationToken);
+        }
+    }
+}

@@ -1,0 +1,76 @@
+namespace VicunaBatch.Core;
+
+/// <summary>Counts a request's prompt tokens the way the engine will (chat template included).
+/// Optional: a host with a tokenizer supplies one; without it a dry run reports no token counts.</summary>
+public interface IPromptTokenCounter
+{
+    /// <summary>Longest prompt + output the model accepts, in tokens.</summary>
+    int ContextLength { get; }
+
+    int CountPromptTokens(BatchRequest request);
+}
+
+/// <summary>Prompt size of one input line.</summary>
+public sealed record LinePromptTokens(int Line, string CustomId, int Tokens);
+
+/// <summary>
+/// What a dry run found. Lists are capped at <see cref="InputDryRun.MaxListed"/> entries; the counts are exact.
+/// <see cref="Errors"/> holds every rejected line (duplicates and endpoint mismatches included).
+/// </summary>
+public sealed record DryRunReport(
+    int NumLines, int NumRequests, int NumInvalid, IReadOnlyList<LineError> Errors, IReadOnlyList<string> DuplicateCustomIds,
+    int? ContextLength, IReadOnlyList<LinePromptTokens> PromptTokens, int NumOverContext, IReadOnlyList<LinePromptTokens> OverContext)
+{
+    public bool IsValid => NumInvalid == 0 && NumRequests > 0;
+}
+
+/// <summary>
+/// Checks an input file without creating a job: the same parsing and duplicate rules as
+/// <see cref="InputValidator"/>, plus (when given) every line must target <c>expectedEndpoint</c>,
+/// plus prompt token counts against the context when a <see cref="IPromptTokenCounter"/> is supplied.
+/// One streaming pass; memory is bounded by the custom_id set and the capped lists.
+/// </summary>
+public sealed class InputDryRun(InputOptions options, IPromptTokenCounter? tokenCounter)
+{
+    public const int MaxListed = 1000;
+    private readonly LineParser _parser = new(options);
+
+    public async Task<DryRunReport> RunAsync(Stream input, InputFormat format, BatchEndpoint? expectedEndpoint, CancellationToken cancellationToken = default)
+    {
+        var errors = new List<LineError>();
+        var duplicates = new List<string>();
+        var tokens = new List<LinePromptTokens>();
+        var overContext = new List<LinePromptTokens>();
+        var seenIds = new HashSet<string>(StringComparer.Ordinal);
+        int numLines = 0, numRequests = 0, numInvalid = 0, numOver = 0;
+        await foreach (var line in PhysicalLineReader.ReadAsync(input, 0, 1, cancellationToken))
+        {
+            numLines = line.LineNumber;
+            if (line.IsBlank) continue;
+            var parsed = _parser.Parse(line, format);
+            var error = parsed.Error;
+            if (error is null && !seenIds.Add(parsed.CustomId))
+            {
+                error = new LineError(line.LineNumber, parsed.CustomId, LineErrorCode.DuplicateCustomId,
+                    $"custom_id \"{parsed.CustomId}\" already used on an earlier line");
+                if (duplicates.Count < MaxListed) duplicates.Add(parsed.CustomId);
+            }
+            if (error is null && expectedEndpoint is { } expected && parsed.Request!.Endpoint != expected)
+                error = new LineError(line.LineNumber, parsed.CustomId, LineErrorCode.UnknownEndpoint,
+                    $"line targets {parsed.Request.Endpoint.ToUrl()} but the batch endpoint is {expected.ToUrl()}");
+            if (error is not null)
+            {
+                numInvalid++;
+                if (errors.Count < MaxListed) errors.Add(error);
+                continue;
+            }
+            numRequests++;
+            if (tokenCounter is null) continue;
+            var count = new LinePromptTokens(line.LineNumber, parsed.CustomId, tokenCounter.CountPromptTokens(parsed.Request!));
+            if (tokens.Count < MaxListed) tokens.Add(count);
+            if (count.Tokens >= tokenCounter.ContextLength && numOver++ < MaxListed) overContext.Add(count);
+        }
+        return new DryRunReport(numLines, numRequests, numInvalid, errors, duplicates,
+            tokenCounter?.ContextLength, tokens, numOver, overContext);
+    }
+}

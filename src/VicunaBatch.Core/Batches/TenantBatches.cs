@@ -1,0 +1,119 @@
+using System.Text;
+using System.Text.Json;
+
+namespace VicunaBatch.Core;
+
+/// <summary>
+/// Batches of tenants: creation through <see cref="JobSubmitter"/> with the owner recorded first, reads that
+/// check the owner (another tenant's batch reads as missing), a newest-first list, and cancellation requests.
+/// </summary>
+public sealed class TenantBatches(IBlobStore blobs, IJobStore jobs, JobSubmitter submitter, TimeProvider time)
+{
+    public async Task<(BatchJob Job, BatchRecord Record)> CreateAsync(BatchCreation creation, CancellationToken cancellationToken = default)
+    {
+        if (creation.Webhook is not null && string.IsNullOrEmpty(creation.WebhookSecret))
+            throw new ArgumentException("a webhook needs a signing secret", nameof(creation));
+        var jobId = JobIds.New();
+        var now = time.GetUtcNow();
+        var record = new BatchRecord(jobId, creation.Owner, creation.InputFile.Id, now.ToUnixTimeSeconds());
+        await blobs.PutBytesAsync(BatchRecord.Blob(jobId), JsonSerializer.SerializeToUtf8Bytes(record, JsonDefaults.Options),
+            BlobCondition.IfNotExists, cancellationToken);
+        if (creation.WebhookSecret is { } secret)
+            await blobs.PutBytesAsync(BatchRecord.WebhookSecretBlob(jobId), Encoding.UTF8.GetBytes(secret), BlobCondition.IfNotExists, cancellationToken);
+        await blobs.PutBytesAsync(BatchRecord.IndexBlob(creation.Owner, jobId, now), [], BlobCondition.IfNotExists, cancellationToken);
+        var job = await submitter.SubmitAsync(new JobSubmission(creation.InputFile.Blob)
+        {
+            JobId = jobId, Format = creation.InputFile.Format, Metadata = creation.Metadata,
+            Webhook = creation.Webhook, CompletionWindow = creation.CompletionWindow,
+        }, cancellationToken);
+        return (job, record);
+    }
+
+    /// <summary>The job and its record, or null when it does not exist or belongs to another tenant.</summary>
+    public async Task<(StoredJob Stored, BatchRecord Record)?> GetAsync(string owner, string jobId, CancellationToken cancellationToken = default)
+    {
+        if (!JobIds.IsValid(jobId) || await ReadRecordAsync(jobId, cancellationToken) is not { } record || record.Owner != owner) return null;
+        return await jobs.GetAsync(jobId, cancellationToken) is { } stored ? (stored, record) : null;
+    }
+
+    /// <summary>Up to <paramref name="limit"/> batches created before <paramref name="after"/> (a batch id; null: from the newest).</summary>
+    public async Task<BatchPage> ListAsync(string owner, string? after, int limit, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        var items = new List<(BatchJob, BatchRecord)>();
+        bool skipping = after is not null;
+        await foreach (var name in blobs.ListAsync(BatchRecord.IndexPrefix(owner), cancellationToken))
+        {
+            var jobId = BatchRecord.JobIdOfIndexBlob(name);
+            if (skipping) { skipping = jobId != after; continue; }
+            if (await GetAsync(owner, jobId, cancellationToken) is not { } found) continue; // creation interrupted
+            if (items.Count == limit) return new BatchPage(items, HasMore: true);
+            items.Add((found.Stored.Job, found.Record));
+        }
+        return new BatchPage(items, HasMore: false);
+    }
+
+    /// <summary>Moves the tenant's job to <c>cancelling</c>; a worker that sees it may stop early, and
+    /// <see cref="TrySettleCancellationAsync"/> completes the cancellation once every shard has settled.</summary>
+    public async Task<(CancelOutcome Outcome, BatchJob? Job)> CancelAsync(string owner, string jobId, CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            if (await GetAsync(owner, jobId, cancellationToken) is not { } found) return (CancelOutcome.NotFound, null);
+            var job = found.Stored.Job;
+            if (job.Status == JobStatus.Cancelling) return (CancelOutcome.Cancelling, job);
+            if (!JobStateMachine.CanTransition(job.Status, JobStatus.Cancelling)) return (CancelOutcome.NotCancellable, job);
+            JobStateMachine.Transition(job, JobStatus.Cancelling, time.GetUtcNow());
+            try
+            {
+                await jobs.SaveAsync(job, found.Stored.ETag, cancellationToken);
+                return (CancelOutcome.Cancelling, job);
+            }
+            catch (JobStoreException e) when (e.Reason == JobStoreFailure.Conflict) { } // changed meanwhile: decide again
+        }
+    }
+
+    /// <summary>A <c>cancelling</c> job whose shards have all settled becomes <c>cancelled</c>, with the counts
+    /// of what did run. Returns the job when this call cancelled it, else null. Safe to call repeatedly.</summary>
+    public async Task<BatchJob?> TrySettleCancellationAsync(string jobId, CancellationToken cancellationToken = default)
+    {
+        if (await jobs.GetAsync(jobId, cancellationToken) is not { Job.Status: JobStatus.Cancelling } stored) return null;
+        var job = stored.Job;
+        if (await blobs.ExistsAsync(JobIds.PlanBlob(jobId), cancellationToken))
+        {
+            var progress = await new ShardReports(blobs).GetProgressAsync(jobId, cancellationToken);
+            if (progress.ShardsDone < progress.ShardsTotal) return null;
+            job.Progress = progress;
+            job.RequestCounts = new RequestCounts(progress.Total, progress.Completed, progress.Failed);
+        }
+        JobStateMachine.Transition(job, JobStatus.Cancelled, time.GetUtcNow());
+        try { await jobs.SaveAsync(job, stored.ETag, cancellationToken); }
+        catch (JobStoreException e) when (e.Reason == JobStoreFailure.Conflict) { return null; }
+        return job;
+    }
+
+    /// <summary>A running job's progress and request counts as of the shard reports so far (the stored job is
+    /// updated only when it finishes); other jobs are returned unchanged.</summary>
+    public async Task<BatchJob> WithCurrentProgressAsync(BatchJob job, CancellationToken cancellationToken = default)
+    {
+        if (job.Status is not (JobStatus.InProgress or JobStatus.Cancelling) || !await blobs.ExistsAsync(JobIds.PlanBlob(job.Id), cancellationToken))
+            return job;
+        var progress = await new ShardReports(blobs).GetProgressAsync(job.Id, cancellationToken);
+        job.Progress = progress;
+        job.RequestCounts = new RequestCounts(progress.Total, progress.Completed, progress.Failed);
+        return job;
+    }
+
+    /// <summary>The job's webhook signing secret, or null when it has none. Never log it.</summary>
+    public async Task<string?> GetWebhookSecretAsync(string jobId, CancellationToken cancellationToken = default)
+    {
+        try { return Encoding.UTF8.GetString(await blobs.ReadBytesAsync(BatchRecord.WebhookSecretBlob(jobId), cancellationToken)); }
+        catch (BlobStoreException e) when (e.Reason == BlobStoreFailure.NotFound) { return null; }
+    }
+
+    private async Task<BatchRecord?> ReadRecordAsync(string jobId, CancellationToken cancellationToken)
+    {
+        try { return JsonSerializer.Deserialize<BatchRecord>(await blobs.ReadBytesAsync(BatchRecord.Blob(jobId), cancellationToken), JsonDefaults.Options); }
+        catch (BlobStoreException e) when (e.Reason == BlobStoreFailure.NotFound) { return null; }
+    }
+}

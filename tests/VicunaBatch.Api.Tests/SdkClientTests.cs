@@ -1,0 +1,58 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace VicunaBatch.Api.Tests;
+
+/// <summary>
+/// Issue 4's acceptance test: <c>sdk/batch.mjs</c> uses the OpenAI Node SDK unchanged (only baseURL and apiKey)
+/// to upload, create, poll to completed and download. Installs the SDK (<c>npm ci</c>) when node_modules is missing.
+/// </summary>
+[Collection(ServerCollection.Name)]
+public sealed class SdkClientTests(ServerFixture server)
+{
+    private static readonly string SdkFolder = Path.Combine(ServerFixture.RepoRoot, "tests", "VicunaBatch.Api.Tests", "sdk");
+
+    [Fact]
+    public async Task OpenAiNodeSdk_uploadCreatePollDownload_completesWithEveryCustomId()
+    {
+        if (!Directory.Exists(Path.Combine(SdkFolder, "node_modules", "openai")))
+        {
+            var install = await RunAsync("npm", ["ci", "--no-audit", "--no-fund"], [], TimeSpan.FromMinutes(3));
+            Assert.True(install.ExitCode == 0, $"npm ci failed ({install.ExitCode}): {install.Error}");
+        }
+        var ids = Enumerable.Range(0, 6).Select(i => $"sdk-{i}").ToArray();
+        var input = Path.Combine(server.DataPath, "sdk-input.jsonl");
+        await File.WriteAllTextAsync(input, Api.ChatLines(ids));
+
+        var run = await RunAsync("node", ["batch.mjs", input], new()
+        {
+            ["OPENAI_BASE_URL"] = new Uri(server.BaseAddress, "v1").ToString(),
+            ["OPENAI_API_KEY"] = ServerFixture.Keys[7],
+        }, TimeSpan.FromSeconds(90));
+
+        Assert.True(run.ExitCode == 0, $"node batch.mjs failed ({run.ExitCode}): {run.Error}\n{run.Output}");
+        var result = JsonDocument.Parse(run.Output.Trim().Split('\n')[^1]).RootElement;
+        Assert.Equal("completed", result.GetProperty("status").GetString());
+        Assert.Equal(6, result.GetProperty("request_counts").GetProperty("completed").GetInt32());
+        Assert.Equal(ids, result.GetProperty("custom_ids").EnumerateArray().Select(e => e.GetString()!).Order());
+    }
+
+    private static async Task<(int ExitCode, string Output, string Error)> RunAsync(
+        string program, string[] args, Dictionary<string, string> environment, TimeSpan timeout)
+    {
+        var start = new ProcessStartInfo(program) { WorkingDirectory = SdkFolder, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in args) start.ArgumentList.Add(arg);
+        foreach (var (name, value) in environment) start.Environment[name] = value;
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        try { await process.WaitForExitAsync(cts.Token); }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            return (-1, await output, $"timed out after {timeout}: {await error}");
+        }
+        return (process.ExitCode, await output, await error);
+    }
+}
