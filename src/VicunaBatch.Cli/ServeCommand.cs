@@ -60,6 +60,7 @@ public sealed record ServeSettings(int Port, string ModelPath, string DataPath, 
 public static class ServeHost
 {
     public const string ApiKeysVariable = "VICUNABATCH_API_KEYS";
+    public const string WebhookSecretVariable = "VICUNABATCH_WEBHOOK_SECRET";
 
     public static WebApplication Build(ServeSettings settings, string[]? args = null)
     {
@@ -93,6 +94,7 @@ public static class ServeHost
         services.AddSingleton(_ => LoadedModel.Open(settings.ModelPath, settings.Engine));
         services.AddSingleton<IPromptTokenCounter>(sp => new TokenizerPromptCounter(sp.GetRequiredService<LoadedModel>(), settings.Engine));
         services.AddSingleton(Channel.CreateUnbounded<string>());
+        AddWebhooks(services, builder.Configuration[WebhookSecretVariable], settings.DataPath, time);
         services.AddHostedService<ServeWorker>();
         services.AddHostedService<FinalizerLoop>();
         services.AddVicunaBatchApi(api =>
@@ -107,6 +109,31 @@ public static class ServeHost
         app.MapVicunaBatchApi();
         return app;
     }
+
+    /// <summary>Outbox queue "webhooks" beside the shard queue, and the deliverer (loopback and http allowed locally).
+    /// The signing secret: <see cref="WebhookSecretVariable"/>, else one generated once into <c>DATA/webhook_secret</c>.</summary>
+    private static void AddWebhooks(IServiceCollection services, string? secret, string dataPath, TimeProvider time)
+    {
+        var secretFile = Path.Combine(dataPath, "webhook_secret");
+        if (string.IsNullOrEmpty(secret))
+        {
+            if (!File.Exists(secretFile)) File.WriteAllText(secretFile, WebhookSigner.GenerateSecret());
+            secret = File.ReadAllText(secretFile).Trim();
+        }
+        var outbox = new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = Path.Combine(dataPath, "queue.db"), QueueName = "webhooks" }, time);
+        var policy = new WebhookUrlPolicy(new WebhookUrlPolicyOptions { AllowHttp = true, AllowLoopback = true });
+        services.AddSingleton(new WebhookOutbox(outbox));
+        services.AddSingleton(sp => new WebhookDeliverer(outbox, sp.GetRequiredService<IBlobStore>(), new HttpClient(WebhookHttp.CreateHandler(policy)),
+            policy, new WebhookDelivererOptions { SigningSecret = secret }, time,
+            (message, e) => sp.GetRequiredService<ILogger<WebhookDeliverer>>().LogWarning(e, "webhook delivery {MessageId} failed", message.MessageId)));
+        services.AddHostedService<WebhookDeliveryLoop>();
+    }
+}
+
+/// <summary>Runs the webhook deliverer until the server stops.</summary>
+internal sealed class WebhookDeliveryLoop(WebhookDeliverer deliverer) : BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => deliverer.RunAsync(stoppingToken);
 }
 
 /// <summary>Only one serve process per data folder: the worker releases the queue's stale locks at start.</summary>
@@ -167,7 +194,8 @@ internal sealed class ServeWorker(
 /// completes cancellations once a cancelling job's shards have settled.
 /// </summary>
 internal sealed class FinalizerLoop(
-    Channel<string> settledJobs, JobFinalizer finalizer, TenantBatches batches, IBlobStore blobs, IJobStore jobs, ILogger<FinalizerLoop> logger)
+    Channel<string> settledJobs, JobFinalizer finalizer, TenantBatches batches, WebhookOutbox outbox, IBlobStore blobs, IJobStore jobs,
+    ILogger<FinalizerLoop> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -191,13 +219,11 @@ internal sealed class FinalizerLoop(
         if (await batches.TrySettleCancellationAsync(jobId, cancellationToken) is { } cancelled) await OnJobEndedAsync(cancelled, cancellationToken);
     }
 
-    /// <summary>WEBHOOK HOOK: a job reached a terminal status here, exactly once per process that ended it.
-    /// When Core/Webhooks lands: <c>await outbox.EnqueueAsync(job, cancellationToken)</c>, plus a BackgroundService
-    /// running <c>WebhookDeliverer.RunAsync</c> (URL policy allowing loopback, secret from TenantBatches.GetWebhookSecretAsync).</summary>
-    private Task OnJobEndedAsync(BatchJob job, CancellationToken cancellationToken)
+    /// <summary>A job reached a terminal status: its webhook event goes to the outbox (idempotent per event id).</summary>
+    private async Task OnJobEndedAsync(BatchJob job, CancellationToken cancellationToken)
     {
-        logger.LogInformation("job {JobId} ended: {Status}", job.Id, job.Status.SnakeCase());
-        return Task.CompletedTask;
+        var result = await outbox.EnqueueAsync(job, cancellationToken);
+        logger.LogInformation("job {JobId} ended: {Status}; webhook {Webhook}", job.Id, job.Status.SnakeCase(), result.SnakeCase());
     }
 
     private async Task EnqueueUnfinishedAsync(CancellationToken cancellationToken)
