@@ -1,3 +1,5 @@
+using VicunaBatch.Core;
+
 namespace VicunaBatch.Api;
 
 /// <summary>Options of the HTTP API (<see cref="ApiExtensions.AddVicunaBatchApi"/>).</summary>
@@ -11,6 +13,10 @@ public sealed class ApiOptions
 
     /// <summary>Webhook URLs may be http and point at loopback hosts (the local server). Default false: https and no loopback.</summary>
     public bool AllowLoopbackWebhooks { get; set; }
+
+    /// <summary>The address rules webhook URLs are checked against at create (from <see cref="AllowLoopbackWebhooks"/>;
+    /// private and link-local ranges, cloud metadata included, are always refused).</summary>
+    public WebhookUrlPolicyOptions WebhookUrls => new() { AllowHttp = AllowLoopbackWebhooks, AllowLoopback = AllowLoopbackWebhooks };
 
     /// <summary>Page size of <c>GET /v1/batches</c> without <c>limit</c>. Default 20; <c>limit</c> may ask for 1–100.</summary>
     public int DefaultListLimit { get; set; } = 20;

@@ -51,10 +51,7 @@ internal sealed record BatchCreateBody(
         if (hook.ValueKind != JsonValueKind.Object) return (null, null, "'webhook' must be an object {url, secret?, events?}.");
         var url = Text(hook, "url");
         if (url is null || !Uri.TryCreate(url, UriKind.Absolute, out var uri)) return (null, null, "webhook.url must be an absolute URL.");
-        bool loopback = uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
-        if (uri.Scheme != Uri.UriSchemeHttps && !(options.AllowLoopbackWebhooks && loopback && uri.Scheme == Uri.UriSchemeHttp))
-            return (null, null, "webhook.url must use https.");
-        if (loopback && !options.AllowLoopbackWebhooks) return (null, null, "webhook.url must not point at a loopback address.");
+        // scheme and address ranges: WebhookUrlPolicy, checked by the handler (it may resolve DNS)
         var secret = Text(hook, "secret");
         if (secret is not null && (!secret.StartsWith("whsec_", StringComparison.Ordinal) || secret.Length < 6 + 24))
             return (null, null, "webhook.secret must be 'whsec_' followed by base64 of at least 18 bytes.");

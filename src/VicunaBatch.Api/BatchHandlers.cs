@@ -16,6 +16,17 @@ internal static class BatchHandlers
         if (await ReadJsonAsync(context.Request, cancellationToken) is not { } root) return ApiErrors.BadRequest("The request body must be valid JSON.");
         var (body, error, param) = BatchCreateBody.Parse(root, options);
         if (body is null) return ApiErrors.BadRequest(error!, param);
+        if (body.Webhook is { } hook)
+        {
+            try
+            {
+                await new WebhookUrlPolicy(options.WebhookUrls).ValidateAsync(hook.Url, cancellationToken);
+            }
+            catch (WebhookUrlException e) when (!e.IsTransient)
+            {
+                return ApiErrors.BadRequest($"webhook.url is not allowed: {e.Message}", "webhook.url");
+            }
+        }
         if (await files.GetAsync(owner, body.InputFileId, cancellationToken) is not { Purpose: FilePurpose.Batch } file)
             return ApiErrors.NotFound("file", body.InputFileId, "input_file_id");
 

@@ -52,13 +52,9 @@ internal sealed class BatchObjects(TenantBatches batches, FileCatalog files)
     public async Task<JsonObject> RenderAsync(BatchJob job, BatchRecord record, CancellationToken cancellationToken)
     {
         job = await batches.WithCurrentProgressAsync(job, cancellationToken);
+        job = await batches.WithFileIdsAsync(job, files, cancellationToken);
         var node = JsonSerializer.SerializeToNode(job, JsonDefaults.Options)!.AsObject();
         node["input_file_id"] = record.InputFileId;
-        node["output_file_id"] = await FileIdAsync(record, job.OutputFileId, "output", cancellationToken);
-        node["error_file_id"] = await FileIdAsync(record, job.ErrorFileId, "errors", cancellationToken);
         return node;
     }
-
-    private async Task<string?> FileIdAsync(BatchRecord record, string? blob, string kind, CancellationToken cancellationToken) =>
-        blob is null ? null : (await files.RegisterJobFileAsync(record.Owner, record.JobId, kind, blob, cancellationToken))?.Id;
 }

@@ -124,7 +124,7 @@ public static class ServeHost
         var policy = new WebhookUrlPolicy(new WebhookUrlPolicyOptions { AllowHttp = true, AllowLoopback = true });
         services.AddSingleton(new WebhookOutbox(outbox));
         services.AddSingleton(sp => new WebhookDeliverer(outbox, sp.GetRequiredService<IBlobStore>(), new HttpClient(WebhookHttp.CreateHandler(policy)),
-            policy, new WebhookDelivererOptions { SigningSecret = secret }, time,
+            policy, new WebhookDelivererOptions { SigningSecret = secret, JobSecrets = sp.GetRequiredService<TenantBatches>().GetWebhookSecretAsync }, time,
             (message, e) => sp.GetRequiredService<ILogger<WebhookDeliverer>>().LogWarning(e, "webhook delivery {MessageId} failed", message.MessageId)));
         services.AddHostedService<WebhookDeliveryLoop>();
     }
@@ -194,7 +194,7 @@ internal sealed class ServeWorker(
 /// completes cancellations once a cancelling job's shards have settled.
 /// </summary>
 internal sealed class FinalizerLoop(
-    Channel<string> settledJobs, JobFinalizer finalizer, TenantBatches batches, WebhookOutbox outbox, IBlobStore blobs, IJobStore jobs,
+    Channel<string> settledJobs, JobFinalizer finalizer, TenantBatches batches, FileCatalog files, WebhookOutbox outbox, IBlobStore blobs, IJobStore jobs,
     ILogger<FinalizerLoop> logger)
     : BackgroundService
 {
@@ -222,6 +222,8 @@ internal sealed class FinalizerLoop(
     /// <summary>A job reached a terminal status: its webhook event goes to the outbox (idempotent per event id).</summary>
     private async Task OnJobEndedAsync(BatchJob job, CancellationToken cancellationToken)
     {
+        // the event names the files as the API does (file ids the receiver can download)
+        job = await batches.WithFileIdsAsync(job, files, cancellationToken);
         var result = await outbox.EnqueueAsync(job, cancellationToken);
         logger.LogInformation("job {JobId} ended: {Status}; webhook {Webhook}", job.Id, job.Status.SnakeCase(), result.SnakeCase());
     }

@@ -11,7 +11,7 @@ namespace VicunaBatch.Api.Tests;
 public sealed class WebhookTests(ServerFixture server)
 {
     [Fact]
-    public async Task CompletedBatch_withLoopbackWebhook_receivesSignedCompletedEvent()
+    public async Task CompletedBatch_withLoopbackWebhook_receivesOneEventSignedWithTheBatchSecret()
     {
         var received = new ConcurrentQueue<(WebhookHeaders Headers, string Body)>();
         var builder = WebApplication.CreateSlimBuilder();
@@ -29,10 +29,12 @@ public sealed class WebhookTests(ServerFixture server)
 
         using var client = server.Client(ServerFixture.Keys[0]);
         var fileId = (await Api.UploadAsync(client, Api.ChatLines("hook-1", "hook-2"))).GetProperty("id").GetString()!;
-        var batchId = (await Api.ReadAsync(await client.PostAsync("v1/batches", Api.Json(new
+        var created = await Api.ReadAsync(await client.PostAsync("v1/batches", Api.Json(new
         {
             input_file_id = fileId, endpoint = "/v1/chat/completions", completion_window = "24h", webhook = new { url },
-        })), 200)).GetProperty("id").GetString()!;
+        })), 200);
+        var batchId = created.GetProperty("id").GetString()!;
+        var batchSecret = created.GetProperty("webhook").GetProperty("secret").GetString()!;
         await Api.PollAsync(client, batchId, "completed");
 
         var deadline = DateTime.UtcNow.AddSeconds(30);
@@ -41,7 +43,37 @@ public sealed class WebhookTests(ServerFixture server)
         var evt = JsonDocument.Parse(body).RootElement;
         Assert.Equal("batch.completed", evt.GetProperty("type").GetString());
         Assert.Equal(batchId, evt.GetProperty("data").GetProperty("id").GetString());
+        Assert.Equal(WebhookVerifyResult.Valid, WebhookSigner.Verify(batchSecret, headers, body, DateTimeOffset.UtcNow));
         var serverSecret = (await File.ReadAllTextAsync(Path.Combine(server.DataPath, "webhook_secret"))).Trim();
-        Assert.Equal(WebhookVerifyResult.Valid, WebhookSigner.Verify(serverSecret, headers, body, DateTimeOffset.UtcNow));
+        Assert.Equal(WebhookVerifyResult.SignatureMismatch, WebhookSigner.Verify(serverSecret, headers, body, DateTimeOffset.UtcNow));
+
+        // the event names the output as a file the owner can download
+        var outputFileId = evt.GetProperty("data").GetProperty("output_file_id").GetString()!;
+        Assert.StartsWith("file-", outputFileId);
+        var output = await client.GetStringAsync($"v1/files/{outputFileId}/content");
+        Assert.Contains("\"custom_id\":\"hook-1\"", output);
+        Assert.Contains("\"custom_id\":\"hook-2\"", output);
+
+        // exactly one terminal event, even after the finalizer and deliverer had time to repeat themselves
+        await Task.Delay(1500);
+        Assert.Single(received);
+    }
+
+    [Theory]
+    [InlineData("http://169.254.169.254/latest/meta-data")]
+    [InlineData("https://10.1.2.3/hook")]
+    [InlineData("https://192.168.0.10/hook")]
+    [InlineData("ftp://example.com/hook")]
+    public async Task Create_webhookAimedAtPrivateOrMetadataAddress_is400(string url)
+    {
+        using var client = server.Client(ServerFixture.Keys[0]);
+        var fileId = (await Api.UploadAsync(client, Api.ChatLines("ssrf-1"))).GetProperty("id").GetString()!;
+        var response = await client.PostAsync("v1/batches", Api.Json(new
+        {
+            input_file_id = fileId, endpoint = "/v1/chat/completions", completion_window = "24h", webhook = new { url },
+        }));
+        var error = (await Api.ReadAsync(response, 400)).GetProperty("error");
+        Assert.Equal("webhook.url", error.GetProperty("param").GetString());
+        Assert.Contains("webhook.url is not allowed", error.GetProperty("message").GetString());
     }
 }

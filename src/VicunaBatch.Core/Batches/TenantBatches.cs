@@ -104,6 +104,21 @@ public sealed class TenantBatches(IBlobStore blobs, IJobStore jobs, JobSubmitter
         return job;
     }
 
+    /// <summary>
+    /// The job as its owner sees it: output and error blobs replaced by file ids (registered as the owner's files on
+    /// first sight), so the API's batch object and the webhook event name the same downloadable files.
+    /// </summary>
+    public async Task<BatchJob> WithFileIdsAsync(BatchJob job, FileCatalog files, CancellationToken cancellationToken = default)
+    {
+        if (await ReadRecordAsync(job.Id, cancellationToken) is not { } record) return job;
+        job.OutputFileId = await FileIdAsync(job.OutputFileId, "output");
+        job.ErrorFileId = await FileIdAsync(job.ErrorFileId, "errors");
+        return job;
+
+        async Task<string?> FileIdAsync(string? blob, string kind) =>
+            blob is null ? null : (await files.RegisterJobFileAsync(record.Owner, record.JobId, kind, blob, cancellationToken))?.Id;
+    }
+
     /// <summary>The job's webhook signing secret, or null when it has none. Never log it.</summary>
     public async Task<string?> GetWebhookSecretAsync(string jobId, CancellationToken cancellationToken = default)
     {

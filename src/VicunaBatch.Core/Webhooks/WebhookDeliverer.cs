@@ -7,8 +7,16 @@ namespace VicunaBatch.Core;
 /// <summary>Options of <see cref="WebhookDeliverer"/>.</summary>
 public sealed class WebhookDelivererOptions
 {
-    /// <summary>The <c>whsec_…</c> signing secret shared with receivers. Required; never logged.</summary>
+    /// <summary>
+    /// The <c>whsec_…</c> secret for jobs that have none of their own (see <see cref="JobSecrets"/>). Required; never logged.
+    /// </summary>
     public required string SigningSecret { get; init; }
+
+    /// <summary>
+    /// Looks up a job's own signing secret (the one returned when its batch was created); null = none, sign with
+    /// <see cref="SigningSecret"/>. Default: every job uses <see cref="SigningSecret"/>.
+    /// </summary>
+    public Func<string, CancellationToken, Task<string?>>? JobSecrets { get; init; }
 
     /// <summary>Per-attempt HTTP timeout. Default 15 s. Keep it well under the outbox queue's lock duration.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(15);
@@ -132,7 +140,8 @@ public sealed class WebhookDeliverer
         try { await _policy.ValidateAsync(delivery.Url, cancellationToken); }
         catch (WebhookUrlException e) { return (null, $"url_{e.Reason.SnakeCase()}: {e.Message}", !e.IsTransient); }
 
-        var headers = WebhookSigner.CreateHeaders(_options.SigningSecret, delivery.EventId, _time.GetUtcNow(), delivery.Payload);
+        var secret = (_options.JobSecrets is { } lookup ? await lookup(delivery.JobId, cancellationToken) : null) ?? _options.SigningSecret;
+        var headers = WebhookSigner.CreateHeaders(secret, delivery.EventId, _time.GetUtcNow(), delivery.Payload);
         using var request = new HttpRequestMessage(HttpMethod.Post, delivery.Url)
         {
             Content = new ByteArrayContent(Encoding.UTF8.GetBytes(delivery.Payload)),
