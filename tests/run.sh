@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (Debian's python3-onnx, python3-numpy, python3-sentencepiece
-# for model-export and the tokenizer oracle), builds everything, runs every test project.
+# for model-export and the tokenizer oracle) and the OpenAI Node SDK for the API test, builds everything,
+# runs every test project.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,9 +15,19 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# the OpenAI Node SDK that the API acceptance test drives (npm registry)
+(cd tests/VicunaBatch.Api.Tests/sdk && npm ci --no-audit --no-fund --loglevel=error)
+
 if [ ! -d ../shared ] && [ -z "${VICUNA_SHARED:-}" ]; then
   echo "note: ../shared (questions, stories260K, LLaMA tokenizer) not found; tests that need it fail and say so" >&2
 fi
 
 dotnet build VicunaBatch.sln -c Release -warnaserror 2>&1 | tail -3
-dotnet test VicunaBatch.sln -c Release --no-build --logger "console;verbosity=minimal"
+log=$(mktemp)
+status=0
+dotnet test VicunaBatch.sln -c Release --no-build --logger "console;verbosity=minimal" 2>&1 | tee "$log" || status=$?
+# one closing line over all test projects
+awk '/(Passed|Failed)! +- Failed: / { gsub(",", ""); for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) } }
+     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+rm -f "$log"
+exit $status
