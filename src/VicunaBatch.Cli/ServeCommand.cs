@@ -67,6 +67,8 @@ public static class ServeHost
         Inference.Package.ModelPackage.Load(settings.ModelPath); // a bad package fails before anything listens
         var builder = WebApplication.CreateSlimBuilder(args ?? []);
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, settings.Port));
+        // one line per job and per problem, not one per HTTP request
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         var keys = settings.ApiKeys.Concat((builder.Configuration[ApiKeysVariable] ?? "")
             .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).Distinct().ToList();
         if (keys.Count == 0)
