@@ -13,9 +13,10 @@ public sealed class EngineHost : IAsyncDisposable
     private readonly Dictionary<string, Pending> _pendingByKey = [];
     private readonly Thread _thread;
     private readonly CancellationTokenSource _stopping = new();
-    private long _nextKey;
-
+    private readonly Dictionary<string, long> _keyToSequence = [];
     private readonly bool _ownsEngine;
+    private long _nextKey;
+    private int _numInFlight;
 
     /// <param name="ownsEngine">Dispose the engine with the host.</param>
     public EngineHost(InferenceEngine engine, bool ownsEngine = true)
@@ -30,8 +31,6 @@ public sealed class EngineHost : IAsyncDisposable
 
     /// <summary>Requests submitted and not yet finished.</summary>
     public int NumInFlight => Volatile.Read(ref _numInFlight);
-
-    private int _numInFlight;
 
     /// <summary>Observed after each step on the engine thread (progress, metrics).</summary>
     public event Action<InferenceEngine>? StepCompleted;
@@ -89,8 +88,6 @@ public sealed class EngineHost : IAsyncDisposable
             FailAll(e);
         }
     }
-
-    private readonly Dictionary<string, long> _keyToSequence = [];
 
     private void Apply(Command command)
     {
