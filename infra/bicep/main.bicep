@@ -1,0 +1,295 @@
+// VicunaBatch on Azure, one resource group: Service Bus work queue, Storage (blobs + control-plane queues),
+// Function App on Flex Consumption (Api, Finalizer, Deliverer, Pipelines), GPU workers on Container Apps
+// serverless GPUs, Key Vault, Log Analytics + Application Insights, Container Registry, and the role
+// assignments between them. No keys, no connection strings: every hop authenticates with a managed identity.
+//
+//   infra/deploy.sh dev      (az deployment group create --template-file main.bicep --parameters main.dev.bicepparam)
+
+targetScope = 'resourceGroup'
+
+@description('Short name used in every resource name.')
+@minLength(2)
+@maxLength(10)
+param name string = 'vicuna'
+
+@description('Deployment environment.')
+@allowed(['dev', 'prod'])
+param environment string
+
+@description('Azure region of every resource (pick one that offers Container Apps serverless GPUs).')
+param location string = resourceGroup().location
+
+@description('Serverless GPU of the workers: A100 80 GB (Vicuna-13B fp16) or T4 16 GB (int4 export only).')
+@allowed(['Consumption-GPU-NC24-A100', 'Consumption-GPU-NC8as-T4'])
+param gpuProfileType string = 'Consumption-GPU-NC24-A100'
+
+@description('Worker image, repository:tag in the project registry (or a full reference elsewhere). The default is a public placeholder until the worker image is pushed.')
+param workerImage string = 'mcr.microsoft.com/k8se/quickstart:latest'
+
+@description('Most GPU worker replicas.')
+@minValue(1)
+param workerMaxReplicas int = 2
+
+@description('Queued shards per worker replica before another replica starts.')
+@minValue(1)
+param messagesPerReplica int = 8
+
+@description('Seconds a worker gets after SIGTERM to checkpoint and release its shards.')
+@minValue(30)
+@maxValue(600)
+param terminationGracePeriodSeconds int = 240
+
+@description('Model package folder in the models container that workers load.')
+param modelName string = 'vicuna-13b-v1.5-fp16'
+
+@description('Deliveries of a shard before it is dead-lettered.')
+@minValue(1)
+param maxDeliveryCount int = 5
+
+@description('Duplicate detection window of the work queue (ISO 8601).')
+param duplicateDetectionWindow string = 'PT1H'
+
+@description('Most Function App instances.')
+@minValue(1)
+param functionMaxInstances int = 40
+
+@description('Storage redundancy.')
+@allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS'])
+param storageSku string = 'Standard_LRS'
+
+@description('Object id of the operator (user, group or CI principal) that uploads models and sets secrets; empty for none.')
+param adminPrincipalId string = ''
+
+@description('Principal type of adminPrincipalId.')
+@allowed(['User', 'Group', 'ServicePrincipal'])
+param adminPrincipalType string = 'User'
+
+@description('Path of the OpenAI-compatible API under the Function App host.')
+param apiPath string = '/v1'
+
+var suffix = take(uniqueString(resourceGroup().id, name, environment), 6)
+var tags = { app: 'vicuna-batch', environment: environment }
+var compact = toLower('${name}${environment}${suffix}')
+var names = {
+  functionIdentity: 'id-${name}-func-${environment}'
+  workerIdentity: 'id-${name}-worker-${environment}'
+  scalerIdentity: 'id-${name}-scaler-${environment}'
+  workspace: 'log-${name}-${environment}'
+  appInsights: 'appi-${name}-${environment}'
+  serviceBus: 'sb-${name}-${environment}-${suffix}'
+  storage: take('st${compact}', 24)
+  keyVault: take('kv-${name}-${environment}-${suffix}', 24)
+  registry: take('cr${compact}', 50)
+  plan: 'plan-${name}-${environment}'
+  functionApp: 'func-${name}-${environment}-${suffix}'
+  containerEnvironment: 'cae-${name}-${environment}'
+  workerApp: 'ca-${name}-worker-${environment}'
+}
+var containers = {
+  inputs: 'inputs'
+  results: 'results'
+  jobs: 'jobs'
+  inbox: 'inbox'
+  pipelines: 'pipelines'
+  models: 'models'
+  deployment: 'app-package'
+}
+var workQueueName = 'work'
+var shardDoneQueueName = 'shard-done'
+var webhookQueueName = 'webhook-deliveries'
+
+resource functionIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: names.functionIdentity
+  location: location
+  tags: tags
+}
+
+resource workerIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: names.workerIdentity
+  location: location
+  tags: tags
+}
+
+resource scalerIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: names.scalerIdentity
+  location: location
+  tags: tags
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    location: location
+    tags: tags
+    workspaceName: names.workspace
+    appInsightsName: names.appInsights
+    retentionInDays: environment == 'prod' ? 90 : 30
+  }
+}
+
+module serviceBus 'modules/servicebus.bicep' = {
+  name: 'servicebus'
+  params: {
+    location: location
+    tags: tags
+    namespaceName: names.serviceBus
+    queueName: workQueueName
+    lockDuration: 'PT5M'
+    maxDeliveryCount: maxDeliveryCount
+    messageTimeToLive: 'P2D'
+    duplicateDetectionWindow: duplicateDetectionWindow
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    location: location
+    tags: tags
+    accountName: names.storage
+    skuName: storageSku
+    containerNames: [
+      containers.inputs
+      containers.results
+      containers.jobs
+      containers.inbox
+      containers.pipelines
+      containers.models
+      containers.deployment
+    ]
+    queueNames: [
+      shardDoneQueueName
+      '${shardDoneQueueName}-poison'
+      webhookQueueName
+      '${webhookQueueName}-poison'
+    ]
+    blobSoftDeleteDays: 7
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  params: {
+    location: location
+    tags: tags
+    vaultName: names.keyVault
+    enablePurgeProtection: environment == 'prod'
+  }
+}
+
+module registry 'modules/registry.bicep' = {
+  name: 'registry'
+  params: {
+    location: location
+    tags: tags
+    registryName: names.registry
+    skuName: environment == 'prod' ? 'Standard' : 'Basic'
+  }
+}
+
+module rbac 'modules/rbac.bicep' = {
+  name: 'rbac'
+  params: {
+    functionIdentityName: functionIdentity.name
+    workerIdentityName: workerIdentity.name
+    scalerIdentityName: scalerIdentity.name
+    adminPrincipalId: adminPrincipalId
+    adminPrincipalType: adminPrincipalType
+    // names known at the start of the deployment (what-if can predict the assignments), hence dependsOn
+    storageAccountName: names.storage
+    containers: {
+      inputs: containers.inputs
+      results: containers.results
+      jobs: containers.jobs
+      models: containers.models
+    }
+    shardDoneQueueName: shardDoneQueueName
+    serviceBusNamespaceName: names.serviceBus
+    workQueueName: workQueueName
+    keyVaultName: names.keyVault
+    registryName: names.registry
+    appInsightsName: names.appInsights
+  }
+  dependsOn: [storage, serviceBus, keyVault, registry, monitoring]
+}
+
+module functions 'modules/functions.bicep' = {
+  name: 'functions'
+  params: {
+    location: location
+    tags: tags
+    planName: names.plan
+    appName: names.functionApp
+    identityId: functionIdentity.id
+    identityClientId: functionIdentity.properties.clientId
+    storageAccountName: storage.outputs.accountName
+    blobEndpoint: storage.outputs.blobEndpoint
+    queueEndpoint: storage.outputs.queueEndpoint
+    deploymentContainerName: containers.deployment
+    serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
+    workQueueName: serviceBus.outputs.queueName
+    shardDoneQueueName: shardDoneQueueName
+    webhookQueueName: webhookQueueName
+    containers: {
+      inputs: containers.inputs
+      results: containers.results
+      jobs: containers.jobs
+      inbox: containers.inbox
+      pipelines: containers.pipelines
+    }
+    keyVaultUri: keyVault.outputs.vaultUri
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    maximumInstanceCount: functionMaxInstances
+    instanceMemoryMB: 2048
+  }
+  // the host starts with its roles in place (storage, queue triggers)
+  dependsOn: [rbac]
+}
+
+module workers 'modules/workers.bicep' = {
+  name: 'workers'
+  params: {
+    location: location
+    tags: tags
+    environmentName: names.containerEnvironment
+    appName: names.workerApp
+    workspaceId: monitoring.outputs.workspaceId
+    gpuProfileType: gpuProfileType
+    workerIdentityId: workerIdentity.id
+    workerIdentityClientId: workerIdentity.properties.clientId
+    scalerIdentityId: scalerIdentity.id
+    registryLoginServer: registry.outputs.loginServer
+    image: workerImage
+    maxReplicas: workerMaxReplicas
+    messagesPerReplica: messagesPerReplica
+    terminationGracePeriodSeconds: terminationGracePeriodSeconds
+    serviceBusNamespaceName: serviceBus.outputs.namespaceName
+    serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
+    workQueueName: serviceBus.outputs.queueName
+    blobEndpoint: storage.outputs.blobEndpoint
+    queueEndpoint: storage.outputs.queueEndpoint
+    containers: {
+      inputs: containers.inputs
+      results: containers.results
+      jobs: containers.jobs
+      models: containers.models
+    }
+    shardDoneQueueName: shardDoneQueueName
+    modelName: modelName
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+  }
+  // AcrPull and the scaler's queue role must exist before the first revision pulls and scales
+  dependsOn: [rbac]
+}
+
+@description('Base URL of the OpenAI-compatible batch API.')
+output apiBaseUrl string = 'https://${functions.outputs.defaultHostName}${apiPath}'
+output functionAppName string = functions.outputs.appName
+output workerAppName string = workers.outputs.workerAppName
+output registryLoginServer string = registry.outputs.loginServer
+output registryName string = registry.outputs.registryName
+output storageAccountName string = storage.outputs.accountName
+output modelsContainerUrl string = '${storage.outputs.blobEndpoint}${containers.models}'
+output keyVaultName string = keyVault.outputs.vaultName
+output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
+output workQueueName string = serviceBus.outputs.queueName

@@ -1,0 +1,163 @@
+// Function App on Flex Consumption (FC1) hosting the Api, Finalizer, Deliverer and Pipelines functions,
+// dotnet-isolated 10.0. Every connection is identity-based: the app settings name resources and the
+// user-assigned identity (`__credential: managedidentity`, `__clientId`), never a key or connection string.
+
+@description('Azure region.')
+param location string
+
+@description('Resource tags.')
+param tags object
+
+@description('Flex Consumption plan name.')
+param planName string
+
+@description('Function App name (globally unique: <name>.azurewebsites.net).')
+param appName string
+
+@description('Resource id of the Function App\'s user-assigned identity.')
+param identityId string
+
+@description('Client id of that identity (selects it in DefaultAzureCredential and in identity-based connections).')
+param identityClientId string
+
+@description('Storage account for the Functions host, the data containers and the control-plane queues.')
+param storageAccountName string
+
+@description('Blob endpoint of that account.')
+param blobEndpoint string
+
+@description('Queue endpoint of that account.')
+param queueEndpoint string
+
+@description('Container that holds the deployment package.')
+param deploymentContainerName string
+
+@description('Service Bus namespace host name (<ns>.servicebus.windows.net).')
+param serviceBusFullyQualifiedNamespace string
+
+@description('Work queue name.')
+param workQueueName string
+
+@description('Storage queue of shard-done events (Finalizer trigger).')
+param shardDoneQueueName string
+
+@description('Storage queue of webhook deliveries (Deliverer trigger).')
+param webhookQueueName string
+
+@description('Blob container names by role.')
+param containers { inputs: string, results: string, jobs: string, inbox: string, pipelines: string }
+
+@description('Key Vault URI for API keys and webhook secrets.')
+param keyVaultUri string
+
+@description('Application Insights connection string (not a credential: local auth is disabled).')
+param appInsightsConnectionString string
+
+@description('Most instances the app scales out to.')
+@minValue(1)
+param maximumInstanceCount int
+
+@description('Memory of one instance (MB).')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: { name: 'FC1', tier: 'FlexConsumption' }
+  properties: { reserved: true }
+}
+
+var identityConnection = {
+  credential: 'managedidentity'
+  clientId: identityClientId
+}
+
+var appSettings = {
+  // host storage (leases, timers, blob-trigger receipts)
+  AzureWebJobsStorage__accountName: storageAccountName
+  AzureWebJobsStorage__credential: identityConnection.credential
+  AzureWebJobsStorage__clientId: identityConnection.clientId
+  // data: blobs and control-plane queues (connection name "Storage" for the queue and blob triggers)
+  Storage__blobServiceUri: blobEndpoint
+  Storage__queueServiceUri: queueEndpoint
+  Storage__credential: identityConnection.credential
+  Storage__clientId: identityConnection.clientId
+  Storage__Containers__Inputs: containers.inputs
+  Storage__Containers__Results: containers.results
+  Storage__Containers__Jobs: containers.jobs
+  Storage__Containers__Inbox: containers.inbox
+  Storage__Containers__Pipelines: containers.pipelines
+  Storage__Queues__ShardDone: shardDoneQueueName
+  Storage__Queues__WebhookDeliveries: webhookQueueName
+  // work queue (the Api sends shards)
+  ServiceBus__fullyQualifiedNamespace: serviceBusFullyQualifiedNamespace
+  ServiceBus__credential: identityConnection.credential
+  ServiceBus__clientId: identityConnection.clientId
+  ServiceBus__QueueName: workQueueName
+  KeyVault__VaultUri: keyVaultUri
+  // DefaultAzureCredential in application code picks the user-assigned identity
+  AZURE_CLIENT_ID: identityClientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+}
+
+resource app 'Microsoft.Web/sites@2024-04-01' = {
+  name: appName
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identityId}': {} }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      appSettings: [for setting in items(appSettings): { name: setting.key, value: setting.value }]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${blobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'dotnet-isolated'
+        version: '10.0'
+      }
+    }
+  }
+}
+
+// no FTP or SCM basic-auth publishing: deployments go through Entra ID
+resource ftp 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: app
+  name: 'ftp'
+  properties: { allow: false }
+}
+
+resource scm 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: app
+  name: 'scm'
+  properties: { allow: false }
+}
+
+output appName string = app.name
+output defaultHostName string = app.properties.defaultHostName

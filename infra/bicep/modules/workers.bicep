@@ -1,0 +1,191 @@
+// Container Apps environment with a serverless GPU workload profile and the GPU worker app.
+// Scale: 0..maxReplicas on the work queue's length through KEDA's azure-servicebus scaler, authenticated with a
+// managed identity (no SAS connection string). On scale-in or eviction the worker gets SIGTERM and
+// terminationGracePeriodSeconds to stop taking shards, checkpoint in-flight requests and abandon its messages.
+
+@description('Azure region (must offer serverless GPUs).')
+param location string
+
+@description('Resource tags.')
+param tags object
+
+@description('Container Apps environment name.')
+param environmentName string
+
+@description('Worker container app name.')
+param appName string
+
+@description('Log Analytics workspace that receives the environment\'s logs (through diagnostic settings: no shared key).')
+param workspaceId string
+
+@description('Serverless GPU workload profile type.')
+@allowed(['Consumption-GPU-NC24-A100', 'Consumption-GPU-NC8as-T4'])
+param gpuProfileType string
+
+@description('Resource id of the worker\'s runtime identity (AcrPull, Service Bus receive, blobs).')
+param workerIdentityId string
+
+@description('Client id of that identity.')
+param workerIdentityClientId string
+
+@description('Resource id of the identity KEDA uses to read the queue length.')
+param scalerIdentityId string
+
+@description('Registry login server (<name>.azurecr.io).')
+param registryLoginServer string
+
+@description('Worker image: a repository:tag in the registry, or a full reference to another registry.')
+param image string
+
+@description('Most GPU replicas.')
+@minValue(1)
+param maxReplicas int
+
+@description('Shards per replica before KEDA adds one (the engine batches requests of several shards).')
+@minValue(1)
+param messagesPerReplica int
+
+@description('Seconds between SIGTERM and SIGKILL: enough to finish the current step and checkpoint.')
+@minValue(30)
+@maxValue(600)
+param terminationGracePeriodSeconds int
+
+@description('Service Bus namespace name (KEDA takes the name, not the host).')
+param serviceBusNamespaceName string
+
+@description('Service Bus namespace host name.')
+param serviceBusFullyQualifiedNamespace string
+
+@description('Work queue name.')
+param workQueueName string
+
+@description('Blob endpoint of the storage account.')
+param blobEndpoint string
+
+@description('Queue endpoint of the storage account.')
+param queueEndpoint string
+
+@description('Blob container names the worker uses.')
+param containers { inputs: string, results: string, jobs: string, models: string }
+
+@description('Storage queue that receives shard-done events.')
+param shardDoneQueueName string
+
+@description('Model package: blob prefix (folder) in the models container, e.g. vicuna-13b-v1.5-fp16.')
+param modelName string
+
+@description('Application Insights connection string (not a credential: local auth is disabled).')
+param appInsightsConnectionString string
+
+// One replica takes the whole serverless GPU profile: A100 80 GB holds Vicuna-13B fp16 (about 26 GB of weights)
+// plus the KV cache; host memory holds the model while it is loaded. A T4 (16 GB) needs the int4 export.
+var gpuSizes = {
+  'Consumption-GPU-NC24-A100': { cpu: 24, memory: '220Gi' }
+  'Consumption-GPU-NC8as-T4': { cpu: 8, memory: '56Gi' }
+}
+var gpuProfileName = 'gpu'
+var modelMountPath = '/models'
+
+resource environment 'Microsoft.App/managedEnvironments@2025-01-01' = {
+  name: environmentName
+  location: location
+  tags: tags
+  properties: {
+    // logs go to Azure Monitor; the diagnostic setting below routes them to Log Analytics
+    appLogsConfiguration: { destination: 'azure-monitor' }
+    workloadProfiles: [
+      { name: 'Consumption', workloadProfileType: 'Consumption' }
+      { name: gpuProfileName, workloadProfileType: gpuProfileType }
+    ]
+  }
+}
+
+resource environmentLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'logs-to-workspace'
+  scope: environment
+  properties: {
+    workspaceId: workspaceId
+    logs: [{ categoryGroup: 'allLogs', enabled: true }]
+    metrics: [{ category: 'AllMetrics', enabled: true }]
+  }
+}
+
+var identityEnv = [
+  { name: 'AZURE_CLIENT_ID', value: workerIdentityClientId }
+  { name: 'ServiceBus__FullyQualifiedNamespace', value: serviceBusFullyQualifiedNamespace }
+  { name: 'ServiceBus__QueueName', value: workQueueName }
+  { name: 'Storage__BlobServiceUri', value: blobEndpoint }
+  { name: 'Storage__QueueServiceUri', value: queueEndpoint }
+  { name: 'Storage__Containers__Inputs', value: containers.inputs }
+  { name: 'Storage__Containers__Results', value: containers.results }
+  { name: 'Storage__Containers__Jobs', value: containers.jobs }
+  { name: 'Storage__Queues__ShardDone', value: shardDoneQueueName }
+  // at start the worker copies <models container>/<modelName>/ into the local volume, then loads it
+  { name: 'Model__SourceUri', value: '${blobEndpoint}${containers.models}/${modelName}' }
+  { name: 'Model__Path', value: '${modelMountPath}/${modelName}' }
+  { name: 'Worker__DrainSeconds', value: string(terminationGracePeriodSeconds - 15) }
+  { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
+  { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${workerIdentityClientId};Authorization=AAD' }
+]
+
+resource worker 'Microsoft.App/containerApps@2025-01-01' = {
+  name: appName
+  location: location
+  tags: tags
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${workerIdentityId}': {}
+      '${scalerIdentityId}': {}
+    }
+  }
+  properties: {
+    environmentId: environment.id
+    workloadProfileName: gpuProfileName
+    configuration: {
+      activeRevisionsMode: 'Single'
+      // no ingress: the worker only pulls from the queue
+      registries: [{ server: registryLoginServer, identity: workerIdentityId }]
+    }
+    template: {
+      terminationGracePeriodSeconds: terminationGracePeriodSeconds
+      containers: [
+        {
+          name: 'worker'
+          image: contains(image, '/') ? image : '${registryLoginServer}/${image}'
+          resources: {
+            cpu: gpuSizes[gpuProfileType].cpu
+            memory: gpuSizes[gpuProfileType].memory
+          }
+          env: identityEnv
+          volumeMounts: [{ volumeName: 'model', mountPath: modelMountPath }]
+        }
+      ]
+      volumes: [{ name: 'model', storageType: 'EmptyDir' }]
+      scale: {
+        minReplicas: 0
+        maxReplicas: maxReplicas
+        // KEDA polls the queue; 300 s without messages before the last replica goes
+        cooldownPeriod: 300
+        pollingInterval: 30
+        rules: [
+          {
+            name: 'work-queue'
+            custom: {
+              type: 'azure-servicebus'
+              identity: scalerIdentityId
+              metadata: {
+                namespace: serviceBusNamespaceName
+                queueName: workQueueName
+                messageCount: string(messagesPerReplica)
+              }
+            }
+          }
+        ]
+      }
+    }
+  }
+}
+
+output environmentName string = environment.name
+output workerAppName string = worker.name
