@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+
+namespace VicunaBatch.Infra.Tests;
+
+/// <summary>One Bicep CLI run per test run: <c>bicep build main.bicep</c> and <c>bicep lint</c> of both parameter
+/// files (each lints main.bicep and its modules too), started together.</summary>
+public sealed class BicepFixture : IAsyncLifetime
+{
+    public static readonly string RepoRoot = FindRepoRoot();
+    public static readonly string BicepDir = Path.Combine(RepoRoot, "infra", "bicep");
+    public static readonly string[] ParamFiles = ["main.dev.bicepparam", "main.prod.bicepparam"];
+
+    public ArmTemplate Main { get; private set; } = null!;
+    public IReadOnlyDictionary<string, BicepRun> Lint { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        // restore once before the parallel runs
+        var bicep = (await RunAsync("bash", [Path.Combine(RepoRoot, "infra", "bicep-tool.sh")], RepoRoot)).RequireSuccess().Stdout.Trim();
+        var build = RunAsync(bicep, ["build", "main.bicep", "--stdout"], BicepDir);
+        var lints = ParamFiles.ToDictionary(f => f, f => RunAsync(bicep, ["lint", f], BicepDir));
+        Main = new ArmTemplate(JsonNode.Parse((await build).RequireSuccess().Stdout)!.AsObject());
+        var lint = new Dictionary<string, BicepRun>();
+        foreach (var (file, run) in lints) lint[file] = await run;
+        Lint = lint;
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    public static async Task<BicepRun> RunAsync(string fileName, string[] args, string workingDirectory)
+    {
+        var info = new ProcessStartInfo(fileName)
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in args) info.ArgumentList.Add(arg);
+        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return new BicepRun($"{fileName} {string.Join(' ', args)}", process.ExitCode, await stdout, await stderr);
+    }
+
+    private static string FindRepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "VicunaBatch.sln"))) return dir.FullName;
+        throw new InvalidOperationException($"VicunaBatch.sln not found above {AppContext.BaseDirectory}");
+    }
+}
+
+public sealed record BicepRun(string Command, int ExitCode, string Stdout, string Stderr)
+{
+    public BicepRun RequireSuccess() =>
+        ExitCode == 0 ? this : throw new InvalidOperationException($"{Command} exited {ExitCode}:\n{Stderr}\n{Stdout}");
+}
+
+[CollectionDefinition(Name)]
+public sealed class BicepCollection : ICollectionFixture<BicepFixture>
+{
+    public const string Name = "bicep";
+}
