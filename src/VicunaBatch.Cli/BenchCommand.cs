@@ -114,6 +114,9 @@ internal static class BenchCommand
 
         public double RequestsPerSecond => Results.Count / Elapsed.TotalSeconds;
 
+        /// <summary>Mean engine step time; with --sequential and short prompts, close to the batch-1 time per output token.</summary>
+        public double MeanStepMs => Statistics.NumSteps == 0 ? 0 : Statistics.StepTime.TotalMilliseconds / Statistics.NumSteps;
+
         public double TtftPercentileMs(double p)
         {
             var sorted = Results.Select(r => r.TimeToFirstToken.TotalMilliseconds).Order().ToArray();
@@ -134,6 +137,7 @@ internal static class BenchCommand
             ["steps"] = Statistics.NumSteps,
             ["prefill_tokens"] = Statistics.NumPrefillTokens,
             ["decode_tokens"] = Statistics.NumDecodeTokens,
+            ["mean_step_ms"] = Math.Round(MeanStepMs, 2),
         }.ToJsonString(JsonOutput.Options);
 
         public string ToTable(string modelName, bool sequential) => string.Join('\n',
@@ -145,6 +149,7 @@ internal static class BenchCommand
             $"requests/s            {RequestsPerSecond.ToString("F3", CultureInfo.InvariantCulture)}",
             $"mean batch occupancy  {Statistics.MeanBatchOccupancy.ToString("P1", CultureInfo.InvariantCulture)}",
             $"TTFT p50 / p99        {TtftPercentileMs(50).ToString("F1", CultureInfo.InvariantCulture)} / {TtftPercentileMs(99).ToString("F1", CultureInfo.InvariantCulture)} ms",
-            $"engine steps          {Statistics.NumSteps} ({Statistics.NumPrefillTokens} prefill + {Statistics.NumDecodeTokens} decode tokens)");
+            $"engine steps          {Statistics.NumSteps} ({Statistics.NumPrefillTokens} prefill + {Statistics.NumDecodeTokens} decode tokens)",
+            $"mean step time        {MeanStepMs.ToString("F2", CultureInfo.InvariantCulture)} ms");
     }
 }

@@ -38,6 +38,25 @@ internal sealed class ModelOptions
         DefaultValueFactory = _ => Defaults.NumThreads,
     };
 
+    public Option<ExecutionDevice> Device { get; } = new("--device")
+    {
+        HelpName = "cpu|cuda",
+        Description = "cpu, or cuda: ONNX Runtime's CUDA provider on GPU 0 with the KV cache on the device (needs ONNX Runtime GPU's native libraries and a float16 package).",
+        DefaultValueFactory = _ => Defaults.Device,
+        CustomParser = result => result.Tokens.Single().Value.ToLowerInvariant() switch
+        {
+            "cpu" => ExecutionDevice.Cpu,
+            "cuda" => ExecutionDevice.Cuda,
+            var other => Invalid(result, other),
+        },
+    };
+
+    private static ExecutionDevice Invalid(System.CommandLine.Parsing.ArgumentResult result, string value)
+    {
+        result.AddError($"--device must be cpu or cuda, not '{value}'");
+        return default;
+    }
+
     /// <summary>The embedded default: <c>models/tiny</c> copied beside the program at build time.</summary>
     public static string DefaultModelPath => Path.Combine(AppContext.BaseDirectory, "models", "tiny");
 
@@ -48,6 +67,7 @@ internal sealed class ModelOptions
         command.Options.Add(MaxScheduledTokens);
         command.Options.Add(MaxSequenceLength);
         command.Options.Add(Threads);
+        command.Options.Add(Device);
     }
 
     public EngineOptions EngineOptions(ParseResult result) => new()
@@ -56,6 +76,7 @@ internal sealed class ModelOptions
         MaxScheduledTokens = result.GetValue(MaxScheduledTokens),
         MaxSequenceLength = result.GetValue(MaxSequenceLength),
         NumThreads = result.GetValue(Threads),
+        Device = result.GetValue(Device),
     };
 
     public LoadedModel Open(ParseResult result) =>

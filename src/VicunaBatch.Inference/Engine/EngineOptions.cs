@@ -1,5 +1,19 @@
 namespace VicunaBatch.Inference.Engine;
 
+/// <summary>Where ONNX Runtime runs the decoder and keeps the KV cache.</summary>
+public enum ExecutionDevice
+{
+    /// <summary>ONNX Runtime's CPU execution provider; KV buffers in host memory. Runs float32, float16 and int4 packages.</summary>
+    Cpu,
+
+    /// <summary>
+    /// ONNX Runtime's CUDA execution provider on GPU 0; KV buffers allocated once in device memory. Needs the native
+    /// libraries of Microsoft.ML.OnnxRuntime.Gpu.Linux (the CPU package has none) and a float16 or bfloat16 package
+    /// (the CUDA GroupQueryAttention kernel has no float32).
+    /// </summary>
+    Cuda,
+}
+
 /// <summary>Engine sizing and scheduling limits. Defaults suit a CPU; the CLI prints them in --help.</summary>
 public sealed class EngineOptions
 {
@@ -14,6 +28,9 @@ public sealed class EngineOptions
 
     /// <summary>ONNX Runtime intra-op threads; 0 = one per core.</summary>
     public int NumThreads { get; set; }
+
+    /// <summary>Execution provider and home of the KV cache. Default <see cref="ExecutionDevice.Cpu"/>.</summary>
+    public ExecutionDevice Device { get; set; } = ExecutionDevice.Cpu;
 
     public void Validate()
     {
@@ -33,6 +50,10 @@ public sealed class EngineOptions
         if (NumThreads < 0)
         {
             throw new ArgumentOutOfRangeException(nameof(NumThreads), NumThreads, "must be >= 0");
+        }
+        if (!Enum.IsDefined(Device))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Device), Device, "unknown execution device");
         }
     }
 }

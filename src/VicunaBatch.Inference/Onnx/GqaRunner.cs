@@ -11,10 +11,15 @@ namespace VicunaBatch.Inference.Onnx;
 /// shared past/present KV buffers. One <c>Run</c> holds every decode of the step (row r = slot r); each
 /// prefill chunk runs alone on its slot's row, after the decode call (a filler decode row writes at the
 /// slot's next position, which the chunk then overwrites).
+/// On <see cref="ExecutionDevice.Cuda"/> the session runs on the CUDA provider and the KV buffers live in device memory
+/// (<see cref="CudaKvMemory"/>); input_ids and attention_mask stay host tensors (ONNX Runtime copies them up, a few
+/// KB) and logits are bound to a host buffer, so every call copies its full <c>[rows, tokens, vocab]</c> float32
+/// logits down (~4 MB at 32 decode rows of a 32000 vocabulary).
 /// </summary>
 internal sealed class GqaRunner : IStepRunner
 {
     private readonly InferenceSession _session;
+    private readonly KvMemory _kvMemory;
     private readonly KvBuffers _kv;
     private readonly OrtIoBinding _binding;
     private readonly RunOptions _runOptions = new();
@@ -26,7 +31,8 @@ internal sealed class GqaRunner : IStepRunner
     private readonly int _maxTokensPerCall;
     private float[] _sampledLogits = [];
 
-    public GqaRunner(ModelPackage package, int numSlots, int maxLength, int maxChunkTokens, int numThreads)
+    public GqaRunner(ModelPackage package, int numSlots, int maxLength, int maxChunkTokens, int numThreads,
+        ExecutionDevice device = ExecutionDevice.Cpu)
     {
         var config = package.Config.Model;
         var decoder = config.Decoder;
@@ -49,6 +55,10 @@ internal sealed class GqaRunner : IStepRunner
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             IntraOpNumThreads = numThreads,
         };
+        if (device == ExecutionDevice.Cuda)
+        {
+            AppendCuda(options);
+        }
         try
         {
             _session = new InferenceSession(package.DecoderPath, options);
@@ -57,14 +67,45 @@ internal sealed class GqaRunner : IStepRunner
         {
             throw new ModelPackageException($"ONNX Runtime could not load {package.DecoderPath}: {e.Message}", e);
         }
-        var kvType = CheckContract(package);
-        _kv = new KvBuffers(decoder.NumHiddenLayers, numSlots, decoder.NumKeyValueHeads, maxLength, decoder.HeadSize, kvType);
+        try
+        {
+            var kvType = CheckContract(package);
+            if (device == ExecutionDevice.Cuda && kvType is not (TensorElementType.Float16 or TensorElementType.BFloat16))
+            {
+                throw new NotSupportedException(
+                    $"{package.DecoderPath}: KV cache is {kvType}; the CUDA GroupQueryAttention kernel needs a float16 or bfloat16 package (export.py --dtype float16)");
+            }
+            _kvMemory = device == ExecutionDevice.Cuda ? new CudaKvMemory(_session, CudaDeviceId) : new HostKvMemory();
+            try
+            {
+                _kv = new KvBuffers(_kvMemory, decoder.NumHiddenLayers, numSlots, decoder.NumKeyValueHeads, maxLength, decoder.HeadSize, kvType);
+            }
+            catch (OnnxRuntimeException e)
+            {
+                _kvMemory.Dispose();
+                throw new InferenceException(
+                    $"could not allocate the KV cache ({numSlots} slots of {maxLength} tokens) on {device}: {e.Message}", e);
+            }
+            catch
+            {
+                _kvMemory.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            _session.Dispose();
+            throw;
+        }
         _maxTokensPerCall = Math.Max(numSlots, maxChunkTokens);
         _inputIds = new NativeBuffer(8L * _maxTokensPerCall);
         _attentionMask = new NativeBuffer(8L * Math.Max(numSlots, 1) * maxLength);
         _logits = new NativeBuffer(4L * _maxTokensPerCall * VocabSize);
         _binding = _session.CreateIoBinding();
     }
+
+    /// <summary>The GPU the CUDA provider and the KV buffers use.</summary>
+    private const int CudaDeviceId = 0;
 
     public int VocabSize { get; }
 
@@ -214,14 +255,39 @@ internal sealed class GqaRunner : IStepRunner
         return inputs[_pastKeyNames[0]].ElementDataType;
     }
 
+    /// <summary>
+    /// CUDA provider on <see cref="CudaDeviceId"/>. The arena grows by what is asked (not to the next power of two) so
+    /// that 26 GB of fp16 weights plus a KV cache sized close to the card's memory leave no half-empty regions.
+    /// </summary>
+    private static void AppendCuda(SessionOptions options)
+    {
+        try
+        {
+            using var cuda = new OrtCUDAProviderOptions();
+            cuda.UpdateOptions(new Dictionary<string, string>
+            {
+                ["device_id"] = CudaDeviceId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["arena_extend_strategy"] = "kSameAsRequested",
+            });
+            options.AppendExecutionProvider_CUDA(cuda);
+        }
+        catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
+        {
+            throw new NotSupportedException(
+                $"ONNX Runtime's CUDA execution provider is not available ({e.Message}); --device cuda needs the native libraries of Microsoft.ML.OnnxRuntime.Gpu.Linux (see ../shared/gpu/README.md) and a CUDA GPU", e);
+        }
+    }
+
     private static string Name(string pattern, int layer) => pattern.Replace("%d", layer.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     public void Dispose()
     {
         _binding.Dispose();
         _runOptions.Dispose();
-        _session.Dispose();
+        // device allocations go back to the session's allocator: free them while the session lives
         _kv.Dispose();
+        _kvMemory.Dispose();
+        _session.Dispose();
         _inputIds.Dispose();
         _attentionMask.Dispose();
         _logits.Dispose();

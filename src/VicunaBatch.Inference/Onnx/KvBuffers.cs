@@ -6,15 +6,18 @@ namespace VicunaBatch.Inference.Onnx;
 /// <summary>
 /// The shared past/present KV buffers of a GroupQueryAttention graph: per layer one key and one value
 /// buffer <c>[numSlots, kvHeads, maxLength, headSize]</c>. Slot s is row s; a row is contiguous, so a batch
-/// of the first B rows or one row alone can be bound as a tensor view.
+/// of the first B rows or one row alone can be bound as a tensor view. The buffers come from a <see cref="KvMemory"/>
+/// (host memory for the CPU provider, device memory for CUDA), allocated once here; the memory must outlive them.
 /// </summary>
 internal sealed class KvBuffers : IDisposable
 {
-    private readonly NativeBuffer[] _keys;
-    private readonly NativeBuffer[] _values;
+    private readonly KvMemory _memory;
+    private readonly KvAllocation[] _keys;
+    private readonly KvAllocation[] _values;
 
-    public KvBuffers(int numLayers, int numSlots, int numKvHeads, int maxLength, int headSize, TensorElementType elementType)
+    public KvBuffers(KvMemory memory, int numLayers, int numSlots, int numKvHeads, int maxLength, int headSize, TensorElementType elementType)
     {
+        _memory = memory;
         NumLayers = numLayers;
         NumSlots = numSlots;
         NumKvHeads = numKvHeads;
@@ -28,12 +31,20 @@ internal sealed class KvBuffers : IDisposable
             _ => throw new ArgumentException($"unsupported KV element type {elementType}", nameof(elementType)),
         };
         RowBytes = (long)numKvHeads * maxLength * headSize * elementSize;
-        _keys = new NativeBuffer[numLayers];
-        _values = new NativeBuffer[numLayers];
-        for (var layer = 0; layer < numLayers; layer++)
+        _keys = new KvAllocation[numLayers];
+        _values = new KvAllocation[numLayers];
+        try
         {
-            _keys[layer] = new NativeBuffer(RowBytes * numSlots);
-            _values[layer] = new NativeBuffer(RowBytes * numSlots);
+            for (var layer = 0; layer < numLayers; layer++)
+            {
+                _keys[layer] = memory.Allocate(RowBytes * numSlots);
+                _values[layer] = memory.Allocate(RowBytes * numSlots);
+            }
+        }
+        catch
+        {
+            Dispose();
+            throw;
         }
     }
 
@@ -59,7 +70,7 @@ internal sealed class KvBuffers : IDisposable
 
     public OrtValue ValueView(int layer, int firstSlot, int numSlots) => View(_values[layer], firstSlot, numSlots);
 
-    private OrtValue View(NativeBuffer buffer, int firstSlot, int numSlots)
+    private OrtValue View(KvAllocation buffer, int firstSlot, int numSlots)
     {
         if (firstSlot < 0 || numSlots < 1 || firstSlot + numSlots > NumSlots)
         {
@@ -67,14 +78,14 @@ internal sealed class KvBuffers : IDisposable
         }
         long[] shape = [numSlots, NumKvHeads, MaxLength, HeadSize];
         return OrtValue.CreateTensorValueWithData(
-            OrtMemoryInfo.DefaultInstance, ElementType, shape, buffer.At(RowBytes * firstSlot), RowBytes * numSlots);
+            _memory.MemoryInfo, ElementType, shape, buffer.At(RowBytes * firstSlot), RowBytes * numSlots);
     }
 
     public void Dispose()
     {
         foreach (var buffer in _keys.Concat(_values))
         {
-            buffer.Dispose();
+            buffer?.Dispose();
         }
     }
 }

@@ -1,0 +1,110 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace VicunaBatch.Inference.Onnx;
+
+/// <summary>
+/// Where <see cref="KvBuffers"/> lives: allocates its per-layer buffers once and names the memory their tensor views
+/// are bound in. <see cref="HostKvMemory"/> for the CPU provider, <see cref="CudaKvMemory"/> for the CUDA provider.
+/// </summary>
+internal abstract class KvMemory : IDisposable
+{
+    /// <summary>The memory the allocations are in, for <see cref="OrtValue.CreateTensorValueWithData(OrtMemoryInfo, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType, long[], IntPtr, long)"/>.</summary>
+    public abstract OrtMemoryInfo MemoryInfo { get; }
+
+    /// <summary>One buffer of <paramref name="numBytes"/> bytes, live until disposed (before this memory).</summary>
+    public abstract KvAllocation Allocate(long numBytes);
+
+    public virtual void Dispose()
+    {
+    }
+}
+
+/// <summary>One buffer of a <see cref="KvMemory"/>: its start address (host or device) and size.</summary>
+internal abstract class KvAllocation : IDisposable
+{
+    public abstract IntPtr Pointer { get; }
+
+    public abstract long NumBytes { get; }
+
+    public IntPtr At(long byteOffset)
+    {
+        if (byteOffset < 0 || byteOffset > NumBytes)
+        {
+            throw new ArgumentOutOfRangeException(nameof(byteOffset), byteOffset, $"buffer holds {NumBytes} bytes");
+        }
+        return Pointer + (nint)byteOffset;
+    }
+
+    public abstract void Dispose();
+}
+
+/// <summary>Zeroed, aligned host memory (<see cref="NativeBuffer"/>): the CPU provider reads and writes it in place.</summary>
+internal sealed class HostKvMemory : KvMemory
+{
+    public override OrtMemoryInfo MemoryInfo => OrtMemoryInfo.DefaultInstance;
+
+    public override KvAllocation Allocate(long numBytes) => new HostAllocation(new NativeBuffer(numBytes));
+
+    private sealed class HostAllocation(NativeBuffer buffer) : KvAllocation
+    {
+        public override IntPtr Pointer => buffer.At(0);
+
+        public override long NumBytes => buffer.NumBytes;
+
+        public override void Dispose() => buffer.Dispose();
+    }
+}
+
+/// <summary>
+/// Device memory from the session's CUDA allocator (<see cref="OrtAllocator"/> over the session, device allocator of
+/// GPU <c>deviceId</c>). Not zeroed: GroupQueryAttention reads a row only up to its <c>seqlens_k</c>, which it wrote
+/// itself. The session must outlive this memory and its allocations.
+/// </summary>
+internal sealed class CudaKvMemory : KvMemory
+{
+    private readonly OrtMemoryInfo _memoryInfo;
+    private readonly OrtAllocator _allocator;
+
+    public CudaKvMemory(InferenceSession session, int deviceId)
+    {
+        _memoryInfo = new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, deviceId, OrtMemType.Default);
+        try
+        {
+            _allocator = new OrtAllocator(session, _memoryInfo);
+        }
+        catch
+        {
+            _memoryInfo.Dispose();
+            throw;
+        }
+    }
+
+    public override OrtMemoryInfo MemoryInfo => _memoryInfo;
+
+    public override KvAllocation Allocate(long numBytes)
+    {
+        // OrtAllocator.Allocate takes a uint; one layer's key (or value) buffer for all slots is far below 4 GiB
+        // for the models this engine runs (Vicuna-13B fp16, 32 slots of 2048: 640 MiB)
+        if (numBytes <= 0 || numBytes > uint.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(numBytes), numBytes, "one device KV buffer must be 1 byte to 4 GiB; use fewer slots or a shorter --max-sequence-length");
+        }
+        return new DeviceAllocation(_allocator.Allocate((uint)numBytes));
+    }
+
+    public override void Dispose()
+    {
+        _allocator.Dispose();
+        _memoryInfo.Dispose();
+    }
+
+    private sealed class DeviceAllocation(OrtMemoryAllocation allocation) : KvAllocation
+    {
+        // OrtMemoryAllocation is a SafeHandle over the allocated address (its Pointer property is internal)
+        public override IntPtr Pointer => allocation.DangerousGetHandle();
+
+        public override long NumBytes => (long)allocation.Size;
+
+        public override void Dispose() => allocation.Dispose();
+    }
+}
