@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# First GPU measurement of the GQA engine (issue 5): runs ON the GPU machine, from the repo root, after the
+# runtime parts of ../shared/gpu/pack.sh are in /tmp/gpu-parts (or carried in .gpu/runtime).
+#
+#   carry: .gpu/app .gpu/setup.sh .gpuwork [.gpu/runtime/part.NN]   (.gpuwork = tokenizer.model + workload-*.jsonl)
+#   bash scripts/gpu/bench-h100.sh [STEPS]     STEPS: any of smoke seq 640 160 (default: all, in that order)
+#
+# Writes logs under $OUT (or /tmp/out); generates the random Vicuna-13B fp16 package into /tmp/v13 once
+# (kept while the machine stays warm). Every step is bounded in time; the whole script ends before BUDGET_S.
+set -uo pipefail
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+BUDGET_S=${BUDGET_S:-570}
+START=$(date +%s)
+STEPS=${*:-smoke seq 640 160}
+W=.gpuwork
+left() { echo $((BUDGET_S - ($(date +%s) - START))); }
+log() { echo "[$(( $(date +%s) - START ))s] $*" | tee -a "$OUT/summary.txt"; }
+
+bash .gpu/setup.sh >"$OUT/setup.log" 2>&1 || { cat "$OUT/setup.log"; exit 1; }
+source /tmp/rt/env.sh
+export DOTNET_gcServer=0
+nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version --format=csv,noheader | tee -a "$OUT/summary.txt"
+VB=(dotnet .gpu/app/vicuna-batch.dll)
+
+PY=$(command -v python3)
+"$PY" -c 'import numpy, onnx, sentencepiece' 2>/dev/null || PY=/usr/bin/python3
+log "python: $PY"
+
+export_model() { # name config out
+  if [[ -f $3/genai_config.json ]]; then log "$3 already there"; return 0; fi
+  log "export $2 -> $3"
+  timeout "$4" "$PY" model-export/export.py --config "$2" --seed 0 --dtype float16 --tokenizer $W/tokenizer.model --out "$3" \
+    >"$OUT/export-$1.log" 2>&1 || { log "export $2 failed rc=$?"; tail -20 "$OUT/export-$1.log"; return 1; }
+  log "export $2 done ($(du -sh "$3" | cut -f1))"
+}
+
+bench() { # name timeout args...
+  local name=$1 t=$2; shift 2
+  local l; l=$(left)
+  (( t > l - 5 )) && t=$((l - 5))
+  if (( t < 30 )); then log "skip $name: ${l}s left"; return 1; fi
+  log "bench $name (timeout ${t}s): $*"
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader >"$OUT/mem-$name.txt"
+  ( while sleep 5; do nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv,noheader; done ) >>"$OUT/mem-$name.txt" 2>&1 &
+  local mon=$!
+  timeout "$t" "${VB[@]}" bench --device cuda "$@" >"$OUT/bench-$name.log" 2>&1
+  local rc=$?
+  kill "$mon" 2>/dev/null
+  log "bench $name rc=$rc; peak memory $(sort -n "$OUT/mem-$name.txt" | tail -1)"
+  cat "$OUT/bench-$name.log" | tee -a "$OUT/summary.txt"
+  return $rc
+}
+
+for step in $STEPS; do
+  case $step in
+    smoke)
+      export_model tiny tiny /tmp/tiny16 60 &&
+        bench smoke 60 --model /tmp/tiny16 --workload $W/workload-160.jsonl --limit 8 --max-batch-size 4 ;;
+    seq)
+      export_model v13 vicuna-13b /tmp/v13 300 &&
+        bench seq 150 --model /tmp/v13 --workload $W/workload-160.jsonl --sequential --limit 4 --max-batch-size 1 ;;
+    640)
+      bench 640 420 --model /tmp/v13 --workload $W/workload-640.jsonl --max-batch-size 24 ;;
+    160)
+      bench 160 150 --model /tmp/v13 --workload $W/workload-160.jsonl --limit 64 --max-batch-size 32 ;;
+  esac
+done
+log "done"
