@@ -3,7 +3,7 @@
 # runtime parts of ../shared/gpu/pack.sh are in /tmp/gpu-parts (or carried in .gpu/runtime).
 #
 #   carry: .gpu/app .gpu/setup.sh .gpuwork [.gpu/runtime/part.NN]   (.gpuwork = tokenizer.model + workload-*.jsonl)
-#   bash scripts/gpu/bench-h100.sh [STEPS]     STEPS: any of smoke seq 640 160 (default: all, in that order)
+#   bash scripts/gpu/bench-h100.sh [STEPS]     STEPS: any of smoke seq 640 640b32 160 (default: all, in that order)
 #
 # Writes logs under $OUT (or /tmp/out); generates the random Vicuna-13B fp16 package into /tmp/v13 once
 # (kept while the machine stays warm). Every step is bounded in time; the whole script ends before BUDGET_S.
@@ -23,8 +23,21 @@ export DOTNET_gcServer=0
 nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version --format=csv,noheader | tee -a "$OUT/summary.txt"
 VB=(dotnet .gpu/app/vicuna-batch.dll)
 
-PY=$(command -v python3)
-"$PY" -c 'import numpy, onnx, sentencepiece' 2>/dev/null || PY=/usr/bin/python3
+# model-export imports onnx.mapping, which onnx 1.23 (the venv's) dropped: prefer /usr/bin/python3, else shim it
+PY=/usr/bin/python3
+if ! "$PY" -c 'import numpy; from onnx import mapping' 2>/dev/null; then
+  PY=$(command -v python3)
+  mkdir -p /tmp/onnxshim
+  cat >/tmp/onnxshim/sitecustomize.py <<'SHIM'
+import types, numpy as np, onnx, onnx.helper
+m = types.ModuleType("onnx.mapping")
+m.NP_TYPE_TO_TENSOR_TYPE = {np.dtype(t): onnx.helper.np_dtype_to_tensor_dtype(np.dtype(t))
+                            for t in ("float32", "float16", "float64", "int64", "int32", "int8", "uint8", "bool")}
+onnx.mapping = m
+import sys; sys.modules["onnx.mapping"] = m
+SHIM
+  export PYTHONPATH=/tmp/onnxshim${PYTHONPATH:+:$PYTHONPATH}
+fi
 log "python: $PY"
 
 export_model() { # name config out
@@ -62,6 +75,8 @@ for step in $STEPS; do
         bench seq 150 --model /tmp/v13 --workload $W/workload-160.jsonl --sequential --limit 4 --max-batch-size 1 ;;
     640)
       bench 640 420 --model /tmp/v13 --workload $W/workload-640.jsonl --max-batch-size 24 ;;
+    640b32)
+      bench 640b32 420 --model /tmp/v13 --workload $W/workload-640.jsonl --max-batch-size 32 ;;
     160)
       bench 160 150 --model /tmp/v13 --workload $W/workload-160.jsonl --limit 64 --max-batch-size 32 ;;
   esac
