@@ -28,17 +28,25 @@ internal static class GenerateCommand
         var topP = new Option<float>("--top-p") { Description = "Nucleus sampling mass.", DefaultValueFactory = _ => 1f };
         var seed = new Option<ulong?>("--seed") { Description = "Sampling seed: same seed, same text." };
         var json = new Option<bool>("--json") { Description = "One JSON line per request: {\"id\", \"ids\", \"text\", \"finish_reason\"}." };
+        var logits = new Option<bool>("--logits")
+        {
+            Description = "With --json: add \"logits\", the raw logits of every sampled step ([steps][vocab]; one row more than \"ids\" when it stopped on EOS).",
+        };
         var command = new Command("generate", "Generate from prompts with one continuous-batching engine.")
         {
-            prompt, promptIds, requests, maxTokens, temperature, topP, seed, json,
+            prompt, promptIds, requests, maxTokens, temperature, topP, seed, json, logits,
         };
         modelOptions.AddTo(command);
         command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
         {
             var defaults = new SamplingParams(r.GetValue(temperature), 0, r.GetValue(topP), r.GetValue(seed));
+            if (r.GetValue(logits) && !r.GetValue(json))
+            {
+                throw new UsageException("--logits needs --json");
+            }
             var specs = ReadSpecs(r.GetValue(prompt), r.GetValue(promptIds), r.GetValue(requests), r.GetValue(maxTokens), defaults);
             using var model = modelOptions.Open(r);
-            var results = await RunAsync(model, specs, cancellationToken);
+            var results = await RunAsync(model, specs, r.GetValue(logits), cancellationToken);
             foreach (var result in results)
             {
                 Console.Out.WriteLine(r.GetValue(json) ? ToJson(result) : ToText(result));
@@ -52,9 +60,10 @@ internal static class GenerateCommand
     internal sealed record PromptSpec(string Id, string? Text, IReadOnlyList<int>? Ids, int MaxTokens, SamplingParams Sampling);
 
     internal static async Task<IReadOnlyList<GenerationResult>> RunAsync(
-        LoadedModel model, IReadOnlyList<PromptSpec> specs, CancellationToken cancellationToken = default)
+        LoadedModel model, IReadOnlyList<PromptSpec> specs, bool returnLogits = false, CancellationToken cancellationToken = default)
     {
-        var requests = specs.Select(s => new GenerationRequest(s.Id, s.Ids ?? EncodeText(model, s.Text!), s.MaxTokens, s.Sampling)).ToList();
+        var requests = specs.Select(s => new GenerationRequest(
+            s.Id, s.Ids ?? EncodeText(model, s.Text!), s.MaxTokens, s.Sampling, ReturnLogits: returnLogits)).ToList();
         await using var host = new EngineHost(model.Engine, ownsEngine: false);
         return await Task.WhenAll(requests.Select(q => host.GenerateAsync(q, cancellationToken)));
     }
@@ -131,16 +140,24 @@ internal static class GenerateCommand
         }
     }
 
-    private static string ToJson(GenerationResult result) => new JsonObject
+    private static string ToJson(GenerationResult result)
     {
-        ["id"] = result.Id,
-        ["ids"] = new JsonArray(result.OutputIds.Select(i => (JsonNode)i).ToArray()),
-        ["text"] = result.Text,
-        ["finish_reason"] = FinishReasonName(result.FinishReason),
-        ["prompt_tokens"] = result.PromptTokens,
-        ["completion_tokens"] = result.CompletionTokens,
-        ["error"] = result.Error,
-    }.ToJsonString(JsonOutput.Options);
+        var line = new JsonObject
+        {
+            ["id"] = result.Id,
+            ["ids"] = new JsonArray(result.OutputIds.Select(i => (JsonNode)i).ToArray()),
+            ["text"] = result.Text,
+            ["finish_reason"] = FinishReasonName(result.FinishReason),
+            ["prompt_tokens"] = result.PromptTokens,
+            ["completion_tokens"] = result.CompletionTokens,
+            ["error"] = result.Error,
+        };
+        if (result.Logits is { } logits)
+        {
+            line["logits"] = JsonSerializer.SerializeToNode(logits);   // floats as their shortest round-trip text
+        }
+        return line.ToJsonString(JsonOutput.Options);
+    }
 
     private static string ToText(GenerationResult result) => result.Error is { } error
         ? $"[{result.Id}] error: {error}"

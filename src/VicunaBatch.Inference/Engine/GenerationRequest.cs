@@ -18,13 +18,15 @@ public sealed record SamplingParams(float Temperature = 0f, int TopK = 0, float 
 /// <param name="MaxTokens">Upper bound of generated tokens.</param>
 /// <param name="Stop">Stop strings (need a tokenizer); the text is cut before the first match.</param>
 /// <param name="IgnoreEos">Keep generating past EOS (benchmarks with random weights).</param>
+/// <param name="ReturnLogits">Copy the logits of every sampled step onto <see cref="GenerationResult.Logits"/> (verification; costs a vocab-sized copy per token).</param>
 public sealed record GenerationRequest(
     string Id,
     IReadOnlyList<int> PromptIds,
     int MaxTokens,
     SamplingParams? Sampling = null,
     IReadOnlyList<string>? Stop = null,
-    bool IgnoreEos = false);
+    bool IgnoreEos = false,
+    bool ReturnLogits = false);
 
 public enum FinishReason
 {
@@ -59,6 +61,11 @@ public enum GenerationErrorKind
 /// <summary>What one request produced.</summary>
 /// <param name="OutputIds">Generated ids, EOS excluded.</param>
 /// <param name="Text">Decoded text (cut at a stop string), or null when the package has no tokenizer.</param>
+/// <param name="Logits">
+/// With <see cref="GenerationRequest.ReturnLogits"/>: the raw logits (before temperature, top-k, top-p) of every sampled step,
+/// [steps][vocab]; row i chose <c>OutputIds[i]</c>, and a request that stopped on EOS has one row more, the one that chose EOS.
+/// Null otherwise.
+/// </param>
 public sealed record GenerationResult(
     string Id,
     IReadOnlyList<int> OutputIds,
@@ -68,7 +75,8 @@ public sealed record GenerationResult(
     string? Error = null,
     TimeSpan TimeToFirstToken = default,
     TimeSpan Latency = default,
-    GenerationErrorKind ErrorKind = GenerationErrorKind.None)
+    GenerationErrorKind ErrorKind = GenerationErrorKind.None,
+    IReadOnlyList<float[]>? Logits = null)
 {
     public int CompletionTokens => OutputIds.Count;
 }

@@ -116,6 +116,7 @@ public sealed class InferenceEngine : IDisposable
             var sampling = request.Sampling ?? SamplingParams.Greedy;
             sequence.Rng ??= new SamplingRng(sampling.Seed ?? (ulong)Random.Shared.NextInt64());
             var token = _sampler.Sample(outputs.LogitsOf(i), sampling, sequence.Rng);
+            sequence.Logits?.Add(outputs.LogitsOf(i).ToArray());   // only with ReturnLogits: the runner reuses its buffer
             if (sequence.OutputIds.Count == 0)
             {
                 sequence.FirstTokenTicks = now;
@@ -194,7 +195,8 @@ public sealed class InferenceEngine : IDisposable
             error,
             ttft,
             Stopwatch.GetElapsedTime(sequence.ArrivalTicks),
-            kind);
+            kind,
+            sequence.Logits);
     }
 
     private List<GenerationResult> TakeFinished()

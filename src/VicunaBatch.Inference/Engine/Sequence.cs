@@ -18,6 +18,7 @@ internal sealed class Sequence
         Request = request;
         PromptIds = request.PromptIds.ToArray();
         ArrivalTicks = arrivalTicks;
+        Logits = request.ReturnLogits ? [] : null;
     }
 
     public long SequenceId { get; }
@@ -57,6 +58,9 @@ internal sealed class Sequence
 
     /// <summary>Where a stop string matched in <see cref="Text"/>; the text is cut there.</summary>
     public int StopTextIndex { get; set; } = -1;
+
+    /// <summary>The logits of each sampled step, [steps][vocab], when the request asked for them; else null.</summary>
+    public List<float[]>? Logits { get; }
 
     public void Append(int tokenId) => _outputIds.Add(tokenId);
 }

@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace VicunaBatch.Cli.Tests;
+
+/// <summary>
+/// <c>vicuna-batch generate --json --logits</c> as the compiled program, and model-export's <c>export.py --verify</c>,
+/// which reads those logits to compare the engine with the numpy reference.
+/// </summary>
+public sealed partial class GenerateCommandTests : IDisposable
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "vicunabatch-generate-" + Guid.NewGuid().ToString("N"));
+
+    public GenerateCommandTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task Generate_jsonLogits_printsOneVocabRowPerIdThatChoosesIt()
+    {
+        var (exitCode, stdout, stderr) = await CliProcess.RunAsync(_dir, Timeout,
+            "generate", "--prompt-ids", "1,300,301,302", "--max-tokens", "5", "--json", "--logits");
+
+        Assert.True(exitCode == 0, stderr);
+        using var line = JsonDocument.Parse(stdout);
+        var ids = line.RootElement.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()).ToList();
+        var rows = line.RootElement.GetProperty("logits").EnumerateArray()
+            .Select(r => r.EnumerateArray().Select(v => v.GetSingle()).ToArray()).ToList();
+        Assert.Equal("length", line.RootElement.GetProperty("finish_reason").GetString());
+        Assert.Equal(5, ids.Count);
+        Assert.Equal(5, rows.Count);
+        Assert.All(rows, r => Assert.Equal(1024, r.Length));   // the embedded tiny model's vocab
+        Assert.Equal(ids, rows.Select(r => Array.IndexOf(r, r.Max())));
+    }
+
+    [Fact]
+    public async Task Generate_jsonWithoutLogits_printsNoLogitsField()
+    {
+        var (exitCode, stdout, stderr) = await CliProcess.RunAsync(_dir, Timeout, "generate", "--prompt-ids", "1,300", "--max-tokens", "2", "--json");
+
+        Assert.True(exitCode == 0, stderr);
+        using var line = JsonDocument.Parse(stdout);
+        Assert.False(line.RootElement.TryGetProperty("logits", out _));
+        Assert.Equal(2, line.RootElement.GetProperty("ids").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Generate_logitsWithoutJson_isAUsageError()
+    {
+        var (exitCode, stdout, stderr) = await CliProcess.RunAsync(_dir, Timeout, "generate", "--prompt-ids", "1,300", "--logits");
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", stdout);
+        Assert.Contains("--logits needs --json", stderr);
+    }
+
+    [Fact]
+    public void ExportVerify_tinyRandomModel_printsGreedyAgreementAndMaxDeltaLogit()
+    {
+        var (exitCode, stdout, stderr) = RunExport("--config", "tiny", "--seed", "1", "--out", Path.Combine(_dir, "pkg"), "--verify");
+
+        Assert.True(exitCode == 0, $"{stdout}\n{stderr}");
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, lines.Length);
+        Assert.StartsWith("verify: prompt [1]: agree on 16 ids; max |delta logit| ", lines[0]);
+        Assert.StartsWith("verify: prompt [1, 10666, 16000, 31999, 3]: agree on 16 ids; max |delta logit| ", lines[1]);
+        var overall = OverallLine().Match(lines[2]);
+        Assert.True(overall.Success, lines[2]);
+        Assert.Equal("2/2", overall.Groups["agree"].Value);
+        Assert.Equal("32", overall.Groups["positions"].Value);
+        // float32 through ONNX Runtime against the float64 reference
+        Assert.InRange(double.Parse(overall.Groups["delta"].Value, CultureInfo.InvariantCulture), 0, 1e-4);
+    }
+
+    [GeneratedRegex(@"^verify: greedy ids agree on (?<agree>\d+/\d+) prompts \(16 tokens\); max \|delta logit\| (?<delta>[0-9.e+-]+) over (?<positions>\d+) positions \(max \|logit\| [0-9.]+\); float32 package vs float64 reference$")]
+    private static partial Regex OverallLine();
+
+    /// <summary>/usr/bin/python3 model-export/export.py ARGS, its --verify running the vicuna-batch.dll beside these tests.</summary>
+    private static (int ExitCode, string Stdout, string Stderr) RunExport(params string[] args)
+    {
+        var root = RepositoryRoot();
+        var info = new ProcessStartInfo("/usr/bin/python3")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = root,
+        };
+        info.ArgumentList.Add(Path.Combine(root, "model-export", "export.py"));
+        foreach (var arg in args) info.ArgumentList.Add(arg);
+        info.Environment["VICUNA_BATCH_CLI"] = Path.Combine(AppContext.BaseDirectory, "vicuna-batch.dll");
+        using var process = Process.Start(info) ?? throw new InvalidOperationException("could not start /usr/bin/python3");
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, stdout, stderr.Result);
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
+        {
+            if (File.Exists(Path.Combine(folder.FullName, "VicunaBatch.sln"))) return folder.FullName;
+        }
+        throw new DirectoryNotFoundException($"no VicunaBatch.sln above {AppContext.BaseDirectory}");
+    }
+}
