@@ -20,11 +20,11 @@ import sys
 import time
 
 import numpy as np
-from onnx import TensorProto, helper, mapping
+from onnx import TensorProto, helper
 
 import int4
 from hf_checkpoint import DeltaWeights, HfWeights
-from llama_graph import build_model, quantized_names
+from llama_graph import build_model, onnx_type, quantized_names
 from weights import PRESETS, Llama2cWeights, ModelConfig, RandomWeights
 
 EXTERNAL_THRESHOLD_BYTES = 100 * 1024 * 1024
@@ -88,7 +88,7 @@ def resolve_source(args: argparse.Namespace):
 
 def tensor_items(source, dtype: np.dtype, quant: int4.Int4Params | None):
     """(name, onnx type, dims, stored bytes, chunk iterator) per stored tensor, in file order."""
-    onnx_dtype = mapping.NP_TYPE_TO_TENSOR_TYPE[dtype]
+    onnx_dtype = onnx_type(dtype)
     to_quantize = quantized_names(source.cfg) if quant else set()
     for i, spec in enumerate(source.specs):
         if spec.name not in to_quantize:

@@ -46,6 +46,17 @@ def _first(value):
     return value[0] if isinstance(value, list) else value
 
 
+def rope_theta(c: dict, folder: str) -> float:
+    """Plain rotary only. transformers < 5 writes rope_theta (and rope_scaling: null); transformers 5 writes
+    rope_parameters {"rope_type": "default", "rope_theta": ...} instead."""
+    rope = c.get("rope_parameters") or {}
+    if c.get("rope_scaling") or rope.get("rope_type", "default") != "default" \
+            or rope.get("partial_rotary_factor", 1.0) != 1.0:
+        raise SystemExit(f"{folder}/config.json: rope_scaling {c.get('rope_scaling')}, rope_parameters {rope}: "
+                         "only plain rotary (rope_type default) is supported")
+    return float(rope.get("rope_theta", c.get("rope_theta", 10000.0)))
+
+
 def read_config(folder: str) -> tuple[ModelConfig, dict]:
     """config.json (+ generation_config.json) -> (ModelConfig, extras: tied, eos list, search defaults)."""
     c = _read_json(os.path.join(folder, "config.json"))
@@ -53,18 +64,22 @@ def read_config(folder: str) -> tuple[ModelConfig, dict]:
     if c.get("model_type", "llama") != "llama" or not any(a in ("LlamaForCausalLM", "LLaMAForCausalLM") for a in archs):
         raise SystemExit(f"{folder}/config.json: model_type {c.get('model_type')!r}, architectures {archs}: "
                          "only LLaMA-family (LlamaForCausalLM) checkpoints are supported")
-    if c.get("rope_scaling"):
-        raise SystemExit(f"{folder}/config.json: rope_scaling {c['rope_scaling']} is not supported")
+    theta = rope_theta(c, folder)
+    heads = c["num_attention_heads"]
+    if c.get("head_dim") not in (None, c["hidden_size"] // heads):
+        raise SystemExit(f"{folder}/config.json: head_dim {c['head_dim']} is not hidden_size / num_attention_heads")
+    for key, plain in (("attention_bias", False), ("mlp_bias", False), ("hidden_act", "silu")):
+        if c.get(key, plain) != plain:
+            raise SystemExit(f"{folder}/config.json: {key} {c[key]!r} is not supported (only {plain!r})")
     gen_path = os.path.join(folder, "generation_config.json")
     gen = _read_json(gen_path) if os.path.exists(gen_path) else {}
-    heads = c["num_attention_heads"]
     eos = gen.get("eos_token_id", c.get("eos_token_id", 2))
     pad = gen.get("pad_token_id", c.get("pad_token_id"))
     cfg = ModelConfig(
         hidden_size=c["hidden_size"], intermediate_size=c["intermediate_size"], num_layers=c["num_hidden_layers"],
         num_heads=heads, num_kv_heads=c.get("num_key_value_heads") or heads, vocab_size=c["vocab_size"],
         context_length=c.get("max_position_embeddings", 2048), rms_norm_eps=c.get("rms_norm_eps", 1e-6),
-        rope_theta=float(c.get("rope_theta", 10000.0)),
+        rope_theta=theta,
         bos_token_id=_first(gen.get("bos_token_id", c.get("bos_token_id", 1))),
         eos_token_id=_first(eos), pad_token_id=0 if pad is None else _first(pad))
     search = {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, mapping, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 from int4 import Int4Params
 from weights import ModelConfig, tensor_specs
@@ -16,6 +16,20 @@ from weights import ModelConfig, tensor_specs
 MS = "com.microsoft"
 OPSET = 17
 IR_VERSION = 8
+
+# numpy -> ONNX element type for what a package stores; a table of our own because onnx.mapping
+# (onnx <= 1.12, Debian's) is gone in onnx 1.23 and helper.np_dtype_to_tensor_dtype is missing in 1.12.
+_NP_TO_ONNX = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float16): TensorProto.FLOAT16,
+               np.dtype(np.uint8): TensorProto.UINT8, np.dtype(np.int32): TensorProto.INT32,
+               np.dtype(np.int64): TensorProto.INT64}
+
+
+def onnx_type(dtype) -> int:
+    """TensorProto element type of a numpy dtype the exporter writes."""
+    try:
+        return _NP_TO_ONNX[np.dtype(dtype)]
+    except KeyError:
+        raise ValueError(f"no ONNX element type for numpy dtype {np.dtype(dtype)} in this exporter") from None
 
 
 def rotary_caches(cfg: ModelConfig, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -61,7 +75,7 @@ class _Builder:
 def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProto],
                 quant: Int4Params | None = None) -> onnx.ModelProto:
     dtype = np.dtype(dtype)
-    onnx_dtype = mapping.NP_TYPE_TO_TENSOR_TYPE[np.dtype(dtype)]
+    onnx_dtype = onnx_type(dtype)
     d, H, KVH, hd = cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_size
     g = _Builder()
     g.initializers.extend(weights.values())

@@ -149,8 +149,9 @@ def load_hf(folder: str, base_folder: str | None = None) -> Llama:
     except FileNotFoundError:
         pass
     eos = eos[0] if isinstance(eos, list) else eos
-    return Llama(c["hidden_size"], L, H, KVH, c["vocab_size"], c.get("rms_norm_eps", 1e-6),
-                 float(c.get("rope_theta", 10000.0)), eos, w)
+    # transformers 5 writes rope_parameters {"rope_type": "default", "rope_theta": ...}; older ones rope_theta
+    theta = (c.get("rope_parameters") or {}).get("rope_theta", c.get("rope_theta", 10000.0))
+    return Llama(c["hidden_size"], L, H, KVH, c["vocab_size"], c.get("rms_norm_eps", 1e-6), float(theta), eos, w)
 
 
 def rmsnorm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:

@@ -80,6 +80,10 @@ def compare(engine_ids: list[int], engine_logits: list[list[float]], ref_ids: li
     return Comparison(engine_ids == ref_ids, first, n, float(np.abs(got - want).max()), float(np.abs(want).max()))
 
 
+def plural(n: int) -> str:
+    return f"{n} position" if n == 1 else f"{n} positions"
+
+
 def run_engine(package: str, prompts: list[list[int]], n: int, tmp: str) -> dict[str, dict]:
     requests = os.path.join(tmp, "requests.jsonl")
     with open(requests, "w") as f:
@@ -123,9 +127,9 @@ def run(args, cfg) -> int:
         worst, scale = max(worst, c.max_abs_delta), max(scale, c.max_abs_logit)
         state = f"agree on {len(ref['ids'])} ids" if c.same else \
             f"differ from token {c.first_difference} (engine {engine_ids}, reference {ref['ids']})"
-        print(f"verify: prompt {prompt}: {state}; max |delta logit| {c.max_abs_delta:.3g} over {c.positions} positions")
+        print(f"verify: prompt {prompt}: {state}; max |delta logit| {c.max_abs_delta:.3g} over {plural(c.positions)}")
     print(f"verify: greedy ids agree on {agree}/{len(prompts)} prompts ({n} tokens); "
-          f"max |delta logit| {worst:.3g} over {positions} positions (max |logit| {scale:.3g}); "
+          f"max |delta logit| {worst:.3g} over {plural(positions)} (max |logit| {scale:.3g}); "
           f"{args.dtype} package vs float64 reference")
     strict = args.dtype == "float32"
     if agree < len(prompts) and not strict:

@@ -23,21 +23,9 @@ export DOTNET_gcServer=0
 nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version --format=csv,noheader | tee -a "$OUT/summary.txt"
 VB=(dotnet .gpu/app/vicuna-batch.dll)
 
-# model-export imports onnx.mapping, which onnx 1.23 (the venv's) dropped: prefer /usr/bin/python3, else shim it
+# model-export runs on Debian's python3 (onnx 1.12) and on the venv's (onnx 1.23) alike
 PY=/usr/bin/python3
-if ! "$PY" -c 'import numpy; from onnx import mapping' 2>/dev/null; then
-  PY=$(command -v python3)
-  mkdir -p /tmp/onnxshim
-  cat >/tmp/onnxshim/sitecustomize.py <<'SHIM'
-import types, numpy as np, onnx, onnx.helper
-m = types.ModuleType("onnx.mapping")
-m.NP_TYPE_TO_TENSOR_TYPE = {np.dtype(t): onnx.helper.np_dtype_to_tensor_dtype(np.dtype(t))
-                            for t in ("float32", "float16", "float64", "int64", "int32", "int8", "uint8", "bool")}
-onnx.mapping = m
-import sys; sys.modules["onnx.mapping"] = m
-SHIM
-  export PYTHONPATH=/tmp/onnxshim${PYTHONPATH:+:$PYTHONPATH}
-fi
+"$PY" -c 'import numpy, onnx' 2>/dev/null || PY=$(command -v python3)
 log "python: $PY"
 
 export_model() { # name config out

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Inference.Package;
 using VicunaBatch.Inference.Tests.Engine;
@@ -105,6 +106,77 @@ public sealed class ModelExportHfTests(ModelFixture models)
         Assert.Equal(512, search.GetProperty("max_length").GetInt32());   // clamped to max_position_embeddings
         Assert.True(File.Exists(Path.Combine(package, "tokenizer.model")), "the folder's tokenizer.model is copied");
         Assert.Equal([2, 5], ModelPackage.Load(package).Config.Model.EosTokenIds);
+    }
+
+    [Fact]
+    public void FromHf_transformers5ConfigWithRopeParameters_exportsItsThetaAndEpsAndFollowsReference()
+    {
+        // transformers 5's save_pretrained writes rope_parameters (no rope_theta) and head_dim, attention_bias, mlp_bias
+        var hf = ConvertStories("--dtype", "F32");
+        var configPath = Path.Combine(hf, "config.json");
+        var config = JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        config.Remove("rope_theta");
+        config["rope_parameters"] = new JsonObject { ["rope_type"] = "default", ["rope_theta"] = 500.0 };
+        config["rms_norm_eps"] = 3e-6;
+        config["head_dim"] = 8;
+        config["attention_bias"] = false;
+        config["mlp_bias"] = false;
+        File.WriteAllText(configPath, config.ToJsonString());
+        var package = models.Export($"--from-hf {hf}");
+        var reference = models.Reference($"--from-hf {hf}", Prompts, MaxTokens, logits: true);
+
+        using var genai = JsonDocument.Parse(File.ReadAllText(Path.Combine(package, "genai_config.json")));
+        var decoder = genai.RootElement.GetProperty("model").GetProperty("decoder");
+        Assert.Equal(500.0, decoder.GetProperty("rope_theta").GetDouble());
+        Assert.Equal(3e-6, decoder.GetProperty("rms_norm_eps").GetDouble());
+        var requests = Prompts.Select((p, i) => new GenerationRequest($"p{i}", p, MaxTokens, ReturnLogits: true));
+        using var model = LoadedModel.Open(package, Options);
+        var results = Run(model.Engine, requests);
+        var differsFromStories = false;
+        var storiesIds = EngineGoldenTests.Generate(models.StoriesPackage, Prompts, MaxTokens, Options);
+        for (var i = 0; i < Prompts.Length; i++)
+        {
+            Assert.Equal(WithoutEos(reference[i].Ids), results[$"p{i}"].OutputIds);
+            for (var step = 0; step < results[$"p{i}"].Logits!.Count; step++)
+            {
+                var error = reference[i].Logits![step].Zip(results[$"p{i}"].Logits![step], (a, b) => Math.Abs(a - b)).Max();
+                Assert.True(error <= 1e-4, $"p{i} step {step}: max |Δlogit| {error:G3}");
+            }
+            differsFromStories |= !storiesIds[$"p{i}"].OutputIds.SequenceEqual(results[$"p{i}"].OutputIds);
+        }
+        Assert.True(differsFromStories, "theta 500 and eps 3e-6 left every greedy id as stories260K's: were they read?");
+    }
+
+    [Fact]
+    public void FromHf_ropeParametersOtherThanDefault_isRefused()
+    {
+        var hf = ConvertStories("--dtype", "F32");
+        var configPath = Path.Combine(hf, "config.json");
+        var config = JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        config["rope_parameters"] = new JsonObject { ["rope_type"] = "linear", ["rope_theta"] = 10000.0, ["factor"] = 2.0 };
+        File.WriteAllText(configPath, config.ToJsonString());
+
+        var (exitCode, _, stderr) = models.TryRunScript("export.py", "--from-hf", hf, "--out", models.NewDirectory("refused"));
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("only plain rotary (rope_type default) is supported", stderr);
+    }
+
+    private static Dictionary<string, GenerationResult> Run(InferenceEngine engine, IEnumerable<GenerationRequest> requests)
+    {
+        foreach (var request in requests)
+        {
+            engine.Submit(request);
+        }
+        var results = new Dictionary<string, GenerationResult>();
+        while (engine.HasWork)
+        {
+            foreach (var result in engine.Step())
+            {
+                results.Add(result.Id, result);
+            }
+        }
+        return results;
     }
 
     private string ConvertStories(params string[] options)
