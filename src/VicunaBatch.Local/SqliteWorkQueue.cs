@@ -101,7 +101,8 @@ public sealed class SqliteWorkQueue : IWorkQueue
         using var reader = command.ExecuteReader();
         while (reader.Read())
             rows.Add((reader.GetInt64(4), reader.GetInt64(5), new ReceivedMessage(reader.GetString(0), reader.GetString(1),
-                reader.GetInt32(2), reader.GetString(3), DateTimeOffset.FromUnixTimeMilliseconds(lockedUntil))));
+                reader.GetInt32(2), reader.GetString(3), DateTimeOffset.FromUnixTimeMilliseconds(lockedUntil))
+            { EnqueuedAt = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4)) }));
         return (IReadOnlyList<ReceivedMessage>)rows.OrderBy(r => r.EnqueuedAt).ThenBy(r => r.RowId).Select(r => r.Message).ToList();
     }, cancellationToken);
 

@@ -36,6 +36,9 @@ public sealed class EngineRequestExecutor : IRequestExecutor
 
     public long NumOutputTokens => Interlocked.Read(ref _numOutputTokens);
 
+    /// <summary>Each finished generation (any outcome), on the caller's thread, before its outcome is returned.</summary>
+    public event Action<GenerationResult>? Generated;
+
     public async Task<RequestOutcome> ExecuteAsync(BatchRequest request, CancellationToken cancellationToken = default)
     {
         if (_tokenizer is null)
@@ -59,6 +62,7 @@ public sealed class EngineRequestExecutor : IRequestExecutor
         var generation = new GenerationRequest(request.CustomId, promptIds, request.MaxTokens ?? _defaults.MaxTokens, sampling, request.Stop);
         var result = await _host.GenerateAsync(generation, cancellationToken);
         cancellationToken.ThrowIfCancellationRequested();
+        Generated?.Invoke(result);
         return Count(ToOutcome(request, result));
     }
 

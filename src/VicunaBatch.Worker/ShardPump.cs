@@ -5,10 +5,10 @@ namespace VicunaBatch.Worker;
 /// <summary>How a <see cref="ShardPump"/> drains its queue.</summary>
 public sealed class ShardPumpOptions
 {
-    /// <summary>Shards processed at once; their requests all share the engine. Default 4.</summary>
+    /// <summary>Most shards processed at once; their requests all share the engine. Default 4.</summary>
     public int MaxConcurrentShards { get; init; } = 4;
 
-    /// <summary>Wait between polls of an empty queue. Default 100 ms.</summary>
+    /// <summary>Wait between polls of an empty queue, and after a transient receive failure. Default 100 ms.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
     public void Validate()
@@ -18,15 +18,30 @@ public sealed class ShardPumpOptions
     }
 }
 
+/// <summary>What a long-running worker adds to a <see cref="ShardPump"/>.</summary>
+/// <param name="WantsWork">Take another shard now? (prefetch bound). Null: fill up to MaxConcurrentShards at once.</param>
+/// <param name="Received">Each message received (queue-lag metrics).</param>
+/// <param name="ReceiveFailed">A transient receive failure; the pump retries after the poll interval.</param>
+public sealed record ShardPumpHooks(
+    Func<bool>? WantsWork = null, Action<ReceivedMessage>? Received = null, Action<WorkQueueException>? ReceiveFailed = null);
+
 /// <summary>
-/// The worker loop: keeps up to <see cref="ShardPumpOptions.MaxConcurrentShards"/> shard messages in flight through
-/// a <see cref="ShardProcessor"/>, so the engine's waiting pool stays full, and reports each settled shard.
+/// The worker loop: keeps shard messages in flight through a <see cref="ShardProcessor"/> — up to
+/// <see cref="ShardPumpOptions.MaxConcurrentShards"/>, and, with <see cref="ShardPumpHooks.WantsWork"/>, only while
+/// the engine wants more (one shard at a time, so each joins before demand is read again) — and reports each settled
+/// shard. A transient receive failure (<see cref="WorkQueueException.IsTransient"/>) is reported and retried after
+/// the poll interval, while the shards in flight go on; any other failure ends the loop.
 /// </summary>
-public sealed class ShardPump(IWorkQueue queue, ShardProcessor processor, ShardPumpOptions options)
+public sealed class ShardPump(IWorkQueue queue, ShardProcessor processor, ShardPumpOptions options, ShardPumpHooks? hooks = null)
 {
+    private readonly Func<bool>? _wantsWork = hooks?.WantsWork;
+
+    /// <summary>When the last receive call returned (with or without messages); null before the first.</summary>
+    public DateTimeOffset? LastReceiveAt { get; private set; }
+
     /// <summary>
-    /// Runs until <paramref name="isDone"/> says so (checked whenever a shard settles and when the queue is empty
-    /// with nothing in flight) or until cancellation, which abandons the messages in flight.
+    /// Runs until <paramref name="isDone"/> says so (checked whenever a shard settles and when nothing is in flight
+    /// and no work is taken) or until cancellation, which abandons the messages in flight.
     /// </summary>
     public async Task RunAsync(
         Func<ShardResult, CancellationToken, Task> onShardSettled,
@@ -55,10 +70,14 @@ public sealed class ShardPump(IWorkQueue queue, ShardProcessor processor, ShardP
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (inFlight.Count < options.MaxConcurrentShards)
+            if (inFlight.Count < options.MaxConcurrentShards && (_wantsWork?.Invoke() ?? true))
             {
-                var messages = await queue.ReceiveAsync(options.MaxConcurrentShards - inFlight.Count, cancellationToken);
-                inFlight.AddRange(messages.Select(m => processor.ProcessAsync(m, cancellationToken)));
+                // one at a time while prefetching, so the engine's demand is re-read after each shard joins
+                var wanted = _wantsWork is null ? options.MaxConcurrentShards - inFlight.Count : 1;
+                foreach (var message in await TryReceiveAsync(wanted, cancellationToken))
+                {
+                    inFlight.Add(processor.ProcessAsync(message, cancellationToken));
+                }
             }
             if (inFlight.Count == 0)
             {
@@ -82,6 +101,22 @@ public sealed class ShardPump(IWorkQueue queue, ShardProcessor processor, ShardP
             {
                 return;
             }
+        }
+    }
+
+    private async Task<IReadOnlyList<ReceivedMessage>> TryReceiveAsync(int maxMessages, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var messages = await queue.ReceiveAsync(maxMessages, cancellationToken);
+            LastReceiveAt = DateTimeOffset.UtcNow;
+            foreach (var message in messages) hooks?.Received?.Invoke(message);
+            return messages;
+        }
+        catch (WorkQueueException e) when (e.IsTransient)
+        {
+            hooks?.ReceiveFailed?.Invoke(e);
+            return [];
         }
     }
 }

@@ -4,7 +4,11 @@ namespace VicunaBatch.Core;
 public sealed record OutgoingMessage(string MessageId, string Body);
 
 /// <summary>A received, locked message. <see cref="DeliveryCount"/> is 1 on the first delivery.</summary>
-public sealed record ReceivedMessage(string MessageId, string Body, int DeliveryCount, string LockToken, DateTimeOffset LockedUntil);
+public sealed record ReceivedMessage(string MessageId, string Body, int DeliveryCount, string LockToken, DateTimeOffset LockedUntil)
+{
+    /// <summary>When the message was first sent, where the queue knows it (queue-lag metrics).</summary>
+    public DateTimeOffset? EnqueuedAt { get; init; }
+}
 
 /// <summary>Peek-lock work queue (Service Bus semantics). Settling a message whose lock expired
 /// throws <see cref="WorkQueueException"/> with <see cref="WorkQueueFailure.LockLost"/>.</summary>

@@ -1,0 +1,89 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using VicunaBatch.Core;
+using VicunaBatch.Inference.Engine;
+using VicunaBatch.Local;
+
+namespace VicunaBatch.Worker;
+
+/// <summary>
+/// Builds the worker process: <see cref="WorkerService"/> over the transport that configuration names, and
+/// <c>GET /healthz</c>. Local transport: <c>Local:DataPath</c> (the SQLite queue <c>shards</c>, folder blob and
+/// checkpoint stores, and the control queue <c>shard-done</c>, laid out as <c>vicuna-batch serve --data</c> lays them).
+/// </summary>
+public static class WorkerHost
+{
+    /// <summary>The SQLite queue that receives <see cref="ShardSettledEvent"/>s locally.</summary>
+    public const string LocalShardSettledQueue = "shard-done";
+
+    public static WebApplication Build(string[] args, Action<IConfigurationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(args);
+        configure?.Invoke(builder.Configuration);
+        builder.Services.AddVicunaBatchWorker(builder.Configuration);
+        var options = builder.Configuration.GetWorkerOptions();
+        builder.WebHost.UseUrls(options.HealthUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(options.DrainSeconds + 15));
+        var app = builder.Build();
+        app.MapGet("/healthz", (WorkerHealth health) =>
+        {
+            var (healthy, body) = health.Check();
+            return Results.Json(body, statusCode: healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+        });
+        return app;
+    }
+
+    /// <summary>Options from <c>Worker</c>, <c>Model:Path</c>, validated.</summary>
+    public static WorkerOptions GetWorkerOptions(this IConfiguration configuration)
+    {
+        var options = configuration.GetSection("Worker").Get<WorkerOptions>() ?? new WorkerOptions();
+        if (configuration["Model:Path"] is { Length: > 0 } modelPath) options.ModelPath = modelPath;
+        options.Validate();
+        return options;
+    }
+
+    /// <summary>The worker's services: options, health, metrics, the transport, the loop.</summary>
+    public static IServiceCollection AddVicunaBatchWorker(this IServiceCollection services, IConfiguration configuration)
+    {
+        var options = configuration.GetWorkerOptions();
+        var engine = configuration.GetSection("Engine").Get<EngineOptions>() ?? new EngineOptions();
+        engine.Validate();
+        services.AddSingleton(options);
+        services.AddSingleton(engine);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<WorkerHealth>();
+        services.AddMetrics();
+        services.AddSingleton<WorkerMetrics>();
+        services.AddWorkerTelemetry(configuration);
+        services.AddSingleton(sp => CreateTransport(configuration, sp.GetRequiredService<TimeProvider>()));
+        services.AddHostedService<WorkerService>();
+        return services;
+    }
+
+    private static WorkerTransport CreateTransport(IConfiguration configuration, TimeProvider time)
+    {
+        if (configuration["Local:DataPath"] is { Length: > 0 } dataPath)
+        {
+            return LocalTransport(Path.GetFullPath(dataPath), time);
+        }
+        throw new InvalidOperationException(
+            "no work queue configured: set Local:DataPath (env Local__DataPath) to a vicuna-batch data folder");
+    }
+
+    /// <summary>The embedded parts in <paramref name="dataPath"/>, shared with a submitter on the same folder.</summary>
+    public static WorkerTransport LocalTransport(string dataPath, TimeProvider time)
+    {
+        Directory.CreateDirectory(dataPath);
+        var database = Path.Combine(dataPath, "queue.db");
+        return new WorkerTransport(
+            new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = database }, time),
+            new FolderBlobStore(new FolderBlobStoreOptions { RootPath = Path.Combine(dataPath, "blobs") }),
+            new FolderCheckpointStore(new FolderCheckpointStoreOptions { RootPath = Path.Combine(dataPath, "checkpoints") }),
+            new ShardSettledEvents(new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = database, QueueName = LocalShardSettledQueue }, time)));
+    }
+}

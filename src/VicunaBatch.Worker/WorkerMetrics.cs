@@ -1,0 +1,64 @@
+using System.Diagnostics.Metrics;
+using VicunaBatch.Core;
+using VicunaBatch.Inference.Engine;
+
+namespace VicunaBatch.Worker;
+
+/// <summary>
+/// The worker's OpenTelemetry metrics (meter <see cref="MeterName"/>): output tokens (a counter: its rate is
+/// tokens/s), requests by outcome, time to first token, queue lag (enqueue to receive), shards by disposition,
+/// and gauges read from the engine after each step: batch occupancy, KV slots in use (variant A's unit of KV
+/// memory), waiting requests.
+/// </summary>
+public sealed class WorkerMetrics : IDisposable
+{
+    public const string MeterName = "VicunaBatch.Worker";
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _outputTokens;
+    private readonly Counter<long> _requests;
+    private readonly Counter<long> _shards;
+    private readonly Histogram<double> _timeToFirstToken;
+    private readonly Histogram<double> _queueLag;
+    private int _numRunning, _numWaiting, _numSlots;
+
+    public WorkerMetrics(IMeterFactory meterFactory)
+    {
+        _meter = meterFactory.Create(MeterName);
+        _outputTokens = _meter.CreateCounter<long>("vicunabatch.worker.output_tokens", "{token}", "Tokens generated.");
+        _requests = _meter.CreateCounter<long>("vicunabatch.worker.requests", "{request}", "Requests finished, by outcome (succeeded, failed).");
+        _shards = _meter.CreateCounter<long>("vicunabatch.worker.shards", "{shard}", "Shard messages settled, by disposition.");
+        _timeToFirstToken = _meter.CreateHistogram<double>("vicunabatch.worker.time_to_first_token", "s", "From a request's arrival in the engine to its first token.");
+        _queueLag = _meter.CreateHistogram<double>("vicunabatch.worker.queue_lag", "s", "From a shard message's enqueue to its receipt by this worker.");
+        _meter.CreateObservableGauge("vicunabatch.worker.batch_occupancy", () => _numSlots == 0 ? 0 : (double)Volatile.Read(ref _numRunning) / _numSlots,
+            "1", "Share of KV slots holding a request, after the last engine step.");
+        _meter.CreateObservableGauge("vicunabatch.worker.kv_slots_in_use", () => Volatile.Read(ref _numRunning), "{slot}", "KV slots holding a request.");
+        _meter.CreateObservableGauge("vicunabatch.worker.waiting_requests", () => Volatile.Read(ref _numWaiting), "{request}", "Requests waiting for a KV slot.");
+    }
+
+    /// <summary>On the engine thread after each step: two integer reads.</summary>
+    public void OnStep(InferenceEngine engine)
+    {
+        _numSlots = engine.Options.MaxBatchSize;
+        Volatile.Write(ref _numRunning, engine.NumRunning);
+        Volatile.Write(ref _numWaiting, engine.NumWaiting);
+    }
+
+    public void OnGenerated(GenerationResult result)
+    {
+        var succeeded = result.FinishReason is Inference.Engine.FinishReason.Stop or Inference.Engine.FinishReason.Length;
+        _requests.Add(1, new KeyValuePair<string, object?>("outcome", succeeded ? "succeeded" : "failed"));
+        _outputTokens.Add(result.CompletionTokens);
+        if (result.CompletionTokens > 0) _timeToFirstToken.Record(result.TimeToFirstToken.TotalSeconds);
+    }
+
+    public void OnReceived(ReceivedMessage message, DateTimeOffset now)
+    {
+        if (message.EnqueuedAt is { } enqueued) _queueLag.Record(Math.Max(0, (now - enqueued).TotalSeconds));
+    }
+
+    public void OnShardSettled(ShardDisposition disposition) =>
+        _shards.Add(1, new KeyValuePair<string, object?>("disposition", disposition.SnakeCase()));
+
+    public void Dispose() => _meter.Dispose();
+}

@@ -1,0 +1,65 @@
+using VicunaBatch.Core;
+using VicunaBatch.Inference.Engine;
+
+namespace VicunaBatch.Worker;
+
+/// <summary>
+/// The worker host's settings, bound from configuration: section <c>Worker</c> (these properties), <c>Engine</c>
+/// (<see cref="EngineOptions"/>), <c>Model:Path</c>. On Azure the Container App sets them as environment variables
+/// (<c>Worker__DrainSeconds</c>, <c>Model__Path</c>; see infra/bicep/modules/workers.bicep).
+/// </summary>
+public sealed class WorkerOptions
+{
+    /// <summary>Model package folder (<c>Model:Path</c>). Default: the embedded tiny model beside the program.</summary>
+    public string ModelPath { get; set; } = Path.Combine(AppContext.BaseDirectory, "models", "tiny");
+
+    /// <summary>
+    /// After SIGTERM: seconds the shards in flight may run on (finished requests are checkpointed as they end)
+    /// before the rest are cancelled and their messages released to other workers. Default 30. Keep it below the
+    /// platform's termination grace period.
+    /// </summary>
+    public int DrainSeconds { get; set; } = 30;
+
+    /// <summary>Most shard messages held at once (each is locked and renewed while held). Default 16.</summary>
+    public int MaxConcurrentShards { get; set; } = 16;
+
+    /// <summary>
+    /// Prefetch: another shard is taken while fewer than this many engine capacities of requests are in flight
+    /// (running + waiting), so the waiting pool stays at or above the engine's capacity. Default 2.
+    /// </summary>
+    public int PrefetchCapacities { get; set; } = 2;
+
+    /// <summary>Wait between polls of an empty queue, in milliseconds. Default 500.</summary>
+    public int PollIntervalMs { get; set; } = 500;
+
+    /// <summary>A message delivered more often than this is dead-lettered and its requests become error lines. Default 5.</summary>
+    public int MaxDeliveries { get; set; } = 5;
+
+    /// <summary>Seconds between lock renewals of each held message; below the queue's lock duration (SQLite 60 s, Service Bus 5 min in infra). Default 20.</summary>
+    public int LockRenewalSeconds { get; set; } = 20;
+
+    /// <summary>
+    /// Where <c>/healthz</c> listens (<c>Worker:HealthUrls</c>, ';'-separated). Default http://127.0.0.1:8081; in a
+    /// container use http://0.0.0.0:8081 for the platform's probes. Port 0 picks a free port.
+    /// </summary>
+    public string HealthUrls { get; set; } = "http://127.0.0.1:8081";
+
+    /// <summary>Tokens for requests that give no max_tokens, and their default sampling.</summary>
+    public RequestDefaults Defaults { get; set; } = new();
+
+    /// <summary>Input parsing limits; must match the submitter's (shards carry line ranges, not parsed requests).</summary>
+    public InputOptions Input { get; set; } = new();
+
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(ModelPath)) throw new ArgumentException("Model:Path is required", nameof(ModelPath));
+        ArgumentOutOfRangeException.ThrowIfNegative(DrainSeconds, nameof(DrainSeconds));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxConcurrentShards, 1, nameof(MaxConcurrentShards));
+        ArgumentOutOfRangeException.ThrowIfLessThan(PrefetchCapacities, 1, nameof(PrefetchCapacities));
+        ArgumentOutOfRangeException.ThrowIfLessThan(PollIntervalMs, 1, nameof(PollIntervalMs));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxDeliveries, 1, nameof(MaxDeliveries));
+        ArgumentOutOfRangeException.ThrowIfLessThan(LockRenewalSeconds, 1, nameof(LockRenewalSeconds));
+        if (string.IsNullOrWhiteSpace(HealthUrls)) throw new ArgumentException("Worker:HealthUrls is required", nameof(HealthUrls));
+        Defaults.Validate();
+    }
+}

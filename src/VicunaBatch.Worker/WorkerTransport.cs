@@ -1,0 +1,9 @@
+using VicunaBatch.Core;
+
+namespace VicunaBatch.Worker;
+
+/// <summary>
+/// Where a worker gets shards and puts results: the work queue (Service Bus on Azure, SQLite locally), the blob
+/// store holding inputs and shard reports, the checkpoint store, and the control-plane queue of settled-shard events.
+/// </summary>
+public sealed record WorkerTransport(IWorkQueue WorkQueue, IBlobStore Blobs, ICheckpointStore Checkpoints, ShardSettledEvents Events);

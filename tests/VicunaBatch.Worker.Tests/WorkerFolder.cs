@@ -1,0 +1,92 @@
+using System.Text;
+using System.Text.Json;
+using VicunaBatch.Core;
+using VicunaBatch.Local;
+
+namespace VicunaBatch.Worker.Tests;
+
+/// <summary>
+/// A temporary data folder shared by a test (the submitter and finalizer, as the API and the Finalizer function are
+/// on Azure) and the worker under test: the SQLite queues, the folder blob and checkpoint stores.
+/// </summary>
+internal sealed class WorkerFolder : IDisposable
+{
+    private readonly TimeProvider _time = TimeProvider.System;
+
+    public WorkerFolder()
+    {
+        DataPath = Path.Combine(Path.GetTempPath(), "vicuna-worker-tests", Guid.NewGuid().ToString("N"));
+        Transport = WorkerHost.LocalTransport(DataPath, _time);
+        WorkQueue = (SqliteWorkQueue)Transport.WorkQueue;
+        SettledQueue = new SqliteWorkQueue(new SqliteWorkQueueOptions
+        {
+            DatabasePath = Path.Combine(DataPath, "queue.db"), QueueName = WorkerHost.LocalShardSettledQueue,
+        }, _time);
+    }
+
+    public string DataPath { get; }
+
+    public WorkerTransport Transport { get; }
+
+    public SqliteWorkQueue WorkQueue { get; }
+
+    public SqliteWorkQueue SettledQueue { get; }
+
+    public InputOptions Input { get; init; } = new() { RequestsPerShard = 8 };
+
+    public async Task<BatchJob> SubmitAsync(IEnumerable<string> lines)
+    {
+        var jobId = JobIds.New();
+        var blob = $"inputs/{jobId}.jsonl";
+        await Transport.Blobs.PutBytesAsync(blob, Encoding.UTF8.GetBytes(string.Join('\n', lines) + "\n"), BlobCondition.IfNotExists);
+        return await new JobSubmitter(Transport.Blobs, new BlobJobStore(Transport.Blobs), WorkQueue, Input, _time)
+            .SubmitAsync(new JobSubmission(blob) { JobId = jobId });
+    }
+
+    /// <summary>Consumes settled events until <paramref name="count"/> arrived (or the timeout passes).</summary>
+    public async Task<List<ShardSettledEvent>> WaitForSettledAsync(int count, TimeSpan timeout)
+    {
+        var events = new List<ShardSettledEvent>();
+        using var cts = new CancellationTokenSource(timeout);
+        while (events.Count < count)
+        {
+            foreach (var message in await SettledQueue.ReceiveAsync(16))
+            {
+                events.Add(ShardSettledEvent.FromJson(message.Body));
+                await SettledQueue.CompleteAsync(message);
+            }
+            if (events.Count < count)
+            {
+                try { await Task.Delay(50, cts.Token); }
+                catch (OperationCanceledException) { throw new TimeoutException($"{events.Count} of {count} shard events in {timeout}"); }
+            }
+        }
+        return events;
+    }
+
+    public Task<FinalizeResult> FinalizeAsync(string jobId) =>
+        new JobFinalizer(Transport.Blobs, new BlobJobStore(Transport.Blobs), Transport.Checkpoints, Input, _time).TryFinalizeAsync(jobId);
+
+    public async Task<List<JsonElement>> ReadLinesAsync(string blob)
+    {
+        var text = Encoding.UTF8.GetString(await Transport.Blobs.ReadBytesAsync(blob));
+        return text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+    }
+
+    /// <summary>custom_id of every checkpointed outcome of the job, repeats included.</summary>
+    public async Task<List<string>> ReadCheckpointedIdsAsync(string jobId)
+    {
+        var ids = new List<string>();
+        await foreach (var outcome in Transport.Checkpoints.ReadJobAsync(jobId)) ids.Add(outcome.CustomId);
+        return ids;
+    }
+
+    public static string Prompt(string id, int maxTokens) =>
+        JsonSerializer.Serialize(new { custom_id = id, prompt = $"tell me about {id}", max_tokens = maxTokens });
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        try { Directory.Delete(DataPath, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}

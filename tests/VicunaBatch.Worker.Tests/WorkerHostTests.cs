@@ -1,0 +1,140 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using VicunaBatch.Core;
+
+namespace VicunaBatch.Worker.Tests;
+
+/// <summary>The worker host in this process, on the CPU and the embedded tiny model, against the embedded queue: the
+/// same WorkerService, ShardPump and ShardProcessor that run on the GPU against Service Bus.</summary>
+public sealed class WorkerHostTests : IDisposable
+{
+    private readonly WorkerFolder _folder = new();
+
+    [Fact]
+    public async Task Worker_drains_a_job_publishes_each_shard_once_and_the_finalizer_completes_it()
+    {
+        // 38 valid requests in 5 shards of 8 lines, and 2 broken lines that validation rejects
+        var lines = Enumerable.Range(0, 38).Select(i => WorkerFolder.Prompt($"req-{i}", 4 + i % 5)).ToList();
+        lines.Insert(10, "{not json");
+        lines.Insert(25, """{"custom_id":"no-prompt"}""");
+        var job = await _folder.SubmitAsync(lines);
+        Assert.Equal(5, (await _folder.WorkQueue.CountAsync()));
+
+        var measurements = new MetricsCapture();
+        await using var app = BuildWorker();
+        await app.StartAsync();
+        var events = await _folder.WaitForSettledAsync(5, TimeSpan.FromSeconds(60));
+
+        Assert.Equal([0, 1, 2, 3, 4], events.Select(e => e.ShardIndex).Order());
+        Assert.All(events, e => Assert.Equal((job.Id, ShardDisposition.Completed), (e.JobId, e.Disposition)));
+        Assert.Equal(0, await _folder.WorkQueue.CountAsync());
+
+        var finalized = await _folder.FinalizeAsync(job.Id);
+        Assert.Equal(FinalizeStatus.Finalized, finalized.Status);
+        Assert.Equal(JobStatus.Completed, finalized.Job.Status);
+        var output = await _folder.ReadLinesAsync(JobIds.OutputBlob(job.Id));
+        var errors = await _folder.ReadLinesAsync(JobIds.ErrorsBlob(job.Id));
+        Assert.Equal(Enumerable.Range(0, 38).Select(i => $"req-{i}").Order(), output.Select(l => l.GetProperty("custom_id").GetString()).Order());
+        Assert.Equal(2, errors.Count);
+        Assert.Equal(38, (await _folder.ReadCheckpointedIdsAsync(job.Id)).Distinct().Count());
+
+        // the metrics saw what the job says was generated
+        Assert.Equal(finalized.Job.Usage.OutputTokens, measurements.Sum("vicunabatch.worker.output_tokens"));
+        Assert.Equal(38, measurements.Sum("vicunabatch.worker.requests"));
+        Assert.Equal(5, measurements.Sum("vicunabatch.worker.shards"));
+        Assert.Equal(38, measurements.Count("vicunabatch.worker.time_to_first_token"));
+        Assert.Equal(5, measurements.Count("vicunabatch.worker.queue_lag"));
+        await app.StopAsync();
+    }
+
+    [Fact]
+    public async Task Healthz_answers_over_http_with_the_state_and_model()
+    {
+        await using var app = BuildWorker();
+        await app.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(app.Urls.Single()) };
+        JsonElement body = default;
+        for (var i = 0; i < 200; i++)
+        {
+            using var response = await http.GetAsync("/healthz");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
+            if (body.GetProperty("state").GetString() == "ready") break;
+            await Task.Delay(50);
+        }
+        Assert.Equal("ready", body.GetProperty("state").GetString());
+        Assert.Equal("healthy", body.GetProperty("status").GetString());
+        Assert.Equal("tiny", body.GetProperty("model").GetString());
+        Assert.StartsWith("http://127.0.0.1:", app.Urls.Single());
+        await app.StopAsync();
+    }
+
+    [Fact]
+    public async Task A_model_that_cannot_load_stops_the_worker_with_exit_code_1_and_the_reason()
+    {
+        await using var app = BuildWorker(("Model:Path", Path.Combine(_folder.DataPath, "no-such-model")));
+        try
+        {
+            await app.StartAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await app.WaitForShutdownAsync(timeout.Token); // the worker stops its own host: a container restarts it
+
+            Assert.Equal(1, Environment.ExitCode);
+            var (healthy, body) = app.Services.GetRequiredService<WorkerHealth>().Check();
+            Assert.False(healthy);
+            Assert.Equal("failed", body["state"]!.GetValue<string>());
+            Assert.Contains("no-such-model", body["reason"]!.GetValue<string>());
+            Assert.Equal(0, await _folder.WorkQueue.CountAsync());
+        }
+        finally
+        {
+            Environment.ExitCode = 0; // set for the worker's process; this one is the test runner
+        }
+    }
+
+    private WebApplication BuildWorker(params (string Key, string Value)[] overrides)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Local:DataPath"] = _folder.DataPath,
+            ["Worker:HealthUrls"] = "http://127.0.0.1:0",
+            ["Worker:PollIntervalMs"] = "20",
+            ["Worker:DrainSeconds"] = "5",
+            ["Engine:NumThreads"] = "1",
+            ["Input:RequestsPerShard"] = "8",
+        };
+        foreach (var (key, value) in overrides) settings[key] = value;
+        return WorkerHost.Build([], configuration => configuration.AddInMemoryCollection(settings));
+    }
+
+    public void Dispose() => _folder.Dispose();
+
+    /// <summary>Every measurement of the worker's meter while the test runs.</summary>
+    private sealed class MetricsCapture : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly List<(string Name, double Value)> _values = [];
+
+        public MetricsCapture()
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == WorkerMetrics.MeterName) listener.EnableMeasurementEvents(instrument);
+            };
+            _listener.SetMeasurementEventCallback<long>((i, v, _, _) => { lock (_values) _values.Add((i.Name, v)); });
+            _listener.SetMeasurementEventCallback<double>((i, v, _, _) => { lock (_values) _values.Add((i.Name, v)); });
+            _listener.Start();
+        }
+
+        public double Sum(string name) { lock (_values) return _values.Where(v => v.Name == name).Sum(v => v.Value); }
+
+        public int Count(string name) { lock (_values) return _values.Count(v => v.Name == name); }
+
+        public void Dispose() => _listener.Dispose();
+    }
+}

@@ -1,0 +1,61 @@
+using System.Net;
+using System.Text;
+using Microsoft.Extensions.Configuration;
+
+namespace VicunaBatch.Worker.Tests;
+
+/// <summary>The worker exports its metrics over OTLP/HTTP to a collector; here a real HTTP receiver on 127.0.0.1.</summary>
+public sealed class WorkerTelemetryTests : IDisposable
+{
+    private readonly WorkerFolder _folder = new();
+
+    [Fact]
+    public async Task Metrics_reach_an_otlp_receiver_with_the_worker_instruments()
+    {
+        using var receiver = new HttpListener();
+        var port = FreePort();
+        receiver.Prefixes.Add($"http://127.0.0.1:{port}/");
+        receiver.Start();
+        await _folder.SubmitAsync(Enumerable.Range(0, 8).Select(i => WorkerFolder.Prompt($"r{i}", 4)));
+
+        await using var app = WorkerHost.Build([], configuration => configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Local:DataPath"] = _folder.DataPath,
+            ["Worker:HealthUrls"] = "http://127.0.0.1:0",
+            ["Worker:PollIntervalMs"] = "20",
+            ["Input:RequestsPerShard"] = "8",
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = $"http://127.0.0.1:{port}",
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_METRIC_EXPORT_INTERVAL"] = "200",
+        }));
+        await app.StartAsync();
+        await _folder.WaitForSettledAsync(1, TimeSpan.FromSeconds(60));
+
+        // protobuf keeps names as UTF-8: read exports until one carries the token counter with a value
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        string body = "";
+        string path = "";
+        while (!body.Contains("vicunabatch.worker.output_tokens"))
+        {
+            var context = await receiver.GetContextAsync().WaitAsync(timeout.Token);
+            path = context.Request.Url!.AbsolutePath;
+            using (var reader = new StreamReader(context.Request.InputStream, Encoding.Latin1)) body = await reader.ReadToEndAsync();
+            context.Response.StatusCode = 200;
+            context.Response.Close();
+        }
+        Assert.Equal("/v1/metrics", path);
+        Assert.Contains("vicuna-worker", body); // service.name
+        foreach (var name in new[] { "requests", "time_to_first_token", "queue_lag", "batch_occupancy", "kv_slots_in_use", "waiting_requests", "shards" })
+            Assert.Contains($"vicunabatch.worker.{name}", body);
+        await app.StopAsync();
+    }
+
+    private static int FreePort()
+    {
+        using var socket = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        socket.Start();
+        return ((IPEndPoint)socket.LocalEndpoint).Port;
+    }
+
+    public void Dispose() => _folder.Dispose();
+}
