@@ -3,7 +3,9 @@
 # runtime parts of ../shared/gpu/pack.sh are in /tmp/gpu-parts (or carried in .gpu/runtime).
 #
 #   carry: .gpu/app .gpu/setup.sh .gpuwork [.gpu/runtime/part.NN]   (.gpuwork = tokenizer.model + workload-*.jsonl)
-#   bash scripts/gpu/bench-h100.sh [STEPS]     STEPS: any of smoke seq 640 640b32 160 (default: all, in that order)
+#   bash scripts/gpu/bench-h100.sh [STEPS]     STEPS: any of smoke seq 640 640b32 160 (default: all, in that order),
+#                                             or 640:SLOTS:MAXLEN (workload-640 with --max-batch-size SLOTS
+#                                             --max-sequence-length MAXLEN; workload-640 needs at most 1,131 tokens)
 #
 # Writes logs under $OUT (or /tmp/out); generates the random Vicuna-13B fp16 package into /tmp/v13 once
 # (kept while the machine stays warm). Every step is bounded in time; the whole script ends before BUDGET_S.
@@ -67,6 +69,10 @@ for step in $STEPS; do
       bench 640b32 420 --model /tmp/v13 --workload $W/workload-640.jsonl --max-batch-size 32 ;;
     160)
       bench 160 150 --model /tmp/v13 --workload $W/workload-160.jsonl --limit 64 --max-batch-size 32 ;;
+    640:*:*)
+      IFS=: read -r _ slots maxlen <<<"$step"
+      bench "640-s$slots-l$maxlen" 300 --model /tmp/v13 --workload $W/workload-640.jsonl \
+        --max-batch-size "$slots" --max-sequence-length "$maxlen" --max-scheduled-tokens $((slots > 512 ? slots : 512)) ;;
   esac
 done
 log "done"

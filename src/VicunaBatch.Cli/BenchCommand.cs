@@ -92,7 +92,7 @@ internal static class BenchCommand
             Drain(engine, results, progress);
         }
         progress.Clear();
-        return new BenchReport(results, clock.Elapsed, engine.Statistics);
+        return new BenchReport(results, clock.Elapsed, engine.Statistics, engine.NumSlots);
     }
 
     private static void Drain(InferenceEngine engine, List<GenerationResult> results, ProgressLine progress)
@@ -104,7 +104,7 @@ internal static class BenchCommand
         }
     }
 
-    internal sealed record BenchReport(IReadOnlyList<GenerationResult> Results, TimeSpan Elapsed, EngineStatistics Statistics)
+    internal sealed record BenchReport(IReadOnlyList<GenerationResult> Results, TimeSpan Elapsed, EngineStatistics Statistics, int NumSlots)
     {
         public int NumErrors => Results.Count(r => r.FinishReason == FinishReason.Error);
 
@@ -131,6 +131,7 @@ internal static class BenchCommand
             ["seconds"] = Math.Round(Elapsed.TotalSeconds, 3),
             ["output_tokens_per_s"] = Math.Round(OutputTokensPerSecond, 1),
             ["requests_per_s"] = Math.Round(RequestsPerSecond, 3),
+            ["kv_slots"] = NumSlots,
             ["mean_batch_occupancy"] = Math.Round(Statistics.MeanBatchOccupancy, 3),
             ["ttft_p50_ms"] = Math.Round(TtftPercentileMs(50), 1),
             ["ttft_p99_ms"] = Math.Round(TtftPercentileMs(99), 1),
@@ -147,7 +148,7 @@ internal static class BenchCommand
             $"wall time             {Elapsed.TotalSeconds.ToString("F2", CultureInfo.InvariantCulture)} s",
             $"output tokens/s       {OutputTokensPerSecond.ToString("F1", CultureInfo.InvariantCulture)}",
             $"requests/s            {RequestsPerSecond.ToString("F3", CultureInfo.InvariantCulture)}",
-            $"mean batch occupancy  {Statistics.MeanBatchOccupancy.ToString("P1", CultureInfo.InvariantCulture)}",
+            $"mean batch occupancy  {Statistics.MeanBatchOccupancy.ToString("P1", CultureInfo.InvariantCulture)} of {NumSlots} KV slots",
             $"TTFT p50 / p99        {TtftPercentileMs(50).ToString("F1", CultureInfo.InvariantCulture)} / {TtftPercentileMs(99).ToString("F1", CultureInfo.InvariantCulture)} ms",
             $"engine steps          {Statistics.NumSteps} ({Statistics.NumPrefillTokens} prefill + {Statistics.NumDecodeTokens} decode tokens)",
             $"mean step time        {MeanStepMs.ToString("F2", CultureInfo.InvariantCulture)} ms");

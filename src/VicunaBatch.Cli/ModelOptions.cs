@@ -16,7 +16,7 @@ internal sealed class ModelOptions
 
     public Option<int> MaxBatchSize { get; } = new("--max-batch-size")
     {
-        Description = "KV slots: requests decoding at once.",
+        Description = "KV slots: requests decoding at once. 0 with --device cuda: as many as fit in GPU memory.",
         DefaultValueFactory = _ => Defaults.MaxBatchSize,
     };
 

@@ -39,7 +39,7 @@ public sealed class WorkerMetrics : IDisposable
     /// <summary>On the engine thread after each step: two integer reads.</summary>
     public void OnStep(InferenceEngine engine)
     {
-        _numSlots = engine.Options.MaxBatchSize;
+        _numSlots = engine.NumSlots;
         Volatile.Write(ref _numRunning, engine.NumRunning);
         Volatile.Write(ref _numWaiting, engine.NumWaiting);
     }

@@ -47,7 +47,7 @@ public sealed class WorkerService(
         executor.Generated += metrics.OnGenerated;
         var processor = new ShardProcessor(transport.Blobs, transport.Checkpoints, transport.WorkQueue, executor, options.Input,
             new ShardProcessorOptions { MaxDeliveries = options.MaxDeliveries, LockRenewalInterval = TimeSpan.FromSeconds(options.LockRenewalSeconds) }, time);
-        var capacity = model.Engine.Options.MaxBatchSize;
+        var capacity = model.Engine.NumSlots;
         var pump = new ShardPump(transport.WorkQueue, processor,
             new ShardPumpOptions { MaxConcurrentShards = options.MaxConcurrentShards, PollInterval = TimeSpan.FromMilliseconds(options.PollIntervalMs) },
             new ShardPumpHooks(

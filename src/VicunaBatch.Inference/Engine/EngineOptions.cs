@@ -17,8 +17,15 @@ public enum ExecutionDevice
 /// <summary>Engine sizing and scheduling limits. Defaults suit a CPU; the CLI prints them in --help.</summary>
 public sealed class EngineOptions
 {
-    /// <summary>KV slots = requests decoding at once. Default 16.</summary>
+    /// <summary>
+    /// KV slots = requests decoding at once. Default 16. 0 (CUDA only): as many slots of <see cref="MaxSequenceLength"/>
+    /// as fit in the GPU memory left once the weights are loaded, keeping <see cref="DeviceMemoryReserveBytes"/> free for
+    /// activations, and at most <see cref="MaxScheduledTokens"/>.
+    /// </summary>
     public int MaxBatchSize { get; set; } = 16;
+
+    /// <summary>GPU memory left free when <see cref="MaxBatchSize"/> is 0: a step's activations and workspaces. 4 GiB.</summary>
+    public const long DeviceMemoryReserveBytes = 4L << 30;
 
     /// <summary>Tokens (decodes + prefill chunk tokens) scheduled per step. Default 512.</summary>
     public int MaxScheduledTokens { get; set; } = 512;
@@ -34,11 +41,15 @@ public sealed class EngineOptions
 
     public void Validate()
     {
-        if (MaxBatchSize < 1)
+        if (MaxBatchSize < 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(MaxBatchSize), MaxBatchSize, "must be at least 1");
+            throw new ArgumentOutOfRangeException(nameof(MaxBatchSize), MaxBatchSize, "must be at least 1, or 0 to fit GPU memory");
         }
-        if (MaxScheduledTokens < MaxBatchSize)
+        if (MaxBatchSize == 0 && Device != ExecutionDevice.Cuda)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxBatchSize), MaxBatchSize, "0 (as many KV slots as fit) needs the CUDA device");
+        }
+        if (MaxScheduledTokens < Math.Max(MaxBatchSize, 1))
         {
             throw new ArgumentOutOfRangeException(nameof(MaxScheduledTokens), MaxScheduledTokens,
                 $"must be at least MaxBatchSize ({MaxBatchSize}) so every running request decodes each step");

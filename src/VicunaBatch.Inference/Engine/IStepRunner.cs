@@ -5,6 +5,9 @@ public interface IStepRunner : IDisposable
 {
     int VocabSize { get; }
 
+    /// <summary>KV slots: requests that can decode at once.</summary>
+    int NumSlots { get; }
+
     /// <summary>Longest sequence a KV slot holds.</summary>
     int MaxLength { get; }
 

@@ -23,7 +23,7 @@ public sealed class InferenceEngine : IDisposable
         _runner = runner;
         Options = options;
         Vocabulary = vocabulary;
-        _scheduler = new Scheduler(options.MaxBatchSize, options.MaxScheduledTokens);
+        _scheduler = new Scheduler(runner.NumSlots, options.MaxScheduledTokens);
         _stopCondition = new StopCondition(vocabulary);
     }
 
@@ -32,6 +32,9 @@ public sealed class InferenceEngine : IDisposable
     public ModelVocabulary Vocabulary { get; }
 
     public int MaxSequenceLength => _runner.MaxLength;
+
+    /// <summary>KV slots (requests decoding at once): <see cref="EngineOptions.MaxBatchSize"/>, or what fit in GPU memory.</summary>
+    public int NumSlots => _runner.NumSlots;
 
     public long KvCacheBytes => _runner.KvCacheBytes;
 
@@ -90,7 +93,7 @@ public sealed class InferenceEngine : IDisposable
                 return TakeFinished();
             }
             Update(plan, outputs);
-            Statistics.Record(plan, slotsInUse, Options.MaxBatchSize, Stopwatch.GetElapsedTime(started));
+            Statistics.Record(plan, slotsInUse, _runner.NumSlots, Stopwatch.GetElapsedTime(started));
         }
         return TakeFinished();
     }

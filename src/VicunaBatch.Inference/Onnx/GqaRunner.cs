@@ -78,6 +78,10 @@ internal sealed class GqaRunner : IStepRunner
             _kvMemory = device == ExecutionDevice.Cuda ? new CudaKvMemory(_session, CudaDeviceId) : new HostKvMemory();
             try
             {
+                if (numSlots == 0)
+                {
+                    numSlots = FitSlots((CudaKvMemory)_kvMemory, KvBuffers.SlotBytes(decoder.NumHiddenLayers, decoder.NumKeyValueHeads, maxLength, decoder.HeadSize, kvType), maxChunkTokens);
+                }
                 _kv = new KvBuffers(_kvMemory, decoder.NumHiddenLayers, numSlots, decoder.NumKeyValueHeads, maxLength, decoder.HeadSize, kvType);
             }
             catch (OnnxRuntimeException e)
@@ -108,6 +112,8 @@ internal sealed class GqaRunner : IStepRunner
     private const int CudaDeviceId = 0;
 
     public int VocabSize { get; }
+
+    public int NumSlots => _kv.NumSlots;
 
     public int MaxLength { get; }
 
@@ -276,6 +282,19 @@ internal sealed class GqaRunner : IStepRunner
             throw new NotSupportedException(
                 $"ONNX Runtime's CUDA execution provider is not available ({e.Message}); --device cuda needs the native libraries of Microsoft.ML.OnnxRuntime.Gpu.Linux (see ../shared/gpu/README.md) and a CUDA GPU", e);
         }
+    }
+
+    /// <summary>As many slots as the free device memory holds, less <see cref="EngineOptions.DeviceMemoryReserveBytes"/>; at most <paramref name="maxSlots"/>.</summary>
+    private static int FitSlots(CudaKvMemory memory, long slotBytes, int maxSlots)
+    {
+        var free = memory.FreeBytes();
+        var fit = (free - EngineOptions.DeviceMemoryReserveBytes) / slotBytes;
+        if (fit < 1)
+        {
+            throw new InferenceException(
+                $"no KV slot fits: {free >> 20} MiB of GPU memory free after the weights, one slot of {slotBytes >> 20} MiB plus {EngineOptions.DeviceMemoryReserveBytes >> 20} MiB reserve needed; use a shorter --max-sequence-length");
+        }
+        return (int)Math.Min(fit, maxSlots);
     }
 
     private static string Name(string pattern, int layer) => pattern.Replace("%d", layer.ToString(System.Globalization.CultureInfo.InvariantCulture));

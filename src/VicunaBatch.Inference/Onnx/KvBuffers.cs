@@ -24,13 +24,7 @@ internal sealed class KvBuffers : IDisposable
         MaxLength = maxLength;
         HeadSize = headSize;
         ElementType = elementType;
-        var elementSize = elementType switch
-        {
-            TensorElementType.Float => 4,
-            TensorElementType.Float16 or TensorElementType.BFloat16 => 2,
-            _ => throw new ArgumentException($"unsupported KV element type {elementType}", nameof(elementType)),
-        };
-        RowBytes = (long)numKvHeads * maxLength * headSize * elementSize;
+        RowBytes = (long)numKvHeads * maxLength * headSize * ElementSize(elementType);
         _keys = new KvAllocation[numLayers];
         _values = new KvAllocation[numLayers];
         try
@@ -47,6 +41,17 @@ internal sealed class KvBuffers : IDisposable
             throw;
         }
     }
+
+    /// <summary>Bytes of one slot over every layer's key and value buffers.</summary>
+    public static long SlotBytes(int numLayers, int numKvHeads, int maxLength, int headSize, TensorElementType elementType) =>
+        2L * numLayers * numKvHeads * maxLength * headSize * ElementSize(elementType);
+
+    private static int ElementSize(TensorElementType elementType) => elementType switch
+    {
+        TensorElementType.Float => 4,
+        TensorElementType.Float16 or TensorElementType.BFloat16 => 2,
+        _ => throw new ArgumentException($"unsupported KV element type {elementType}", nameof(elementType)),
+    };
 
     public int NumLayers { get; }
 

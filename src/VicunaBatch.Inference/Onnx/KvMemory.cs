@@ -1,4 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
+using VicunaBatch.Inference.Engine;
 
 namespace VicunaBatch.Inference.Onnx;
 
@@ -80,6 +81,20 @@ internal sealed class CudaKvMemory : KvMemory
     }
 
     public override OrtMemoryInfo MemoryInfo => _memoryInfo;
+
+    /// <summary>Free memory of the current device now (cudaMemGetInfo), after what the session holds.</summary>
+    public long FreeBytes()
+    {
+        var status = CudaMemGetInfo(out var free, out _);
+        if (status != 0)
+        {
+            throw new InferenceException($"cudaMemGetInfo failed with CUDA error {status}");
+        }
+        return (long)free;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libcudart.so.13", EntryPoint = "cudaMemGetInfo")]
+    private static extern int CudaMemGetInfo(out nuint free, out nuint total);
 
     public override KvAllocation Allocate(long numBytes)
     {

@@ -1,0 +1,30 @@
+using VicunaBatch.Inference.Engine;
+
+namespace VicunaBatch.Inference.Tests.Engine;
+
+public sealed class EngineOptionsTests
+{
+    [Fact]
+    public void MaxBatchSize_zero_fits_gpu_memory_and_is_refused_on_the_cpu()
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new EngineOptions { MaxBatchSize = 0 }.Validate());
+        Assert.Contains("needs the CUDA device", error.Message);
+        new EngineOptions { MaxBatchSize = 0, Device = ExecutionDevice.Cuda }.Validate();
+    }
+
+    [Theory]
+    [InlineData(-1, 512)]
+    [InlineData(16, 15)]
+    public void Limits_out_of_range_are_refused(int maxBatchSize, int maxScheduledTokens) =>
+        Assert.Throws<ArgumentOutOfRangeException>(() =>
+            new EngineOptions { MaxBatchSize = maxBatchSize, MaxScheduledTokens = maxScheduledTokens, Device = ExecutionDevice.Cuda }.Validate());
+
+    [Fact]
+    public void An_engine_on_the_cpu_has_the_slots_it_was_given()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(root.FullName, "VicunaBatch.sln"))) root = root.Parent!;
+        using var model = LoadedModel.Open(Path.Combine(root.FullName, "models", "tiny"), new EngineOptions { MaxBatchSize = 5, NumThreads = 1 });
+        Assert.Equal(5, model.Engine.NumSlots);
+    }
+}
