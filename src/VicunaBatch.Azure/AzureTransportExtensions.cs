@@ -66,7 +66,7 @@ public static class AzureTransportExtensions
                 : new ServiceBusClient(serviceBus.Host, Credential(serviceBus.ClientId))
             : throw new InvalidOperationException(
                 $"the Service Bus work queue is not configured: set {AzureTransportOptions.ServiceBusSection}:FullyQualifiedNamespace (ServiceBus__fullyQualifiedNamespace)"));
-        services.AddSingleton(sp => new ServiceBusWorkQueue(sp.GetRequiredService<ServiceBusClient>(), serviceBus));
+        services.AddSingleton(sp => new ServiceBusWorkQueue(sp.GetRequiredService<ServiceBusClient>(), serviceBus, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IWorkQueue>(sp => sp.GetRequiredService<ServiceBusWorkQueue>());
         return services;
     }

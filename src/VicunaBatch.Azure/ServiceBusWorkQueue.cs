@@ -21,28 +21,29 @@ public sealed class ServiceBusWorkQueue : IWorkQueue, IAsyncDisposable
     private readonly Lazy<ServiceBusSender> _sender;
     private readonly Lazy<ServiceBusReceiver> _receiver;
     private readonly TimeSpan _receiveWaitTime;
-    private readonly ConcurrentDictionary<string, ServiceBusReceivedMessage> _lockTokenToMessage = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<string, Held> _lockTokenToHeld = new(StringComparer.Ordinal);
 
     /// <summary>Sender and receiver are made on first use: a host that only sends (the Api) never opens a receiver,
     /// for which its identity has no role.</summary>
-    public ServiceBusWorkQueue(Func<ServiceBusSender> sender, Func<ServiceBusReceiver> receiver, TimeSpan receiveWaitTime)
+    public ServiceBusWorkQueue(Func<ServiceBusSender> sender, Func<ServiceBusReceiver> receiver, TimeSpan receiveWaitTime, TimeProvider time)
     {
         if (receiveWaitTime <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(receiveWaitTime), receiveWaitTime, "must be > 0");
-        (_sender, _receiver, _receiveWaitTime) = (new(sender), new(receiver), receiveWaitTime);
+        (_sender, _receiver, _receiveWaitTime, _time) = (new(sender), new(receiver), receiveWaitTime, time);
     }
 
-    public ServiceBusWorkQueue(ServiceBusClient client, AzureServiceBusOptions options) : this(
+    public ServiceBusWorkQueue(ServiceBusClient client, AzureServiceBusOptions options, TimeProvider time) : this(
         () => client.CreateSender(options.QueueName),
         () => client.CreateReceiver(options.QueueName, new ServiceBusReceiverOptions
         {
             ReceiveMode = ServiceBusReceiveMode.PeekLock, PrefetchCount = options.PrefetchCount,
         }),
-        options.ReceiveWaitTime)
+        options.ReceiveWaitTime, time)
     {
     }
 
     /// <summary>Messages received and not yet settled by this queue.</summary>
-    public int NumHeld => _lockTokenToMessage.Count;
+    public int NumHeld => _lockTokenToHeld.Count;
 
     public async Task SendAsync(IReadOnlyList<OutgoingMessage> messages, CancellationToken cancellationToken = default)
     {
@@ -68,7 +69,7 @@ public sealed class ServiceBusWorkQueue : IWorkQueue, IAsyncDisposable
         var messages = new List<ReceivedMessage>(received.Count);
         foreach (var message in received)
         {
-            _lockTokenToMessage[message.LockToken] = message;
+            _lockTokenToHeld[message.LockToken] = new Held(message, message.LockedUntil);
             messages.Add(new ReceivedMessage(message.MessageId, message.Body.ToString(), message.DeliveryCount, message.LockToken, message.LockedUntil));
         }
         return messages;
@@ -90,9 +91,9 @@ public sealed class ServiceBusWorkQueue : IWorkQueue, IAsyncDisposable
 
     public async Task<DateTimeOffset> RenewLockAsync(ReceivedMessage message, CancellationToken cancellationToken = default)
     {
-        var held = Held(message, "renew the lock of");
-        await LockedCallAsync(message, "renew the lock of", () => _receiver.Value.RenewMessageLockAsync(held, cancellationToken));
-        return held.LockedUntil; // the SDK moves it forward on the message it renewed
+        var held = Find(message, "renew the lock of");
+        await LockedCallAsync(message, "renew the lock of", () => _receiver.Value.RenewMessageLockAsync(held.Message, cancellationToken));
+        return held.LockedUntil = held.Message.LockedUntil; // the SDK moves it forward on the message it renewed
     }
 
     public async ValueTask DisposeAsync()
@@ -105,9 +106,9 @@ public sealed class ServiceBusWorkQueue : IWorkQueue, IAsyncDisposable
     /// is <see cref="WorkQueueFailure.LockLost"/> either way.</summary>
     private void PruneExpired()
     {
-        var cutoff = DateTimeOffset.UtcNow - TimeSpan.FromMinutes(1);
-        foreach (var (token, held) in _lockTokenToMessage)
-            if (held.LockedUntil < cutoff) _lockTokenToMessage.TryRemove(token, out _);
+        var cutoff = _time.GetUtcNow() - TimeSpan.FromMinutes(1);
+        foreach (var (token, held) in _lockTokenToHeld)
+            if (held.LockedUntil < cutoff) _lockTokenToHeld.TryRemove(token, out _);
     }
 
     private static ServiceBusMessage ToServiceBus(OutgoingMessage message) => new(BinaryData.FromString(message.Body))
@@ -118,18 +119,25 @@ public sealed class ServiceBusWorkQueue : IWorkQueue, IAsyncDisposable
 
     private async Task SettleAsync(ReceivedMessage message, string verb, Func<ServiceBusReceiver, ServiceBusReceivedMessage, Task> settle)
     {
-        var held = Held(message, verb);
-        try { await LockedCallAsync(message, verb, () => settle(_receiver.Value, held)); }
+        var held = Find(message, verb);
+        try { await LockedCallAsync(message, verb, () => settle(_receiver.Value, held.Message)); }
         catch (WorkQueueException e) when (e.Reason == WorkQueueFailure.LockLost)
         {
-            _lockTokenToMessage.TryRemove(message.LockToken, out _); // the lock is gone for good: another receiver has the message
+            _lockTokenToHeld.TryRemove(message.LockToken, out _); // the lock is gone for good: another receiver has the message
             throw;
         }
-        _lockTokenToMessage.TryRemove(message.LockToken, out _);
+        _lockTokenToHeld.TryRemove(message.LockToken, out _);
     }
 
-    private ServiceBusReceivedMessage Held(ReceivedMessage message, string verb) =>
-        _lockTokenToMessage.TryGetValue(message.LockToken, out var held) ? held
+    /// <summary>A received message and its lock expiry as this queue last renewed it.</summary>
+    private sealed class Held(ServiceBusReceivedMessage message, DateTimeOffset lockedUntil)
+    {
+        public ServiceBusReceivedMessage Message { get; } = message;
+        public DateTimeOffset LockedUntil { get; set; } = lockedUntil;
+    }
+
+    private Held Find(ReceivedMessage message, string verb) =>
+        _lockTokenToHeld.TryGetValue(message.LockToken, out var held) ? held
             : throw new WorkQueueException(WorkQueueFailure.LockLost, message.MessageId,
                 $"cannot {verb} message {message.MessageId}: this queue holds no lock {message.LockToken} (settled already, or received elsewhere)");
 
