@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (Debian's python3-onnx, python3-numpy, python3-sentencepiece
-# for model-export and the tokenizer oracle) and the OpenAI Node SDK for the API test, builds everything,
+# for model-export and the tokenizer oracle), the OpenAI Node SDK for the API test and Azurite for the Azure tests, builds everything,
 # runs every test project.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,8 +15,10 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-# the OpenAI Node SDK that the API acceptance test drives (npm registry)
+# the OpenAI Node SDK that the API acceptance test drives, and Azurite for the Azure tests (npm registry)
 (cd tests/VicunaBatch.Api.Tests/sdk && npm ci --no-audit --no-fund --loglevel=error)
+[ -f tests/VicunaBatch.Azure.Tests/azurite/node_modules/azurite/package.json ] \
+  || (cd tests/VicunaBatch.Azure.Tests/azurite && npm ci --no-audit --no-fund --loglevel=error)
 
 if [ ! -d ../shared ] && [ -z "${VICUNA_SHARED:-}" ]; then
   echo "note: ../shared (questions, stories260K, LLaMA tokenizer) not found; tests that need it fail and say so" >&2

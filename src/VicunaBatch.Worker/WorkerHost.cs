@@ -18,8 +18,8 @@ namespace VicunaBatch.Worker;
 /// </summary>
 public static class WorkerHost
 {
-    /// <summary>The SQLite queue that receives <see cref="ShardSettledEvent"/>s locally.</summary>
-    public const string LocalShardSettledQueue = "shard-done";
+    /// <summary>The SQLite queue that receives <see cref="ShardDoneEvent"/>s locally.</summary>
+    public const string LocalShardDoneQueue = "shard-done";
 
     public static WebApplication Build(string[] args, Action<IConfigurationBuilder>? configure = null)
     {
@@ -84,6 +84,6 @@ public static class WorkerHost
             new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = database }, time),
             new FolderBlobStore(new FolderBlobStoreOptions { RootPath = Path.Combine(dataPath, "blobs") }),
             new FolderCheckpointStore(new FolderCheckpointStoreOptions { RootPath = Path.Combine(dataPath, "checkpoints") }),
-            new ShardSettledEvents(new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = database, QueueName = LocalShardSettledQueue }, time)));
+            new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = database, QueueName = LocalShardDoneQueue }, time));
     }
 }

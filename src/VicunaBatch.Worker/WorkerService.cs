@@ -9,7 +9,7 @@ namespace VicunaBatch.Worker;
 /// <summary>
 /// The worker host's loop: loads the model, then drains the work queue into one engine — shards prefetched while
 /// the engine's waiting pool is below its capacity, locks renewed, every request checkpointed as it ends — and
-/// publishes a <see cref="ShardSettledEvent"/> for each completed or dead-lettered shard. On stop (SIGTERM) it takes
+/// publishes a <see cref="ShardDoneEvent"/> for each completed or dead-lettered shard. On stop (SIGTERM) it takes
 /// no new shard, lets the held ones run for <see cref="WorkerOptions.DrainSeconds"/>, then cancels the rest,
 /// whose messages are abandoned for another worker (their finished requests stay checkpointed).
 /// </summary>
@@ -101,7 +101,7 @@ public sealed class WorkerService(
         {
             try
             {
-                await transport.Events.PublishAsync(shard, result.Disposition, cancellationToken);
+                await transport.ShardDone.SendAsync([new ShardDoneEvent(shard.JobId, shard.ShardIndex).ToMessage()], cancellationToken);
                 return;
             }
             catch (WorkQueueException e) when (e.IsTransient && attempt < MaxPublishAttempts)

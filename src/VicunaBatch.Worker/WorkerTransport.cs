@@ -4,6 +4,7 @@ namespace VicunaBatch.Worker;
 
 /// <summary>
 /// Where a worker gets shards and puts results: the work queue (Service Bus on Azure, SQLite locally), the blob
-/// store holding inputs and shard reports, the checkpoint store, and the control-plane queue of settled-shard events.
+/// store holding inputs and shard reports, the checkpoint store, and the control-plane queue that gets a
+/// <see cref="ShardDoneEvent"/> per settled shard (the <c>shard-done</c> Storage queue on Azure).
 /// </summary>
-public sealed record WorkerTransport(IWorkQueue WorkQueue, IBlobStore Blobs, ICheckpointStore Checkpoints, ShardSettledEvents Events);
+public sealed record WorkerTransport(IWorkQueue WorkQueue, IBlobStore Blobs, ICheckpointStore Checkpoints, IWorkQueue ShardDone);

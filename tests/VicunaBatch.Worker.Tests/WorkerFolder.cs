@@ -20,7 +20,7 @@ internal sealed class WorkerFolder : IDisposable
         WorkQueue = (SqliteWorkQueue)Transport.WorkQueue;
         SettledQueue = new SqliteWorkQueue(new SqliteWorkQueueOptions
         {
-            DatabasePath = Path.Combine(DataPath, "queue.db"), QueueName = WorkerHost.LocalShardSettledQueue,
+            DatabasePath = Path.Combine(DataPath, "queue.db"), QueueName = WorkerHost.LocalShardDoneQueue,
         }, _time);
     }
 
@@ -44,15 +44,15 @@ internal sealed class WorkerFolder : IDisposable
     }
 
     /// <summary>Consumes settled events until <paramref name="count"/> arrived (or the timeout passes).</summary>
-    public async Task<List<ShardSettledEvent>> WaitForSettledAsync(int count, TimeSpan timeout)
+    public async Task<List<ShardDoneEvent>> WaitForSettledAsync(int count, TimeSpan timeout)
     {
-        var events = new List<ShardSettledEvent>();
+        var events = new List<ShardDoneEvent>();
         using var cts = new CancellationTokenSource(timeout);
         while (events.Count < count)
         {
             foreach (var message in await SettledQueue.ReceiveAsync(16))
             {
-                events.Add(ShardSettledEvent.FromJson(message.Body));
+                events.Add(ShardDoneEvent.Parse(message.Body));
                 await SettledQueue.CompleteAsync(message);
             }
             if (events.Count < count)
@@ -62,6 +62,14 @@ internal sealed class WorkerFolder : IDisposable
             }
         }
         return events;
+    }
+
+    /// <summary>State of each shard that has a report, by index.</summary>
+    public async Task<Dictionary<int, ShardState>> ReadShardStatesAsync(string jobId)
+    {
+        var states = new Dictionary<int, ShardState>();
+        await foreach (var report in new ShardReports(Transport.Blobs).ReadAllAsync(jobId)) states[report.Shard.ShardIndex] = report.State;
+        return states;
     }
 
     public Task<FinalizeResult> FinalizeAsync(string jobId) =>

@@ -31,7 +31,8 @@ public sealed class WorkerHostTests : IDisposable
         var events = await _folder.WaitForSettledAsync(5, TimeSpan.FromSeconds(60));
 
         Assert.Equal([0, 1, 2, 3, 4], events.Select(e => e.ShardIndex).Order());
-        Assert.All(events, e => Assert.Equal((job.Id, ShardDisposition.Completed), (e.JobId, e.Disposition)));
+        Assert.All(events, e => Assert.Equal(job.Id, e.JobId));
+        Assert.All((await _folder.ReadShardStatesAsync(job.Id)).Values, state => Assert.Equal(ShardState.Completed, state));
         Assert.Equal(0, await _folder.WorkQueue.CountAsync());
 
         var finalized = await _folder.FinalizeAsync(job.Id);

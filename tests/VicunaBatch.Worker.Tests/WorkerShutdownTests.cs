@@ -24,7 +24,9 @@ public sealed class WorkerShutdownTests : IDisposable
         Assert.InRange(left.Count, 3, 4);
         Assert.All(left, m => Assert.Equal(1, m.DeliveryCount)); // never taken by the stopping worker
         var settled = await _folder.WaitForSettledAsync(8 - left.Count, TimeSpan.FromSeconds(5));
-        Assert.All(settled, e => Assert.Equal(ShardDisposition.Completed, e.Disposition));
+        var states = await _folder.ReadShardStatesAsync(job.Id);
+        Assert.Equal(settled.Select(e => e.ShardIndex).Order(), states.Keys.Order());
+        Assert.All(states.Values, state => Assert.Equal(ShardState.Completed, state));
         Assert.Equal(8 * settled.Count, (await _folder.ReadCheckpointedIdsAsync(job.Id)).Count);
     }
 

@@ -1,0 +1,194 @@
+using System.Text;
+using VicunaBatch.Core;
+using VicunaBatch.Local;
+
+namespace VicunaBatch.Azure.Tests;
+
+/// <summary>
+/// The unchanged Core job flow (JobSubmitter → ShardProcessor → shard-done event → JobFinalizer → webhook outbox)
+/// on the Azure parts: blobs, checkpoints and the control-plane queues on a real Azurite, shards on the Service Bus
+/// work queue (through <see cref="FakeServiceBus"/>) or on a Storage queue.
+/// </summary>
+[Collection(AzuriteCollection.Name)]
+public sealed class AzureJobFlowTests(AzuriteFixture azurite) : IAsyncLifetime
+{
+    private static readonly DateTimeOffset Start = DateTimeOffset.FromUnixTimeSeconds(1_700_000_000);
+
+    private const string Input =
+        "{\"custom_id\":\"a\",\"prompt\":\"one\"}\n" +
+        "{bad json\n" +
+        "\n" +
+        "{\"custom_id\":\"b\",\"messages\":[{\"role\":\"user\",\"content\":\"two\"}]}\n" +
+        "{\"custom_id\":\"c\",\"prompt\":\"boom\"}\n" +
+        "{\"custom_id\":\"a\",\"prompt\":\"dup\"}\n" +
+        "{\"custom_id\":\"d\",\"prompt\":\"four\"}\n";
+
+    private readonly ManualTimeProvider _time = new(Start);
+    private readonly InputOptions _input = new() { RequestsPerShard = 2 };
+    private readonly FakeServiceBus _bus = new(TimeSpan.FromMinutes(5));
+    private AzureBlobStore _blobs = null!;
+    private BlobCheckpointStore _checkpoints = null!;
+    private StorageWorkQueue _shardDone = null!;
+    private StorageWorkQueue _webhooks = null!;
+    private BlobJobStore _jobs = null!;
+
+    public async Task InitializeAsync()
+    {
+        var containers = azurite.UniqueContainers();
+        _blobs = new AzureBlobStore(azurite.Blobs, containers);
+        await _blobs.CreateContainersAsync();
+        var results = azurite.Blobs.GetBlobContainerClient(containers.Results);
+        await results.CreateIfNotExistsAsync();
+        _checkpoints = new BlobCheckpointStore(results);
+        _jobs = new BlobJobStore(_blobs);
+        _shardDone = new StorageWorkQueue(azurite.Queues(), azurite.UniqueName("shard-done"), TimeSpan.FromMinutes(5), TimeProvider.System);
+        _webhooks = new StorageWorkQueue(azurite.Queues(), azurite.UniqueName("webhooks"), TimeSpan.FromMinutes(5), TimeProvider.System);
+        await _shardDone.CreateIfNotExistsAsync();
+        await _webhooks.CreateIfNotExistsAsync();
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    private ServiceBusWorkQueue WorkQueue() => new(_bus.NewSender, _bus.NewReceiver, TimeSpan.FromSeconds(1), _bus.Clock);
+
+    private ShardProcessor Processor(IWorkQueue queue, IRequestExecutor executor, int maxDeliveries = 5) =>
+        new(_blobs, _checkpoints, queue, executor, _input, new ShardProcessorOptions { MaxDeliveries = maxDeliveries, LockRenewalInterval = TimeSpan.Zero }, _time);
+
+    private async Task<BatchJob> SubmitAsync(IWorkQueue queue, string jobId, string input, WebhookSettings? webhook = null)
+    {
+        await _blobs.PutBytesAsync("files/file-1/content.jsonl", Encoding.UTF8.GetBytes(input), BlobCondition.None);
+        return await new JobSubmitter(_blobs, _jobs, queue, _input, _time).SubmitAsync(
+            new JobSubmission("files/file-1/content.jsonl") { JobId = jobId, Webhook = webhook });
+    }
+
+    /// <summary>The worker side: process every shard, announce each settled one on the shard-done queue.</summary>
+    private async Task<List<ShardResult>> DrainAsync(IWorkQueue queue, ShardProcessor processor)
+    {
+        var results = new List<ShardResult>();
+        IReadOnlyList<ReceivedMessage> messages;
+        while ((messages = await queue.ReceiveAsync(8)).Count > 0)
+            foreach (var message in messages)
+            {
+                var result = await processor.ProcessAsync(message);
+                results.Add(result);
+                if (result.Shard is { } shard && result.Disposition != ShardDisposition.Abandoned)
+                    await _shardDone.SendAsync([new ShardDoneEvent(shard.JobId, shard.ShardIndex).ToMessage()]);
+            }
+        return results;
+    }
+
+    /// <summary>The finalizer side: every shard-done event → TryFinalize; the one call that finalizes enqueues the webhook.</summary>
+    private async Task<List<FinalizeStatus>> FinalizeFromEventsAsync()
+    {
+        var finalizer = new JobFinalizer(_blobs, _jobs, _checkpoints, _input, _time);
+        var statuses = new List<FinalizeStatus>();
+        IReadOnlyList<ReceivedMessage> events;
+        while ((events = await _shardDone.ReceiveAsync(32)).Count > 0)
+            foreach (var message in events)
+            {
+                var result = await finalizer.TryFinalizeAsync(ShardDoneEvent.Parse(message.Body).JobId);
+                if (result.Status == FinalizeStatus.Finalized) await new WebhookOutbox(_webhooks).EnqueueAsync(result.Job);
+                statuses.Add(result.Status);
+                await _shardDone.CompleteAsync(message);
+            }
+        return statuses;
+    }
+
+    private async Task<(byte[] Output, byte[] Errors, BatchJob Job)> RunLocallyAsync(string jobId, string input)
+    {
+        using var folder = new TempFolder();
+        var blobs = new FolderBlobStore(new FolderBlobStoreOptions { RootPath = Path.Combine(folder.Path, "blobs"), FlushToDisk = false });
+        var checkpoints = new FolderCheckpointStore(new FolderCheckpointStoreOptions { RootPath = Path.Combine(folder.Path, "checkpoints"), FlushToDisk = false });
+        var queue = new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = Path.Combine(folder.Path, "queue.db") }, _time);
+        var jobs = new BlobJobStore(blobs);
+        await blobs.PutBytesAsync("files/file-1/content.jsonl", Encoding.UTF8.GetBytes(input), BlobCondition.None);
+        await new JobSubmitter(blobs, jobs, queue, _input, _time).SubmitAsync(new JobSubmission("files/file-1/content.jsonl") { JobId = jobId });
+        var processor = new ShardProcessor(blobs, checkpoints, queue, new EchoExecutor(Start), _input,
+            new ShardProcessorOptions { LockRenewalInterval = TimeSpan.Zero }, _time);
+        IReadOnlyList<ReceivedMessage> messages;
+        while ((messages = await queue.ReceiveAsync(8)).Count > 0)
+            foreach (var message in messages) await processor.ProcessAsync(message);
+        var result = await new JobFinalizer(blobs, jobs, checkpoints, _input, _time).TryFinalizeAsync(jobId);
+        return (await blobs.ReadBytesAsync(JobIds.OutputBlob(jobId)), await blobs.ReadBytesAsync(JobIds.ErrorsBlob(jobId)), result.Job);
+    }
+
+    [Fact]
+    public async Task JobOnAzureParts_submitDrainFinalize_writesTheSameFilesAsTheLocalPartsAndOneWebhook()
+    {
+        var workQueue = WorkQueue();
+        var submitted = await SubmitAsync(workQueue, "job1", Input, new WebhookSettings("https://example.test/hook", ["batch.completed"]));
+
+        var shards = await DrainAsync(workQueue, Processor(workQueue, new EchoExecutor(Start)));
+        var statuses = await FinalizeFromEventsAsync();
+
+        var local = await RunLocallyAsync("job1", Input);
+        var job = (await _jobs.GetAsync("job1"))!.Job;
+        Assert.Equal((JobStatus.InProgress, 2), (submitted.Status, _bus.Sent.Count)); // 4 valid requests, 2 per shard
+        Assert.Equal(["job1:0", "job1:1"], _bus.Sent.Select(m => m.MessageId));
+        Assert.All(shards, s => Assert.Equal(ShardDisposition.Completed, s.Disposition));
+        Assert.Equal([FinalizeStatus.Finalized, FinalizeStatus.Skipped], statuses); // every shard was done before the first event was read
+        Assert.Equal(Encoding.UTF8.GetString(local.Output), Encoding.UTF8.GetString(await _blobs.ReadBytesAsync(JobIds.OutputBlob("job1"))));
+        Assert.Equal(Encoding.UTF8.GetString(local.Errors), Encoding.UTF8.GetString(await _blobs.ReadBytesAsync(JobIds.ErrorsBlob("job1"))));
+        Assert.Equal((JobStatus.Completed, new RequestCounts(6, 3, 3)), (job.Status, job.RequestCounts));
+        Assert.Equal((local.Job.RequestCounts, local.Job.Usage), (job.RequestCounts, job.Usage));
+        var delivery = WebhookDelivery.Parse(Assert.Single(await _webhooks.ReceiveAsync(32)).Body);
+        Assert.Equal(("batch.completed", "job1", "https://example.test/hook"), (delivery.EventType, delivery.JobId, delivery.Url));
+        Assert.Equal(0, _bus.NumActive);
+    }
+
+    [Fact]
+    public async Task ShardOnServiceBus_lockLostBeforeComplete_redeliveryRunsNothingTwice()
+    {
+        var workQueue = WorkQueue();
+        await SubmitAsync(workQueue, "job1", "{\"custom_id\":\"a\",\"prompt\":\"one\"}\n{\"custom_id\":\"b\",\"prompt\":\"two\"}\n");
+        // the engine is slow: the lock runs out while the shard runs, and Complete meets MessageLockLost
+        var slow = new EchoExecutor(Start) { BeforeReturn = () => _bus.Now += TimeSpan.FromMinutes(3) };
+        var first = Assert.Single(await workQueue.ReceiveAsync(1));
+
+        var e = await Assert.ThrowsAsync<WorkQueueException>(() => Processor(workQueue, slow).ProcessAsync(first));
+        var redelivered = Assert.Single(await workQueue.ReceiveAsync(1));
+        var again = new EchoExecutor(Start);
+        var result = await Processor(workQueue, again).ProcessAsync(redelivered);
+
+        Assert.Equal(WorkQueueFailure.LockLost, e.Reason);
+        Assert.Equal(2, redelivered.DeliveryCount);
+        Assert.Equal((ShardDisposition.Completed, 0), (result.Disposition, result.NumExecuted));
+        Assert.Empty(again.Executed);
+        Assert.Equal(["a", "b"], (await _checkpoints.ReadShardAsync("job1", 0).ToListAsync()).Select(o => o.CustomId));
+        Assert.Equal(0, _bus.NumActive);
+        var finalized = await new JobFinalizer(_blobs, _jobs, _checkpoints, _input, _time).TryFinalizeAsync("job1");
+        Assert.Equal((FinalizeStatus.Finalized, new RequestCounts(2, 2, 0)), (finalized.Status, finalized.Job.RequestCounts));
+    }
+
+    [Fact]
+    public async Task ShardOnServiceBus_deliveredTooOften_deadLetteredWithReasonAndTheJobStillFinalizes()
+    {
+        var workQueue = WorkQueue();
+        await SubmitAsync(workQueue, "job1", "{\"custom_id\":\"a\",\"prompt\":\"one\"}\n");
+        for (int crash = 0; crash < 2; crash++) await workQueue.AbandonAsync(Assert.Single(await workQueue.ReceiveAsync(1))); // two workers died
+
+        var results = await DrainAsync(workQueue, Processor(workQueue, new EchoExecutor(Start), maxDeliveries: 2));
+        await FinalizeFromEventsAsync();
+
+        Assert.Equal(ShardDisposition.DeadLettered, Assert.Single(results).Disposition);
+        var letter = Assert.Single(_bus.DeadLetters);
+        Assert.Equal(("job1:0", "delivered 3 times, more than MaxDeliveries (2)", 3), (letter.MessageId, letter.Reason, letter.DeliveryCount));
+        var errors = Encoding.UTF8.GetString(await _blobs.ReadBytesAsync(JobIds.ErrorsBlob("job1")));
+        Assert.Contains("\"code\":\"shard_failed\"", errors);
+        Assert.Equal((JobStatus.Completed, new RequestCounts(1, 0, 1)), ((await _jobs.GetAsync("job1"))!.Job.Status, (await _jobs.GetAsync("job1"))!.Job.RequestCounts));
+    }
+
+    [Fact]
+    public async Task ShardsOnAStorageQueue_sameFlow_completes()
+    {
+        var shardQueue = new StorageWorkQueue(azurite.Queues(), azurite.UniqueName("shards"), TimeSpan.FromMinutes(5), TimeProvider.System);
+        await shardQueue.CreateIfNotExistsAsync();
+        await SubmitAsync(shardQueue, "job2", Input);
+
+        await DrainAsync(shardQueue, Processor(shardQueue, new EchoExecutor(Start)));
+        var statuses = await FinalizeFromEventsAsync();
+
+        Assert.Single(statuses, s => s == FinalizeStatus.Finalized); // Storage queues do not keep order: the other event may come after
+        Assert.Equal(new RequestCounts(6, 3, 3), (await _jobs.GetAsync("job2"))!.Job.RequestCounts);
+    }
+}
