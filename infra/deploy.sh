@@ -63,7 +63,8 @@ deploy >/dev/null
 if [ -n "$dockerfile" ]; then
   registry="$(output registryName)"
   tag="vicuna-batch-worker:$(date -u +%Y%m%d%H%M%S)"
-  az acr build --registry "$registry" --image "$tag" --file "$dockerfile" "$(dirname "$dockerfile")"
+  # the build context is the repository root: the worker image builds the solution's projects (.dockerignore trims it)
+  az acr build --registry "$registry" --image "$tag" --file "$dockerfile" "$(cd "$(dirname "$0")/.." && pwd)"
   export VICUNA_WORKER_IMAGE="$tag"
   deploy >/dev/null
 fi

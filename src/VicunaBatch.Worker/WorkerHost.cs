@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using VicunaBatch.Azure;
 using VicunaBatch.Core;
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Local;
@@ -43,6 +44,7 @@ public static class WorkerHost
     {
         var options = configuration.GetSection("Worker").Get<WorkerOptions>() ?? new WorkerOptions();
         if (configuration["Model:Path"] is { Length: > 0 } modelPath) options.ModelPath = modelPath;
+        if (configuration["Model:SourceUri"] is { Length: > 0 } source) options.ModelSourceUri = new Uri(source);
         options.Validate();
         return options;
     }
@@ -60,19 +62,31 @@ public static class WorkerHost
         services.AddMetrics();
         services.AddSingleton<WorkerMetrics>();
         services.AddWorkerTelemetry(configuration);
-        services.AddSingleton(sp => CreateTransport(configuration, sp.GetRequiredService<TimeProvider>()));
+        AddTransport(services, configuration);
         services.AddHostedService<WorkerService>();
         return services;
     }
 
-    private static WorkerTransport CreateTransport(IConfiguration configuration, TimeProvider time)
+    /// <summary><c>Local:DataPath</c>: the embedded parts; otherwise the Azure parts from the <c>Storage</c> and
+    /// <c>ServiceBus</c> sections (as infra/bicep/modules/workers.bicep sets them), with the worker's managed identity.</summary>
+    private static void AddTransport(IServiceCollection services, IConfiguration configuration)
     {
         if (configuration["Local:DataPath"] is { Length: > 0 } dataPath)
         {
-            return LocalTransport(Path.GetFullPath(dataPath), time);
+            services.AddSingleton(sp => LocalTransport(Path.GetFullPath(dataPath), sp.GetRequiredService<TimeProvider>()));
+            return;
         }
-        throw new InvalidOperationException(
-            "no work queue configured: set Local:DataPath (env Local__DataPath) to a vicuna-batch data folder");
+        try
+        {
+            services.AddAzureTransport(configuration);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidOperationException(
+                $"no work queue configured: set Local:DataPath (env Local__DataPath) to a vicuna-batch data folder, or the Azure settings ({e.Message})", e);
+        }
+        services.AddSingleton(sp => new WorkerTransport(sp.GetRequiredService<IWorkQueue>(), sp.GetRequiredService<IBlobStore>(),
+            sp.GetRequiredService<ICheckpointStore>(), sp.GetRequiredService<ControlPlaneQueues>().ShardDone));
     }
 
     /// <summary>The embedded parts in <paramref name="dataPath"/>, shared with a submitter on the same folder.</summary>

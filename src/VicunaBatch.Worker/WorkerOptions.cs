@@ -14,6 +14,12 @@ public sealed class WorkerOptions
     public string ModelPath { get; set; } = Path.Combine(AppContext.BaseDirectory, "models", "tiny");
 
     /// <summary>
+    /// <c>Model:SourceUri</c>: a blob folder holding the package (<c>https://ACCOUNT.blob.core.windows.net/models/NAME</c>),
+    /// copied to <see cref="ModelPath"/> at start unless a package is already there. Null: <see cref="ModelPath"/> is local.
+    /// </summary>
+    public Uri? ModelSourceUri { get; set; }
+
+    /// <summary>
     /// After SIGTERM: seconds the shards in flight may run on (finished requests are checkpointed as they end)
     /// before the rest are cancelled and their messages released to other workers. Default 30. Keep it below the
     /// platform's termination grace period.
@@ -32,8 +38,12 @@ public sealed class WorkerOptions
     /// <summary>Wait between polls of an empty queue, in milliseconds. Default 500.</summary>
     public int PollIntervalMs { get; set; } = 500;
 
-    /// <summary>A message delivered more often than this is dead-lettered and its requests become error lines. Default 5.</summary>
-    public int MaxDeliveries { get; set; } = 5;
+    /// <summary>
+    /// A message delivered more often than this is dead-lettered by the worker, which writes its shard report so its
+    /// requests become error lines and the job still finalizes. Default 4: below the Service Bus queue's max delivery
+    /// count (5 in infra), or the broker dead-letters the message first and the job waits for its expiry.
+    /// </summary>
+    public int MaxDeliveries { get; set; } = 4;
 
     /// <summary>Seconds between lock renewals of each held message; below the queue's lock duration (SQLite 60 s, Service Bus 5 min in infra). Default 20.</summary>
     public int LockRenewalSeconds { get; set; } = 20;

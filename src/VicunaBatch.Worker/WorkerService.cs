@@ -1,4 +1,7 @@
+using Azure.Identity;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
+using VicunaBatch.Azure;
 using Microsoft.Extensions.Logging;
 using VicunaBatch.Core;
 using VicunaBatch.Inference;
@@ -15,8 +18,11 @@ namespace VicunaBatch.Worker;
 /// </summary>
 public sealed class WorkerService(
     WorkerTransport transport, WorkerOptions options, EngineOptions engineOptions, WorkerHealth health, WorkerMetrics metrics,
-    IHostApplicationLifetime lifetime, TimeProvider time, ILogger<WorkerService> logger) : BackgroundService
+    IHostApplicationLifetime lifetime, TimeProvider time, ILogger<WorkerService> logger, IConfiguration configuration) : BackgroundService
 {
+    // Azurite in tests; on Azure the managed identity (DefaultAzureCredential reads AZURE_CLIENT_ID)
+    private readonly string? _storageConnectionString = configuration["Storage:ConnectionString"];
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
@@ -39,6 +45,12 @@ public sealed class WorkerService(
 
     private async Task RunAsync(CancellationToken stoppingToken)
     {
+        if (options.ModelSourceUri is { } source)
+        {
+            var copied = await BlobModelDownload.For(source, options.ModelPath, new DefaultAzureCredential(), _storageConnectionString)
+                .EnsureAsync(line => logger.LogInformation("{Progress}", line), stoppingToken);
+            logger.LogInformation("model package {ModelPath}: {MiB} MiB copied from {Source}", options.ModelPath, copied >> 20, source);
+        }
         logger.LogInformation("loading model {ModelPath}", options.ModelPath);
         using var model = await Task.Run(() => LoadedModel.Open(options.ModelPath, engineOptions), stoppingToken);
         await using var host = new EngineHost(model.Engine, ownsEngine: false);

@@ -32,7 +32,7 @@ public static class WorkerTelemetry
                         o.ConnectionString = appInsights;
                         // Entra ID instead of the instrumentation key (infra sets Authorization=AAD and AZURE_CLIENT_ID)
                         if (configuration["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"]?.Contains("Authorization=AAD", StringComparison.OrdinalIgnoreCase) == true)
-                            o.Credential = new Azure.Identity.DefaultAzureCredential();
+                            o.Credential = new global::Azure.Identity.DefaultAzureCredential();
                     });
                 }
             });

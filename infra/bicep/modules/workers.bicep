@@ -159,6 +159,17 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
           }
           env: identityEnv
           volumeMounts: [{ volumeName: 'model', mountPath: modelMountPath }]
+          // vicuna-worker answers /healthz on 8081 (Worker__HealthUrls in its image): healthy while it downloads and
+          // loads the model, works or drains; 503 once it failed or lost the queue for over a minute
+          probes: [
+            {
+              type: 'Liveness'
+              httpGet: { path: '/healthz', port: 8081 }
+              initialDelaySeconds: 30
+              periodSeconds: 30
+              failureThreshold: 4
+            }
+          ]
         }
       ]
       volumes: [{ name: 'model', storageType: 'EmptyDir' }]
