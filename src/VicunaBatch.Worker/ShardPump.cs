@@ -28,7 +28,8 @@ public sealed record ShardPumpHooks(
 /// <summary>
 /// The worker loop: keeps shard messages in flight through a <see cref="ShardProcessor"/> — up to
 /// <see cref="ShardPumpOptions.MaxConcurrentShards"/>, and, with <see cref="ShardPumpHooks.WantsWork"/>, only while
-/// the engine wants more (one shard at a time, so each joins before demand is read again) — and reports each settled
+/// the engine wants more (one shard at a time, each one's requests all handed to the executor before demand is read
+/// again) — and reports each settled
 /// shard. A transient receive failure (<see cref="WorkQueueException.IsTransient"/>) is reported and retried after
 /// the poll interval, while the shards in flight go on; any other failure ends the loop.
 /// </summary>
@@ -76,7 +77,16 @@ public sealed class ShardPump(IWorkQueue queue, ShardProcessor processor, ShardP
                 var wanted = _wantsWork is null ? options.MaxConcurrentShards - inFlight.Count : 1;
                 foreach (var message in await TryReceiveAsync(wanted, cancellationToken))
                 {
-                    inFlight.Add(processor.ProcessAsync(message, cancellationToken));
+                    if (_wantsWork is null)
+                    {
+                        inFlight.Add(processor.ProcessAsync(message, cancellationToken));
+                        continue;
+                    }
+                    // demand is read again only once this shard's requests are all in the engine
+                    var dispatched = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    var processing = processor.ProcessAsync(message, dispatched, cancellationToken);
+                    inFlight.Add(processing);
+                    await Task.WhenAny(dispatched.Task, processing);
                 }
             }
             if (inFlight.Count == 0)

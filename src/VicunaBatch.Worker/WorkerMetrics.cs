@@ -60,5 +60,8 @@ public sealed class WorkerMetrics : IDisposable
     public void OnShardSettled(ShardDisposition disposition) =>
         _shards.Add(1, new KeyValuePair<string, object?>("disposition", disposition.SnakeCase()));
 
+    /// <summary>This worker's meter (one per host, even in a process holding several, as tests do).</summary>
+    internal Meter Meter => _meter;
+
     public void Dispose() => _meter.Dispose();
 }

@@ -25,8 +25,8 @@ public sealed class WorkerHostTests : IDisposable
         var job = await _folder.SubmitAsync(lines);
         Assert.Equal(5, (await _folder.WorkQueue.CountAsync()));
 
-        var measurements = new MetricsCapture();
         await using var app = BuildWorker();
+        using var measurements = new MetricsCapture(app.Services.GetRequiredService<WorkerMetrics>().Meter);
         await app.StartAsync();
         var events = await _folder.WaitForSettledAsync(5, TimeSpan.FromSeconds(60));
 
@@ -115,17 +115,18 @@ public sealed class WorkerHostTests : IDisposable
 
     public void Dispose() => _folder.Dispose();
 
-    /// <summary>Every measurement of the worker's meter while the test runs.</summary>
+    /// <summary>Every measurement of one worker's meter while the test runs (other tests' workers have their own).</summary>
     private sealed class MetricsCapture : IDisposable
     {
         private readonly MeterListener _listener = new();
         private readonly List<(string Name, double Value)> _values = [];
 
-        public MetricsCapture()
+        public MetricsCapture(Meter meter)
         {
+            Assert.Equal(WorkerMetrics.MeterName, meter.Name);
             _listener.InstrumentPublished = (instrument, listener) =>
             {
-                if (instrument.Meter.Name == WorkerMetrics.MeterName) listener.EnableMeasurementEvents(instrument);
+                if (instrument.Meter == meter) listener.EnableMeasurementEvents(instrument);
             };
             _listener.SetMeasurementEventCallback<long>((i, v, _, _) => { lock (_values) _values.Add((i.Name, v)); });
             _listener.SetMeasurementEventCallback<double>((i, v, _, _) => { lock (_values) _values.Add((i.Name, v)); });

@@ -59,7 +59,25 @@ public sealed class ShardProcessor
         _reports = new ShardReports(blobs);
     }
 
-    public async Task<ShardResult> ProcessAsync(ReceivedMessage message, CancellationToken cancellationToken = default)
+    public Task<ShardResult> ProcessAsync(ReceivedMessage message, CancellationToken cancellationToken = default) =>
+        ProcessAsync(message, dispatched: null, cancellationToken);
+
+    /// <summary>As <see cref="ProcessAsync(ReceivedMessage, CancellationToken)"/>; <paramref name="dispatched"/> completes once
+    /// every request of the shard has been handed to the executor (or the shard ended first), so a caller that bounds
+    /// the executor's load can read it again.</summary>
+    public async Task<ShardResult> ProcessAsync(ReceivedMessage message, TaskCompletionSource? dispatched, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await ProcessCoreAsync(message, dispatched, cancellationToken);
+        }
+        finally
+        {
+            dispatched?.TrySetResult();
+        }
+    }
+
+    private async Task<ShardResult> ProcessCoreAsync(ReceivedMessage message, TaskCompletionSource? dispatched, CancellationToken cancellationToken)
     {
         Shard shard;
         try { shard = Shard.FromJson(message.Body); }
@@ -76,7 +94,7 @@ public sealed class ShardProcessor
         var renewLoop = RenewLockLoopAsync(message, renewal.Token);
         try
         {
-            int executed = await RunAsync(shard, cancellationToken);
+            int executed = await RunAsync(shard, dispatched, cancellationToken);
             var outcomes = await OutcomeDeduplication.DeduplicateAsync(
                 _checkpoints.ReadShardAsync(shard.JobId, shard.ShardIndex, cancellationToken), cancellationToken);
             await _reports.TryWriteAsync(ShardReports.Summarize(shard, ShardState.Completed, null, outcomes), cancellationToken);
@@ -93,29 +111,44 @@ public sealed class ShardProcessor
         }
     }
 
-    private async Task<int> RunAsync(Shard shard, CancellationToken cancellationToken)
+    private async Task<int> RunAsync(Shard shard, TaskCompletionSource? dispatched, CancellationToken cancellationToken)
     {
         var done = await _checkpoints.GetDoneCustomIdsAsync(shard.JobId, shard.ShardIndex, cancellationToken);
         var seen = new HashSet<string>(done, StringComparer.Ordinal);
         var inFlight = new List<Task>();
         int executed = 0;
+        var numUndispatched = 1; // the reader's own hold, released once every line is read
+        void OnDispatched()
+        {
+            if (Interlocked.Decrement(ref numUndispatched) == 0) dispatched?.TrySetResult();
+        }
         await foreach (var parsed in shard.ReadAsync(_blobs, _parser, cancellationToken))
         {
             if (!seen.Add(parsed.CustomId)) continue;
-            if (parsed.Request is { } request) { executed++; inFlight.Add(ExecuteAsync(shard, request, cancellationToken)); }
+            if (parsed.Request is { } request)
+            {
+                executed++;
+                Interlocked.Increment(ref numUndispatched);
+                inFlight.Add(ExecuteAsync(shard, request, OnDispatched, cancellationToken));
+            }
             else inFlight.Add(CheckpointAsync(shard, InvalidOutcome(parsed.Error!), cancellationToken));
         }
+        OnDispatched();
         await Task.WhenAll(inFlight);
         return executed;
     }
 
-    private async Task ExecuteAsync(Shard shard, BatchRequest request, CancellationToken cancellationToken)
+    private async Task ExecuteAsync(Shard shard, BatchRequest request, Action onDispatched, CancellationToken cancellationToken)
     {
         await Task.Yield(); // start every request before any completes, even with a synchronous executor prologue
         RequestOutcome outcome;
         try
         {
-            outcome = await _executor.ExecuteAsync(request, cancellationToken);
+            // the executor's synchronous part (the engine takes the request) has run once its task exists
+            Task<RequestOutcome> execution;
+            try { execution = _executor.ExecuteAsync(request, cancellationToken); }
+            finally { onDispatched(); }
+            outcome = await execution;
         }
         catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
