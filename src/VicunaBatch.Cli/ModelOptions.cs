@@ -51,10 +51,26 @@ internal sealed class ModelOptions
         },
     };
 
-    private static ExecutionDevice Invalid(System.CommandLine.Parsing.ArgumentResult result, string value)
+    public Option<AdmissionOrder> Admission { get; } = new("--admission")
     {
-        result.AddError($"--device must be cpu or cuda, not '{value}'");
-        return default;
+        HelpName = "longest-first|arrival",
+        Description = "Which waiting request gets a free KV slot: the longest (prompt + max_tokens) first, which keeps the batch full to the end of a job, or arrival order.",
+        DefaultValueFactory = _ => Defaults.Admission,
+        CustomParser = result => result.Tokens.Single().Value.ToLowerInvariant() switch
+        {
+            "longest-first" => AdmissionOrder.LongestFirst,
+            "arrival" => AdmissionOrder.Arrival,
+            var other => Invalid<AdmissionOrder>(result, $"--admission must be longest-first or arrival, not '{other}'"),
+        },
+    };
+
+    private static ExecutionDevice Invalid(System.CommandLine.Parsing.ArgumentResult result, string value) =>
+        Invalid<ExecutionDevice>(result, $"--device must be cpu or cuda, not '{value}'");
+
+    private static T Invalid<T>(System.CommandLine.Parsing.ArgumentResult result, string message)
+    {
+        result.AddError(message);
+        return default!;
     }
 
     /// <summary>The embedded default: <c>models/tiny</c> copied beside the program at build time.</summary>
@@ -68,6 +84,7 @@ internal sealed class ModelOptions
         command.Options.Add(MaxSequenceLength);
         command.Options.Add(Threads);
         command.Options.Add(Device);
+        command.Options.Add(Admission);
     }
 
     public EngineOptions EngineOptions(ParseResult result) => new()
@@ -77,6 +94,7 @@ internal sealed class ModelOptions
         MaxSequenceLength = result.GetValue(MaxSequenceLength),
         NumThreads = result.GetValue(Threads),
         Device = result.GetValue(Device),
+        Admission = result.GetValue(Admission),
     };
 
     public LoadedModel Open(ParseResult result) =>

@@ -36,6 +36,13 @@ public sealed class EngineOptions
     /// <summary>ONNX Runtime intra-op threads; 0 = one per core.</summary>
     public int NumThreads { get; set; }
 
+    /// <summary>
+    /// Which waiting request gets a free slot. Default <see cref="AdmissionOrder.LongestFirst"/>: a batch job ends
+    /// with its longest request, so those start first; arrival order is the tie-break, and a request overtaken by
+    /// 16 × slots later arrivals goes next.
+    /// </summary>
+    public AdmissionOrder Admission { get; set; } = AdmissionOrder.LongestFirst;
+
     /// <summary>Execution provider and home of the KV cache. Default <see cref="ExecutionDevice.Cpu"/>.</summary>
     public ExecutionDevice Device { get; set; } = ExecutionDevice.Cpu;
 
@@ -61,6 +68,10 @@ public sealed class EngineOptions
         if (NumThreads < 0)
         {
             throw new ArgumentOutOfRangeException(nameof(NumThreads), NumThreads, "must be >= 0");
+        }
+        if (!Enum.IsDefined(Admission))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Admission), Admission, "unknown admission order");
         }
         if (!Enum.IsDefined(Device))
         {

@@ -23,7 +23,7 @@ public sealed class InferenceEngine : IDisposable
         _runner = runner;
         Options = options;
         Vocabulary = vocabulary;
-        _scheduler = new Scheduler(runner.NumSlots, options.MaxScheduledTokens);
+        _scheduler = new Scheduler(runner.NumSlots, options.MaxScheduledTokens, options.Admission);
         _stopCondition = new StopCondition(vocabulary);
     }
 

@@ -5,22 +5,24 @@ namespace VicunaBatch.Inference.Engine;
 /// <summary>
 /// Iteration-level scheduling over KV slots. Each step: every running request that is past its prompt
 /// decodes one token (decode-first), then prompts still being prefilled continue in admission order, then
-/// waiting requests are admitted in arrival order while a slot is free and the step's token budget lasts.
-/// Prompts longer than what is left of the budget are split into chunks. Admission is strictly FIFO and a
-/// slot is held until its request ends, so nothing starves: a prefilling request never decodes, so decodes
+/// waiting requests are admitted in the <see cref="WaitingQueue"/>'s order (arrival, or longest first with a bounded
+/// wait) while a slot is free and the step's token budget lasts. Prompts longer than what is left of the budget are
+/// split into chunks. Every request is admitted after a bounded number of others and a slot is held until its
+/// request ends, so nothing starves: a prefilling request never decodes, so decodes
 /// use at most <c>MaxBatchSize - 1</c> tokens of a budget of at least <c>MaxBatchSize</c> and every
 /// prefilling request gets at least one token per step in turn.
 /// </summary>
 internal sealed class Scheduler
 {
-    private readonly LinkedList<Sequence> _waiting = new();
+    private readonly WaitingQueue _waiting;
     private readonly List<Sequence> _running = [];
     private readonly Sequence?[] _slotToSequence;
     private readonly SlotPool _slots;
     private readonly int _maxScheduledTokens;
 
-    public Scheduler(int numSlots, int maxScheduledTokens)
+    public Scheduler(int numSlots, int maxScheduledTokens, AdmissionOrder admission = AdmissionOrder.Arrival)
     {
+        _waiting = new WaitingQueue(admission, numSlots);
         _slots = new SlotPool(numSlots);
         _slotToSequence = new Sequence?[numSlots];
         _maxScheduledTokens = maxScheduledTokens;
@@ -36,9 +38,10 @@ internal sealed class Scheduler
 
     public IEnumerable<Sequence> Running => _running;
 
-    public IEnumerable<Sequence> Waiting => _waiting;
+    /// <summary>In arrival order.</summary>
+    public IEnumerable<Sequence> Waiting => _waiting.InArrivalOrder;
 
-    public void Add(Sequence sequence) => _waiting.AddLast(sequence);
+    public void Add(Sequence sequence) => _waiting.Add(sequence);
 
     public StepPlan Schedule()
     {
@@ -59,10 +62,9 @@ internal sealed class Scheduler
             }
         }
 
-        while (budget > 0 && _waiting.First is { } node && _slots.TryAllocate(out var slot))
+        while (budget > 0 && _waiting.Peek() is { } sequence && _slots.TryAllocate(out var slot))
         {
-            var sequence = node.Value;
-            _waiting.RemoveFirst();
+            _waiting.Admit(sequence);
             Admit(sequence, slot);
             budget -= AddChunk(sequence, budget, prefills);
         }

@@ -163,7 +163,8 @@ public sealed class EngineBehaviourTests(ModelFixture models)
     [Fact]
     public void Cancel_waitingRequest_returnsCancelledWithNoIds()
     {
-        using var model = LoadedModel.Open(models.TinyPackage, new EngineOptions { MaxBatchSize = 1, MaxScheduledTokens = 32 });
+        // arrival order, so that "b" (the longer prompt) is the one left waiting
+        using var model = LoadedModel.Open(models.TinyPackage, new EngineOptions { MaxBatchSize = 1, MaxScheduledTokens = 32, Admission = AdmissionOrder.Arrival });
         var engine = model.Engine;
         engine.Submit(Greedy("a", Prompts[0], 4));
         var b = engine.Submit(Greedy("b", Prompts[1], 4));

@@ -1,0 +1,71 @@
+namespace VicunaBatch.Inference.Engine;
+
+/// <summary>Which waiting request gets the next free KV slot.</summary>
+public enum AdmissionOrder
+{
+    /// <summary>Arrival order (FIFO).</summary>
+    Arrival,
+
+    /// <summary>
+    /// The longest request first (prompt + max_tokens, ties in arrival order): a batch ends when its longest request
+    /// does, so starting those first keeps the batch full to the end instead of finishing on a few long stragglers
+    /// (longest-processing-time-first). Bounded wait: a request passed over by <see cref="WaitingQueue.MaxPassOvers"/>
+    /// × slots admissions of later arrivals goes next.
+    /// </summary>
+    LongestFirst,
+}
+
+/// <summary>The scheduler's waiting requests, handed out in an <see cref="AdmissionOrder"/>.</summary>
+internal sealed class WaitingQueue(AdmissionOrder order, int numSlots)
+{
+    /// <summary>How many slots' worth of later arrivals may overtake a request under <see cref="AdmissionOrder.LongestFirst"/>.</summary>
+    public const int MaxPassOvers = 16;
+
+    private readonly LinkedList<(Sequence Sequence, long AdmissionsAtArrival)> _byArrival = new();
+    private readonly Dictionary<long, LinkedListNode<(Sequence, long)>> _nodes = [];
+    private readonly SortedSet<Sequence> _byLength = new(Comparer<Sequence>.Create(LongestFirst));
+    private long _numAdmitted;
+
+    public int Count => _byArrival.Count;
+
+    /// <summary>In arrival order.</summary>
+    public IEnumerable<Sequence> InArrivalOrder => _byArrival.Select(entry => entry.Sequence);
+
+    public void Add(Sequence sequence)
+    {
+        _nodes[sequence.SequenceId] = _byArrival.AddLast((sequence, _numAdmitted));
+        if (order == AdmissionOrder.LongestFirst) _byLength.Add(sequence);
+    }
+
+    /// <summary>The request the next free slot goes to, or null when none waits.</summary>
+    public Sequence? Peek()
+    {
+        if (_byArrival.First is not { } oldest) return null;
+        if (order == AdmissionOrder.Arrival) return oldest.Value.Sequence;
+        var (sequence, admissionsAtArrival) = oldest.Value;
+        return _numAdmitted - admissionsAtArrival >= (long)MaxPassOvers * numSlots ? sequence : _byLength.Min;
+    }
+
+    /// <summary>Takes <paramref name="sequence"/> (from <see cref="Peek"/>) out to run.</summary>
+    public void Admit(Sequence sequence)
+    {
+        if (!Remove(sequence)) throw new InvalidOperationException($"sequence {sequence.SequenceId} is not waiting");
+        _numAdmitted++;
+    }
+
+    public bool Remove(Sequence sequence)
+    {
+        if (!_nodes.Remove(sequence.SequenceId, out var node)) return false;
+        _byArrival.Remove(node);
+        _byLength.Remove(sequence);
+        return true;
+    }
+
+    private static int LongestFirst(Sequence a, Sequence b)
+    {
+        var byLength = Length(b).CompareTo(Length(a));
+        return byLength != 0 ? byLength : a.SequenceId.CompareTo(b.SequenceId);
+    }
+
+    private static long Length(Sequence sequence) => (long)sequence.PromptIds.Length + sequence.Request.MaxTokens;
+}
