@@ -1,0 +1,49 @@
+using Microsoft.Extensions.Configuration;
+using VicunaBatch.Core;
+
+namespace VicunaBatch.Functions;
+
+/// <summary>
+/// Settings of the Function App beyond <c>Storage__*</c> / <c>ServiceBus__*</c> (those go to AddAzureTransport).
+/// Secrets are app settings that hold Key Vault references (<c>@Microsoft.KeyVault(SecretUri=…)</c>), resolved by
+/// the platform with the app's identity (<c>keyVaultReferenceIdentity</c> in infra/bicep), so none is in the template.
+/// </summary>
+public sealed class FunctionsOptions
+{
+    /// <summary>Accepted bearer keys, comma-separated (<c>Api__Keys</c>); each key is a tenant. Required.</summary>
+    public List<string> ApiKeys { get; } = [];
+
+    /// <summary>The <c>whsec_…</c> secret that signs webhooks of jobs without their own (inbox jobs) (<c>Webhooks__SigningSecret</c>). Required.</summary>
+    public string SigningSecret { get; set; } = "";
+
+    /// <summary>Webhook URLs may be http and loopback (<c>Webhooks__AllowLoopback</c>). Default false; only for tests and local runs.</summary>
+    public bool AllowLoopbackWebhooks { get; set; }
+
+    /// <summary>Sharding and line limits (<c>Input__RequestsPerShard</c>, …); the workers must use the same. Default <see cref="InputOptions"/>'s.</summary>
+    public InputOptions Input { get; set; } = new();
+
+    /// <summary>Inbox jobs (<c>Inbox__CompletionWindow</c>, <c>Inbox__WebhookUrl</c>).</summary>
+    public InboxOptions Inbox { get; set; } = new();
+
+    public static FunctionsOptions From(IConfiguration configuration)
+    {
+        var options = new FunctionsOptions
+        {
+            SigningSecret = configuration["Webhooks:SigningSecret"] ?? "",
+            AllowLoopbackWebhooks = configuration.GetValue("Webhooks:AllowLoopback", false),
+            Input = configuration.GetSection("Input").Get<InputOptions>() ?? new InputOptions(),
+            Inbox = configuration.GetSection("Inbox").Get<InboxOptions>() ?? new InboxOptions(),
+        };
+        options.ApiKeys.AddRange((configuration["Api:Keys"] ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+        return options;
+    }
+
+    public void Validate()
+    {
+        if (ApiKeys.Count == 0) throw new ArgumentException("no API key configured: set Api__Keys (comma-separated; a Key Vault reference on Azure)");
+        if (string.IsNullOrEmpty(SigningSecret)) throw new ArgumentException("no webhook signing secret configured: set Webhooks__SigningSecret (whsec_…; a Key Vault reference on Azure)");
+        new WebhookDelivererOptions { SigningSecret = SigningSecret }.Validate(); // a malformed secret fails here, not at the first delivery
+        Input.Validate();
+        Inbox.Validate();
+    }
+}
