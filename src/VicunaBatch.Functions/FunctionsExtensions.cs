@@ -46,7 +46,7 @@ public static class FunctionsExtensions
             var policy = new WebhookUrlPolicy(new WebhookUrlPolicyOptions { AllowHttp = options.AllowLoopbackWebhooks, AllowLoopback = options.AllowLoopbackWebhooks });
             return new WebhookDeliverer(sp.GetRequiredService<ControlPlaneQueues>().WebhookDeliveries, sp.GetRequiredService<IBlobStore>(),
                 new HttpClient(WebhookHttp.CreateHandler(policy)), policy,
-                new WebhookDelivererOptions { SigningSecret = options.SigningSecret, JobSecrets = sp.GetRequiredService<TenantBatches>().GetWebhookSecretAsync },
+                options.DelivererOptions(sp.GetRequiredService<TenantBatches>().GetWebhookSecretAsync),
                 sp.GetRequiredService<TimeProvider>());
         });
         return services;
