@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Azure.Functions.Worker;
 using VicunaBatch.Azure.Tests;
+using VicunaBatch.Core;
 
 namespace VicunaBatch.Functions.Tests;
 
@@ -82,6 +83,36 @@ public sealed class ApiFunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
         var (status, content) = await _rig.HttpAsync((f, r) => f.GetFileContentAsync(r, fileId), "GET", $"/v1/files/{fileId}/content", FunctionsRig.KeyA);
 
         Assert.Equal((200, Lines), (status, content.GetString()));
+    }
+
+    [Fact]
+    public async Task BatchWithWebhook_createdOverHttp_endsWithOneEventSignedWithTheBatchSecretNamingADownloadableOutput()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var (_, file) = await _rig.HttpAsync((f, r) => f.UploadFileAsync(r), "POST", "/v1/files", FunctionsRig.KeyA, FileForm(Lines));
+        var (_, batch) = await _rig.HttpAsync((f, r) => f.CreateBatchAsync(r), "POST", "/v1/batches", FunctionsRig.KeyA, Json(new
+        {
+            input_file_id = file.GetProperty("id").GetString(), endpoint = "/v1/chat/completions", completion_window = "24h",
+            webhook = new { url = receiver.Url },
+        }));
+        var batchId = batch.GetProperty("id").GetString()!;
+
+        await _rig.RunShardsAsync();
+        await _rig.RunFinalizerAsync();
+        await _rig.RunDelivererAsync();
+
+        var (_, headers, body) = Assert.Single(receiver.Received);
+        var secret = batch.GetProperty("webhook").GetProperty("secret").GetString()!;
+        Assert.Equal(WebhookVerifyResult.Valid, WebhookSigner.Verify(secret, headers, body, _rig.Time.GetUtcNow()));
+        var data = JsonDocument.Parse(body).RootElement.GetProperty("data");
+        Assert.Equal((batchId, "completed"), (data.GetProperty("id").GetString(), data.GetProperty("status").GetString()));
+        var outputFileId = data.GetProperty("output_file_id").GetString()!;
+        var (status, output) = await _rig.HttpAsync((f, r) => f.GetFileContentAsync(r, outputFileId), "GET", $"/v1/files/{outputFileId}/content", FunctionsRig.KeyA);
+        Assert.Equal(200, status);
+        Assert.Equal(["a", "b"], output.GetString()!.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("custom_id").GetString()));
+        var (_, done) = await _rig.HttpAsync((f, r) => f.GetBatchAsync(r, batchId), "GET", $"/v1/batches/{batchId}", FunctionsRig.KeyA);
+        Assert.Equal(("completed", outputFileId), (done.GetProperty("status").GetString(), done.GetProperty("output_file_id").GetString()));
     }
 
     [Fact]
