@@ -59,6 +59,10 @@ public sealed class FunctionsOptions
 
     public void Validate()
     {
+        // a reference the platform could not resolve (secret missing, no access) arrives as its own text
+        foreach (var (name, value) in new[] { ("Api__Keys", string.Join(',', ApiKeys)), ("Webhooks__SigningSecret", SigningSecret) })
+            if (value.Contains("@Microsoft.KeyVault(", StringComparison.OrdinalIgnoreCase))
+                throw new ArgumentException($"{name} is an unresolved Key Vault reference: create the secret, and check the app identity's Key Vault Secrets User role");
         if (ApiKeys.Count == 0) throw new ArgumentException("no API key configured: set Api__Keys (comma-separated; a Key Vault reference on Azure)");
         if (string.IsNullOrEmpty(SigningSecret)) throw new ArgumentException("no webhook signing secret configured: set Webhooks__SigningSecret (whsec_…; a Key Vault reference on Azure)");
         var deliverer = DelivererOptions(null);

@@ -31,6 +31,19 @@ public sealed class FunctionsExtensionsTests
         Assert.Contains(appSetting, e.Message);
     }
 
+    [Theory]
+    [InlineData("Api:Keys")]
+    [InlineData("Webhooks:SigningSecret")]
+    public void AddVicunaBatchFunctions_unresolvedKeyVaultReference_throwsInsteadOfUsingItsText(string key)
+    {
+        var settings = AzureSettings();
+        settings[key] = "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/missing/)";
+
+        var e = Assert.Throws<ArgumentException>(() => new ServiceCollection().AddVicunaBatchFunctions(Configuration(settings)));
+
+        Assert.Contains("unresolved Key Vault reference", e.Message);
+    }
+
     [Fact]
     public void AddVicunaBatchFunctions_retryScheduleAsLongAsThePoisonLimit_throws()
     {
