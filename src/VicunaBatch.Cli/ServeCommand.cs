@@ -131,6 +131,9 @@ public static class ServeHost
             policy, new WebhookDelivererOptions { SigningSecret = secret, JobSecrets = sp.GetRequiredService<TenantBatches>().GetWebhookSecretAsync }, time,
             (message, e) => sp.GetRequiredService<ILogger<WebhookDeliverer>>().LogWarning(e, "webhook delivery {MessageId} failed", message.MessageId)));
         services.AddHostedService<WebhookDeliveryLoop>();
+        services.AddSingleton(sp => new JobSweeper(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(), sp.GetRequiredService<JobSettler>(),
+            async (events, ct) => { foreach (var e in events) await sp.GetRequiredService<Channel<string>>().Writer.WriteAsync(e.JobId, ct); }, time));
+        services.AddHostedService<SweepLoop>();
     }
 }
 
@@ -138,6 +141,30 @@ public static class ServeHost
 internal sealed class WebhookDeliveryLoop(WebhookDeliverer deliverer) : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => deliverer.RunAsync(stoppingToken);
+}
+
+/// <summary>Every minute: jobs past their completion window expire with their partial results (as the Functions timer does).</summary>
+internal sealed class SweepLoop(JobSweeper sweeper, TimeProvider time, ILogger<SweepLoop> logger) : BackgroundService
+{
+    public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(Interval, time, stoppingToken);
+                try
+                {
+                    foreach (var ended in (await sweeper.SweepAsync(stoppingToken)).Expired)
+                        logger.LogInformation("job {JobId} expired; webhook {Webhook}", ended.Job.Id, ended.Webhook.SnakeCase());
+                }
+                catch (Exception e) when (e is not OperationCanceledException) { logger.LogError(e, "sweeping jobs failed"); }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { }
+    }
 }
 
 /// <summary>Only one serve process per data folder: the worker releases the queue's stale locks at start.</summary>

@@ -8,16 +8,21 @@ public sealed record SweepResult(IReadOnlyList<JobEnding> Expired, IReadOnlyList
 /// job folder with its number of shard reports; per unfinished job (one read of <c>job.json</c>, plus the plan
 /// for a running one): a job past <c>expires_at</c> is expired with its partial results
 /// (<see cref="JobSettler.ExpireAsync"/>); a running, finalizing or cancelling job whose shards have all
-/// reported gets a <see cref="ShardDoneEvent"/> on the shard-done queue, so a lost event cannot strand it.
+/// reported gets a <see cref="ShardDoneEvent"/> through <c>recheck</c> (on Azure: the shard-done queue), so a lost
+/// event cannot strand it.
 /// </summary>
-public sealed class JobSweeper(IBlobStore blobs, IJobStore jobs, JobSettler settler, IWorkQueue shardDone, TimeProvider time)
+public sealed class JobSweeper(IBlobStore blobs, IJobStore jobs, JobSettler settler, Func<IReadOnlyList<ShardDoneEvent>, CancellationToken, Task> recheck, TimeProvider time)
 {
+    /// <summary>Rechecks go to <paramref name="shardDone"/>, where the finalizer reads them.</summary>
+    public JobSweeper(IBlobStore blobs, IJobStore jobs, JobSettler settler, IWorkQueue shardDone, TimeProvider time)
+        : this(blobs, jobs, settler, (events, ct) => shardDone.SendAsync(events.Select(e => e.ToMessage()).ToList(), ct), time) { }
+
     private const string Prefix = "jobs/";
 
     public async Task<SweepResult> SweepAsync(CancellationToken cancellationToken = default)
     {
         var expired = new List<JobEnding>();
-        var recheck = new List<ShardDoneEvent>();
+        var rechecks = new List<ShardDoneEvent>();
         await foreach (var (jobId, numReports) in ListJobsAsync(cancellationToken))
         {
             if (await jobs.GetAsync(jobId, cancellationToken) is not { } stored) continue;
@@ -30,10 +35,10 @@ public sealed class JobSweeper(IBlobStore blobs, IJobStore jobs, JobSettler sett
             if (job.Status is not (JobStatus.InProgress or JobStatus.Finalizing or JobStatus.Cancelling)) continue;
             int numShards = await blobs.ExistsAsync(JobIds.PlanBlob(jobId), cancellationToken)
                 ? (await ShardReports.ReadPlanAsync(blobs, jobId, cancellationToken)).NumShards : 0;
-            if (numReports >= numShards) recheck.Add(new ShardDoneEvent(jobId, Math.Max(0, numShards - 1)));
+            if (numReports >= numShards) rechecks.Add(new ShardDoneEvent(jobId, Math.Max(0, numShards - 1)));
         }
-        if (recheck.Count > 0) await shardDone.SendAsync(recheck.Select(e => e.ToMessage()).ToList(), cancellationToken);
-        return new SweepResult(expired, recheck.Select(e => e.JobId).ToList());
+        if (rechecks.Count > 0) await recheck(rechecks, cancellationToken);
+        return new SweepResult(expired, rechecks.Select(e => e.JobId).ToList());
     }
 
     /// <summary>Job folders that hold a <c>job.json</c>, with their number of shard reports, from one ordinal listing.</summary>
