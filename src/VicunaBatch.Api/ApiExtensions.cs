@@ -12,7 +12,8 @@ public static class ApiExtensions
     /// <summary>
     /// Registers the API's services. The host registers the Core parts it runs on: <see cref="IBlobStore"/>,
     /// <see cref="IJobStore"/>, <see cref="JobSubmitter"/>, <see cref="InputOptions"/>, <see cref="TimeProvider"/>,
-    /// and optionally an <see cref="IPromptTokenCounter"/> (token counts in validate).
+    /// and optionally an <see cref="IPromptTokenCounter"/> (token counts in validate). <see cref="BatchApi"/> is the same
+    /// API for a host that routes requests itself (Functions).
     /// </summary>
     public static IServiceCollection AddVicunaBatchApi(this IServiceCollection services, Action<ApiOptions> configure)
     {
@@ -26,6 +27,8 @@ public static class ApiExtensions
             sp.GetRequiredService<JobSubmitter>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new InputDryRun(sp.GetRequiredService<InputOptions>(), sp.GetService<IPromptTokenCounter>()));
         services.AddSingleton<BatchObjects>();
+        services.AddSingleton(sp => new BatchApi(sp.GetRequiredService<ApiKeyFilter>(), sp.GetRequiredService<FileCatalog>(),
+            sp.GetRequiredService<TenantBatches>(), sp.GetRequiredService<InputDryRun>(), sp.GetRequiredService<BatchObjects>(), options));
         return services;
     }
 

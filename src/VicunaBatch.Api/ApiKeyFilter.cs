@@ -19,17 +19,21 @@ internal sealed class ApiKeyFilter : IEndpointFilter
     public static string TenantOf(HttpContext context) =>
         context.Items[TenantItem] as string ?? throw new InvalidOperationException("request was not authenticated");
 
-    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next) =>
+        Authenticate(context.HttpContext) is { } refused ? refused : await next(context);
+
+    /// <summary>Checks the bearer key and records the tenant on the request; the 401 to answer when refused, else null.</summary>
+    public IResult? Authenticate(HttpContext context)
     {
-        var header = context.HttpContext.Request.Headers.Authorization.ToString();
+        var header = context.Request.Headers.Authorization.ToString();
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length <= 7)
             return ApiErrors.Unauthorized("Missing API key: send 'Authorization: Bearer <key>'.");
         var hash = Hash(header[7..].Trim());
         bool known = false;
         foreach (var keyHash in _keyHashes) known |= CryptographicOperations.FixedTimeEquals(hash, keyHash);
         if (!known) return ApiErrors.Unauthorized("Incorrect API key provided.");
-        context.HttpContext.Items[TenantItem] = "t" + Convert.ToHexStringLower(hash)[..32];
-        return await next(context);
+        context.Items[TenantItem] = "t" + Convert.ToHexStringLower(hash)[..32];
+        return null;
     }
 
     private static byte[] Hash(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));

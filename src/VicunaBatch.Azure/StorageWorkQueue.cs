@@ -76,6 +76,10 @@ public sealed class StorageWorkQueue : IWorkQueue
             message.NextVisibleOn ?? _time.GetUtcNow() + _lockDuration);
     }
 
+    /// <summary>The port body of a message received by someone else, for a consumer that lets the receiver settle it
+    /// (the Functions host deletes a message whose function returned); unlike <see cref="Track"/> nothing is remembered.</summary>
+    public static string BodyOf(QueueMessage message) => Envelope.Unwrap(message.MessageId, message.MessageText).Body;
+
     public Task CompleteAsync(ReceivedMessage message, CancellationToken cancellationToken = default) =>
         SettleAsync(message, "complete", (queueMessageId, popReceipt) => _queue.DeleteMessageAsync(queueMessageId, popReceipt, cancellationToken));
 

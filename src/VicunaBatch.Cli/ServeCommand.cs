@@ -125,10 +125,15 @@ public static class ServeHost
         var outbox = new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = Path.Combine(dataPath, "queue.db"), QueueName = "webhooks" }, time);
         var policy = new WebhookUrlPolicy(new WebhookUrlPolicyOptions { AllowHttp = true, AllowLoopback = true });
         services.AddSingleton(new WebhookOutbox(outbox));
+        services.AddSingleton(sp => new JobSettler(sp.GetRequiredService<JobFinalizer>(), sp.GetRequiredService<TenantBatches>(),
+            sp.GetRequiredService<FileCatalog>(), sp.GetRequiredService<WebhookOutbox>()));
         services.AddSingleton(sp => new WebhookDeliverer(outbox, sp.GetRequiredService<IBlobStore>(), new HttpClient(WebhookHttp.CreateHandler(policy)),
             policy, new WebhookDelivererOptions { SigningSecret = secret, JobSecrets = sp.GetRequiredService<TenantBatches>().GetWebhookSecretAsync }, time,
             (message, e) => sp.GetRequiredService<ILogger<WebhookDeliverer>>().LogWarning(e, "webhook delivery {MessageId} failed", message.MessageId)));
         services.AddHostedService<WebhookDeliveryLoop>();
+        services.AddSingleton(sp => new JobSweeper(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(), sp.GetRequiredService<JobSettler>(),
+            async (events, ct) => { foreach (var e in events) await sp.GetRequiredService<Channel<string>>().Writer.WriteAsync(e.JobId, ct); }, time));
+        services.AddHostedService<SweepLoop>();
     }
 }
 
@@ -136,6 +141,30 @@ public static class ServeHost
 internal sealed class WebhookDeliveryLoop(WebhookDeliverer deliverer) : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => deliverer.RunAsync(stoppingToken);
+}
+
+/// <summary>Every minute: jobs past their completion window expire with their partial results (as the Functions timer does).</summary>
+internal sealed class SweepLoop(JobSweeper sweeper, TimeProvider time, ILogger<SweepLoop> logger) : BackgroundService
+{
+    public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(Interval, time, stoppingToken);
+                try
+                {
+                    foreach (var ended in (await sweeper.SweepAsync(stoppingToken)).Expired)
+                        logger.LogInformation("job {JobId} expired; webhook {Webhook}", ended.Job.Id, ended.Webhook.SnakeCase());
+                }
+                catch (Exception e) when (e is not OperationCanceledException) { logger.LogError(e, "sweeping jobs failed"); }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { }
+    }
 }
 
 /// <summary>Only one serve process per data folder: the worker releases the queue's stale locks at start.</summary>
@@ -195,9 +224,7 @@ internal sealed class ServeWorker(
 /// Finalizes jobs as their shards settle (and, at start, every job left unfinished by an earlier run);
 /// completes cancellations once a cancelling job's shards have settled.
 /// </summary>
-internal sealed class FinalizerLoop(
-    Channel<string> settledJobs, JobFinalizer finalizer, TenantBatches batches, FileCatalog files, WebhookOutbox outbox, IBlobStore blobs, IJobStore jobs,
-    ILogger<FinalizerLoop> logger)
+internal sealed class FinalizerLoop(Channel<string> settledJobs, JobSettler settler, IBlobStore blobs, IJobStore jobs, ILogger<FinalizerLoop> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -207,27 +234,15 @@ internal sealed class FinalizerLoop(
             await EnqueueUnfinishedAsync(stoppingToken);
             await foreach (var jobId in settledJobs.Reader.ReadAllAsync(stoppingToken))
             {
-                try { await SettleAsync(jobId, stoppingToken); }
+                try
+                {
+                    if (await settler.SettleAsync(jobId, stoppingToken) is { } ended)
+                        logger.LogInformation("job {JobId} ended: {Status}; webhook {Webhook}", jobId, ended.Job.Status.SnakeCase(), ended.Webhook.SnakeCase());
+                }
                 catch (Exception e) when (e is not OperationCanceledException) { logger.LogError(e, "finalizing job {JobId} failed", jobId); }
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { }
-    }
-
-    private async Task SettleAsync(string jobId, CancellationToken cancellationToken)
-    {
-        var result = await finalizer.TryFinalizeAsync(jobId, cancellationToken);
-        if (result.Status == FinalizeStatus.Finalized) await OnJobEndedAsync(result.Job, cancellationToken);
-        if (await batches.TrySettleCancellationAsync(jobId, cancellationToken) is { } cancelled) await OnJobEndedAsync(cancelled, cancellationToken);
-    }
-
-    /// <summary>A job reached a terminal status: its webhook event goes to the outbox (idempotent per event id).</summary>
-    private async Task OnJobEndedAsync(BatchJob job, CancellationToken cancellationToken)
-    {
-        // the event names the files as the API does (file ids the receiver can download)
-        job = await batches.WithFileIdsAsync(job, files, cancellationToken);
-        var result = await outbox.EnqueueAsync(job, cancellationToken);
-        logger.LogInformation("job {JobId} ended: {Status}; webhook {Webhook}", job.Id, job.Status.SnakeCase(), result.SnakeCase());
     }
 
     private async Task EnqueueUnfinishedAsync(CancellationToken cancellationToken)

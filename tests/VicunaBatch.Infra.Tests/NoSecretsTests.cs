@@ -66,6 +66,18 @@ public sealed class NoSecretsTests(BicepFixture bicep)
     }
 
     [Fact]
+    public void Function_app_secrets_are_key_vault_references_the_app_resolves()
+    {
+        var (functions, _) = bicep.Main.Module("functions");
+        var settings = functions.Json["variables"]!["appSettings"]!.AsObject();
+        // the names VicunaBatch.Functions reads (FunctionsOptions); the values are references, never secrets
+        Assert.StartsWith("[format('@Microsoft.KeyVault(SecretUri={0}secrets/api-keys/)'", (string?)settings["Api__Keys"]);
+        Assert.StartsWith("[format('@Microsoft.KeyVault(SecretUri={0}secrets/webhook-signing-secret/)'", (string?)settings["Webhooks__SigningSecret"]);
+        var app = functions.OfType("Microsoft.Web/sites").Single().Resource["properties"]!;
+        Assert.Equal("[parameters('identityId')]", (string?)app["keyVaultReferenceIdentity"]);
+    }
+
+    [Fact]
     public void Worker_environment_carries_no_secret()
     {
         var (workers, _) = bicep.Main.Module("workers");

@@ -98,6 +98,10 @@ var appSettings = {
   ServiceBus__clientId: identityConnection.clientId
   ServiceBus__QueueName: workQueueName
   KeyVault__VaultUri: keyVaultUri
+  // secrets as Key Vault references, resolved by the platform with keyVaultReferenceIdentity: no value passes through
+  // a deployment. api-keys: comma-separated bearer keys (one per tenant); webhook-signing-secret: whsec_… (see README)
+  Api__Keys: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/api-keys/)'
+  Webhooks__SigningSecret: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/webhook-signing-secret/)'
   // DefaultAzureCredential in application code picks the user-assigned identity
   AZURE_CLIENT_ID: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString

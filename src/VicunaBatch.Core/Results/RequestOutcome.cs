@@ -16,6 +16,8 @@ public enum RequestErrorCode
     InvalidRequest,
     /// <summary>The request's shard was dead-lettered before the request finished.</summary>
     ShardFailed,
+    /// <summary>The job passed its completion window before the request ran.</summary>
+    BatchExpired,
 }
 
 /// <summary>

@@ -21,6 +21,7 @@ public sealed record FinalizeResult(FinalizeStatus Status, BatchJob Job);
 /// line per custom_id in input line order, sets request_counts and usage, and completes the job.
 /// Works shard by shard, so memory is bounded by one shard. Safe to call repeatedly and concurrently;
 /// a job left in <c>finalizing</c> is finalized again with byte-identical files.
+/// <see cref="TryExpireAsync"/> ends a job that ran past <c>expires_at</c> with the results it has.
 /// </summary>
 public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointStore checkpoints, InputOptions options, TimeProvider time)
 {
@@ -29,8 +30,7 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
 
     public async Task<FinalizeResult> TryFinalizeAsync(string jobId, CancellationToken cancellationToken = default)
     {
-        var stored = await jobs.GetAsync(jobId, cancellationToken)
-            ?? throw new ArgumentException($"job {jobId} does not exist", nameof(jobId));
+        var stored = await GetAsync(jobId, cancellationToken);
         var job = stored.Job;
         if (job.Status is not (JobStatus.InProgress or JobStatus.Finalizing)) return new FinalizeResult(FinalizeStatus.Skipped, job);
 
@@ -46,16 +46,83 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
             etag = saved;
         }
 
-        var totals = await WriteFilesAsync(job.Id, cancellationToken);
+        var totals = await WriteFilesAsync(job.Id, ReportedShardsAsync(jobId, cancellationToken), cancellationToken);
+        SetResults(job, totals, progress);
+        JobStateMachine.Transition(job, JobStatus.Completed, time.GetUtcNow());
+        if (await TrySaveAsync(job, etag, cancellationToken) is null)
+            return new FinalizeResult(FinalizeStatus.Skipped, (await jobs.GetAsync(jobId, cancellationToken))!.Job);
+        return new FinalizeResult(FinalizeStatus.Finalized, job);
+    }
+
+    /// <summary>
+    /// A job still running at <c>expires_at</c> becomes <c>expired</c>: what its shards checkpointed goes to
+    /// <c>output.jsonl</c> / <c>errors.jsonl</c> as at finalization, and every request that has no result yet
+    /// becomes a <c>batch_expired</c> error line (counted as failed). A job whose shards have all reported is
+    /// finalized (completed) instead: its work is done, only the finalizer has not run yet.
+    /// <see cref="FinalizeStatus.NotReady"/>: not due yet; <see cref="FinalizeStatus.Finalized"/>: this call ended
+    /// the job (<see cref="BatchJob.Status"/> says how); <see cref="FinalizeStatus.Skipped"/>: already ended, or
+    /// <c>cancelling</c> (a cancellation ends as <c>cancelled</c>). The status is saved before the files are
+    /// written, so a worker's late report cannot complete it meanwhile; a call after a crash between the two
+    /// writes the files again (byte-identical for the same checkpoints).
+    /// </summary>
+    public async Task<FinalizeResult> TryExpireAsync(string jobId, CancellationToken cancellationToken = default)
+    {
+        var stored = await GetAsync(jobId, cancellationToken);
+        var job = stored.Job;
+        bool hasPlan = await blobs.ExistsAsync(JobIds.PlanBlob(jobId), cancellationToken);
+        if (job is { Status: JobStatus.Expired, OutputFileId: null } && hasPlan) return await WriteExpiredFilesAsync(job, stored.ETag, cancellationToken);
+        if (!JobStateMachine.CanTransition(job.Status, JobStatus.Expired)) return new FinalizeResult(FinalizeStatus.Skipped, job);
+        if (job.ExpiresAt is not { } expiresAt || time.GetUtcNow().ToUnixTimeSeconds() < expiresAt) return new FinalizeResult(FinalizeStatus.NotReady, job);
+        if (job.Status != JobStatus.Validating && hasPlan
+            && await _reports.GetProgressAsync(jobId, cancellationToken) is var progress && progress.ShardsDone >= progress.ShardsTotal)
+            return await TryFinalizeAsync(jobId, cancellationToken);
+
+        JobStateMachine.Transition(job, JobStatus.Expired, time.GetUtcNow());
+        if (await TrySaveAsync(job, stored.ETag, cancellationToken) is not { } etag) return await TryExpireAsync(jobId, cancellationToken);
+        return hasPlan ? await WriteExpiredFilesAsync(job, etag, cancellationToken) : new FinalizeResult(FinalizeStatus.Finalized, job);
+    }
+
+    private async Task<FinalizeResult> WriteExpiredFilesAsync(BatchJob job, string etag, CancellationToken cancellationToken)
+    {
+        var totals = await WriteFilesAsync(job.Id, PlannedShardsAsync(job.Id, cancellationToken), cancellationToken);
+        var progress = await _reports.GetProgressAsync(job.Id, cancellationToken);
+        SetResults(job, totals, progress);
+        if (await TrySaveAsync(job, etag, cancellationToken) is null)
+            return new FinalizeResult(FinalizeStatus.Skipped, (await jobs.GetAsync(job.Id, cancellationToken))!.Job);
+        return new FinalizeResult(FinalizeStatus.Finalized, job);
+    }
+
+    private async Task<StoredJob> GetAsync(string jobId, CancellationToken cancellationToken) =>
+        await jobs.GetAsync(jobId, cancellationToken) ?? throw new ArgumentException($"job {jobId} does not exist", nameof(jobId));
+
+    private static void SetResults(BatchJob job, Totals totals, JobProgress progress)
+    {
         job.OutputFileId = JobIds.OutputBlob(job.Id);
         job.ErrorFileId = JobIds.ErrorsBlob(job.Id);
         job.RequestCounts = new RequestCounts(totals.Completed + totals.Failed, totals.Completed, totals.Failed);
         job.Usage = new BatchUsage(totals.InputTokens, totals.OutputTokens, totals.InputTokens + totals.OutputTokens);
         job.Progress = progress with { Completed = totals.Completed, Failed = totals.Failed };
-        JobStateMachine.Transition(job, JobStatus.Completed, time.GetUtcNow());
-        if (await TrySaveAsync(job, etag, cancellationToken) is null)
-            return new FinalizeResult(FinalizeStatus.Skipped, (await jobs.GetAsync(jobId, cancellationToken))!.Job);
-        return new FinalizeResult(FinalizeStatus.Finalized, job);
+    }
+
+    /// <summary>Every shard with its report, in shard order (finalization: all have one).</summary>
+    private async IAsyncEnumerable<(Shard Shard, ShardReport? Report)> ReportedShardsAsync(
+        string jobId, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var report in _reports.ReadAllAsync(jobId, cancellationToken)) yield return (report.Shard, report);
+    }
+
+    /// <summary>Every shard of the plan with its report where it has one (expiry). The shard list is not stored:
+    /// validation is deterministic for the same input and options, so it is cut again from the input.</summary>
+    private async IAsyncEnumerable<(Shard Shard, ShardReport? Report)> PlannedShardsAsync(
+        string jobId, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var reports = new Dictionary<int, ShardReport>();
+        await foreach (var report in _reports.ReadAllAsync(jobId, cancellationToken)) reports[report.Shard.ShardIndex] = report;
+        var plan = await ShardReports.ReadPlanAsync(blobs, jobId, cancellationToken);
+        ValidationReport validation;
+        await using (var input = await blobs.OpenReadAsync(plan.InputBlob, null, cancellationToken))
+            validation = await new InputValidator(options).ValidateAsync(input, jobId, plan.InputBlob, plan.Format, cancellationToken);
+        foreach (var shard in validation.Shards) yield return (shard, reports.GetValueOrDefault(shard.ShardIndex));
     }
 
     private async Task<string?> TrySaveAsync(BatchJob job, string etag, CancellationToken cancellationToken)
@@ -66,7 +133,7 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
 
     private sealed record Totals(int Completed, int Failed, long InputTokens, long OutputTokens);
 
-    private async Task<Totals> WriteFilesAsync(string jobId, CancellationToken cancellationToken)
+    private async Task<Totals> WriteFilesAsync(string jobId, IAsyncEnumerable<(Shard Shard, ShardReport? Report)> shards, CancellationToken cancellationToken)
     {
         await using var output = new JsonlSpool();
         await using var errors = new JsonlSpool();
@@ -74,10 +141,10 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
         await using var validationErrors = ReadValidationErrorsAsync(jobId, cancellationToken).GetAsyncEnumerator(cancellationToken);
         bool hasValidationError = await validationErrors.MoveNextAsync();
 
-        await foreach (var report in _reports.ReadAllAsync(jobId, cancellationToken))
+        await foreach (var (shard, report) in shards)
         {
-            var items = await ShardItemsAsync(report, cancellationToken);
-            while (hasValidationError && validationErrors.Current.Line <= report.Shard.LastLine)
+            var items = await ShardItemsAsync(shard, report, cancellationToken);
+            while (hasValidationError && validationErrors.Current.Line <= shard.LastLine)
             {
                 items.Add((validationErrors.Current.Line, null, validationErrors.Current));
                 hasValidationError = await validationErrors.MoveNextAsync();
@@ -98,24 +165,27 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
         return new Totals(output.NumLines, errors.NumLines, input, outputTokens);
     }
 
-    /// <summary>A shard's deduplicated outcomes as output or error items, plus <c>shard_failed</c>
-    /// errors for the requests a dead-lettered shard never finished (or, defensively, a completed
-    /// shard whose checkpoints lack a request), so every valid line ends up in exactly one file.</summary>
-    private async Task<List<(int Line, RequestOutcome? Outcome, ErrorLine? Error)>> ShardItemsAsync(ShardReport report, CancellationToken cancellationToken)
+    /// <summary>A shard's deduplicated outcomes as output or error items, plus error items for the requests it
+    /// never finished: <c>shard_failed</c> for a dead-lettered shard (or, defensively, a completed shard whose
+    /// checkpoints lack a request), <c>batch_expired</c> for a shard with no report (expiry), so every valid line
+    /// ends up in exactly one file.</summary>
+    private async Task<List<(int Line, RequestOutcome? Outcome, ErrorLine? Error)>> ShardItemsAsync(
+        Shard shard, ShardReport? report, CancellationToken cancellationToken)
     {
-        var shard = report.Shard;
         var outcomes = await OutcomeDeduplication.DeduplicateAsync(
             checkpoints.ReadShardAsync(shard.JobId, shard.ShardIndex, cancellationToken), cancellationToken);
         var items = outcomes.Select(o => (o.LineNumber, o.Succeeded ? o : null, o.Succeeded ? null : ErrorLine.From(o))).ToList();
-        bool deadLettered = report.State == ShardState.DeadLettered;
-        if (!deadLettered && outcomes.Count >= shard.NumRequests) return items;
-        var message = deadLettered ? $"shard {shard.ShardIndex} was dead-lettered: {report.Reason}" : $"shard {shard.ShardIndex} recorded no result for this request";
+        bool completed = report?.State == ShardState.Completed;
+        if (completed && outcomes.Count >= shard.NumRequests) return items;
+        var (code, message) = report is null
+            ? (RequestErrorCode.BatchExpired, "the batch expired before this request ran")
+            : completed ? (RequestErrorCode.ShardFailed, $"shard {shard.ShardIndex} recorded no result for this request")
+            : (RequestErrorCode.ShardFailed, $"shard {shard.ShardIndex} was dead-lettered: {report.Reason}");
 
         var done = outcomes.Select(o => o.CustomId).ToHashSet(StringComparer.Ordinal);
         await foreach (var parsed in shard.ReadAsync(blobs, _parser, cancellationToken))
             if (done.Add(parsed.CustomId))
-                items.Add((parsed.LineNumber, null, new ErrorLine(parsed.CustomId, RequestErrorCode.ShardFailed.SnakeCase(),
-                    message, parsed.LineNumber)));
+                items.Add((parsed.LineNumber, null, new ErrorLine(parsed.CustomId, code.SnakeCase(), message, parsed.LineNumber)));
         return items;
     }
 

@@ -1,0 +1,57 @@
+using Microsoft.AspNetCore.Http;
+using VicunaBatch.Core;
+
+namespace VicunaBatch.Api;
+
+/// <summary>
+/// The API's operations as plain calls over an <see cref="HttpContext"/>, each behind the same bearer-key check
+/// as the mapped endpoints: the entry point for a host that routes requests itself (the Azure Functions HTTP
+/// triggers), so both hosts run the same handlers. Registered by <see cref="ApiExtensions.AddVicunaBatchApi"/>.
+/// </summary>
+public sealed class BatchApi
+{
+    private readonly ApiKeyFilter _keys;
+    private readonly FileCatalog _files;
+    private readonly TenantBatches _batches;
+    private readonly InputDryRun _dryRun;
+    private readonly BatchObjects _objects;
+    private readonly ApiOptions _options;
+
+    internal BatchApi(ApiKeyFilter keys, FileCatalog files, TenantBatches batches, InputDryRun dryRun, BatchObjects objects, ApiOptions options) =>
+        (_keys, _files, _batches, _dryRun, _objects, _options) = (keys, files, batches, dryRun, objects, options);
+
+    /// <summary><c>POST /v1/files</c></summary>
+    public Task<IResult> UploadFileAsync(HttpContext context) =>
+        RunAuthenticatedAsync(context, ct => FileHandlers.UploadAsync(context, _files, _options, ct));
+
+    /// <summary><c>GET /v1/files/{fileId}</c></summary>
+    public Task<IResult> GetFileAsync(HttpContext context, string fileId) =>
+        RunAuthenticatedAsync(context, ct => FileHandlers.GetAsync(context, fileId, _files, ct));
+
+    /// <summary><c>GET /v1/files/{fileId}/content</c></summary>
+    public Task<IResult> GetFileContentAsync(HttpContext context, string fileId) =>
+        RunAuthenticatedAsync(context, ct => FileHandlers.GetContentAsync(context, fileId, _files, ct));
+
+    /// <summary><c>POST /v1/batches</c></summary>
+    public Task<IResult> CreateBatchAsync(HttpContext context) =>
+        RunAuthenticatedAsync(context, ct => BatchHandlers.CreateAsync(context, _batches, _files, _dryRun, _objects, _options, ct));
+
+    /// <summary><c>GET /v1/batches</c></summary>
+    public Task<IResult> ListBatchesAsync(HttpContext context) =>
+        RunAuthenticatedAsync(context, ct => BatchHandlers.ListAsync(context, _batches, _objects, _options, ct));
+
+    /// <summary><c>GET /v1/batches/{batchId}</c></summary>
+    public Task<IResult> GetBatchAsync(HttpContext context, string batchId) =>
+        RunAuthenticatedAsync(context, ct => BatchHandlers.GetAsync(context, batchId, _batches, _objects, ct));
+
+    /// <summary><c>POST /v1/batches/{batchId}/cancel</c></summary>
+    public Task<IResult> CancelBatchAsync(HttpContext context, string batchId) =>
+        RunAuthenticatedAsync(context, ct => BatchHandlers.CancelAsync(context, batchId, _batches, _objects, ct));
+
+    /// <summary><c>POST /v1/batches/validate</c></summary>
+    public Task<IResult> ValidateAsync(HttpContext context) =>
+        RunAuthenticatedAsync(context, ct => ValidateHandler.ValidateAsync(context, _files, _dryRun, _options, ct));
+
+    private async Task<IResult> RunAuthenticatedAsync(HttpContext context, Func<CancellationToken, Task<IResult>> handler) =>
+        _keys.Authenticate(context) ?? await handler(context.RequestAborted);
+}

@@ -1,0 +1,37 @@
+namespace VicunaBatch.Core;
+
+/// <summary>A job this call ended, and what happened to its webhook event.</summary>
+public sealed record JobEnding(BatchJob Job, WebhookEnqueueResult Webhook);
+
+/// <summary>
+/// The control plane's one reaction to "a job may have ended" (a shard-done event, the expiry sweep, a
+/// submit with nothing to run): finalize it when every shard has reported, complete a settled cancellation,
+/// or expire it past its window; when that ended the job, its webhook event goes to the outbox with the
+/// file ids the API shows. Every step is idempotent, so duplicate and late events are harmless.
+/// </summary>
+public sealed class JobSettler(JobFinalizer finalizer, TenantBatches batches, FileCatalog files, WebhookOutbox outbox)
+{
+    /// <summary>Finalizes the job or settles its cancellation; null when the job did not end by this call.</summary>
+    public async Task<JobEnding?> SettleAsync(string jobId, CancellationToken cancellationToken = default)
+    {
+        var result = await finalizer.TryFinalizeAsync(jobId, cancellationToken);
+        if (result.Status == FinalizeStatus.Finalized) return await EndAsync(result.Job, cancellationToken);
+        if (await batches.TrySettleCancellationAsync(jobId, cancellationToken) is { } cancelled) return await EndAsync(cancelled, cancellationToken);
+        return null;
+    }
+
+    /// <summary>Expires the job when it is past <c>expires_at</c> (<see cref="JobFinalizer.TryExpireAsync"/>); null when it did not end by this call.</summary>
+    public async Task<JobEnding?> ExpireAsync(string jobId, CancellationToken cancellationToken = default)
+    {
+        var result = await finalizer.TryExpireAsync(jobId, cancellationToken);
+        return result.Status == FinalizeStatus.Finalized ? await EndAsync(result.Job, cancellationToken) : null;
+    }
+
+    /// <summary>A job reached a terminal status: its event goes to the outbox (idempotent per event id).</summary>
+    private async Task<JobEnding> EndAsync(BatchJob job, CancellationToken cancellationToken)
+    {
+        // the event names the files as the API does (file ids the receiver can download)
+        job = await batches.WithFileIdsAsync(job, files, cancellationToken);
+        return new JobEnding(job, await outbox.EnqueueAsync(job, cancellationToken));
+    }
+}

@@ -1,0 +1,54 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using VicunaBatch.Api;
+using VicunaBatch.Azure;
+using VicunaBatch.Core;
+
+namespace VicunaBatch.Functions;
+
+/// <summary>Wiring of the Function App: the same Api, finalizer, outbox and deliverer as <c>vicuna-batch serve</c>, on the Azure parts.</summary>
+public static class FunctionsExtensions
+{
+    /// <summary>
+    /// Registers <see cref="AzureTransportExtensions.AddAzureTransport"/> (blobs, checkpoints, job store, the Service Bus
+    /// work queue, the control-plane Storage queues), the Api (<see cref="BatchApi"/>), <see cref="JobSubmitter"/>,
+    /// <see cref="JobFinalizer"/>, <see cref="JobSettler"/> with the <see cref="WebhookOutbox"/> on the
+    /// webhook-deliveries queue, <see cref="WebhookDeliverer"/>, <see cref="JobSweeper"/> and <see cref="InboxSubmitter"/>.
+    /// Throws <see cref="ArgumentException"/> at once on a missing or bad setting (<see cref="FunctionsOptions"/>).
+    /// </summary>
+    public static IServiceCollection AddVicunaBatchFunctions(this IServiceCollection services, IConfiguration configuration)
+    {
+        var options = FunctionsOptions.From(configuration);
+        options.Validate();
+        services.AddSingleton(options);
+        services.AddAzureTransport(configuration);
+        services.AddSingleton(options.Input);
+        services.AddSingleton(sp => new JobSubmitter(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(),
+            sp.GetRequiredService<IWorkQueue>(), options.Input, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new JobFinalizer(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(),
+            sp.GetRequiredService<ICheckpointStore>(), options.Input, sp.GetRequiredService<TimeProvider>()));
+        // Functions has no tokenizer: validate reports no prompt token counts (the worker still refuses over-long prompts)
+        services.AddVicunaBatchApi(api =>
+        {
+            api.ApiKeys.AddRange(options.ApiKeys);
+            api.AllowLoopbackWebhooks = options.AllowLoopbackWebhooks;
+        });
+
+        services.AddSingleton(sp => new WebhookOutbox(sp.GetRequiredService<ControlPlaneQueues>().WebhookDeliveries));
+        services.AddSingleton(sp => new JobSettler(sp.GetRequiredService<JobFinalizer>(), sp.GetRequiredService<TenantBatches>(),
+            sp.GetRequiredService<FileCatalog>(), sp.GetRequiredService<WebhookOutbox>()));
+        services.AddSingleton(sp => new JobSweeper(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(),
+            sp.GetRequiredService<JobSettler>(), sp.GetRequiredService<ControlPlaneQueues>().ShardDone, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new InboxSubmitter(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<JobSubmitter>(),
+            sp.GetRequiredService<JobSettler>(), options.Inbox));
+        services.AddSingleton(sp =>
+        {
+            var policy = new WebhookUrlPolicy(new WebhookUrlPolicyOptions { AllowHttp = options.AllowLoopbackWebhooks, AllowLoopback = options.AllowLoopbackWebhooks });
+            return new WebhookDeliverer(sp.GetRequiredService<ControlPlaneQueues>().WebhookDeliveries, sp.GetRequiredService<IBlobStore>(),
+                new HttpClient(WebhookHttp.CreateHandler(policy)), policy,
+                options.DelivererOptions(sp.GetRequiredService<TenantBatches>().GetWebhookSecretAsync),
+                sp.GetRequiredService<TimeProvider>());
+        });
+        return services;
+    }
+}

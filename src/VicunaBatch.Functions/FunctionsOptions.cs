@@ -1,0 +1,75 @@
+using Microsoft.Extensions.Configuration;
+using VicunaBatch.Core;
+
+namespace VicunaBatch.Functions;
+
+/// <summary>
+/// Settings of the Function App beyond <c>Storage__*</c> / <c>ServiceBus__*</c> (those go to AddAzureTransport).
+/// Secrets are app settings that hold Key Vault references (<c>@Microsoft.KeyVault(SecretUri=…)</c>), resolved by
+/// the platform with the app's identity (<c>keyVaultReferenceIdentity</c> in infra/bicep), so none is in the template.
+/// </summary>
+public sealed class FunctionsOptions
+{
+    /// <summary>Accepted bearer keys, comma-separated (<c>Api__Keys</c>); each key is a tenant. Required.</summary>
+    public List<string> ApiKeys { get; } = [];
+
+    /// <summary>The <c>whsec_…</c> secret that signs webhooks of jobs without their own (inbox jobs) (<c>Webhooks__SigningSecret</c>). Required.</summary>
+    public string SigningSecret { get; set; } = "";
+
+    /// <summary>Webhook URLs may be http and loopback (<c>Webhooks__AllowLoopback</c>). Default false; only for tests and local runs.</summary>
+    public bool AllowLoopbackWebhooks { get; set; }
+
+    /// <summary>Waits between webhook attempts (<c>Webhooks__RetryDelays</c>, comma-separated time spans). Default the
+    /// Standard Webhooks schedule of <see cref="WebhookDelivererOptions.RetryDelays"/> (8 attempts over about 27 h).
+    /// Attempts (one more than the delays) must stay below host.json's <c>maxDequeueCount</c> (<see cref="HostMaxDequeueCount"/>).</summary>
+    public IReadOnlyList<TimeSpan>? RetryDelays { get; set; }
+
+    /// <summary>host.json <c>extensions.queues.maxDequeueCount</c>: deliveries after which the host moves a message to its poison queue.</summary>
+    public const int HostMaxDequeueCount = 10;
+
+    /// <summary>Sharding and line limits (<c>Input__RequestsPerShard</c>, …); the workers must use the same. Default <see cref="InputOptions"/>'s.</summary>
+    public InputOptions Input { get; set; } = new();
+
+    /// <summary>Inbox jobs (<c>Inbox__CompletionWindow</c>, <c>Inbox__WebhookUrl</c>).</summary>
+    public InboxOptions Inbox { get; set; } = new();
+
+    /// <summary>The deliverer's options from these settings.</summary>
+    public WebhookDelivererOptions DelivererOptions(Func<string, CancellationToken, Task<string?>>? jobSecrets)
+    {
+        return RetryDelays is { } delays
+            ? new WebhookDelivererOptions { SigningSecret = SigningSecret, JobSecrets = jobSecrets, RetryDelays = delays }
+            : new WebhookDelivererOptions { SigningSecret = SigningSecret, JobSecrets = jobSecrets };
+    }
+
+    public static FunctionsOptions From(IConfiguration configuration)
+    {
+        var options = new FunctionsOptions
+        {
+            SigningSecret = configuration["Webhooks:SigningSecret"] ?? "",
+            AllowLoopbackWebhooks = configuration.GetValue("Webhooks:AllowLoopback", false),
+            RetryDelays = configuration["Webhooks:RetryDelays"] is { Length: > 0 } delays
+                ? delays.Split(',', StringSplitOptions.TrimEntries).Select(d => TimeSpan.Parse(d, System.Globalization.CultureInfo.InvariantCulture)).ToList()
+                : null,
+            Input = configuration.GetSection("Input").Get<InputOptions>() ?? new InputOptions(),
+            Inbox = configuration.GetSection("Inbox").Get<InboxOptions>() ?? new InboxOptions(),
+        };
+        options.ApiKeys.AddRange((configuration["Api:Keys"] ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+        return options;
+    }
+
+    public void Validate()
+    {
+        // a reference the platform could not resolve (secret missing, no access) arrives as its own text
+        foreach (var (name, value) in new[] { ("Api__Keys", string.Join(',', ApiKeys)), ("Webhooks__SigningSecret", SigningSecret) })
+            if (value.Contains("@Microsoft.KeyVault(", StringComparison.OrdinalIgnoreCase))
+                throw new ArgumentException($"{name} is an unresolved Key Vault reference: create the secret, and check the app identity's Key Vault Secrets User role");
+        if (ApiKeys.Count == 0) throw new ArgumentException("no API key configured: set Api__Keys (comma-separated; a Key Vault reference on Azure)");
+        if (string.IsNullOrEmpty(SigningSecret)) throw new ArgumentException("no webhook signing secret configured: set Webhooks__SigningSecret (whsec_…; a Key Vault reference on Azure)");
+        var deliverer = DelivererOptions(null);
+        deliverer.Validate(); // a malformed secret fails here, not at the first delivery
+        if (deliverer.RetryDelays.Count + 1 >= HostMaxDequeueCount)
+            throw new ArgumentException($"Webhooks__RetryDelays: {deliverer.RetryDelays.Count + 1} attempts must stay below host.json's maxDequeueCount ({HostMaxDequeueCount})");
+        Input.Validate();
+        Inbox.Validate();
+    }
+}

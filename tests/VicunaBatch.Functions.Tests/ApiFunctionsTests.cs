@@ -1,0 +1,131 @@
+using System.Net.Http.Headers;
+using System.Reflection;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Azure.Functions.Worker;
+using VicunaBatch.Azure.Tests;
+using VicunaBatch.Core;
+
+namespace VicunaBatch.Functions.Tests;
+
+/// <summary>The HTTP triggers, called as the ASP.NET Core integration calls them, through the Api's handlers onto Azurite.</summary>
+[Collection(AzuriteCollection.Name)]
+public sealed class ApiFunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
+{
+    private FunctionsRig _rig = null!;
+
+    public Task InitializeAsync()
+    {
+        _rig = new FunctionsRig(azurite);
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _rig.DisposeAsync();
+
+    private static MultipartFormDataContent FileForm(string content, string filename = "input.jsonl")
+    {
+        var form = new MultipartFormDataContent { { new StringContent("batch"), "purpose" } };
+        var file = new ByteArrayContent(Encoding.UTF8.GetBytes(content));
+        file.Headers.ContentType = new MediaTypeHeaderValue("application/jsonl");
+        form.Add(file, "file", filename);
+        return form;
+    }
+
+    private static StringContent Json(object body) => new(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
+
+    private const string Lines =
+        "{\"custom_id\":\"a\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{\"messages\":[{\"role\":\"user\",\"content\":\"one\"}]}}\n" +
+        "{\"custom_id\":\"b\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{\"messages\":[{\"role\":\"user\",\"content\":\"two\"}]}}\n";
+
+    [Fact]
+    public async Task UploadFile_withoutOrWithAWrongBearerKey_401InOpenAiErrorShape()
+    {
+        var (missing, body) = await _rig.HttpAsync((f, r) => f.UploadFileAsync(r), "POST", "/v1/files", null, FileForm(Lines));
+        var (wrong, _) = await _rig.HttpAsync((f, r) => f.ListBatchesAsync(r), "GET", "/v1/batches", "key-nobody-has-this");
+
+        Assert.Equal((401, 401), (missing, wrong));
+        Assert.Equal("invalid_api_key", body.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal("authentication_error", body.GetProperty("error").GetProperty("type").GetString());
+        Assert.Empty(await _rig.Blobs.ListAsync("files/").ToListAsync()); // nothing was stored
+    }
+
+    [Fact]
+    public async Task FileAndBatchRoutes_withABearerKey_runTheApiHandlersForThatTenant()
+    {
+        var (uploaded, file) = await _rig.HttpAsync((f, r) => f.UploadFileAsync(r), "POST", "/v1/files", FunctionsRig.KeyA, FileForm(Lines));
+        var fileId = file.GetProperty("id").GetString()!;
+        var (got, meta) = await _rig.HttpAsync((f, r) => f.GetFileAsync(r, fileId), "GET", $"/v1/files/{fileId}", FunctionsRig.KeyA);
+        var (otherTenant, _) = await _rig.HttpAsync((f, r) => f.GetFileAsync(r, fileId), "GET", $"/v1/files/{fileId}", FunctionsRig.KeyB);
+        var (validated, report) = await _rig.HttpAsync((f, r) => f.ValidateAsync(r), "POST", "/v1/batches/validate", FunctionsRig.KeyA,
+            Json(new { input_file_id = fileId }));
+        var (created, batch) = await _rig.HttpAsync((f, r) => f.CreateBatchAsync(r), "POST", "/v1/batches", FunctionsRig.KeyA,
+            Json(new { input_file_id = fileId, endpoint = "/v1/chat/completions", completion_window = "24h" }));
+        var batchId = batch.GetProperty("id").GetString()!;
+        var (listed, list) = await _rig.HttpAsync((f, r) => f.ListBatchesAsync(r), "GET", "/v1/batches", FunctionsRig.KeyA);
+        var (cancelled, cancelling) = await _rig.HttpAsync((f, r) => f.CancelBatchAsync(r, batchId), "POST", $"/v1/batches/{batchId}/cancel", FunctionsRig.KeyA);
+        var (read, again) = await _rig.HttpAsync((f, r) => f.GetBatchAsync(r, batchId), "GET", $"/v1/batches/{batchId}", FunctionsRig.KeyA);
+
+        Assert.Equal((200, 200, 404, 200, 200, 200, 200, 200), (uploaded, got, otherTenant, validated, created, listed, cancelled, read));
+        Assert.Equal(("file", "batch", "input.jsonl"), (file.GetProperty("object").GetString(), meta.GetProperty("purpose").GetString(), meta.GetProperty("filename").GetString()));
+        Assert.True(report.GetProperty("valid").GetBoolean(), report.ToString());
+        Assert.Equal(("batch", "in_progress", fileId), (batch.GetProperty("object").GetString(), batch.GetProperty("status").GetString(), batch.GetProperty("input_file_id").GetString()));
+        Assert.Equal([batchId], list.GetProperty("data").EnumerateArray().Select(b => b.GetProperty("id").GetString()));
+        Assert.Equal(("cancelling", "cancelling"), (cancelling.GetProperty("status").GetString(), again.GetProperty("status").GetString()));
+        Assert.Equal(1, await _rig.Shards.CountAsync()); // two requests, two per shard: one message on the work queue
+    }
+
+    [Fact]
+    public async Task FileContent_ofAnUpload_streamsTheBytesBack()
+    {
+        var (_, file) = await _rig.HttpAsync((f, r) => f.UploadFileAsync(r), "POST", "/v1/files", FunctionsRig.KeyA, FileForm(Lines));
+        var fileId = file.GetProperty("id").GetString()!;
+
+        var (status, content) = await _rig.HttpAsync((f, r) => f.GetFileContentAsync(r, fileId), "GET", $"/v1/files/{fileId}/content", FunctionsRig.KeyA);
+
+        Assert.Equal((200, Lines), (status, content.GetString()));
+    }
+
+    [Fact]
+    public async Task BatchWithWebhook_createdOverHttp_endsWithOneEventSignedWithTheBatchSecretNamingADownloadableOutput()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var (_, file) = await _rig.HttpAsync((f, r) => f.UploadFileAsync(r), "POST", "/v1/files", FunctionsRig.KeyA, FileForm(Lines));
+        var (_, batch) = await _rig.HttpAsync((f, r) => f.CreateBatchAsync(r), "POST", "/v1/batches", FunctionsRig.KeyA, Json(new
+        {
+            input_file_id = file.GetProperty("id").GetString(), endpoint = "/v1/chat/completions", completion_window = "24h",
+            webhook = new { url = receiver.Url },
+        }));
+        var batchId = batch.GetProperty("id").GetString()!;
+
+        await _rig.RunShardsAsync();
+        await _rig.RunFinalizerAsync();
+        await _rig.RunDelivererAsync();
+
+        var (_, headers, body) = Assert.Single(receiver.Received);
+        var secret = batch.GetProperty("webhook").GetProperty("secret").GetString()!;
+        Assert.Equal(WebhookVerifyResult.Valid, WebhookSigner.Verify(secret, headers, body, _rig.Time.GetUtcNow()));
+        var data = JsonDocument.Parse(body).RootElement.GetProperty("data");
+        Assert.Equal((batchId, "completed"), (data.GetProperty("id").GetString(), data.GetProperty("status").GetString()));
+        var outputFileId = data.GetProperty("output_file_id").GetString()!;
+        var (status, output) = await _rig.HttpAsync((f, r) => f.GetFileContentAsync(r, outputFileId), "GET", $"/v1/files/{outputFileId}/content", FunctionsRig.KeyA);
+        Assert.Equal(200, status);
+        Assert.Equal(["a", "b"], output.GetString()!.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("custom_id").GetString()));
+        var (_, done) = await _rig.HttpAsync((f, r) => f.GetBatchAsync(r, batchId), "GET", $"/v1/batches/{batchId}", FunctionsRig.KeyA);
+        Assert.Equal(("completed", outputFileId), (done.GetProperty("status").GetString(), done.GetProperty("output_file_id").GetString()));
+    }
+
+    [Fact]
+    public void HttpTriggers_areAnonymousOnTheOpenAiRoutes()
+    {
+        var triggers = typeof(ApiFunctions).GetMethods()
+            .Select(m => m.GetParameters().Select(p => p.GetCustomAttribute<HttpTriggerAttribute>()).SingleOrDefault(a => a is not null))
+            .OfType<HttpTriggerAttribute>().ToList();
+
+        Assert.All(triggers, t => Assert.Equal(AuthorizationLevel.Anonymous, t.AuthLevel));
+        Assert.Equal(
+            ["get v1/batches", "get v1/batches/{batchId}", "get v1/files/{fileId}", "get v1/files/{fileId}/content",
+             "post v1/batches", "post v1/batches/validate", "post v1/batches/{batchId}/cancel", "post v1/files"],
+            triggers.Select(t => $"{string.Join(',', t.Methods!)} {t.Route}").Order(StringComparer.Ordinal));
+    }
+}

@@ -1,0 +1,73 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using VicunaBatch.Core;
+
+namespace VicunaBatch.Functions.Tests;
+
+/// <summary>The wiring with the settings infra/bicep gives the Function App (nothing here talks to Azure: clients connect lazily).</summary>
+public sealed class FunctionsExtensionsTests
+{
+    private static IConfiguration Configuration(Dictionary<string, string?> settings) =>
+        new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+
+    private static Dictionary<string, string?> AzureSettings() => new()
+    {
+        ["Storage:blobServiceUri"] = "https://acct.blob.core.windows.net", ["Storage:queueServiceUri"] = "https://acct.queue.core.windows.net",
+        ["ServiceBus:fullyQualifiedNamespace"] = "ns.servicebus.windows.net",
+        ["Api:Keys"] = "key-one-0001,key-two-0002",
+        ["Webhooks:SigningSecret"] = "whsec_" + Convert.ToBase64String(new byte[32]),
+    };
+
+    [Theory]
+    [InlineData("Api:Keys", "Api__Keys")]
+    [InlineData("Webhooks:SigningSecret", "Webhooks__SigningSecret")]
+    public void AddVicunaBatchFunctions_requiredSettingMissing_throwsNamingIt(string key, string appSetting)
+    {
+        var settings = AzureSettings();
+        settings.Remove(key);
+
+        var e = Assert.Throws<ArgumentException>(() => new ServiceCollection().AddVicunaBatchFunctions(Configuration(settings)));
+
+        Assert.Contains(appSetting, e.Message);
+    }
+
+    [Theory]
+    [InlineData("Api:Keys")]
+    [InlineData("Webhooks:SigningSecret")]
+    public void AddVicunaBatchFunctions_unresolvedKeyVaultReference_throwsInsteadOfUsingItsText(string key)
+    {
+        var settings = AzureSettings();
+        settings[key] = "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/missing/)";
+
+        var e = Assert.Throws<ArgumentException>(() => new ServiceCollection().AddVicunaBatchFunctions(Configuration(settings)));
+
+        Assert.Contains("unresolved Key Vault reference", e.Message);
+    }
+
+    [Fact]
+    public void AddVicunaBatchFunctions_retryScheduleAsLongAsThePoisonLimit_throws()
+    {
+        var settings = AzureSettings();
+        settings["Webhooks:RetryDelays"] = string.Join(',', Enumerable.Repeat("00:01:00", FunctionsOptions.HostMaxDequeueCount - 1));
+
+        var e = Assert.Throws<ArgumentException>(() => new ServiceCollection().AddVicunaBatchFunctions(Configuration(settings)));
+
+        Assert.Contains("maxDequeueCount", e.Message);
+    }
+
+    [Fact]
+    public async Task AddVicunaBatchFunctions_theAppSettingsOfInfra_resolveEveryFunctionWithTheirNames()
+    {
+        var settings = AzureSettings();
+        settings["Storage:Queues:ShardDone"] = "done-events";
+        settings["Input:RequestsPerShard"] = "16";
+        var services = new ServiceCollection().AddLogging().AddVicunaBatchFunctions(Configuration(settings));
+        await using var provider = services.BuildServiceProvider();
+
+        foreach (var type in new[] { typeof(ApiFunctions), typeof(FinalizerFunction), typeof(DelivererFunction), typeof(SweepFunction), typeof(InboxFunction) })
+            Assert.NotNull(ActivatorUtilities.CreateInstance(provider, type));
+        Assert.Equal("done-events", provider.GetRequiredService<Azure.ControlPlaneQueues>().ShardDone.Name);
+        Assert.Equal(16, provider.GetRequiredService<InputOptions>().RequestsPerShard);
+        Assert.IsType<Azure.ServiceBusWorkQueue>(provider.GetRequiredService<IWorkQueue>()); // the Api sends shards to Service Bus
+    }
+}
