@@ -5,7 +5,11 @@
 #   carry: .gpu/app .gpu/setup.sh .gpuwork [.gpu/runtime/part.NN]   (.gpuwork = tokenizer.model + workload-*.jsonl)
 #   bash scripts/gpu/bench-h100.sh [STEPS]     STEPS: any of smoke seq 640 640b32 160 (default: all, in that order),
 #                                             or 640:SLOTS:MAXLEN (workload-640 with --max-batch-size SLOTS
-#                                             --max-sequence-length MAXLEN; workload-640 needs at most 1,131 tokens)
+#                                             --max-sequence-length MAXLEN; workload-640 needs at most 1,131 tokens),
+#                                             w64:SLOTS:MAXLEN (the first 64 requests of workload-160),
+#                                             w64x128:SLOTS:MAXLEN (those 64 prompts, 128 tokens each: .gpuwork/w64x128.jsonl),
+#                                             peer-static, peer-gb (bench/peer_transformers.py on the same requests:
+#                                             static batching at batch 32, and generate_batch on w64x128)
 #
 # Writes logs under $OUT (or /tmp/out); generates the random Vicuna-13B fp16 package into /tmp/v13 once
 # (kept while the machine stays warm). Every step is bounded in time; the whole script ends before BUDGET_S.
@@ -69,10 +73,23 @@ for step in $STEPS; do
       bench 640b32 420 --model /tmp/v13 --workload $W/workload-640.jsonl --max-batch-size 32 ;;
     160)
       bench 160 150 --model /tmp/v13 --workload $W/workload-160.jsonl --limit 64 --max-batch-size 32 ;;
-    640:*:*)
-      IFS=: read -r _ slots maxlen <<<"$step"
-      bench "640-s$slots-l$maxlen" 300 --model /tmp/v13 --workload $W/workload-640.jsonl \
+    640:*:* | w64:*:* | w64x128:*:*)
+      IFS=: read -r work slots maxlen <<<"$step"
+      case $work in
+        640) args=(--workload $W/workload-640.jsonl) ;;
+        w64) args=(--workload $W/workload-160.jsonl --limit 64) ;;
+        w64x128) args=(--workload $W/w64x128.jsonl) ;;
+      esac
+      bench "$work-s$slots-l$maxlen" 300 --model /tmp/v13 "${args[@]}" \
         --max-batch-size "$slots" --max-sequence-length "$maxlen" --max-scheduled-tokens $((slots > 512 ? slots : 512)) ;;
+    peer-static | peer-gb)
+      t=$(left); (( t > 300 )) && t=300
+      if (( t < 60 )); then log "skip $step: $(left)s left"; continue; fi
+      if [[ $step == peer-static ]]; then peer=(--workload $W/workload-160.jsonl --limit 64 --batch-size 32 --mode static)
+      else peer=(--workload $W/w64x128.jsonl --limit 64 --mode generate_batch --max-new-tokens 128); fi
+      log "peer $step (timeout ${t}s): ${peer[*]}"
+      timeout "$t" python3 bench/peer_transformers.py --tokenizer $W/tokenizer.model "${peer[@]}" >"$OUT/$step.log" 2>&1
+      log "peer $step rc=$?"; tail -3 "$OUT/$step.log" | tee -a "$OUT/summary.txt" ;;
   esac
 done
 log "done"
