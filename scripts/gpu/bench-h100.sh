@@ -8,6 +8,7 @@
 #                                             --max-sequence-length MAXLEN; workload-640 needs at most 1,131 tokens),
 #                                             w64:SLOTS:MAXLEN (the first 64 requests of workload-160),
 #                                             w64x128:SLOTS:MAXLEN (those 64 prompts, 128 tokens each: .gpuwork/w64x128.jsonl),
+#                                             prefill-check (batched first prompts vs one slot, tiny fp16, logits),
 #                                             peer-static, peer-gb (bench/peer_transformers.py on the same requests:
 #                                             static batching at batch 32, and generate_batch on w64x128)
 #
@@ -82,6 +83,15 @@ for step in $STEPS; do
       esac
       bench "$work-s$slots-l$maxlen" 300 --model /tmp/v13 "${args[@]}" \
         --max-batch-size "$slots" --max-sequence-length "$maxlen" --max-scheduled-tokens $((slots > 512 ? slots : 512)) ;;
+    prefill-check)
+      # batched prefill on the CUDA kernel: the same requests on 8 slots (new prompts share calls) and on 1 slot
+      export_model tiny tiny /tmp/tiny16 60 || continue
+      for slots in 8 1; do
+        timeout 60 "${VB[@]}" generate --device cuda --model /tmp/tiny16 --requests $W/prefill-check.jsonl --json --logits \
+          --max-batch-size $slots >"$OUT/prefill-s$slots.jsonl" 2>"$OUT/prefill-s$slots.err"
+      done
+      "$PY" scripts/gpu/check-prefill.py "$OUT/prefill-s8.jsonl" "$OUT/prefill-s1.jsonl" | tee -a "$OUT/summary.txt"
+      rm -f "$OUT"/prefill-s*.jsonl ;;
     peer-static | peer-gb)
       t=$(left); (( t > 300 )) && t=300
       if (( t < 60 )); then log "skip $step: $(left)s left"; continue; fi

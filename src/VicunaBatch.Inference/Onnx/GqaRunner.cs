@@ -119,6 +119,9 @@ internal sealed class GqaRunner : IStepRunner
 
     public long KvCacheBytes => _kv.TotalBytes;
 
+    /// <summary>ONNX Runtime calls made so far (decode calls plus prefill calls).</summary>
+    internal long NumRuns { get; private set; }
+
     public StepOutputs Execute(StepPlan plan)
     {
         var numSampled = plan.NumDecodes + plan.Prefills.Count(p => p.NeedsLogits);
@@ -142,17 +145,67 @@ internal sealed class GqaRunner : IStepRunner
                 }
             }
         }
-        foreach (var chunk in plan.Prefills)
+        foreach (var group in PrefillGroups(plan.Prefills))
         {
-            RunPrefill(chunk);
-            if (chunk.NeedsLogits)
+            // one batch-1 call per chunk, or one call for brand-new prompts of adjacent slots: [B, S] right-padded
+            var width = group.Count == 1 ? group[0].TokenIds.Length : group.Max(c => c.TokenIds.Length);
+            if (group.Count == 1) RunPrefill(group[0]);
+            else RunFirstPrompts(group, width);
+            for (var b = 0; b < group.Count; b++)
             {
-                var last = _logits.AsSpan<float>(chunk.TokenIds.Length * VocabSize)[((chunk.TokenIds.Length - 1) * VocabSize)..];
-                last.CopyTo(logits.AsSpan(ids.Count * VocabSize));
-                ids.Add(chunk.SequenceId);
+                if (!group[b].NeedsLogits) continue;
+                var at = (b * width + group[b].TokenIds.Length - 1) * VocabSize;
+                _logits.AsSpan<float>(at + VocabSize)[at..].CopyTo(logits.AsSpan(ids.Count * VocabSize));
+                ids.Add(group[b].SequenceId);
             }
         }
         return new StepOutputs(ids.MoveToImmutable(), logits, VocabSize);
+    }
+
+    /// <summary>
+    /// The step's prefill chunks in calls: whole new prompts (no past, last chunk) on consecutive slots go together,
+    /// as GroupQueryAttention allows batch > 1 only for a first prompt, and a call binds one contiguous run of slots;
+    /// B × S stays within the per-call token buffers. Every other chunk runs alone.
+    /// </summary>
+    private IEnumerable<List<PrefillChunk>> PrefillGroups(ImmutableArray<PrefillChunk> chunks)
+    {
+        var group = new List<PrefillChunk>();
+        var width = 0;
+        foreach (var chunk in chunks)
+        {
+            var isWholePrompt = chunk.PastLength == 0 && chunk.NeedsLogits;
+            var joins = isWholePrompt && group.Count > 0 && group[^1].PastLength == 0 && group[^1].NeedsLogits
+                && chunk.Slot == group[^1].Slot + 1
+                && (group.Count + 1) * Math.Max(width, chunk.TokenIds.Length) <= _maxTokensPerCall;
+            if (!joins && group.Count > 0)
+            {
+                yield return group;
+                group = [];
+                width = 0;
+            }
+            group.Add(chunk);
+            width = Math.Max(width, chunk.TokenIds.Length);
+        }
+        if (group.Count > 0) yield return group;
+    }
+
+    /// <summary>input_ids [B, S] and attention_mask [B, S], row b = the prompt then zeros; slots group[0].Slot.. in order.</summary>
+    private void RunFirstPrompts(List<PrefillChunk> group, int width)
+    {
+        var ids = _inputIds.AsSpan<long>(group.Count * width);
+        var mask = _attentionMask.AsSpan<long>(group.Count * width);
+        ids.Clear();
+        mask.Clear();
+        for (var b = 0; b < group.Count; b++)
+        {
+            var tokens = group[b].TokenIds;
+            for (var i = 0; i < tokens.Length; i++)
+            {
+                ids[b * width + i] = tokens[i];
+            }
+            mask.Slice(b * width, tokens.Length).Fill(1);
+        }
+        Run(group[0].Slot, numSlots: group.Count, sequenceLength: width, totalLength: width);
     }
 
     /// <summary>input_ids [B, 1]; attention_mask [B, T], row b = ones(past_b + 1), T = max(past_b) + 1.</summary>
@@ -215,6 +268,7 @@ internal sealed class GqaRunner : IStepRunner
                 _binding.BindOutput(_presentValueNames[layer], value);
             }
             _session.RunWithBinding(_runOptions, _binding);
+            NumRuns++;
         }
         catch (OnnxRuntimeException e)
         {
