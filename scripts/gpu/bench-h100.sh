@@ -2,7 +2,9 @@
 # First GPU measurement of the GQA engine (issue 5): runs ON the GPU machine, from the repo root, after the
 # runtime parts of ../shared/gpu/pack.sh are in /tmp/gpu-parts (or carried in .gpu/runtime).
 #
-#   carry: .gpu/app .gpu/setup.sh .gpuwork [.gpu/runtime/part.NN]   (.gpuwork = tokenizer.model + workload-*.jsonl)
+#   carry: .gpu/app .gpu/setup.sh .gpuwork [.gpu/runtime/part.NN]
+#   .gpuwork, made here first: echo /.gpuwork/ >> .git/info/exclude; mkdir -p .gpuwork;
+#     cp ../shared/models/llama-tokenizer.model .gpuwork/tokenizer.model; cp ../shared/bench/workload-*.jsonl .gpuwork/
 #   bash scripts/gpu/bench-h100.sh [STEPS]     STEPS: any of smoke seq 640 640b32 160 (default: all, in that order),
 #                                             or 640:SLOTS:MAXLEN (workload-640 with --max-batch-size SLOTS
 #                                             --max-sequence-length MAXLEN; workload-640 needs at most 1,131 tokens),
@@ -60,6 +62,10 @@ bench() { # name timeout args...
   return $rc
 }
 
+# 64 prompts x 128 tokens (the first 64 of workload-160): generate_batch takes one length for every request
+[[ -f $W/w64x128.jsonl ]] || "$PY" -c 'import json,sys
+for l in list(open(sys.argv[1]))[:64]: d = json.loads(l); d["max_tokens"] = 128; print(json.dumps(d))' $W/workload-160.jsonl >$W/w64x128.jsonl
+
 for step in $STEPS; do
   case $step in
     smoke)
@@ -87,7 +93,7 @@ for step in $STEPS; do
       # batched prefill on the CUDA kernel: the same requests on 8 slots (new prompts share calls) and on 1 slot
       export_model tiny tiny /tmp/tiny16 60 || continue
       for slots in 8 1; do
-        timeout 60 "${VB[@]}" generate --device cuda --model /tmp/tiny16 --requests $W/prefill-check.jsonl --json --logits \
+        timeout 60 "${VB[@]}" generate --device cuda --model /tmp/tiny16 --requests scripts/gpu/prefill-check.jsonl --json --logits \
           --max-batch-size $slots >"$OUT/prefill-s$slots.jsonl" 2>"$OUT/prefill-s$slots.err"
       done
       "$PY" scripts/gpu/check-prefill.py "$OUT/prefill-s8.jsonl" "$OUT/prefill-s1.jsonl" | tee -a "$OUT/summary.txt"
