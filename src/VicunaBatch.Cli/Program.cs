@@ -8,5 +8,6 @@ var root = new RootCommand("vicuna-batch: batch LLM inference with continuous ba
     GenerateCommand.Create(),
     BenchCommand.Create(),
     TokenizeCommand.Create(),
+    CheckCommand.Create(),
 };
 return await CommandErrors.InvokeAsync(root, args);

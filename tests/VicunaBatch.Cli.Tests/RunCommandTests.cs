@@ -57,6 +57,9 @@ public sealed class RunCommandTests : IDisposable
         long completionTokens = outputs.Sum(o => o.GetProperty("response").GetProperty("body").GetProperty("usage").GetProperty("completion_tokens").GetInt64());
         Assert.Equal(completionTokens, job.GetProperty("usage").GetProperty("output_tokens").GetInt64());
         Assert.Equal(completionTokens, summary.Job.Usage.OutputTokens);
+        var check = await CheckCommand.CheckAsync(input, _folder.Out, null);
+        Assert.Empty(check.Problems);
+        Assert.Equal((56, 4), (check.NumValidRequests, check.NumRejectedLines));
     }
 
     [Fact]
@@ -101,6 +104,10 @@ public sealed class RunCommandTests : IDisposable
         var checkpointed = _folder.ReadCheckpointedIds();
         Assert.Equal(expectedIds.Count, checkpointed.Count);
         Assert.Equal(expectedIds.Count, checkpointed.Distinct().Count());
+        // the checker's verdict, through the CLI as a user runs it
+        var check = await CliProcess.RunAsync(_folder.Root, RunTimeout, "check", input, _folder.Out);
+        Assert.True(check.ExitCode == 0, check.Stdout + check.Stderr);
+        Assert.StartsWith("whole: 400 valid requests and 0 rejected lines; 400 in output.jsonl, 0 in errors.jsonl", check.Stdout);
 
         var outputBefore = File.ReadAllBytes(_folder.OutputPath);
         var jobBefore = File.ReadAllBytes(_folder.JobPath);
