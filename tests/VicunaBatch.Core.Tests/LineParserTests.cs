@@ -144,6 +144,16 @@ public class LineParserTests
     }
 
     [Fact]
+    public void Parse_invalidUtf8InsideAJsonString_isInvalidEncodingNotACrash()
+    {
+        byte[] line = [.. "{\"custom_id\":\"u2\",\"prompt\":\"bad "u8, 0xFF, 0xFE, .. "\"}"u8];
+
+        var parsed = _parser.Parse(new InputLine(7, 0, line.Length, line), InputFormat.Jsonl);
+
+        Assert.Equal(new LineError(7, "line-7", LineErrorCode.InvalidEncoding, "line is not valid UTF-8"), parsed.Error);
+    }
+
+    [Fact]
     public void SnakeCase_errorCodes_areOpenAiStyle()
     {
         Assert.Equal("duplicate_custom_id", LineErrorCode.DuplicateCustomId.SnakeCase());

@@ -52,6 +52,9 @@ public sealed class LineParser
 
     private BatchRequest ParseJson(InputLine line)
     {
+        // JsonDocument checks UTF-8 inside strings only when a string is read: refuse the line before that
+        if (!System.Text.Unicode.Utf8.IsValid(line.Content))
+            throw new LineRejection(LineErrorCode.InvalidEncoding, "line is not valid UTF-8");
         JsonDocument document;
         try { document = JsonDocument.Parse(line.Content); }
         catch (JsonException e) { throw new LineRejection(LineErrorCode.InvalidJson, $"invalid JSON: {e.Message}"); }
