@@ -1,7 +1,8 @@
-// VicunaBatch on Azure, one resource group: Service Bus work queue, Storage (blobs + control-plane queues),
-// Function App on Flex Consumption (Api, Finalizer, Deliverer, Pipelines), GPU workers on Container Apps
-// serverless GPUs, Key Vault, Log Analytics + Application Insights, Container Registry, and the role
-// assignments between them. No keys, no connection strings: every hop authenticates with a managed identity.
+// VicunaBatch on Azure, one resource group: Service Bus work queue, Storage (blobs + control-plane queues, and
+// the Event Grid system topic whose subscription feeds the inbox trigger), Function App on Flex Consumption (Api,
+// Finalizer, Deliverer, Inbox, Pipelines), GPU workers on Container Apps serverless GPUs, Key Vault, Log
+// Analytics + Application Insights, Container Registry, and the role assignments between them. No keys, no
+// connection strings: every hop authenticates with a managed identity.
 //
 //   infra/deploy.sh dev      (az deployment group create --template-file main.bicep --parameters main.dev.bicepparam)
 
@@ -78,6 +79,7 @@ var names = {
   appInsights: 'appi-${name}-${environment}'
   serviceBus: 'sb-${name}-${environment}-${suffix}'
   storage: take('st${compact}', 24)
+  eventGridTopic: 'evgt-${name}-storage-${environment}'
   keyVault: take('kv-${name}-${environment}-${suffix}', 24)
   registry: take('cr${compact}', 50)
   plan: 'plan-${name}-${environment}'
@@ -97,6 +99,7 @@ var containers = {
 var workQueueName = 'work'
 var shardDoneQueueName = 'shard-done'
 var webhookQueueName = 'webhook-deliveries'
+var inboxEventsQueueName = 'inbox-events'
 
 resource functionIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: names.functionIdentity
@@ -162,7 +165,10 @@ module storage 'modules/storage.bicep' = {
       '${shardDoneQueueName}-poison'
       webhookQueueName
       '${webhookQueueName}-poison'
+      inboxEventsQueueName
+      '${inboxEventsQueueName}-poison'
     ]
+    eventGridTopicName: names.eventGridTopic
     blobSoftDeleteDays: 7
   }
 }
@@ -204,6 +210,8 @@ module rbac 'modules/rbac.bicep' = {
       models: containers.models
     }
     shardDoneQueueName: shardDoneQueueName
+    inboxEventsQueueName: inboxEventsQueueName
+    eventGridTopicName: names.eventGridTopic
     serviceBusNamespaceName: names.serviceBus
     workQueueName: workQueueName
     keyVaultName: names.keyVault
@@ -230,6 +238,7 @@ module functions 'modules/functions.bicep' = {
     workQueueName: serviceBus.outputs.queueName
     shardDoneQueueName: shardDoneQueueName
     webhookQueueName: webhookQueueName
+    inboxEventsQueueName: inboxEventsQueueName
     containers: {
       inputs: containers.inputs
       results: containers.results
@@ -243,6 +252,18 @@ module functions 'modules/functions.bicep' = {
     instanceMemoryMB: 2048
   }
   // the host starts with its roles in place (storage, queue triggers)
+  dependsOn: [rbac]
+}
+
+// the inbox: BlobCreated events of the inbox container → the inbox-events queue, once the topic may send there
+module inboxEvents 'modules/inbox-events.bicep' = {
+  name: 'inbox-events'
+  params: {
+    storageAccountName: names.storage
+    eventGridTopicName: names.eventGridTopic
+    inboxContainerName: containers.inbox
+    queueName: inboxEventsQueueName
+  }
   dependsOn: [rbac]
 }
 

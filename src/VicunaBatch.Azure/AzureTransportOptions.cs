@@ -126,9 +126,13 @@ public sealed class StorageQueueNames
     /// <summary>Webhook deliveries (the outbox), consumed by the deliverer. Default "webhook-deliveries".</summary>
     public string WebhookDeliveries { get; set; } = "webhook-deliveries";
 
+    /// <summary>BlobCreated events of the inbox container, written by the Event Grid subscription (infra/bicep) and consumed by
+    /// the Functions inbox trigger. Default "inbox-events".</summary>
+    public string InboxEvents { get; set; } = "inbox-events";
+
     public void Validate()
     {
-        foreach (var (role, name) in new[] { ("ShardDone", ShardDone), ("WebhookDeliveries", WebhookDeliveries) })
+        foreach (var (role, name) in new[] { ("ShardDone", ShardDone), ("WebhookDeliveries", WebhookDeliveries), ("InboxEvents", InboxEvents) })
             if (!AzureNames.IsContainerOrQueueName(name) || name.Length > 63 - StorageWorkQueue.PoisonSuffix.Length)
                 throw new ArgumentException($"Storage:Queues:{role} \"{name}\" must be 3-56 lowercase letters, digits and single hyphens (room for \"{StorageWorkQueue.PoisonSuffix}\")");
     }

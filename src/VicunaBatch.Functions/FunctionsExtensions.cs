@@ -1,3 +1,4 @@
+using Azure.Storage.Blobs;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using VicunaBatch.Api;
@@ -13,7 +14,8 @@ public static class FunctionsExtensions
     /// Registers <see cref="AzureTransportExtensions.AddAzureTransport"/> (blobs, checkpoints, job store, the Service Bus
     /// work queue, the control-plane Storage queues), the Api (<see cref="BatchApi"/>), <see cref="JobSubmitter"/>,
     /// <see cref="JobFinalizer"/>, <see cref="JobSettler"/> with the <see cref="WebhookOutbox"/> on the
-    /// webhook-deliveries queue, <see cref="WebhookDeliverer"/>, <see cref="JobSweeper"/> and <see cref="InboxSubmitter"/>.
+    /// webhook-deliveries queue, <see cref="WebhookDeliverer"/>, <see cref="JobSweeper"/>, <see cref="InboxSubmitter"/> and the
+    /// <see cref="InboxAddress"/> of the inbox trigger (the storage account and its inbox container).
     /// Throws <see cref="ArgumentException"/> at once on a missing or bad setting (<see cref="FunctionsOptions"/>).
     /// </summary>
     public static IServiceCollection AddVicunaBatchFunctions(this IServiceCollection services, IConfiguration configuration)
@@ -41,6 +43,8 @@ public static class FunctionsExtensions
             sp.GetRequiredService<JobSettler>(), sp.GetRequiredService<ControlPlaneQueues>().ShardDone, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new InboxSubmitter(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<JobSubmitter>(),
             sp.GetRequiredService<JobSettler>(), options.Inbox));
+        services.AddSingleton(sp => new InboxAddress(sp.GetRequiredService<BlobServiceClient>().AccountName,
+            sp.GetRequiredService<AzureTransportOptions>().Storage.Containers.Inbox));
         services.AddSingleton(sp =>
         {
             var policy = new WebhookUrlPolicy(new WebhookUrlPolicyOptions { AllowHttp = options.AllowLoopbackWebhooks, AllowLoopback = options.AllowLoopbackWebhooks });

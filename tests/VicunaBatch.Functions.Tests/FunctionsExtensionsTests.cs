@@ -70,4 +70,20 @@ public sealed class FunctionsExtensionsTests
         Assert.Equal(16, provider.GetRequiredService<InputOptions>().RequestsPerShard);
         Assert.IsType<Azure.ServiceBusWorkQueue>(provider.GetRequiredService<IWorkQueue>()); // the Api sends shards to Service Bus
     }
+
+    [Fact]
+    public async Task AddVicunaBatchFunctions_blobServiceUriOfInfra_givesTheInboxTriggerItsAccountAndContainer()
+    {
+        var settings = AzureSettings();
+        settings["Storage:blobServiceUri"] = "https://stvicunadevab12cd.blob.core.windows.net/"; // the account's primaryEndpoints.blob
+        settings["Storage:Containers:Inbox"] = "drop-box";
+        await using var provider = new ServiceCollection().AddLogging().AddVicunaBatchFunctions(Configuration(settings)).BuildServiceProvider();
+
+        var address = provider.GetRequiredService<InboxAddress>();
+
+        Assert.Equal(("stvicunadevab12cd", "drop-box"), (address.AccountName, address.ContainerName));
+        Assert.Equal("daily/p 1.jsonl", address.BlobNameOf(new Uri("https://stvicunadevab12cd.blob.core.windows.net/drop-box/daily/p%201.jsonl")));
+        Assert.Null(address.BlobNameOf(new Uri("https://stvicunadevab12cd.blob.core.windows.net/jobs/daily/p.jsonl")));
+        Assert.Null(address.BlobNameOf(new Uri("https://other.blob.core.windows.net/drop-box/daily/p.jsonl")));
+    }
 }

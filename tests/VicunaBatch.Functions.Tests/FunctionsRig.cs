@@ -31,7 +31,7 @@ internal sealed class FunctionsRig : IAsyncDisposable
     {
         _azurite = azurite;
         Containers = azurite.UniqueContainers();
-        (ShardDoneName, WebhooksName) = (azurite.UniqueName("shard-done"), azurite.UniqueName("webhooks"));
+        (ShardDoneName, WebhooksName, InboxEventsName) = (azurite.UniqueName("shard-done"), azurite.UniqueName("webhooks"), azurite.UniqueName("inbox-events"));
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(Settings(settings)).Build();
         var services = new ServiceCollection();
         services.AddLogging();
@@ -41,12 +41,14 @@ internal sealed class FunctionsRig : IAsyncDisposable
         Shards.CreateIfNotExistsAsync().GetAwaiter().GetResult();
         services.AddSingleton<IWorkQueue>(Shards);
         Services = services.BuildServiceProvider();
+        RawQueue(InboxEventsName).CreateIfNotExists(); // on Azure the infra creates it; the app only reads it
     }
 
     public ManualTimeProvider Time { get; } = new(Start);
     public StorageContainerNames Containers { get; }
     public string ShardDoneName { get; }
     public string WebhooksName { get; }
+    public string InboxEventsName { get; }
     public StorageWorkQueue Shards { get; }
     public ServiceProvider Services { get; }
     public IBlobStore Blobs => Services.GetRequiredService<IBlobStore>();
@@ -66,6 +68,7 @@ internal sealed class FunctionsRig : IAsyncDisposable
             ["Storage:Containers:Jobs"] = Containers.Jobs, ["Storage:Containers:Inbox"] = Containers.Inbox,
             ["Storage:Containers:Pipelines"] = Containers.Pipelines,
             ["Storage:Queues:ShardDone"] = ShardDoneName, ["Storage:Queues:WebhookDeliveries"] = WebhooksName,
+            ["Storage:Queues:InboxEvents"] = InboxEventsName,
             ["Api:Keys"] = $"{KeyA}, {KeyB}",
             ["Webhooks:SigningSecret"] = "whsec_" + Convert.ToBase64String(Encoding.UTF8.GetBytes("functions-test-signing-secret-32b")),
             ["Webhooks:AllowLoopback"] = "true",
@@ -121,6 +124,14 @@ internal sealed class FunctionsRig : IAsyncDisposable
     }
 
     public Task<int> RunFinalizerAsync() => TriggerAsync(ShardDoneName, m => Function<FinalizerFunction>().RunAsync(m, default));
+
+    /// <summary>The inbox trigger over every queued event; the jobs it returned (null for a dropped event), in order.</summary>
+    public async Task<List<BatchJob?>> RunInboxAsync()
+    {
+        var jobs = new List<BatchJob?>();
+        await TriggerAsync(InboxEventsName, async m => jobs.Add(await Function<InboxFunction>().RunAsync(m, default)));
+        return jobs;
+    }
 
     public Task<int> RunDelivererAsync() => TriggerAsync(WebhooksName, m => Function<DelivererFunction>().RunAsync(m, default));
 

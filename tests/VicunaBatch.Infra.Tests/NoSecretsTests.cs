@@ -120,11 +120,13 @@ public sealed class NoSecretsTests(BicepFixture bicep)
         var containers = parameters["containerNames"]!["value"]!.AsArray().Select(c => bicep.Main.Literal((string)c!)).ToArray();
         Assert.Subset(containers.ToHashSet(), new HashSet<string> { "inputs", "results", "jobs", "inbox", "pipelines", "models" });
         var queues = parameters["queueNames"]!["value"]!.AsArray().Select(q => (string)q!).ToArray();
-        Assert.Equal(4, queues.Length);
+        Assert.Equal(6, queues.Length);
         Assert.Contains("[variables('shardDoneQueueName')]", queues);
         Assert.Contains("[variables('webhookQueueName')]", queues);
         Assert.Contains("[format('{0}-poison', variables('shardDoneQueueName'))]", queues);
         Assert.Contains("[format('{0}-poison', variables('webhookQueueName'))]", queues);
+        Assert.Contains("[variables('inboxEventsQueueName')]", queues);
+        Assert.Contains("[format('{0}-poison', variables('inboxEventsQueueName'))]", queues);
     }
 
     [Fact]

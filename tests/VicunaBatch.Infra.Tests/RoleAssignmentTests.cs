@@ -62,6 +62,10 @@ public sealed partial class RoleAssignmentTests(BicepFixture bicep)
         [
             $"{ServiceBusDataOwner} @ queues(workQueueName)",
         ],
+        ["eventGridTopic"] =
+        [
+            $"{StorageQueueDataMessageSender} @ queues(inboxEventsQueueName)",
+        ],
         ["admin"] =
         [
             $"{StorageBlobDataContributor} @ containers(models)",
@@ -75,6 +79,7 @@ public sealed partial class RoleAssignmentTests(BicepFixture bicep)
         ["workerIdentityName"] = "worker",
         ["scalerIdentityName"] = "scaler",
         ["adminPrincipalId"] = "admin",
+        ["eventGridTopicName"] = "eventGridTopic", // the system topic's system-assigned identity
     };
 
     [Fact]
@@ -189,7 +194,8 @@ public sealed partial class RoleAssignmentTests(BicepFixture bicep)
             return RoleNames.TryGetValue(guid, out var name) ? name + e[36..] : e;
         }));
 
-    [GeneratedRegex(@"^\[reference\('(\w+)'\)\.principalId\]$")]
+    // a user-assigned identity: reference('id').principalId; a system-assigned one: reference('topic', '<api>', 'full').identity.principalId
+    [GeneratedRegex(@"^\[reference\('(\w+)'(?:, '[\w-]+', 'full'\)\.identity|\))\.principalId\]$")]
     private static partial Regex ReferencePrincipal();
 
     [GeneratedRegex(@"parameters\('(\w+)'\)")]

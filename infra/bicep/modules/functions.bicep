@@ -1,4 +1,4 @@
-// Function App on Flex Consumption (FC1) hosting the Api, Finalizer, Deliverer and Pipelines functions,
+// Function App on Flex Consumption (FC1) hosting the Api, Finalizer, Deliverer, Inbox and Pipelines functions,
 // dotnet-isolated 10.0. Every connection is identity-based: the app settings name resources and the
 // user-assigned identity (`__credential: managedidentity`, `__clientId`), never a key or connection string.
 
@@ -44,6 +44,9 @@ param shardDoneQueueName string
 @description('Storage queue of webhook deliveries (Deliverer trigger).')
 param webhookQueueName string
 
+@description('Storage queue of the inbox container\'s BlobCreated events (Inbox trigger).')
+param inboxEventsQueueName string
+
 @description('Blob container names by role.')
 param containers { inputs: string, results: string, jobs: string, inbox: string, pipelines: string }
 
@@ -76,11 +79,11 @@ var identityConnection = {
 }
 
 var appSettings = {
-  // host storage (leases, timers, blob-trigger receipts)
+  // host storage (leases, timers)
   AzureWebJobsStorage__accountName: storageAccountName
   AzureWebJobsStorage__credential: identityConnection.credential
   AzureWebJobsStorage__clientId: identityConnection.clientId
-  // data: blobs and control-plane queues (connection name "Storage" for the queue and blob triggers)
+  // data: blobs and control-plane queues (connection name "Storage" for the queue triggers)
   Storage__blobServiceUri: blobEndpoint
   Storage__queueServiceUri: queueEndpoint
   Storage__credential: identityConnection.credential
@@ -92,6 +95,7 @@ var appSettings = {
   Storage__Containers__Pipelines: containers.pipelines
   Storage__Queues__ShardDone: shardDoneQueueName
   Storage__Queues__WebhookDeliveries: webhookQueueName
+  Storage__Queues__InboxEvents: inboxEventsQueueName
   // work queue (the Api sends shards)
   ServiceBus__fullyQualifiedNamespace: serviceBusFullyQualifiedNamespace
   ServiceBus__credential: identityConnection.credential

@@ -6,7 +6,7 @@
 //     Storage Blob Data Contributor    storage account   host storage (azure-webjobs-* containers), data
 //                                                        containers, deployment package
 //     Storage Queue Data Contributor   storage account   queue triggers (shard-done, webhook deliveries,
-//                                                        poison queues), blob-trigger receipts
+//                                                        inbox-events, poison queues)
 //     Key Vault Secrets User           vault             API keys, webhook signing secrets
 //     Monitoring Metrics Publisher     App Insights      telemetry with Entra auth
 //   worker identity (GPU workers)
@@ -20,6 +20,8 @@
 //     Azure Service Bus Data Owner     work queue        the queue's message count comes from the
 //                                                        management (runtime properties) API, which
 //                                                        needs Manage; scoped to the one queue
+//   Event Grid system topic (the storage account's; its system-assigned identity)
+//     Storage Queue Data Message Sender inbox-events queue  BlobCreated events of the inbox container
 //   admin principal (optional: the person or pipeline that deploys)
 //     Storage Blob Data Contributor    models            upload model packages
 //     Key Vault Secrets Officer        vault             set API keys and webhook secrets
@@ -48,6 +50,12 @@ param containers { inputs: string, results: string, jobs: string, models: string
 
 @description('Storage queue of shard-done events.')
 param shardDoneQueueName string
+
+@description('Storage queue the inbox\'s BlobCreated events go to.')
+param inboxEventsQueueName string
+
+@description('Name of the storage account\'s Event Grid system topic (its system-assigned identity delivers the inbox events).')
+param eventGridTopicName string
 
 @description('Service Bus namespace name.')
 param serviceBusNamespaceName string
@@ -107,7 +115,12 @@ resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' existing = {
     name: 'default'
 
     resource shardDone 'queues' existing = { name: shardDoneQueueName }
+    resource inboxEvents 'queues' existing = { name: inboxEventsQueueName }
   }
+}
+
+resource eventGridTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing = {
+  name: eventGridTopicName
 }
 
 resource serviceBus 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
@@ -270,6 +283,18 @@ resource scalerReadsQueueLength 'Microsoft.Authorization/roleAssignments@2022-04
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataOwner)
     principalId: scalerIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// ---- Event Grid system topic
+
+resource eventGridSendsInboxEvents 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage::queueService::inboxEvents.id, eventGridTopic.id, roles.storageQueueDataMessageSender)
+  scope: storage::queueService::inboxEvents
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataMessageSender)
+    principalId: eventGridTopic.identity.principalId
     principalType: 'ServicePrincipal'
   }
 }

@@ -1,6 +1,8 @@
 // Storage account: blobs (inputs, results, job state, pipeline inbox and definitions, model packages, the
 // Functions deployment package) and the control-plane Storage queues with their poison queues.
 // Entra ID only: shared key access (account keys, SAS signed with them) is disabled.
+// Also the account's Event Grid system topic (an account has at most one), with a system-assigned identity that
+// delivers its events: modules/inbox-events.bicep subscribes it to the inbox container.
 
 @description('Azure region.')
 param location string
@@ -22,6 +24,9 @@ param containerNames string[]
 
 @description('Storage queues to create (the Functions "<queue>-poison" queues are listed too, so they exist up front).')
 param queueNames string[]
+
+@description('Name of the storage account\'s Event Grid system topic.')
+param eventGridTopicName string
 
 @description('Days a deleted blob can be restored.')
 @minValue(1)
@@ -78,6 +83,17 @@ resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2024-01-
     name: name
   }
 ]
+
+resource eventGridTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
+  name: eventGridTopicName
+  location: location
+  tags: tags
+  identity: { type: 'SystemAssigned' }
+  properties: {
+    source: account.id
+    topicType: 'Microsoft.Storage.StorageAccounts'
+  }
+}
 
 output accountName string = account.name
 output blobEndpoint string = account.properties.primaryEndpoints.blob
