@@ -74,6 +74,10 @@ internal static class RunCommand
         var outputTokens = job.Usage.OutputTokens;
         Console.Out.WriteLine(FormattableString.Invariant(
             $"{JsonNamingPolicy.SnakeCaseLower.ConvertName(job.Status.ToString())}: {counts.Completed} succeeded, {counts.Failed} failed of {counts.Total} in {seconds:F1} s ({outputTokens} output tokens, {outputTokens / seconds:F0} tokens/s)"));
+        foreach (var error in job.Errors?.Data ?? [])
+        {
+            Console.Out.WriteLine($"  {error.Code}: {error.Message}");
+        }
         Console.Out.WriteLine($"  {Path.Combine(summary.OutputDirectory, "output.jsonl")}");
         Console.Out.WriteLine($"  {Path.Combine(summary.OutputDirectory, "errors.jsonl")}");
         Console.Out.WriteLine($"  {Path.Combine(summary.OutputDirectory, "job.json")}");

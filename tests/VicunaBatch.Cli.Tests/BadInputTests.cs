@@ -1,0 +1,93 @@
+using System.Text.Json;
+using VicunaBatch.Core;
+using VicunaBatch.Inference.Engine;
+using VicunaBatch.Worker;
+
+namespace VicunaBatch.Cli.Tests;
+
+/// <summary>
+/// The bad-input corpus (tests/data/bad-inputs, see its README) through the bulk job on the embedded tiny model: each
+/// file gives a completed job — bad lines as error lines with their line numbers, good lines answered — and the
+/// checker finds the results whole. Never a crash or a hang.
+/// </summary>
+public sealed class BadInputTests : IDisposable
+{
+    private readonly RunFolder _folder = new();
+
+    public void Dispose() => _folder.Dispose();
+
+    [Theory]
+    [InlineData("empty.jsonl")]
+    [InlineData("blank.jsonl")]
+    public async Task A_file_with_no_request_fails_its_job_with_empty_input(string name)
+    {
+        var input = Path.Combine(RepositoryRoot(), "tests", "data", "bad-inputs", name);
+        var result = await CliProcess.RunAsync(_folder.Root, TimeSpan.FromSeconds(60), "run", input, "--out", _folder.Out);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.StartsWith($"failed: 0 succeeded, 0 failed of 0 in ", result.Stdout);
+        Assert.Contains("  empty_input: the input file has no requests", result.Stdout);
+        var job = JsonDocument.Parse(File.ReadAllText(_folder.JobPath)).RootElement;
+        Assert.Equal("failed", job.GetProperty("status").GetString());
+        Assert.Empty((await CheckCommand.CheckAsync(input, _folder.Out, null)).Problems);
+    }
+
+    [Theory]
+    [InlineData("bom-crlf.jsonl", 2, 0)]
+    [InlineData("invalid-utf8.jsonl", 1, 1)]
+    [InlineData("wrong-types.jsonl", 11, 45)]
+    [InlineData("nested.jsonl", 1, 1)]
+    [InlineData("traversal.jsonl", 2, 1)]
+    [InlineData("duplicates.jsonl", 2, 2)]
+    public async Task Corpus_file_gives_a_completed_job_with_whole_results(string name, int numValid, int numRejected)
+    {
+        var input = Path.Combine(RepositoryRoot(), "tests", "data", "bad-inputs", name);
+        var summary = await RunAsync(input);
+
+        Assert.Equal(JobStatus.Completed, summary.Job.Status);
+        var check = await CheckCommand.CheckAsync(input, _folder.Out, null);
+        Assert.Empty(check.Problems);
+        Assert.Equal((numValid, numRejected), (check.NumValidRequests, check.NumRejectedLines));
+    }
+
+    [Fact]
+    public async Task Invalid_utf8_is_an_invalid_encoding_error_with_its_line_number()
+    {
+        await RunAsync(Path.Combine(RepositoryRoot(), "tests", "data", "bad-inputs", "invalid-utf8.jsonl"));
+        var error = Assert.Single(RunFolder.ReadJsonLines(_folder.ErrorsPath));
+        Assert.Equal(("invalid_encoding", 2), (error.GetProperty("error").GetProperty("code").GetString(), error.GetProperty("error").GetProperty("line").GetInt32()));
+    }
+
+    [Fact]
+    public async Task A_10_MB_line_and_a_prompt_beyond_the_context_fail_alone_while_the_rest_run()
+    {
+        var input = _folder.WriteInput("big.jsonl",
+        [
+            JsonSerializer.Serialize(new { custom_id = "ten-mb", prompt = string.Concat(Enumerable.Repeat("word ", 2_000_000)), max_tokens = 2 }),
+            JsonSerializer.Serialize(new { custom_id = "long", prompt = string.Concat(Enumerable.Repeat("tell me more ", 3_000)), max_tokens = 2 }),
+            JsonSerializer.Serialize(new { custom_id = "fine", prompt = "hello", max_tokens = 2 }),
+        ]);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        var summary = await RunAsync(input, timeout.Token);
+
+        Assert.Equal(new RequestCounts(3, 1, 2), summary.Job.RequestCounts);
+        var errors = RunFolder.ReadJsonLines(_folder.ErrorsPath).ToDictionary(e => e.GetProperty("custom_id").GetString()!, e => e.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal("context_length_exceeded", errors["ten-mb"]);
+        Assert.Equal("context_length_exceeded", errors["long"]);
+        Assert.Empty((await CheckCommand.CheckAsync(input, _folder.Out, null)).Problems);
+    }
+
+    private Task<LocalRunSummary> RunAsync(string input, CancellationToken cancellationToken = default) =>
+        new LocalJobRun(new LocalRunSettings(input, ModelOptions.DefaultModelPath, _folder.Out, new RequestDefaults { MaxTokens = 2 },
+            new EngineOptions { NumThreads = 1 }, Workers: 2, RequestsPerShard: new InputOptions().RequestsPerShard), TimeProvider.System)
+            .RunAsync(cancellationToken: cancellationToken);
+
+    private static string RepositoryRoot()
+    {
+        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
+        {
+            if (File.Exists(Path.Combine(folder.FullName, "VicunaBatch.sln"))) return folder.FullName;
+        }
+        throw new DirectoryNotFoundException($"no VicunaBatch.sln above {AppContext.BaseDirectory}");
+    }
+}
