@@ -80,7 +80,7 @@ internal sealed class GqaRunner : IStepRunner
             {
                 if (numSlots == 0)
                 {
-                    numSlots = FitSlots((CudaKvMemory)_kvMemory, KvBuffers.SlotBytes(decoder.NumHiddenLayers, decoder.NumKeyValueHeads, maxLength, decoder.HeadSize, kvType), maxChunkTokens);
+                    numSlots = ((CudaKvMemory)_kvMemory).FitSlots(KvBuffers.SlotBytes(decoder.NumHiddenLayers, decoder.NumKeyValueHeads, maxLength, decoder.HeadSize, kvType), maxChunkTokens);
                 }
                 _kv = new KvBuffers(_kvMemory, decoder.NumHiddenLayers, numSlots, decoder.NumKeyValueHeads, maxLength, decoder.HeadSize, kvType);
             }
@@ -145,7 +145,7 @@ internal sealed class GqaRunner : IStepRunner
                 }
             }
         }
-        foreach (var group in PrefillGroups(plan.Prefills))
+        foreach (var group in PrefillCalls.Group(plan.Prefills, _maxTokensPerCall))
         {
             // one batch-1 call per chunk, or one call for brand-new prompts of adjacent slots: [B, S] right-padded
             var width = group.Count == 1 ? group[0].TokenIds.Length : group.Max(c => c.TokenIds.Length);
@@ -160,33 +160,6 @@ internal sealed class GqaRunner : IStepRunner
             }
         }
         return new StepOutputs(ids.MoveToImmutable(), logits, VocabSize);
-    }
-
-    /// <summary>
-    /// The step's prefill chunks in calls: whole new prompts (no past, last chunk) on consecutive slots go together,
-    /// as GroupQueryAttention allows batch > 1 only for a first prompt, and a call binds one contiguous run of slots;
-    /// B × S stays within the per-call token buffers. Every other chunk runs alone.
-    /// </summary>
-    private IEnumerable<List<PrefillChunk>> PrefillGroups(ImmutableArray<PrefillChunk> chunks)
-    {
-        var group = new List<PrefillChunk>();
-        var width = 0;
-        foreach (var chunk in chunks)
-        {
-            var isWholePrompt = chunk.PastLength == 0 && chunk.NeedsLogits;
-            var joins = isWholePrompt && group.Count > 0 && group[^1].PastLength == 0 && group[^1].NeedsLogits
-                && chunk.Slot == group[^1].Slot + 1
-                && (group.Count + 1) * Math.Max(width, chunk.TokenIds.Length) <= _maxTokensPerCall;
-            if (!joins && group.Count > 0)
-            {
-                yield return group;
-                group = [];
-                width = 0;
-            }
-            group.Add(chunk);
-            width = Math.Max(width, chunk.TokenIds.Length);
-        }
-        if (group.Count > 0) yield return group;
     }
 
     /// <summary>input_ids [B, S] and attention_mask [B, S], row b = the prompt then zeros; slots group[0].Slot.. in order.</summary>
@@ -336,19 +309,6 @@ internal sealed class GqaRunner : IStepRunner
             throw new NotSupportedException(
                 $"ONNX Runtime's CUDA execution provider is not available ({e.Message}); --device cuda needs the native libraries of Microsoft.ML.OnnxRuntime.Gpu.Linux (see ../shared/gpu/README.md) and a CUDA GPU", e);
         }
-    }
-
-    /// <summary>As many slots as the free device memory holds, less <see cref="EngineOptions.DeviceMemoryReserveBytes"/>; at most <paramref name="maxSlots"/>.</summary>
-    private static int FitSlots(CudaKvMemory memory, long slotBytes, int maxSlots)
-    {
-        var free = memory.FreeBytes();
-        var fit = (free - EngineOptions.DeviceMemoryReserveBytes) / slotBytes;
-        if (fit < 1)
-        {
-            throw new InferenceException(
-                $"no KV slot fits: {free >> 20} MiB of GPU memory free after the weights, one slot of {slotBytes >> 20} MiB plus {EngineOptions.DeviceMemoryReserveBytes >> 20} MiB reserve needed; use a shorter --max-sequence-length");
-        }
-        return (int)Math.Min(fit, maxSlots);
     }
 
     private static string Name(string pattern, int layer) => pattern.Replace("%d", layer.ToString(System.Globalization.CultureInfo.InvariantCulture));

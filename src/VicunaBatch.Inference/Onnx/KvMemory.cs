@@ -93,6 +93,19 @@ internal sealed class CudaKvMemory : KvMemory
         return (long)free;
     }
 
+    /// <summary>As many slots as the free device memory holds, less <see cref="EngineOptions.DeviceMemoryReserveBytes"/>; at most <paramref name="maxSlots"/>.</summary>
+    public int FitSlots(long slotBytes, int maxSlots)
+    {
+        var free = FreeBytes();
+        var fit = (free - EngineOptions.DeviceMemoryReserveBytes) / slotBytes;
+        if (fit < 1)
+        {
+            throw new InferenceException(
+                $"no KV slot fits: {free >> 20} MiB of GPU memory free after the weights, one slot of {slotBytes >> 20} MiB plus {EngineOptions.DeviceMemoryReserveBytes >> 20} MiB reserve needed; use a shorter --max-sequence-length");
+        }
+        return (int)Math.Min(fit, maxSlots);
+    }
+
     [System.Runtime.InteropServices.DllImport("libcudart.so.13", EntryPoint = "cudaMemGetInfo")]
     private static extern int CudaMemGetInfo(out nuint free, out nuint total);
 
