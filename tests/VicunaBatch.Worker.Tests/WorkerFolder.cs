@@ -72,6 +72,15 @@ internal sealed class WorkerFolder : IDisposable
         return states;
     }
 
+    /// <summary>The checker's verdict on the finalized job's files against the input it was submitted with.</summary>
+    public async Task<CheckReport> CheckAsync(string jobId, IEnumerable<string> inputLines)
+    {
+        async Task<Stream> Blob(string name) => new MemoryStream(await Transport.Blobs.ReadBytesAsync(name));
+        using var input = new MemoryStream(Encoding.UTF8.GetBytes(string.Join('\n', inputLines) + "\n"));
+        return await new ResultsChecker(Input).CheckAsync(input, InputFormat.Jsonl,
+            await Blob(JobIds.OutputBlob(jobId)), await Blob(JobIds.ErrorsBlob(jobId)), await Blob(JobIds.JobBlob(jobId)));
+    }
+
     public Task<FinalizeResult> FinalizeAsync(string jobId) =>
         new JobFinalizer(Transport.Blobs, new BlobJobStore(Transport.Blobs), Transport.Checkpoints, Input, _time).TryFinalizeAsync(jobId);
 

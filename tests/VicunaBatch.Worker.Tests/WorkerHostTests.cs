@@ -43,6 +43,7 @@ public sealed class WorkerHostTests : IDisposable
         Assert.Equal(Enumerable.Range(0, 38).Select(i => $"req-{i}").Order(), output.Select(l => l.GetProperty("custom_id").GetString()).Order());
         Assert.Equal(2, errors.Count);
         Assert.Equal(38, (await _folder.ReadCheckpointedIdsAsync(job.Id)).Distinct().Count());
+        Assert.Empty((await _folder.CheckAsync(job.Id, lines)).Problems);
 
         // the metrics saw what the job says was generated
         Assert.Equal(finalized.Job.Usage.OutputTokens, measurements.Sum("vicunabatch.worker.output_tokens"));

@@ -34,7 +34,8 @@ public sealed class WorkerShutdownTests : IDisposable
     [Fact]
     public async Task Sigterm_without_drain_time_releases_the_held_shards_and_a_new_worker_finishes_with_no_request_run_twice()
     {
-        var job = await _folder.SubmitAsync(Lines(numShards: 4));
+        var lines = Lines(numShards: 4).ToList();
+        var job = await _folder.SubmitAsync(lines);
         using (var worker = StartWorker(drainSeconds: 0))
         {
             await WaitForCheckpointsAsync(job.Id, 1);
@@ -58,6 +59,7 @@ public sealed class WorkerShutdownTests : IDisposable
         var finalized = await _folder.FinalizeAsync(job.Id);
         Assert.Equal((FinalizeStatus.Finalized, JobStatus.Completed), (finalized.Status, finalized.Job.Status));
         Assert.Equal(32, finalized.Job.RequestCounts.Completed);
+        Assert.Empty((await _folder.CheckAsync(job.Id, lines)).Problems);
     }
 
     /// <summary>Shards of 8: one request of 1 token, seven long ones (1,500 tokens; seconds of work on the tiny model).</summary>
