@@ -82,21 +82,10 @@ internal sealed class CudaKvMemory : KvMemory
 
     public override OrtMemoryInfo MemoryInfo => _memoryInfo;
 
-    /// <summary>Free memory of the current device now (cudaMemGetInfo), after what the session holds.</summary>
-    public long FreeBytes()
-    {
-        var status = CudaMemGetInfo(out var free, out _);
-        if (status != 0)
-        {
-            throw new InferenceException($"cudaMemGetInfo failed with CUDA error {status}");
-        }
-        return (long)free;
-    }
-
     /// <summary>As many slots as the free device memory holds, less <see cref="EngineOptions.DeviceMemoryReserveBytes"/>; at most <paramref name="maxSlots"/>.</summary>
     public int FitSlots(long slotBytes, int maxSlots)
     {
-        var free = FreeBytes();
+        var free = CudaRuntime.MemoryInfo().Free; // after what the session holds (the weights)
         var fit = (free - EngineOptions.DeviceMemoryReserveBytes) / slotBytes;
         if (fit < 1)
         {
@@ -105,9 +94,6 @@ internal sealed class CudaKvMemory : KvMemory
         }
         return (int)Math.Min(fit, maxSlots);
     }
-
-    [System.Runtime.InteropServices.DllImport("libcudart.so.13", EntryPoint = "cudaMemGetInfo")]
-    private static extern int CudaMemGetInfo(out nuint free, out nuint total);
 
     public override KvAllocation Allocate(long numBytes)
     {

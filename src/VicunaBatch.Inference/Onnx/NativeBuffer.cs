@@ -2,17 +2,25 @@ using System.Runtime.InteropServices;
 
 namespace VicunaBatch.Inference.Onnx;
 
-/// <summary>Zeroed, 64-byte aligned host memory that ONNX Runtime reads and writes through tensor views.</summary>
+/// <summary>
+/// Zeroed, 64-byte aligned host memory that ONNX Runtime reads and writes through tensor views; with
+/// <c>pinned</c>, page-locked by the CUDA runtime, so the CUDA provider's copies to and from it skip the driver's
+/// staging buffers (what a GPU step's logits and inputs cross every step).
+/// </summary>
 internal sealed unsafe class NativeBuffer : SafeHandle
 {
-    public NativeBuffer(long numBytes) : base(IntPtr.Zero, ownsHandle: true)
+    private readonly bool _pinned;
+
+    public NativeBuffer(long numBytes, bool pinned = false) : base(IntPtr.Zero, ownsHandle: true)
     {
         if (numBytes <= 0)
         {
             throw new ArgumentOutOfRangeException(nameof(numBytes), numBytes, "must be positive");
         }
         NumBytes = numBytes;
-        var pointer = NativeMemory.AlignedAlloc((nuint)numBytes, 64);
+        _pinned = pinned;
+        // cudaHostAlloc aligns to pages, far more than 64 bytes
+        var pointer = pinned ? (void*)CudaRuntime.HostAlloc(numBytes) : NativeMemory.AlignedAlloc((nuint)numBytes, 64);
         NativeMemory.Clear(pointer, (nuint)numBytes);
         SetHandle((IntPtr)pointer);
     }
@@ -41,6 +49,7 @@ internal sealed unsafe class NativeBuffer : SafeHandle
 
     protected override bool ReleaseHandle()
     {
+        if (_pinned) return CudaRuntime.TryFreeHost(handle);
         NativeMemory.AlignedFree((void*)handle);
         return true;
     }

@@ -1,0 +1,45 @@
+using System.Runtime.InteropServices;
+using VicunaBatch.Inference.Engine;
+
+namespace VicunaBatch.Inference.Onnx;
+
+/// <summary>
+/// The few CUDA runtime calls the engine makes itself (ONNX Runtime does the rest), through one checked funnel:
+/// a failed call throws <see cref="InferenceException"/> with the CUDA error code. Uses the process's current device
+/// and the primary context the CUDA execution provider created.
+/// </summary>
+internal static partial class CudaRuntime
+{
+    private const string Library = "libcudart.so.13";
+
+    /// <summary>Free and total memory of the current device.</summary>
+    public static (long Free, long Total) MemoryInfo()
+    {
+        Check(CudaMemGetInfo(out var free, out var total), "cudaMemGetInfo");
+        return ((long)free, (long)total);
+    }
+
+    /// <summary>Page-locked host memory: device-to-host copies into it run at full bus speed (no staging).</summary>
+    public static IntPtr HostAlloc(long numBytes)
+    {
+        Check(CudaHostAlloc(out var pointer, (nuint)numBytes, 0), $"cudaHostAlloc({numBytes})");
+        return pointer;
+    }
+
+    /// <summary>Releases <see cref="HostAlloc"/> memory; false when CUDA refused (a SafeHandle release must not throw).</summary>
+    public static bool TryFreeHost(IntPtr pointer) => CudaFreeHost(pointer) == 0;
+
+    private static void Check(int status, string call)
+    {
+        if (status != 0) throw new InferenceException($"{call} failed with CUDA error {status}");
+    }
+
+    [LibraryImport(Library, EntryPoint = "cudaMemGetInfo")]
+    private static partial int CudaMemGetInfo(out nuint free, out nuint total);
+
+    [LibraryImport(Library, EntryPoint = "cudaHostAlloc")]
+    private static partial int CudaHostAlloc(out IntPtr pointer, nuint size, uint flags);
+
+    [LibraryImport(Library, EntryPoint = "cudaFreeHost")]
+    private static partial int CudaFreeHost(IntPtr pointer);
+}
