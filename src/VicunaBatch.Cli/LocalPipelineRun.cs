@@ -18,6 +18,9 @@ internal sealed record LocalPipelineSettings(
 {
     /// <summary>Retry delays of the run-end webhook within this process; what is still undelivered stays in the outbox for the next run.</summary>
     public IReadOnlyList<TimeSpan> WebhookRetryDelays { get; init; } = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3)];
+
+    /// <summary>Wraps the engine driver (tests: a driver that stops waiting, as a timer-hosted run does).</summary>
+    public Func<IJobDriver, IJobDriver>? WrapDriver { get; init; }
 }
 
 /// <summary>A finished <c>pipeline run</c>: the run's result, where summaries went, and the webhook attempts made now.</summary>
@@ -54,13 +57,16 @@ internal sealed class LocalPipelineRun(LocalPipelineSettings settings, TimeProvi
         var stateDir = Path.Combine(outDir, ".state");
         using var folderLock = LocalJobParts.LockStateFolder(stateDir, $"pipeline {definition.Name}");
         var parts = new LocalJobParts(stateDir, new InputOptions(), time);
-        await parts.Queue.ReleaseAllLocksAsync(cancellationToken); // this process owns the queue (folder lock)
+        // this process owns the state folder (folder lock): queue locks and a pipeline lock left by a killed run are released
+        await parts.Queue.ReleaseAllLocksAsync(cancellationToken);
+        await new PipelineState(parts.Blobs, definition.Name, time).BreakLockAsync(cancellationToken);
 
         using var model = LoadedModel.Open(settings.ModelPath, settings.Engine);
         var tokenizer = model.Tokenizer ?? throw new UsageException($"model '{model.Name}' has no tokenizer.model: pipelines need one to split documents");
         var outbox = new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = Path.Combine(stateDir, "queue.db"), QueueName = "webhooks" }, time);
         await outbox.ReleaseAllLocksAsync(cancellationToken);
-        var stages = new PipelineStages(parts.Blobs, parts.Submitter, new LocalJobDriver(parts, model, new RequestDefaults(), settings.Workers));
+        IJobDriver driver = new LocalJobDriver(parts, model, new RequestDefaults(), settings.Workers);
+        var stages = new PipelineStages(parts.Blobs, parts.Submitter, settings.WrapDriver?.Invoke(driver) ?? driver);
         var pipelineParts = new PipelineParts(
             new FolderBlobStore(new FolderBlobStoreOptions { RootPath = definition.Source.Location.Folder! }),
             new FolderBlobStore(new FolderBlobStoreOptions { RootPath = outDir }),

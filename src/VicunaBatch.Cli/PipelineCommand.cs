@@ -39,6 +39,9 @@ internal static class PipelineCommand
             case PipelineRunStatus.NothingToDo:
                 Console.Out.WriteLine("nothing to do: no document is new or changed since the last run");
                 return 0;
+            case PipelineRunStatus.InProgress:
+                Console.Out.WriteLine($"run {run.RunId}: a stage is still running; run the same command again to resume it");
+                return 1;
             case PipelineRunStatus.Locked:
                 Console.Error.WriteLine("another run of this pipeline holds its lock; nothing done");
                 return 1;

@@ -214,18 +214,63 @@ public sealed class PipelineRunTests : IDisposable
     }
 
     [Fact]
-    public async Task RunAsync_anotherRunHoldsTheLock_doesNothing()
+    public async Task RunAsync_lockLeftByAKilledRun_isBrokenByTheLocalHostWhichOwnsTheStateFolder()
     {
         var definition = WriteDefinition();
         WriteDoc("a.txt", "text");
         var state = new PipelineState(new Local.FolderBlobStore(new Local.FolderBlobStoreOptions { RootPath = Path.Combine(_folder.Out, ".state", "blobs") }),
             "test-notes", TimeProvider.System);
-        Assert.True(await state.TryLockAsync("pl-test-notes-other", TimeSpan.FromMinutes(10)));
+        Assert.True(await state.TryLockAsync("pl-test-notes-killed", TimeSpan.FromHours(6)));
 
         var result = await new LocalPipelineRun(Settings(definition), TimeProvider.System).RunAsync();
 
-        Assert.Equal(PipelineRunStatus.Locked, result.Run.Status);
-        Assert.Equal("pl-test-notes-other", (await state.ReadLockAsync())!.RunId);
+        Assert.Equal(PipelineRunStatus.Completed, result.Run.Status);
+        Assert.Null(await state.ReadLockAsync());
+    }
+
+    /// <summary>Hands a stage's job back still running from stage <paramref name="stopAtStage"/> on, as a host that waits only so long does.</summary>
+    private sealed class StageStopper(IJobDriver inner, int stopAtStage) : IJobDriver
+    {
+        public List<string> Drained { get; } = [];
+
+        public Task<BatchJob> RunToEndAsync(BatchJob job, CancellationToken cancellationToken = default)
+        {
+            if (job.Id.EndsWith($"-s{stopAtStage}", StringComparison.Ordinal)) return Task.FromResult(job);
+            Drained.Add(job.Id);
+            return inner.RunToEndAsync(job, cancellationToken);
+        }
+    }
+
+    [Fact]
+    public async Task RunAsync_stageStillRunning_nextRunResumesTheSameRunAndReusesItsFinishedStages()
+    {
+        var definition = WriteDefinition();
+        WriteDoc("long.txt", Words(300, seed: 3));
+        StageStopper? firstDriver = null, secondDriver = null;
+
+        var first = await new LocalPipelineRun(Settings(definition) with
+        {
+            WrapDriver = inner => firstDriver = new StageStopper(inner, stopAtStage: 1),
+        }, TimeProvider.System).RunAsync();
         Assert.False(Directory.Exists(Path.Combine(_folder.Out, "_runs")));
+        WriteDoc("later.txt", "Arrived while the run was in progress."); // not part of the resumed run
+        var second = await new LocalPipelineRun(Settings(definition) with
+        {
+            WrapDriver = inner => secondDriver = new StageStopper(inner, stopAtStage: -1),
+        }, TimeProvider.System).RunAsync();
+        var third = await new LocalPipelineRun(Settings(definition), TimeProvider.System).RunAsync();
+
+        Assert.Equal(PipelineRunStatus.InProgress, first.Run.Status);
+        Assert.Equal([$"{first.Run.RunId}-s0"], firstDriver!.Drained);
+
+        Assert.Equal(PipelineRunStatus.Completed, second.Run.Status);
+        Assert.Equal(first.Run.RunId, second.Run.RunId);
+        // stage 0 was already completed: the resumed run reads its answers instead of draining it again
+        Assert.DoesNotContain($"{first.Run.RunId}-s0", secondDriver!.Drained);
+        Assert.Contains($"{first.Run.RunId}-s1", secondDriver.Drained);
+        Assert.Equal(["long.txt"], second.Run.Manifest!.Documents.Select(d => d.Key));
+
+        Assert.Equal(PipelineRunStatus.Completed, third.Run.Status);
+        Assert.Equal(["later.txt"], third.Run.Manifest!.Documents.Select(d => d.Key));
     }
 }

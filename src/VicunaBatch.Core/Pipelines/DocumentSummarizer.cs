@@ -12,7 +12,7 @@ public sealed record DocumentSummary(PipelineDocument Document, string? Text, st
 /// half of it, so every group holds at least two and each stage shrinks the count — and each group of two or more is
 /// summarized; a lone last piece waits for the next stage. Stages repeat until every document has one piece.
 /// </summary>
-internal sealed class DocumentSummarizer(PipelineDefinition definition, PipelineParts parts, string runId)
+internal sealed class DocumentSummarizer(PipelineDefinition definition, PipelineParts parts, string runId, TimeProvider time)
 {
     private const string Separator = "\n\n";
 
@@ -28,10 +28,11 @@ internal sealed class DocumentSummarizer(PipelineDefinition definition, Pipeline
     public async Task<(IReadOnlyDictionary<string, DocumentSummary>, IReadOnlyList<ManifestStage>)> RunAsync(
         IReadOnlyList<PipelineDocument> documents, CancellationToken cancellationToken)
     {
-        var progress = documents
-            .Select(d => new Progress(d, TokenChunker.Split(parts.Tokenizer, d.Text, definition.Chunking).Select(c => c.Text).ToList(), 0))
-            .Select(p => new Progress(p.Document, p.Pieces, p.Pieces.Count))
-            .ToList();
+        var progress = documents.Select(d =>
+        {
+            var chunks = TokenChunker.Split(parts.Tokenizer, d.Text, definition.Chunking).Select(c => c.Text).ToList();
+            return new Progress(d, chunks, chunks.Count);
+        }).ToList();
         var stages = new List<ManifestStage>();
         for (int stage = 0; progress.Any(p => p.Error is null && (stage == 0 || p.Pieces.Count > 1)); stage++)
         {
@@ -57,10 +58,10 @@ internal sealed class DocumentSummarizer(PipelineDefinition definition, Pipeline
             }
 
             var jobId = $"{runId}-s{stage}";
-            var startedAt = DateTimeOffset.UtcNow;
+            var startedAt = time.GetUtcNow();
             var (_, answers) = await parts.Stages.RunAsync(jobId, requests, definition.MaxTokens, definition.Temperature,
                 new Dictionary<string, string> { ["pipeline"] = definition.Name, ["pipeline_run"] = runId, ["stage"] = $"{stage}" }, cancellationToken);
-            stages.Add(new ManifestStage(stage, kind, jobId, requests.Count, requests.Count(r => !answers[r.CustomId].Succeeded), startedAt, DateTimeOffset.UtcNow));
+            stages.Add(new ManifestStage(stage, kind, jobId, requests.Count, requests.Count(r => !answers[r.CustomId].Succeeded), startedAt, time.GetUtcNow()));
 
             foreach (var (doc, next) in plans)
             {

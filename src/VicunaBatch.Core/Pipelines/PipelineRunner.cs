@@ -12,6 +12,8 @@ public enum PipelineRunStatus
     NothingToDo,
     /// <summary>Another run holds the pipeline's lock: this tick did nothing.</summary>
     Locked,
+    /// <summary>A stage's job was still running when the host stopped waiting: the next tick resumes the same run.</summary>
+    InProgress,
 }
 
 public sealed record PipelineRunResult(PipelineRunStatus Status, string RunId, RunManifest? Manifest);
@@ -31,7 +33,9 @@ public sealed class PipelineRunnerOptions
 /// <summary>
 /// One run of a pipeline: changed documents since the watermark → chunks → map job → reduce jobs (summaries of groups of
 /// summaries, recursively, until each document has one) → one summary blob per document, a manifest, the webhook, and
-/// only then the new watermark. A run that throws leaves the watermark where it was, so its documents are retried.
+/// only then the new watermark. A run that throws (or whose stage is still running when the host stops waiting) stays
+/// the current run: the next tick resumes it with the same id and files, reusing its finished stage jobs, so a failed
+/// run is retried, never skipped.
 /// </summary>
 public sealed class PipelineRunner(PipelineDefinition definition, PipelineParts parts, TimeProvider time, PipelineRunnerOptions? options = null)
 {
@@ -46,15 +50,24 @@ public sealed class PipelineRunner(PipelineDefinition definition, PipelineParts 
     public async Task<PipelineRunResult> RunAsync(CancellationToken cancellationToken = default)
     {
         CheckRequestsFit();
-        var startedAt = time.GetUtcNow();
-        var runId = $"pl-{definition.Name}-{startedAt.UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff", CultureInfo.InvariantCulture)}";
-        if (!await _state.TryLockAsync(runId, _options.LockDuration, cancellationToken)) return new PipelineRunResult(PipelineRunStatus.Locked, runId, null);
+        var tickId = $"pl-{definition.Name}-{time.GetUtcNow().UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff", CultureInfo.InvariantCulture)}";
+        if (!await _state.TryLockAsync(tickId, _options.LockDuration, cancellationToken)) return new PipelineRunResult(PipelineRunStatus.Locked, tickId, null);
+        var runId = tickId;
         try
         {
             var watermark = await _state.ReadWatermarkAsync(cancellationToken);
             var documents = new PipelineDocuments(parts.Source, definition);
-            var changed = await documents.FindChangedAsync(watermark, cancellationToken);
-            if (changed.Count == 0) return new PipelineRunResult(PipelineRunStatus.NothingToDo, runId, null);
+            // an unfinished run is resumed with its own id and files: its finished stage jobs are reused, not rerun
+            var current = await _state.ReadCurrentRunAsync(cancellationToken);
+            if (current is null)
+            {
+                var found = await documents.FindChangedAsync(watermark, cancellationToken);
+                if (found.Count == 0) return new PipelineRunResult(PipelineRunStatus.NothingToDo, runId, null);
+                current = new PipelineCurrentRun(runId, time.GetUtcNow(), found);
+                await _state.WriteCurrentRunAsync(current, cancellationToken);
+            }
+            runId = current.RunId;
+            var (startedAt, changed) = (current.StartedAt, current.Files);
 
             var docs = new List<PipelineDocument>();
             var errors = new List<DocumentError>();
@@ -64,7 +77,7 @@ public sealed class PipelineRunner(PipelineDefinition definition, PipelineParts 
                 docs.AddRange(read);
                 errors.AddRange(failed);
             }
-            var summarize = new DocumentSummarizer(definition, parts, runId);
+            var summarize = new DocumentSummarizer(definition, parts, runId, time);
             var (summaries, stages) = await summarize.RunAsync(docs, cancellationToken);
             var manifest = await WriteResultsAsync(runId, startedAt, docs, errors, summaries, stages, cancellationToken);
 
@@ -75,7 +88,12 @@ public sealed class PipelineRunner(PipelineDefinition definition, PipelineParts 
             var seen = new Dictionary<string, string>(watermark.PathToETag, StringComparer.Ordinal);
             foreach (var file in changed.Where(f => !retry.Contains(f.Path))) seen[file.Path] = file.ETag;
             await _state.WriteWatermarkAsync(new PipelineWatermark(seen, runId, manifest.FinishedAt), cancellationToken);
+            await _state.ClearCurrentRunAsync(cancellationToken);
             return new PipelineRunResult(PipelineRunStatus.Completed, runId, manifest);
+        }
+        catch (PipelineStageNotFinishedException)
+        {
+            return new PipelineRunResult(PipelineRunStatus.InProgress, runId, null);
         }
         catch (Exception e) when (e is not OperationCanceledException && definition.Webhook is not null && parts.Outbox is not null)
         {
@@ -84,7 +102,7 @@ public sealed class PipelineRunner(PipelineDefinition definition, PipelineParts 
         }
         finally
         {
-            await _state.UnlockAsync(runId, CancellationToken.None);
+            await _state.UnlockAsync(tickId, CancellationToken.None);
         }
     }
 

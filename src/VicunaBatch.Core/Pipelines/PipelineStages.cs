@@ -12,7 +12,15 @@ public sealed record StageAnswer(string CustomId, string? Text, string? Error)
     public bool Succeeded => Text is not null;
 }
 
-/// <summary>Runs a submitted job to a terminal status: locally by draining the engine, elsewhere by waiting for the workers.</summary>
+/// <summary>A stage's job is still running when the host stopped waiting: the run resumes on the next tick.</summary>
+public sealed class PipelineStageNotFinishedException(string jobId, JobStatus status)
+    : Exception($"job {jobId} is still {status.SnakeCase()}; the run resumes on the next tick")
+{
+    public string JobId { get; } = jobId;
+}
+
+/// <summary>Runs a submitted job to a terminal status: locally by draining the engine, elsewhere by waiting for the
+/// workers. May return the job still running (a host that waits only so long); the run then resumes later.</summary>
 public interface IJobDriver
 {
     Task<BatchJob> RunToEndAsync(BatchJob job, CancellationToken cancellationToken = default);
@@ -41,6 +49,7 @@ public sealed class PipelineStages(IBlobStore blobs, JobSubmitter submitter, IJo
 
         var job = await submitter.SubmitAsync(new JobSubmission(inputBlob) { JobId = jobId, Metadata = metadata }, cancellationToken);
         if (!JobStateMachine.IsTerminal(job.Status)) job = await driver.RunToEndAsync(job, cancellationToken);
+        if (!JobStateMachine.IsTerminal(job.Status)) throw new PipelineStageNotFinishedException(jobId, job.Status);
 
         var answers = new Dictionary<string, StageAnswer>(StringComparer.Ordinal);
         await foreach (var line in ReadLinesAsync(JobIds.OutputBlob(jobId), cancellationToken))
