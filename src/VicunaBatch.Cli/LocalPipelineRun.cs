@@ -40,12 +40,18 @@ internal sealed class LocalPipelineRun(LocalPipelineSettings settings, TimeProvi
     public static PipelineDefinition Load(LocalPipelineSettings settings)
     {
         if (!File.Exists(settings.DefinitionPath)) throw new UsageException($"pipeline definition not found: {settings.DefinitionPath}");
-        var definition = PipelineDefinition.Parse(File.ReadAllText(settings.DefinitionPath));
-        var baseDir = Path.GetDirectoryName(Path.GetFullPath(settings.DefinitionPath))!;
-        var source = settings.SourceDirectory is { } s
+        return Load(settings.DefinitionPath, settings.SourceDirectory, settings.OutputDirectory);
+    }
+
+    /// <summary>Reads a definition; relative folders are relative to its file; the directories, when given, replace source and output.</summary>
+    public static PipelineDefinition Load(string definitionPath, string? sourceDirectory = null, string? outputDirectory = null)
+    {
+        var definition = PipelineDefinition.Parse(File.ReadAllText(definitionPath));
+        var baseDir = Path.GetDirectoryName(Path.GetFullPath(definitionPath))!;
+        var source = sourceDirectory is { } s
             ? definition.Source with { Location = PipelineLocation.OfFolder(Path.GetFullPath(s)) }
             : definition.Source with { Location = InFolder(definition.Source.Location, baseDir, "source", "--source") };
-        var output = settings.OutputDirectory is { } o ? PipelineLocation.OfFolder(Path.GetFullPath(o)) : InFolder(definition.Output, baseDir, "output", "--out");
+        var output = outputDirectory is { } o ? PipelineLocation.OfFolder(Path.GetFullPath(o)) : InFolder(definition.Output, baseDir, "output", "--out");
         return definition with { Source = source, Output = output };
     }
 
@@ -107,7 +113,7 @@ internal sealed class LocalPipelineRun(LocalPipelineSettings settings, TimeProvi
         return attempts;
     }
 
-    private static PipelineLocation InFolder(PipelineLocation location, string baseDir, string field, string flag)
+    internal static PipelineLocation InFolder(PipelineLocation location, string baseDir, string field, string flag)
     {
         if (location.Folder is null)
             throw new UsageException($"{field} is container \"{location.Container}\": this command reads and writes local folders; pass {flag} DIR");
