@@ -14,17 +14,26 @@ public enum PipelineTickOutcome
 
 public sealed record PipelineTickResult(string Pipeline, PipelineTickOutcome Outcome, PipelineRunResult? Run, string? Error);
 
-/// <summary>When a pipeline's schedule last fired here: <c>pipelines/{name}/schedule.json</c>.</summary>
-public sealed record PipelineScheduleMark(DateTimeOffset LastTickAt);
+/// <summary>When a pipeline last ticked here, and when its run last failed: <c>pipelines/{name}/schedule.json</c>.</summary>
+public sealed record PipelineScheduleMark(DateTimeOffset LastTickAt, DateTimeOffset? LastFailedAt = null);
+
+/// <summary>Options of <see cref="PipelineTicker"/>.</summary>
+public sealed class PipelineTickerOptions
+{
+    /// <summary>After a failed run, how long before a tick resumes it (a schedule occurrence still runs it). Default 5 min.</summary>
+    public TimeSpan RetryDelay { get; init; } = TimeSpan.FromMinutes(5);
+}
 
 /// <summary>
 /// The scheduled host's one call, from a frequent timer (the Functions timer, <c>serve --pipelines</c>): each pipeline
 /// whose cron schedule had an occurrence since its last tick — or that has an unfinished run to resume — runs now. The
 /// first tick of a new pipeline only marks the time (it runs at its next occurrence). A pipeline without a schedule never
-/// runs here. One pipeline's failure does not stop the others.
+/// runs here. One pipeline's failure does not stop the others; a failed run is resumed after <see cref="PipelineTickerOptions.RetryDelay"/>.
 /// </summary>
-public sealed class PipelineTicker(IBlobStore state, Func<PipelineDefinition, PipelineRunner> runnerFor, TimeProvider time)
+public sealed class PipelineTicker(IBlobStore state, Func<PipelineDefinition, PipelineRunner> runnerFor, TimeProvider time, PipelineTickerOptions? options = null)
 {
+    private readonly PipelineTickerOptions _options = options ?? new();
+
     public static string MarkBlob(string pipelineName) => $"pipelines/{pipelineName}/schedule.json";
 
     public async Task<IReadOnlyList<PipelineTickResult>> TickAsync(IReadOnlyList<PipelineDefinition> definitions, CancellationToken cancellationToken = default)
@@ -49,7 +58,9 @@ public sealed class PipelineTicker(IBlobStore state, Func<PipelineDefinition, Pi
             await WriteMarkAsync(definition.Name, now, cancellationToken);
             return new(definition.Name, PipelineTickOutcome.NotDue, null, null);
         }
-        if (!resume && !schedule.IsDue(mark!.LastTickAt, now)) return new(definition.Name, PipelineTickOutcome.NotDue, null, null);
+        bool due = mark is not null && schedule.IsDue(mark.LastTickAt, now);
+        bool backingOff = mark?.LastFailedAt is { } failedAt && now - failedAt < _options.RetryDelay;
+        if (!due && (!resume || backingOff)) return new(definition.Name, PipelineTickOutcome.NotDue, null, null);
         try
         {
             var run = await runnerFor(definition).RunAsync(cancellationToken);
@@ -59,7 +70,7 @@ public sealed class PipelineTicker(IBlobStore state, Func<PipelineDefinition, Pi
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            await WriteMarkAsync(definition.Name, now, cancellationToken);
+            await WriteMarkAsync(definition.Name, now, cancellationToken, failed: true);
             return new(definition.Name, PipelineTickOutcome.Failed, null, e.Message);
         }
     }
@@ -69,8 +80,9 @@ public sealed class PipelineTicker(IBlobStore state, Func<PipelineDefinition, Pi
             ? JsonSerializer.Deserialize<PipelineScheduleMark>(await state.ReadBytesAsync(MarkBlob(name), cancellationToken), JsonDefaults.Options)
             : null;
 
-    private Task WriteMarkAsync(string name, DateTimeOffset at, CancellationToken cancellationToken) =>
-        state.PutBytesAsync(MarkBlob(name), JsonSerializer.SerializeToUtf8Bytes(new PipelineScheduleMark(at), JsonDefaults.Options), BlobCondition.None, cancellationToken);
+    private Task WriteMarkAsync(string name, DateTimeOffset at, CancellationToken cancellationToken, bool failed = false) =>
+        state.PutBytesAsync(MarkBlob(name), JsonSerializer.SerializeToUtf8Bytes(new PipelineScheduleMark(at, failed ? at : null), JsonDefaults.Options),
+            BlobCondition.None, cancellationToken);
 }
 
 /// <summary>Options of <see cref="PollingJobDriver"/>.</summary>

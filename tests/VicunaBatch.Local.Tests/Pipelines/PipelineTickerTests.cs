@@ -66,6 +66,27 @@ public sealed class PipelineTickerTests : IDisposable
     }
 
     [Fact]
+    public async Task TickAsync_failedRun_isResumedOnlyAfterTheRetryDelay()
+    {
+        var nightly = Definition("nightly", "0 2 * * *");
+        await new PipelineState(_state, "nightly", _time).WriteCurrentRunAsync(new PipelineCurrentRun("pl-nightly-20261201T000000000", _time.GetUtcNow(), []));
+        int numAttempts = 0;
+        var ticker = new PipelineTicker(_state, _ => { numAttempts++; throw new IOException("output unavailable"); }, _time,
+            new PipelineTickerOptions { RetryDelay = TimeSpan.FromMinutes(5) });
+
+        var failed = Assert.Single(await ticker.TickAsync([nightly]));
+        _time.Advance(TimeSpan.FromMinutes(4));
+        var waiting = Assert.Single(await ticker.TickAsync([nightly]));
+        _time.Advance(TimeSpan.FromMinutes(1));
+        var retried = Assert.Single(await ticker.TickAsync([nightly]));
+
+        Assert.Equal((PipelineTickOutcome.Failed, "output unavailable"), (failed.Outcome, failed.Error));
+        Assert.Equal(PipelineTickOutcome.NotDue, waiting.Outcome);
+        Assert.Equal(PipelineTickOutcome.Failed, retried.Outcome);
+        Assert.Equal(2, numAttempts);
+    }
+
+    [Fact]
     public async Task RunToEndAsync_jobEndsWhileWaiting_returnsTheEndedJob()
     {
         var jobs = new BlobJobStore(_state);
