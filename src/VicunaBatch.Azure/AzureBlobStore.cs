@@ -24,6 +24,11 @@ public sealed class AzureBlobStore : IBlobStore
         (_service, _routes) = (service, new BlobRoutes(containers));
     }
 
+    private AzureBlobStore(BlobServiceClient service, BlobRoutes routes) => (_service, _routes) = (service, routes);
+
+    /// <summary>A store over one container, names taken whole (no role routing): a pipeline's source or output.</summary>
+    public static AzureBlobStore ForContainer(BlobServiceClient service, string container) => new(service, new BlobRoutes(container));
+
     /// <summary>The containers this store writes (infra creates them on Azure; <see cref="CreateContainersAsync"/> for Azurite).</summary>
     public IEnumerable<string> ContainerNames => _routes.Containers;
 

@@ -25,6 +25,13 @@ internal sealed class BlobRoutes
         };
     }
 
+    /// <summary>Every name whole in one container, no segment routed (a pipeline's source or output container).</summary>
+    public BlobRoutes(string container)
+    {
+        DefaultContainer = container;
+        _segmentToContainer = new Dictionary<string, string>(StringComparer.Ordinal);
+    }
+
     /// <summary>Container of every name whose first segment has no route of its own.</summary>
     public string DefaultContainer { get; }
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using VicunaBatch.Core;
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Inference.Package;
 
@@ -14,7 +15,8 @@ internal static class CommandErrors
             return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (e is ModelPackageException or UsageException or FileNotFoundException or DirectoryNotFoundException
-            or InvalidDataException or NotSupportedException or ArgumentOutOfRangeException or InferenceException)
+            or InvalidDataException or NotSupportedException or ArgumentOutOfRangeException or InferenceException
+            or PipelineDefinitionException)
         {
             await Console.Error.WriteLineAsync($"vicuna-batch: {e.Message}");
             return 2;

@@ -67,14 +67,9 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
         var jobId = JobIdFor(settings);
         var outDir = Path.GetFullPath(settings.OutputDirectory ?? Path.Combine("results", jobId));
         var stateDir = Path.Combine(outDir, ".state");
-        Directory.CreateDirectory(stateDir);
-        using var runLock = AcquireRunLock(stateDir, jobId);
-
-        var blobs = new FolderBlobStore(new FolderBlobStoreOptions { RootPath = Path.Combine(stateDir, "blobs") });
-        var checkpoints = new FolderCheckpointStore(new FolderCheckpointStoreOptions { RootPath = Path.Combine(stateDir, "checkpoints") });
-        var queue = new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = Path.Combine(stateDir, "queue.db") }, time);
-        var jobs = new BlobJobStore(blobs);
-        var inputOptions = new InputOptions { RequestsPerShard = settings.RequestsPerShard };
+        using var runLock = LocalJobParts.LockStateFolder(stateDir, $"job {jobId}");
+        var parts = new LocalJobParts(stateDir, new InputOptions { RequestsPerShard = settings.RequestsPerShard }, time);
+        var blobs = parts.Blobs;
 
         var inputBlob = $"inputs/{jobId}{(InputOptions.FormatFromName(settings.InputPath) == InputFormat.Text ? ".txt" : ".jsonl")}";
         if (!await blobs.ExistsAsync(inputBlob, cancellationToken))
@@ -82,58 +77,15 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
             await using var input = File.OpenRead(settings.InputPath);
             await blobs.PutAsync(inputBlob, input, BlobCondition.IfNotExists, cancellationToken);
         }
-        var job = await new JobSubmitter(blobs, jobs, queue, inputOptions, time)
-            .SubmitAsync(new JobSubmission(inputBlob) { JobId = jobId }, cancellationToken);
-        var finalizer = new JobFinalizer(blobs, jobs, checkpoints, inputOptions, time);
+        var job = await parts.Submitter.SubmitAsync(new JobSubmission(inputBlob) { JobId = jobId }, cancellationToken);
         if (!JobStateMachine.IsTerminal(job.Status))
         {
             // this process owns the queue (run lock): locks held by a run that was killed are released now
-            await queue.ReleaseAllLocksAsync(cancellationToken);
-            job = await DrainAsync(jobId, await loading, blobs, checkpoints, queue, inputOptions, finalizer, onProgress, cancellationToken);
+            await parts.Queue.ReleaseAllLocksAsync(cancellationToken);
+            job = await parts.DrainAsync(jobId, await loading, settings.Defaults, settings.Workers, onProgress, cancellationToken);
         }
         await CopyResultsAsync(blobs, jobId, outDir, cancellationToken);
         return new LocalRunSummary(job, outDir);
-    }
-
-    private async Task<BatchJob> DrainAsync(
-        string jobId, LoadedModel model, FolderBlobStore blobs, FolderCheckpointStore checkpoints, SqliteWorkQueue queue, InputOptions inputOptions,
-        JobFinalizer finalizer, Action<long, long, long, long>? onProgress, CancellationToken cancellationToken)
-    {
-        var plan = await ShardReports.ReadPlanAsync(blobs, jobId, cancellationToken);
-        var before = await OutcomeDeduplication.DeduplicateAsync(checkpoints.ReadJobAsync(jobId, cancellationToken), cancellationToken);
-        long doneBefore = before.Count(o => o.Succeeded), failedBefore = before.Count - doneBefore;
-        long tokensBefore = before.Sum(o => (long)o.CompletionTokens);
-
-        await using var host = new EngineHost(model.Engine, ownsEngine: false);
-        var executor = new EngineRequestExecutor(host, model, settings.Defaults, time);
-        var processor = new ShardProcessor(blobs, checkpoints, queue, executor, inputOptions, new ShardProcessorOptions(), time);
-        var pump = new ShardPump(queue, processor, new ShardPumpOptions { MaxConcurrentShards = settings.Workers });
-
-        using var progressTimer = new Timer(_ => onProgress?.Invoke(
-            doneBefore + executor.NumSucceeded, failedBefore + executor.NumFailed, plan.NumRequests, executor.NumOutputTokens),
-            null, TimeSpan.Zero, TimeSpan.FromMilliseconds(250));
-
-        BatchJob? finished = null;
-        await pump.RunAsync(
-            onShardSettled: (_, _) => Task.CompletedTask,
-            isDone: async ct =>
-            {
-                var result = await finalizer.TryFinalizeAsync(jobId, ct);
-                if (result.Status != FinalizeStatus.NotReady)
-                {
-                    finished = result.Job;
-                    return true;
-                }
-                if (await queue.CountAsync(ct) == 0)
-                {
-                    throw new InvalidOperationException(
-                        $"job {jobId} cannot finish: no shard is queued but not every shard reported (state in {blobs})");
-                }
-                return false;
-            },
-            cancellationToken);
-        onProgress?.Invoke(doneBefore + executor.NumSucceeded, failedBefore + executor.NumFailed, plan.NumRequests, executor.NumOutputTokens);
-        return finished!;
     }
 
     private static async Task CopyResultsAsync(FolderBlobStore blobs, string jobId, string outDir, CancellationToken cancellationToken)
@@ -154,18 +106,6 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
             {
                 await File.WriteAllBytesAsync(target, [], cancellationToken);
             }
-        }
-    }
-
-    private static FileStream AcquireRunLock(string stateDir, string jobId)
-    {
-        try
-        {
-            return new FileStream(Path.Combine(stateDir, "run.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-        }
-        catch (IOException)
-        {
-            throw new UsageException($"job {jobId} is already being run by another process (lock: {Path.Combine(stateDir, "run.lock")})");
         }
     }
 }

@@ -4,6 +4,7 @@ using VicunaBatch.Cli;
 var root = new RootCommand("vicuna-batch: batch LLM inference with continuous batching on ONNX Runtime.")
 {
     RunCommand.Create(),
+    PipelineCommand.Create(),
     ServeCommand.Create(),
     GenerateCommand.Create(),
     BenchCommand.Create(),

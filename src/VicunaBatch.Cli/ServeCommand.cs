@@ -29,7 +29,8 @@ internal static class ServeCommand
         {
             Description = "Accepted bearer key (repeatable; each key is a tenant). Also VICUNABATCH_API_KEYS (comma-separated). None: one is generated and printed.",
         };
-        var command = new Command("serve", "Serve the batch API with a local worker on 127.0.0.1.") { port, data, keys };
+        var pipelines = new Option<DirectoryInfo?>("--pipelines") { Description = "Run the pipeline definitions (*.json) in this folder on their schedules." };
+        var command = new Command("serve", "Serve the batch API with a local worker on 127.0.0.1.") { port, data, keys, pipelines };
         modelOptions.AddTo(command);
         command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
         {
@@ -38,6 +39,7 @@ internal static class ServeCommand
                 r.GetValue(data)?.FullName ?? Path.GetFullPath("vicuna-data"), r.GetValue(keys) ?? [])
             {
                 Engine = modelOptions.EngineOptions(r),
+                PipelinesPath = r.GetValue(pipelines)?.FullName,
             };
             await using var app = ServeHost.Build(settings);
             await app.RunAsync(cancellationToken);
@@ -54,6 +56,9 @@ public sealed record ServeSettings(int Port, string ModelPath, string DataPath, 
     public RequestDefaults Defaults { get; init; } = new();
     public int MaxConcurrentShards { get; init; } = 4;
     public InputOptions Input { get; init; } = new();
+
+    /// <summary>Folder of pipeline definitions run on their schedules (<see cref="PipelineLoop"/>); null: none.</summary>
+    public string? PipelinesPath { get; init; }
 }
 
 /// <summary>Builds the serve process: Kestrel on 127.0.0.1, the Api, the worker and the finalizer loop over <c>--data</c>.</summary>
@@ -99,6 +104,11 @@ public static class ServeHost
         AddWebhooks(services, builder.Configuration[WebhookSecretVariable], settings.DataPath, time);
         services.AddHostedService<ServeWorker>();
         services.AddHostedService<FinalizerLoop>();
+        if (settings.PipelinesPath is { } pipelinesPath)
+        {
+            if (!Directory.Exists(pipelinesPath)) throw new UsageException($"--pipelines folder not found: {pipelinesPath}");
+            services.AddHostedService<PipelineLoop>();
+        }
         services.AddVicunaBatchApi(api =>
         {
             api.ApiKeys.AddRange(keys);
@@ -125,10 +135,15 @@ public static class ServeHost
         var outbox = new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = Path.Combine(dataPath, "queue.db"), QueueName = "webhooks" }, time);
         var policy = new WebhookUrlPolicy(new WebhookUrlPolicyOptions { AllowHttp = true, AllowLoopback = true });
         services.AddSingleton(new WebhookOutbox(outbox));
+        services.AddSingleton(new PipelineSecrets());
         services.AddSingleton(sp => new JobSettler(sp.GetRequiredService<JobFinalizer>(), sp.GetRequiredService<TenantBatches>(),
             sp.GetRequiredService<FileCatalog>(), sp.GetRequiredService<WebhookOutbox>()));
         services.AddSingleton(sp => new WebhookDeliverer(outbox, sp.GetRequiredService<IBlobStore>(), new HttpClient(WebhookHttp.CreateHandler(policy)),
-            policy, new WebhookDelivererOptions { SigningSecret = secret, JobSecrets = sp.GetRequiredService<TenantBatches>().GetWebhookSecretAsync }, time,
+            policy, new WebhookDelivererOptions
+            {
+                SigningSecret = secret,
+                JobSecrets = (id, ct) => sp.GetRequiredService<PipelineSecrets>().LookupAsync(id, sp.GetRequiredService<TenantBatches>().GetWebhookSecretAsync, ct),
+            }, time,
             (message, e) => sp.GetRequiredService<ILogger<WebhookDeliverer>>().LogWarning(e, "webhook delivery {MessageId} failed", message.MessageId)));
         services.AddHostedService<WebhookDeliveryLoop>();
         services.AddSingleton(sp => new JobSweeper(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(), sp.GetRequiredService<JobSettler>(),

@@ -14,8 +14,9 @@ public static class FunctionsExtensions
     /// Registers <see cref="AzureTransportExtensions.AddAzureTransport"/> (blobs, checkpoints, job store, the Service Bus
     /// work queue, the control-plane Storage queues), the Api (<see cref="BatchApi"/>), <see cref="JobSubmitter"/>,
     /// <see cref="JobFinalizer"/>, <see cref="JobSettler"/> with the <see cref="WebhookOutbox"/> on the
-    /// webhook-deliveries queue, <see cref="WebhookDeliverer"/>, <see cref="JobSweeper"/>, <see cref="InboxSubmitter"/> and the
-    /// <see cref="InboxAddress"/> of the inbox trigger (the storage account and its inbox container).
+    /// webhook-deliveries queue, <see cref="WebhookDeliverer"/>, <see cref="JobSweeper"/>, <see cref="InboxSubmitter"/>, the
+    /// <see cref="InboxAddress"/> of the inbox trigger (the storage account and its inbox container) and the pipelines
+    /// timer's <see cref="PipelineTicks"/>.
     /// Throws <see cref="ArgumentException"/> at once on a missing or bad setting (<see cref="FunctionsOptions"/>).
     /// </summary>
     public static IServiceCollection AddVicunaBatchFunctions(this IServiceCollection services, IConfiguration configuration)
@@ -45,12 +46,18 @@ public static class FunctionsExtensions
             sp.GetRequiredService<JobSettler>(), options.Inbox));
         services.AddSingleton(sp => new InboxAddress(sp.GetRequiredService<BlobServiceClient>().AccountName,
             sp.GetRequiredService<AzureTransportOptions>().Storage.Containers.Inbox));
+        services.AddSingleton(sp => new PipelineTicks(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(),
+            sp.GetRequiredService<JobSubmitter>(), sp.GetRequiredService<WebhookOutbox>(), sp.GetRequiredService<BlobServiceClient>(),
+            options, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp =>
         {
             var policy = new WebhookUrlPolicy(new WebhookUrlPolicyOptions { AllowHttp = options.AllowLoopbackWebhooks, AllowLoopback = options.AllowLoopbackWebhooks });
             return new WebhookDeliverer(sp.GetRequiredService<ControlPlaneQueues>().WebhookDeliveries, sp.GetRequiredService<IBlobStore>(),
                 new HttpClient(WebhookHttp.CreateHandler(policy)), policy,
-                options.DelivererOptions(sp.GetRequiredService<TenantBatches>().GetWebhookSecretAsync),
+                options.DelivererOptions(async (id, ct) =>
+                    // a pipeline run's events are signed with their pipeline's secret, batch jobs' with their tenant's
+                    await new PipelineDefinitionStore(sp.GetRequiredService<IBlobStore>()).WebhookSecretOfRunAsync(id, ct)
+                    ?? await sp.GetRequiredService<TenantBatches>().GetWebhookSecretAsync(id, ct)),
                 sp.GetRequiredService<TimeProvider>());
         });
         return services;

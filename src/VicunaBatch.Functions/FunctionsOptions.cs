@@ -33,6 +33,9 @@ public sealed class FunctionsOptions
     /// <summary>Inbox jobs (<c>Inbox__CompletionWindow</c>, <c>Inbox__WebhookUrl</c>).</summary>
     public InboxOptions Inbox { get; set; } = new();
 
+    /// <summary>Scheduled pipelines (<c>Pipelines__ModelPath</c>, <c>Pipelines__StageWait</c>).</summary>
+    public PipelineHostOptions Pipelines { get; set; } = new();
+
     /// <summary>The deliverer's options from these settings.</summary>
     public WebhookDelivererOptions DelivererOptions(Func<string, CancellationToken, Task<string?>>? jobSecrets)
     {
@@ -52,6 +55,7 @@ public sealed class FunctionsOptions
                 : null,
             Input = configuration.GetSection("Input").Get<InputOptions>() ?? new InputOptions(),
             Inbox = configuration.GetSection("Inbox").Get<InboxOptions>() ?? new InboxOptions(),
+            Pipelines = configuration.GetSection("Pipelines").Get<PipelineHostOptions>() ?? new PipelineHostOptions(),
         };
         options.ApiKeys.AddRange((configuration["Api:Keys"] ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
         return options;
@@ -71,5 +75,24 @@ public sealed class FunctionsOptions
             throw new ArgumentException($"Webhooks__RetryDelays: {deliverer.RetryDelays.Count + 1} attempts must stay below host.json's maxDequeueCount ({HostMaxDequeueCount})");
         Input.Validate();
         Inbox.Validate();
+        Pipelines.Validate();
+    }
+}
+
+/// <summary>Options of the Pipelines timer.</summary>
+public sealed class PipelineHostOptions
+{
+    /// <summary>A model package folder (genai_config.json for the context length, tokenizer.model to split documents), the
+    /// workers' model. Default none: the Pipelines timer does nothing.</summary>
+    public string? ModelPath { get; set; }
+
+    /// <summary>How long one tick waits for a stage's job before leaving the run to the next tick. Default 4 min.</summary>
+    public TimeSpan StageWait { get; set; } = TimeSpan.FromMinutes(4);
+
+    public void Validate()
+    {
+        if (StageWait < TimeSpan.Zero) throw new ArgumentException($"Pipelines__StageWait {StageWait} must be >= 0");
+        if (ModelPath is { Length: > 0 } path && !File.Exists(Path.Combine(path, Inference.Package.ModelPackage.TokenizerFileName)))
+            throw new ArgumentException($"Pipelines__ModelPath {path} has no {Inference.Package.ModelPackage.TokenizerFileName}");
     }
 }

@@ -42,7 +42,11 @@ public sealed class WebhookOutbox(IWorkQueue outbox)
         var evt = WebhookEvent.For(job);
         if (!WebhookEvent.IsSubscribed(webhook, WebhookEvent.TypeFor(job.Status)!.Value)) return WebhookEnqueueResult.NotSubscribed;
         var delivery = new WebhookDelivery(evt.Id, evt.Type, job.Id, webhook.Url, evt.ToJson());
-        await outbox.SendAsync([new OutgoingMessage(evt.Id, delivery.ToJson())], cancellationToken);
+        await EnqueueAsync(delivery, cancellationToken);
         return WebhookEnqueueResult.Enqueued;
     }
+
+    /// <summary>Puts a ready-made delivery (e.g. a pipeline run event) in the outbox; the message id is its event id.</summary>
+    public Task EnqueueAsync(WebhookDelivery delivery, CancellationToken cancellationToken = default) =>
+        outbox.SendAsync([new OutgoingMessage(delivery.EventId, delivery.ToJson())], cancellationToken);
 }

@@ -1,0 +1,69 @@
+using Azure.Storage.Blobs;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.Extensions.Logging;
+using VicunaBatch.Azure;
+using VicunaBatch.Core;
+using VicunaBatch.Inference.Package;
+using VicunaBatch.Inference.Text;
+
+namespace VicunaBatch.Functions;
+
+/// <summary>
+/// Every minute, <see cref="PipelineTicker.TickAsync"/> over the definitions in the pipelines container
+/// (<see cref="PipelineDefinitionStore"/>): each pipeline whose schedule fired, or whose run is unfinished, runs; a stage
+/// not finished within <c>Pipelines__StageWait</c> leaves the run to the next tick. Without <c>Pipelines__ModelPath</c>
+/// it does nothing.
+/// </summary>
+public sealed class PipelinesFunction(PipelineTicks ticks, ILogger<PipelinesFunction> logger)
+{
+    public const string Schedule = "0 * * * * *";
+
+    [Function("Pipelines")]
+    public async Task<IReadOnlyList<PipelineTickResult>> RunAsync([TimerTrigger(Schedule)] TimerInfo timer, CancellationToken cancellationToken)
+    {
+        var (results, problems) = await ticks.TickAsync(cancellationToken);
+        foreach (var problem in problems) logger.LogError("pipeline definition {Blob} skipped: {Reason}", problem.BlobName, problem.Reason);
+        foreach (var result in results)
+        {
+            if (result.Outcome == PipelineTickOutcome.Failed) logger.LogError("pipeline {Pipeline} run failed: {Error}", result.Pipeline, result.Error);
+            else if (result.Run is { } run) logger.LogInformation("pipeline {Pipeline} run {RunId}: {Status}", result.Pipeline, run.RunId, run.Status.SnakeCase());
+        }
+        return results;
+    }
+}
+
+/// <summary>The Pipelines timer's work on the Azure parts: sources and outputs are containers of the storage account.</summary>
+public sealed class PipelineTicks(
+    IBlobStore blobs, IJobStore jobs, JobSubmitter submitter, WebhookOutbox outbox, BlobServiceClient service, FunctionsOptions options, TimeProvider time)
+{
+    private readonly Lazy<(IDocumentTokenizer Tokenizer, int ContextLength)?> _model = new(() => options.Pipelines.ModelPath is { Length: > 0 } path
+        ? (new Tokens(TextTokenizer.Load(Path.Combine(path, ModelPackage.TokenizerFileName))), ModelPackage.Load(path).Config.Model.ContextLength)
+        : null);
+
+    public async Task<(IReadOnlyList<PipelineTickResult> Results, IReadOnlyList<PipelineDefinitionProblem> Problems)> TickAsync(CancellationToken cancellationToken = default)
+    {
+        if (_model.Value is not { } model) return ([], []);
+        var (tokenizer, contextLength) = model;
+        var (definitions, problems) = await new PipelineDefinitionStore(blobs).ListAsync(cancellationToken);
+        var usable = new List<PipelineDefinition>();
+        var allProblems = problems.ToList();
+        foreach (var definition in definitions)
+        {
+            if (definition.Source.Location.Container is null || definition.Output.Container is null)
+                allProblems.Add(new(PipelineDefinitionStore.BlobName(definition.Name), "source and output must be containers on Azure (not folders)"));
+            else usable.Add(definition);
+        }
+        var stages = new PipelineStages(blobs, submitter, new PollingJobDriver(jobs, time, new PollingJobDriverOptions { MaxWait = options.Pipelines.StageWait }));
+        var ticker = new PipelineTicker(blobs, d => new PipelineRunner(d, new PipelineParts(
+            AzureBlobStore.ForContainer(service, d.Source.Location.Container!), AzureBlobStore.ForContainer(service, d.Output.Container!),
+            blobs, stages, tokenizer, contextLength, outbox), time), time);
+        return (await ticker.TickAsync(usable, cancellationToken), allProblems);
+    }
+
+    private sealed class Tokens(TextTokenizer tokenizer) : IDocumentTokenizer
+    {
+        public IReadOnlyList<int> Encode(string text) => tokenizer.Encode(text);
+
+        public string Decode(IReadOnlyList<int> ids) => tokenizer.Decode(ids);
+    }
+}

@@ -1,0 +1,276 @@
+using System.Text;
+using System.Text.Json;
+using VicunaBatch.Core;
+using VicunaBatch.Inference.Engine;
+using VicunaBatch.Local.Tests.Webhooks;
+
+namespace VicunaBatch.Cli.Tests;
+
+/// <summary>
+/// <c>pipeline run</c> in process on the embedded tiny model with a 192-token context (--max-sequence-length), so that
+/// a few hundred words are "several times the context" and reduction recurses. Greedy decoding makes every count exact.
+/// </summary>
+public sealed class PipelineRunTests : IDisposable
+{
+    private const string Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    private readonly RunFolder _folder = new();
+
+    public void Dispose() => _folder.Dispose();
+
+    private string Docs => Path.Combine(_folder.Root, "docs");
+
+    private string WriteDefinition(string? webhookUrl = null, int chunkTokens = 64, int maxTokens = 16)
+    {
+        var webhook = webhookUrl is null ? "" : $$""","webhook":{"url":"{{webhookUrl}}","secret":"{{Secret}}"}""";
+        var path = Path.Combine(_folder.Root, "pipeline.json");
+        File.WriteAllText(path, $$"""
+            {"name":"test-notes","source":{"folder":"unused"},"prompt":"Summarize {title}:\n{text}\nSummary:",
+             "reduce_prompt":"Combine:\n{text}\nSummary:","max_tokens":{{maxTokens}},"output":{"folder":"unused-out"},
+             "max_document_bytes":20000,"chunking":{"chunk_tokens":{{chunkTokens}},"overlap_tokens":8}{{webhook}}}
+            """);
+        return path;
+    }
+
+    private LocalPipelineSettings Settings(string definition) => new(
+        definition, Docs, _folder.Out, ModelOptions.DefaultModelPath, new EngineOptions { MaxSequenceLength = 192 }, Workers: 2);
+
+    private void WriteDoc(string name, string text) => WriteDoc(name, Encoding.UTF8.GetBytes(text));
+
+    private void WriteDoc(string name, byte[] bytes)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(Docs, name))!);
+        File.WriteAllBytes(Path.Combine(Docs, name), bytes);
+    }
+
+    /// <summary>Deterministic prose of <paramref name="numWords"/> words (about one token each on the tiny model's vocabulary, often more).</summary>
+    private static string Words(int numWords, int seed)
+    {
+        string[] vocabulary = ["queue", "worker", "shard", "engine", "token", "batch", "model", "cache", "block", "request", "summary", "night"];
+        var random = new Random(seed);
+        return string.Join(' ', Enumerable.Range(0, numWords).Select(_ => vocabulary[random.Next(vocabulary.Length)])) + ".";
+    }
+
+    [Fact]
+    public async Task RunAsync_mixedFolder_summaryPerReadableDocumentErrorsManifestAndSignedWebhook_thenOnlyNewDocuments()
+    {
+        await using var receiver = new LoopbackReceiver();
+        var definition = WriteDefinition(receiver.Url);
+        WriteDoc("short.txt", "The night batch finished early.");
+        WriteDoc("long.md", "# Handbook\n\n" + Words(900, seed: 1)); // several times the 192-token context
+        WriteDoc("empty.md", "\n\n");
+        WriteDoc("broken.txt", [0xC3, 0x28, 0xFF]);
+        WriteDoc("ignored.pdf", "not a configured type");
+
+        var first = await new LocalPipelineRun(Settings(definition), TimeProvider.System).RunAsync();
+
+        Assert.Equal(PipelineRunStatus.Completed, first.Run.Status);
+        var m = first.Run.Manifest!;
+        Assert.Equal((4, 2, 2), (m.NumDocuments, m.NumSummarized, m.NumErrors));
+        Assert.Equal(
+            [("broken.txt", ManifestDocumentStatus.Error, (DocumentErrorCode?)DocumentErrorCode.Unreadable, (string?)null),
+             ("empty.md", ManifestDocumentStatus.Error, DocumentErrorCode.Empty, null),
+             ("long.md", ManifestDocumentStatus.Summarized, null, "long.md.summary.md"),
+             ("short.txt", ManifestDocumentStatus.Summarized, null, "short.txt.summary.md")],
+            m.Documents.Select(d => (d.Key, d.Status, d.ErrorCode, d.Summary)));
+        var longDoc = m.Documents.Single(d => d.Key == "long.md");
+        Assert.Equal(27, longDoc.NumChunks);
+        // map: 27 chunks + short.txt; reduce 27 → 11 → 4 → 1 + a carried piece → 1
+        Assert.Equal([28, 11, 4, 1, 1], m.Stages.Select(s => s.NumRequests));
+        Assert.Equal((1, 1), (m.Documents.Single(d => d.Key == "short.txt").NumChunks, m.Documents.Single(d => d.Key == "short.txt").NumStages));
+        Assert.Equal(m.Stages.Count, longDoc.NumStages);
+        Assert.Equal(StageKind.Map, m.Stages[0].Kind);
+        Assert.All(m.Stages.Skip(1), s => Assert.Equal(StageKind.Reduce, s.Kind));
+        Assert.All(m.Stages, s => Assert.Equal(0, s.NumFailed));
+        Assert.Equal(m.Stages.Select((_, i) => $"{m.RunId}-s{i}"), m.Stages.Select(s => s.JobId));
+
+        foreach (var name in new[] { "long.md.summary.md", "short.txt.summary.md" })
+            Assert.True(new FileInfo(Path.Combine(_folder.Out, name)).Length > 1, name);
+        Assert.False(File.Exists(Path.Combine(_folder.Out, "empty.md.summary.md")));
+        var manifestPath = Path.Combine(_folder.Out, "_runs", m.RunId, "manifest.json");
+        var onDisk = JsonDocument.Parse(File.ReadAllText(manifestPath)).RootElement;
+        Assert.Equal(m.RunId, onDisk.GetProperty("run_id").GetString());
+        Assert.Equal(4, onDisk.GetProperty("documents").GetArrayLength());
+        Assert.Equal("not UTF-8 text: ", onDisk.GetProperty("documents")[0].GetProperty("error").GetString()![..16]);
+
+        // the run-end webhook: delivered once, signed with the pipeline's secret, naming the manifest
+        var attempt = Assert.Single(first.WebhookAttempts);
+        Assert.Equal((PipelineRunEvent.Completed, WebhookAttemptOutcome.Delivered, (int?)200), (attempt.EventType, attempt.Outcome, attempt.StatusCode));
+        var request = Assert.Single(receiver.Requests);
+        var body = Encoding.UTF8.GetString(request.Body);
+        Assert.Equal(WebhookVerifyResult.Valid,
+            WebhookSigner.Verify(Secret, new WebhookHeaders(request.Id!, request.Timestamp!, request.Signature!), body, DateTimeOffset.UtcNow));
+        var evt = JsonDocument.Parse(body).RootElement;
+        Assert.Equal(("event", "pipeline.run.completed"), (evt.GetProperty("object").GetString(), evt.GetProperty("type").GetString()));
+        var data = evt.GetProperty("data");
+        Assert.Equal(("test-notes", m.RunId, 4, 2, 2, $"_runs/{m.RunId}/manifest.json"),
+            (data.GetProperty("pipeline").GetString(), data.GetProperty("run_id").GetString(), data.GetProperty("num_documents").GetInt32(),
+             data.GetProperty("num_summarized").GetInt32(), data.GetProperty("num_errors").GetInt32(), data.GetProperty("manifest").GetString()));
+
+        // nothing new: no job, no manifest, no webhook
+        var jobsBefore = Directory.GetDirectories(Path.Combine(_folder.Out, ".state", "blobs", "jobs")).Length;
+        var second = await new LocalPipelineRun(Settings(definition), TimeProvider.System).RunAsync();
+        Assert.Equal(PipelineRunStatus.NothingToDo, second.Run.Status);
+        Assert.Empty(second.WebhookAttempts);
+        Assert.Single(receiver.Requests);
+        Assert.Equal(jobsBefore, Directory.GetDirectories(Path.Combine(_folder.Out, ".state", "blobs", "jobs")).Length);
+        Assert.Single(Directory.GetDirectories(Path.Combine(_folder.Out, "_runs")));
+
+        // one new document: only it is summarized
+        var longSummary = File.ReadAllBytes(Path.Combine(_folder.Out, "long.md.summary.md"));
+        WriteDoc("sub/added.txt", "A new note arrived after the first run.");
+        var third = await new LocalPipelineRun(Settings(definition), TimeProvider.System).RunAsync();
+        Assert.Equal(PipelineRunStatus.Completed, third.Run.Status);
+        var added = Assert.Single(third.Run.Manifest!.Documents);
+        Assert.Equal(("sub/added.txt", ManifestDocumentStatus.Summarized, "sub/added.txt.summary.md"), (added.Key, added.Status, added.Summary));
+        Assert.Equal(1, Assert.Single(third.Run.Manifest.Stages).NumRequests);
+        Assert.True(File.Exists(Path.Combine(_folder.Out, "sub", "added.txt.summary.md")));
+        Assert.Equal(longSummary, File.ReadAllBytes(Path.Combine(_folder.Out, "long.md.summary.md")));
+        Assert.Equal(2, receiver.Requests.Count);
+    }
+
+    [Fact]
+    public async Task RunAsync_documentManyContextsLong_reductionRecursesAtLeastTwice()
+    {
+        // 64-token chunks, 16-token summaries: about 25 chunks → groups of up to 4 → … → 1
+        var definition = WriteDefinition(chunkTokens: 64, maxTokens: 16);
+        WriteDoc("book.txt", Words(1400, seed: 2));
+
+        var result = await new LocalPipelineRun(Settings(definition), TimeProvider.System).RunAsync();
+
+        var m = result.Run.Manifest!;
+        var doc = Assert.Single(m.Documents);
+        Assert.Equal(ManifestDocumentStatus.Summarized, doc.Status);
+        var reduces = m.Stages.Where(s => s.Kind == StageKind.Reduce).ToList();
+        Assert.Equal(43, doc.NumChunks);
+        // map 43 chunks; reduce groups of summaries that fit 64 tokens: 43 → 17 → 6 → 2 → 1 (four reduce stages)
+        Assert.Equal([(StageKind.Map, 43), (StageKind.Reduce, 17), (StageKind.Reduce, 6), (StageKind.Reduce, 2), (StageKind.Reduce, 1)],
+            m.Stages.Select(s => (s.Kind, s.NumRequests)));
+        Assert.Equal(4, reduces.Count);
+        Assert.Equal(m.Stages.Count, doc.NumStages);
+        var summary = File.ReadAllText(Path.Combine(_folder.Out, "book.txt.summary.md"));
+        var lastAnswer = JsonDocument.Parse(File.ReadAllLines(Path.Combine(_folder.Out, ".state", "blobs", "jobs", m.Stages[^1].JobId, "output.jsonl"))[0])
+            .RootElement.GetProperty("response").GetProperty("body").GetProperty("choices")[0].GetProperty("text").GetString()!;
+        Assert.Equal(lastAnswer.Trim() + "\n", summary);
+    }
+
+    [Fact]
+    public async Task RunAsync_runThatFails_leavesTheWatermarkSoTheNextRunRetriesItAndSendsAFailedEvent()
+    {
+        await using var receiver = new LoopbackReceiver();
+        var definition = WriteDefinition(receiver.Url);
+        WriteDoc("a.txt", "First note.");
+        WriteDoc("b.txt", "Second note.");
+        var blocker = Path.Combine(_folder.Out, "b.txt.summary.md");
+        Directory.CreateDirectory(blocker); // a folder where the summary must go: writing it fails
+
+        await Assert.ThrowsAnyAsync<Exception>(() => new LocalPipelineRun(Settings(definition), TimeProvider.System).RunAsync());
+        Directory.Delete(blocker);
+        var retried = await new LocalPipelineRun(Settings(definition), TimeProvider.System).RunAsync();
+
+        Assert.Equal(PipelineRunStatus.Completed, retried.Run.Status);
+        Assert.Equal(["a.txt", "b.txt"], retried.Run.Manifest!.Documents.Select(d => d.Key));
+        Assert.All(retried.Run.Manifest.Documents, d => Assert.Equal(ManifestDocumentStatus.Summarized, d.Status));
+        // the failed run's event was left in the durable outbox and goes out with the next run's
+        Assert.Equal(["pipeline.run.completed", "pipeline.run.failed"],
+            receiver.Requests.Select(r => JsonDocument.Parse(r.Body).RootElement.GetProperty("type").GetString()).Order(StringComparer.Ordinal));
+        Assert.All(retried.WebhookAttempts, a => Assert.Equal(WebhookAttemptOutcome.Delivered, a.Outcome));
+    }
+
+    [Fact]
+    public async Task PipelineRunCommand_example_summarizesEachDocumentThenHasNothingToDo()
+    {
+        var root = Directory.GetParent(AppContext.BaseDirectory)!;
+        while (!File.Exists(Path.Combine(root.FullName, "VicunaBatch.sln"))) root = root.Parent!;
+        var example = Path.Combine(root.FullName, "examples", "pipelines", "notes.json");
+
+        var (exitCode, stdout, stderr) = await CliProcess.RunAsync(_folder.Root, TimeSpan.FromSeconds(60), "pipeline", "run", example, "--out", _folder.Out);
+
+        Assert.True(exitCode == 0, stderr);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToList();
+        Assert.Matches("^run pl-nightly-notes-[0-9]{8}T[0-9]{9}: 4 summarized, 0 errors of 4 documents in 3 stages, ", lines[0]);
+        Assert.Equal(
+            [$"  handbook.md: {Path.Combine(_folder.Out, "handbook.md.summary.md")} (17 chunks, 3 stages)",
+             $"  standup.txt: {Path.Combine(_folder.Out, "standup.txt.summary.md")} (1 chunks, 1 stages)",
+             $"  tickets.jsonl#L1: {Path.Combine(_folder.Out, "tickets.jsonl.L1.summary.md")} (1 chunks, 1 stages)",
+             $"  tickets.jsonl#L2: {Path.Combine(_folder.Out, "tickets.jsonl.L2.summary.md")} (1 chunks, 1 stages)"],
+            lines[1..5]);
+        Assert.StartsWith($"  manifest: {Path.Combine(_folder.Out, "_runs", "pl-nightly-notes-")}", lines[5]);
+
+        var again = await CliProcess.RunAsync(_folder.Root, TimeSpan.FromSeconds(60), "pipeline", "run", example, "--out", _folder.Out);
+        Assert.Equal((0, "nothing to do: no document is new or changed since the last run\n"), (again.ExitCode, again.Stdout.Replace("\r", "")));
+    }
+
+    [Fact]
+    public async Task RunAsync_chunkTooBigForTheContext_failsBeforeAnyJobNamingTheField()
+    {
+        var definition = WriteDefinition(chunkTokens: 180, maxTokens: 16);
+        WriteDoc("a.txt", "text");
+
+        var e = await Assert.ThrowsAsync<PipelineDefinitionException>(() => new LocalPipelineRun(Settings(definition), TimeProvider.System).RunAsync());
+
+        Assert.Equal("chunking.chunk_tokens", e.Field);
+        Assert.EndsWith("is over the model's context of 192 tokens", e.Reason);
+        Assert.False(Directory.Exists(Path.Combine(_folder.Out, ".state", "blobs", "jobs")));
+    }
+
+    [Fact]
+    public async Task RunAsync_lockLeftByAKilledRun_isBrokenByTheLocalHostWhichOwnsTheStateFolder()
+    {
+        var definition = WriteDefinition();
+        WriteDoc("a.txt", "text");
+        var state = new PipelineState(new Local.FolderBlobStore(new Local.FolderBlobStoreOptions { RootPath = Path.Combine(_folder.Out, ".state", "blobs") }),
+            "test-notes", TimeProvider.System);
+        Assert.True(await state.TryLockAsync("pl-test-notes-killed", TimeSpan.FromHours(6)));
+
+        var result = await new LocalPipelineRun(Settings(definition), TimeProvider.System).RunAsync();
+
+        Assert.Equal(PipelineRunStatus.Completed, result.Run.Status);
+        Assert.Null(await state.ReadLockAsync());
+    }
+
+    /// <summary>Hands a stage's job back still running from stage <paramref name="stopAtStage"/> on, as a host that waits only so long does.</summary>
+    private sealed class StageStopper(IJobDriver inner, int stopAtStage) : IJobDriver
+    {
+        public List<string> Drained { get; } = [];
+
+        public Task<BatchJob> RunToEndAsync(BatchJob job, CancellationToken cancellationToken = default)
+        {
+            if (job.Id.EndsWith($"-s{stopAtStage}", StringComparison.Ordinal)) return Task.FromResult(job);
+            Drained.Add(job.Id);
+            return inner.RunToEndAsync(job, cancellationToken);
+        }
+    }
+
+    [Fact]
+    public async Task RunAsync_stageStillRunning_nextRunResumesTheSameRunAndReusesItsFinishedStages()
+    {
+        var definition = WriteDefinition();
+        WriteDoc("long.txt", Words(300, seed: 3));
+        StageStopper? firstDriver = null, secondDriver = null;
+
+        var first = await new LocalPipelineRun(Settings(definition) with
+        {
+            WrapDriver = inner => firstDriver = new StageStopper(inner, stopAtStage: 1),
+        }, TimeProvider.System).RunAsync();
+        Assert.False(Directory.Exists(Path.Combine(_folder.Out, "_runs")));
+        WriteDoc("later.txt", "Arrived while the run was in progress."); // not part of the resumed run
+        var second = await new LocalPipelineRun(Settings(definition) with
+        {
+            WrapDriver = inner => secondDriver = new StageStopper(inner, stopAtStage: -1),
+        }, TimeProvider.System).RunAsync();
+        var third = await new LocalPipelineRun(Settings(definition), TimeProvider.System).RunAsync();
+
+        Assert.Equal(PipelineRunStatus.InProgress, first.Run.Status);
+        Assert.Equal([$"{first.Run.RunId}-s0"], firstDriver!.Drained);
+
+        Assert.Equal(PipelineRunStatus.Completed, second.Run.Status);
+        Assert.Equal(first.Run.RunId, second.Run.RunId);
+        // stage 0 was already completed: the resumed run reads its answers instead of draining it again
+        Assert.DoesNotContain($"{first.Run.RunId}-s0", secondDriver!.Drained);
+        Assert.Contains($"{first.Run.RunId}-s1", secondDriver.Drained);
+        Assert.Equal(["long.txt"], second.Run.Manifest!.Documents.Select(d => d.Key));
+
+        Assert.Equal(PipelineRunStatus.Completed, third.Run.Status);
+        Assert.Equal(["later.txt"], third.Run.Manifest!.Documents.Select(d => d.Key));
+    }
+}
