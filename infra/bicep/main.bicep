@@ -246,6 +246,7 @@ module functions 'modules/functions.bicep' = {
       inbox: containers.inbox
       pipelines: containers.pipelines
     }
+    modelSourceUri: '${storage.outputs.blobEndpoint}${containers.models}/${modelName}'
     keyVaultUri: keyVault.outputs.vaultUri
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     maximumInstanceCount: functionMaxInstances

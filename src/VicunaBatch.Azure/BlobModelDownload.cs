@@ -11,7 +11,8 @@ namespace VicunaBatch.Azure;
 /// is. Files land in <c>FOLDER.partial</c> first and the folder appears by one rename when every blob is there, so a
 /// worker killed mid-copy (26 GB for Vicuna-13B fp16) starts over instead of loading half a package.
 /// </summary>
-public sealed class BlobModelDownload(BlobContainerClient container, string prefix, string localPath)
+/// <param name="only">Relative file names to copy (the rest of the package is left in storage); null copies every file.</param>
+public sealed class BlobModelDownload(BlobContainerClient container, string prefix, string localPath, IReadOnlySet<string>? only = null)
 {
     /// <summary>Blobs downloaded at once (each one in 64 MiB ranges, several ranges at once).</summary>
     private const int MaxParallelBlobs = 4;
@@ -20,15 +21,22 @@ public sealed class BlobModelDownload(BlobContainerClient container, string pref
     /// or, for Azurite, the connection string of the account.</summary>
     public static BlobModelDownload For(Uri sourceUri, string localPath, global::Azure.Core.TokenCredential? credential, string? connectionString)
     {
+        var (containerName, prefix) = Split(sourceUri);
+        var container = !string.IsNullOrEmpty(connectionString)
+            ? new BlobServiceClient(connectionString).GetBlobContainerClient(containerName)
+            : new BlobContainerClient(new BlobUriBuilder(sourceUri) { BlobName = "" }.ToUri(),
+                credential ?? throw new ArgumentNullException(nameof(credential)));
+        return new BlobModelDownload(container, prefix, localPath);
+    }
+
+    /// <summary>The container and the folder prefix (with its trailing '/', or empty) a source URI names.</summary>
+    public static (string Container, string Prefix) Split(Uri sourceUri)
+    {
         var parts = new BlobUriBuilder(sourceUri);
         if (string.IsNullOrEmpty(parts.BlobContainerName))
             throw new ArgumentException($"model source {sourceUri} names no container (expected .../CONTAINER/FOLDER)", nameof(sourceUri));
-        var container = !string.IsNullOrEmpty(connectionString)
-            ? new BlobServiceClient(connectionString).GetBlobContainerClient(parts.BlobContainerName)
-            : new BlobContainerClient(new BlobUriBuilder(sourceUri) { BlobName = "" }.ToUri(),
-                credential ?? throw new ArgumentNullException(nameof(credential)));
         var prefix = (parts.BlobName ?? "").Trim('/');
-        return new BlobModelDownload(container, prefix.Length == 0 ? "" : prefix + "/", localPath);
+        return (parts.BlobContainerName, prefix.Length == 0 ? "" : prefix + "/");
     }
 
     /// <summary>Downloads unless the package is already there; returns the number of bytes copied (0 when it was).</summary>
@@ -48,6 +56,7 @@ public sealed class BlobModelDownload(BlobContainerClient container, string pref
         {
             throw new IOException($"cannot list the model package at {container.Uri}/{prefix}: {e.Status} {e.ErrorCode}", e);
         }
+        if (only is not null) blobs.RemoveAll(b => !only.Contains(b.Name[prefix.Length..]));
         if (!blobs.Any(b => b.Name == prefix + "genai_config.json"))
             throw new FileNotFoundException($"no model package at {container.Uri}/{prefix} ({blobs.Count} blobs there, none is genai_config.json)");
 

@@ -83,8 +83,15 @@ public sealed class FunctionsOptions
 public sealed class PipelineHostOptions
 {
     /// <summary>A model package folder (genai_config.json for the context length, tokenizer.model to split documents), the
-    /// workers' model. Default none: the Pipelines timer does nothing.</summary>
+    /// workers' model. Default none: then <see cref="ModelSourceUri"/>, else the Pipelines timer does nothing.</summary>
     public string? ModelPath { get; set; }
+
+    /// <summary>
+    /// <c>Pipelines__ModelSourceUri</c>: the workers' model package folder in blob storage (infra sets it to the one the
+    /// workers load); its genai_config.json and tokenizer.model — not the weights — are copied to a temporary folder at the
+    /// first tick. Used when <see cref="ModelPath"/> is not set.
+    /// </summary>
+    public Uri? ModelSourceUri { get; set; }
 
     /// <summary>How long one tick waits for a stage's job before leaving the run to the next tick. Default 4 min.</summary>
     public TimeSpan StageWait { get; set; } = TimeSpan.FromMinutes(4);

@@ -12,7 +12,7 @@ namespace VicunaBatch.Functions;
 /// Every minute, <see cref="PipelineTicker.TickAsync"/> over the definitions in the pipelines container
 /// (<see cref="PipelineDefinitionStore"/>): each pipeline whose schedule fired, or whose run is unfinished, runs; a stage
 /// not finished within <c>Pipelines__StageWait</c> leaves the run to the next tick. Without <c>Pipelines__ModelPath</c>
-/// it does nothing.
+/// or <c>Pipelines__ModelSourceUri</c> it does nothing.
 /// </summary>
 public sealed class PipelinesFunction(PipelineTicks ticks, ILogger<PipelinesFunction> logger)
 {
@@ -36,13 +36,17 @@ public sealed class PipelinesFunction(PipelineTicks ticks, ILogger<PipelinesFunc
 public sealed class PipelineTicks(
     IBlobStore blobs, IJobStore jobs, JobSubmitter submitter, WebhookOutbox outbox, BlobServiceClient service, FunctionsOptions options, TimeProvider time)
 {
-    private readonly Lazy<(IDocumentTokenizer Tokenizer, int ContextLength)?> _model = new(() => options.Pipelines.ModelPath is { Length: > 0 } path
-        ? (new Tokens(TextTokenizer.Load(Path.Combine(path, ModelPackage.TokenizerFileName))), ModelPackage.Load(path).Config.Model.ContextLength)
-        : null);
+    private readonly SemaphoreSlim _loading = new(1, 1);
+    private (IDocumentTokenizer Tokenizer, int ContextLength)? _model;
+    private bool _loaded;
+
+    /// <summary>Where a blob-sourced tokenizer is copied: a temporary folder per source.</summary>
+    public static string LocalModelFolder(Uri source) => Path.Combine(Path.GetTempPath(), "vicuna-pipelines-model",
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(source.AbsoluteUri)))[..16]);
 
     public async Task<(IReadOnlyList<PipelineTickResult> Results, IReadOnlyList<PipelineDefinitionProblem> Problems)> TickAsync(CancellationToken cancellationToken = default)
     {
-        if (_model.Value is not { } model) return ([], []);
+        if (await ModelAsync(cancellationToken) is not { } model) return ([], []);
         var (tokenizer, contextLength) = model;
         var (definitions, problems) = await new PipelineDefinitionStore(blobs).ListAsync(cancellationToken);
         var usable = new List<PipelineDefinition>();
@@ -58,6 +62,39 @@ public sealed class PipelineTicks(
             AzureBlobStore.ForContainer(service, d.Source.Location.Container!), AzureBlobStore.ForContainer(service, d.Output.Container!),
             blobs, stages, tokenizer, contextLength, outbox), time), time);
         return (await ticker.TickAsync(usable, cancellationToken), allProblems);
+    }
+
+    /// <summary>The tokenizer and context of the workers' model, loaded once (a failed copy is tried again next tick).</summary>
+    private async Task<(IDocumentTokenizer Tokenizer, int ContextLength)?> ModelAsync(CancellationToken cancellationToken)
+    {
+        await _loading.WaitAsync(cancellationToken);
+        try
+        {
+            if (_loaded) return _model;
+            var path = options.Pipelines.ModelPath;
+            if (string.IsNullOrEmpty(path) && options.Pipelines.ModelSourceUri is { } source)
+            {
+                var (container, prefix) = BlobModelDownload.Split(source);
+                path = LocalModelFolder(source);
+                await new BlobModelDownload(service.GetBlobContainerClient(container), prefix, path,
+                    new HashSet<string> { ModelPackage.ConfigFileName, ModelPackage.TokenizerFileName }).EnsureAsync(cancellationToken: cancellationToken);
+            }
+            _model = string.IsNullOrEmpty(path) ? null
+                : (new Tokens(TextTokenizer.Load(Path.Combine(path, ModelPackage.TokenizerFileName))), ContextLength(path));
+            _loaded = true;
+            return _model;
+        }
+        finally
+        {
+            _loading.Release();
+        }
+    }
+
+    /// <summary>From genai_config.json alone: the weights need not be here.</summary>
+    private static int ContextLength(string folder)
+    {
+        var configPath = Path.Combine(folder, ModelPackage.ConfigFileName);
+        return GenAiConfig.Parse(File.ReadAllText(configPath), configPath).Model.ContextLength;
     }
 
     private sealed class Tokens(TextTokenizer tokenizer) : IDocumentTokenizer

@@ -100,6 +100,29 @@ public sealed class PipelinesFunctionTests(AzuriteFixture azurite) : IAsyncLifet
     }
 
     [Fact]
+    public async Task Run_withModelSourceUri_copiesOnlyTheTokenizerAndConfigFromBlobStorage()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(root.FullName, "VicunaBatch.sln"))) root = root.Parent!;
+        var models = azurite.Blobs.GetBlobContainerClient(azurite.UniqueName("models"));
+        await models.CreateIfNotExistsAsync();
+        foreach (var name in new[] { "genai_config.json", "tokenizer.model", "model.onnx" })
+            await models.GetBlobClient($"tiny/{name}").UploadAsync(Path.Combine(root.FullName, "models", "tiny", name));
+        var source = new Uri(models.Uri + "/tiny");
+        var local = PipelineTicks.LocalModelFolder(source);
+        if (Directory.Exists(local)) Directory.Delete(local, recursive: true);
+        await using var rig = new FunctionsRig(azurite, new Dictionary<string, string?> { ["Pipelines:ModelSourceUri"] = source.ToString() });
+        var definition = "{\"name\":\"nightly\",\"source\":{\"container\":\"" + _source.Name + "\"},\"prompt\":\"{text}\",\"schedule\":\"0 2 * * *\",\"output\":{\"container\":\"" + _output.Name + "\"}}";
+        await rig.Blobs.PutBytesAsync(PipelineDefinitionStore.BlobName("nightly"), Encoding.UTF8.GetBytes(definition), BlobCondition.None);
+
+        var first = await rig.Function<PipelinesFunction>().RunAsync(new TimerInfo(), default);
+
+        Assert.Equal(PipelineTickOutcome.NotDue, Assert.Single(first).Outcome); // the timer runs: the model's tokenizer is there
+        Assert.Equal(["genai_config.json", "tokenizer.model"], Directory.GetFiles(local).Select(Path.GetFileName).Order());
+        Assert.Equal(File.ReadAllBytes(Path.Combine(root.FullName, "models", "tiny", "tokenizer.model")), File.ReadAllBytes(Path.Combine(local, "tokenizer.model")));
+    }
+
+    [Fact]
     public async Task Run_withoutModelPath_doesNothing()
     {
         await using var rig = new FunctionsRig(azurite);

@@ -50,6 +50,9 @@ param inboxEventsQueueName string
 @description('Blob container names by role.')
 param containers { inputs: string, results: string, jobs: string, inbox: string, pipelines: string }
 
+@description('Blob folder of the workers\' model package; the Pipelines timer copies its tokenizer and config from it (not the weights).')
+param modelSourceUri string
+
 @description('Key Vault URI for API keys and webhook secrets.')
 param keyVaultUri string
 
@@ -93,6 +96,7 @@ var appSettings = {
   Storage__Containers__Jobs: containers.jobs
   Storage__Containers__Inbox: containers.inbox
   Storage__Containers__Pipelines: containers.pipelines
+  Pipelines__ModelSourceUri: modelSourceUri
   Storage__Queues__ShardDone: shardDoneQueueName
   Storage__Queues__WebhookDeliveries: webhookQueueName
   Storage__Queues__InboxEvents: inboxEventsQueueName
