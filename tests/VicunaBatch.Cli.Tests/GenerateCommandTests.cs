@@ -81,7 +81,7 @@ public sealed partial class GenerateCommandTests : IDisposable
     /// <summary>/usr/bin/python3 model-export/export.py ARGS, its --verify running the vicuna-batch.dll beside these tests.</summary>
     private static (int ExitCode, string Stdout, string Stderr) RunExport(params string[] args)
     {
-        var root = RepositoryRoot();
+        var root = RunFolder.RepositoryRoot();
         var info = new ProcessStartInfo("/usr/bin/python3")
         {
             RedirectStandardOutput = true,
@@ -99,12 +99,4 @@ public sealed partial class GenerateCommandTests : IDisposable
         return (process.ExitCode, stdout, stderr.Result);
     }
 
-    private static string RepositoryRoot()
-    {
-        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
-        {
-            if (File.Exists(Path.Combine(folder.FullName, "VicunaBatch.sln"))) return folder.FullName;
-        }
-        throw new DirectoryNotFoundException($"no VicunaBatch.sln above {AppContext.BaseDirectory}");
-    }
 }

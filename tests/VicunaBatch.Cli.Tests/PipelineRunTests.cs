@@ -179,9 +179,7 @@ public sealed class PipelineRunTests : IDisposable
     [Fact]
     public async Task PipelineRunCommand_example_summarizesEachDocumentThenHasNothingToDo()
     {
-        var root = Directory.GetParent(AppContext.BaseDirectory)!;
-        while (!File.Exists(Path.Combine(root.FullName, "VicunaBatch.sln"))) root = root.Parent!;
-        var example = Path.Combine(root.FullName, "examples", "pipelines", "notes.json");
+        var example = Path.Combine(RunFolder.RepositoryRoot(), "examples", "pipelines", "notes.json");
 
         var (exitCode, stdout, stderr) = await CliProcess.RunAsync(_folder.Root, TimeSpan.FromSeconds(60), "pipeline", "run", example, "--out", _folder.Out);
 

@@ -29,7 +29,7 @@ public sealed class RunCommandTests : IDisposable
     [Fact]
     public async Task RunAsync_examplePrompts_writesEveryValidLineOnceAndEveryBrokenLineAsAnError()
     {
-        var input = Path.Combine(RepositoryRoot(), "examples", "prompts.jsonl");
+        var input = Path.Combine(RunFolder.RepositoryRoot(), "examples", "prompts.jsonl");
         var expectedIds = ExpectedValidIds(input);
         Assert.Equal(56, expectedIds.Count);
 
@@ -206,12 +206,4 @@ public sealed class RunCommandTests : IDisposable
 
     private static string CustomId(JsonElement line) => line.GetProperty("custom_id").GetString()!;
 
-    private static string RepositoryRoot()
-    {
-        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
-        {
-            if (File.Exists(Path.Combine(folder.FullName, "VicunaBatch.sln"))) return folder.FullName;
-        }
-        throw new DirectoryNotFoundException($"no VicunaBatch.sln above {AppContext.BaseDirectory}");
-    }
 }

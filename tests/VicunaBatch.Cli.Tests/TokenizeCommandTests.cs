@@ -29,15 +29,8 @@ public sealed class TokenizeCommandTests
 
     private static string LlamaTokenizerPath()
     {
-        string? shared = Environment.GetEnvironmentVariable("VICUNA_SHARED");
-        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); shared is null && folder is not null; folder = folder.Parent)
-        {
-            if (File.Exists(Path.Combine(folder.FullName, "VicunaBatch.sln")))
-            {
-                shared = Path.Combine(folder.FullName, "..", "shared");
-            }
-        }
-        string path = Path.GetFullPath(Path.Combine(shared ?? ".", "models", "llama-tokenizer.model"));
+        string shared = Environment.GetEnvironmentVariable("VICUNA_SHARED") ?? Path.Combine(RunFolder.RepositoryRoot(), "..", "shared");
+        string path = Path.GetFullPath(Path.Combine(shared, "models", "llama-tokenizer.model"));
         return File.Exists(path)
             ? path
             : throw new FileNotFoundException($"LLaMA tokenizer not found at '{path}'; set VICUNA_SHARED to the shared folder.");
