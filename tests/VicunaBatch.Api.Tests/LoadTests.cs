@@ -29,7 +29,7 @@ public sealed class LoadTests(ServerFixture server)
     private async Task<CheckReport> RunClientAsync(int client, CancellationToken cancellationToken)
     {
         // tenants spread over the server's keys: several clients share one, as teams do
-        using var http = server.Client(ServerFixture.Keys[client % ServerFixture.Keys.Length]);
+        using var http = server.Client(ServerFixture.LoadKeys[client % ServerFixture.LoadKeys.Length]);
         var lines = Api.ChatLines([.. Enumerable.Range(0, RequestsPerJob).Select(i => $"c{client}-r{i}")]);
         var file = await Api.UploadAsync(http, lines);
         var created = await Api.ReadAsync(await Api.CreateBatchAsync(http, file.GetProperty("id").GetString()!), 200);

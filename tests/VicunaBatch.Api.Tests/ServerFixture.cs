@@ -18,6 +18,9 @@ public sealed class ServerFixture : IAsyncLifetime
     /// <summary>Keys the server accepts; tests that need an empty tenant use a key no other test uses.</summary>
     public static readonly string[] Keys = ["key-tenant-a-0001", "key-tenant-b-0002", "key-tenant-c-0003", "key-tenant-d-0004", "key-tenant-e-0005", "key-tenant-f-0006", "key-tenant-g-0007", "key-tenant-h-0008"];
 
+    /// <summary>Tenants of the load test alone, so its batches never show up in other tests' listings.</summary>
+    public static readonly string[] LoadKeys = ["key-load-tenant-01", "key-load-tenant-02", "key-load-tenant-03", "key-load-tenant-04"];
+
     private WebApplication? _app;
 
     public string DataPath { get; } = Path.Combine(Path.GetTempPath(), $"vicuna-api-tests-{Guid.NewGuid():N}");
@@ -28,7 +31,7 @@ public sealed class ServerFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var settings = new ServeSettings(0, Path.Combine(RepoRoot, "models", "tiny"), DataPath, Keys)
+        var settings = new ServeSettings(0, Path.Combine(RepoRoot, "models", "tiny"), DataPath, [.. Keys, .. LoadKeys])
         {
             Defaults = new Worker.RequestDefaults { MaxTokens = 8 },
         };
