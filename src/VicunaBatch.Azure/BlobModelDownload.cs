@@ -17,26 +17,19 @@ public sealed class BlobModelDownload(BlobContainerClient container, string pref
     /// <summary>Blobs downloaded at once (each one in 64 MiB ranges, several ranges at once).</summary>
     private const int MaxParallelBlobs = 4;
 
-    /// <summary>A client for <paramref name="sourceUri"/> (container and folder prefix from the URI); the credential
-    /// or, for Azurite, the connection string of the account.</summary>
-    public static BlobModelDownload For(Uri sourceUri, string localPath, global::Azure.Core.TokenCredential? credential, string? connectionString)
-    {
-        var (containerName, prefix) = Split(sourceUri);
-        var container = !string.IsNullOrEmpty(connectionString)
-            ? new BlobServiceClient(connectionString).GetBlobContainerClient(containerName)
-            : new BlobContainerClient(new BlobUriBuilder(sourceUri) { BlobName = "" }.ToUri(),
-                credential ?? throw new ArgumentNullException(nameof(credential)));
-        return new BlobModelDownload(container, prefix, localPath);
-    }
-
-    /// <summary>The container and the folder prefix (with its trailing '/', or empty) a source URI names.</summary>
-    public static (string Container, string Prefix) Split(Uri sourceUri)
+    /// <summary>
+    /// The package at <paramref name="sourceUri"/> (<c>.../CONTAINER/FOLDER</c>) through <paramref name="service"/>, the
+    /// storage account client the Azure transport already built with its credential; the URI must name that account.
+    /// </summary>
+    public static BlobModelDownload From(BlobServiceClient service, Uri sourceUri, string localPath, IReadOnlySet<string>? only = null)
     {
         var parts = new BlobUriBuilder(sourceUri);
         if (string.IsNullOrEmpty(parts.BlobContainerName))
             throw new ArgumentException($"model source {sourceUri} names no container (expected .../CONTAINER/FOLDER)", nameof(sourceUri));
+        if (!string.Equals(parts.AccountName, service.AccountName, StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"model source {sourceUri} is not in the storage account {service.AccountName}", nameof(sourceUri));
         var prefix = (parts.BlobName ?? "").Trim('/');
-        return (parts.BlobContainerName, prefix.Length == 0 ? "" : prefix + "/");
+        return new BlobModelDownload(service.GetBlobContainerClient(parts.BlobContainerName), prefix.Length == 0 ? "" : prefix + "/", localPath, only);
     }
 
     /// <summary>Downloads unless the package is already there; returns the number of bytes copied (0 when it was).</summary>

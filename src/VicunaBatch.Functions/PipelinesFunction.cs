@@ -74,10 +74,9 @@ public sealed class PipelineTicks(
             var path = options.Pipelines.ModelPath;
             if (string.IsNullOrEmpty(path) && options.Pipelines.ModelSourceUri is { } source)
             {
-                var (container, prefix) = BlobModelDownload.Split(source);
                 path = LocalModelFolder(source);
-                await new BlobModelDownload(service.GetBlobContainerClient(container), prefix, path,
-                    new HashSet<string> { ModelPackage.ConfigFileName, ModelPackage.TokenizerFileName }).EnsureAsync(cancellationToken: cancellationToken);
+                await BlobModelDownload.From(service, source, path, new HashSet<string> { ModelPackage.ConfigFileName, ModelPackage.TokenizerFileName })
+                    .EnsureAsync(cancellationToken: cancellationToken);
             }
             _model = string.IsNullOrEmpty(path) ? null
                 : (new Tokens(TextTokenizer.Load(Path.Combine(path, ModelPackage.TokenizerFileName))), ContextLength(path));

@@ -37,9 +37,6 @@ public sealed class ShardPump(IWorkQueue queue, ShardProcessor processor, ShardP
 {
     private readonly Func<bool>? _wantsWork = hooks?.WantsWork;
 
-    /// <summary>When the last receive call returned (with or without messages); null before the first.</summary>
-    public DateTimeOffset? LastReceiveAt { get; private set; }
-
     /// <summary>
     /// Runs until <paramref name="isDone"/> says so (checked whenever a shard settles and when nothing is in flight
     /// and no work is taken) or until cancellation, which abandons the messages in flight.
@@ -119,7 +116,6 @@ public sealed class ShardPump(IWorkQueue queue, ShardProcessor processor, ShardP
         try
         {
             var messages = await queue.ReceiveAsync(maxMessages, cancellationToken);
-            LastReceiveAt = DateTimeOffset.UtcNow;
             foreach (var message in messages) hooks?.Received?.Invoke(message);
             return messages;
         }

@@ -86,7 +86,8 @@ public static class WorkerHost
                 $"no work queue configured: set Local:DataPath (env Local__DataPath) to a vicuna-batch data folder, or the Azure settings ({e.Message})", e);
         }
         services.AddSingleton(sp => new WorkerTransport(sp.GetRequiredService<IWorkQueue>(), sp.GetRequiredService<IBlobStore>(),
-            sp.GetRequiredService<ICheckpointStore>(), sp.GetRequiredService<ControlPlaneQueues>().ShardDone));
+            sp.GetRequiredService<ICheckpointStore>(), sp.GetRequiredService<ControlPlaneQueues>().ShardDone,
+            sp.GetRequiredService<global::Azure.Storage.Blobs.BlobServiceClient>()));
     }
 
     /// <summary>The embedded parts in <paramref name="dataPath"/>, shared with a submitter on the same folder.</summary>

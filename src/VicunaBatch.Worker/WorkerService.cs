@@ -1,5 +1,3 @@
-using Azure.Identity;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using VicunaBatch.Azure;
 using Microsoft.Extensions.Logging;
@@ -18,11 +16,8 @@ namespace VicunaBatch.Worker;
 /// </summary>
 public sealed class WorkerService(
     WorkerTransport transport, WorkerOptions options, EngineOptions engineOptions, WorkerHealth health, WorkerMetrics metrics,
-    IHostApplicationLifetime lifetime, TimeProvider time, ILogger<WorkerService> logger, IConfiguration configuration) : BackgroundService
+    IHostApplicationLifetime lifetime, TimeProvider time, ILogger<WorkerService> logger) : BackgroundService
 {
-    // Azurite in tests; on Azure the managed identity (DefaultAzureCredential reads AZURE_CLIENT_ID)
-    private readonly string? _storageConnectionString = configuration["Storage:ConnectionString"];
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
@@ -47,7 +42,9 @@ public sealed class WorkerService(
     {
         if (options.ModelSourceUri is { } source)
         {
-            var copied = await BlobModelDownload.For(source, options.ModelPath, new DefaultAzureCredential(), _storageConnectionString)
+            var storage = transport.ModelStorage
+                ?? throw new InvalidOperationException($"Model:SourceUri {source} needs the Azure transport (the storage account it is in); locally set Model:Path");
+            var copied = await BlobModelDownload.From(storage, source, options.ModelPath)
                 .EnsureAsync(line => logger.LogInformation("{Progress}", line), stoppingToken);
             logger.LogInformation("model package {ModelPath}: {MiB} MiB copied from {Source}", options.ModelPath, copied >> 20, source);
         }

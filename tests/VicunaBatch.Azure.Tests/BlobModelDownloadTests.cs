@@ -12,7 +12,7 @@ public sealed class BlobModelDownloadTests(AzuriteFixture azurite) : IDisposable
     {
         var (sourceUri, package) = await UploadTinyAsync();
         var target = Path.Combine(_local, "tiny");
-        var download = BlobModelDownload.For(sourceUri, target, null, azurite.ConnectionString);
+        var download = BlobModelDownload.From(azurite.Blobs, sourceUri, target);
 
         var bytes = await download.EnsureAsync();
 
@@ -33,7 +33,7 @@ public sealed class BlobModelDownloadTests(AzuriteFixture azurite) : IDisposable
         Directory.CreateDirectory(target + ".partial");
         File.WriteAllText(Path.Combine(target + ".partial", "model.onnx"), "half");
 
-        await BlobModelDownload.For(sourceUri, target, null, azurite.ConnectionString).EnsureAsync();
+        await BlobModelDownload.From(azurite.Blobs, sourceUri, target).EnsureAsync();
 
         Assert.True(File.Exists(Path.Combine(target, "genai_config.json")));
         Assert.NotEqual("half", File.ReadAllText(Path.Combine(target, "model.onnx"))[..4]);
@@ -45,7 +45,7 @@ public sealed class BlobModelDownloadTests(AzuriteFixture azurite) : IDisposable
         var container = azurite.Blobs.GetBlobContainerClient(azurite.UniqueName("models"));
         await container.CreateAsync();
         await container.GetBlobClient("other/readme.txt").UploadAsync(BinaryData.FromString("x"));
-        var download = BlobModelDownload.For(new Uri(container.Uri + "/other"), Path.Combine(_local, "other"), null, azurite.ConnectionString);
+        var download = BlobModelDownload.From(azurite.Blobs, new Uri(container.Uri + "/other"), Path.Combine(_local, "other"));
 
         var error = await Assert.ThrowsAsync<FileNotFoundException>(() => download.EnsureAsync());
         Assert.Contains("1 blobs there, none is genai_config.json", error.Message);
