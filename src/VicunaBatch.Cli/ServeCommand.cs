@@ -30,7 +30,8 @@ internal static class ServeCommand
             Description = "Accepted bearer key (repeatable; each key is a tenant). Also VICUNABATCH_API_KEYS (comma-separated). None: one is generated and printed.",
         };
         var pipelines = new Option<DirectoryInfo?>("--pipelines") { Description = "Run the pipeline definitions (*.json) in this folder on their schedules." };
-        var command = new Command("serve", "Serve the batch API with a local worker on 127.0.0.1.") { port, data, keys, pipelines };
+        var perShard = new Option<int>("--requests-per-shard") { Description = "Requests per queue message.", DefaultValueFactory = _ => new InputOptions().RequestsPerShard };
+        var command = new Command("serve", "Serve the batch API with a local worker on 127.0.0.1.") { port, data, keys, pipelines, perShard };
         modelOptions.AddTo(command);
         command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
         {
@@ -40,6 +41,7 @@ internal static class ServeCommand
             {
                 Engine = modelOptions.EngineOptions(r),
                 PipelinesPath = r.GetValue(pipelines)?.FullName,
+                Input = new InputOptions { RequestsPerShard = r.GetValue(perShard) },
             };
             await using var app = ServeHost.Build(settings);
             await app.RunAsync(cancellationToken);
@@ -145,17 +147,23 @@ public static class ServeHost
                 JobSecrets = (id, ct) => sp.GetRequiredService<PipelineSecrets>().LookupAsync(id, sp.GetRequiredService<TenantBatches>().GetWebhookSecretAsync, ct),
             }, time,
             (message, e) => sp.GetRequiredService<ILogger<WebhookDeliverer>>().LogWarning(e, "webhook delivery {MessageId} failed", message.MessageId)));
-        services.AddHostedService<WebhookDeliveryLoop>();
+        services.AddHostedService(sp => new WebhookDeliveryLoop(sp.GetRequiredService<WebhookDeliverer>(), outbox));
         services.AddSingleton(sp => new JobSweeper(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(), sp.GetRequiredService<JobSettler>(),
             async (events, ct) => { foreach (var e in events) await sp.GetRequiredService<Channel<string>>().Writer.WriteAsync(e.JobId, ct); }, time));
         services.AddHostedService<SweepLoop>();
     }
 }
 
-/// <summary>Runs the webhook deliverer until the server stops.</summary>
-internal sealed class WebhookDeliveryLoop(WebhookDeliverer deliverer) : BackgroundService
+/// <summary>Runs the webhook deliverer until the server stops. At start, deliveries locked by a process that died
+/// are released at once (this process owns the data folder), so a killed server's webhook goes out on restart, not a
+/// lock duration later.</summary>
+internal sealed class WebhookDeliveryLoop(WebhookDeliverer deliverer, SqliteWorkQueue outbox) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => deliverer.RunAsync(stoppingToken);
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await outbox.ReleaseAllLocksAsync(stoppingToken);
+        await deliverer.RunAsync(stoppingToken);
+    }
 }
 
 /// <summary>Every minute: jobs past their completion window expire with their partial results (as the Functions timer does).</summary>

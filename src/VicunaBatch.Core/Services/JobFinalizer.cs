@@ -47,6 +47,7 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
         }
 
         var totals = await WriteFilesAsync(job.Id, ReportedShardsAsync(jobId, cancellationToken), cancellationToken);
+        CrashPoints.Hit(CrashPoints.JobAfterFiles, jobId);
         SetResults(job, totals, progress);
         JobStateMachine.Transition(job, JobStatus.Completed, time.GetUtcNow());
         if (await TrySaveAsync(job, etag, cancellationToken) is null)

@@ -90,6 +90,7 @@ public sealed class ShardProcessor
             return await DeadLetterAsync(message, shard,
                 $"delivered {message.DeliveryCount} times, more than MaxDeliveries ({_options.MaxDeliveries})", cancellationToken);
 
+        CrashPoints.Hit(CrashPoints.ShardStart, shard.ShardIndex.ToString(System.Globalization.CultureInfo.InvariantCulture));
         using var renewal = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var renewLoop = RenewLockLoopAsync(message, renewal.Token);
         try
@@ -100,6 +101,7 @@ public sealed class ShardProcessor
             await _reports.TryWriteAsync(ShardReports.Summarize(shard, ShardState.Completed, null, outcomes), cancellationToken);
             await StopAsync(renewal, renewLoop);
             await _queue.CompleteAsync(message, CancellationToken.None);
+            CrashPoints.Hit(CrashPoints.ShardAfterComplete, shard.ShardIndex.ToString(System.Globalization.CultureInfo.InvariantCulture));
             return new ShardResult(ShardDisposition.Completed, shard, executed);
         }
         catch (Exception e) when (e is not WorkQueueException)
@@ -154,7 +156,9 @@ public sealed class ShardProcessor
         {
             outcome = RequestOutcome.Failure(request, RequestErrorCode.ExecutionFailed, e.Message, _time.GetUtcNow());
         }
+        CrashPoints.Hit(CrashPoints.RequestBeforeCheckpoint, request.CustomId);
         await CheckpointAsync(shard, outcome, cancellationToken);
+        CrashPoints.Hit(CrashPoints.RequestAfterCheckpoint, request.CustomId);
     }
 
     private Task CheckpointAsync(Shard shard, RequestOutcome outcome, CancellationToken cancellationToken) =>

@@ -117,6 +117,7 @@ public sealed class WebhookDeliverer
 
         int attemptNumber = message.DeliveryCount;
         var (statusCode, error, rejected) = await SendAsync(delivery, cancellationToken);
+        if (statusCode is >= 200 and < 300) CrashPoints.Hit(CrashPoints.WebhookAfterSend, delivery.JobId);
         var now = _time.GetUtcNow();
         var outcome = rejected ? WebhookAttemptOutcome.Rejected
             : statusCode is >= 200 and < 300 ? WebhookAttemptOutcome.Delivered
