@@ -73,7 +73,9 @@ public static class WorkerHost
     {
         if (configuration["Local:DataPath"] is { Length: > 0 } dataPath)
         {
-            services.AddSingleton(sp => LocalTransport(Path.GetFullPath(dataPath), sp.GetRequiredService<TimeProvider>()));
+            var lockSeconds = configuration.GetValue("Local:LockSeconds", 60);
+            if (lockSeconds < 1) throw new ArgumentOutOfRangeException("Local:LockSeconds", lockSeconds, "must be >= 1");
+            services.AddSingleton(sp => LocalTransport(Path.GetFullPath(dataPath), sp.GetRequiredService<TimeProvider>(), TimeSpan.FromSeconds(lockSeconds)));
             return;
         }
         try
@@ -90,13 +92,17 @@ public static class WorkerHost
             sp.GetRequiredService<global::Azure.Storage.Blobs.BlobServiceClient>()));
     }
 
-    /// <summary>The embedded parts in <paramref name="dataPath"/>, shared with a submitter on the same folder.</summary>
-    public static WorkerTransport LocalTransport(string dataPath, TimeProvider time)
+    /// <summary>The embedded parts in <paramref name="dataPath"/>, shared with a submitter on the same folder. A shard
+    /// message stays locked to its receiver for <paramref name="lockDuration"/> (<c>Local:LockSeconds</c>, default 60 s)
+    /// past each receive or renewal; a worker that dies leaves it locked that long.</summary>
+    public static WorkerTransport LocalTransport(string dataPath, TimeProvider time, TimeSpan? lockDuration = null)
     {
         Directory.CreateDirectory(dataPath);
         var database = Path.Combine(dataPath, "queue.db");
+        var shards = new SqliteWorkQueueOptions { DatabasePath = database };
+        if (lockDuration is { } duration) shards = new SqliteWorkQueueOptions { DatabasePath = database, LockDuration = duration };
         return new WorkerTransport(
-            new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = database }, time),
+            new SqliteWorkQueue(shards, time),
             new FolderBlobStore(new FolderBlobStoreOptions { RootPath = Path.Combine(dataPath, "blobs") }),
             new FolderCheckpointStore(new FolderCheckpointStoreOptions { RootPath = Path.Combine(dataPath, "checkpoints") }),
             new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = database, QueueName = LocalShardDoneQueue }, time));

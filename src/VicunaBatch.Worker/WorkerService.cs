@@ -102,6 +102,13 @@ public sealed class WorkerService(
                 logger.LogWarning(result.Error, "shard {ShardId} of job {JobId} failed; released for redelivery", result.Shard?.ShardIndex, result.Shard?.JobId);
             return;
         }
+        if (result.Disposition == ShardDisposition.LockLost)
+        {
+            logger.LogWarning("shard {ShardId} of job {JobId}: its lock was lost before it could be settled (held longer than the queue's lock " +
+                "duration without a renewal); whoever holds it now finishes it, {NumExecuted} requests run here stay checkpointed",
+                result.Shard?.ShardIndex, result.Shard?.JobId, result.NumExecuted);
+            return;
+        }
         if (result.Shard is not { } shard) return; // a malformed message, dead-lettered: no job to tell
         logger.LogInformation("shard {ShardId} of job {JobId} {Disposition} ({NumExecuted} requests run)",
             shard.ShardIndex, shard.JobId, result.Disposition.SnakeCase(), result.NumExecuted);

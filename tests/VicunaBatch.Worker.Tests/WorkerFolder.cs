@@ -81,6 +81,20 @@ internal sealed class WorkerFolder : IDisposable
             await Blob(JobIds.OutputBlob(jobId)), await Blob(JobIds.ErrorsBlob(jobId)), await Blob(JobIds.JobBlob(jobId)));
     }
 
+    /// <summary>One run of the control plane's safety net (the Functions sweep timer): a job whose shards have all
+    /// reported but whose finalizer was never told gets a shard-done event on <see cref="SettledQueue"/>.</summary>
+    public Task<SweepResult> SweepAsync()
+    {
+        var jobs = new BlobJobStore(Transport.Blobs);
+        var finalizer = new JobFinalizer(Transport.Blobs, jobs, Transport.Checkpoints, Input, _time);
+        var settler = new JobSettler(finalizer, new TenantBatches(Transport.Blobs, jobs, new JobSubmitter(Transport.Blobs, jobs, WorkQueue, Input, _time), _time),
+            new FileCatalog(Transport.Blobs, _time), new WebhookOutbox(new SqliteWorkQueue(new SqliteWorkQueueOptions
+            {
+                DatabasePath = Path.Combine(DataPath, "queue.db"), QueueName = "webhooks",
+            }, _time)));
+        return new JobSweeper(Transport.Blobs, jobs, settler, SettledQueue, _time).SweepAsync();
+    }
+
     public Task<FinalizeResult> FinalizeAsync(string jobId) =>
         new JobFinalizer(Transport.Blobs, new BlobJobStore(Transport.Blobs), Transport.Checkpoints, Input, _time).TryFinalizeAsync(jobId);
 

@@ -45,6 +45,14 @@ internal sealed partial class WorkerProcess : IDisposable
         if (Kill(_process.Id, 15) != 0) throw new InvalidOperationException($"kill(SIGTERM) failed: errno {Marshal.GetLastPInvokeError()}");
     }
 
+    /// <summary>What a container runtime sends when the grace period after SIGTERM is over: no cleanup runs.</summary>
+    public void SendSigkill()
+    {
+        if (Kill(_process.Id, 9) != 0) throw new InvalidOperationException($"kill(SIGKILL) failed: errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    public bool HasExited => _process.HasExited;
+
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);

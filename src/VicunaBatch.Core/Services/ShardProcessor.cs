@@ -27,6 +27,9 @@ public enum ShardDisposition
     DeadLettered,
     /// <summary>Cancelled (shutdown) or failed; message abandoned for redelivery, never completed.</summary>
     Abandoned,
+    /// <summary>The message's lock expired (or another receiver settled it) before this one could settle it: the
+    /// receiver holding it now finishes the shard; what this one checkpointed stays and is not run again.</summary>
+    LockLost,
 }
 
 /// <param name="NumExecuted">Requests sent to the executor in this delivery (checkpointed ones are skipped).</param>
@@ -100,14 +103,22 @@ public sealed class ShardProcessor
                 _checkpoints.ReadShardAsync(shard.JobId, shard.ShardIndex, cancellationToken), cancellationToken);
             await _reports.TryWriteAsync(ShardReports.Summarize(shard, ShardState.Completed, null, outcomes), cancellationToken);
             await StopAsync(renewal, renewLoop);
-            await _queue.CompleteAsync(message, CancellationToken.None);
+            try { await _queue.CompleteAsync(message, CancellationToken.None); }
+            catch (WorkQueueException e) when (e.Reason == WorkQueueFailure.LockLost)
+            {
+                return new ShardResult(ShardDisposition.LockLost, shard, executed, e);
+            }
             CrashPoints.Hit(CrashPoints.ShardAfterComplete, shard.ShardIndex.ToString(System.Globalization.CultureInfo.InvariantCulture));
             return new ShardResult(ShardDisposition.Completed, shard, executed);
         }
         catch (Exception e) when (e is not WorkQueueException)
         {
             await StopAsync(renewal, renewLoop);
-            await _queue.AbandonAsync(message, CancellationToken.None);
+            try { await _queue.AbandonAsync(message, CancellationToken.None); }
+            catch (WorkQueueException lost) when (lost.Reason == WorkQueueFailure.LockLost)
+            {
+                return new ShardResult(ShardDisposition.LockLost, shard, 0, lost);
+            }
             bool cancelled = e is OperationCanceledException && cancellationToken.IsCancellationRequested;
             return new ShardResult(ShardDisposition.Abandoned, shard, 0, cancelled ? null : e);
         }
@@ -176,7 +187,8 @@ public sealed class ShardProcessor
         var outcomes = await OutcomeDeduplication.DeduplicateAsync(
             _checkpoints.ReadShardAsync(shard.JobId, shard.ShardIndex, cancellationToken), cancellationToken);
         await _reports.TryWriteAsync(ShardReports.Summarize(shard, ShardState.DeadLettered, reason, outcomes), cancellationToken);
-        await _queue.DeadLetterAsync(message, reason, CancellationToken.None);
+        try { await _queue.DeadLetterAsync(message, reason, CancellationToken.None); }
+        catch (WorkQueueException e) when (e.Reason == WorkQueueFailure.LockLost) { return new ShardResult(ShardDisposition.LockLost, shard, 0, e); }
         return new ShardResult(ShardDisposition.DeadLettered, shard, 0);
     }
 
