@@ -54,6 +54,10 @@ public sealed class FolderBlobStore : IBlobStore
         {
             throw new BlobStoreException(BlobStoreFailure.Unavailable, name, $"could not write blob {name}: {e.Message}", e);
         }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new BlobStoreException(BlobStoreFailure.Denied, name, $"could not write blob {name}: {e.Message}", e);
+        }
         finally
         {
             File.Delete(temp);

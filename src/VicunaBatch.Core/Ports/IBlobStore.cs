@@ -43,6 +43,9 @@ public enum BlobStoreFailure
     ConditionFailed,
     InvalidName,
     Unavailable,
+    /// <summary>The store refused the call (no permission, read-only, disabled): retrying the same call will not
+    /// help until someone changes the store.</summary>
+    Denied,
 }
 
 /// <summary>The one exception of the blob boundary.</summary>

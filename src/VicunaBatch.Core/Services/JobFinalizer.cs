@@ -46,7 +46,9 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
             etag = saved;
         }
 
-        var totals = await WriteFilesAsync(job.Id, ReportedShardsAsync(jobId, cancellationToken), cancellationToken);
+        Totals totals;
+        try { totals = await WriteFilesAsync(job.Id, ReportedShardsAsync(jobId, cancellationToken), cancellationToken); }
+        catch (BlobStoreException e) when (e.Reason == BlobStoreFailure.Denied) { return await FailAsync(job, etag, e, cancellationToken); }
         CrashPoints.Hit(CrashPoints.JobAfterFiles, jobId);
         SetResults(job, totals, progress);
         JobStateMachine.Transition(job, JobStatus.Completed, time.GetUtcNow());
@@ -82,6 +84,31 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
         if (await TrySaveAsync(job, stored.ETag, cancellationToken) is not { } etag) return await TryExpireAsync(jobId, cancellationToken);
         return hasPlan ? await WriteExpiredFilesAsync(job, etag, cancellationToken) : new FinalizeResult(FinalizeStatus.Finalized, job);
     }
+
+    /// <summary>
+    /// The store refuses the result files (<see cref="BlobStoreFailure.Denied"/>; a transient failure is thrown and
+    /// retried by the caller's trigger instead): the job ends <c>failed</c> with the store's reason in <c>errors</c>,
+    /// and no output or error file is presented — a part already written is deleted. The checkpoints stay, so once
+    /// the store is mended the results are still there to recover.
+    /// </summary>
+    private async Task<FinalizeResult> FailAsync(BatchJob job, string etag, BlobStoreException e, CancellationToken cancellationToken)
+    {
+        foreach (var blob in new[] { JobIds.OutputBlob(job.Id), JobIds.ErrorsBlob(job.Id) })
+        {
+            try { await blobs.DeleteAsync(blob, cancellationToken); }
+            catch (BlobStoreException) { } // refused too: the job below names no file, so nothing points at it
+        }
+        job.OutputFileId = null;
+        job.ErrorFileId = null;
+        job.Errors = new JobErrors([new JobError(ResultsNotWrittenCode, $"the results could not be written: {e.Message}", null, null)]);
+        JobStateMachine.Transition(job, JobStatus.Failed, time.GetUtcNow());
+        if (await TrySaveAsync(job, etag, cancellationToken) is null)
+            return new FinalizeResult(FinalizeStatus.Skipped, (await jobs.GetAsync(job.Id, cancellationToken))!.Job);
+        return new FinalizeResult(FinalizeStatus.Finalized, job);
+    }
+
+    /// <summary><c>errors.data[].code</c> of a job whose result files the store refused.</summary>
+    public const string ResultsNotWrittenCode = "results_not_written";
 
     private async Task<FinalizeResult> WriteExpiredFilesAsync(BatchJob job, string etag, CancellationToken cancellationToken)
     {
