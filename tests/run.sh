@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (Debian's python3-onnx, python3-numpy, python3-sentencepiece
 # for model-export and the tokenizer oracle), the OpenAI Node SDK for the API test and Azurite for the Azure tests, builds everything,
-# runs every test project.
+# runs every test project. --long: the bigger sizes (a 1,000,000-line job instead of 100,000; minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+for arg in "$@"; do
+  case "$arg" in
+    --long) export VICUNABATCH_LONG_TESTS=1 ;;
+    *) echo "usage: tests/run.sh [--long]" >&2; exit 2 ;;
+  esac
+done
 
 need=()
 /usr/bin/python3 -c "import onnx, numpy" 2>/dev/null || need+=(python3-onnx python3-numpy)

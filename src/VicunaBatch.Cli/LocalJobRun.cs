@@ -100,7 +100,10 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
             var target = Path.Combine(outDir, file);
             if (await blobs.ExistsAsync(blob, cancellationToken))
             {
-                await File.WriteAllBytesAsync(target, await blobs.ReadBytesAsync(blob, cancellationToken), cancellationToken);
+                // streamed: a job's output can be far larger than the memory the run needs for itself
+                await using var source = await blobs.OpenReadAsync(blob, null, cancellationToken);
+                await using var copy = new FileStream(target, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
+                await source.CopyToAsync(copy, cancellationToken);
             }
             else if (file != "job.json")
             {

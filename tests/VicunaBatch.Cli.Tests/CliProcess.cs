@@ -17,6 +17,8 @@ internal sealed class CliProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    public int ProcessId => _process.Id;
+
     public string Stdout
     {
         get { lock (_stdout) return _stdout.ToString(); }
