@@ -58,6 +58,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                          "FlashAttention wants a multiple of 128 at head size 128)")
     ap.add_argument("--max-scheduled-tokens", type=int, default=2048,
                     help="paged: engine.dynamic_batching.max_scheduled_tokens written to genai_config.json (default 2048)")
+    ap.add_argument("--link-weights", metavar="DIR",
+                    help="hard-link DIR/model.onnx.data instead of writing the weights (DIR: an export of the same "
+                         "source, seed and dtype, e.g. variant A of the package written as variant B; only the size is checked)")
     ap.add_argument("--verify", action="store_true", help="compare the C# engine's greedy ids with reference.py")
     ap.add_argument("--verify-prompts", default=None, help="';'-separated id lists (default: two prompts)")
     ap.add_argument("--verify-max-tokens", type=int, default=16)
@@ -126,11 +129,15 @@ def tensor_items(source, dtype: np.dtype, quant: int4.Int4Params | None):
                 (lambda part=part: part("zp"))
 
 
-def write_weights(source, dtype: np.dtype, out_dir: str, quant: int4.Int4Params | None = None) -> dict[str, TensorProto]:
-    """Stream every tensor; external data above the threshold, inline below."""
+def write_weights(source, dtype: np.dtype, out_dir: str, quant: int4.Int4Params | None = None,
+                  link_from: str | None = None) -> dict[str, TensorProto]:
+    """Stream every tensor; external data above the threshold, inline below. link_from: a package folder whose
+    model.onnx.data holds these very tensors (same source, seed, dtype): hard-linked, its layout recomputed, not rewritten."""
     items = list(tensor_items(source, dtype, quant))
     total = sum(item[3] for item in items)
     protos: dict[str, TensorProto] = {}
+    if link_from and total > EXTERNAL_THRESHOLD_BYTES:
+        return link_weights(items, out_dir, link_from)
     if total <= EXTERNAL_THRESHOLD_BYTES:
         for name, onnx_dtype, dims, _, chunks in items:
             data = np.concatenate(list(chunks()))
@@ -145,15 +152,34 @@ def write_weights(source, dtype: np.dtype, out_dir: str, quant: int4.Int4Params 
             offset = f.tell()
             for chunk in chunks():
                 f.write(memoryview(np.ascontiguousarray(chunk)).cast("B"))
-            length = f.tell() - offset
-            t = TensorProto(name=name, data_type=onnx_dtype, dims=dims, data_location=TensorProto.EXTERNAL)
-            for key, value in (("location", DATA_FILE), ("offset", str(offset)), ("length", str(length))):
-                entry = t.external_data.add()
-                entry.key, entry.value = key, value
-            protos[name] = t
+            protos[name] = external_proto(name, onnx_dtype, dims, offset, f.tell() - offset)
             print(f"[{i + 1}/{len(items)}] {name} {list(dims)} "
                   f"{f.tell() / 1e9:.2f}/{total / 1e9:.2f} GB {time.monotonic() - started:.0f}s",
                   file=sys.stderr, flush=True)
+    return protos
+
+
+def external_proto(name: str, onnx_dtype: int, dims, offset: int, length: int) -> TensorProto:
+    t = TensorProto(name=name, data_type=onnx_dtype, dims=dims, data_location=TensorProto.EXTERNAL)
+    for key, value in (("location", DATA_FILE), ("offset", str(offset)), ("length", str(length))):
+        entry = t.external_data.add()
+        entry.key, entry.value = key, value
+    return t
+
+
+def link_weights(items, out_dir: str, link_from: str) -> dict[str, TensorProto]:
+    """The offsets write_weights would write, over a hard link to link_from's data file (checked by size only)."""
+    protos, position = {}, 0
+    for name, onnx_dtype, dims, length, _ in items:
+        position += -position % ALIGNMENT
+        protos[name] = external_proto(name, onnx_dtype, dims, position, length)
+        position += length
+    source = os.path.join(link_from, DATA_FILE)
+    if not os.path.exists(source) or os.path.getsize(source) != position:
+        raise SystemExit(f"--link-weights {link_from}: {DATA_FILE} is missing or not {position} bytes; "
+                         "export that package from the same source, seed and dtype first")
+    os.link(source, os.path.join(out_dir, DATA_FILE))
+    print(f"linked {source} ({position / 1e9:.2f} GB)", file=sys.stderr)
     return protos
 
 
@@ -213,7 +239,7 @@ def main(argv: list[str]) -> None:
         if os.path.exists(os.path.join(args.out, stale)):
             os.remove(os.path.join(args.out, stale))
 
-    weights = write_weights(source, dtype, args.out, quant)
+    weights = write_weights(source, dtype, args.out, quant, args.link_weights)
     model = build_model(source.cfg, dtype, weights, quant, args.attention, args.block_size)
     with open(os.path.join(args.out, "model.onnx"), "wb") as f:
         f.write(model.SerializeToString())
