@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Write a variant-A model package: model.onnx [+ model.onnx.data], genai_config.json [, tokenizer.model].
+"""Write a model package: model.onnx [+ model.onnx.data], genai_config.json [, tokenizer.model].
+Variant A (GroupQueryAttention) by default; --attention paged writes variant B (PagedAttention, CUDA only).
 
   export.py --from-llama2c stories260K.bin --out DIR [--dtype float32|float16|int4]
   export.py --from-hf HF_DIR --out DIR [--dtype ...]                 (Hugging Face LlamaForCausalLM folder)
@@ -7,6 +8,7 @@
   export.py --config tiny|vicuna-7b|vicuna-13b --seed N --out DIR [--dtype ...] [--vocab-size N]
             [--context-length N] [--tokenizer tokenizer.model]
   int4: [--int4-block-size 32|64|128] [--int4-symmetric] [--int4-activations float32|float16]
+  --attention gqa|paged [--block-size N]   (paged: float16, CUDA only; ONNX_CONTRACT.md variant B)
   --verify: run the package through the C# engine (vicuna-batch generate) and compare greedy ids with reference.py.
 """
 from __future__ import annotations
@@ -24,7 +26,8 @@ from onnx import TensorProto, helper
 
 import int4
 from hf_checkpoint import DeltaWeights, HfWeights
-from llama_graph import build_model, onnx_type, quantized_names
+from llama_graph import (ATTENTIONS, DEFAULT_BLOCK_SIZE, GQA, PAGED, PAGED_MAX_BATCH_SIZE, build_model, check_paged,
+                         onnx_type, quantized_names)
 from weights import PRESETS, Llama2cWeights, ModelConfig, RandomWeights
 
 EXTERNAL_THRESHOLD_BYTES = 100 * 1024 * 1024
@@ -47,6 +50,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--int4-block-size", type=int, choices=[32, 64, 128], default=32)
     ap.add_argument("--int4-symmetric", action="store_true", help="no zero points (implicit 8)")
     ap.add_argument("--int4-activations", choices=["float32", "float16"], default="float32")
+    ap.add_argument("--attention", choices=ATTENTIONS, default=GQA,
+                    help="gqa: variant A (CPU and CUDA, the default); paged: variant B, com.microsoft.PagedAttention "
+                         "(CUDA only, float16)")
+    ap.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE,
+                    help=f"paged: tokens per KV block, a power of two >= 16 (default {DEFAULT_BLOCK_SIZE}; "
+                         "FlashAttention wants a multiple of 128 at head size 128)")
+    ap.add_argument("--max-scheduled-tokens", type=int, default=2048,
+                    help="paged: engine.dynamic_batching.max_scheduled_tokens written to genai_config.json (default 2048)")
+    ap.add_argument("--link-weights", metavar="DIR",
+                    help="hard-link DIR/model.onnx.data instead of writing the weights (DIR: an export of the same "
+                         "source, seed and dtype, e.g. variant A of the package written as variant B; only the size is checked)")
     ap.add_argument("--verify", action="store_true", help="compare the C# engine's greedy ids with reference.py")
     ap.add_argument("--verify-prompts", default=None, help="';'-separated id lists (default: two prompts)")
     ap.add_argument("--verify-max-tokens", type=int, default=16)
@@ -57,6 +71,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if bool(args.base) != bool(args.delta):
         ap.error("--base and --delta go together")
+    if args.attention == PAGED and args.verify:
+        ap.error("--verify runs the engine on the CPU, and a paged package runs on CUDA only "
+                 "(scripts/gpu/bench-h100.sh paged-check compares it with variant A on the GPU)")
     return args
 
 
@@ -112,11 +129,15 @@ def tensor_items(source, dtype: np.dtype, quant: int4.Int4Params | None):
                 (lambda part=part: part("zp"))
 
 
-def write_weights(source, dtype: np.dtype, out_dir: str, quant: int4.Int4Params | None = None) -> dict[str, TensorProto]:
-    """Stream every tensor; external data above the threshold, inline below."""
+def write_weights(source, dtype: np.dtype, out_dir: str, quant: int4.Int4Params | None = None,
+                  link_from: str | None = None) -> dict[str, TensorProto]:
+    """Stream every tensor; external data above the threshold, inline below. link_from: a package folder whose
+    model.onnx.data holds these very tensors (same source, seed, dtype): hard-linked, its layout recomputed, not rewritten."""
     items = list(tensor_items(source, dtype, quant))
     total = sum(item[3] for item in items)
     protos: dict[str, TensorProto] = {}
+    if link_from and total > EXTERNAL_THRESHOLD_BYTES:
+        return link_weights(items, out_dir, link_from)
     if total <= EXTERNAL_THRESHOLD_BYTES:
         for name, onnx_dtype, dims, _, chunks in items:
             data = np.concatenate(list(chunks()))
@@ -131,25 +152,45 @@ def write_weights(source, dtype: np.dtype, out_dir: str, quant: int4.Int4Params 
             offset = f.tell()
             for chunk in chunks():
                 f.write(memoryview(np.ascontiguousarray(chunk)).cast("B"))
-            length = f.tell() - offset
-            t = TensorProto(name=name, data_type=onnx_dtype, dims=dims, data_location=TensorProto.EXTERNAL)
-            for key, value in (("location", DATA_FILE), ("offset", str(offset)), ("length", str(length))):
-                entry = t.external_data.add()
-                entry.key, entry.value = key, value
-            protos[name] = t
+            protos[name] = external_proto(name, onnx_dtype, dims, offset, f.tell() - offset)
             print(f"[{i + 1}/{len(items)}] {name} {list(dims)} "
                   f"{f.tell() / 1e9:.2f}/{total / 1e9:.2f} GB {time.monotonic() - started:.0f}s",
                   file=sys.stderr, flush=True)
     return protos
 
 
-def genai_config(cfg: ModelConfig, extras: dict | None = None) -> dict:
-    """extras (Hugging Face sources): eos_token_ids (one id or a list) and generation_config search defaults."""
+def external_proto(name: str, onnx_dtype: int, dims, offset: int, length: int) -> TensorProto:
+    t = TensorProto(name=name, data_type=onnx_dtype, dims=dims, data_location=TensorProto.EXTERNAL)
+    for key, value in (("location", DATA_FILE), ("offset", str(offset)), ("length", str(length))):
+        entry = t.external_data.add()
+        entry.key, entry.value = key, value
+    return t
+
+
+def link_weights(items, out_dir: str, link_from: str) -> dict[str, TensorProto]:
+    """The offsets write_weights would write, over a hard link to link_from's data file (checked by size only)."""
+    protos, position = {}, 0
+    for name, onnx_dtype, dims, length, _ in items:
+        position += -position % ALIGNMENT
+        protos[name] = external_proto(name, onnx_dtype, dims, position, length)
+        position += length
+    source = os.path.join(link_from, DATA_FILE)
+    if not os.path.exists(source) or os.path.getsize(source) != position:
+        raise SystemExit(f"--link-weights {link_from}: {DATA_FILE} is missing or not {position} bytes; "
+                         "export that package from the same source, seed and dtype first")
+    os.link(source, os.path.join(out_dir, DATA_FILE))
+    print(f"linked {source} ({position / 1e9:.2f} GB)", file=sys.stderr)
+    return protos
+
+
+def genai_config(cfg: ModelConfig, extras: dict | None = None, paged: dict | None = None) -> dict:
+    """extras (Hugging Face sources): eos_token_ids (one id or a list) and generation_config search defaults.
+    paged (variant B): {"block_size", "max_scheduled_tokens"} -> the paged inputs and engine.dynamic_batching."""
     extras = extras or {}
     search = {"max_length": cfg.context_length, "past_present_share_buffer": True, "do_sample": False,
               "temperature": 1.0, "top_k": 50, "top_p": 1.0}
     search.update(extras.get("search", {}))
-    return {
+    config = {
         "model": {
             "type": "llama", "bos_token_id": cfg.bos_token_id,
             "eos_token_id": extras.get("eos_token_ids", cfg.eos_token_id),
@@ -169,6 +210,16 @@ def genai_config(cfg: ModelConfig, extras: dict | None = None) -> dict:
         },
         "search": search,
     }
+    if paged:
+        inputs = config["model"]["decoder"]["inputs"]
+        del inputs["attention_mask"]
+        inputs.update({"cumulative_sequence_lengths": "cumulative_sequence_lengths",
+                       "past_sequence_lengths": "past_sequence_lengths", "block_table": "block_table",
+                       "attention_metadata": "attention_metadata"})
+        config["engine"] = {"dynamic_batching": {"block_size": paged["block_size"],
+                                                 "max_batch_size": PAGED_MAX_BATCH_SIZE,
+                                                 "max_scheduled_tokens": paged["max_scheduled_tokens"]}}
+    return config
 
 
 def main(argv: list[str]) -> None:
@@ -176,17 +227,24 @@ def main(argv: list[str]) -> None:
     quant = int4.Int4Params(args.int4_block_size, args.int4_symmetric) if args.dtype == "int4" else None
     dtype = np.dtype(args.int4_activations if quant else args.dtype)
     source = resolve_source(args)
+    paged = None
+    if args.attention == PAGED:
+        try:
+            check_paged(source.cfg, dtype, args.block_size)  # before the weights are written
+        except ValueError as e:
+            raise SystemExit(str(e))
+        paged = {"block_size": args.block_size, "max_scheduled_tokens": args.max_scheduled_tokens}
     os.makedirs(args.out, exist_ok=True)
     for stale in ("model.onnx", DATA_FILE, "tokenizer.model"):
         if os.path.exists(os.path.join(args.out, stale)):
             os.remove(os.path.join(args.out, stale))
 
-    weights = write_weights(source, dtype, args.out, quant)
-    model = build_model(source.cfg, dtype, weights, quant)
+    weights = write_weights(source, dtype, args.out, quant, args.link_weights)
+    model = build_model(source.cfg, dtype, weights, quant, args.attention, args.block_size)
     with open(os.path.join(args.out, "model.onnx"), "wb") as f:
         f.write(model.SerializeToString())
     with open(os.path.join(args.out, "genai_config.json"), "w") as f:
-        json.dump(genai_config(source.cfg, getattr(source, "extras", None)), f, indent=2)
+        json.dump(genai_config(source.cfg, getattr(source, "extras", None), paged), f, indent=2)
         f.write("\n")
     tokenizer = args.tokenizer
     hf_dir = args.from_hf or args.delta

@@ -1,7 +1,10 @@
-"""The LLaMA decoder graph, variant A (com.microsoft.GroupQueryAttention), see ONNX_CONTRACT.md.
+"""The LLaMA decoder graph, see ONNX_CONTRACT.md: variant A (com.microsoft.GroupQueryAttention, the default)
+or variant B (com.microsoft.PagedAttention, attention="paged"). Both share every node but attention's.
 
 Shapes: B batch_size, S sequence_length, P past_sequence_length, T total_sequence_length,
-d hidden, H heads, KVH kv heads, hd head size, F ffn, V vocab.
+N num_tokens (variant B: every scheduled token of the step, packed), NB num_blocks, BS block_size,
+MB max_num_blocks, d hidden, H heads, KVH kv heads, hd head size, F ffn, V vocab.
+Variant A activations are [B, S, ..]; variant B's are [N, ..] and its logits [B, V] (last token per request).
 Weights arrive as TensorProtos (inline or external) in storage layout ([in, out]).
 """
 from __future__ import annotations
@@ -16,6 +19,12 @@ from weights import ModelConfig, tensor_specs
 MS = "com.microsoft"
 OPSET = 17
 IR_VERSION = 8
+
+GQA = "gqa"
+PAGED = "paged"
+ATTENTIONS = (GQA, PAGED)
+DEFAULT_BLOCK_SIZE = 256  # ONNX Runtime GenAI's default; FlashAttention wants a multiple of 128 at head size 128
+PAGED_MAX_BATCH_SIZE = 256  # the CUDA kernel's cub::BlockScan over the batch
 
 # numpy -> ONNX element type for what a package stores; a table of our own because onnx.mapping
 # (onnx <= 1.12, Debian's) is gone in onnx 1.23 and helper.np_dtype_to_tensor_dtype is missing in 1.12.
@@ -72,9 +81,27 @@ class _Builder:
         return name
 
 
+def check_paged(cfg: ModelConfig, dtype: np.dtype, block_size: int) -> None:
+    """What variant B needs (ONNX Runtime 1.31's CUDA PagedAttention): fp16 activations, rotary inside the kernel,
+    a power-of-two block size of at least 16."""
+    if np.dtype(dtype) != np.float16:
+        raise ValueError(f"--attention paged needs float16 activations (PagedAttention is float16/bfloat16 on CUDA "
+                         f"only): use --dtype float16, or --dtype int4 --int4-activations float16; got {np.dtype(dtype)}")
+    if not rotary_inside_gqa(cfg):
+        raise ValueError(f"--attention paged keeps rotary inside PagedAttention (do_rotary=1), which needs "
+                         f"head_size % 16 == 0; this model's head_size is {cfg.head_size}: export variant A")
+    if block_size < 16 or block_size & (block_size - 1):
+        raise ValueError(f"--block-size must be a power of two >= 16, got {block_size}")
+
+
 def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProto],
-                quant: Int4Params | None = None) -> onnx.ModelProto:
+                quant: Int4Params | None = None, attention: str = GQA,
+                block_size: int = DEFAULT_BLOCK_SIZE) -> onnx.ModelProto:
+    if attention not in ATTENTIONS:
+        raise ValueError(f"attention must be one of {ATTENTIONS}, got {attention!r}")
     dtype = np.dtype(dtype)
+    if attention == PAGED:
+        check_paged(cfg, dtype, block_size)
     onnx_dtype = onnx_type(dtype)
     d, H, KVH, hd = cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_size
     g = _Builder()
@@ -94,10 +121,64 @@ def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProt
     cos, sin = rotary_caches(cfg, dtype)
     g.const("cos_cache", cos)                                       # [ctx, hd/2]
     g.const("sin_cache", sin)                                       # [ctx, hd/2]
+    attention_scale = float(1.0 / np.sqrt(hd))
+    if attention == GQA:
+        attend = _gqa_attention(g, cfg, inside, attention_scale)
+    else:
+        attend, last_token = _paged_attention(g, cfg, attention_scale)
+
+    x = g.one("Gather", [w("model.embed_tokens.weight"), "input_ids"], axis=0)     # [B, S, d] | [N, d]
+    residual = None
+
+    def norm(x: str, residual: str | None, weight: str) -> tuple[str, str]:
+        """RMSNorm(x + residual) * weight -> (normed [B, S, d], new residual [B, S, d])."""
+        if residual is None:
+            return g.one("SimplifiedLayerNormalization", [x, weight], axis=-1,
+                         epsilon=cfg.rms_norm_eps, stash_type=1), x
+        out, _, _, summed = g.op("SkipSimplifiedLayerNormalization", [x, residual, weight], 4, MS,
+                                 epsilon=cfg.rms_norm_eps)
+        return out, summed
+
+    for i in range(cfg.num_layers):
+        p = f"model.layers.{i}."
+        # Attention block.
+        h, residual = norm(x, residual, w(p + "input_layernorm.weight"))           # [B, S, d]
+        q = matmul(h, p + "self_attn.q_proj.weight")                  # [B, S, H*hd]
+        k = matmul(h, p + "self_attn.k_proj.weight")                  # [B, S, KVH*hd]
+        v = matmul(h, p + "self_attn.v_proj.weight")                  # [B, S, KVH*hd]
+        attn = attend(i, q, k, v)                                     # [B, S, H*hd]
+        x = matmul(attn, p + "self_attn.o_proj.weight")               # [B, S, d]
+        # SwiGLU MLP block.
+        h, residual = norm(x, residual, w(p + "post_attention_layernorm.weight"))  # [B, S, d]
+        gate = matmul(h, p + "mlp.gate_proj.weight")                  # [B, S, F]
+        up = matmul(h, p + "mlp.up_proj.weight")                      # [B, S, F]
+        act = g.one("Mul", [g.one("Mul", [gate, g.one("Sigmoid", [gate])]), up])    # [B, S, F]
+        x = matmul(act, p + "mlp.down_proj.weight")                   # [B, S, d]
+
+    h, _ = norm(x, residual, w("model.norm.weight"))                                # [B, S, d] | [N, d]
+    if attention == PAGED:
+        h = g.one("Gather", [h, last_token], axis=0)                                # [B, d]: each request's last token
+    logits = matmul(h, "lm_head.weight")                              # [B, S, V] | [B, V]
+    g.nodes.append(helper.make_node("Cast", [logits], ["logits"], name="/logits_cast", to=TensorProto.FLOAT))
+
+    if attention == GQA:
+        inputs, outputs, name = _gqa_io(cfg, onnx_dtype), _gqa_outputs(cfg, onnx_dtype), "llama_gqa"
+    else:
+        inputs, outputs, name = _paged_io(cfg, onnx_dtype, block_size), _paged_outputs(cfg, onnx_dtype, block_size), \
+            "llama_paged"
+    graph = helper.make_graph(g.nodes, name, inputs, outputs, g.initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, 1)],
+                              producer_name="VicunaBatch.model-export")
+    model.ir_version = IR_VERSION
+    return model
+
+
+def _gqa_attention(g: _Builder, cfg: ModelConfig, inside: bool, scale: float):
+    """Variant A's attention metadata (from the mask alone) and a per-layer GroupQueryAttention."""
+    hd, H, KVH = cfg.head_size, cfg.num_heads, cfg.num_kv_heads
     one_i64 = g.const("const_one_i64", np.array(1, np.int64))
     axis1 = g.const("const_axes_1", np.array([1], np.int64))
 
-    # Attention metadata, from the mask alone.
     mask_sum = g.one("ReduceSum", ["attention_mask", axis1], keepdims=0)            # [B]
     seqlens_k = g.one("Cast", [g.one("Sub", [mask_sum, one_i64])], to=TensorProto.INT32)  # [B]
     total_len = g.one("Cast", [g.one("Gather", [g.one("Shape", ["attention_mask"]), one_i64], axis=0)],
@@ -125,60 +206,87 @@ def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProt
             r2 = g.one("Add", [g.one("Mul", [x2, cos_pos]), g.one("Mul", [x1, sin_pos])])
             return g.one("Reshape", [g.one("Concat", [r1, r2], axis=-1), flat_shape])
 
-    x = g.one("Gather", [w("model.embed_tokens.weight"), "input_ids"], axis=0)     # [B, S, d]
-    residual = None
-
-    def norm(x: str, residual: str | None, weight: str) -> tuple[str, str]:
-        """RMSNorm(x + residual) * weight -> (normed [B, S, d], new residual [B, S, d])."""
-        if residual is None:
-            return g.one("SimplifiedLayerNormalization", [x, weight], axis=-1,
-                         epsilon=cfg.rms_norm_eps, stash_type=1), x
-        out, _, _, summed = g.op("SkipSimplifiedLayerNormalization", [x, residual, weight], 4, MS,
-                                 epsilon=cfg.rms_norm_eps)
-        return out, summed
-
-    for i in range(cfg.num_layers):
-        p = f"model.layers.{i}."
-        # Attention block.
-        h, residual = norm(x, residual, w(p + "input_layernorm.weight"))           # [B, S, d]
-        q = matmul(h, p + "self_attn.q_proj.weight")                  # [B, S, H*hd]
-        k = matmul(h, p + "self_attn.k_proj.weight")                  # [B, S, KVH*hd]
-        v = matmul(h, p + "self_attn.v_proj.weight")                  # [B, S, KVH*hd]
+    def attend(i: int, q: str, k: str, v: str) -> str:
+        """q [B, S, H*hd], k, v [B, S, KVH*hd] -> [B, S, H*hd]; present.{i}.* share the past buffers."""
         gqa_inputs = [q, k, v, f"past_key_values.{i}.key", f"past_key_values.{i}.value", seqlens_k, total_len]
         if inside:
             gqa_inputs += ["cos_cache", "sin_cache"]
         else:
             gqa_inputs[0], gqa_inputs[1] = rotate(q), rotate(k)
-        attn = g.op("GroupQueryAttention", gqa_inputs, domain=MS,
-                    outputs=[f"{p}attn_out", f"present.{i}.key", f"present.{i}.value"],
-                    num_heads=H, kv_num_heads=KVH, scale=float(1.0 / np.sqrt(hd)), local_window_size=-1,
-                    softcap=0.0, do_rotary=int(inside), rotary_interleaved=0)[0]    # [B, S, H*hd]
-        x = matmul(attn, p + "self_attn.o_proj.weight")               # [B, S, d]
-        # SwiGLU MLP block.
-        h, residual = norm(x, residual, w(p + "post_attention_layernorm.weight"))  # [B, S, d]
-        gate = matmul(h, p + "mlp.gate_proj.weight")                  # [B, S, F]
-        up = matmul(h, p + "mlp.up_proj.weight")                      # [B, S, F]
-        act = g.one("Mul", [g.one("Mul", [gate, g.one("Sigmoid", [gate])]), up])    # [B, S, F]
-        x = matmul(act, p + "mlp.down_proj.weight")                   # [B, S, d]
+        return g.op("GroupQueryAttention", gqa_inputs, domain=MS,
+                    outputs=[f"model.layers.{i}.attn_out", f"present.{i}.key", f"present.{i}.value"],
+                    num_heads=H, kv_num_heads=KVH, scale=scale, local_window_size=-1,
+                    softcap=0.0, do_rotary=int(inside), rotary_interleaved=0)[0]
+    return attend
 
-    h, _ = norm(x, residual, w("model.norm.weight"))                                # [B, S, d]
-    logits = matmul(h, "lm_head.weight")                              # [B, S, V]
-    g.nodes.append(helper.make_node("Cast", [logits], ["logits"], name="/logits_cast", to=TensorProto.FLOAT))
 
-    past_shape = ["batch_size", KVH, "past_sequence_length", hd]
-    present_shape = ["batch_size", KVH, "total_sequence_length", hd]
+def _paged_attention(g: _Builder, cfg: ModelConfig, scale: float):
+    """Variant B: each request's last packed token (for the pruned LM head) and a per-layer PagedAttention.
+
+    Rotary runs inside the kernel (do_rotary=1): token t of request b is at position
+    past_sequence_lengths[b] + t - cumulative_sequence_lengths[b], which the kernel derives itself from the
+    two length inputs, so the graph needs no position ids. Input order as seen on ONNX Runtime 1.31
+    (ONNX_CONTRACT.md): query, key, value, key_cache, value_cache, cumulative_sequence_length, past_seqlens,
+    block_table, cos_cache, sin_cache, slot_mapping, head_sink, q_norm_weight, k_norm_weight, k_scale, v_scale,
+    attention_metadata (the optional ones left empty).
+    """
+    H, KVH = cfg.num_heads, cfg.num_kv_heads
+    ends = g.one("Slice", ["cumulative_sequence_lengths", g.const("const_paged_one", np.array([1], np.int64)),
+                           g.const("const_paged_int64_max", np.array([2**62], np.int64))])   # [B] int32
+    last_token = g.one("Sub", [ends, g.const("const_paged_one_i32", np.array(1, np.int32))])  # [B] int32
+
+    def attend(i: int, q: str, k: str, v: str) -> str:
+        """q [N, H*hd], k, v [N, KVH*hd] -> [N, H*hd]; writes k, v into the blocks in place (present aliases past)."""
+        inputs = [q, k, v, f"past_key_values.{i}.key", f"past_key_values.{i}.value",
+                  "cumulative_sequence_lengths", "past_sequence_lengths", "block_table", "cos_cache", "sin_cache",
+                  "", "", "", "", "", "", "attention_metadata"]
+        return g.op("PagedAttention", inputs, domain=MS,
+                    outputs=[f"model.layers.{i}.attn_out", f"present.{i}.key", f"present.{i}.value"],
+                    num_heads=H, kv_num_heads=KVH, scale=scale, local_window_size=-1,
+                    softcap=0.0, do_rotary=1, rotary_interleaved=0)[0]
+    return attend, last_token
+
+
+def _gqa_io(cfg: ModelConfig, onnx_dtype: int) -> list:
     inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
               helper.make_tensor_value_info("attention_mask", TensorProto.INT64,
                                             ["batch_size", "total_sequence_length"])]
-    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
-                                             ["batch_size", "sequence_length", cfg.vocab_size])]
+    past_shape = ["batch_size", cfg.num_kv_heads, "past_sequence_length", cfg.head_size]
     for i in range(cfg.num_layers):
         for kind in ("key", "value"):
             inputs.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kind}", onnx_dtype, past_shape))
-            outputs.append(helper.make_tensor_value_info(f"present.{i}.{kind}", onnx_dtype, present_shape))
+    return inputs
 
-    graph = helper.make_graph(g.nodes, "llama_gqa", inputs, outputs, g.initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, 1)],
-                              producer_name="VicunaBatch.model-export")
-    model.ir_version = IR_VERSION
-    return model
+
+def _gqa_outputs(cfg: ModelConfig, onnx_dtype: int) -> list:
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
+                                             ["batch_size", "sequence_length", cfg.vocab_size])]
+    present_shape = ["batch_size", cfg.num_kv_heads, "total_sequence_length", cfg.head_size]
+    for i in range(cfg.num_layers):
+        for kind in ("key", "value"):
+            outputs.append(helper.make_tensor_value_info(f"present.{i}.{kind}", onnx_dtype, present_shape))
+    return outputs
+
+
+def _paged_io(cfg: ModelConfig, onnx_dtype: int, block_size: int) -> list:
+    i32 = TensorProto.INT32
+    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["num_tokens"]),
+              helper.make_tensor_value_info("cumulative_sequence_lengths", i32, ["batch_size_plus_1"]),
+              helper.make_tensor_value_info("past_sequence_lengths", i32, ["batch_size"]),
+              helper.make_tensor_value_info("block_table", i32, ["batch_size", "max_num_blocks"]),
+              # [max_query_len, max_kv_len, min_kv_len], bound in CPU memory
+              helper.make_tensor_value_info("attention_metadata", i32, [3])]
+    cache_shape = ["num_blocks", block_size, cfg.num_kv_heads, cfg.head_size]
+    for i in range(cfg.num_layers):
+        for kind in ("key", "value"):
+            inputs.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kind}", onnx_dtype, cache_shape))
+    return inputs
+
+
+def _paged_outputs(cfg: ModelConfig, onnx_dtype: int, block_size: int) -> list:
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch_size", cfg.vocab_size])]
+    cache_shape = ["num_blocks", block_size, cfg.num_kv_heads, cfg.head_size]
+    for i in range(cfg.num_layers):
+        for kind in ("key", "value"):
+            outputs.append(helper.make_tensor_value_info(f"present.{i}.{kind}", onnx_dtype, cache_shape))
+    return outputs

@@ -11,6 +11,10 @@
 #                                             w64:SLOTS:MAXLEN (the first 64 requests of workload-160),
 #                                             w64x128:SLOTS:MAXLEN (those 64 prompts, 128 tokens each: .gpuwork/w64x128.jsonl),
 #                                             prefill-check (batched first prompts vs one slot, tiny fp16, logits),
+#                                             paged-check (variant B vs variant A, tiny fp16, same seed: greedy ids and logits;
+#                                             block 256 flash, block 16 fallback with preemption, chunked mixed steps),
+#                                             640paged:BLOCKSIZE / w64paged:BLOCKSIZE (Vicuna-13B fp16 as variant B, e.g. 128 or
+#                                             256: workload-640, or the first 64 of workload-160; KV blocks fitted to memory),
 #                                             peer-static, peer-gb (bench/peer_transformers.py on the same requests:
 #                                             static batching at batch 32, and generate_batch on w64x128)
 #
@@ -37,12 +41,13 @@ PY=/usr/bin/python3
 "$PY" -c 'import numpy, onnx' 2>/dev/null || PY=$(command -v python3)
 log "python: $PY"
 
-export_model() { # name config out
-  if [[ -f $3/genai_config.json ]]; then log "$3 already there"; return 0; fi
-  log "export $2 -> $3"
-  timeout "$4" "$PY" model-export/export.py --config "$2" --seed 0 --dtype float16 --tokenizer $W/tokenizer.model --out "$3" \
-    >"$OUT/export-$1.log" 2>&1 || { log "export $2 failed rc=$?"; tail -20 "$OUT/export-$1.log"; return 1; }
-  log "export $2 done ($(du -sh "$3" | cut -f1))"
+export_model() { # name config out timeout [export.py args: --attention paged --block-size N --link-weights DIR]
+  local name=$1 config=$2 out=$3 t=$4; shift 4
+  if [[ -f $out/genai_config.json ]]; then log "$out already there"; return 0; fi
+  log "export $config -> $out $*"
+  timeout "$t" "$PY" model-export/export.py --config "$config" --seed 0 --dtype float16 --tokenizer $W/tokenizer.model --out "$out" "$@" \
+    >"$OUT/export-$name.log" 2>&1 || { log "export $config failed rc=$?"; tail -20 "$OUT/export-$name.log"; return 1; }
+  log "export $config done ($(du -sh "$out" | cut -f1))"
 }
 
 bench() { # name timeout args...
@@ -98,6 +103,40 @@ for step in $STEPS; do
       done
       "$PY" scripts/gpu/check-prefill.py "$OUT/prefill-s8.jsonl" "$OUT/prefill-s1.jsonl" | tee -a "$OUT/summary.txt"
       rm -f "$OUT"/prefill-s*.jsonl ;;
+    paged-check)
+      # variant B (PagedAttention) against variant A (GroupQueryAttention): same seed, same weights, same requests.
+      # A on one slot is the reference; B runs: all in one step (block 256: FlashAttention at head 16 needs 256),
+      # 16-token steps (chunked prompts with past context mixed with decodes), and block 16 (the fallback kernel)
+      # with 8 blocks for 8 requests of up to 53 tokens (preemption by recompute).
+      export_model tiny tiny /tmp/tiny16 60 &&
+        export_model tinyp256 tiny /tmp/tiny16p256 60 --attention paged --block-size 256 &&
+        export_model tinyp16 tiny /tmp/tiny16p16 60 --attention paged --block-size 16 || continue
+      gen() { # name model args...
+        local name=$1 model=$2; shift 2
+        timeout 90 "${VB[@]}" generate --device cuda --model "$model" --requests scripts/gpu/prefill-check.jsonl --json --logits "$@" \
+          >"$OUT/paged-$name.jsonl" 2>"$OUT/paged-$name.err"
+        local rc=$?; log "generate $name rc=$rc: $*"; (( rc == 0 )) || tail -5 "$OUT/paged-$name.err" | tee -a "$OUT/summary.txt"
+      }
+      gen a-s1 /tmp/tiny16 --max-batch-size 1
+      gen b256 /tmp/tiny16p256 --max-batch-size 8
+      gen b256-t16 /tmp/tiny16p256 --max-batch-size 8 --max-scheduled-tokens 16
+      gen b16-preempt /tmp/tiny16p16 --max-batch-size 8 --max-sequence-length 64 --num-kv-blocks 8
+      for b in b256 b256-t16 b16-preempt; do
+        "$PY" scripts/gpu/check-prefill.py "$OUT/paged-a-s1.jsonl" "$OUT/paged-$b.jsonl" --label "paged check $b" --tolerance 0.02 \
+          | tee "$OUT/paged-check-$b.txt" | tail -1 | tee -a "$OUT/summary.txt"
+      done
+      rm -f "$OUT"/paged-*.jsonl ;;
+    640paged:* | w64paged:*)
+      IFS=: read -r work bs <<<"$step"
+      # the variant-A export's weights, hard-linked: 26 GB once on a 64 GiB disk
+      export_model v13 vicuna-13b /tmp/v13 300 &&
+        export_model "v13p$bs" vicuna-13b "/tmp/v13p$bs" 120 --attention paged --block-size "$bs" --link-weights /tmp/v13 || continue
+      case $work in
+        640paged) args=(--workload $W/workload-640.jsonl) ;;
+        w64paged) args=(--workload $W/workload-160.jsonl --limit 64) ;;
+      esac
+      bench "$work-b$bs" 300 --model "/tmp/v13p$bs" "${args[@]}" --max-batch-size 256 --max-scheduled-tokens 2048 \
+        --max-sequence-length 1152 ;;
     peer-static | peer-gb)
       t=$(left); (( t > 300 )) && t=300
       if (( t < 60 )); then log "skip $step: $(left)s left"; continue; fi

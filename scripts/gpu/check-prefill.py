@@ -1,5 +1,10 @@
-"""Compares two `vicuna-batch generate --json --logits` outputs of the same requests (batched vs one slot): per request,
-greedy ids equal? and max |delta logit| over the steps where both still agree. Prints one line per request and a total."""
+"""Compares two `vicuna-batch generate --json --logits` outputs of the same requests (batched vs one slot, or variant A vs
+variant B): per request, greedy ids equal? and max |delta logit| over the steps where both still agree. Prints one line
+per request and a total.
+
+  check-prefill.py A.jsonl B.jsonl [--label NAME] [--tolerance T]
+
+With --tolerance, exits 1 unless every request's ids agree and the max |delta logit| is at most T."""
 import json
 import sys
 
@@ -8,7 +13,16 @@ def load(path):
     return {r["id"]: r for r in map(json.loads, open(path))}
 
 
-a, b = load(sys.argv[1]), load(sys.argv[2])
+args = sys.argv[1:]
+label, tolerance = "prefill check", None
+if "--label" in args:
+    i = args.index("--label"); label = args[i + 1]; del args[i:i + 2]
+if "--tolerance" in args:
+    i = args.index("--tolerance"); tolerance = float(args[i + 1]); del args[i:i + 2]
+a, b = load(args[0]), load(args[1])
+if sorted(a) != sorted(b):
+    print(f"{label}: FAIL, the outputs hold different requests: {sorted(a)} vs {sorted(b)}")
+    sys.exit(1)
 worst, agree = 0.0, 0
 for key in sorted(a):
     x, y = a[key], b[key]
@@ -19,4 +33,7 @@ for key in sorted(a):
                  for p, q in zip(x["logits"][s], y["logits"][s])), default=0.0)
     worst = max(worst, delta)
     print(f"{key}: ids {'agree' if same else 'differ at ' + str(n)}, max |delta logit| {delta:.3g}")
-print(f"prefill check: {agree}/{len(a)} agree, max |delta logit| {worst:.3g}")
+verdict = "" if tolerance is None else (" PASS" if agree == len(a) and worst <= tolerance else " FAIL") + f" (tolerance {tolerance:g})"
+print(f"{label}: {agree}/{len(a)} agree, max |delta logit| {worst:.3g}{verdict}")
+if tolerance is not None and not (agree == len(a) and worst <= tolerance):
+    sys.exit(1)

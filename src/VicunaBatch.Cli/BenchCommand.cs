@@ -92,7 +92,7 @@ internal static class BenchCommand
             Drain(engine, results, progress);
         }
         progress.Clear();
-        return new BenchReport(results, clock.Elapsed, engine.Statistics, engine.NumSlots);
+        return new BenchReport(results, clock.Elapsed, engine.Statistics, engine.NumSlots, engine.KvBlocks);
     }
 
     private static void Drain(InferenceEngine engine, List<GenerationResult> results, ProgressLine progress)
@@ -104,7 +104,8 @@ internal static class BenchCommand
         }
     }
 
-    internal sealed record BenchReport(IReadOnlyList<GenerationResult> Results, TimeSpan Elapsed, EngineStatistics Statistics, int NumSlots)
+    internal sealed record BenchReport(IReadOnlyList<GenerationResult> Results, TimeSpan Elapsed, EngineStatistics Statistics, int NumSlots,
+        KvBlocks? Blocks = null)
     {
         public int NumErrors => Results.Count(r => r.FinishReason == FinishReason.Error);
 
@@ -123,7 +124,19 @@ internal static class BenchCommand
             return sorted.Length == 0 ? 0 : sorted[Math.Clamp((int)Math.Ceiling(p / 100 * sorted.Length) - 1, 0, sorted.Length - 1)];
         }
 
-        public string ToJson() => new JsonObject
+        public string ToJson()
+        {
+            var json = Figures();
+            if (Blocks is { } blocks)
+            {
+                json["kv_blocks"] = blocks.NumBlocks;
+                json["block_size"] = blocks.BlockSize;
+                json["preemptions"] = Statistics.NumPreemptions;
+            }
+            return json.ToJsonString(JsonOutput.Options);
+        }
+
+        private JsonObject Figures() => new()
         {
             ["requests"] = Results.Count,
             ["errors"] = NumErrors,
@@ -139,18 +152,28 @@ internal static class BenchCommand
             ["prefill_tokens"] = Statistics.NumPrefillTokens,
             ["decode_tokens"] = Statistics.NumDecodeTokens,
             ["mean_step_ms"] = Math.Round(MeanStepMs, 2),
-        }.ToJsonString(JsonOutput.Options);
+        };
 
-        public string ToTable(string modelName, bool sequential) => string.Join('\n',
-            $"model                 {modelName} ({(sequential ? "sequential" : "continuous batching")})",
-            $"requests              {Results.Count} ({NumErrors} errors)",
-            $"output tokens         {OutputTokens}",
-            $"wall time             {Elapsed.TotalSeconds.ToString("F2", CultureInfo.InvariantCulture)} s",
-            $"output tokens/s       {OutputTokensPerSecond.ToString("F1", CultureInfo.InvariantCulture)}",
-            $"requests/s            {RequestsPerSecond.ToString("F3", CultureInfo.InvariantCulture)}",
-            $"mean batch occupancy  {Statistics.MeanBatchOccupancy.ToString("P1", CultureInfo.InvariantCulture)} of {NumSlots} KV slots",
-            $"TTFT p50 / p99        {TtftPercentileMs(50).ToString("F1", CultureInfo.InvariantCulture)} / {TtftPercentileMs(99).ToString("F1", CultureInfo.InvariantCulture)} ms",
-            $"engine steps          {Statistics.NumSteps} ({Statistics.NumPrefillTokens} prefill + {Statistics.NumDecodeTokens} decode tokens)",
-            $"mean step time        {MeanStepMs.ToString("F2", CultureInfo.InvariantCulture)} ms");
+        public string ToTable(string modelName, bool sequential) => string.Join('\n', TableLines(modelName, sequential));
+
+        private IEnumerable<string> TableLines(string modelName, bool sequential)
+        {
+            string[] lines =
+            [
+                $"model                 {modelName} ({(sequential ? "sequential" : "continuous batching")})",
+                $"requests              {Results.Count} ({NumErrors} errors)",
+                $"output tokens         {OutputTokens}",
+                $"wall time             {Elapsed.TotalSeconds.ToString("F2", CultureInfo.InvariantCulture)} s",
+                $"output tokens/s       {OutputTokensPerSecond.ToString("F1", CultureInfo.InvariantCulture)}",
+                $"requests/s            {RequestsPerSecond.ToString("F3", CultureInfo.InvariantCulture)}",
+                $"mean batch occupancy  {Statistics.MeanBatchOccupancy.ToString("P1", CultureInfo.InvariantCulture)} of {NumSlots} KV slots",
+                $"TTFT p50 / p99        {TtftPercentileMs(50).ToString("F1", CultureInfo.InvariantCulture)} / {TtftPercentileMs(99).ToString("F1", CultureInfo.InvariantCulture)} ms",
+                $"engine steps          {Statistics.NumSteps} ({Statistics.NumPrefillTokens} prefill + {Statistics.NumDecodeTokens} decode tokens)",
+                $"mean step time        {MeanStepMs.ToString("F2", CultureInfo.InvariantCulture)} ms",
+            ];
+            return Blocks is { } blocks
+                ? lines.Append($"paged KV              {blocks.NumBlocks} blocks of {blocks.BlockSize} tokens, {Statistics.NumPreemptions} preemptions")
+                : lines;
+        }
     }
 }

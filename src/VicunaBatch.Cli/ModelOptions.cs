@@ -16,8 +16,14 @@ internal sealed class ModelOptions
 
     public Option<int> MaxBatchSize { get; } = new("--max-batch-size")
     {
-        Description = "KV slots: requests decoding at once. 0 with --device cuda: as many as fit in GPU memory.",
+        Description = "KV slots: requests decoding at once. 0 with --device cuda: as many as fit in GPU memory. Paged packages: requests running at once (at most 256; 0 = the package's).",
         DefaultValueFactory = _ => Defaults.MaxBatchSize,
+    };
+
+    public Option<int> NumKvBlocks { get; } = new("--num-kv-blocks")
+    {
+        Description = "Paged packages (export.py --attention paged): KV blocks in the GPU pool (block size from the package); 0 = as many as fit.",
+        DefaultValueFactory = _ => Defaults.NumKvBlocks,
     };
 
     public Option<int> MaxScheduledTokens { get; } = new("--max-scheduled-tokens")
@@ -81,6 +87,7 @@ internal sealed class ModelOptions
         command.Options.Add(Model);
         command.Options.Add(MaxBatchSize);
         command.Options.Add(MaxScheduledTokens);
+        command.Options.Add(NumKvBlocks);
         command.Options.Add(MaxSequenceLength);
         command.Options.Add(Threads);
         command.Options.Add(Device);
@@ -91,6 +98,7 @@ internal sealed class ModelOptions
     {
         MaxBatchSize = result.GetValue(MaxBatchSize),
         MaxScheduledTokens = result.GetValue(MaxScheduledTokens),
+        NumKvBlocks = result.GetValue(NumKvBlocks),
         MaxSequenceLength = result.GetValue(MaxSequenceLength),
         NumThreads = result.GetValue(Threads),
         Device = result.GetValue(Device),

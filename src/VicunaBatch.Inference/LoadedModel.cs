@@ -5,7 +5,10 @@ using VicunaBatch.Inference.Text;
 
 namespace VicunaBatch.Inference;
 
-/// <summary>A model package opened for generation: its engine (ONNX Runtime on the CPU, or on CUDA with <see cref="EngineOptions.Device"/>) and its tokenizer, if it has one.</summary>
+/// <summary>
+/// A model package opened for generation: its engine (ONNX Runtime on the CPU, or on CUDA with <see cref="EngineOptions.Device"/>;
+/// a paged package on CUDA only) and its tokenizer, if it has one.
+/// </summary>
 public sealed class LoadedModel : IDisposable
 {
     private LoadedModel(ModelPackage package, TextTokenizer? tokenizer, InferenceEngine engine)
@@ -35,7 +38,7 @@ public sealed class LoadedModel : IDisposable
         }
         var context = package.Config.Model.ContextLength;
         var maxLength = options.MaxSequenceLength == 0 ? context : Math.Min(options.MaxSequenceLength, context);
-        var runner = new GqaRunner(package, options.MaxBatchSize, maxLength, options.MaxScheduledTokens, options.NumThreads, options.Device);
+        var runner = StepRunners.Open(package, options, maxLength);
         var eos = package.Config.Model.EosTokenIds;
         var vocabulary = new ModelVocabulary(eos, tokenizer is null ? null : tokenizer.Decode);
         return new LoadedModel(package, tokenizer, new InferenceEngine(runner, options, vocabulary));

@@ -20,7 +20,8 @@ public sealed class EngineOptions
     /// <summary>
     /// KV slots = requests decoding at once. Default 16. 0 (CUDA only): as many slots of <see cref="MaxSequenceLength"/>
     /// as fit in the GPU memory left once the weights are loaded, keeping <see cref="DeviceMemoryReserveBytes"/> free for
-    /// activations, and at most <see cref="MaxScheduledTokens"/>.
+    /// activations, and at most <see cref="MaxScheduledTokens"/>. Paged packages: the most requests running at once
+    /// (at most 256, PagedAttention's limit); 0 = the package's <c>engine.dynamic_batching.max_batch_size</c>.
     /// </summary>
     public int MaxBatchSize { get; set; } = 16;
 
@@ -29,6 +30,12 @@ public sealed class EngineOptions
 
     /// <summary>Tokens (decodes + prefill chunk tokens) scheduled per step. Default 512.</summary>
     public int MaxScheduledTokens { get; set; } = 512;
+
+    /// <summary>
+    /// Paged packages (variant B) only: KV blocks of the package's block size in the device pool. Default 0: as many as fit in
+    /// the GPU memory left once the weights are loaded, keeping <see cref="DeviceMemoryReserveBytes"/> free.
+    /// </summary>
+    public int NumKvBlocks { get; set; }
 
     /// <summary>Longest sequence (prompt + output) per slot; 0 = the package's context length.</summary>
     public int MaxSequenceLength { get; set; }
@@ -60,6 +67,10 @@ public sealed class EngineOptions
         {
             throw new ArgumentOutOfRangeException(nameof(MaxScheduledTokens), MaxScheduledTokens,
                 $"must be at least MaxBatchSize ({MaxBatchSize}) so every running request decodes each step");
+        }
+        if (NumKvBlocks < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(NumKvBlocks), NumKvBlocks, "must be >= 0 (0 = fit GPU memory)");
         }
         if (MaxSequenceLength < 0)
         {

@@ -11,13 +11,17 @@ public sealed class EngineStatistics
 
     public TimeSpan StepTime { get; private set; }
 
+    /// <summary>Requests preempted by recompute (paged KV out of blocks); their recomputed tokens count as prefill.</summary>
+    public long NumPreemptions { get; private set; }
+
     private double _occupancySum;
 
     /// <summary>Mean over steps of the share of KV slots holding a request.</summary>
     public double MeanBatchOccupancy => NumSteps == 0 ? 0 : _occupancySum / NumSteps;
 
-    internal void Record(StepPlan plan, int slotsInUse, int numSlots, TimeSpan elapsed)
+    internal void Record(StepPlan plan, int slotsInUse, int numSlots, TimeSpan elapsed, long numPreemptions = 0)
     {
+        NumPreemptions = numPreemptions;
         NumSteps++;
         NumDecodeTokens += plan.NumDecodes;
         NumPrefillTokens += plan.Prefills.Sum(p => p.TokenIds.Length);

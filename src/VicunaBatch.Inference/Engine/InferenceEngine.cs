@@ -10,7 +10,7 @@ namespace VicunaBatch.Inference.Engine;
 public sealed class InferenceEngine : IDisposable
 {
     private readonly IStepRunner _runner;
-    private readonly Scheduler _scheduler;
+    private readonly IScheduler _scheduler;
     private readonly Sampler _sampler = new();
     private readonly StopCondition _stopCondition;
     private readonly Dictionary<long, Sequence> _sequences = [];
@@ -23,7 +23,10 @@ public sealed class InferenceEngine : IDisposable
         _runner = runner;
         Options = options;
         Vocabulary = vocabulary;
-        _scheduler = new Scheduler(runner.NumSlots, options.MaxScheduledTokens, options.Admission);
+        // the runner's KV layout decides the policy: slots (GroupQueryAttention) or blocks (PagedAttention)
+        _scheduler = runner.Blocks is { } blocks
+            ? new PagedScheduler(blocks.NumBlocks, blocks.BlockSize, runner.NumSlots, runner.MaxLength, options.MaxScheduledTokens, options.Admission)
+            : new Scheduler(runner.NumSlots, options.MaxScheduledTokens, options.Admission);
         _stopCondition = new StopCondition(vocabulary);
     }
 
@@ -33,8 +36,14 @@ public sealed class InferenceEngine : IDisposable
 
     public int MaxSequenceLength => _runner.MaxLength;
 
-    /// <summary>KV slots (requests decoding at once): <see cref="EngineOptions.MaxBatchSize"/>, or what fit in GPU memory.</summary>
+    /// <summary>
+    /// KV slots (requests decoding at once): <see cref="EngineOptions.MaxBatchSize"/>, or what fit in GPU memory.
+    /// Paged KV: the most requests running at once.
+    /// </summary>
     public int NumSlots => _runner.NumSlots;
+
+    /// <summary>Paged KV: the block pool; null for KV slots.</summary>
+    public KvBlocks? KvBlocks => _runner.Blocks;
 
     public long KvCacheBytes => _runner.KvCacheBytes;
 
@@ -93,7 +102,7 @@ public sealed class InferenceEngine : IDisposable
                 return TakeFinished();
             }
             Update(plan, outputs);
-            Statistics.Record(plan, slotsInUse, _runner.NumSlots, Stopwatch.GetElapsedTime(started));
+            Statistics.Record(plan, slotsInUse, _runner.NumSlots, Stopwatch.GetElapsedTime(started), _scheduler.NumPreemptions);
         }
         return TakeFinished();
     }

@@ -12,7 +12,7 @@ namespace VicunaBatch.Inference.Engine;
 /// use at most <c>MaxBatchSize - 1</c> tokens of a budget of at least <c>MaxBatchSize</c> and every
 /// prefilling request gets at least one token per step in turn.
 /// </summary>
-internal sealed class Scheduler
+internal sealed class Scheduler : IScheduler
 {
     private readonly WaitingQueue _waiting;
     private readonly List<Sequence> _running = [];
@@ -35,6 +35,9 @@ internal sealed class Scheduler
     public int NumFreeSlots => _slots.NumFree;
 
     public bool HasWork => _waiting.Count > 0 || _running.Count > 0;
+
+    /// <summary>A slot is held until its request ends: never.</summary>
+    public long NumPreemptions => 0;
 
     public IEnumerable<Sequence> Running => _running;
 
@@ -104,10 +107,10 @@ internal sealed class Scheduler
 
     private static int AddChunk(Sequence sequence, int budget, ImmutableArray<PrefillChunk>.Builder prefills)
     {
-        var length = Math.Min(sequence.NumPromptTokensLeft, budget);
+        var length = Math.Min(sequence.NumPrefillTokensLeft, budget);
         var start = sequence.NumComputed;
-        var tokens = ImmutableArray.Create(sequence.PromptIds, start, length);
-        var isLast = start + length == sequence.PromptIds.Length;
+        var tokens = sequence.Tokens(start, length);
+        var isLast = start + length == sequence.NumPrefillTokens;
         prefills.Add(new PrefillChunk(sequence.SequenceId, sequence.Slot, start, tokens, isLast));
         return length;
     }

@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace VicunaBatch.Inference.Engine;
 
 internal enum SequenceStatus
@@ -19,6 +21,7 @@ internal sealed class Sequence
         PromptIds = request.PromptIds.ToArray();
         ArrivalTicks = arrivalTicks;
         Logits = request.ReturnLogits ? [] : null;
+        NumPrefillTokens = PromptIds.Length;
     }
 
     public long SequenceId { get; }
@@ -36,16 +39,25 @@ internal sealed class Sequence
     /// <summary>KV slot while running, else -1.</summary>
     public int Slot { get; set; } = -1;
 
-    /// <summary>Tokens whose keys and values are in the slot (the slot's length).</summary>
+    /// <summary>Tokens whose keys and values are in the KV cache (the slot's length, or what its blocks hold).</summary>
     public int NumComputed { get; set; }
+
+    /// <summary>
+    /// Tokens fed as prefill before the request decodes: its prompt, or after a <see cref="Preempt"/> its prompt and
+    /// every output so far (recomputed; the last chunk's logits sample the next output, so nothing is emitted twice).
+    /// </summary>
+    public int NumPrefillTokens { get; private set; }
+
+    /// <summary>Times the request gave its KV blocks back and was queued to be prefilled again.</summary>
+    public int NumPreemptions { get; private set; }
 
     public IReadOnlyList<int> OutputIds => _outputIds;
 
     public int NumTokens => PromptIds.Length + _outputIds.Count;
 
-    public bool IsPrefilling => NumComputed < PromptIds.Length;
+    public bool IsPrefilling => NumComputed < NumPrefillTokens;
 
-    public int NumPromptTokensLeft => PromptIds.Length - NumComputed;
+    public int NumPrefillTokensLeft => NumPrefillTokens - NumComputed;
 
     /// <summary>The token fed at position <see cref="NumComputed"/> when decoding: the last one generated.</summary>
     public int LastTokenId => _outputIds.Count > 0 ? _outputIds[^1] : PromptIds[^1];
@@ -63,4 +75,29 @@ internal sealed class Sequence
     public List<float[]>? Logits { get; }
 
     public void Append(int tokenId) => _outputIds.Add(tokenId);
+
+    /// <summary>Tokens [start, start + length) of prompt ++ output.</summary>
+    public ImmutableArray<int> Tokens(int start, int length)
+    {
+        if (start < 0 || length < 0 || start + length > NumTokens)
+        {
+            throw new ArgumentOutOfRangeException(nameof(length), $"tokens [{start}, {start + length}) outside the {NumTokens} of sequence {SequenceId}");
+        }
+        var tokens = ImmutableArray.CreateBuilder<int>(length);
+        for (var position = start; position < start + length; position++)
+        {
+            tokens.Add(position < PromptIds.Length ? PromptIds[position] : _outputIds[position - PromptIds.Length]);
+        }
+        return tokens.MoveToImmutable();
+    }
+
+    /// <summary>Recompute preemption: the KV cache is gone; back to waiting, to prefill prompt ++ output again.</summary>
+    public void Preempt()
+    {
+        NumComputed = 0;
+        NumPrefillTokens = NumTokens;
+        NumPreemptions++;
+        Slot = -1;
+        Status = SequenceStatus.Waiting;
+    }
 }

@@ -14,14 +14,27 @@ public readonly record struct DecodeRow(long SequenceId, int TokenId, int PastLe
     public bool IsFiller => SequenceId == Filler;
 }
 
-/// <summary>A chunk of one prompt, run in its own batch-1 call on its slot (GQA shape rules).</summary>
-/// <param name="TokenIds">Prompt tokens at positions [PastLength, PastLength + TokenIds.Length).</param>
-/// <param name="NeedsLogits">The last chunk of the prompt: its last position's logits pick the first output token.</param>
+/// <summary>
+/// A chunk of one prompt. Slots (GQA): run in its own batch-1 call on its slot (GQA shape rules). Blocks (paged):
+/// <c>Slot</c> is -1 and the chunk is packed into the step's one call with every other scheduled request.
+/// </summary>
+/// <param name="TokenIds">Prompt tokens at positions [PastLength, PastLength + TokenIds.Length) (after a preemption: prompt ++ output).</param>
+/// <param name="NeedsLogits">The last chunk of the prompt: its last position's logits pick the next output token.</param>
 public sealed record PrefillChunk(long SequenceId, int Slot, int PastLength, ImmutableArray<int> TokenIds, bool NeedsLogits);
 
-/// <summary>What the scheduler decided for one step. Decode rows cover slots [0, DecodeRows.Length).</summary>
+/// <summary>
+/// What the scheduler decided for one step. Slots (GQA): decode rows cover slots [0, DecodeRows.Length), fillers
+/// included. Blocks (paged): decode rows are only real decodes, and <see cref="BlockTables"/> holds the block table of
+/// every scheduled request.
+/// </summary>
 public sealed record StepPlan(ImmutableArray<DecodeRow> DecodeRows, ImmutableArray<PrefillChunk> Prefills)
 {
+    /// <summary>
+    /// Paged KV only: each scheduled sequence's block ids in position order, covering its past and this step's tokens.
+    /// Empty for KV slots.
+    /// </summary>
+    public ImmutableDictionary<long, ImmutableArray<int>> BlockTables { get; init; } = ImmutableDictionary<long, ImmutableArray<int>>.Empty;
+
     public bool IsEmpty => DecodeRows.IsEmpty && Prefills.IsEmpty;
 
     public int NumDecodes => DecodeRows.Count(r => !r.IsFiller);

@@ -15,7 +15,10 @@ public enum AdmissionOrder
     LongestFirst,
 }
 
-/// <summary>The scheduler's waiting requests, handed out in an <see cref="AdmissionOrder"/>.</summary>
+/// <summary>
+/// The scheduler's waiting requests, handed out in an <see cref="AdmissionOrder"/>. Preempted requests
+/// (<see cref="Requeue"/>) go before every other, oldest first: they already made output and hold its latency.
+/// </summary>
 internal sealed class WaitingQueue(AdmissionOrder order, int numSlots)
 {
     /// <summary>How many slots' worth of later arrivals may overtake a request under <see cref="AdmissionOrder.LongestFirst"/>.</summary>
@@ -24,12 +27,22 @@ internal sealed class WaitingQueue(AdmissionOrder order, int numSlots)
     private readonly LinkedList<(Sequence Sequence, long AdmissionsAtArrival)> _byArrival = new();
     private readonly Dictionary<long, LinkedListNode<(Sequence, long)>> _nodes = [];
     private readonly SortedSet<Sequence> _byLength = new(Comparer<Sequence>.Create(LongestFirst));
+    private readonly SortedSet<Sequence> _preempted = new(Comparer<Sequence>.Create((a, b) => a.SequenceId.CompareTo(b.SequenceId)));
     private long _numAdmitted;
 
-    public int Count => _byArrival.Count;
+    public int Count => _byArrival.Count + _preempted.Count;
 
-    /// <summary>In arrival order.</summary>
-    public IEnumerable<Sequence> InArrivalOrder => _byArrival.Select(entry => entry.Sequence);
+    /// <summary>Preempted requests first (oldest first), then the rest in arrival order.</summary>
+    public IEnumerable<Sequence> InArrivalOrder => _preempted.Concat(_byArrival.Select(entry => entry.Sequence));
+
+    /// <summary>A preempted request: it goes next, before requests that never ran.</summary>
+    public void Requeue(Sequence sequence)
+    {
+        if (_nodes.ContainsKey(sequence.SequenceId) || !_preempted.Add(sequence))
+        {
+            throw new InvalidOperationException($"sequence {sequence.SequenceId} is already waiting");
+        }
+    }
 
     public void Add(Sequence sequence)
     {
@@ -40,6 +53,7 @@ internal sealed class WaitingQueue(AdmissionOrder order, int numSlots)
     /// <summary>The request the next free slot goes to, or null when none waits.</summary>
     public Sequence? Peek()
     {
+        if (_preempted.Count > 0) return _preempted.Min;
         if (_byArrival.First is not { } oldest) return null;
         if (order == AdmissionOrder.Arrival) return oldest.Value.Sequence;
         var (sequence, admissionsAtArrival) = oldest.Value;
@@ -55,6 +69,7 @@ internal sealed class WaitingQueue(AdmissionOrder order, int numSlots)
 
     public bool Remove(Sequence sequence)
     {
+        if (_preempted.Remove(sequence)) return true;
         if (!_nodes.Remove(sequence.SequenceId, out var node)) return false;
         _byArrival.Remove(node);
         _byLength.Remove(sequence);

@@ -44,29 +44,12 @@ internal sealed class GqaRunner : IStepRunner
         _attentionMaskName = inputs.AttentionMask;
         _logitsName = outputs.Logits;
         var layers = Enumerable.Range(0, decoder.NumHiddenLayers).ToArray();
-        _pastKeyNames = layers.Select(i => Name(inputs.PastKeyNames, i)).ToArray();
-        _pastValueNames = layers.Select(i => Name(inputs.PastValueNames, i)).ToArray();
-        _presentKeyNames = layers.Select(i => Name(outputs.PresentKeyNames, i)).ToArray();
-        _presentValueNames = layers.Select(i => Name(outputs.PresentValueNames, i)).ToArray();
+        _pastKeyNames = layers.Select(i => DecoderSession.Name(inputs.PastKeyNames, i)).ToArray();
+        _pastValueNames = layers.Select(i => DecoderSession.Name(inputs.PastValueNames, i)).ToArray();
+        _presentKeyNames = layers.Select(i => DecoderSession.Name(outputs.PresentKeyNames, i)).ToArray();
+        _presentValueNames = layers.Select(i => DecoderSession.Name(outputs.PresentValueNames, i)).ToArray();
 
-        using var options = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-            IntraOpNumThreads = numThreads,
-        };
-        if (device == ExecutionDevice.Cuda)
-        {
-            AppendCuda(options);
-        }
-        try
-        {
-            _session = new InferenceSession(package.DecoderPath, options);
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new ModelPackageException($"ONNX Runtime could not load {package.DecoderPath}: {e.Message}", e);
-        }
+        _session = DecoderSession.Open(package, numThreads, device);
         try
         {
             var kvType = CheckContract(package);
@@ -75,7 +58,7 @@ internal sealed class GqaRunner : IStepRunner
                 throw new NotSupportedException(
                     $"{package.DecoderPath}: KV cache is {kvType}; the CUDA GroupQueryAttention kernel needs a float16 or bfloat16 package (export.py --dtype float16)");
             }
-            _kvMemory = device == ExecutionDevice.Cuda ? new CudaKvMemory(_session, CudaDeviceId) : new HostKvMemory();
+            _kvMemory = device == ExecutionDevice.Cuda ? new CudaKvMemory(_session, DecoderSession.CudaDeviceId) : new HostKvMemory();
             try
             {
                 if (numSlots == 0)
@@ -108,9 +91,6 @@ internal sealed class GqaRunner : IStepRunner
         _logits = new NativeBuffer(4L * _maxTokensPerCall * VocabSize, pinned);
         _binding = _session.CreateIoBinding();
     }
-
-    /// <summary>The GPU the CUDA provider and the KV buffers use.</summary>
-    private const int CudaDeviceId = 0;
 
     public int VocabSize { get; }
 
@@ -266,53 +246,17 @@ internal sealed class GqaRunner : IStepRunner
 
     private TensorElementType CheckContract(ModelPackage package)
     {
+        DecoderSession.Require(_session, package,
+            new[] { _inputIdsName, _attentionMaskName }.Concat(_pastKeyNames).Concat(_pastValueNames),
+            new[] { _logitsName }.Concat(_presentKeyNames).Concat(_presentValueNames));
         var inputs = _session.InputMetadata;
         var outputs = _session.OutputMetadata;
-        foreach (var name in new[] { _inputIdsName, _attentionMaskName }.Concat(_pastKeyNames).Concat(_pastValueNames))
-        {
-            if (!inputs.ContainsKey(name))
-            {
-                throw new ModelPackageException($"{package.DecoderPath}: graph has no input '{name}' (inputs: {string.Join(", ", inputs.Keys)})");
-            }
-        }
-        foreach (var name in new[] { _logitsName }.Concat(_presentKeyNames).Concat(_presentValueNames))
-        {
-            if (!outputs.ContainsKey(name))
-            {
-                throw new ModelPackageException($"{package.DecoderPath}: graph has no output '{name}' (outputs: {string.Join(", ", outputs.Keys)})");
-            }
-        }
         if (outputs[_logitsName].ElementDataType != TensorElementType.Float)
         {
             throw new ModelPackageException($"{package.DecoderPath}: logits must be float32, got {outputs[_logitsName].ElementDataType}");
         }
         return inputs[_pastKeyNames[0]].ElementDataType;
     }
-
-    /// <summary>
-    /// CUDA provider on <see cref="CudaDeviceId"/>. The arena grows by what is asked (not to the next power of two) so
-    /// that 26 GB of fp16 weights plus a KV cache sized close to the card's memory leave no half-empty regions.
-    /// </summary>
-    private static void AppendCuda(SessionOptions options)
-    {
-        try
-        {
-            using var cuda = new OrtCUDAProviderOptions();
-            cuda.UpdateOptions(new Dictionary<string, string>
-            {
-                ["device_id"] = CudaDeviceId.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["arena_extend_strategy"] = "kSameAsRequested",
-            });
-            options.AppendExecutionProvider_CUDA(cuda);
-        }
-        catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
-        {
-            throw new NotSupportedException(
-                $"ONNX Runtime's CUDA execution provider is not available ({e.Message}); --device cuda needs the native libraries of Microsoft.ML.OnnxRuntime.Gpu.Linux (see ../shared/gpu/README.md) and a CUDA GPU", e);
-        }
-    }
-
-    private static string Name(string pattern, int layer) => pattern.Replace("%d", layer.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     public void Dispose()
     {

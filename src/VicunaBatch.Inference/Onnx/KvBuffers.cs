@@ -46,7 +46,7 @@ internal sealed class KvBuffers : IDisposable
     public static long SlotBytes(int numLayers, int numKvHeads, int maxLength, int headSize, TensorElementType elementType) =>
         2L * numLayers * numKvHeads * maxLength * headSize * ElementSize(elementType);
 
-    private static int ElementSize(TensorElementType elementType) => elementType switch
+    internal static int ElementSize(TensorElementType elementType) => elementType switch
     {
         TensorElementType.Float => 4,
         TensorElementType.Float16 or TensorElementType.BFloat16 => 2,

@@ -83,16 +83,21 @@ internal sealed class CudaKvMemory : KvMemory
     public override OrtMemoryInfo MemoryInfo => _memoryInfo;
 
     /// <summary>As many slots as the free device memory holds, less <see cref="EngineOptions.DeviceMemoryReserveBytes"/>; at most <paramref name="maxSlots"/>.</summary>
-    public int FitSlots(long slotBytes, int maxSlots)
+    public int FitSlots(long slotBytes, int maxSlots) => Fit(slotBytes, maxSlots, "slot", "use a shorter --max-sequence-length");
+
+    /// <summary>As many KV blocks (paged) as the free device memory holds, less the same reserve; at most <paramref name="maxBlocks"/>.</summary>
+    public int FitBlocks(long blockBytes, int maxBlocks) => Fit(blockBytes, maxBlocks, "block", "free GPU memory or give --num-kv-blocks");
+
+    private static int Fit(long unitBytes, int maxUnits, string unit, string advice)
     {
         var free = CudaRuntime.MemoryInfo().Free; // after what the session holds (the weights)
-        var fit = (free - EngineOptions.DeviceMemoryReserveBytes) / slotBytes;
+        var fit = (free - EngineOptions.DeviceMemoryReserveBytes) / unitBytes;
         if (fit < 1)
         {
             throw new InferenceException(
-                $"no KV slot fits: {free >> 20} MiB of GPU memory free after the weights, one slot of {slotBytes >> 20} MiB plus {EngineOptions.DeviceMemoryReserveBytes >> 20} MiB reserve needed; use a shorter --max-sequence-length");
+                $"no KV {unit} fits: {free >> 20} MiB of GPU memory free after the weights, one {unit} of {unitBytes >> 20} MiB plus {EngineOptions.DeviceMemoryReserveBytes >> 20} MiB reserve needed; {advice}");
         }
-        return (int)Math.Min(fit, maxSlots);
+        return (int)Math.Min(fit, maxUnits);
     }
 
     public override KvAllocation Allocate(long numBytes)
@@ -101,7 +106,7 @@ internal sealed class CudaKvMemory : KvMemory
         // for the models this engine runs (Vicuna-13B fp16, 32 slots of 2048: 640 MiB)
         if (numBytes <= 0 || numBytes > uint.MaxValue)
         {
-            throw new ArgumentOutOfRangeException(nameof(numBytes), numBytes, "one device KV buffer must be 1 byte to 4 GiB; use fewer slots or a shorter --max-sequence-length");
+            throw new ArgumentOutOfRangeException(nameof(numBytes), numBytes, "one device KV buffer must be 1 byte to 4 GiB; use fewer slots or KV blocks, or a shorter --max-sequence-length");
         }
         return new DeviceAllocation(_allocator.Allocate((uint)numBytes));
     }

@@ -6,8 +6,15 @@ namespace VicunaBatch.Inference.Package;
 /// <summary>The subset of ONNX Runtime GenAI's <c>genai_config.json</c> the engine reads.</summary>
 public sealed record GenAiConfig(
     [property: JsonPropertyName("model")] GenAiModelSection Model,
-    [property: JsonPropertyName("search")] GenAiSearchSection? Search)
+    [property: JsonPropertyName("search")] GenAiSearchSection? Search,
+    [property: JsonPropertyName("engine")] GenAiEngineSection? Engine = null)
 {
+    /// <summary>The decoder's attention variant: its inputs decide (a <c>block_table</c> input → paged).</summary>
+    public AttentionVariant Attention => Model.Decoder.Inputs?.BlockTable is null ? AttentionVariant.GroupQuery : AttentionVariant.Paged;
+
+    /// <summary>The paged package's <c>engine.dynamic_batching</c>; null for variant A.</summary>
+    public GenAiDynamicBatching? DynamicBatching => Engine?.DynamicBatching;
+
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
         ReadCommentHandling = JsonCommentHandling.Skip,
@@ -49,6 +56,15 @@ public sealed record GenAiConfig(
         Require(d.NumKeyValueHeads > 0, $"model.decoder.num_key_value_heads must be positive, got {d.NumKeyValueHeads}");
         Require(d.HeadSize > 0, $"model.decoder.head_size must be positive, got {d.HeadSize}");
         Require(!string.IsNullOrEmpty(d.Filename), "model.decoder.filename is missing");
+        if (Attention == AttentionVariant.Paged)
+        {
+            var inputs = d.Inputs!;
+            Require(inputs.CumulativeSequenceLengths is not null && inputs.PastSequenceLengths is not null && inputs.AttentionMetadata is not null,
+                "a paged package (model.decoder.inputs.block_table) also names cumulative_sequence_lengths, past_sequence_lengths and attention_metadata");
+            var blockSize = DynamicBatching?.BlockSize ?? 0;
+            Require(blockSize >= 16 && (blockSize & (blockSize - 1)) == 0,
+                $"engine.dynamic_batching.block_size must be a power of two >= 16 for a paged package, got {blockSize}");
+        }
     }
 }
 
@@ -80,11 +96,40 @@ public sealed record GenAiDecoderSection(
     [property: JsonPropertyName("inputs")] GenAiDecoderInputs? Inputs,
     [property: JsonPropertyName("outputs")] GenAiDecoderOutputs? Outputs);
 
+/// <summary>The decoder's input names. Variant A has <c>attention_mask</c>; variant B (paged) the four length and block inputs instead.</summary>
 public sealed record GenAiDecoderInputs(
     [property: JsonPropertyName("input_ids")] string InputIds = "input_ids",
     [property: JsonPropertyName("attention_mask")] string AttentionMask = "attention_mask",
     [property: JsonPropertyName("past_key_names")] string PastKeyNames = "past_key_values.%d.key",
-    [property: JsonPropertyName("past_value_names")] string PastValueNames = "past_key_values.%d.value");
+    [property: JsonPropertyName("past_value_names")] string PastValueNames = "past_key_values.%d.value",
+    [property: JsonPropertyName("cumulative_sequence_lengths")] string? CumulativeSequenceLengths = null,
+    [property: JsonPropertyName("past_sequence_lengths")] string? PastSequenceLengths = null,
+    [property: JsonPropertyName("block_table")] string? BlockTable = null,
+    [property: JsonPropertyName("attention_metadata")] string? AttentionMetadata = null);
+
+/// <summary>Which attention node the decoder graph uses (ONNX_CONTRACT.md).</summary>
+public enum AttentionVariant
+{
+    /// <summary>Variant A: <c>com.microsoft.GroupQueryAttention</c> over KV slots; CPU and CUDA.</summary>
+    GroupQuery,
+
+    /// <summary>Variant B: <c>com.microsoft.PagedAttention</c> over KV blocks; CUDA only, float16/bfloat16.</summary>
+    Paged,
+}
+
+public sealed record GenAiEngineSection(
+    [property: JsonPropertyName("dynamic_batching")] GenAiDynamicBatching? DynamicBatching);
+
+/// <summary>
+/// A paged package's sizing. <c>block_size</c> is fixed by the graph (the KV inputs' dimension 1). The rest are defaults:
+/// <c>num_blocks</c> 0 = fit GPU memory; <c>max_batch_size</c> applies when the engine's MaxBatchSize is 0;
+/// <c>max_scheduled_tokens</c> is recorded for ONNX Runtime GenAI (vicuna-batch takes --max-scheduled-tokens).
+/// </summary>
+public sealed record GenAiDynamicBatching(
+    [property: JsonPropertyName("block_size")] int BlockSize,
+    [property: JsonPropertyName("num_blocks")] int NumBlocks = 0,
+    [property: JsonPropertyName("max_batch_size")] int MaxBatchSize = 256,
+    [property: JsonPropertyName("max_scheduled_tokens")] int MaxScheduledTokens = 0);
 
 public sealed record GenAiDecoderOutputs(
     [property: JsonPropertyName("logits")] string Logits = "logits",

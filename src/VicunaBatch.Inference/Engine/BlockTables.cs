@@ -1,0 +1,73 @@
+using System.Collections.Immutable;
+
+namespace VicunaBatch.Inference.Engine;
+
+/// <summary>
+/// The KV cache manager of the paged graph: each running request's block table (its block ids in position order:
+/// token p lives in block <c>table[p / BlockSize]</c> at row <c>p % BlockSize</c>) over one <see cref="BlockPool"/>.
+/// Tables grow a block at a time as requests are scheduled and go back whole when a request ends or is preempted.
+/// </summary>
+internal sealed class BlockTables
+{
+    private readonly BlockPool _pool;
+    private readonly Dictionary<long, List<int>> _sequenceToBlocks = [];
+
+    public BlockTables(int numBlocks, int blockSize)
+    {
+        if (blockSize < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(blockSize), blockSize, "must be at least 1");
+        }
+        _pool = new BlockPool(numBlocks);
+        BlockSize = blockSize;
+    }
+
+    public int BlockSize { get; }
+
+    public int NumBlocks => _pool.NumBlocks;
+
+    public int NumFreeBlocks => _pool.NumFree;
+
+    /// <summary>Blocks that hold <paramref name="numTokens"/> tokens.</summary>
+    public int NumBlocksFor(int numTokens) => (numTokens + BlockSize - 1) / BlockSize;
+
+    /// <summary>
+    /// Grows <paramref name="sequenceId"/>'s table (created on first use) to hold <paramref name="numTokens"/> tokens.
+    /// False, and the table unchanged, when the pool lacks the blocks.
+    /// </summary>
+    public bool TryReserve(long sequenceId, int numTokens)
+    {
+        if (!_sequenceToBlocks.TryGetValue(sequenceId, out var blocks))
+        {
+            blocks = [];
+            _sequenceToBlocks[sequenceId] = blocks;
+        }
+        var missing = NumBlocksFor(numTokens) - blocks.Count;
+        if (missing <= 0 || _pool.TryAllocate(missing, blocks))
+        {
+            return true;
+        }
+        if (blocks.Count == 0)
+        {
+            _sequenceToBlocks.Remove(sequenceId);
+        }
+        return false;
+    }
+
+    /// <summary>The table of <paramref name="sequenceId"/>; empty when it holds no blocks.</summary>
+    public ImmutableArray<int> BlocksOf(long sequenceId) =>
+        _sequenceToBlocks.TryGetValue(sequenceId, out var blocks) ? [.. blocks] : [];
+
+    /// <summary>Gives every block of <paramref name="sequenceId"/> back to the pool (nothing when it holds none).</summary>
+    public void Free(long sequenceId)
+    {
+        if (!_sequenceToBlocks.Remove(sequenceId, out var blocks))
+        {
+            return;
+        }
+        foreach (var block in blocks)
+        {
+            _pool.Free(block);
+        }
+    }
+}

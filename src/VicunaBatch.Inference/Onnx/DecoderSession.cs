@@ -1,0 +1,80 @@
+using Microsoft.ML.OnnxRuntime;
+using VicunaBatch.Inference.Engine;
+using VicunaBatch.Inference.Package;
+
+namespace VicunaBatch.Inference.Onnx;
+
+/// <summary>The decoder's <see cref="InferenceSession"/>, the same for both attention variants (<see cref="GqaRunner"/>, <see cref="PagedRunner"/>).</summary>
+internal static class DecoderSession
+{
+    /// <summary>The GPU the CUDA provider and the KV buffers use.</summary>
+    public const int CudaDeviceId = 0;
+
+    public static InferenceSession Open(ModelPackage package, int numThreads, ExecutionDevice device)
+    {
+        using var options = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            IntraOpNumThreads = numThreads,
+        };
+        if (device == ExecutionDevice.Cuda)
+        {
+            AppendCuda(options);
+        }
+        try
+        {
+            return new InferenceSession(package.DecoderPath, options);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new ModelPackageException($"ONNX Runtime could not load {package.DecoderPath}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>A graph input or output the contract names, missing from the session: the package does not match its config.</summary>
+    public static void Require(InferenceSession session, ModelPackage package, IEnumerable<string> inputNames, IEnumerable<string> outputNames)
+    {
+        var inputs = session.InputMetadata;
+        var outputs = session.OutputMetadata;
+        foreach (var name in inputNames)
+        {
+            if (!inputs.ContainsKey(name))
+            {
+                throw new ModelPackageException($"{package.DecoderPath}: graph has no input '{name}' (inputs: {string.Join(", ", inputs.Keys)})");
+            }
+        }
+        foreach (var name in outputNames)
+        {
+            if (!outputs.ContainsKey(name))
+            {
+                throw new ModelPackageException($"{package.DecoderPath}: graph has no output '{name}' (outputs: {string.Join(", ", outputs.Keys)})");
+            }
+        }
+    }
+
+    public static string Name(string pattern, int layer) => pattern.Replace("%d", layer.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    /// <summary>
+    /// CUDA provider on <see cref="CudaDeviceId"/>. The arena grows by what is asked (not to the next power of two) so
+    /// that 26 GB of fp16 weights plus a KV cache sized close to the card's memory leave no half-empty regions.
+    /// </summary>
+    private static void AppendCuda(SessionOptions options)
+    {
+        try
+        {
+            using var cuda = new OrtCUDAProviderOptions();
+            cuda.UpdateOptions(new Dictionary<string, string>
+            {
+                ["device_id"] = CudaDeviceId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["arena_extend_strategy"] = "kSameAsRequested",
+            });
+            options.AppendExecutionProvider_CUDA(cuda);
+        }
+        catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
+        {
+            throw new NotSupportedException(
+                $"ONNX Runtime's CUDA execution provider is not available ({e.Message}); --device cuda needs the native libraries of Microsoft.ML.OnnxRuntime.Gpu.Linux (see ../shared/gpu/README.md) and a CUDA GPU", e);
+        }
+    }
+}

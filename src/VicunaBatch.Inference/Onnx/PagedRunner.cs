@@ -1,0 +1,281 @@
+using System.Collections.Immutable;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using VicunaBatch.Inference.Engine;
+using VicunaBatch.Inference.Package;
+
+namespace VicunaBatch.Inference.Onnx;
+
+/// <summary>
+/// Runs a step plan on a PagedAttention decoder (ONNX_CONTRACT.md variant B), CUDA only: ONE <c>Run</c> per step packs
+/// every decode and every prefill chunk, in plan order (decodes, then chunks). The KV block pool lives on the device
+/// (<see cref="PagedKvCache"/>), bound once as both input and output of every layer. Per step, the small int inputs
+/// (input_ids, cumulative_sequence_lengths, past_sequence_lengths, block_table) are bound as page-locked host tensors
+/// that ONNX Runtime copies up (a few KB); attention_metadata is bound in CPU memory, where the kernel reads it; logits
+/// <c>[batch, vocab]</c> (the graph keeps only each request's last token) come down into a page-locked host buffer.
+/// NOT YET RUN ON A GPU: written against ONNX Runtime 1.31's PagedAttention as recorded in ONNX_CONTRACT.md; the
+/// first check is <c>scripts/gpu/bench-h100.sh paged-check</c> (variant B against variant A, same weights).
+/// </summary>
+internal sealed class PagedRunner : IStepRunner
+{
+    /// <summary>PagedAttention's batch limit in ONNX Runtime 1.31 (a 256-thread block scan over the batch).</summary>
+    public const int MaxBatchSizeLimit = 256;
+
+    private readonly InferenceSession _session;
+    private readonly CudaKvMemory _kvMemory;
+    private readonly PagedKvCache _kv;
+    private readonly OrtIoBinding _binding;
+    private readonly RunOptions _runOptions = new();
+    private readonly NativeBuffer _inputIds;          // int64 [maxScheduledTokens], pinned
+    private readonly NativeBuffer _cumulativeLengths; // int32 [maxBatch + 1], pinned
+    private readonly NativeBuffer _pastLengths;       // int32 [maxBatch], pinned
+    private readonly NativeBuffer _blockTable;        // int32 [maxBatch, maxBlocksPerSequence], pinned
+    private readonly NativeBuffer _metadata;          // int32 [3]: max_query_len, max_kv_len, min_kv_len; CPU input
+    private readonly NativeBuffer _logits;            // float32 [maxBatch, vocab], pinned
+    private readonly string _inputIdsName, _cumulativeName, _pastName, _blockTableName, _metadataName, _logitsName;
+    private readonly int _maxScheduledTokens, _maxBlocksPerSequence;
+    private float[] _sampledLogits = [];
+
+    public PagedRunner(ModelPackage package, int maxBatchSize, int maxLength, int maxScheduledTokens, int numKvBlocks, int numThreads)
+    {
+        var config = package.Config;
+        var decoder = config.Model.Decoder;
+        var inputs = decoder.Inputs!;
+        var outputs = decoder.Outputs ?? new GenAiDecoderOutputs();
+        var blockSize = config.DynamicBatching!.BlockSize;
+        if (maxBatchSize < 1 || maxBatchSize > MaxBatchSizeLimit)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxBatchSize), maxBatchSize, $"PagedAttention runs 1 to {MaxBatchSizeLimit} requests per call");
+        }
+        VocabSize = config.Model.VocabSize;
+        MaxLength = maxLength;
+        NumSlots = maxBatchSize;
+        _maxScheduledTokens = maxScheduledTokens;
+        _maxBlocksPerSequence = (maxLength + blockSize - 1) / blockSize;
+        (_inputIdsName, _cumulativeName, _pastName, _blockTableName, _metadataName, _logitsName) =
+            (inputs.InputIds, inputs.CumulativeSequenceLengths!, inputs.PastSequenceLengths!, inputs.BlockTable!, inputs.AttentionMetadata!, outputs.Logits);
+        var layers = Enumerable.Range(0, decoder.NumHiddenLayers).ToArray();
+        string[] pastKeys = [.. layers.Select(i => DecoderSession.Name(inputs.PastKeyNames, i))];
+        string[] pastValues = [.. layers.Select(i => DecoderSession.Name(inputs.PastValueNames, i))];
+        string[] presentKeys = [.. layers.Select(i => DecoderSession.Name(outputs.PresentKeyNames, i))];
+        string[] presentValues = [.. layers.Select(i => DecoderSession.Name(outputs.PresentValueNames, i))];
+
+        _session = DecoderSession.Open(package, numThreads, ExecutionDevice.Cuda);
+        try
+        {
+            DecoderSession.Require(_session, package,
+                new[] { _inputIdsName, _cumulativeName, _pastName, _blockTableName, _metadataName }.Concat(pastKeys).Concat(pastValues),
+                new[] { _logitsName }.Concat(presentKeys).Concat(presentValues));
+            var kvType = CheckContract(package, pastKeys[0], blockSize);
+            _kvMemory = new CudaKvMemory(_session, DecoderSession.CudaDeviceId);
+            try
+            {
+                var perLayer = PagedKvCache.BlockBytesPerLayer(blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType);
+                var maxBlocks = (int)Math.Min(int.MaxValue, uint.MaxValue / perLayer); // one layer's buffer: at most 4 GiB
+                if (numKvBlocks == 0)
+                {
+                    numKvBlocks = config.DynamicBatching.NumBlocks > 0
+                        ? config.DynamicBatching.NumBlocks
+                        : _kvMemory.FitBlocks(PagedKvCache.BlockBytes(decoder.NumHiddenLayers, blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType), maxBlocks);
+                }
+                _kv = new PagedKvCache(_kvMemory, decoder.NumHiddenLayers, numKvBlocks, blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType);
+            }
+            catch (OnnxRuntimeException e)
+            {
+                _kvMemory.Dispose();
+                throw new InferenceException($"could not allocate the KV cache ({numKvBlocks} blocks of {blockSize} tokens) on CUDA: {e.Message}", e);
+            }
+            catch
+            {
+                _kvMemory.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            _session.Dispose();
+            throw;
+        }
+        _inputIds = new NativeBuffer(8L * maxScheduledTokens, pinned: true);
+        _cumulativeLengths = new NativeBuffer(4L * (maxBatchSize + 1), pinned: true);
+        _pastLengths = new NativeBuffer(4L * maxBatchSize, pinned: true);
+        _blockTable = new NativeBuffer(4L * maxBatchSize * _maxBlocksPerSequence, pinned: true);
+        _metadata = new NativeBuffer(4L * 3);
+        _logits = new NativeBuffer(4L * maxBatchSize * VocabSize, pinned: true);
+        _binding = _session.CreateIoBinding();
+        for (var layer = 0; layer < decoder.NumHiddenLayers; layer++)
+        {
+            // the same device buffer as input and output, once: PagedAttention writes the new keys and values in place
+            _binding.BindInput(pastKeys[layer], _kv.Keys(layer));
+            _binding.BindInput(pastValues[layer], _kv.Values(layer));
+            _binding.BindOutput(presentKeys[layer], _kv.Keys(layer));
+            _binding.BindOutput(presentValues[layer], _kv.Values(layer));
+        }
+        Blocks = new KvBlocks(numKvBlocks, blockSize);
+    }
+
+    public int VocabSize { get; }
+
+    /// <summary>Requests per call at most (the scheduler's batch cap).</summary>
+    public int NumSlots { get; }
+
+    public int MaxLength { get; }
+
+    public long KvCacheBytes => _kv.TotalBytes;
+
+    public KvBlocks Blocks { get; }
+
+    KvBlocks? IStepRunner.Blocks => Blocks;
+
+    public StepOutputs Execute(StepPlan plan)
+    {
+        // one request per row, decodes first: (sequence, past length, tokens, samples this step)
+        var rows = plan.DecodeRows.Select(r => (r.SequenceId, r.PastLength, Tokens: ImmutableArray.Create(r.TokenId), NeedsLogits: true))
+            .Concat(plan.Prefills.Select(p => (p.SequenceId, p.PastLength, Tokens: p.TokenIds, p.NeedsLogits)))
+            .ToList();
+        var batch = rows.Count;
+        var numTokens = rows.Sum(r => r.Tokens.Length);
+        if (batch > NumSlots || numTokens > _maxScheduledTokens)
+        {
+            throw new InvalidOperationException($"step of {batch} requests and {numTokens} tokens exceeds the runner's {NumSlots} requests and {_maxScheduledTokens} tokens");
+        }
+        var width = FillInputs(plan, rows);
+        Run(batch, numTokens, width);
+
+        var numSampled = rows.Count(r => r.NeedsLogits);
+        if (_sampledLogits.Length < numSampled * VocabSize)
+        {
+            _sampledLogits = new float[numSampled * VocabSize];
+        }
+        var ids = ImmutableArray.CreateBuilder<long>(numSampled);
+        var all = _logits.AsSpan<float>(batch * VocabSize); // [batch, vocab]: row b = request b's last token
+        for (var b = 0; b < batch; b++)
+        {
+            if (rows[b].NeedsLogits)
+            {
+                all.Slice(b * VocabSize, VocabSize).CopyTo(_sampledLogits.AsSpan(ids.Count * VocabSize));
+                ids.Add(rows[b].SequenceId);
+            }
+        }
+        return new StepOutputs(ids.MoveToImmutable(), _sampledLogits, VocabSize);
+    }
+
+    /// <summary>Writes the packed inputs; returns the block table's width (the longest table this step).</summary>
+    private int FillInputs(StepPlan plan, List<(long SequenceId, int PastLength, ImmutableArray<int> Tokens, bool NeedsLogits)> rows)
+    {
+        var batch = rows.Count;
+        var width = rows.Max(r => plan.BlockTables[r.SequenceId].Length);
+        var ids = _inputIds.AsSpan<long>(rows.Sum(r => r.Tokens.Length));   // [numTokens]
+        var cumulative = _cumulativeLengths.AsSpan<int>(batch + 1);          // [batch + 1]
+        var past = _pastLengths.AsSpan<int>(batch);                          // [batch]
+        var table = _blockTable.AsSpan<int>(batch * width);                  // [batch, width]
+        table.Clear(); // shorter tables padded with block 0: read by no one (each request reads its own length)
+        var metadata = _metadata.AsSpan<int>(3);
+        metadata[0] = 0;
+        metadata[1] = 0;
+        metadata[2] = int.MaxValue;
+        cumulative[0] = 0;
+        for (var b = 0; b < batch; b++)
+        {
+            var (sequenceId, pastLength, tokens, _) = rows[b];
+            var blocks = plan.BlockTables[sequenceId];
+            var kvLength = pastLength + tokens.Length;
+            if (kvLength > MaxLength || blocks.Length * Blocks.BlockSize < kvLength)
+            {
+                throw new InvalidOperationException(
+                    $"sequence {sequenceId}: {kvLength} tokens exceed its {blocks.Length} blocks of {Blocks.BlockSize} or the maximum length {MaxLength}");
+            }
+            for (var i = 0; i < tokens.Length; i++)
+            {
+                ids[cumulative[b] + i] = tokens[i];
+            }
+            cumulative[b + 1] = cumulative[b] + tokens.Length;
+            past[b] = pastLength;
+            blocks.AsSpan().CopyTo(table.Slice(b * width, width));
+            metadata[0] = Math.Max(metadata[0], tokens.Length);
+            metadata[1] = Math.Max(metadata[1], kvLength);
+            metadata[2] = Math.Min(metadata[2], kvLength); // a lower bound of the longest KV length, as the kernel asks
+        }
+        return width;
+    }
+
+    private void Run(int batch, int numTokens, int width)
+    {
+        var views = new List<OrtValue>(6);
+        try
+        {
+            // rebinding a name replaces its previous binding; the KV caches stay bound from the constructor
+            Bind(views, _inputIdsName, _inputIds, TensorElementType.Int64, [numTokens], 8);
+            Bind(views, _cumulativeName, _cumulativeLengths, TensorElementType.Int32, [batch + 1], 4);
+            Bind(views, _pastName, _pastLengths, TensorElementType.Int32, [batch], 4);
+            Bind(views, _blockTableName, _blockTable, TensorElementType.Int32, [batch, width], 4);
+            Bind(views, _metadataName, _metadata, TensorElementType.Int32, [3], 4);
+            var logits = Tensor(_logits, TensorElementType.Float, [batch, VocabSize], 4);
+            views.Add(logits);
+            _binding.BindOutput(_logitsName, logits);
+            _session.RunWithBinding(_runOptions, _binding);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InferenceException($"paged decoder run failed ({batch} requests, {numTokens} tokens, block table width {width}): {e.Message}", e);
+        }
+        finally
+        {
+            foreach (var view in views)
+            {
+                view.Dispose();
+            }
+        }
+    }
+
+    private void Bind(List<OrtValue> views, string name, NativeBuffer buffer, TensorElementType type, long[] shape, int elementSize)
+    {
+        var tensor = Tensor(buffer, type, shape, elementSize);
+        views.Add(tensor);
+        _binding.BindInput(name, tensor);
+    }
+
+    private static OrtValue Tensor(NativeBuffer buffer, TensorElementType type, long[] shape, int elementSize)
+    {
+        var count = shape.Aggregate(1L, (a, b) => a * b);
+        return OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, type, shape, buffer.At(0), count * elementSize);
+    }
+
+    /// <summary>float32 logits, a float16/bfloat16 cache whose block dimension is the package's block size.</summary>
+    private TensorElementType CheckContract(ModelPackage package, string firstKeyCache, int blockSize)
+    {
+        var logits = _session.OutputMetadata[_logitsName];
+        if (logits.ElementDataType != TensorElementType.Float)
+        {
+            throw new ModelPackageException($"{package.DecoderPath}: logits must be float32, got {logits.ElementDataType}");
+        }
+        var cache = _session.InputMetadata[firstKeyCache];
+        if (cache.ElementDataType is not (TensorElementType.Float16 or TensorElementType.BFloat16))
+        {
+            throw new ModelPackageException(
+                $"{package.DecoderPath}: KV cache is {cache.ElementDataType}; PagedAttention needs float16 or bfloat16 (export.py --attention paged --dtype float16)");
+        }
+        if (cache.Dimensions.Length != 4 || (cache.Dimensions[1] > 0 && cache.Dimensions[1] != blockSize))
+        {
+            throw new ModelPackageException(
+                $"{package.DecoderPath}: KV cache input {firstKeyCache} is [{string.Join(", ", cache.Dimensions)}]; genai_config.json says [num_blocks, {blockSize}, kv_heads, head_size]");
+        }
+        return cache.ElementDataType;
+    }
+
+    public void Dispose()
+    {
+        _binding.Dispose();
+        _runOptions.Dispose();
+        // device allocations go back to the session's allocator: free them while the session lives
+        _kv.Dispose();
+        _kvMemory.Dispose();
+        _session.Dispose();
+        _inputIds.Dispose();
+        _cumulativeLengths.Dispose();
+        _pastLengths.Dispose();
+        _blockTable.Dispose();
+        _metadata.Dispose();
+        _logits.Dispose();
+    }
+}
