@@ -145,12 +145,13 @@ public sealed class AzureJobFlowTests(AzuriteFixture azurite) : IAsyncLifetime
         var slow = new EchoExecutor(Start) { BeforeReturn = () => _bus.Now += TimeSpan.FromMinutes(3) };
         var first = Assert.Single(await workQueue.ReceiveAsync(1));
 
-        var e = await Assert.ThrowsAsync<WorkQueueException>(() => Processor(workQueue, slow).ProcessAsync(first));
+        var lost = await Processor(workQueue, slow).ProcessAsync(first); // reported, not thrown: the worker's pump goes on
         var redelivered = Assert.Single(await workQueue.ReceiveAsync(1));
         var again = new EchoExecutor(Start);
         var result = await Processor(workQueue, again).ProcessAsync(redelivered);
 
-        Assert.Equal(WorkQueueFailure.LockLost, e.Reason);
+        Assert.Equal(ShardDisposition.LockLost, lost.Disposition);
+        Assert.Equal(WorkQueueFailure.LockLost, Assert.IsType<WorkQueueException>(lost.Error).Reason);
         Assert.Equal(2, redelivered.DeliveryCount);
         Assert.Equal((ShardDisposition.Completed, 0), (result.Disposition, result.NumExecuted));
         Assert.Empty(again.Executed);
