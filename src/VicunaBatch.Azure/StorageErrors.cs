@@ -26,12 +26,16 @@ internal static class StorageErrors
             new BlobStoreException(BlobStoreFailure.InvalidName, name, $"invalid blob name \"{name}\": {Describe(r)}", e),
         RequestFailedException r =>
             new BlobStoreException(BlobStoreFailure.Unavailable, name, $"could not {verb} blob {name}: {Describe(r)}: {FirstLine(r.Message)}", e),
+        AggregateException retries => new BlobStoreException(BlobStoreFailure.Unavailable, name,
+            $"could not {verb} blob {name}: {retries.InnerExceptions.Count} tries failed, the last: {FirstLine(retries.InnerExceptions[^1].Message)}", e),
         _ => new BlobStoreException(BlobStoreFailure.Unavailable, name, $"could not {verb} blob {name}: {e.Message}", e),
     };
 
-    /// <summary>True for the exceptions a storage call fails with (service answers, transport, identity).</summary>
+    /// <summary>True for the exceptions a storage call fails with (service answers, transport, identity) — and the
+    /// SDK's <see cref="AggregateException"/> "Retry failed after N tries" that wraps them once its retries run out.</summary>
     public static bool IsStorageFailure(Exception e) => e is RequestFailedException or AuthenticationFailedException or CredentialUnavailableException
-        or IOException or HttpRequestException;
+        or IOException or HttpRequestException
+        || (e is AggregateException { InnerExceptions.Count: > 0 } all && all.InnerExceptions.All(IsStorageFailure));
 
     public static string FirstLine(string message)
     {

@@ -1,4 +1,7 @@
 using System.Text;
+using Azure.Core;
+using Azure.Core.Pipeline;
+using Azure.Storage.Blobs;
 using VicunaBatch.Core;
 using VicunaBatch.Local;
 
@@ -26,6 +29,7 @@ public sealed class AzureJobFlowTests(AzuriteFixture azurite) : IAsyncLifetime
     private readonly ManualTimeProvider _time = new(Start);
     private readonly InputOptions _input = new() { RequestsPerShard = 2 };
     private readonly FakeServiceBus _bus = new(TimeSpan.FromMinutes(5));
+    private StorageContainerNames _containers = null!;
     private AzureBlobStore _blobs = null!;
     private BlobCheckpointStore _checkpoints = null!;
     private StorageWorkQueue _shardDone = null!;
@@ -34,7 +38,7 @@ public sealed class AzureJobFlowTests(AzuriteFixture azurite) : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var containers = azurite.UniqueContainers();
+        var containers = _containers = azurite.UniqueContainers();
         _blobs = new AzureBlobStore(azurite.Blobs, containers);
         await _blobs.CreateContainersAsync();
         var results = azurite.Blobs.GetBlobContainerClient(containers.Results);
@@ -137,6 +141,36 @@ public sealed class AzureJobFlowTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task BlobStorage_resettingConnectionsUnderTheFinalizer_theSdkRetriesThenTheCallFailsTransientlyAndItsRetryCompletesTheJob()
+    {
+        var workQueue = WorkQueue();
+        await SubmitAsync(workQueue, "job1", Input);
+        await DrainAsync(workQueue, Processor(workQueue, new EchoExecutor(Start)));
+        // five connection resets in a row on the output upload, on the real Azurite; the SDK retries twice per call
+        var outage = new BlobOutage("/" + JobIds.OutputBlob("job1"), numFailures: 5);
+        var options = new BlobClientOptions { Retry = { MaxRetries = 2, Mode = RetryMode.Fixed, Delay = TimeSpan.FromMilliseconds(10) } };
+        options.AddPolicy(outage, HttpPipelinePosition.PerRetry);
+        var flaky = new AzureBlobStore(new BlobServiceClient(azurite.ConnectionString, options), _containers);
+        var finalizer = new JobFinalizer(flaky, new BlobJobStore(flaky), _checkpoints, _input, _time);
+
+        var e = await Assert.ThrowsAsync<BlobStoreException>(() => finalizer.TryFinalizeAsync("job1"));
+        Assert.True(e.IsTransient, e.ToString()); // the Finalizer function's queue message is retried on this
+        Assert.Equal(3, outage.NumFailed);
+        Assert.Equal(JobStatus.Finalizing, (await _jobs.GetAsync("job1"))!.Job.Status);
+        var result = await finalizer.TryFinalizeAsync("job1"); // two more resets, absorbed by the SDK's retries
+
+        Assert.Equal(5, outage.NumFailed);
+        Assert.Equal((FinalizeStatus.Finalized, JobStatus.Completed), (result.Status, result.Job.Status));
+        var local = await RunLocallyAsync("job1", Input);
+        Assert.Equal(Encoding.UTF8.GetString(local.Output), Encoding.UTF8.GetString(await _blobs.ReadBytesAsync(JobIds.OutputBlob("job1"))));
+        using var input = new MemoryStream(Encoding.UTF8.GetBytes(Input));
+        var report = await new ResultsChecker(_input).CheckAsync(input, InputFormat.Jsonl,
+            new MemoryStream(await _blobs.ReadBytesAsync(JobIds.OutputBlob("job1"))), new MemoryStream(await _blobs.ReadBytesAsync(JobIds.ErrorsBlob("job1"))),
+            new MemoryStream(await _blobs.ReadBytesAsync(JobIds.JobBlob("job1"))));
+        Assert.True(report.IsWhole, string.Join("\n", report.Problems));
+    }
+
+    [Fact]
     public async Task ShardOnServiceBus_lockLostBeforeComplete_redeliveryRunsNothingTwice()
     {
         var workQueue = WorkQueue();
@@ -192,5 +226,34 @@ public sealed class AzureJobFlowTests(AzuriteFixture azurite) : IAsyncLifetime
 
         Assert.Single(statuses, s => s == FinalizeStatus.Finalized); // Storage queues do not keep order: the other event may come after
         Assert.Equal(new RequestCounts(6, 3, 3), (await _jobs.GetAsync("job2"))!.Job.RequestCounts);
+    }
+}
+
+/// <summary>An HTTP pipeline policy of the Azure SDK (its own test seam) that resets the connection for the first
+/// <c>numFailures</c> uploads of one blob, before the request reaches Azurite.</summary>
+internal sealed class BlobOutage(string pathSuffix, int numFailures) : HttpPipelinePolicy
+{
+    private readonly int _numFailures = numFailures;
+    private int _numLeft = numFailures;
+
+    public int NumFailed => _numFailures - Math.Max(0, Volatile.Read(ref _numLeft));
+
+    public override void Process(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline)
+    {
+        Fail(message);
+        ProcessNext(message, pipeline);
+    }
+
+    public override ValueTask ProcessAsync(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline)
+    {
+        Fail(message);
+        return ProcessNextAsync(message, pipeline);
+    }
+
+    private void Fail(HttpMessage message)
+    {
+        if (message.Request.Method == RequestMethod.Put && message.Request.Uri.Path.EndsWith(pathSuffix, StringComparison.Ordinal)
+            && Interlocked.Decrement(ref _numLeft) >= 0)
+            throw new IOException("injected: connection reset by peer");
     }
 }
