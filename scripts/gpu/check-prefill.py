@@ -32,7 +32,15 @@ for key in sorted(a):
     delta = max((abs(p - q) for s in range(min(n + 1, len(x["logits"]), len(y["logits"])))
                  for p, q in zip(x["logits"][s], y["logits"][s])), default=0.0)
     worst = max(worst, delta)
-    print(f"{key}: ids {'agree' if same else 'differ at ' + str(n)}, max |delta logit| {delta:.3g}")
+    why = ""
+    if not same and n < min(len(x["ids"]), len(y["ids"]), len(x["logits"]), len(y["logits"])):
+        # the first step where they part: how far apart the two picks were in each run's own logits (a margin
+        # below the logit error there is a near tie that float16 rounding can flip, not a wrong kernel)
+        p, q = x["ids"][n], y["ids"][n]
+        step_delta = max(abs(u - v) for u, v in zip(x["logits"][n], y["logits"][n]))
+        why = (f" (token {p} vs {q}: margin {x['logits'][n][p] - x['logits'][n][q]:.3g} in the first run,"
+               f" {y['logits'][n][q] - y['logits'][n][p]:.3g} in the second; |delta logit| at that step {step_delta:.3g})")
+    print(f"{key}: ids {'agree' if same else 'differ at ' + str(n)}, max |delta logit| {delta:.3g}{why}")
 verdict = "" if tolerance is None else (" PASS" if agree == len(a) and worst <= tolerance else " FAIL") + f" (tolerance {tolerance:g})"
 print(f"{label}: {agree}/{len(a)} agree, max |delta logit| {worst:.3g}{verdict}")
 if tolerance is not None and not (agree == len(a) and worst <= tolerance):
