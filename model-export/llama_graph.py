@@ -160,6 +160,10 @@ def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProt
         h = g.one("Gather", [h, last_token], axis=0)                                # [B, d]: each request's last token
     logits = matmul(h, "lm_head.weight")                              # [B, S, V] | [B, V]
     g.nodes.append(helper.make_node("Cast", [logits], ["logits"], name="/logits_cast", to=TensorProto.FLOAT))
+    if attention == PAGED:
+        # greedy requests need only this id on the host, not a [vocab] row of logits (first index of the max, as the
+        # engine's own greedy pick)
+        g.nodes.append(helper.make_node("ArgMax", ["logits"], ["greedy_ids"], name="/greedy_argmax", axis=1, keepdims=0))
 
     if attention == GQA:
         inputs, outputs, name = _gqa_io(cfg, onnx_dtype), _gqa_outputs(cfg, onnx_dtype), "llama_gqa"
@@ -284,7 +288,8 @@ def _paged_io(cfg: ModelConfig, onnx_dtype: int, block_size: int) -> list:
 
 
 def _paged_outputs(cfg: ModelConfig, onnx_dtype: int, block_size: int) -> list:
-    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch_size", cfg.vocab_size])]
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch_size", cfg.vocab_size]),
+               helper.make_tensor_value_info("greedy_ids", TensorProto.INT64, ["batch_size"])]
     cache_shape = ["num_blocks", block_size, cfg.num_kv_heads, cfg.head_size]
     for i in range(cfg.num_layers):
         for kind in ("key", "value"):

@@ -16,6 +16,10 @@ public interface IStepRunner : IDisposable
 
     long KvCacheBytes { get; }
 
+    /// <summary>The graph picks the argmax on the device: for <see cref="StepPlan.GreedyOnly"/> sequences only the
+    /// token id comes down, not a <c>[vocab]</c> row of logits.</summary>
+    bool SelectsGreedyOnDevice => false;
+
     StepOutputs Execute(StepPlan plan);
 }
 

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Diagnostics;
 
 namespace VicunaBatch.Inference.Engine;
@@ -89,6 +90,7 @@ public sealed class InferenceEngine : IDisposable
         var plan = _scheduler.Schedule();
         if (!plan.IsEmpty)
         {
+            if (_runner.SelectsGreedyOnDevice) plan = plan with { GreedyOnly = GreedyOnly(plan) };
             var started = Stopwatch.GetTimestamp();
             var slotsInUse = _scheduler.NumRunning;
             StepOutputs outputs;
@@ -127,7 +129,9 @@ public sealed class InferenceEngine : IDisposable
             var request = sequence.Request;
             var sampling = request.Sampling ?? SamplingParams.Greedy;
             sequence.Rng ??= new SamplingRng(sampling.Seed ?? (ulong)Random.Shared.NextInt64());
-            var token = _sampler.Sample(outputs.LogitsOf(i), sampling, sequence.Rng);
+            var token = !outputs.GreedyIds.IsDefault && plan.GreedyOnly.Contains(sequence.SequenceId)
+                ? outputs.GreedyIds[i]
+                : _sampler.Sample(outputs.LogitsOf(i), sampling, sequence.Rng);
             sequence.Logits?.Add(outputs.LogitsOf(i).ToArray());   // only with ReturnLogits: the runner reuses its buffer
             if (sequence.OutputIds.Count == 0)
             {
@@ -141,6 +145,19 @@ public sealed class InferenceEngine : IDisposable
                 _finished.Add(Result(sequence, reason, null));
             }
         }
+    }
+
+    /// <summary>The step's sampling sequences that take the argmax and want no logits back.</summary>
+    private ImmutableHashSet<long> GreedyOnly(StepPlan plan)
+    {
+        var ids = ImmutableHashSet.CreateBuilder<long>();
+        foreach (var id in plan.DecodeRows.Where(r => !r.IsFiller).Select(r => r.SequenceId)
+            .Concat(plan.Prefills.Where(p => p.NeedsLogits).Select(p => p.SequenceId)))
+        {
+            var sequence = _sequences[id];
+            if ((sequence.Request.Sampling ?? SamplingParams.Greedy).IsGreedy && sequence.Logits is null) ids.Add(id);
+        }
+        return ids.ToImmutable();
     }
 
     private void FailAll(StepPlan plan, string message)

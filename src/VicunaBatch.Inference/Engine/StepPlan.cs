@@ -35,6 +35,14 @@ public sealed record StepPlan(ImmutableArray<DecodeRow> DecodeRows, ImmutableArr
     /// </summary>
     public ImmutableDictionary<long, ImmutableArray<int>> BlockTables { get; init; } = ImmutableDictionary<long, ImmutableArray<int>>.Empty;
 
+    /// <summary>
+    /// Sequences whose next token is the argmax and that need no logits on the host (greedy, no
+    /// <see cref="GenerationRequest.ReturnLogits"/>). Filled by the engine only for a runner that
+    /// <see cref="IStepRunner.SelectsGreedyOnDevice"/>: such a runner returns just their ids in
+    /// <see cref="StepOutputs.GreedyIds"/> and copies no logits row down for them.
+    /// </summary>
+    public ImmutableHashSet<long> GreedyOnly { get; init; } = ImmutableHashSet<long>.Empty;
+
     public bool IsEmpty => DecodeRows.IsEmpty && Prefills.IsEmpty;
 
     public int NumDecodes => DecodeRows.Count(r => !r.IsFiller);
@@ -44,9 +52,14 @@ public sealed record StepPlan(ImmutableArray<DecodeRow> DecodeRows, ImmutableArr
 
 /// <summary>
 /// Logits for every sequence that samples this step: row i of <c>Logits</c> ([n, vocab], possibly longer) is
-/// <c>SequenceIds[i]</c>'s. The runner may reuse the array for its next step.
+/// <c>SequenceIds[i]</c>'s. The runner may reuse the array for its next step. With <see cref="GreedyIds"/> (a runner
+/// that picks the argmax on the device), row i of a sequence in <see cref="StepPlan.GreedyOnly"/> holds no logits:
+/// <c>GreedyIds[i]</c> is its token.
 /// </summary>
 public sealed record StepOutputs(ImmutableArray<long> SequenceIds, float[] Logits, int VocabSize)
 {
+    /// <summary>Per row, the argmax token picked on the device; default (not set) when the runner copied every row.</summary>
+    public ImmutableArray<int> GreedyIds { get; init; }
+
     public ReadOnlySpan<float> LogitsOf(int row) => Logits.AsSpan(row * VocabSize, VocabSize);
 }

@@ -26,6 +26,13 @@ internal static partial class CudaRuntime
         return pointer;
     }
 
+    /// <summary>Copies <paramref name="numBytes"/> from device memory to host memory (page-locked: at full bus speed);
+    /// returns when the copy is done.</summary>
+    public static void CopyToHost(IntPtr host, IntPtr device, long numBytes) =>
+        Check(CudaMemcpy(host, device, (nuint)numBytes, CudaMemcpyDeviceToHost), $"cudaMemcpy(device to host, {numBytes})");
+
+    private const int CudaMemcpyDeviceToHost = 2;
+
     /// <summary>Releases <see cref="HostAlloc"/> memory; false when CUDA refused (a SafeHandle release must not throw).</summary>
     public static bool TryFreeHost(IntPtr pointer) => CudaFreeHost(pointer) == 0;
 
@@ -39,6 +46,9 @@ internal static partial class CudaRuntime
 
     [LibraryImport(Library, EntryPoint = "cudaHostAlloc")]
     private static partial int CudaHostAlloc(out IntPtr pointer, nuint size, uint flags);
+
+    [LibraryImport(Library, EntryPoint = "cudaMemcpy")]
+    private static partial int CudaMemcpy(IntPtr destination, IntPtr source, nuint count, int kind);
 
     [LibraryImport(Library, EntryPoint = "cudaFreeHost")]
     private static partial int CudaFreeHost(IntPtr pointer);

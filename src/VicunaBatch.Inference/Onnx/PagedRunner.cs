@@ -32,6 +32,8 @@ internal sealed class PagedRunner : IStepRunner
     private readonly NativeBuffer _blockTable;        // int32 [maxBatch, maxBlocksPerSequence], pinned
     private readonly NativeBuffer _metadata;          // int32 [3]: max_query_len, max_kv_len, min_kv_len; CPU input
     private readonly NativeBuffer _logits;            // float32 [maxBatch, vocab], pinned
+    private readonly KvAllocation? _deviceLogits;     // float32 [maxBatch, vocab] on the device, when the graph picks the argmax
+    private readonly NativeBuffer? _greedyIds;        // int64 [maxBatch], pinned: the graph's argmax per request
     private readonly string _inputIdsName, _cumulativeName, _pastName, _blockTableName, _metadataName, _logitsName;
     private readonly int _maxScheduledTokens, _maxBlocksPerSequence;
     private float[] _sampledLogits = [];
@@ -102,6 +104,12 @@ internal sealed class PagedRunner : IStepRunner
         _blockTable = new NativeBuffer(4L * maxBatchSize * _maxBlocksPerSequence, pinned: true);
         _metadata = new NativeBuffer(4L * 3);
         _logits = new NativeBuffer(4L * maxBatchSize * VocabSize, pinned: true);
+        if (_session.OutputMetadata.ContainsKey(GreedyIdsOutput))
+        {
+            // logits stay on the device; only the argmax comes down, and the rows a sampled request needs
+            _deviceLogits = _kvMemory.Allocate(4L * maxBatchSize * VocabSize);
+            _greedyIds = new NativeBuffer(8L * maxBatchSize, pinned: true);
+        }
         _binding = _session.CreateIoBinding();
         for (var layer = 0; layer < decoder.NumHiddenLayers; layer++)
         {
@@ -127,6 +135,11 @@ internal sealed class PagedRunner : IStepRunner
 
     KvBlocks? IStepRunner.Blocks => Blocks;
 
+    /// <summary>The optional output of a paged graph (model-export writes it): <c>ArgMax(logits, axis 1)</c>, int64 [batch].</summary>
+    public const string GreedyIdsOutput = "greedy_ids";
+
+    public bool SelectsGreedyOnDevice => _deviceLogits is not null;
+
     public StepOutputs Execute(StepPlan plan)
     {
         // one request per row, decodes first: (sequence, past length, tokens, samples this step)
@@ -148,16 +161,26 @@ internal sealed class PagedRunner : IStepRunner
             _sampledLogits = new float[numSampled * VocabSize];
         }
         var ids = ImmutableArray.CreateBuilder<long>(numSampled);
+        var greedy = _greedyIds is null ? null : ImmutableArray.CreateBuilder<int>(numSampled);
         var all = _logits.AsSpan<float>(batch * VocabSize); // [batch, vocab]: row b = request b's last token
+        var rowBytes = 4L * VocabSize;
         for (var b = 0; b < batch; b++)
         {
-            if (rows[b].NeedsLogits)
+            if (!rows[b].NeedsLogits) continue;
+            if (greedy is not null)
             {
-                all.Slice(b * VocabSize, VocabSize).CopyTo(_sampledLogits.AsSpan(ids.Count * VocabSize));
-                ids.Add(rows[b].SequenceId);
+                greedy.Add((int)_greedyIds!.AsSpan<long>(batch)[b]);
+                if (plan.GreedyOnly.Contains(rows[b].SequenceId))
+                {
+                    ids.Add(rows[b].SequenceId);
+                    continue;
+                }
+                CudaRuntime.CopyToHost(_logits.At(b * rowBytes), _deviceLogits!.Pointer + (nint)(b * rowBytes), rowBytes);
             }
+            all.Slice(b * VocabSize, VocabSize).CopyTo(_sampledLogits.AsSpan(ids.Count * VocabSize));
+            ids.Add(rows[b].SequenceId);
         }
-        return new StepOutputs(ids.MoveToImmutable(), _sampledLogits, VocabSize);
+        return new StepOutputs(ids.MoveToImmutable(), _sampledLogits, VocabSize) { GreedyIds = greedy?.MoveToImmutable() ?? default };
     }
 
     /// <summary>Writes the packed inputs; returns the block table's width (the longest table this step).</summary>
@@ -210,10 +233,24 @@ internal sealed class PagedRunner : IStepRunner
             Bind(views, _pastName, _pastLengths, TensorElementType.Int32, [batch], 4);
             Bind(views, _blockTableName, _blockTable, TensorElementType.Int32, [batch, width], 4);
             Bind(views, _metadataName, _metadata, TensorElementType.Int32, [3], 4);
-            var logits = Tensor(_logits, TensorElementType.Float, [batch, VocabSize], 4);
-            views.Add(logits);
-            _binding.BindOutput(_logitsName, logits);
+            if (_deviceLogits is null)
+            {
+                var logits = Tensor(_logits, TensorElementType.Float, [batch, VocabSize], 4);
+                views.Add(logits);
+                _binding.BindOutput(_logitsName, logits);
+            }
+            else
+            {
+                var logits = OrtValue.CreateTensorValueWithData(_kvMemory.MemoryInfo, TensorElementType.Float, [batch, VocabSize],
+                    _deviceLogits.Pointer, 4L * batch * VocabSize);
+                views.Add(logits);
+                _binding.BindOutput(_logitsName, logits);
+                var greedy = Tensor(_greedyIds!, TensorElementType.Int64, [batch], 8);
+                views.Add(greedy);
+                _binding.BindOutput(GreedyIdsOutput, greedy);
+            }
             _session.RunWithBinding(_runOptions, _binding);
+            if (_deviceLogits is not null) _binding.SynchronizeBoundOutputs(); // the device logits rows are read after this
         }
         catch (OnnxRuntimeException e)
         {
@@ -269,6 +306,7 @@ internal sealed class PagedRunner : IStepRunner
         _runOptions.Dispose();
         // device allocations go back to the session's allocator: free them while the session lives
         _kv.Dispose();
+        _deviceLogits?.Dispose();
         _kvMemory.Dispose();
         _session.Dispose();
         _inputIds.Dispose();
@@ -277,5 +315,6 @@ internal sealed class PagedRunner : IStepRunner
         _blockTable.Dispose();
         _metadata.Dispose();
         _logits.Dispose();
+        _greedyIds?.Dispose();
     }
 }

@@ -9,8 +9,11 @@ namespace VicunaBatch.Inference.Tests.Engine;
 /// its block table. The next token is a fixed function of that history (<see cref="NextToken"/>), so a request's
 /// greedy ids depend only on its own tokens, as with a real model. Throws when a plan breaks the paged contract:
 /// a past length that is not what the blocks hold, a table too short, a block shared by two requests of a step.
+/// With <c>greedyOnDevice</c> it acts as a graph with an argmax output: every row's id in
+/// <see cref="StepOutputs.GreedyIds"/>, and for <see cref="StepPlan.GreedyOnly"/> rows a logits row that points at the
+/// wrong token, so an engine that sampled from it would go wrong.
 /// </summary>
-internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatchSize, int maxLength, int vocabSize = 97) : IStepRunner
+internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatchSize, int maxLength, int vocabSize = 97, bool greedyOnDevice = false) : IStepRunner
 {
     private readonly (long SequenceId, int Token)?[][] _blocks =
         Enumerable.Range(0, numBlocks).Select(_ => new (long, int)?[blockSize]).ToArray();
@@ -28,6 +31,8 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
     KvBlocks? IStepRunner.Blocks => Blocks;
 
     public List<StepPlan> Plans { get; } = [];
+
+    public bool SelectsGreedyOnDevice => greedyOnDevice;
 
     /// <summary>The token that follows <paramref name="history"/> (prompt ++ output so far).</summary>
     public static int NextToken(IReadOnlyList<int> history, int vocabSize = 97)
@@ -58,6 +63,7 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
             }
         }
         var ids = ImmutableArray.CreateBuilder<long>();
+        var greedy = ImmutableArray.CreateBuilder<int>();
         var logits = new List<float>();
         foreach (var (id, past, tokens, needsLogits) in scheduled)
         {
@@ -76,12 +82,14 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
             if (needsLogits)
             {
                 ids.Add(id);
+                var next = NextToken(history, vocabSize);
+                greedy.Add(next);
                 var row = new float[vocabSize];
-                row[NextToken(history, vocabSize)] = 1f;
+                row[greedyOnDevice && plan.GreedyOnly.Contains(id) ? (next + 1) % vocabSize : next] = 1f;
                 logits.AddRange(row);
             }
         }
-        return new StepOutputs(ids.ToImmutable(), [.. logits], vocabSize);
+        return new StepOutputs(ids.ToImmutable(), [.. logits], vocabSize) { GreedyIds = greedyOnDevice ? greedy.ToImmutable() : default };
     }
 
     private int Read(ImmutableArray<int> table, int position, long sequenceId)

@@ -55,6 +55,27 @@ public sealed class PagedEngineTests
     }
 
     [Fact]
+    public void Generate_runnerPickingTheArgmaxOnTheDevice_greedyRequestsTakeItsIdsAndTheOthersStillGetLogits()
+    {
+        var runner = new FakePagedRunner(numBlocks: 64, blockSize: 4, maxBatchSize: 8, maxLength: 64, greedyOnDevice: true);
+        var engine = new InferenceEngine(runner, new EngineOptions { MaxBatchSize = 8, MaxScheduledTokens = 32, Admission = AdmissionOrder.Arrival }, Vocabulary);
+        var greedy = new GenerationRequest("greedy", [5, 6, 7], MaxTokens: 6, IgnoreEos: true);
+        // a temperature this low picks the largest logit (e^100 against the rest): it samples, from real logits
+        var sampled = new GenerationRequest("sampled", [8, 8, 8], MaxTokens: 6, IgnoreEos: true, Sampling: new SamplingParams(Temperature: 0.01f, Seed: 7));
+        var withLogits = new GenerationRequest("logits", [4, 3], MaxTokens: 6, IgnoreEos: true, ReturnLogits: true);
+
+        var results = Run(engine, [greedy, sampled, withLogits], out _);
+
+        Assert.Equal(Expected(greedy), results["greedy"].OutputIds);
+        Assert.Equal(Expected(sampled), results["sampled"].OutputIds);
+        Assert.Equal(Expected(withLogits), results["logits"].OutputIds);
+        Assert.Equal(6, results["logits"].Logits!.Count);
+        var sequenceIds = runner.Plans.SelectMany(p => p.GreedyOnly).Distinct().ToList();
+        Assert.Single(sequenceIds); // only the greedy request was left to the device's argmax
+        Assert.All(runner.Plans.Where(p => !p.GreedyOnly.IsEmpty), p => Assert.Contains(sequenceIds[0], p.GreedyOnly));
+    }
+
+    [Fact]
     public void Cancel_preemptedRequest_returnsItsOutputSoFar()
     {
         var runner = new FakePagedRunner(numBlocks: 4, blockSize: 4, maxBatchSize: 2, maxLength: 16);
