@@ -32,7 +32,6 @@ public sealed class JobSweeper(IBlobStore blobs, IJobStore jobs, JobSettler sett
                 || (!JobStateMachine.IsTerminal(job.Status) && job.ExpiresAt is { } at && time.GetUtcNow().ToUnixTimeSeconds() >= at);
             if (expire && await settler.ExpireAsync(jobId, cancellationToken) is { } ending) { expired.Add(ending); continue; }
             if (job.Status is not (JobStatus.InProgress or JobStatus.Finalizing or JobStatus.Cancelling)) continue;
-            if (job.Status is not (JobStatus.InProgress or JobStatus.Finalizing or JobStatus.Cancelling)) continue;
             int numShards = await blobs.ExistsAsync(JobIds.PlanBlob(jobId), cancellationToken)
                 ? (await ShardReports.ReadPlanAsync(blobs, jobId, cancellationToken)).NumShards : 0;
             if (numReports >= numShards) rechecks.Add(new ShardDoneEvent(jobId, Math.Max(0, numShards - 1)));
