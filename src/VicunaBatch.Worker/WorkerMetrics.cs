@@ -21,6 +21,7 @@ public sealed class WorkerMetrics : IDisposable
     private readonly Histogram<double> _timeToFirstToken;
     private readonly Histogram<double> _queueLag;
     private int _numRunning, _numWaiting, _numSlots;
+    private int _numBlocksInUse = -1; // -1: KV slots, no blocks to report
 
     public WorkerMetrics(IMeterFactory meterFactory)
     {
@@ -33,6 +34,9 @@ public sealed class WorkerMetrics : IDisposable
         _meter.CreateObservableGauge("vicunabatch.worker.batch_occupancy", () => _numSlots == 0 ? 0 : (double)Volatile.Read(ref _numRunning) / _numSlots,
             "1", "Share of KV slots holding a request, after the last engine step.");
         _meter.CreateObservableGauge("vicunabatch.worker.kv_slots_in_use", () => Volatile.Read(ref _numRunning), "{slot}", "KV slots holding a request.");
+        _meter.CreateObservableGauge("vicunabatch.worker.kv_blocks_in_use",
+            () => Volatile.Read(ref _numBlocksInUse) is >= 0 and var n ? [new Measurement<int>(n)] : Array.Empty<Measurement<int>>(),
+            "{block}", "Paged KV (variant B): blocks held by running requests; not reported for KV slots.");
         _meter.CreateObservableGauge("vicunabatch.worker.waiting_requests", () => Volatile.Read(ref _numWaiting), "{request}", "Requests waiting for a KV slot.");
     }
 
@@ -42,6 +46,7 @@ public sealed class WorkerMetrics : IDisposable
         _numSlots = engine.NumSlots;
         Volatile.Write(ref _numRunning, engine.NumRunning);
         Volatile.Write(ref _numWaiting, engine.NumWaiting);
+        Volatile.Write(ref _numBlocksInUse, engine.NumKvBlocksInUse ?? -1);
     }
 
     public void OnGenerated(GenerationResult result)

@@ -54,6 +54,9 @@ public sealed class InferenceEngine : IDisposable
 
     public int NumRunning => _scheduler.NumRunning;
 
+    /// <summary>Paged KV: blocks held by running requests; null for KV slots.</summary>
+    public int? NumKvBlocksInUse => _scheduler is PagedScheduler paged ? KvBlocks!.NumBlocks - paged.NumFreeBlocks : null;
+
     public EngineStatistics Statistics { get; } = new();
 
     /// <summary>Queues a request. One that cannot run (empty prompt, longer than the context) fails alone at the next step.</summary>

@@ -76,6 +76,19 @@ public sealed class PagedEngineTests
     }
 
     [Fact]
+    public void NumKvBlocksInUse_followsTheBlocksOfTheRunningRequests()
+    {
+        var engine = new InferenceEngine(new FakePagedRunner(numBlocks: 16, blockSize: 4, maxBatchSize: 4, maxLength: 32),
+            new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 32, Admission = AdmissionOrder.Arrival }, Vocabulary);
+        Assert.Equal(0, engine.NumKvBlocksInUse);
+        engine.Submit(new GenerationRequest("a", [1, 2, 3, 4, 5], MaxTokens: 4, IgnoreEos: true)); // 5 prompt tokens: 2 blocks
+        engine.Step();
+        Assert.Equal(2, engine.NumKvBlocksInUse);
+        Run(engine, [], out _);
+        Assert.Equal(0, engine.NumKvBlocksInUse);
+    }
+
+    [Fact]
     public void Cancel_preemptedRequest_returnsItsOutputSoFar()
     {
         var runner = new FakePagedRunner(numBlocks: 4, blockSize: 4, maxBatchSize: 2, maxLength: 16);
