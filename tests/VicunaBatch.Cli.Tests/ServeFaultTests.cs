@@ -92,6 +92,45 @@ public sealed class ServeFaultTests : IDisposable
         Assert.Single(receiver.Requests);
     }
 
+    [Fact]
+    public async Task Webhook_receiver_down_when_the_batch_ends_and_back_before_the_retry_gets_one_event()
+    {
+        var port = LoopbackReceiver.FreePort(); // nothing listens there yet: connection refused
+        var lines = Input();
+        using var serve = await StartAsync();
+        var batchId = await CreateBatchAsync(serve, lines, $"http://127.0.0.1:{port}/hooks/batch");
+        var batch = await serve.WaitForBatchEndAsync(batchId, TimeSpan.FromSeconds(90));
+        await Task.Delay(TimeSpan.FromSeconds(1)); // the first attempt has met the refused port by now
+        await using var receiver = LoopbackReceiver.OnPort(port); // back up before the schedule's 5 s retry
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (receiver.Requests.IsEmpty && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.False(receiver.Requests.IsEmpty, $"no webhook request in 30 s:\n{serve.Logs}");
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var report = await CheckAsync(serve, lines, batch, receiver);
+
+        Assert.True(report.IsWhole, string.Join("\n", report.Problems));
+        Assert.Equal(1, report.NumTerminalEvents);
+        Assert.Single(receiver.Requests);
+    }
+
+    [Fact]
+    public async Task Webhook_receiver_slower_than_the_timeout_gets_the_event_again_with_the_same_id()
+    {
+        await using var receiver = new LoopbackReceiver();
+        receiver.Delays.Enqueue(TimeSpan.FromSeconds(17)); // past serve's 15 s attempt timeout: recorded as a timeout, retried
+        var lines = Input();
+        using var serve = await StartAsync();
+        var batchId = await CreateBatchAsync(serve, lines, receiver.Url);
+        var batch = await serve.WaitForBatchEndAsync(batchId, TimeSpan.FromSeconds(90));
+        await WaitForDeliveriesAsync(receiver, 2, TimeSpan.FromSeconds(60));
+        var report = await CheckAsync(serve, lines, batch, receiver);
+
+        Assert.True(report.IsWhole, string.Join("\n", report.Problems));
+        Assert.Equal(1, report.NumTerminalEvents); // two requests, one event id: the receiver dedupes by it
+        Assert.Equal(2, receiver.Requests.Count);
+        Assert.Single(receiver.Requests.Select(r => r.Id).Distinct());
+    }
+
     /// <summary>40 prompts of 2 to 60 tokens, 10 per shard (the API refuses a file with broken lines as a whole, as
     /// OpenAI's does; broken lines inside a job are the run tests' and the bad-input corpus's).</summary>
     private static List<string> Input() => Enumerable.Range(0, NumValid)

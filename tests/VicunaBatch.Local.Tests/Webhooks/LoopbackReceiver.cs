@@ -23,16 +23,24 @@ internal sealed class LoopbackReceiver : IAsyncDisposable
     public string Url { get; }
     public int Port { get; }
 
-    public LoopbackReceiver(params int[] answers)
+    /// <summary>How long to wait before answering the first requests, one entry each (none: at once).</summary>
+    public ConcurrentQueue<TimeSpan> Delays { get; } = new();
+
+    public LoopbackReceiver(params int[] answers) : this(null, answers) { }
+
+    /// <summary>A receiver on <paramref name="port"/>: one that comes up where one was down.</summary>
+    public static LoopbackReceiver OnPort(int port, params int[] answers) => new(port, answers);
+
+    private LoopbackReceiver(int? port, int[] answers)
     {
         foreach (var status in answers) Answers.Enqueue(status);
         for (int tries = 1; ; tries++)
         {
-            Port = FreePort();
+            Port = port ?? FreePort();
             _listener = new HttpListener();
             _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
             try { _listener.Start(); break; }
-            catch (HttpListenerException) when (tries < 5) { _listener.Close(); }
+            catch (HttpListenerException) when (tries < 5 && port is null) { _listener.Close(); }
         }
         Url = $"http://127.0.0.1:{Port}/hooks/batch";
         _loop = Task.Run(ServeAsync);
@@ -57,6 +65,7 @@ internal sealed class LoopbackReceiver : IAsyncDisposable
             catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException) { return; }
             using var body = new MemoryStream();
             await context.Request.InputStream.CopyToAsync(body);
+            if (Delays.TryDequeue(out var delay)) await Task.Delay(delay);
             var headers = context.Request.Headers;
             Requests.Enqueue(new ReceivedRequest(_clock.Elapsed, context.Request.HttpMethod, context.Request.ContentType,
                 headers["webhook-id"], headers["webhook-timestamp"], headers["webhook-signature"], body.ToArray()));
