@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using VicunaBatch.Core;
 
 namespace VicunaBatch.Api.Tests;
@@ -18,12 +17,10 @@ public sealed class LoadTests(ServerFixture server)
     public async Task Twenty_concurrent_clients_each_get_whole_results()
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        var clock = Stopwatch.StartNew();
         var reports = await Task.WhenAll(Enumerable.Range(0, NumClients).Select(c => RunClientAsync(c, timeout.Token)));
 
         Assert.All(reports, report => Assert.Empty(report.Problems));
         Assert.All(reports, report => Assert.Equal((RequestsPerJob, RequestsPerJob), (report.NumValidRequests, report.NumOutputLines)));
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(90));
     }
 
     private async Task<CheckReport> RunClientAsync(int client, CancellationToken cancellationToken)
