@@ -44,12 +44,15 @@ internal sealed class RunFolder : IDisposable
     public static List<JsonElement> ReadJsonLines(string path) =>
         File.ReadLines(path).Where(l => l.Length > 0).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
 
-    /// <summary>custom_ids of the complete outcomes in the checkpoint files (a torn last line, left by a kill, is not counted).</summary>
-    public List<string> ReadCheckpointedIds()
+    /// <summary>custom_ids of the complete outcomes in the run's checkpoint files (a torn last line, left by a kill, is not counted).</summary>
+    public List<string> ReadCheckpointedIds() => ReadCheckpointedIds(CheckpointsFolder);
+
+    /// <summary>As <see cref="ReadCheckpointedIds()"/>, for the checkpoint files below <paramref name="checkpointsFolder"/>.</summary>
+    public static List<string> ReadCheckpointedIds(string checkpointsFolder)
     {
         var ids = new List<string>();
-        if (!Directory.Exists(CheckpointsFolder)) return ids;
-        foreach (var file in Directory.EnumerateFiles(CheckpointsFolder, "*.jsonl", SearchOption.AllDirectories))
+        if (!Directory.Exists(checkpointsFolder)) return ids;
+        foreach (var file in Directory.EnumerateFiles(checkpointsFolder, "*.jsonl", SearchOption.AllDirectories))
         {
             using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             using var reader = new StreamReader(stream);

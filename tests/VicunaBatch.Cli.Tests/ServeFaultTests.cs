@@ -46,7 +46,7 @@ public sealed class ServeFaultTests : IDisposable
 
         using var second = await StartAsync();
         var batch = await second.WaitForBatchEndAsync(batchId, TimeSpan.FromSeconds(90));
-        await WaitForDeliveriesAsync(receiver, numDeliveries);
+        await WaitForDeliveriesAsync(second, receiver, numDeliveries);
         var report = await CheckAsync(second, lines, batch, receiver);
         second.Process.Kill();
 
@@ -55,7 +55,7 @@ public sealed class ServeFaultTests : IDisposable
         Assert.Equal((NumValid, 0, NumValid, 0, 1), (report.NumValidRequests, report.NumRejectedLines, report.NumOutputLines, report.NumErrorLines, report.NumTerminalEvents!.Value));
         Assert.Equal(numDeliveries, receiver.Requests.Count);
         Assert.Single(receiver.Requests.Select(r => r.Id).Distinct());
-        var checkpointed = ReadCheckpointedIds();
+        var checkpointed = RunFolder.ReadCheckpointedIds(Path.Combine(DataPath, "checkpoints"));
         Assert.Equal(NumValid, checkpointed.Count); // none run twice after its result was checkpointed
         Assert.Equal(NumValid, checkpointed.Distinct().Count());
     }
@@ -68,7 +68,7 @@ public sealed class ServeFaultTests : IDisposable
         using var serve = await StartAsync();
         var batchId = await CreateBatchAsync(serve, lines, receiver.Url);
         var batch = await serve.WaitForBatchEndAsync(batchId, TimeSpan.FromSeconds(90));
-        await WaitForDeliveriesAsync(receiver, 2, TimeSpan.FromSeconds(30)); // the schedule's first retry is 5 s later
+        await WaitForDeliveriesAsync(serve, receiver, 2, TimeSpan.FromSeconds(30)); // the schedule's first retry is 5 s later
         var report = await CheckAsync(serve, lines, batch, receiver);
 
         Assert.True(report.IsWhole, string.Join("\n", report.Problems));
@@ -85,7 +85,7 @@ public sealed class ServeFaultTests : IDisposable
         using var serve = await StartAsync();
         var batchId = await CreateBatchAsync(serve, lines, receiver.Url);
         var batch = await serve.WaitForBatchEndAsync(batchId, TimeSpan.FromSeconds(90));
-        await WaitForDeliveriesAsync(receiver, 1, settle: TimeSpan.FromSeconds(7)); // past the first retry time: none comes
+        await WaitForDeliveriesAsync(serve, receiver, 1, settle: TimeSpan.FromSeconds(7)); // past the first retry time: none comes
         var report = await CheckAsync(serve, lines, batch, receiver);
 
         Assert.True(report.IsWhole, string.Join("\n", report.Problems));
@@ -102,10 +102,7 @@ public sealed class ServeFaultTests : IDisposable
         var batch = await serve.WaitForBatchEndAsync(batchId, TimeSpan.FromSeconds(90));
         await Task.Delay(TimeSpan.FromSeconds(1)); // the first attempt has met the refused port by now
         await using var receiver = LoopbackReceiver.OnPort(port); // back up before the schedule's 5 s retry
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (receiver.Requests.IsEmpty && DateTime.UtcNow < deadline) await Task.Delay(50);
-        Assert.False(receiver.Requests.IsEmpty, $"no webhook request in 30 s:\n{serve.Logs}");
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        await WaitForDeliveriesAsync(serve, receiver, 1, settle: TimeSpan.FromSeconds(2));
         var report = await CheckAsync(serve, lines, batch, receiver);
 
         Assert.True(report.IsWhole, string.Join("\n", report.Problems));
@@ -122,7 +119,7 @@ public sealed class ServeFaultTests : IDisposable
         using var serve = await StartAsync();
         var batchId = await CreateBatchAsync(serve, lines, receiver.Url);
         var batch = await serve.WaitForBatchEndAsync(batchId, TimeSpan.FromSeconds(90));
-        await WaitForDeliveriesAsync(receiver, 2, TimeSpan.FromSeconds(60));
+        await WaitForDeliveriesAsync(serve, receiver, 2, TimeSpan.FromSeconds(60));
         var report = await CheckAsync(serve, lines, batch, receiver);
 
         Assert.True(report.IsWhole, string.Join("\n", report.Problems));
@@ -151,11 +148,11 @@ public sealed class ServeFaultTests : IDisposable
     }
 
     /// <summary>Waits for <paramref name="count"/> requests at the receiver, then <paramref name="settle"/> longer for stray ones.</summary>
-    private static async Task WaitForDeliveriesAsync(LoopbackReceiver receiver, int count, TimeSpan? timeout = null, TimeSpan? settle = null)
+    private static async Task WaitForDeliveriesAsync(ServeProcess serve, LoopbackReceiver receiver, int count, TimeSpan? timeout = null, TimeSpan? settle = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
         while (receiver.Requests.Count < count && DateTime.UtcNow < deadline) await Task.Delay(50);
-        Assert.True(receiver.Requests.Count >= count, $"{receiver.Requests.Count} of {count} webhook requests arrived");
+        Assert.True(receiver.Requests.Count >= count, $"{receiver.Requests.Count} of {count} webhook requests arrived; serve said:\n{serve.Logs}");
         await Task.Delay(settle ?? TimeSpan.FromSeconds(1));
     }
 
@@ -169,17 +166,5 @@ public sealed class ServeFaultTests : IDisposable
         using var job = new MemoryStream(Encoding.UTF8.GetBytes(batch.GetRawText()));
         using var log = new MemoryStream(receiver.Requests.SelectMany(r => r.Body.Append((byte)'\n')).ToArray());
         return await new ResultsChecker(new InputOptions()).CheckAsync(input, InputFormat.Jsonl, output, errors, job, log);
-    }
-
-    private List<string> ReadCheckpointedIds()
-    {
-        var ids = new List<string>();
-        foreach (var file in Directory.EnumerateFiles(Path.Combine(DataPath, "checkpoints"), "*.jsonl", SearchOption.AllDirectories))
-            foreach (var line in File.ReadLines(file).Where(l => l.Length > 0))
-            {
-                try { ids.Add(JsonDocument.Parse(line).RootElement.GetProperty("custom_id").GetString()!); }
-                catch (JsonException) { } // a line torn by the kill is not a result
-            }
-        return ids;
     }
 }

@@ -31,7 +31,7 @@ public sealed class WorkerFaultTests : IDisposable
             var deadline = DateTime.UtcNow.AddSeconds(60);
             while (!worker.HasExited && settled.Count < 4 && DateTime.UtcNow < deadline)
             {
-                settled.AddRange(await TakeSettledAsync());
+                settled.AddRange(await _folder.TakeSettledAsync());
                 await Task.Delay(50);
             }
             if (!worker.HasExited) worker.SendSigterm();
@@ -53,14 +53,14 @@ public sealed class WorkerFaultTests : IDisposable
     [Fact]
     public async Task Locks_that_expire_while_shards_run_send_them_to_a_second_worker_and_each_request_still_appears_once()
     {
-        var lines = LongLines(numShards: 8);
+        var lines = WorkerFolder.LongShards(numShards: 8);
         var job = await _folder.SubmitAsync(lines);
         var settings = Settings(lockSeconds: 1);
         settings["Worker__LockRenewalSeconds"] = "30"; // renewal comes too late: every lock held past 1 s expires
         settings["Worker__MaxDeliveries"] = "50";      // redelivery here is not poison
 
         using var first = WorkerProcess.Start(settings);
-        await WaitForCheckpointsAsync(job.Id, 1);
+        await _folder.WaitForCheckpointsAsync(job.Id, 1);
         using var second = WorkerProcess.Start(settings);
         await _folder.WaitForSettledAsync(8, TimeSpan.FromSeconds(180));
         first.SendSigterm();
@@ -77,7 +77,7 @@ public sealed class WorkerFaultTests : IDisposable
     [Fact]
     public async Task Renewed_locks_keep_each_shard_with_one_worker_so_no_request_runs_twice()
     {
-        var lines = LongLines(numShards: 4);
+        var lines = WorkerFolder.LongShards(numShards: 4);
         var job = await _folder.SubmitAsync(lines);
         var settings = Settings();
 
@@ -100,14 +100,14 @@ public sealed class WorkerFaultTests : IDisposable
     [Fact]
     public async Task Sigkill_when_the_grace_period_ends_mid_drain_loses_nothing_a_new_worker_finishes_the_job()
     {
-        var lines = LongLines(numShards: 4);
+        var lines = WorkerFolder.LongShards(numShards: 4);
         var job = await _folder.SubmitAsync(lines);
         var settings = Settings();
         settings["Worker__DrainSeconds"] = "30"; // longer than the platform waits: the drain is cut short
 
         using (var worker = WorkerProcess.Start(settings))
         {
-            await WaitForCheckpointsAsync(job.Id, 1);
+            await _folder.WaitForCheckpointsAsync(job.Id, 1);
             worker.SendSigterm();
             await Task.Delay(TimeSpan.FromSeconds(1)); // the grace period
             worker.SendSigkill();
@@ -140,7 +140,7 @@ public sealed class WorkerFaultTests : IDisposable
         using (var worker = WorkerProcess.Start(new Dictionary<string, string>(settings) { [CrashPoints.Variable] = "shard.after-complete#1" }))
             Assert.Equal(137, await worker.WaitForExitAsync(TimeSpan.FromSeconds(60)));
         Assert.Equal(3, await _folder.WorkQueue.CountAsync()); // the first shard's message is gone: completed
-        Assert.Empty(await TakeSettledAsync());                // ... but nobody heard of it
+        Assert.Empty(await _folder.TakeSettledAsync());                // ... but nobody heard of it
 
         using (var worker = WorkerProcess.Start(settings))
         {
@@ -160,9 +160,6 @@ public sealed class WorkerFaultTests : IDisposable
 
     private static void AssertWhole(CheckReport report) => Assert.True(report.IsWhole, string.Join("\n", report.Problems));
 
-    /// <summary>Shards of 8: one request of 1 token, seven of 1,500 (seconds of work on the tiny model).</summary>
-    private static List<string> LongLines(int numShards) =>
-        Enumerable.Range(0, numShards * 8).Select(i => WorkerFolder.Prompt($"r{i}", i % 8 == 0 ? 1 : 1500)).ToList();
 
     /// <summary>A worker on the test's folder; <paramref name="lockSeconds"/> short, so a killed worker's shards come back soon.</summary>
     private Dictionary<string, string> Settings(int lockSeconds = 2) => new()
@@ -176,25 +173,4 @@ public sealed class WorkerFaultTests : IDisposable
         ["Input__RequestsPerShard"] = "8",
         ["Engine__NumThreads"] = "1",
     };
-
-    private async Task<List<ShardDoneEvent>> TakeSettledAsync()
-    {
-        var events = new List<ShardDoneEvent>();
-        foreach (var message in await _folder.SettledQueue.ReceiveAsync(16))
-        {
-            events.Add(ShardDoneEvent.Parse(message.Body));
-            await _folder.SettledQueue.CompleteAsync(message);
-        }
-        return events;
-    }
-
-    private async Task WaitForCheckpointsAsync(string jobId, int count)
-    {
-        for (var i = 0; i < 1200; i++)
-        {
-            if ((await _folder.ReadCheckpointedIdsAsync(jobId)).Count >= count) return;
-            await Task.Delay(25);
-        }
-        throw new TimeoutException($"no {count} checkpoints in 30 s");
-    }
 }

@@ -43,6 +43,18 @@ internal sealed class WorkerFolder : IDisposable
             .SubmitAsync(new JobSubmission(blob) { JobId = jobId });
     }
 
+    /// <summary>Consumes the settled events queued now (none: an empty list).</summary>
+    public async Task<List<ShardDoneEvent>> TakeSettledAsync()
+    {
+        var events = new List<ShardDoneEvent>();
+        foreach (var message in await SettledQueue.ReceiveAsync(16))
+        {
+            events.Add(ShardDoneEvent.Parse(message.Body));
+            await SettledQueue.CompleteAsync(message);
+        }
+        return events;
+    }
+
     /// <summary>Consumes settled events until <paramref name="count"/> arrived (or the timeout passes).</summary>
     public async Task<List<ShardDoneEvent>> WaitForSettledAsync(int count, TimeSpan timeout)
     {
@@ -50,11 +62,7 @@ internal sealed class WorkerFolder : IDisposable
         using var cts = new CancellationTokenSource(timeout);
         while (events.Count < count)
         {
-            foreach (var message in await SettledQueue.ReceiveAsync(16))
-            {
-                events.Add(ShardDoneEvent.Parse(message.Body));
-                await SettledQueue.CompleteAsync(message);
-            }
+            events.AddRange(await TakeSettledAsync());
             if (events.Count < count)
             {
                 try { await Task.Delay(50, cts.Token); }
@@ -104,6 +112,17 @@ internal sealed class WorkerFolder : IDisposable
         return text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
     }
 
+    /// <summary>Waits until the job has <paramref name="count"/> checkpointed outcomes (30 s at most).</summary>
+    public async Task WaitForCheckpointsAsync(string jobId, int count)
+    {
+        for (var i = 0; i < 1200; i++)
+        {
+            if ((await ReadCheckpointedIdsAsync(jobId)).Count >= count) return;
+            await Task.Delay(25);
+        }
+        throw new TimeoutException($"no {count} checkpoints in 30 s");
+    }
+
     /// <summary>custom_id of every checkpointed outcome of the job, repeats included.</summary>
     public async Task<List<string>> ReadCheckpointedIdsAsync(string jobId)
     {
@@ -111,6 +130,10 @@ internal sealed class WorkerFolder : IDisposable
         await foreach (var outcome in Transport.Checkpoints.ReadJobAsync(jobId)) ids.Add(outcome.CustomId);
         return ids;
     }
+
+    /// <summary>Shards of 8 lines: one request of 1 token, seven of 1,500 (seconds of work on the tiny model).</summary>
+    public static List<string> LongShards(int numShards) =>
+        Enumerable.Range(0, numShards * 8).Select(i => Prompt($"r{i}", i % 8 == 0 ? 1 : 1500)).ToList();
 
     public static string Prompt(string id, int maxTokens) =>
         JsonSerializer.Serialize(new { custom_id = id, prompt = $"tell me about {id}", max_tokens = maxTokens });

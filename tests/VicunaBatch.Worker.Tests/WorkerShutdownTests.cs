@@ -13,9 +13,9 @@ public sealed class WorkerShutdownTests : IDisposable
     {
         // 8 shards; with 4 KV slots the worker holds about 8 requests (2 x 4 slots): 2 shards, more only once a
         // wave of long requests (seconds) has ended, so most stay queued when SIGTERM comes
-        var job = await _folder.SubmitAsync(Lines(numShards: 8));
+        var job = await _folder.SubmitAsync(WorkerFolder.LongShards(numShards: 8));
         using var worker = StartWorker(drainSeconds: 60, numSlots: 4);
-        await WaitForCheckpointsAsync(job.Id, 1);
+        await _folder.WaitForCheckpointsAsync(job.Id, 1);
         worker.SendSigterm();
 
         Assert.Equal(0, await worker.WaitForExitAsync(TimeSpan.FromSeconds(90)));
@@ -34,11 +34,11 @@ public sealed class WorkerShutdownTests : IDisposable
     [Fact]
     public async Task Sigterm_without_drain_time_releases_the_held_shards_and_a_new_worker_finishes_with_no_request_run_twice()
     {
-        var lines = Lines(numShards: 4).ToList();
+        var lines = WorkerFolder.LongShards(numShards: 4);
         var job = await _folder.SubmitAsync(lines);
         using (var worker = StartWorker(drainSeconds: 0))
         {
-            await WaitForCheckpointsAsync(job.Id, 1);
+            await _folder.WaitForCheckpointsAsync(job.Id, 1);
             worker.SendSigterm();
             Assert.Equal(0, await worker.WaitForExitAsync(TimeSpan.FromSeconds(60)));
             Assert.Contains("released for redelivery", worker.Output);
@@ -62,9 +62,6 @@ public sealed class WorkerShutdownTests : IDisposable
         Assert.Empty((await _folder.CheckAsync(job.Id, lines)).Problems);
     }
 
-    /// <summary>Shards of 8: one request of 1 token, seven long ones (1,500 tokens; seconds of work on the tiny model).</summary>
-    private static IEnumerable<string> Lines(int numShards) =>
-        Enumerable.Range(0, numShards * 8).Select(i => WorkerFolder.Prompt($"r{i}", i % 8 == 0 ? 1 : 1500));
 
     private WorkerProcess StartWorker(int drainSeconds, int numSlots = 16) => WorkerProcess.Start(new Dictionary<string, string>
     {
@@ -76,16 +73,6 @@ public sealed class WorkerShutdownTests : IDisposable
         ["Input__RequestsPerShard"] = "8",
         ["Engine__NumThreads"] = "1",
     });
-
-    private async Task WaitForCheckpointsAsync(string jobId, int count)
-    {
-        for (var i = 0; i < 1200; i++)
-        {
-            if ((await _folder.ReadCheckpointedIdsAsync(jobId)).Count >= count) return;
-            await Task.Delay(25);
-        }
-        throw new TimeoutException($"no {count} checkpoints in 30 s");
-    }
 
     public void Dispose() => _folder.Dispose();
 }

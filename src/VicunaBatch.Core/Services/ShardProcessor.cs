@@ -103,24 +103,31 @@ public sealed class ShardProcessor
                 _checkpoints.ReadShardAsync(shard.JobId, shard.ShardIndex, cancellationToken), cancellationToken);
             await _reports.TryWriteAsync(ShardReports.Summarize(shard, ShardState.Completed, null, outcomes), cancellationToken);
             await StopAsync(renewal, renewLoop);
-            try { await _queue.CompleteAsync(message, CancellationToken.None); }
-            catch (WorkQueueException e) when (e.Reason == WorkQueueFailure.LockLost)
-            {
-                return new ShardResult(ShardDisposition.LockLost, shard, executed, e);
-            }
-            CrashPoints.Hit(CrashPoints.ShardAfterComplete, shard.ShardIndex.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            return new ShardResult(ShardDisposition.Completed, shard, executed);
+            var result = await SettleAsync(() => _queue.CompleteAsync(message, CancellationToken.None), new ShardResult(ShardDisposition.Completed, shard, executed));
+            if (result.Disposition == ShardDisposition.Completed)
+                CrashPoints.Hit(CrashPoints.ShardAfterComplete, shard.ShardIndex.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            return result;
         }
         catch (Exception e) when (e is not WorkQueueException)
         {
             await StopAsync(renewal, renewLoop);
-            try { await _queue.AbandonAsync(message, CancellationToken.None); }
-            catch (WorkQueueException lost) when (lost.Reason == WorkQueueFailure.LockLost)
-            {
-                return new ShardResult(ShardDisposition.LockLost, shard, 0, lost);
-            }
             bool cancelled = e is OperationCanceledException && cancellationToken.IsCancellationRequested;
-            return new ShardResult(ShardDisposition.Abandoned, shard, 0, cancelled ? null : e);
+            return await SettleAsync(() => _queue.AbandonAsync(message, CancellationToken.None), new ShardResult(ShardDisposition.Abandoned, shard, 0, cancelled ? null : e));
+        }
+    }
+
+    /// <summary>Settles the message as <paramref name="settled"/> says; a lock lost before that (expired, or the message
+    /// settled by another receiver) makes it <see cref="ShardDisposition.LockLost"/>: whoever holds it now finishes it.</summary>
+    private static async Task<ShardResult> SettleAsync(Func<Task> settle, ShardResult settled)
+    {
+        try
+        {
+            await settle();
+            return settled;
+        }
+        catch (WorkQueueException e) when (e.Reason == WorkQueueFailure.LockLost)
+        {
+            return settled with { Disposition = ShardDisposition.LockLost, Error = e };
         }
     }
 
@@ -187,9 +194,7 @@ public sealed class ShardProcessor
         var outcomes = await OutcomeDeduplication.DeduplicateAsync(
             _checkpoints.ReadShardAsync(shard.JobId, shard.ShardIndex, cancellationToken), cancellationToken);
         await _reports.TryWriteAsync(ShardReports.Summarize(shard, ShardState.DeadLettered, reason, outcomes), cancellationToken);
-        try { await _queue.DeadLetterAsync(message, reason, CancellationToken.None); }
-        catch (WorkQueueException e) when (e.Reason == WorkQueueFailure.LockLost) { return new ShardResult(ShardDisposition.LockLost, shard, 0, e); }
-        return new ShardResult(ShardDisposition.DeadLettered, shard, 0);
+        return await SettleAsync(() => _queue.DeadLetterAsync(message, reason, CancellationToken.None), new ShardResult(ShardDisposition.DeadLettered, shard, 0));
     }
 
     private async Task RenewLockLoopAsync(ReceivedMessage message, CancellationToken stop)

@@ -163,13 +163,14 @@ internal sealed class PagedRunner : IStepRunner
         var ids = ImmutableArray.CreateBuilder<long>(numSampled);
         var greedy = _greedyIds is null ? null : ImmutableArray.CreateBuilder<int>(numSampled);
         var all = _logits.AsSpan<float>(batch * VocabSize); // [batch, vocab]: row b = request b's last token
+        var greedyIds = _greedyIds is null ? default : _greedyIds.AsSpan<long>(batch);
         var rowBytes = 4L * VocabSize;
         for (var b = 0; b < batch; b++)
         {
             if (!rows[b].NeedsLogits) continue;
             if (greedy is not null)
             {
-                greedy.Add((int)_greedyIds!.AsSpan<long>(batch)[b]);
+                greedy.Add((int)greedyIds[b]);
                 if (plan.GreedyOnly.Contains(rows[b].SequenceId))
                 {
                     ids.Add(rows[b].SequenceId);

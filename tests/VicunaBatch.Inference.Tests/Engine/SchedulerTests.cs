@@ -1,4 +1,5 @@
 using VicunaBatch.Inference.Engine;
+using static VicunaBatch.Inference.Tests.Engine.SchedulerSteps;
 
 namespace VicunaBatch.Inference.Tests.Engine;
 
@@ -283,31 +284,4 @@ public sealed class SchedulerTests
 
     private static string[] Chunks(StepPlan plan) =>
         plan.Prefills.Select(p => Chunk(p.SequenceId, p.Slot, p.PastLength, [.. p.TokenIds], p.NeedsLogits)).ToArray();
-
-    private static Sequence NewSequence(long id, int promptLength, int maxTokens = 100)
-    {
-        var prompt = Enumerable.Range(0, promptLength).Select(i => (int)id * 100 + i).ToArray();
-        return new Sequence(id, new GenerationRequest($"r{id}", prompt, maxTokens), 0);
-    }
-
-    /// <summary>What <c>InferenceEngine.Update</c> does to each scheduled sequence, sampling <paramref name="token"/>.</summary>
-    private static void Apply(StepPlan plan, IReadOnlyList<Sequence> sequences, int token)
-    {
-        var byId = sequences.ToDictionary(s => s.SequenceId);
-        foreach (var row in plan.DecodeRows.Where(r => !r.IsFiller))
-        {
-            byId[row.SequenceId].NumComputed++;
-            byId[row.SequenceId].Append(token);
-        }
-        foreach (var chunk in plan.Prefills)
-        {
-            var sequence = byId[chunk.SequenceId];
-            Assert.Equal(sequence.NumComputed, chunk.PastLength);
-            sequence.NumComputed += chunk.TokenIds.Length;
-            if (chunk.NeedsLogits)
-            {
-                sequence.Append(token);
-            }
-        }
-    }
 }
