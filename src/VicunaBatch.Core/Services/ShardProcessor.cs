@@ -86,8 +86,8 @@ public sealed class ShardProcessor
         try { shard = Shard.FromJson(message.Body); }
         catch (JsonException e)
         {
-            await _queue.DeadLetterAsync(message, $"malformed shard message: {e.Message}", CancellationToken.None);
-            return new ShardResult(ShardDisposition.DeadLettered, null, 0);
+            return await SettleAsync(() => _queue.DeadLetterAsync(message, $"malformed shard message: {e.Message}", CancellationToken.None),
+                new ShardResult(ShardDisposition.DeadLettered, null, 0));
         }
         if (message.DeliveryCount > _options.MaxDeliveries)
             return await DeadLetterAsync(message, shard,
