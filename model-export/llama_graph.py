@@ -160,10 +160,9 @@ def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProt
         h = g.one("Gather", [h, last_token], axis=0)                                # [B, d]: each request's last token
     logits = matmul(h, "lm_head.weight")                              # [B, S, V] | [B, V]
     g.nodes.append(helper.make_node("Cast", [logits], ["logits"], name="/logits_cast", to=TensorProto.FLOAT))
-    if attention == PAGED:
-        # greedy requests need only this id on the host, not a [vocab] row of logits (first index of the max, as the
-        # engine's own greedy pick)
-        g.nodes.append(helper.make_node("ArgMax", ["logits"], ["greedy_ids"], name="/greedy_argmax", axis=1, keepdims=0))
+    # greedy requests need only this id on the host, not a [vocab] row of logits (first index of the max, as the
+    # engine's own greedy pick): [B, S] for variant A, [B] for variant B
+    g.nodes.append(helper.make_node("ArgMax", ["logits"], ["greedy_ids"], name="/greedy_argmax", axis=-1, keepdims=0))
 
     if attention == GQA:
         inputs, outputs, name = _gqa_io(cfg, onnx_dtype), _gqa_outputs(cfg, onnx_dtype), "llama_gqa"
@@ -264,7 +263,8 @@ def _gqa_io(cfg: ModelConfig, onnx_dtype: int) -> list:
 
 def _gqa_outputs(cfg: ModelConfig, onnx_dtype: int) -> list:
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
-                                             ["batch_size", "sequence_length", cfg.vocab_size])]
+                                             ["batch_size", "sequence_length", cfg.vocab_size]),
+               helper.make_tensor_value_info("greedy_ids", TensorProto.INT64, ["batch_size", "sequence_length"])]
     present_shape = ["batch_size", cfg.num_kv_heads, "total_sequence_length", cfg.head_size]
     for i in range(cfg.num_layers):
         for kind in ("key", "value"):

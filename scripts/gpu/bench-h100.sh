@@ -11,6 +11,10 @@
 #                                             w64:SLOTS:MAXLEN (the first 64 requests of workload-160),
 #                                             w64x128:SLOTS:MAXLEN (those 64 prompts, 128 tokens each: .gpuwork/w64x128.jsonl),
 #                                             prefill-check (batched first prompts vs one slot, tiny fp16, logits),
+#                                             greedy-check (variant A, tiny fp16: greedy ids from the graph, logits left on
+#                                             the device, against the host argmax of copied logits rows; same slots),
+#                                             640nog:SLOTS:MAXLEN (as 640:SLOTS:MAXLEN on a copy of the package without
+#                                             greedy_ids: every logits row copied down, as before that output),
 #                                             paged-check (variant B vs variant A, tiny fp16, same seed: greedy ids and logits;
 #                                             block 256 flash, block 16 fallback with preemption, chunked mixed steps),
 #                                             640paged:BLOCKSIZE / w64paged:BLOCKSIZE (Vicuna-13B fp16 as variant B, e.g. 128 or
@@ -85,14 +89,19 @@ for step in $STEPS; do
       bench 640b32 420 --model /tmp/v13 --workload $W/workload-640.jsonl --max-batch-size 32 ;;
     160)
       bench 160 150 --model /tmp/v13 --workload $W/workload-160.jsonl --limit 64 --max-batch-size 32 ;;
-    640:*:* | w64:*:* | w64x128:*:*)
+    640:*:* | 640nog:*:* | w64:*:* | w64x128:*:*)
       IFS=: read -r work slots maxlen <<<"$step"
+      model=/tmp/v13
+      if [[ $work == 640nog ]]; then
+        model=/tmp/v13nog
+        [[ -f $model/genai_config.json ]] || "$PY" model-export/tools/strip_output.py /tmp/v13 $model greedy_ids || continue
+      fi
       case $work in
-        640) args=(--workload $W/workload-640.jsonl) ;;
+        640 | 640nog) args=(--workload $W/workload-640.jsonl) ;;
         w64) args=(--workload $W/workload-160.jsonl --limit 64) ;;
         w64x128) args=(--workload $W/w64x128.jsonl) ;;
       esac
-      bench "$work-s$slots-l$maxlen" 300 --model /tmp/v13 "${args[@]}" \
+      bench "$work-s$slots-l$maxlen" 300 --model $model "${args[@]}" \
         --max-batch-size "$slots" --max-sequence-length "$maxlen" --max-scheduled-tokens $((slots > 512 ? slots : 512)) ;;
     prefill-check)
       # batched prefill on the CUDA kernel: the same requests on 8 slots (new prompts share calls) and on 1 slot
@@ -103,6 +112,15 @@ for step in $STEPS; do
       done
       "$PY" scripts/gpu/check-prefill.py "$OUT/prefill-s8.jsonl" "$OUT/prefill-s1.jsonl" | tee -a "$OUT/summary.txt"
       rm -f "$OUT"/prefill-s*.jsonl ;;
+    greedy-check)
+      export_model tiny tiny /tmp/tiny16 60 || continue
+      for how in graph host; do
+        timeout 60 "${VB[@]}" generate --device cuda --model /tmp/tiny16 --requests scripts/gpu/prefill-check.jsonl --json \
+          $([[ $how == host ]] && echo --logits) --max-batch-size 8 >"$OUT/greedy-$how.jsonl" 2>"$OUT/greedy-$how.err"
+        log "generate greedy-$how rc=$?"
+      done
+      "$PY" scripts/gpu/check-prefill.py "$OUT/greedy-host.jsonl" "$OUT/greedy-graph.jsonl" --label "greedy check" --tolerance 0 \
+        | tee "$OUT/greedy-check.txt" | tail -1 | tee -a "$OUT/summary.txt" ;;
     paged-check)
       # variant B (PagedAttention) against variant A (GroupQueryAttention): same seed, same weights, same requests.
       # A on one slot is the reference; B runs: all in one step (block 256: FlashAttention at head 16 needs 256),

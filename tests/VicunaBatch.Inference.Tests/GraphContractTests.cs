@@ -159,7 +159,7 @@ public sealed class GraphContractTests(ModelFixture models)
         var search = config.RootElement.GetProperty("search");
 
         var expectedInputs = new List<string> { "input_ids", "attention_mask" };
-        var expectedOutputs = new List<string> { "logits" };
+        var expectedOutputs = new List<string> { "logits", "greedy_ids" };
         for (var i = 0; i < graph.NumLayers; i++)
         {
             expectedInputs.AddRange([$"past_key_values.{i}.key", $"past_key_values.{i}.value"]);
@@ -169,6 +169,8 @@ public sealed class GraphContractTests(ModelFixture models)
         Assert.Equal(expectedInputs, graph.Session.InputMetadata.Keys);
         Assert.Equal(expectedOutputs, graph.Session.OutputMetadata.Keys);
         Assert.Equal([-1, -1, graph.Vocab], graph.Session.OutputMetadata["logits"].Dimensions);
+        Assert.Equal([-1, -1], graph.Session.OutputMetadata["greedy_ids"].Dimensions);   // ArgMax over the vocabulary
+        Assert.Equal(Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64, graph.Session.OutputMetadata["greedy_ids"].ElementDataType);
         Assert.Equal([-1, graph.NumKvHeads, -1, graph.HeadSize], graph.Session.InputMetadata["past_key_values.0.key"].Dimensions);
         Assert.Equal(config.RootElement.GetProperty("model").GetProperty("context_length").GetInt32(), search.GetProperty("max_length").GetInt32());
         Assert.True(search.GetProperty("past_present_share_buffer").GetBoolean());

@@ -48,6 +48,9 @@ public sealed class InferenceEngine : IDisposable
 
     public long KvCacheBytes => _runner.KvCacheBytes;
 
+    /// <summary>The graph picks greedy requests' tokens (its <c>greedy_ids</c> output): no logits row is read for them.</summary>
+    public bool SelectsGreedyInGraph => _runner.SelectsGreedyOnDevice;
+
     public bool HasWork => _scheduler.HasWork || _finished.Count > 0;
 
     public int NumWaiting => _scheduler.NumWaiting;

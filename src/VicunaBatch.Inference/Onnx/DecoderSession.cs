@@ -10,6 +10,13 @@ internal static class DecoderSession
     /// <summary>The GPU the CUDA provider and the KV buffers use.</summary>
     public const int CudaDeviceId = 0;
 
+    /// <summary>
+    /// The optional output model-export writes in both variants: <c>ArgMax(logits, last axis)</c>, int64 — <c>[batch,
+    /// sequence]</c> in variant A, <c>[batch]</c> in variant B. The runners bind it when present and then read logits rows
+    /// only for requests that sample.
+    /// </summary>
+    public const string GreedyIdsOutput = "greedy_ids";
+
     public static InferenceSession Open(ModelPackage package, int numThreads, ExecutionDevice device)
     {
         using var options = new SessionOptions

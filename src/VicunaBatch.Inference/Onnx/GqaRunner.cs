@@ -13,8 +13,11 @@ namespace VicunaBatch.Inference.Onnx;
 /// slot's next position, which the chunk then overwrites).
 /// On <see cref="ExecutionDevice.Cuda"/> the session runs on the CUDA provider and the KV buffers live in device memory
 /// (<see cref="CudaKvMemory"/>); input_ids and attention_mask stay host tensors (ONNX Runtime copies them up, a few
-/// KB) and logits are bound to a page-locked host buffer, so every call copies its full <c>[rows, tokens, vocab]</c>
-/// float32 logits down (~4 MB at 32 decode rows of a 32000 vocabulary) at full bus speed.
+/// KB). With the graph's <c>greedy_ids</c> output (<see cref="DecoderSession.GreedyIdsOutput"/>, model-export writes
+/// it) the logits stay on the device: only the argmax ids come down, plus the rows of sampled requests. A package
+/// without it has its full <c>[rows, tokens, vocab]</c> float32 logits copied down to a page-locked buffer every call
+/// (~16 MB at 128 decode rows of a 32000 vocabulary, 65 MB for a 512-token prefill chunk).
+/// On the CPU the logits are host memory either way; <c>greedy_ids</c> still spares the host argmax and the row copies.
 /// </summary>
 internal sealed class GqaRunner : IStepRunner
 {
@@ -25,7 +28,9 @@ internal sealed class GqaRunner : IStepRunner
     private readonly RunOptions _runOptions = new();
     private readonly NativeBuffer _inputIds;      // int64, up to max(numSlots, maxChunk) tokens
     private readonly NativeBuffer _attentionMask; // int64, up to numSlots * maxLength
-    private readonly NativeBuffer _logits;        // float32, [maxRows, vocab]
+    private readonly NativeBuffer _logits;        // float32, [maxRows, vocab]; rows of sampled requests only, with _deviceLogits
+    private readonly NativeBuffer? _greedyIds;    // int64, [maxRows]: the graph's argmax, when it has greedy_ids
+    private readonly KvAllocation? _deviceLogits; // float32, [maxRows, vocab] on the GPU, when it has greedy_ids
     private readonly string[] _pastKeyNames, _pastValueNames, _presentKeyNames, _presentValueNames;
     private readonly string _inputIdsName, _attentionMaskName, _logitsName;
     private readonly int _maxTokensPerCall;
@@ -89,8 +94,19 @@ internal sealed class GqaRunner : IStepRunner
         _inputIds = new NativeBuffer(8L * _maxTokensPerCall, pinned);
         _attentionMask = new NativeBuffer(8L * Math.Max(numSlots, 1) * maxLength, pinned);
         _logits = new NativeBuffer(4L * _maxTokensPerCall * VocabSize, pinned);
+        if (_session.OutputMetadata.ContainsKey(DecoderSession.GreedyIdsOutput))
+        {
+            _greedyIds = new NativeBuffer(8L * _maxTokensPerCall, pinned);
+            if (device == ExecutionDevice.Cuda)
+            {
+                _deviceLogits = _kvMemory.Allocate(4L * _maxTokensPerCall * VocabSize);
+            }
+        }
         _binding = _session.CreateIoBinding();
     }
+
+    /// <summary>The package's graph has <c>greedy_ids</c>: greedy requests take the graph's argmax (no logits row read).</summary>
+    public bool SelectsGreedyOnDevice => _greedyIds is not null;
 
     public int VocabSize { get; }
 
@@ -112,17 +128,15 @@ internal sealed class GqaRunner : IStepRunner
         {
             _sampledLogits = new float[numSampled * VocabSize];
         }
-        var logits = _sampledLogits;
+        var greedy = _greedyIds is null ? null : ImmutableArray.CreateBuilder<int>(numSampled);
         if (!plan.DecodeRows.IsEmpty)
         {
             RunDecode(plan.DecodeRows);
-            var all = _logits.AsSpan<float>(plan.DecodeRows.Length * VocabSize);
             for (var row = 0; row < plan.DecodeRows.Length; row++)
             {
                 if (!plan.DecodeRows[row].IsFiller)
                 {
-                    all.Slice(row * VocabSize, VocabSize).CopyTo(logits.AsSpan(ids.Count * VocabSize));
-                    ids.Add(plan.DecodeRows[row].SequenceId);
+                    Collect(plan, plan.DecodeRows[row].SequenceId, row, ids, greedy);
                 }
             }
         }
@@ -134,13 +148,36 @@ internal sealed class GqaRunner : IStepRunner
             else RunFirstPrompts(group, width);
             for (var b = 0; b < group.Count; b++)
             {
-                if (!group[b].NeedsLogits) continue;
-                var at = (b * width + group[b].TokenIds.Length - 1) * VocabSize;
-                _logits.AsSpan<float>(at + VocabSize)[at..].CopyTo(logits.AsSpan(ids.Count * VocabSize));
-                ids.Add(group[b].SequenceId);
+                if (group[b].NeedsLogits) Collect(plan, group[b].SequenceId, b * width + group[b].TokenIds.Length - 1, ids, greedy);
             }
         }
-        return new StepOutputs(ids.MoveToImmutable(), logits, VocabSize);
+        return new StepOutputs(ids.MoveToImmutable(), _sampledLogits, VocabSize) { GreedyIds = greedy?.MoveToImmutable() ?? default };
+    }
+
+    /// <summary>
+    /// Output row <paramref name="row"/> of the last call (flattened <c>[rows, tokens]</c>) is the next token of
+    /// <paramref name="sequenceId"/>: its argmax id, and — unless the engine takes the argmax — its logits row,
+    /// copied down from the device when the logits live there.
+    /// </summary>
+    private void Collect(StepPlan plan, long sequenceId, int row, ImmutableArray<long>.Builder ids, ImmutableArray<int>.Builder? greedy)
+    {
+        if (greedy is not null)
+        {
+            greedy.Add((int)_greedyIds!.AsSpan<long>(row + 1)[row]);
+            if (plan.GreedyOnly.Contains(sequenceId))
+            {
+                ids.Add(sequenceId);
+                return;
+            }
+        }
+        var rowBytes = 4L * VocabSize;
+        if (_deviceLogits is not null)
+        {
+            CudaRuntime.CopyToHost(_logits.At(row * rowBytes), _deviceLogits.Pointer + (nint)(row * rowBytes), rowBytes);
+        }
+        var at = row * VocabSize;
+        _logits.AsSpan<float>(at + VocabSize)[at..].CopyTo(_sampledLogits.AsSpan(ids.Count * VocabSize));
+        ids.Add(sequenceId);
     }
 
     /// <summary>input_ids [B, S] and attention_mask [B, S], row b = the prompt then zeros; slots group[0].Slot.. in order.</summary>
@@ -205,10 +242,20 @@ internal sealed class GqaRunner : IStepRunner
             _binding.ClearBoundOutputs();
             views.Add(Tensor(_inputIds, TensorElementType.Int64, [numSlots, sequenceLength], 8));
             views.Add(Tensor(_attentionMask, TensorElementType.Int64, [numSlots, totalLength], 8));
-            views.Add(Tensor(_logits, TensorElementType.Float, [numSlots, sequenceLength, VocabSize], 4));
+            long[] logitsShape = [numSlots, sequenceLength, VocabSize];
+            views.Add(_deviceLogits is null
+                ? Tensor(_logits, TensorElementType.Float, logitsShape, 4)
+                : OrtValue.CreateTensorValueWithData(_kvMemory.MemoryInfo, TensorElementType.Float, logitsShape,
+                    _deviceLogits.Pointer, 4L * numSlots * sequenceLength * VocabSize));
             _binding.BindInput(_inputIdsName, views[0]);
             _binding.BindInput(_attentionMaskName, views[1]);
             _binding.BindOutput(_logitsName, views[2]);
+            if (_greedyIds is not null)
+            {
+                var greedy = Tensor(_greedyIds, TensorElementType.Int64, [numSlots, sequenceLength], 8);
+                views.Add(greedy);
+                _binding.BindOutput(DecoderSession.GreedyIdsOutput, greedy);
+            }
             for (var layer = 0; layer < _kv.NumLayers; layer++)
             {
                 var key = _kv.KeyView(layer, firstSlot, numSlots);
@@ -222,6 +269,7 @@ internal sealed class GqaRunner : IStepRunner
                 _binding.BindOutput(_presentValueNames[layer], value);
             }
             _session.RunWithBinding(_runOptions, _binding);
+            if (_deviceLogits is not null) _binding.SynchronizeBoundOutputs(); // device logits rows are read after this
             NumRuns++;
         }
         catch (OnnxRuntimeException e)
@@ -264,10 +312,12 @@ internal sealed class GqaRunner : IStepRunner
         _runOptions.Dispose();
         // device allocations go back to the session's allocator: free them while the session lives
         _kv.Dispose();
+        _deviceLogits?.Dispose();
         _kvMemory.Dispose();
         _session.Dispose();
         _inputIds.Dispose();
         _attentionMask.Dispose();
         _logits.Dispose();
+        _greedyIds?.Dispose();
     }
 }

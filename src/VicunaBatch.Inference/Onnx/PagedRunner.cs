@@ -104,7 +104,7 @@ internal sealed class PagedRunner : IStepRunner
         _blockTable = new NativeBuffer(4L * maxBatchSize * _maxBlocksPerSequence, pinned: true);
         _metadata = new NativeBuffer(4L * 3);
         _logits = new NativeBuffer(4L * maxBatchSize * VocabSize, pinned: true);
-        if (_session.OutputMetadata.ContainsKey(GreedyIdsOutput))
+        if (_session.OutputMetadata.ContainsKey(DecoderSession.GreedyIdsOutput))
         {
             // logits stay on the device; only the argmax comes down, and the rows a sampled request needs
             _deviceLogits = _kvMemory.Allocate(4L * maxBatchSize * VocabSize);
@@ -134,9 +134,6 @@ internal sealed class PagedRunner : IStepRunner
     public KvBlocks Blocks { get; }
 
     KvBlocks? IStepRunner.Blocks => Blocks;
-
-    /// <summary>The optional output of a paged graph (model-export writes it): <c>ArgMax(logits, axis 1)</c>, int64 [batch].</summary>
-    public const string GreedyIdsOutput = "greedy_ids";
 
     public bool SelectsGreedyOnDevice => _deviceLogits is not null;
 
@@ -248,7 +245,7 @@ internal sealed class PagedRunner : IStepRunner
                 _binding.BindOutput(_logitsName, logits);
                 var greedy = Tensor(_greedyIds!, TensorElementType.Int64, [batch], 8);
                 views.Add(greedy);
-                _binding.BindOutput(GreedyIdsOutput, greedy);
+                _binding.BindOutput(DecoderSession.GreedyIdsOutput, greedy);
             }
             _session.RunWithBinding(_runOptions, _binding);
             if (_deviceLogits is not null) _binding.SynchronizeBoundOutputs(); // the device logits rows are read after this

@@ -67,6 +67,15 @@ public sealed class ModelFixture : IDisposable
         return dir;
     }
 
+    /// <summary>A copy of <paramref name="package"/> whose graph lacks the output <paramref name="output"/> and the node that makes it
+    /// (a package from an exporter that did not write it; model-export/tools/strip_output.py).</summary>
+    public string WithoutOutput(string package, string output)
+    {
+        var copy = Path.Combine(_workDir, $"without-{output}-{Guid.NewGuid():N}");
+        RunPython("tools/strip_output.py", [package, copy, output]);
+        return copy;
+    }
+
     /// <summary>Runs a model-export script (path relative to model-export/, e.g. <c>tools/llama2c_to_hf.py</c>); returns stdout.</summary>
     public string RunScript(string script, params string[] arguments) => RunPython(script, arguments);
 
