@@ -91,6 +91,7 @@ for step in $STEPS; do
       bench 160 150 --model /tmp/v13 --workload $W/workload-160.jsonl --limit 64 --max-batch-size 32 ;;
     640:*:* | 640nog:*:* | w64:*:* | w64x128:*:*)
       IFS=: read -r work slots maxlen <<<"$step"
+      export_model v13 vicuna-13b /tmp/v13 300 || continue
       model=/tmp/v13
       if [[ $work == 640nog ]]; then
         model=/tmp/v13nog
