@@ -16,9 +16,9 @@ public interface IStepRunner : IDisposable
 
     long KvCacheBytes { get; }
 
-    /// <summary>The graph picks the argmax on the device: for <see cref="StepPlan.GreedyOnly"/> sequences only the
-    /// token id comes down, not a <c>[vocab]</c> row of logits.</summary>
-    bool SelectsGreedyOnDevice => false;
+    /// <summary>The graph picks the argmax (its <c>greedy_ids</c> output): for <see cref="StepPlan.GreedyOnly"/> sequences only
+    /// the token id is read, not a <c>[vocab]</c> row of logits (on CUDA the logits then stay on the device).</summary>
+    bool SelectsGreedyInGraph => false;
 
     StepOutputs Execute(StepPlan plan);
 }

@@ -49,7 +49,7 @@ public sealed class InferenceEngine : IDisposable
     public long KvCacheBytes => _runner.KvCacheBytes;
 
     /// <summary>The graph picks greedy requests' tokens (its <c>greedy_ids</c> output): no logits row is read for them.</summary>
-    public bool SelectsGreedyInGraph => _runner.SelectsGreedyOnDevice;
+    public bool SelectsGreedyInGraph => _runner.SelectsGreedyInGraph;
 
     public bool HasWork => _scheduler.HasWork || _finished.Count > 0;
 
@@ -96,7 +96,7 @@ public sealed class InferenceEngine : IDisposable
         var plan = _scheduler.Schedule();
         if (!plan.IsEmpty)
         {
-            if (_runner.SelectsGreedyOnDevice) plan = plan with { GreedyOnly = GreedyOnly(plan) };
+            if (_runner.SelectsGreedyInGraph) plan = plan with { GreedyOnly = GreedyOnly(plan) };
             var started = Stopwatch.GetTimestamp();
             var slotsInUse = _scheduler.NumRunning;
             StepOutputs outputs;

@@ -38,7 +38,7 @@ public sealed record StepPlan(ImmutableArray<DecodeRow> DecodeRows, ImmutableArr
     /// <summary>
     /// Sequences whose next token is the argmax and that need no logits on the host (greedy, no
     /// <see cref="GenerationRequest.ReturnLogits"/>). Filled by the engine only for a runner that
-    /// <see cref="IStepRunner.SelectsGreedyOnDevice"/>: such a runner returns just their ids in
+    /// <see cref="IStepRunner.SelectsGreedyInGraph"/>: such a runner returns just their ids in
     /// <see cref="StepOutputs.GreedyIds"/> and copies no logits row down for them.
     /// </summary>
     public ImmutableHashSet<long> GreedyOnly { get; init; } = ImmutableHashSet<long>.Empty;

@@ -106,7 +106,7 @@ internal sealed class GqaRunner : IStepRunner
     }
 
     /// <summary>The package's graph has <c>greedy_ids</c>: greedy requests take the graph's argmax (no logits row read).</summary>
-    public bool SelectsGreedyOnDevice => _greedyIds is not null;
+    public bool SelectsGreedyInGraph => _greedyIds is not null;
 
     public int VocabSize { get; }
 

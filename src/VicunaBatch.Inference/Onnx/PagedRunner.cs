@@ -135,7 +135,7 @@ internal sealed class PagedRunner : IStepRunner
 
     KvBlocks? IStepRunner.Blocks => Blocks;
 
-    public bool SelectsGreedyOnDevice => _deviceLogits is not null;
+    public bool SelectsGreedyInGraph => _deviceLogits is not null;
 
     public StepOutputs Execute(StepPlan plan)
     {

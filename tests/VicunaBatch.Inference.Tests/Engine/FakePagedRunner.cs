@@ -32,7 +32,7 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
 
     public List<StepPlan> Plans { get; } = [];
 
-    public bool SelectsGreedyOnDevice => greedyOnDevice;
+    public bool SelectsGreedyInGraph => greedyOnDevice;
 
     /// <summary>The token that follows <paramref name="history"/> (prompt ++ output so far).</summary>
     public static int NextToken(IReadOnlyList<int> history, int vocabSize = 97)
