@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Api.Tests;
 
@@ -10,7 +11,7 @@ namespace VicunaBatch.Api.Tests;
 [Collection(ServerCollection.Name)]
 public sealed class SdkClientTests(ServerFixture server)
 {
-    private static readonly string SdkFolder = Path.Combine(ServerFixture.RepoRoot, "tests", "VicunaBatch.Api.Tests", "sdk");
+    private static readonly string SdkFolder = Path.Combine(Checkout.Root, "tests", "VicunaBatch.Api.Tests", "sdk");
 
     [Fact]
     public async Task OpenAiNodeSdk_uploadCreatePollDownload_completesWithEveryCustomId()

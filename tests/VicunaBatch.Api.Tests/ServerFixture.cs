@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using VicunaBatch.Cli;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Api.Tests;
 
@@ -27,11 +28,9 @@ public sealed class ServerFixture : IAsyncLifetime
 
     public Uri BaseAddress { get; private set; } = null!;
 
-    public static string RepoRoot { get; } = FindRepoRoot();
-
     public async Task InitializeAsync()
     {
-        var settings = new ServeSettings(0, Path.Combine(RepoRoot, "models", "tiny"), DataPath, [.. Keys, .. LoadKeys])
+        var settings = new ServeSettings(0, Path.Combine(Checkout.Root, "models", "tiny"), DataPath, [.. Keys, .. LoadKeys])
         {
             Defaults = new Worker.RequestDefaults { MaxTokens = 8 },
         };
@@ -57,13 +56,6 @@ public sealed class ServerFixture : IAsyncLifetime
         var client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
         if (key is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
         return client;
-    }
-
-    private static string FindRepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "VicunaBatch.sln"))) return dir.FullName;
-        throw new InvalidOperationException($"no VicunaBatch.sln above {AppContext.BaseDirectory}");
     }
 }
 

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Azure.Storage.Blobs;
 using Azure.Storage.Queues;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Azure.Tests;
 
@@ -16,7 +17,7 @@ public sealed class AzuriteFixture : IAsyncLifetime
     // Azurite's well-known development account (public, documented; it only opens this emulator)
     private const string Account = "devstoreaccount1";
     private const string Key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-    private static readonly string Folder = Path.Combine(RepoRoot(), "tests", "VicunaBatch.Azure.Tests", "azurite");
+    private static readonly string Folder = Path.Combine(Checkout.Root, "tests", "VicunaBatch.Azure.Tests", "azurite");
     private Process? _azurite;
     private int _nextName;
 
@@ -103,13 +104,6 @@ public sealed class AzuriteFixture : IAsyncLifetime
         var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToList();
         listeners.ForEach(l => l.Stop());
         return (ports[0], ports[1], ports[2]);
-    }
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "VicunaBatch.sln"))) return dir.FullName;
-        throw new InvalidOperationException($"no VicunaBatch.sln above {AppContext.BaseDirectory}");
     }
 }
 

@@ -1,3 +1,5 @@
+using VicunaBatch.Testing;
+
 namespace VicunaBatch.Azure.Tests;
 
 /// <summary><see cref="BlobModelDownload"/> against a real Azurite: a model package folder uploaded as the README says
@@ -54,9 +56,7 @@ public sealed class BlobModelDownloadTests(AzuriteFixture azurite) : IDisposable
 
     private async Task<(Uri SourceUri, string Package)> UploadTinyAsync()
     {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(root.FullName, "VicunaBatch.sln"))) root = root.Parent!;
-        var package = Path.Combine(root.FullName, "models", "tiny");
+        var package = Path.Combine(Checkout.Root, "models", "tiny");
         var container = azurite.Blobs.GetBlobContainerClient(azurite.UniqueName("models"));
         await container.CreateAsync();
         foreach (var file in Directory.GetFiles(package))

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using VicunaBatch.Core;
 using VicunaBatch.Inference.Engine;
+using VicunaBatch.Testing;
 using VicunaBatch.Worker;
 
 namespace VicunaBatch.Cli.Tests;
@@ -21,7 +22,7 @@ public sealed class BadInputTests : IDisposable
     [InlineData("blank.jsonl")]
     public async Task A_file_with_no_request_fails_its_job_with_empty_input(string name)
     {
-        var input = Path.Combine(RunFolder.RepositoryRoot(), "tests", "data", "bad-inputs", name);
+        var input = Path.Combine(Checkout.Root, "tests", "data", "bad-inputs", name);
         var result = await CliProcess.RunAsync(_folder.Root, TimeSpan.FromSeconds(60), "run", input, "--out", _folder.Out);
 
         Assert.Equal(1, result.ExitCode);
@@ -41,7 +42,7 @@ public sealed class BadInputTests : IDisposable
     [InlineData("duplicates.jsonl", 2, 2)]
     public async Task Corpus_file_gives_a_completed_job_with_whole_results(string name, int numValid, int numRejected)
     {
-        var input = Path.Combine(RunFolder.RepositoryRoot(), "tests", "data", "bad-inputs", name);
+        var input = Path.Combine(Checkout.Root, "tests", "data", "bad-inputs", name);
         var summary = await RunAsync(input);
 
         Assert.Equal(JobStatus.Completed, summary.Job.Status);
@@ -53,7 +54,7 @@ public sealed class BadInputTests : IDisposable
     [Fact]
     public async Task Invalid_utf8_is_an_invalid_encoding_error_with_its_line_number()
     {
-        await RunAsync(Path.Combine(RunFolder.RepositoryRoot(), "tests", "data", "bad-inputs", "invalid-utf8.jsonl"));
+        await RunAsync(Path.Combine(Checkout.Root, "tests", "data", "bad-inputs", "invalid-utf8.jsonl"));
         var error = Assert.Single(RunFolder.ReadJsonLines(_folder.ErrorsPath));
         Assert.Equal(("invalid_encoding", 2), (error.GetProperty("error").GetProperty("code").GetString(), error.GetProperty("error").GetProperty("line").GetInt32()));
     }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Cli.Tests;
 
@@ -81,7 +82,7 @@ public sealed partial class GenerateCommandTests : IDisposable
     /// <summary>/usr/bin/python3 model-export/export.py ARGS, its --verify running the vicuna-batch.dll beside these tests.</summary>
     private static (int ExitCode, string Stdout, string Stderr) RunExport(params string[] args)
     {
-        var root = RunFolder.RepositoryRoot();
+        var root = Checkout.Root;
         var info = new ProcessStartInfo("/usr/bin/python3")
         {
             RedirectStandardOutput = true,

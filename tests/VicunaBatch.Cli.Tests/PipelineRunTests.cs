@@ -3,6 +3,7 @@ using System.Text.Json;
 using VicunaBatch.Core;
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Local.Tests.Webhooks;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Cli.Tests;
 
@@ -179,7 +180,7 @@ public sealed class PipelineRunTests : IDisposable
     [Fact]
     public async Task PipelineRunCommand_example_summarizesEachDocumentThenHasNothingToDo()
     {
-        var example = Path.Combine(RunFolder.RepositoryRoot(), "examples", "pipelines", "notes.json");
+        var example = Path.Combine(Checkout.Root, "examples", "pipelines", "notes.json");
 
         var (exitCode, stdout, stderr) = await CliProcess.RunAsync(_folder.Root, TimeSpan.FromSeconds(60), "pipeline", "run", example, "--out", _folder.Out);
 

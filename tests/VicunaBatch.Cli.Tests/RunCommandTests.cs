@@ -1,6 +1,7 @@
 using System.Text.Json;
 using VicunaBatch.Core;
 using VicunaBatch.Inference.Engine;
+using VicunaBatch.Testing;
 using VicunaBatch.Worker;
 
 namespace VicunaBatch.Cli.Tests;
@@ -29,7 +30,7 @@ public sealed class RunCommandTests : IDisposable
     [Fact]
     public async Task RunAsync_examplePrompts_writesEveryValidLineOnceAndEveryBrokenLineAsAnError()
     {
-        var input = Path.Combine(RunFolder.RepositoryRoot(), "examples", "prompts.jsonl");
+        var input = Path.Combine(Checkout.Root, "examples", "prompts.jsonl");
         var expectedIds = ExpectedValidIds(input);
         Assert.Equal(56, expectedIds.Count);
 

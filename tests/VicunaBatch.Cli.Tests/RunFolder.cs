@@ -23,16 +23,6 @@ internal sealed class RunFolder : IDisposable
 
     public string JobPath => Path.Combine(Out, "job.json");
 
-    /// <summary>The checkout this test build came from (the folder holding VicunaBatch.sln).</summary>
-    public static string RepositoryRoot()
-    {
-        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
-        {
-            if (File.Exists(Path.Combine(folder.FullName, "VicunaBatch.sln"))) return folder.FullName;
-        }
-        throw new DirectoryNotFoundException($"no VicunaBatch.sln above {AppContext.BaseDirectory}");
-    }
-
     public string WriteInput(string name, IEnumerable<string> lines)
     {
         var path = Path.Combine(Root, name);

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using VicunaBatch.Core;
 using VicunaBatch.Local.Tests.Webhooks;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Cli.Tests;
 
@@ -95,7 +96,7 @@ public sealed class ServeFaultTests : IDisposable
     [Fact]
     public async Task Webhook_receiver_down_when_the_batch_ends_and_back_before_the_retry_gets_one_event()
     {
-        var port = LoopbackReceiver.FreePort(); // nothing listens there yet: connection refused
+        var port = LoopbackPorts.Free(); // nothing listens there yet: connection refused
         var lines = Input();
         using var serve = await StartAsync();
         var batchId = await CreateBatchAsync(serve, lines, $"http://127.0.0.1:{port}/hooks/batch");

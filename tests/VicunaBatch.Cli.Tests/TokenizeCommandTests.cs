@@ -1,4 +1,5 @@
 using System.CommandLine;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Cli.Tests;
 
@@ -29,8 +30,7 @@ public sealed class TokenizeCommandTests
 
     private static string LlamaTokenizerPath()
     {
-        string shared = Environment.GetEnvironmentVariable("VICUNA_SHARED") ?? Path.Combine(RunFolder.RepositoryRoot(), "..", "shared");
-        string path = Path.GetFullPath(Path.Combine(shared, "models", "llama-tokenizer.model"));
+        string path = Path.GetFullPath(Path.Combine(Checkout.Shared, "models", "llama-tokenizer.model"));
         return File.Exists(path)
             ? path
             : throw new FileNotFoundException($"LLaMA tokenizer not found at '{path}'; set VICUNA_SHARED to the shared folder.");

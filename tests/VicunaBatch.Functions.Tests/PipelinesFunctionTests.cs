@@ -5,6 +5,7 @@ using Microsoft.Azure.Functions.Worker;
 using VicunaBatch.Azure;
 using VicunaBatch.Azure.Tests;
 using VicunaBatch.Core;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Functions.Tests;
 
@@ -23,11 +24,9 @@ public sealed class PipelinesFunctionTests(AzuriteFixture azurite) : IAsyncLifet
 
     public async Task InitializeAsync()
     {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(root.FullName, "VicunaBatch.sln"))) root = root.Parent!;
         _rig = new FunctionsRig(azurite, new Dictionary<string, string?>
         {
-            ["Pipelines:ModelPath"] = Path.Combine(root.FullName, "models", "tiny"),
+            ["Pipelines:ModelPath"] = Path.Combine(Checkout.Root, "models", "tiny"),
             ["Pipelines:StageWait"] = "00:00:00",
         });
         _receiver = await WebhookReceiver.StartAsync();
@@ -102,12 +101,10 @@ public sealed class PipelinesFunctionTests(AzuriteFixture azurite) : IAsyncLifet
     [Fact]
     public async Task Run_withModelSourceUri_copiesOnlyTheTokenizerAndConfigFromBlobStorage()
     {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(root.FullName, "VicunaBatch.sln"))) root = root.Parent!;
         var models = azurite.Blobs.GetBlobContainerClient(azurite.UniqueName("models"));
         await models.CreateIfNotExistsAsync();
         foreach (var name in new[] { "genai_config.json", "tokenizer.model", "model.onnx" })
-            await models.GetBlobClient($"tiny/{name}").UploadAsync(Path.Combine(root.FullName, "models", "tiny", name));
+            await models.GetBlobClient($"tiny/{name}").UploadAsync(Path.Combine(Checkout.Root, "models", "tiny", name));
         var source = new Uri(models.Uri + "/tiny");
         var local = PipelineTicks.LocalModelFolder(source);
         if (Directory.Exists(local)) Directory.Delete(local, recursive: true);
@@ -119,7 +116,7 @@ public sealed class PipelinesFunctionTests(AzuriteFixture azurite) : IAsyncLifet
 
         Assert.Equal(PipelineTickOutcome.NotDue, Assert.Single(first).Outcome); // the timer runs: the model's tokenizer is there
         Assert.Equal(["genai_config.json", "tokenizer.model"], Directory.GetFiles(local).Select(Path.GetFileName).Order());
-        Assert.Equal(File.ReadAllBytes(Path.Combine(root.FullName, "models", "tiny", "tokenizer.model")), File.ReadAllBytes(Path.Combine(local, "tokenizer.model")));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(Checkout.Root, "models", "tiny", "tokenizer.model")), File.ReadAllBytes(Path.Combine(local, "tokenizer.model")));
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Infra.Tests;
 
@@ -7,8 +8,7 @@ namespace VicunaBatch.Infra.Tests;
 /// files (each lints main.bicep and its modules too), started together.</summary>
 public sealed class BicepFixture : IAsyncLifetime
 {
-    public static readonly string RepoRoot = FindRepoRoot();
-    public static readonly string BicepDir = Path.Combine(RepoRoot, "infra", "bicep");
+    public static readonly string BicepDir = Path.Combine(Checkout.Root, "infra", "bicep");
     public static readonly string[] ParamFiles = ["main.dev.bicepparam", "main.prod.bicepparam"];
 
     public ArmTemplate Main { get; private set; } = null!;
@@ -17,7 +17,7 @@ public sealed class BicepFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         // restore once before the parallel runs
-        var bicep = (await RunAsync("bash", [Path.Combine(RepoRoot, "infra", "bicep-tool.sh")], RepoRoot)).RequireSuccess().Stdout.Trim();
+        var bicep = (await RunAsync("bash", [Path.Combine(Checkout.Root, "infra", "bicep-tool.sh")], Checkout.Root)).RequireSuccess().Stdout.Trim();
         var build = RunAsync(bicep, ["build", "main.bicep", "--stdout"], BicepDir);
         var lints = ParamFiles.ToDictionary(f => f, f => RunAsync(bicep, ["lint", f], BicepDir));
         Main = new ArmTemplate(JsonNode.Parse((await build).RequireSuccess().Stdout)!.AsObject());
@@ -44,13 +44,6 @@ public sealed class BicepFixture : IAsyncLifetime
         var stderr = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
         return new BicepRun($"{fileName} {string.Join(' ', args)}", process.ExitCode, await stdout, await stderr);
-    }
-
-    private static string FindRepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "VicunaBatch.sln"))) return dir.FullName;
-        throw new InvalidOperationException($"VicunaBatch.sln not found above {AppContext.BaseDirectory}");
     }
 }
 

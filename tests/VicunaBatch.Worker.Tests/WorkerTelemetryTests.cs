@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using Microsoft.Extensions.Configuration;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Worker.Tests;
 
@@ -13,7 +14,7 @@ public sealed class WorkerTelemetryTests : IDisposable
     public async Task Metrics_reach_an_otlp_receiver_with_the_worker_instruments()
     {
         using var receiver = new HttpListener();
-        var port = FreePort();
+        var port = LoopbackPorts.Free();
         receiver.Prefixes.Add($"http://127.0.0.1:{port}/");
         receiver.Start();
         await _folder.SubmitAsync(Enumerable.Range(0, 8).Select(i => WorkerFolder.Prompt($"r{i}", 4)));
@@ -52,13 +53,6 @@ public sealed class WorkerTelemetryTests : IDisposable
         Assert.Equal(["/v1/metrics"], paths);
         Assert.True(serviceNamed);
         await app.StopAsync();
-    }
-
-    private static int FreePort()
-    {
-        using var socket = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        socket.Start();
-        return ((IPEndPoint)socket.LocalEndpoint).Port;
     }
 
     public void Dispose() => _folder.Dispose();

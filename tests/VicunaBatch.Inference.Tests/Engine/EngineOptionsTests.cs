@@ -1,4 +1,5 @@
 using VicunaBatch.Inference.Engine;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Inference.Tests.Engine;
 
@@ -22,9 +23,7 @@ public sealed class EngineOptionsTests
     [Fact]
     public void An_engine_on_the_cpu_has_the_slots_it_was_given()
     {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(root.FullName, "VicunaBatch.sln"))) root = root.Parent!;
-        using var model = LoadedModel.Open(Path.Combine(root.FullName, "models", "tiny"), new EngineOptions { MaxBatchSize = 5, NumThreads = 1 });
+        using var model = LoadedModel.Open(Path.Combine(Checkout.Root, "models", "tiny"), new EngineOptions { MaxBatchSize = 5, NumThreads = 1 });
         Assert.Equal(5, model.Engine.NumSlots);
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Inference.Tests.Fixtures;
 
@@ -19,12 +20,9 @@ public sealed class ModelFixture : IDisposable
 
     public ModelFixture()
     {
-        RepoRoot = FindRepoRoot();
-        SharedDir = FindSharedDir(RepoRoot);
+        SharedDir = FindSharedDir();
         Directory.CreateDirectory(_workDir);
     }
-
-    public string RepoRoot { get; }
 
     public string SharedDir { get; }
 
@@ -151,9 +149,9 @@ public sealed class ModelFixture : IDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-            WorkingDirectory = RepoRoot,
+            WorkingDirectory = Checkout.Root,
         };
-        psi.ArgumentList.Add(Path.Combine(RepoRoot, "model-export", script));
+        psi.ArgumentList.Add(Path.Combine(Checkout.Root, "model-export", script));
         foreach (var argument in arguments)
         {
             psi.ArgumentList.Add(argument);
@@ -166,23 +164,9 @@ public sealed class ModelFixture : IDisposable
         return (process.ExitCode, stdout, stderr.Result);
     }
 
-    private static string FindRepoRoot()
+    private static string FindSharedDir()
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "VicunaBatch.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"VicunaBatch.sln not found above {AppContext.BaseDirectory}");
-    }
-
-    private static string FindSharedDir(string repoRoot)
-    {
-        var fromEnv = Environment.GetEnvironmentVariable("VICUNA_SHARED");
-        var dir = string.IsNullOrEmpty(fromEnv) ? Path.GetFullPath(Path.Combine(repoRoot, "..", "shared")) : fromEnv;
+        var dir = Checkout.Shared;
         if (!File.Exists(Path.Combine(dir, "models", "stories260K.bin")))
         {
             throw new InvalidOperationException(

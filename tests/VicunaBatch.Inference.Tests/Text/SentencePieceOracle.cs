@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Inference.Tests.Text;
 
@@ -116,24 +117,10 @@ public static class SentencePieceOracle
 
     private static string FindSharedFolder()
     {
-        string? fromEnvironment = Environment.GetEnvironmentVariable("VICUNA_SHARED");
-        if (!string.IsNullOrEmpty(fromEnvironment))
-        {
-            return Directory.Exists(fromEnvironment)
-                ? fromEnvironment
-                : throw new DirectoryNotFoundException($"VICUNA_SHARED points to '{fromEnvironment}', which does not exist.");
-        }
-        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
-        {
-            if (File.Exists(Path.Combine(folder.FullName, "VicunaBatch.sln")))
-            {
-                string shared = Path.GetFullPath(Path.Combine(folder.FullName, "..", "shared"));
-                return Directory.Exists(shared)
-                    ? shared
-                    : throw new DirectoryNotFoundException($"Shared folder '{shared}' not found; set VICUNA_SHARED to the folder holding models/ and data/.");
-            }
-        }
-        throw new DirectoryNotFoundException(
-            $"No VicunaBatch.sln above '{AppContext.BaseDirectory}'; set VICUNA_SHARED to the folder holding models/ and data/.");
+        string shared = Checkout.Shared;
+        if (Directory.Exists(shared)) return shared;
+        throw new DirectoryNotFoundException(string.IsNullOrEmpty(Environment.GetEnvironmentVariable("VICUNA_SHARED"))
+            ? $"Shared folder '{shared}' not found; set VICUNA_SHARED to the folder holding models/ and data/."
+            : $"VICUNA_SHARED points to '{shared}', which does not exist.");
     }
 }

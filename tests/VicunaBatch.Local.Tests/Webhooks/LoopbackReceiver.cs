@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Local.Tests.Webhooks;
 
@@ -36,7 +36,7 @@ internal sealed class LoopbackReceiver : IAsyncDisposable
         foreach (var status in answers) Answers.Enqueue(status);
         for (int tries = 1; ; tries++)
         {
-            Port = port ?? FreePort();
+            Port = port ?? LoopbackPorts.Free();
             _listener = new HttpListener();
             _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
             try { _listener.Start(); break; }
@@ -44,16 +44,6 @@ internal sealed class LoopbackReceiver : IAsyncDisposable
         }
         Url = $"http://127.0.0.1:{Port}/hooks/batch";
         _loop = Task.Run(ServeAsync);
-    }
-
-    /// <summary>A port nothing listens on right now (connection refused).</summary>
-    public static int FreePort()
-    {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        int port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        return port;
     }
 
     private async Task ServeAsync()

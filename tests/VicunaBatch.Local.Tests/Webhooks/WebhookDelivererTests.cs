@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using VicunaBatch.Core;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Local.Tests.Webhooks;
 
@@ -86,7 +87,7 @@ public sealed class WebhookDelivererTests : IDisposable
     [Fact]
     public async Task RunAsync_receiverDown_retriedThenGivesUpAfterSchedule()
     {
-        var job = WebhookRig.CompletedJob($"http://127.0.0.1:{LoopbackReceiver.FreePort()}/hooks");
+        var job = WebhookRig.CompletedJob($"http://127.0.0.1:{LoopbackPorts.Free()}/hooks");
 
         await _rig.Enqueuer.EnqueueAsync(job);
         await _rig.RunUntilOutboxEmptyAsync(Limit);
