@@ -13,8 +13,8 @@
 #                                             prefill-check (batched first prompts vs one slot, tiny fp16, logits),
 #                                             greedy-check (variant A, tiny fp16: greedy ids from the graph, logits left on
 #                                             the device, against the host argmax of copied logits rows; same slots),
-#                                             640nog:SLOTS:MAXLEN (as 640:SLOTS:MAXLEN on a copy of the package without
-#                                             greedy_ids: every logits row copied down, as before that output),
+#                                             640nog:SLOTS:MAXLEN, w64nog:SLOTS:MAXLEN (as 640:…, w64:… on a copy of the
+#                                             package without greedy_ids: every logits row copied down, as before that output),
 #                                             paged-check (variant B vs variant A, tiny fp16, same seed: greedy ids and logits;
 #                                             block 256 flash, block 16 fallback with preemption, chunked mixed steps),
 #                                             640paged:BLOCKSIZE / w64paged:BLOCKSIZE (Vicuna-13B fp16 as variant B, e.g. 128 or
@@ -89,17 +89,17 @@ for step in $STEPS; do
       bench 640b32 420 --model /tmp/v13 --workload $W/workload-640.jsonl --max-batch-size 32 ;;
     160)
       bench 160 150 --model /tmp/v13 --workload $W/workload-160.jsonl --limit 64 --max-batch-size 32 ;;
-    640:*:* | 640nog:*:* | w64:*:* | w64x128:*:*)
+    640:*:* | 640nog:*:* | w64:*:* | w64nog:*:* | w64x128:*:*)
       IFS=: read -r work slots maxlen <<<"$step"
       export_model v13 vicuna-13b /tmp/v13 300 || continue
       model=/tmp/v13
-      if [[ $work == 640nog ]]; then
+      if [[ $work == *nog ]]; then
         model=/tmp/v13nog
         [[ -f $model/genai_config.json ]] || "$PY" model-export/tools/strip_output.py /tmp/v13 $model greedy_ids || continue
       fi
       case $work in
         640 | 640nog) args=(--workload $W/workload-640.jsonl) ;;
-        w64) args=(--workload $W/workload-160.jsonl --limit 64) ;;
+        w64 | w64nog) args=(--workload $W/workload-160.jsonl --limit 64) ;;
         w64x128) args=(--workload $W/w64x128.jsonl) ;;
       esac
       bench "$work-s$slots-l$maxlen" 300 --model $model "${args[@]}" \
