@@ -11,8 +11,8 @@
 #                                             w64:SLOTS:MAXLEN (the first 64 requests of workload-160),
 #                                             w64x128:SLOTS:MAXLEN (those 64 prompts, 128 tokens each: .gpuwork/w64x128.jsonl),
 #                                             prefill-check (batched first prompts vs one slot, tiny fp16, logits),
-#                                             greedy-check (variant A, tiny fp16: greedy ids from the graph, logits left on
-#                                             the device, against the host argmax of copied logits rows; same slots),
+#                                             greedy-check (variants A and B, tiny fp16: greedy ids from the graph, logits
+#                                             left on the device, against the host argmax of copied logits rows; same slots),
 #                                             640nog:SLOTS:MAXLEN, w64nog:SLOTS:MAXLEN (as 640:…, w64:… on a copy of the
 #                                             package without greedy_ids: every logits row copied down, as before that output),
 #                                             paged-check (variant B vs variant A, tiny fp16, same seed: greedy ids and logits;
@@ -114,14 +114,19 @@ for step in $STEPS; do
       "$PY" scripts/gpu/check-prefill.py "$OUT/prefill-s8.jsonl" "$OUT/prefill-s1.jsonl" | tee -a "$OUT/summary.txt"
       rm -f "$OUT"/prefill-s*.jsonl ;;
     greedy-check)
-      export_model tiny tiny /tmp/tiny16 60 || continue
-      for how in graph host; do
-        timeout 60 "${VB[@]}" generate --device cuda --model /tmp/tiny16 --requests scripts/gpu/prefill-check.jsonl --json \
-          $([[ $how == host ]] && echo --logits) --max-batch-size 8 >"$OUT/greedy-$how.jsonl" 2>"$OUT/greedy-$how.err"
-        log "generate greedy-$how rc=$?"
+      # both variants: greedy ids from the graph (logits left on the device) against the host argmax of copied rows
+      export_model tiny tiny /tmp/tiny16 60 && export_model tinyp256 tiny /tmp/tiny16p256 60 --attention paged --block-size 256 || continue
+      for variant in a:/tmp/tiny16 b:/tmp/tiny16p256; do
+        name=${variant%%:*}; model=${variant#*:}
+        for how in graph host; do
+          timeout 60 "${VB[@]}" generate --device cuda --model "$model" --requests scripts/gpu/prefill-check.jsonl --json \
+            $([[ $how == host ]] && echo --logits) --max-batch-size 8 >"$OUT/greedy-$name-$how.jsonl" 2>"$OUT/greedy-$name-$how.err"
+          log "generate greedy-$name-$how rc=$?"
+        done
+        "$PY" scripts/gpu/check-prefill.py "$OUT/greedy-$name-host.jsonl" "$OUT/greedy-$name-graph.jsonl" --label "greedy check $name" \
+          --tolerance 0 | tee "$OUT/greedy-check-$name.txt" | tail -1 | tee -a "$OUT/summary.txt"
       done
-      "$PY" scripts/gpu/check-prefill.py "$OUT/greedy-host.jsonl" "$OUT/greedy-graph.jsonl" --label "greedy check" --tolerance 0 \
-        | tee "$OUT/greedy-check.txt" | tail -1 | tee -a "$OUT/summary.txt" ;;
+      rm -f "$OUT"/greedy-*.jsonl ;;
     paged-check)
       # variant B (PagedAttention) against variant A (GroupQueryAttention): same seed, same weights, same requests.
       # A on one slot is the reference; B runs: all in one step (block 256: FlashAttention at head 16 needs 256),

@@ -28,13 +28,10 @@ internal sealed class GqaRunner : IStepRunner
     private readonly RunOptions _runOptions = new();
     private readonly NativeBuffer _inputIds;      // int64, up to max(numSlots, maxChunk) tokens
     private readonly NativeBuffer _attentionMask; // int64, up to numSlots * maxLength
-    private readonly NativeBuffer _logits;        // float32, [maxRows, vocab]; rows of sampled requests only, with _deviceLogits
-    private readonly NativeBuffer? _greedyIds;    // int64, [maxRows]: the graph's argmax, when it has greedy_ids
-    private readonly KvAllocation? _deviceLogits; // float32, [maxRows, vocab] on the GPU, when it has greedy_ids
+    private readonly StepLogits _logits;          // [maxRows, vocab] and greedy ids, maxRows = max(numSlots, maxChunk)
     private readonly string[] _pastKeyNames, _pastValueNames, _presentKeyNames, _presentValueNames;
     private readonly string _inputIdsName, _attentionMaskName, _logitsName;
     private readonly int _maxTokensPerCall;
-    private float[] _sampledLogits = [];
 
     public GqaRunner(ModelPackage package, int numSlots, int maxLength, int maxChunkTokens, int numThreads,
         ExecutionDevice device = ExecutionDevice.Cpu)
@@ -93,20 +90,12 @@ internal sealed class GqaRunner : IStepRunner
         var pinned = device == ExecutionDevice.Cuda; // copied up and down every step
         _inputIds = new NativeBuffer(8L * _maxTokensPerCall, pinned);
         _attentionMask = new NativeBuffer(8L * Math.Max(numSlots, 1) * maxLength, pinned);
-        _logits = new NativeBuffer(4L * _maxTokensPerCall * VocabSize, pinned);
-        if (_session.OutputMetadata.ContainsKey(DecoderSession.GreedyIdsOutput))
-        {
-            _greedyIds = new NativeBuffer(8L * _maxTokensPerCall, pinned);
-            if (device == ExecutionDevice.Cuda)
-            {
-                _deviceLogits = _kvMemory.Allocate(4L * _maxTokensPerCall * VocabSize);
-            }
-        }
+        _logits = new StepLogits(_session, _kvMemory, _maxTokensPerCall, VocabSize, pinned, onDevice: device == ExecutionDevice.Cuda);
         _binding = _session.CreateIoBinding();
     }
 
     /// <summary>The package's graph has <c>greedy_ids</c>: greedy requests take the graph's argmax (no logits row read).</summary>
-    public bool SelectsGreedyInGraph => _greedyIds is not null;
+    public bool SelectsGreedyInGraph => _logits.HasGreedyIds;
 
     public int VocabSize { get; }
 
@@ -121,23 +110,13 @@ internal sealed class GqaRunner : IStepRunner
 
     public StepOutputs Execute(StepPlan plan)
     {
-        var numSampled = plan.NumDecodes + plan.Prefills.Count(p => p.NeedsLogits);
-        var ids = ImmutableArray.CreateBuilder<long>(numSampled);
-        // reused across steps: the engine reads the outputs before it asks for the next step
-        if (_sampledLogits.Length < numSampled * VocabSize)
-        {
-            _sampledLogits = new float[numSampled * VocabSize];
-        }
-        var greedy = _greedyIds is null ? null : ImmutableArray.CreateBuilder<int>(numSampled);
+        _logits.BeginStep(plan.NumDecodes + plan.Prefills.Count(p => p.NeedsLogits));
         if (!plan.DecodeRows.IsEmpty)
         {
             RunDecode(plan.DecodeRows);
             for (var row = 0; row < plan.DecodeRows.Length; row++)
             {
-                if (!plan.DecodeRows[row].IsFiller)
-                {
-                    Collect(plan, plan.DecodeRows[row].SequenceId, row, ids, greedy);
-                }
+                if (!plan.DecodeRows[row].IsFiller) _logits.Collect(plan, plan.DecodeRows[row].SequenceId, row);
             }
         }
         foreach (var group in PrefillCalls.Group(plan.Prefills, _maxTokensPerCall))
@@ -148,36 +127,10 @@ internal sealed class GqaRunner : IStepRunner
             else RunFirstPrompts(group, width);
             for (var b = 0; b < group.Count; b++)
             {
-                if (group[b].NeedsLogits) Collect(plan, group[b].SequenceId, b * width + group[b].TokenIds.Length - 1, ids, greedy);
+                if (group[b].NeedsLogits) _logits.Collect(plan, group[b].SequenceId, b * width + group[b].TokenIds.Length - 1);
             }
         }
-        return new StepOutputs(ids.MoveToImmutable(), _sampledLogits, VocabSize) { GreedyIds = greedy?.MoveToImmutable() ?? default };
-    }
-
-    /// <summary>
-    /// Output row <paramref name="row"/> of the last call (flattened <c>[rows, tokens]</c>) is the next token of
-    /// <paramref name="sequenceId"/>: its argmax id, and — unless the engine takes the argmax — its logits row,
-    /// copied down from the device when the logits live there.
-    /// </summary>
-    private void Collect(StepPlan plan, long sequenceId, int row, ImmutableArray<long>.Builder ids, ImmutableArray<int>.Builder? greedy)
-    {
-        if (greedy is not null)
-        {
-            greedy.Add((int)_greedyIds!.AsSpan<long>(row + 1)[row]);
-            if (plan.GreedyOnly.Contains(sequenceId))
-            {
-                ids.Add(sequenceId);
-                return;
-            }
-        }
-        var rowBytes = 4L * VocabSize;
-        if (_deviceLogits is not null)
-        {
-            CudaRuntime.CopyToHost(_logits.At(row * rowBytes), _deviceLogits.Pointer + (nint)(row * rowBytes), rowBytes);
-        }
-        var at = row * VocabSize;
-        _logits.AsSpan<float>(at + VocabSize)[at..].CopyTo(_sampledLogits.AsSpan(ids.Count * VocabSize));
-        ids.Add(sequenceId);
+        return _logits.EndStep();
     }
 
     /// <summary>input_ids [B, S] and attention_mask [B, S], row b = the prompt then zeros; slots group[0].Slot.. in order.</summary>
@@ -242,20 +195,9 @@ internal sealed class GqaRunner : IStepRunner
             _binding.ClearBoundOutputs();
             views.Add(Tensor(_inputIds, TensorElementType.Int64, [numSlots, sequenceLength], 8));
             views.Add(Tensor(_attentionMask, TensorElementType.Int64, [numSlots, totalLength], 8));
-            long[] logitsShape = [numSlots, sequenceLength, VocabSize];
-            views.Add(_deviceLogits is null
-                ? Tensor(_logits, TensorElementType.Float, logitsShape, 4)
-                : OrtValue.CreateTensorValueWithData(_kvMemory.MemoryInfo, TensorElementType.Float, logitsShape,
-                    _deviceLogits.Pointer, 4L * numSlots * sequenceLength * VocabSize));
             _binding.BindInput(_inputIdsName, views[0]);
             _binding.BindInput(_attentionMaskName, views[1]);
-            _binding.BindOutput(_logitsName, views[2]);
-            if (_greedyIds is not null)
-            {
-                var greedy = Tensor(_greedyIds, TensorElementType.Int64, [numSlots, sequenceLength], 8);
-                views.Add(greedy);
-                _binding.BindOutput(DecoderSession.GreedyIdsOutput, greedy);
-            }
+            _logits.Bind(_binding, _logitsName, [numSlots, sequenceLength, VocabSize], views);
             for (var layer = 0; layer < _kv.NumLayers; layer++)
             {
                 var key = _kv.KeyView(layer, firstSlot, numSlots);
@@ -269,7 +211,7 @@ internal sealed class GqaRunner : IStepRunner
                 _binding.BindOutput(_presentValueNames[layer], value);
             }
             _session.RunWithBinding(_runOptions, _binding);
-            if (_deviceLogits is not null) _binding.SynchronizeBoundOutputs(); // device logits rows are read after this
+            _logits.AfterRun(_binding);
             NumRuns++;
         }
         catch (OnnxRuntimeException e)
@@ -312,12 +254,10 @@ internal sealed class GqaRunner : IStepRunner
         _runOptions.Dispose();
         // device allocations go back to the session's allocator: free them while the session lives
         _kv.Dispose();
-        _deviceLogits?.Dispose();
+        _logits.Dispose();
         _kvMemory.Dispose();
         _session.Dispose();
         _inputIds.Dispose();
         _attentionMask.Dispose();
-        _logits.Dispose();
-        _greedyIds?.Dispose();
     }
 }

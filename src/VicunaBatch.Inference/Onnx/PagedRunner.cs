@@ -31,12 +31,9 @@ internal sealed class PagedRunner : IStepRunner
     private readonly NativeBuffer _pastLengths;       // int32 [maxBatch], pinned
     private readonly NativeBuffer _blockTable;        // int32 [maxBatch, maxBlocksPerSequence], pinned
     private readonly NativeBuffer _metadata;          // int32 [3]: max_query_len, max_kv_len, min_kv_len; CPU input
-    private readonly NativeBuffer _logits;            // float32 [maxBatch, vocab], pinned
-    private readonly KvAllocation? _deviceLogits;     // float32 [maxBatch, vocab] on the device, when the graph picks the argmax
-    private readonly NativeBuffer? _greedyIds;        // int64 [maxBatch], pinned: the graph's argmax per request
+    private readonly StepLogits _logits;              // [maxBatch, vocab] and the graph's argmax per request
     private readonly string _inputIdsName, _cumulativeName, _pastName, _blockTableName, _metadataName, _logitsName;
     private readonly int _maxScheduledTokens, _maxBlocksPerSequence;
-    private float[] _sampledLogits = [];
 
     public PagedRunner(ModelPackage package, int maxBatchSize, int maxLength, int maxScheduledTokens, int numKvBlocks, int numThreads)
     {
@@ -103,13 +100,7 @@ internal sealed class PagedRunner : IStepRunner
         _pastLengths = new NativeBuffer(4L * maxBatchSize, pinned: true);
         _blockTable = new NativeBuffer(4L * maxBatchSize * _maxBlocksPerSequence, pinned: true);
         _metadata = new NativeBuffer(4L * 3);
-        _logits = new NativeBuffer(4L * maxBatchSize * VocabSize, pinned: true);
-        if (_session.OutputMetadata.ContainsKey(DecoderSession.GreedyIdsOutput))
-        {
-            // logits stay on the device; only the argmax comes down, and the rows a sampled request needs
-            _deviceLogits = _kvMemory.Allocate(4L * maxBatchSize * VocabSize);
-            _greedyIds = new NativeBuffer(8L * maxBatchSize, pinned: true);
-        }
+        _logits = new StepLogits(_session, _kvMemory, maxBatchSize, VocabSize, pinned: true, onDevice: true);
         _binding = _session.CreateIoBinding();
         for (var layer = 0; layer < decoder.NumHiddenLayers; layer++)
         {
@@ -135,7 +126,7 @@ internal sealed class PagedRunner : IStepRunner
 
     KvBlocks? IStepRunner.Blocks => Blocks;
 
-    public bool SelectsGreedyInGraph => _deviceLogits is not null;
+    public bool SelectsGreedyInGraph => _logits.HasGreedyIds;
 
     public StepOutputs Execute(StepPlan plan)
     {
@@ -152,33 +143,12 @@ internal sealed class PagedRunner : IStepRunner
         var width = FillInputs(plan, rows);
         Run(batch, numTokens, width);
 
-        var numSampled = rows.Count(r => r.NeedsLogits);
-        if (_sampledLogits.Length < numSampled * VocabSize)
-        {
-            _sampledLogits = new float[numSampled * VocabSize];
-        }
-        var ids = ImmutableArray.CreateBuilder<long>(numSampled);
-        var greedy = _greedyIds is null ? null : ImmutableArray.CreateBuilder<int>(numSampled);
-        var all = _logits.AsSpan<float>(batch * VocabSize); // [batch, vocab]: row b = request b's last token
-        var greedyIds = _greedyIds is null ? default : _greedyIds.AsSpan<long>(batch);
-        var rowBytes = 4L * VocabSize;
+        _logits.BeginStep(rows.Count(r => r.NeedsLogits));
         for (var b = 0; b < batch; b++)
         {
-            if (!rows[b].NeedsLogits) continue;
-            if (greedy is not null)
-            {
-                greedy.Add((int)greedyIds[b]);
-                if (plan.GreedyOnly.Contains(rows[b].SequenceId))
-                {
-                    ids.Add(rows[b].SequenceId);
-                    continue;
-                }
-                CudaRuntime.CopyToHost(_logits.At(b * rowBytes), _deviceLogits!.Pointer + (nint)(b * rowBytes), rowBytes);
-            }
-            all.Slice(b * VocabSize, VocabSize).CopyTo(_sampledLogits.AsSpan(ids.Count * VocabSize));
-            ids.Add(rows[b].SequenceId);
+            if (rows[b].NeedsLogits) _logits.Collect(plan, rows[b].SequenceId, b); // row b = request b's last token
         }
-        return new StepOutputs(ids.MoveToImmutable(), _sampledLogits, VocabSize) { GreedyIds = greedy?.MoveToImmutable() ?? default };
+        return _logits.EndStep();
     }
 
     /// <summary>Writes the packed inputs; returns the block table's width (the longest table this step).</summary>
@@ -231,24 +201,9 @@ internal sealed class PagedRunner : IStepRunner
             Bind(views, _pastName, _pastLengths, TensorElementType.Int32, [batch], 4);
             Bind(views, _blockTableName, _blockTable, TensorElementType.Int32, [batch, width], 4);
             Bind(views, _metadataName, _metadata, TensorElementType.Int32, [3], 4);
-            if (_deviceLogits is null)
-            {
-                var logits = Tensor(_logits, TensorElementType.Float, [batch, VocabSize], 4);
-                views.Add(logits);
-                _binding.BindOutput(_logitsName, logits);
-            }
-            else
-            {
-                var logits = OrtValue.CreateTensorValueWithData(_kvMemory.MemoryInfo, TensorElementType.Float, [batch, VocabSize],
-                    _deviceLogits.Pointer, 4L * batch * VocabSize);
-                views.Add(logits);
-                _binding.BindOutput(_logitsName, logits);
-                var greedy = Tensor(_greedyIds!, TensorElementType.Int64, [batch], 8);
-                views.Add(greedy);
-                _binding.BindOutput(DecoderSession.GreedyIdsOutput, greedy);
-            }
+            _logits.Bind(_binding, _logitsName, [batch, VocabSize], views);
             _session.RunWithBinding(_runOptions, _binding);
-            if (_deviceLogits is not null) _binding.SynchronizeBoundOutputs(); // the device logits rows are read after this
+            _logits.AfterRun(_binding);
         }
         catch (OnnxRuntimeException e)
         {
@@ -304,7 +259,7 @@ internal sealed class PagedRunner : IStepRunner
         _runOptions.Dispose();
         // device allocations go back to the session's allocator: free them while the session lives
         _kv.Dispose();
-        _deviceLogits?.Dispose();
+        _logits.Dispose();
         _kvMemory.Dispose();
         _session.Dispose();
         _inputIds.Dispose();
@@ -312,7 +267,5 @@ internal sealed class PagedRunner : IStepRunner
         _pastLengths.Dispose();
         _blockTable.Dispose();
         _metadata.Dispose();
-        _logits.Dispose();
-        _greedyIds?.Dispose();
     }
 }
