@@ -78,19 +78,8 @@ public sealed class EngineGoldenTests(ModelFixture models)
         string package, IReadOnlyList<int[]> prompts, int maxTokens, EngineOptions options, Func<int, SamplingParams>? sampling = null)
     {
         using var model = LoadedModel.Open(package, options);
-        for (var i = 0; i < prompts.Count; i++)
-        {
-            model.Engine.Submit(new GenerationRequest($"p{i}", prompts[i], maxTokens, sampling?.Invoke(i)));
-        }
-        var results = new Dictionary<string, GenerationResult>();
-        while (model.Engine.HasWork)
-        {
-            foreach (var result in model.Engine.Step())
-            {
-                results.Add(result.Id, result);
-            }
-        }
-        return results;
+        return EngineRuns.RunTogether(model.Engine,
+            prompts.Select((prompt, i) => new GenerationRequest($"p{i}", prompt, maxTokens, sampling?.Invoke(i))));
     }
 
     private static void AssertMatchesReference(ReferenceResult expected, GenerationResult actual)

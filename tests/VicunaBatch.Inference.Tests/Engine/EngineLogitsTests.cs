@@ -15,7 +15,7 @@ public sealed class EngineLogitsTests(ModelFixture models)
     private const double Float32Tolerance = 1e-4;
     private const int MaxTokens = 12;
 
-    private static readonly int[][] Prompts =
+    internal static readonly int[][] Prompts =
     [
         [1],
         [1, 403, 407, 261, 378],
@@ -23,7 +23,7 @@ public sealed class EngineLogitsTests(ModelFixture models)
     ];
 
     // small slots and budget: the long prompt is chunked, decodes share one Run
-    private static readonly EngineOptions Options = new() { MaxBatchSize = 2, MaxScheduledTokens = 5 };
+    internal static readonly EngineOptions Options = new() { MaxBatchSize = 2, MaxScheduledTokens = 5 };
 
     public static TheoryData<string> Models => ["stories", "tiny"];
 
@@ -100,18 +100,7 @@ public sealed class EngineLogitsTests(ModelFixture models)
     private static Dictionary<string, GenerationResult> Generate(string package, IEnumerable<GenerationRequest> requests)
     {
         using var model = LoadedModel.Open(package, Options);
-        var submitted = requests.Select((r, i) => r with { Id = $"p{i}" }).ToList();
-        submitted.ForEach(r => model.Engine.Submit(r));
-        var results = new Dictionary<string, GenerationResult>();
-        while (model.Engine.HasWork)
-        {
-            foreach (var result in model.Engine.Step())
-            {
-                results.Add(result.Id, result);
-            }
-        }
-        Assert.Equal(submitted.Count, results.Count);
-        return results;
+        return EngineRuns.RunTogether(model.Engine, requests.Select((r, i) => r with { Id = $"p{i}" }));
     }
 
     private string WithEos(string package, int eos)

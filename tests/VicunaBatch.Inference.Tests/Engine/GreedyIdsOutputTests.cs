@@ -14,15 +14,9 @@ public sealed class GreedyIdsOutputTests(ModelFixture models)
 {
     private const int MaxTokens = 16;
 
-    private static readonly int[][] Prompts =
-    [
-        [1],
-        [1, 403, 407, 261, 378],
-        [1, 320, 285, 300, 261, 291, 274, 318, 424, 266, 302],
-    ];
-
-    // two slots and a 5-token budget: decodes share a call, the long prompt is chunked, first prompts share one call
-    private static readonly EngineOptions Options = new() { MaxBatchSize = 2, MaxScheduledTokens = 5 };
+    // EngineLogitsTests' prompts and options: two slots, a 5-token budget; decodes share a call, the long prompt is chunked
+    private static readonly int[][] Prompts = EngineLogitsTests.Prompts;
+    private static readonly EngineOptions Options = EngineLogitsTests.Options;
 
     [Fact]
     public void GraphArgmax_greedyRequestsGetTheArgmaxOfTheLogitsTheyWouldHaveBeenGiven()
@@ -76,17 +70,6 @@ public sealed class GreedyIdsOutputTests(ModelFixture models)
     private static (bool SelectsGreedyInGraph, Dictionary<string, GenerationResult> Results) Generate(string package, IEnumerable<GenerationRequest> requests)
     {
         using var model = LoadedModel.Open(package, Options);
-        var submitted = requests.ToList();
-        submitted.ForEach(r => model.Engine.Submit(r));
-        var results = new Dictionary<string, GenerationResult>();
-        while (model.Engine.HasWork)
-        {
-            foreach (var result in model.Engine.Step())
-            {
-                results.Add(result.Id, result);
-            }
-        }
-        Assert.Equal(submitted.Count, results.Count);
-        return (model.Engine.SelectsGreedyInGraph, results);
+        return (model.Engine.SelectsGreedyInGraph, EngineRuns.RunTogether(model.Engine, requests));
     }
 }
