@@ -51,47 +51,36 @@ internal sealed class GqaRunner : IStepRunner
         _presentKeyNames = layers.Select(i => DecoderSession.Name(outputs.PresentKeyNames, i)).ToArray();
         _presentValueNames = layers.Select(i => DecoderSession.Name(outputs.PresentValueNames, i)).ToArray();
 
-        _session = DecoderSession.Open(package, numThreads, device);
+        using var owned = new DisposeOnFailure();
+        owned.Own(_runOptions);
+        _session = owned.Own(DecoderSession.Open(package, numThreads, device));
+        var kvType = CheckContract(package);
+        if (device == ExecutionDevice.Cuda && kvType is not (TensorElementType.Float16 or TensorElementType.BFloat16))
+        {
+            throw new NotSupportedException(
+                $"{package.DecoderPath}: KV cache is {kvType}; the CUDA GroupQueryAttention kernel needs a float16 or bfloat16 package (export.py --dtype float16)");
+        }
+        _kvMemory = owned.Own<KvMemory>(device == ExecutionDevice.Cuda ? new CudaKvMemory(_session, DecoderSession.CudaDeviceId) : new HostKvMemory());
         try
         {
-            var kvType = CheckContract(package);
-            if (device == ExecutionDevice.Cuda && kvType is not (TensorElementType.Float16 or TensorElementType.BFloat16))
+            if (numSlots == 0)
             {
-                throw new NotSupportedException(
-                    $"{package.DecoderPath}: KV cache is {kvType}; the CUDA GroupQueryAttention kernel needs a float16 or bfloat16 package (export.py --dtype float16)");
+                numSlots = ((CudaKvMemory)_kvMemory).FitSlots(KvBuffers.SlotBytes(decoder.NumHiddenLayers, decoder.NumKeyValueHeads, maxLength, decoder.HeadSize, kvType), maxChunkTokens);
             }
-            _kvMemory = device == ExecutionDevice.Cuda ? new CudaKvMemory(_session, DecoderSession.CudaDeviceId) : new HostKvMemory();
-            try
-            {
-                if (numSlots == 0)
-                {
-                    numSlots = ((CudaKvMemory)_kvMemory).FitSlots(KvBuffers.SlotBytes(decoder.NumHiddenLayers, decoder.NumKeyValueHeads, maxLength, decoder.HeadSize, kvType), maxChunkTokens);
-                }
-                _kv = new KvBuffers(_kvMemory, decoder.NumHiddenLayers, numSlots, decoder.NumKeyValueHeads, maxLength, decoder.HeadSize, kvType);
-            }
-            catch (OnnxRuntimeException e)
-            {
-                _kvMemory.Dispose();
-                throw new InferenceException(
-                    $"could not allocate the KV cache ({numSlots} slots of {maxLength} tokens) on {device}: {e.Message}", e);
-            }
-            catch
-            {
-                _kvMemory.Dispose();
-                throw;
-            }
+            _kv = owned.Own(new KvBuffers(_kvMemory, decoder.NumHiddenLayers, numSlots, decoder.NumKeyValueHeads, maxLength, decoder.HeadSize, kvType));
         }
-        catch
+        catch (OnnxRuntimeException e)
         {
-            _session.Dispose();
-            throw;
+            throw new InferenceException(
+                $"could not allocate the KV cache ({numSlots} slots of {maxLength} tokens) on {device}: {e.Message}", e);
         }
         _maxTokensPerCall = Math.Max(numSlots, maxChunkTokens);
         var pinned = device == ExecutionDevice.Cuda; // copied up and down every step
-        _inputIds = new NativeBuffer(8L * _maxTokensPerCall, pinned);
-        _attentionMask = new NativeBuffer(8L * Math.Max(numSlots, 1) * maxLength, pinned);
-        _logits = new StepLogits(_session, _kvMemory, _maxTokensPerCall, VocabSize, pinned, onDevice: device == ExecutionDevice.Cuda);
-        _binding = _session.CreateIoBinding();
+        _inputIds = owned.Own(new NativeBuffer(8L * _maxTokensPerCall, pinned));
+        _attentionMask = owned.Own(new NativeBuffer(8L * Math.Max(numSlots, 1) * maxLength, pinned));
+        _logits = owned.Own(new StepLogits(_session, _kvMemory, _maxTokensPerCall, VocabSize, pinned, onDevice: device == ExecutionDevice.Cuda));
+        _binding = owned.Own(_session.CreateIoBinding());
+        owned.Keep();
     }
 
     /// <summary>The package's graph has <c>greedy_ids</c>: greedy requests take the graph's argmax (no logits row read).</summary>

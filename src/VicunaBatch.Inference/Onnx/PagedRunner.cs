@@ -59,49 +59,37 @@ internal sealed class PagedRunner : IStepRunner
         string[] presentKeys = [.. layers.Select(i => DecoderSession.Name(outputs.PresentKeyNames, i))];
         string[] presentValues = [.. layers.Select(i => DecoderSession.Name(outputs.PresentValueNames, i))];
 
-        _session = DecoderSession.Open(package, numThreads, ExecutionDevice.Cuda);
+        using var owned = new DisposeOnFailure();
+        owned.Own(_runOptions);
+        _session = owned.Own(DecoderSession.Open(package, numThreads, ExecutionDevice.Cuda));
+        DecoderSession.Require(_session, package,
+            new[] { _inputIdsName, _cumulativeName, _pastName, _blockTableName, _metadataName }.Concat(pastKeys).Concat(pastValues),
+            new[] { _logitsName }.Concat(presentKeys).Concat(presentValues));
+        var kvType = CheckContract(package, pastKeys[0], blockSize);
+        _kvMemory = owned.Own(new CudaKvMemory(_session, DecoderSession.CudaDeviceId));
         try
         {
-            DecoderSession.Require(_session, package,
-                new[] { _inputIdsName, _cumulativeName, _pastName, _blockTableName, _metadataName }.Concat(pastKeys).Concat(pastValues),
-                new[] { _logitsName }.Concat(presentKeys).Concat(presentValues));
-            var kvType = CheckContract(package, pastKeys[0], blockSize);
-            _kvMemory = new CudaKvMemory(_session, DecoderSession.CudaDeviceId);
-            try
+            var perLayer = PagedKvCache.BlockBytesPerLayer(blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType);
+            var maxBlocks = (int)Math.Min(int.MaxValue, uint.MaxValue / perLayer); // one layer's buffer: at most 4 GiB
+            if (numKvBlocks == 0)
             {
-                var perLayer = PagedKvCache.BlockBytesPerLayer(blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType);
-                var maxBlocks = (int)Math.Min(int.MaxValue, uint.MaxValue / perLayer); // one layer's buffer: at most 4 GiB
-                if (numKvBlocks == 0)
-                {
-                    numKvBlocks = config.DynamicBatching.NumBlocks > 0
-                        ? config.DynamicBatching.NumBlocks
-                        : _kvMemory.FitBlocks(PagedKvCache.BlockBytes(decoder.NumHiddenLayers, blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType), maxBlocks);
-                }
-                _kv = new PagedKvCache(_kvMemory, decoder.NumHiddenLayers, numKvBlocks, blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType);
+                numKvBlocks = config.DynamicBatching.NumBlocks > 0
+                    ? config.DynamicBatching.NumBlocks
+                    : _kvMemory.FitBlocks(PagedKvCache.BlockBytes(decoder.NumHiddenLayers, blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType), maxBlocks);
             }
-            catch (OnnxRuntimeException e)
-            {
-                _kvMemory.Dispose();
-                throw new InferenceException($"could not allocate the KV cache ({numKvBlocks} blocks of {blockSize} tokens) on CUDA: {e.Message}", e);
-            }
-            catch
-            {
-                _kvMemory.Dispose();
-                throw;
-            }
+            _kv = owned.Own(new PagedKvCache(_kvMemory, decoder.NumHiddenLayers, numKvBlocks, blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType));
         }
-        catch
+        catch (OnnxRuntimeException e)
         {
-            _session.Dispose();
-            throw;
+            throw new InferenceException($"could not allocate the KV cache ({numKvBlocks} blocks of {blockSize} tokens) on CUDA: {e.Message}", e);
         }
-        _inputIds = new NativeBuffer(8L * maxScheduledTokens, pinned: true);
-        _cumulativeLengths = new NativeBuffer(4L * (maxBatchSize + 1), pinned: true);
-        _pastLengths = new NativeBuffer(4L * maxBatchSize, pinned: true);
-        _blockTable = new NativeBuffer(4L * maxBatchSize * _maxBlocksPerSequence, pinned: true);
-        _metadata = new NativeBuffer(4L * 3);
-        _logits = new StepLogits(_session, _kvMemory, maxBatchSize, VocabSize, pinned: true, onDevice: true);
-        _binding = _session.CreateIoBinding();
+        _inputIds = owned.Own(new NativeBuffer(8L * maxScheduledTokens, pinned: true));
+        _cumulativeLengths = owned.Own(new NativeBuffer(4L * (maxBatchSize + 1), pinned: true));
+        _pastLengths = owned.Own(new NativeBuffer(4L * maxBatchSize, pinned: true));
+        _blockTable = owned.Own(new NativeBuffer(4L * maxBatchSize * _maxBlocksPerSequence, pinned: true));
+        _metadata = owned.Own(new NativeBuffer(4L * 3));
+        _logits = owned.Own(new StepLogits(_session, _kvMemory, maxBatchSize, VocabSize, pinned: true, onDevice: true));
+        _binding = owned.Own(_session.CreateIoBinding());
         for (var layer = 0; layer < decoder.NumHiddenLayers; layer++)
         {
             // the same device buffer as input and output, once: PagedAttention writes the new keys and values in place
@@ -111,6 +99,7 @@ internal sealed class PagedRunner : IStepRunner
             _binding.BindOutput(presentValues[layer], _kv.Values(layer));
         }
         Blocks = new KvBlocks(numKvBlocks, blockSize);
+        owned.Keep();
     }
 
     public int VocabSize { get; }
