@@ -19,6 +19,11 @@
 #                                             block 256 flash, block 16 fallback with preemption, chunked mixed steps),
 #                                             640paged:BLOCKSIZE / w64paged:BLOCKSIZE (Vicuna-13B fp16 as variant B, e.g. 128 or
 #                                             256: workload-640, or the first 64 of workload-160; KV blocks fitted to memory),
+#                                             sample-check (variants A and B, tiny fp16, temperature 0.8 top-p 0.9 seeded:
+#                                             tokens drawn by sampler.onnx on the device against the host sampler's),
+#                                             640s-SITE:SLOTS:MAXLEN, 640pageds-SITE:BLOCKSIZE (workload-640 as 640:… or
+#                                             640paged:…, every request sampled at temperature 0.8, top-p 0.9, with
+#                                             --sampling SITE: graph or host),
 #                                             peer-static, peer-gb (bench/peer_transformers.py on the same requests:
 #                                             static batching at batch 32, and generate_batch on w64x128)
 #
@@ -89,7 +94,7 @@ for step in $STEPS; do
       bench 640b32 420 --model /tmp/v13 --workload $W/workload-640.jsonl --max-batch-size 32 ;;
     160)
       bench 160 150 --model /tmp/v13 --workload $W/workload-160.jsonl --limit 64 --max-batch-size 32 ;;
-    640:*:* | 640nog:*:* | w64:*:* | w64nog:*:* | w64x128:*:*)
+    640:*:* | 640nog:*:* | w64:*:* | w64nog:*:* | w64x128:*:* | 640s-*:*:*)
       IFS=: read -r work slots maxlen <<<"$step"
       export_model v13 vicuna-13b /tmp/v13 300 || continue
       model=/tmp/v13
@@ -101,6 +106,7 @@ for step in $STEPS; do
         640 | 640nog) args=(--workload $W/workload-640.jsonl) ;;
         w64 | w64nog) args=(--workload $W/workload-160.jsonl --limit 64) ;;
         w64x128) args=(--workload $W/w64x128.jsonl) ;;
+        640s-*) args=(--workload $W/workload-640.jsonl --temperature 0.8 --top-p 0.9 --sampling "${work#640s-}") ;;
       esac
       bench "$work-s$slots-l$maxlen" 300 --model $model "${args[@]}" \
         --max-batch-size "$slots" --max-sequence-length "$maxlen" --max-scheduled-tokens $((slots > 512 ? slots : 512)) ;;
@@ -127,6 +133,25 @@ for step in $STEPS; do
           --tolerance 0 | tee "$OUT/greedy-check-$name.txt" | tail -1 | tee -a "$OUT/summary.txt"
       done
       rm -f "$OUT"/greedy-*.jsonl ;;
+    sample-check)
+      # both variants: tokens sampled by sampler.onnx over the device logits against the host sampler's, same seeds
+      export_model tiny tiny /tmp/tiny16 60 && export_model tinyp256 tiny /tmp/tiny16p256 60 --attention paged --block-size 256 || continue
+      for variant in a:/tmp/tiny16 b:/tmp/tiny16p256; do
+        name=${variant%%:*}; model=${variant#*:}
+        for how in graph host greedy; do
+          sampling=(--temperature 0.8 --top-p 0.9 --seed 7 --sampling $how)
+          [[ $how == greedy ]] && sampling=()
+          timeout 60 "${VB[@]}" generate --device cuda --model "$model" --requests scripts/gpu/prefill-check.jsonl --json \
+            "${sampling[@]}" --max-batch-size 8 >"$OUT/sample-$name-$how.jsonl" 2>"$OUT/sample-$name-$how.err"
+          log "generate sample-$name-$how rc=$?"
+        done
+        "$PY" scripts/gpu/check-prefill.py "$OUT/sample-$name-host.jsonl" "$OUT/sample-$name-graph.jsonl" --label "sample check $name" \
+          --tolerance 0 | tee "$OUT/sample-check-$name.txt" | tail -1 | tee -a "$OUT/summary.txt"
+        # they did sample: few requests keep the greedy tokens
+        "$PY" scripts/gpu/check-prefill.py "$OUT/sample-$name-greedy.jsonl" "$OUT/sample-$name-graph.jsonl" --label "greedy vs sampled $name" \
+          | tail -1 | tee -a "$OUT/summary.txt"
+      done
+      rm -f "$OUT"/sample-*.jsonl ;;
     paged-check)
       # variant B (PagedAttention) against variant A (GroupQueryAttention): same seed, same weights, same requests.
       # A on one slot is the reference; B runs: all in one step (block 256: FlashAttention at head 16 needs 256),
@@ -150,7 +175,7 @@ for step in $STEPS; do
           | tee "$OUT/paged-check-$b.txt" | tail -1 | tee -a "$OUT/summary.txt"
       done
       rm -f "$OUT"/paged-*.jsonl ;;
-    640paged:* | w64paged:*)
+    640paged:* | w64paged:* | 640pageds-*:*)
       IFS=: read -r work bs <<<"$step"
       # the variant-A export's weights, hard-linked: 26 GB once on a 64 GiB disk
       export_model v13 vicuna-13b /tmp/v13 300 &&
@@ -158,6 +183,7 @@ for step in $STEPS; do
       case $work in
         640paged) args=(--workload $W/workload-640.jsonl) ;;
         w64paged) args=(--workload $W/workload-160.jsonl --limit 64) ;;
+        640pageds-*) args=(--workload $W/workload-640.jsonl --temperature 0.8 --top-p 0.9 --sampling "${work#640pageds-}") ;;
       esac
       bench "$work-b$bs" 300 --model "/tmp/v13p$bs" "${args[@]}" --max-batch-size 256 --max-scheduled-tokens 2048 \
         --max-sequence-length 1152 ;;

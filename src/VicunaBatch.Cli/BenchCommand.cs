@@ -21,22 +21,25 @@ internal static class BenchCommand
         var modelOptions = new ModelOptions();
         var workload = new Option<FileInfo>("--workload")
         {
-            Description = "JSONL of {\"custom_id\", \"prompt\", \"max_tokens\"} (../shared/bench/*.jsonl).",
+            Description = "JSONL of {\"custom_id\", \"prompt\", \"max_tokens\"} (../shared/bench/*.jsonl); \"temperature\", \"top_p\" and \"seed\" where a line samples.",
             Required = true,
         };
         var sequential = new Option<bool>("--sequential") { Description = "Run the requests one at a time (the baseline)." };
         var limit = new Option<int>("--limit") { Description = "Only the first N requests; 0 = all.", DefaultValueFactory = _ => 0 };
         var respectEos = new Option<bool>("--respect-eos") { Description = "Stop requests at EOS instead of generating max_tokens." };
         var json = new Option<bool>("--json") { Description = "Print the figures as one JSON object." };
+        var temperature = new Option<float>("--temperature") { Description = "Sample every line without its own temperature at this one; 0 = greedy.", DefaultValueFactory = _ => 0f };
+        var topP = new Option<float>("--top-p") { Description = "top_p of lines without their own.", DefaultValueFactory = _ => 1f };
         var command = new Command("bench", "Measure throughput and latency of the engine on a workload.")
         {
-            workload, sequential, limit, respectEos, json,
+            workload, sequential, limit, respectEos, json, temperature, topP,
         };
         modelOptions.AddTo(command);
         command.SetAction((ParseResult r) =>
         {
             using var model = modelOptions.Open(r);
-            var requests = ReadWorkload(model, r.GetValue(workload)!, r.GetValue(limit), !r.GetValue(respectEos));
+            var requests = ReadWorkload(model, r.GetValue(workload)!, r.GetValue(limit), !r.GetValue(respectEos),
+                r.GetValue(temperature), r.GetValue(topP));
             var report = Run(model.Engine, requests, r.GetValue(sequential));
             Console.Out.WriteLine(r.GetValue(json) ? report.ToJson() : report.ToTable(model.Name, r.GetValue(sequential)));
             return report.NumErrors == 0 ? 0 : 1;
@@ -44,7 +47,10 @@ internal static class BenchCommand
         return command;
     }
 
-    internal static List<GenerationRequest> ReadWorkload(LoadedModel model, FileInfo file, int limit, bool ignoreEos)
+    /// <summary>The workload's requests; a line without its own <c>temperature</c> / <c>top_p</c> takes these, one without a
+    /// <c>seed</c> its line number (runs compare like for like).</summary>
+    internal static List<GenerationRequest> ReadWorkload(LoadedModel model, FileInfo file, int limit, bool ignoreEos,
+        float temperature = 0f, float topP = 1f)
     {
         var tokenizer = model.Tokenizer
             ?? throw new UsageException($"{model.Package.Directory} has no tokenizer.model; bench workloads are text");
@@ -57,10 +63,15 @@ internal static class BenchCommand
             }
             var node = JsonNode.Parse(line)!.AsObject();
             var prompt = node["prompt"]?.GetValue<string>() ?? throw new InvalidDataException($"{file.Name}: a line has no \"prompt\"");
+            var lineTemperature = node["temperature"]?.GetValue<float>() ?? temperature;
+            var sampling = lineTemperature > 0
+                ? new SamplingParams(lineTemperature, 0, node["top_p"]?.GetValue<float>() ?? topP, node["seed"]?.GetValue<ulong>() ?? (ulong)(requests.Count + 1))
+                : null;
             requests.Add(new GenerationRequest(
                 node["custom_id"]?.GetValue<string>() ?? $"line-{requests.Count + 1}",
                 PromptEncoder.EncodeCompletion(tokenizer, prompt),
                 node["max_tokens"]?.GetValue<int>() ?? 128,
+                sampling,
                 IgnoreEos: ignoreEos));
             if (limit > 0 && requests.Count == limit)
             {

@@ -70,6 +70,20 @@ internal sealed class ModelOptions
         },
     };
 
+    public Option<SamplingSite> Sampling { get; } = new("--sampling")
+    {
+        HelpName = "auto|host|graph",
+        Description = "Where sampled tokens (temperature > 0) are drawn: graph = the engine's sampler.onnx where the logits are, so on the GPU no logits row comes down; host = from the row copied down; auto = graph when the logits stay on the GPU, else host.",
+        DefaultValueFactory = _ => Defaults.Sampling,
+        CustomParser = result => result.Tokens.Single().Value.ToLowerInvariant() switch
+        {
+            "auto" => SamplingSite.Auto,
+            "host" => SamplingSite.Host,
+            "graph" => SamplingSite.Graph,
+            var other => Invalid<SamplingSite>(result, $"--sampling must be auto, host or graph, not '{other}'"),
+        },
+    };
+
     private static ExecutionDevice Invalid(System.CommandLine.Parsing.ArgumentResult result, string value) =>
         Invalid<ExecutionDevice>(result, $"--device must be cpu or cuda, not '{value}'");
 
@@ -92,6 +106,7 @@ internal sealed class ModelOptions
         command.Options.Add(Threads);
         command.Options.Add(Device);
         command.Options.Add(Admission);
+        command.Options.Add(Sampling);
     }
 
     public EngineOptions EngineOptions(ParseResult result) => new()
@@ -103,6 +118,7 @@ internal sealed class ModelOptions
         NumThreads = result.GetValue(Threads),
         Device = result.GetValue(Device),
         Admission = result.GetValue(Admission),
+        Sampling = result.GetValue(Sampling),
     };
 
     public LoadedModel Open(ParseResult result) =>

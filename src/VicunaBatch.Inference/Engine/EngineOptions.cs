@@ -14,6 +14,19 @@ public enum ExecutionDevice
     Cuda,
 }
 
+/// <summary>Where the tokens of sampled requests (temperature &gt; 0) are drawn. Greedy ones take the graph's argmax when it has one.</summary>
+public enum SamplingSite
+{
+    /// <summary>In the graph when the logits stay on the GPU (CUDA, a package with <c>greedy_ids</c>); else on the host.</summary>
+    Auto,
+
+    /// <summary>On the host, from the logits row copied down.</summary>
+    Host,
+
+    /// <summary>In the engine's <c>sampler.onnx</c>, on the runner's device, over the logits where they are.</summary>
+    Graph,
+}
+
 /// <summary>Engine sizing and scheduling limits. Defaults suit a CPU; the CLI prints them in --help.</summary>
 public sealed class EngineOptions
 {
@@ -52,6 +65,9 @@ public sealed class EngineOptions
 
     /// <summary>Execution provider and home of the KV cache. Default <see cref="ExecutionDevice.Cpu"/>.</summary>
     public ExecutionDevice Device { get; set; } = ExecutionDevice.Cpu;
+
+    /// <summary>Where sampled tokens are drawn. Default <see cref="SamplingSite.Auto"/>.</summary>
+    public SamplingSite Sampling { get; set; } = SamplingSite.Auto;
 
     public void Validate()
     {

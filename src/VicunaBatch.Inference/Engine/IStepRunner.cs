@@ -16,9 +16,13 @@ public interface IStepRunner : IDisposable
 
     long KvCacheBytes { get; }
 
-    /// <summary>The graph picks the argmax (its <c>greedy_ids</c> output): for <see cref="StepPlan.GreedyOnly"/> sequences only
+    /// <summary>The graph picks the argmax (its <c>greedy_ids</c> output): for greedy <see cref="StepPlan.GraphPicks"/> only
     /// the token id is read, not a <c>[vocab]</c> row of logits (on CUDA the logits then stay on the device).</summary>
     bool SelectsGreedyInGraph => false;
+
+    /// <summary>Sampled <see cref="StepPlan.GraphPicks"/> are drawn by <c>sampler.onnx</c> where the logits are
+    /// (<see cref="SamplingSite"/>): only the token id is read.</summary>
+    bool SamplesInGraph => false;
 
     StepOutputs Execute(StepPlan plan);
 }

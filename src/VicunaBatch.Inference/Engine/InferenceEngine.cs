@@ -51,6 +51,9 @@ public sealed class InferenceEngine : IDisposable
     /// <summary>The graph picks greedy requests' tokens (its <c>greedy_ids</c> output): no logits row is read for them.</summary>
     public bool SelectsGreedyInGraph => _runner.SelectsGreedyInGraph;
 
+    /// <summary>Sampled requests' tokens are drawn by the engine's <c>sampler.onnx</c> where the logits are (<see cref="SamplingSite"/>).</summary>
+    public bool SamplesInGraph => _runner.SamplesInGraph;
+
     public bool HasWork => _scheduler.HasWork || _finished.Count > 0;
 
     public int NumWaiting => _scheduler.NumWaiting;
@@ -96,7 +99,7 @@ public sealed class InferenceEngine : IDisposable
         var plan = _scheduler.Schedule();
         if (!plan.IsEmpty)
         {
-            if (_runner.SelectsGreedyInGraph) plan = plan with { GreedyOnly = GreedyOnly(plan) };
+            if (_runner.SelectsGreedyInGraph || _runner.SamplesInGraph) plan = plan with { GraphPicks = GraphPicks(plan) };
             var started = Stopwatch.GetTimestamp();
             var slotsInUse = _scheduler.NumRunning;
             StepOutputs outputs;
@@ -134,10 +137,10 @@ public sealed class InferenceEngine : IDisposable
             var sequence = _sequences[outputs.SequenceIds[i]];
             var request = sequence.Request;
             var sampling = request.Sampling ?? SamplingParams.Greedy;
-            sequence.Rng ??= new SamplingRng(sampling.Seed ?? (ulong)Random.Shared.NextInt64());
-            var token = !outputs.GreedyIds.IsDefault && plan.GreedyOnly.Contains(sequence.SequenceId)
-                ? outputs.GreedyIds[i]
-                : _sampler.Sample(outputs.LogitsOf(i), sampling, sequence.Rng);
+            if (!outputs.TryGetToken(i, out var token))
+            {
+                token = _sampler.Sample(outputs.LogitsOf(i), sampling, sampling.IsGreedy ? 0f : Sampler.Uniform(RngOf(sequence)));
+            }
             sequence.Logits?.Add(outputs.LogitsOf(i).ToArray());   // only with ReturnLogits: the runner reuses its buffer
             if (sequence.OutputIds.Count == 0)
             {
@@ -153,18 +156,30 @@ public sealed class InferenceEngine : IDisposable
         }
     }
 
-    /// <summary>The step's sampling sequences that take the argmax and want no logits back.</summary>
-    private ImmutableHashSet<long> GreedyOnly(StepPlan plan)
+    /// <summary>
+    /// The step's sequences whose token the runner's graphs can pick: greedy ones (argmax) and sampled ones, each with
+    /// its one draw for this token, as far as the runner can, and none that wants its logits back.
+    /// </summary>
+    private Dictionary<long, GraphPick> GraphPicks(StepPlan plan)
     {
-        var ids = ImmutableHashSet.CreateBuilder<long>();
+        var picks = new Dictionary<long, GraphPick>();
         foreach (var id in plan.DecodeRows.Where(r => !r.IsFiller).Select(r => r.SequenceId)
             .Concat(plan.Prefills.Where(p => p.NeedsLogits).Select(p => p.SequenceId)))
         {
             var sequence = _sequences[id];
-            if ((sequence.Request.Sampling ?? SamplingParams.Greedy).IsGreedy && sequence.Logits is null) ids.Add(id);
+            if (sequence.Logits is not null) continue;
+            var sampling = sequence.Request.Sampling ?? SamplingParams.Greedy;
+            if (sampling.IsGreedy ? _runner.SelectsGreedyInGraph : _runner.SamplesInGraph)
+            {
+                picks[id] = new GraphPick(sampling, sampling.IsGreedy ? 0f : Sampler.Uniform(RngOf(sequence)));
+            }
         }
-        return ids.ToImmutable();
+        return picks;
     }
+
+    /// <summary>The request's random stream: its seed's, or a random one; one draw per sampled token.</summary>
+    private static SamplingRng RngOf(Sequence sequence) =>
+        sequence.Rng ??= new SamplingRng(sequence.Request.Sampling?.Seed ?? (ulong)Random.Shared.NextInt64());
 
     private void FailAll(StepPlan plan, string message)
     {

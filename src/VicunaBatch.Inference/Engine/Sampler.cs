@@ -1,115 +1,153 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 
 namespace VicunaBatch.Inference.Engine;
 
-/// <summary>Picks the next token from one row of logits: greedy, or temperature with top-k and top-p.</summary>
+/// <summary>
+/// Picks the next token from one row of logits: greedy, or temperature with top-k and top-p. The one definition of
+/// sampling, which <c>Onnx/sampler.onnx</c> (<see cref="Onnx.GraphSampler"/>) computes on the device step for step,
+/// so a seeded request draws the same tokens wherever its logits are:
+/// <list type="number">
+/// <item>weights w_i = exp((l_i − max l) / T), so the largest is 1;</item>
+/// <item>top-k (0 &lt; k &lt; vocab): weights below the k-th largest become 0 (ties at it are kept);</item>
+/// <item>top-p (&lt; 1): weights below τ become 0, τ the largest threshold whose weights ≥ τ still carry top_p of the
+/// total — found by <see cref="TopPHalvings"/> halvings of [0, 1], which keeps the same tokens as sorting and
+/// summing from the top, short of ties within 2^-32 of τ;</item>
+/// <item>u, the request's one uniform draw for this token (<see cref="Uniform"/>), picks the first id whose running
+/// sum of the kept weights, in id order, exceeds u × their total.</item>
+/// </list>
+/// No step sorts the vocabulary: a row costs a few passes over it.
+/// </summary>
 internal sealed class Sampler
 {
-    private float[] _probs = [];
-    private int[] _order = [];
+    /// <summary>Halvings of the top-p threshold's interval; the graph unrolls the same number.</summary>
+    public const int TopPHalvings = 32;
 
-    public int Sample(ReadOnlySpan<float> logits, SamplingParams sampling, SamplingRng rng)
+    private float[] _weights = [];
+
+    /// <summary>The draw a sampled token uses, as the graph takes it: float32, and below 1 after the cast.</summary>
+    public static float Uniform(SamplingRng rng) => MathF.Min((float)rng.NextDouble(), 1f - 1f / (1 << 24));
+
+    public int Sample(ReadOnlySpan<float> logits, SamplingParams sampling, float uniform) =>
+        sampling.IsGreedy ? TensorPrimitives.IndexOfMax(logits) : Draw(KeptWeights(logits, sampling), uniform);
+
+    /// <summary>Steps 1–3: the weights a sampled token is drawn from, 0 for every token cut (valid until the next call).</summary>
+    internal ReadOnlySpan<float> KeptWeights(ReadOnlySpan<float> logits, SamplingParams sampling)
     {
-        if (sampling.IsGreedy)
-        {
-            return TensorPrimitives.IndexOfMax(logits);
-        }
         var vocab = logits.Length;
-        if (_probs.Length < vocab)
+        if (_weights.Length < vocab)
         {
-            _probs = new float[vocab];
-            _order = new int[vocab];
+            _weights = new float[vocab];
         }
-        var probs = _probs.AsSpan(0, vocab);
-        // softmax(logits / T), computed stably
-        var max = TensorPrimitives.Max(logits);
-        var invT = 1f / sampling.Temperature;
-        for (var i = 0; i < vocab; i++)
-        {
-            probs[i] = (logits[i] - max) * invT;
-        }
-        TensorPrimitives.Exp(probs, probs);
+        var w = _weights.AsSpan(0, vocab);
+        TensorPrimitives.Subtract(logits, TensorPrimitives.Max(logits), w);
+        TensorPrimitives.Multiply(w, 1f / sampling.Temperature, w);
+        TensorPrimitives.Exp(w, w);
 
-        var topK = sampling.TopK > 0 && sampling.TopK < vocab ? sampling.TopK : vocab;
-        if (topK == vocab && sampling.TopP >= 1f)
+        if (sampling.TopK > 0 && sampling.TopK < vocab)
         {
-            return SampleFrom(probs, rng.NextDouble() * TensorPrimitives.Sum(probs));
+            ZeroBelow(w, KthLargest(w, sampling.TopK));
         }
-        return SampleTruncated(probs, topK, sampling.TopP, rng);
+        if (sampling.TopP < 1f)
+        {
+            ZeroBelow(w, TopPThreshold(w, sampling.TopP));
+        }
+        return w;
     }
 
-    private static int SampleFrom(ReadOnlySpan<float> weights, double target)
+    /// <summary>
+    /// Exactly the k-th largest weight, without sorting: weights are in [0, 1], where a float's bits order like an
+    /// integer, so it is the largest bit pattern t with at least k weights ≥ t — a binary search over the patterns.
+    /// </summary>
+    private static float KthLargest(ReadOnlySpan<float> w, int k)
     {
-        double cumulative = 0;
-        for (var i = 0; i < weights.Length; i++)
+        int lo = 0, hi = BitConverter.SingleToInt32Bits(1f); // at least k weights are ≥ the pattern lo
+        while (lo < hi)
         {
-            cumulative += weights[i];
-            if (target < cumulative)
-            {
-                return i;
-            }
+            var mid = lo + (hi - lo + 1) / 2;
+            if (CountAtOrAbove(w, BitConverter.Int32BitsToSingle(mid)) >= k) lo = mid;
+            else hi = mid - 1;
         }
-        // rounding left the target at the very end: the last token with any weight
-        for (var i = weights.Length - 1; i >= 0; i--)
-        {
-            if (weights[i] > 0)
-            {
-                return i;
-            }
-        }
-        return weights.Length - 1;
+        return BitConverter.Int32BitsToSingle(lo);
     }
 
-    /// <summary>Sorts candidates by probability (ties by id, so the order is deterministic) and keeps the head.</summary>
-    private int SampleTruncated(Span<float> probs, int topK, float topP, SamplingRng rng)
+    private static int CountAtOrAbove(ReadOnlySpan<float> w, float threshold)
     {
-        var vocab = probs.Length;
-        var order = _order.AsSpan(0, vocab);
-        for (var i = 0; i < vocab; i++)
+        var at = new Vector<float>(threshold);
+        var count = Vector<int>.Zero;
+        var i = 0;
+        for (; i <= w.Length - Vector<float>.Count; i += Vector<float>.Count)
         {
-            order[i] = i;
+            count -= Vector.GreaterThanOrEqual(new Vector<float>(w[i..]), at); // true lanes are -1
         }
-        var probsArray = _probs;
-        order.Sort((a, b) =>
+        var total = Vector.Sum(count);
+        for (; i < w.Length; i++)
         {
-            var byProb = probsArray[b].CompareTo(probsArray[a]);
-            return byProb != 0 ? byProb : a.CompareTo(b);
-        });
+            if (w[i] >= threshold) total++;
+        }
+        return total;
+    }
 
-        double total = 0;
-        for (var i = 0; i < topK; i++)
+    /// <summary>The largest τ (to <see cref="TopPHalvings"/> halvings of [0, 1]) with Σ w_i≥τ ≥ topP × Σ w.</summary>
+    private static float TopPThreshold(ReadOnlySpan<float> w, float topP)
+    {
+        var need = topP * MassAtOrAbove(w, 0f);
+        float lo = 0f, hi = 1f;
+        for (var i = 0; i < TopPHalvings; i++)
         {
-            total += probs[order[i]];
+            var mid = (lo + hi) * 0.5f;
+            if (MassAtOrAbove(w, mid) >= need) lo = mid;
+            else hi = mid;
         }
-        var keep = topK;
-        if (topP < 1f)
+        return lo;
+    }
+
+    private static float MassAtOrAbove(ReadOnlySpan<float> w, float threshold)
+    {
+        var at = new Vector<float>(threshold);
+        var sum = Vector<float>.Zero;
+        var i = 0;
+        for (; i <= w.Length - Vector<float>.Count; i += Vector<float>.Count)
         {
-            double cumulative = 0;
-            for (var i = 0; i < topK; i++)
-            {
-                cumulative += probs[order[i]];
-                if (cumulative >= topP * total)
-                {
-                    keep = i + 1;
-                    break;
-                }
-            }
+            var v = new Vector<float>(w[i..]);
+            sum += Vector.ConditionalSelect(Vector.GreaterThanOrEqual(v, at), v, Vector<float>.Zero);
         }
-        double kept = 0;
-        for (var i = 0; i < keep; i++)
+        var total = Vector.Sum(sum);
+        for (; i < w.Length; i++)
         {
-            kept += probs[order[i]];
+            if (w[i] >= threshold) total += w[i];
         }
-        var target = rng.NextDouble() * kept;
-        double running = 0;
-        for (var i = 0; i < keep; i++)
+        return total;
+    }
+
+    private static void ZeroBelow(Span<float> w, float threshold)
+    {
+        for (var i = 0; i < w.Length; i++)
         {
-            running += probs[order[i]];
+            if (w[i] < threshold) w[i] = 0f;
+        }
+    }
+
+    /// <summary>The first id whose running sum exceeds uniform × the total; rounding past the end: the last with weight.</summary>
+    private static int Draw(ReadOnlySpan<float> w, float uniform)
+    {
+        var target = uniform * TensorPrimitives.Sum(w);
+        var running = 0f;
+        for (var i = 0; i < w.Length; i++)
+        {
+            running += w[i];
             if (target < running)
             {
-                return order[i];
+                return i;
             }
         }
-        return order[keep - 1];
+        for (var i = w.Length - 1; i >= 0; i--)
+        {
+            if (w[i] > 0)
+            {
+                return i;
+            }
+        }
+        return w.Length - 1;
     }
 }

@@ -36,12 +36,12 @@ public sealed record StepPlan(ImmutableArray<DecodeRow> DecodeRows, ImmutableArr
     public ImmutableDictionary<long, ImmutableArray<int>> BlockTables { get; init; } = ImmutableDictionary<long, ImmutableArray<int>>.Empty;
 
     /// <summary>
-    /// Sequences whose next token is the argmax and that need no logits on the host (greedy, no
-    /// <see cref="GenerationRequest.ReturnLogits"/>). Filled by the engine only for a runner that
-    /// <see cref="IStepRunner.SelectsGreedyInGraph"/>: such a runner returns just their ids in
-    /// <see cref="StepOutputs.GreedyIds"/> and copies no logits row down for them.
+    /// Sequences whose next token the runner picks in its graphs, so no logits row of theirs comes to the host: greedy
+    /// ones when it <see cref="IStepRunner.SelectsGreedyInGraph"/>, sampled ones when it
+    /// <see cref="IStepRunner.SamplesInGraph"/>, never one with <see cref="GenerationRequest.ReturnLogits"/>. Filled by
+    /// the engine; the runner returns their tokens in <see cref="StepOutputs.Tokens"/>.
     /// </summary>
-    public ImmutableHashSet<long> GreedyOnly { get; init; } = ImmutableHashSet<long>.Empty;
+    public IReadOnlyDictionary<long, GraphPick> GraphPicks { get; init; } = ImmutableDictionary<long, GraphPick>.Empty;
 
     public bool IsEmpty => DecodeRows.IsEmpty && Prefills.IsEmpty;
 
@@ -50,16 +50,27 @@ public sealed record StepPlan(ImmutableArray<DecodeRow> DecodeRows, ImmutableArr
     public int NumScheduledTokens => NumDecodes + Prefills.Sum(p => p.TokenIds.Length);
 }
 
+/// <summary>How the runner's graphs pick one sequence's next token (<see cref="StepPlan.GraphPicks"/>).</summary>
+/// <param name="Sampling">Greedy: the decoder's argmax (<c>greedy_ids</c>); else drawn by <c>sampler.onnx</c>.</param>
+/// <param name="Uniform">The request's draw for this token (<see cref="Sampler.Uniform"/>); unused when greedy.</param>
+public readonly record struct GraphPick(SamplingParams Sampling, float Uniform);
+
 /// <summary>
-/// Logits for every sequence that samples this step: row i of <c>Logits</c> ([n, vocab], possibly longer) is
-/// <c>SequenceIds[i]</c>'s. The runner may reuse the array for its next step. With <see cref="GreedyIds"/> (a runner
-/// that picks the argmax on the device), row i of a sequence in <see cref="StepPlan.GreedyOnly"/> holds no logits:
-/// <c>GreedyIds[i]</c> is its token.
+/// The next token of every sequence that makes one this step: row i is <c>SequenceIds[i]</c>'s. Either the runner
+/// picked it (<c>Tokens[i]</c> ≥ 0, for <see cref="StepPlan.GraphPicks"/>), or row i of <c>Logits</c> ([n, vocab],
+/// possibly longer) holds its logits for the engine to sample from. The runner may reuse the array for its next step.
 /// </summary>
 public sealed record StepOutputs(ImmutableArray<long> SequenceIds, float[] Logits, int VocabSize)
 {
-    /// <summary>Per row, the argmax token picked on the device; default (not set) when the runner copied every row.</summary>
-    public ImmutableArray<int> GreedyIds { get; init; }
+    /// <summary>Per row, the token the runner picked, or −1: sample from the row's logits. Default (not set): every row's logits are there.</summary>
+    public ImmutableArray<int> Tokens { get; init; }
 
     public ReadOnlySpan<float> LogitsOf(int row) => Logits.AsSpan(row * VocabSize, VocabSize);
+
+    /// <summary>The runner's token for row <paramref name="row"/>, if it picked one.</summary>
+    public bool TryGetToken(int row, out int token)
+    {
+        token = Tokens.IsDefault ? -1 : Tokens[row];
+        return token >= 0;
+    }
 }

@@ -19,16 +19,7 @@ internal static class DecoderSession
 
     public static InferenceSession Open(ModelPackage package, int numThreads, ExecutionDevice device)
     {
-        using var options = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-            IntraOpNumThreads = numThreads,
-        };
-        if (device == ExecutionDevice.Cuda)
-        {
-            AppendCuda(options);
-        }
+        using var options = Options(numThreads, device);
         try
         {
             return new InferenceSession(package.DecoderPath, options);
@@ -37,6 +28,43 @@ internal static class DecoderSession
         {
             throw new ModelPackageException($"ONNX Runtime could not load {package.DecoderPath}: {e.Message}", e);
         }
+    }
+
+    /// <summary>A graph of the engine's own (<see cref="GraphSampler"/>'s), with the decoder's provider and options.</summary>
+    public static InferenceSession Open(byte[] model, string name, int numThreads, ExecutionDevice device)
+    {
+        using var options = Options(numThreads, device);
+        try
+        {
+            return new InferenceSession(model, options);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InvalidOperationException($"ONNX Runtime could not load the engine's {name}: {e.Message}", e);
+        }
+    }
+
+    private static SessionOptions Options(int numThreads, ExecutionDevice device)
+    {
+        var options = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            IntraOpNumThreads = numThreads,
+        };
+        if (device == ExecutionDevice.Cuda)
+        {
+            try
+            {
+                AppendCuda(options);
+            }
+            catch
+            {
+                options.Dispose();
+                throw;
+            }
+        }
+        return options;
     }
 
     /// <summary>A graph input or output the contract names, missing from the session: the package does not match its config.</summary>

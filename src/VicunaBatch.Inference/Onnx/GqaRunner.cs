@@ -34,7 +34,7 @@ internal sealed class GqaRunner : IStepRunner
     private readonly int _maxTokensPerCall;
 
     public GqaRunner(ModelPackage package, int numSlots, int maxLength, int maxChunkTokens, int numThreads,
-        ExecutionDevice device = ExecutionDevice.Cpu)
+        ExecutionDevice device = ExecutionDevice.Cpu, SamplingSite sampling = SamplingSite.Auto)
     {
         var config = package.Config.Model;
         var decoder = config.Decoder;
@@ -78,13 +78,15 @@ internal sealed class GqaRunner : IStepRunner
         var pinned = device == ExecutionDevice.Cuda; // copied up and down every step
         _inputIds = owned.Own(new NativeBuffer(8L * _maxTokensPerCall, pinned));
         _attentionMask = owned.Own(new NativeBuffer(8L * Math.Max(numSlots, 1) * maxLength, pinned));
-        _logits = owned.Own(new StepLogits(_session, _kvMemory, _maxTokensPerCall, VocabSize, pinned, onDevice: device == ExecutionDevice.Cuda));
+        _logits = owned.Own(new StepLogits(_session, _kvMemory, _maxTokensPerCall, VocabSize, pinned, device, sampling));
         _binding = owned.Own(_session.CreateIoBinding());
         owned.Keep();
     }
 
     /// <summary>The package's graph has <c>greedy_ids</c>: greedy requests take the graph's argmax (no logits row read).</summary>
     public bool SelectsGreedyInGraph => _logits.HasGreedyIds;
+
+    public bool SamplesInGraph => _logits.SamplesInGraph;
 
     public int VocabSize { get; }
 

@@ -35,7 +35,8 @@ internal sealed class PagedRunner : IStepRunner
     private readonly string _inputIdsName, _cumulativeName, _pastName, _blockTableName, _metadataName, _logitsName;
     private readonly int _maxScheduledTokens, _maxBlocksPerSequence;
 
-    public PagedRunner(ModelPackage package, int maxBatchSize, int maxLength, int maxScheduledTokens, int numKvBlocks, int numThreads)
+    public PagedRunner(ModelPackage package, int maxBatchSize, int maxLength, int maxScheduledTokens, int numKvBlocks, int numThreads,
+        SamplingSite sampling = SamplingSite.Auto)
     {
         var config = package.Config;
         var decoder = config.Model.Decoder;
@@ -88,7 +89,7 @@ internal sealed class PagedRunner : IStepRunner
         _pastLengths = owned.Own(new NativeBuffer(4L * maxBatchSize, pinned: true));
         _blockTable = owned.Own(new NativeBuffer(4L * maxBatchSize * _maxBlocksPerSequence, pinned: true));
         _metadata = owned.Own(new NativeBuffer(4L * 3));
-        _logits = owned.Own(new StepLogits(_session, _kvMemory, maxBatchSize, VocabSize, pinned: true, onDevice: true));
+        _logits = owned.Own(new StepLogits(_session, _kvMemory, maxBatchSize, VocabSize, pinned: true, ExecutionDevice.Cuda, sampling));
         _binding = owned.Own(_session.CreateIoBinding());
         for (var layer = 0; layer < decoder.NumHiddenLayers; layer++)
         {
@@ -116,6 +117,8 @@ internal sealed class PagedRunner : IStepRunner
     KvBlocks? IStepRunner.Blocks => Blocks;
 
     public bool SelectsGreedyInGraph => _logits.HasGreedyIds;
+
+    public bool SamplesInGraph => _logits.SamplesInGraph;
 
     public StepOutputs Execute(StepPlan plan)
     {

@@ -7,11 +7,13 @@ namespace VicunaBatch.Inference.Onnx;
 
 /// <summary>
 /// A runner's <c>logits</c> and <c>greedy_ids</c> outputs (<see cref="DecoderSession.GreedyIdsOutput"/>) and the one way
-/// their rows reach the engine, for both attention variants. The graph writes logits into a host buffer — or, on
-/// CUDA when it also writes <c>greedy_ids</c>, into device memory: then only the ids come down, plus the rows of requests
-/// that sample or ask for logits (<see cref="StepPlan.GreedyOnly"/> names the others). Per step:
-/// <see cref="BeginStep"/>, after each call <see cref="Collect"/> for every row a request samples from, then
-/// <see cref="EndStep"/>.
+/// a call's rows become the engine's next tokens, for both attention variants. The graph writes logits into a host
+/// buffer — or, on CUDA when it also writes <c>greedy_ids</c>, into device memory: then greedy requests take the
+/// graph's argmax, sampled ones are drawn there by <see cref="GraphSampler"/> (<see cref="SamplingSite"/>), and only
+/// their ids come down; a row is copied down only for a request that asks for its logits (or samples on the host).
+/// <see cref="StepPlan.GraphPicks"/> names the requests whose token is picked in a graph. Per step:
+/// <see cref="BeginStep"/>, per call <see cref="Bind"/> and <see cref="AfterRun"/>, then <see cref="Collect"/> for every
+/// row a request takes its next token from, and after the step's last call <see cref="EndStep"/>.
 /// </summary>
 internal sealed class StepLogits : IDisposable
 {
@@ -20,42 +22,55 @@ internal sealed class StepLogits : IDisposable
     private readonly NativeBuffer _host;        // float32 [maxRows, vocab]; with _device, only the rows copied down
     private readonly NativeBuffer? _greedyIds;  // int64 [maxRows]: the graph's argmax, when it has greedy_ids
     private readonly KvAllocation? _device;     // float32 [maxRows, vocab] on the GPU, when it has greedy_ids on CUDA
+    private readonly GraphSampler? _sampler;
     private float[] _sampled = [];
     private ImmutableArray<long>.Builder _ids = ImmutableArray.CreateBuilder<long>();
-    private ImmutableArray<int>.Builder? _greedy;
+    private int[] _tokens = [];                 // per output row: the token a graph picked, or -1
+    private long _callRows;                     // output rows of the last call
+    private readonly List<(int Output, int Row, GraphPick Pick)> _toSample = []; // the last call's rows for _sampler
 
     /// <param name="maxRows">Most output rows of one call (rows × tokens for variant A, requests for variant B).</param>
     /// <param name="pinned">Page-locked host buffers (the CUDA provider copies to and from them at full bus speed).</param>
-    /// <param name="onDevice">The session runs on CUDA and <paramref name="memory"/> is device memory.</param>
-    public StepLogits(InferenceSession session, KvMemory memory, long maxRows, int vocabSize, bool pinned, bool onDevice)
+    /// <param name="device">Where the session runs; on CUDA <paramref name="memory"/> is device memory.</param>
+    public StepLogits(InferenceSession session, KvMemory memory, long maxRows, int vocabSize, bool pinned, ExecutionDevice device, SamplingSite sampling)
     {
         _memory = memory;
         _vocabSize = vocabSize;
-        _host = new NativeBuffer(4L * maxRows * vocabSize, pinned);
+        using var owned = new DisposeOnFailure();
+        _host = owned.Own(new NativeBuffer(4L * maxRows * vocabSize, pinned));
         if (session.OutputMetadata.ContainsKey(DecoderSession.GreedyIdsOutput))
         {
-            _greedyIds = new NativeBuffer(8L * maxRows, pinned);
-            if (onDevice)
+            _greedyIds = owned.Own(new NativeBuffer(8L * maxRows, pinned));
+            if (device == ExecutionDevice.Cuda)
             {
-                _device = memory.Allocate(4L * maxRows * vocabSize);
+                _device = owned.Own(memory.Allocate(4L * maxRows * vocabSize));
             }
         }
+        if (sampling == SamplingSite.Graph || (sampling == SamplingSite.Auto && _device is not null))
+        {
+            _sampler = owned.Own(new GraphSampler(device, (int)Math.Min(maxRows, int.MaxValue), pinned));
+        }
+        owned.Keep();
     }
 
     /// <summary>The graph writes <c>greedy_ids</c>: greedy requests take its argmax, no logits row is read for them.</summary>
     public bool HasGreedyIds => _greedyIds is not null;
 
+    /// <summary>Sampled requests are drawn by <see cref="GraphSampler"/>, no logits row is read for them.</summary>
+    public bool SamplesInGraph => _sampler is not null;
+
     /// <summary>
     /// Binds <paramref name="logitsName"/> with <paramref name="shape"/> (last dimension the vocabulary) and, when the
     /// graph has it, <c>greedy_ids</c> with the shape less its last dimension; the views go to <paramref name="views"/>,
-    /// which the caller disposes after the call.
+    /// which the caller disposes after the call. The previous call's rows must have been collected.
     /// </summary>
     public void Bind(OrtIoBinding binding, string logitsName, long[] shape, List<OrtValue> views)
     {
-        var numRows = shape[..^1].Aggregate(1L, (a, b) => a * b);
-        var logits = _device is null
-            ? OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float, shape, _host.At(0), 4L * numRows * _vocabSize)
-            : OrtValue.CreateTensorValueWithData(_memory.MemoryInfo, TensorElementType.Float, shape, _device.Pointer, 4L * numRows * _vocabSize);
+        SampleCollected();
+        var numRows = 1L;
+        for (var i = 0; i < shape.Length - 1; i++) numRows *= shape[i];
+        _callRows = numRows;
+        var logits = OrtValue.CreateTensorValueWithData(LogitsMemory, TensorElementType.Float, shape, LogitsAddress, 4L * numRows * _vocabSize);
         views.Add(logits);
         binding.BindOutput(logitsName, logits);
         if (_greedyIds is not null)
@@ -66,35 +81,51 @@ internal sealed class StepLogits : IDisposable
         }
     }
 
-    /// <summary>After the call: device-resident logits are complete before a row is copied from them.</summary>
+    private OrtMemoryInfo LogitsMemory => _device is null ? OrtMemoryInfo.DefaultInstance : _memory.MemoryInfo;
+
+    private IntPtr LogitsAddress => _device?.Pointer ?? _host.At(0);
+
+    /// <summary>After the call: device-resident logits are complete before a row is read from them.</summary>
     public void AfterRun(OrtIoBinding binding)
     {
         if (_device is not null) binding.SynchronizeBoundOutputs();
     }
 
-    public void BeginStep(int numSampled)
+    public void BeginStep(int numRows)
     {
-        if (_sampled.Length < numSampled * _vocabSize)
+        if (_sampled.Length < numRows * _vocabSize)
         {
-            _sampled = new float[numSampled * _vocabSize];
+            _sampled = new float[numRows * _vocabSize];
         }
-        _ids = ImmutableArray.CreateBuilder<long>(numSampled);
-        _greedy = _greedyIds is null ? null : ImmutableArray.CreateBuilder<int>(numSampled);
+        if (_tokens.Length < numRows)
+        {
+            _tokens = new int[numRows];
+        }
+        _ids = ImmutableArray.CreateBuilder<long>(numRows);
+        _toSample.Clear();
     }
 
     /// <summary>
     /// Output row <paramref name="row"/> of the last call (flattened over all but the vocabulary) is the next token of
-    /// <paramref name="sequenceId"/>: its argmax id, and — unless the engine takes the argmax — its logits row, copied
-    /// down from the device when the logits live there. Read before the next call overwrites them.
+    /// <paramref name="sequenceId"/>: picked in a graph when the plan says so (the argmax now, a sampled one with the
+    /// call's other sampled rows before the next call or <see cref="EndStep"/>), else its logits row is copied —
+    /// down from the device when the logits live there — for the engine to sample from.
     /// </summary>
     public void Collect(StepPlan plan, long sequenceId, int row)
     {
-        if (_greedy is not null)
+        var output = _ids.Count;
+        _ids.Add(sequenceId);
+        _tokens[output] = -1;
+        if (plan.GraphPicks.TryGetValue(sequenceId, out var pick))
         {
-            _greedy.Add((int)_greedyIds!.AsSpan<long>(row + 1)[row]);
-            if (plan.GreedyOnly.Contains(sequenceId))
+            if (pick.Sampling.IsGreedy && _greedyIds is not null)
             {
-                _ids.Add(sequenceId);
+                _tokens[output] = (int)_greedyIds.AsSpan<long>(row + 1)[row];
+                return;
+            }
+            if (!pick.Sampling.IsGreedy && _sampler is not null)
+            {
+                _toSample.Add((output, row, pick));
                 return;
             }
         }
@@ -104,16 +135,41 @@ internal sealed class StepLogits : IDisposable
             CudaRuntime.CopyToHost(_host.At(row * rowBytes), _device.At(row * rowBytes), rowBytes);
         }
         var at = row * _vocabSize;
-        _host.AsSpan<float>(at + _vocabSize)[at..].CopyTo(_sampled.AsSpan(_ids.Count * _vocabSize));
-        _ids.Add(sequenceId);
+        _host.AsSpan<float>(at + _vocabSize)[at..].CopyTo(_sampled.AsSpan(output * _vocabSize));
     }
 
-    public StepOutputs EndStep() =>
-        new(_ids.MoveToImmutable(), _sampled, _vocabSize) { GreedyIds = _greedy?.MoveToImmutable() ?? default };
+    /// <summary>Draws the last call's sampled rows in one <see cref="GraphSampler"/> run, before its logits are overwritten.</summary>
+    private void SampleCollected()
+    {
+        if (_toSample.Count == 0) return;
+        var n = _toSample.Count;
+        var rows = new int[n];
+        var picks = new GraphPick[n];
+        for (var i = 0; i < n; i++)
+        {
+            rows[i] = _toSample[i].Row;
+            picks[i] = _toSample[i].Pick;
+        }
+        var tokens = new int[n];
+        _sampler!.Run(LogitsMemory, LogitsAddress, _callRows, _vocabSize, rows, picks, tokens);
+        for (var i = 0; i < n; i++)
+        {
+            _tokens[_toSample[i].Output] = tokens[i];
+        }
+        _toSample.Clear();
+    }
+
+    public StepOutputs EndStep()
+    {
+        SampleCollected();
+        var tokens = ImmutableArray.Create(_tokens, 0, _ids.Count);
+        return new StepOutputs(_ids.MoveToImmutable(), _sampled, _vocabSize) { Tokens = tokens };
+    }
 
     /// <summary>Frees the device buffer into the session's allocator: call while the session and its memory live.</summary>
     public void Dispose()
     {
+        _sampler?.Dispose();
         _device?.Dispose();
         _host.Dispose();
         _greedyIds?.Dispose();

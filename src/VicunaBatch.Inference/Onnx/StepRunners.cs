@@ -10,7 +10,7 @@ internal static class StepRunners
     {
         if (package.Config.Attention == AttentionVariant.GroupQuery)
         {
-            return new GqaRunner(package, options.MaxBatchSize, maxLength, options.MaxScheduledTokens, options.NumThreads, options.Device);
+            return new GqaRunner(package, options.MaxBatchSize, maxLength, options.MaxScheduledTokens, options.NumThreads, options.Device, options.Sampling);
         }
         if (options.Device != ExecutionDevice.Cuda)
         {
@@ -18,7 +18,7 @@ internal static class StepRunners
                 $"{package.Directory} is a paged-attention package (ONNX_CONTRACT.md variant B, com.microsoft.PagedAttention), which ONNX Runtime runs on CUDA only: " +
                 "run it with --device cuda on a GPU, or export variant A for the CPU (model-export/export.py without --attention paged)");
         }
-        return new PagedRunner(package, PagedBatchSize(package, options), maxLength, options.MaxScheduledTokens, options.NumKvBlocks, options.NumThreads);
+        return new PagedRunner(package, PagedBatchSize(package, options), maxLength, options.MaxScheduledTokens, options.NumKvBlocks, options.NumThreads, options.Sampling);
     }
 
     /// <summary>Requests running at once: <see cref="EngineOptions.MaxBatchSize"/>, 0 = the package's max_batch_size; at most the step's tokens.</summary>

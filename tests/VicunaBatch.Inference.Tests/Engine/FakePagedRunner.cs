@@ -9,9 +9,9 @@ namespace VicunaBatch.Inference.Tests.Engine;
 /// its block table. The next token is a fixed function of that history (<see cref="NextToken"/>), so a request's
 /// greedy ids depend only on its own tokens, as with a real model. Throws when a plan breaks the paged contract:
 /// a past length that is not what the blocks hold, a table too short, a block shared by two requests of a step.
-/// With <c>greedyOnDevice</c> it acts as a graph with an argmax output: every row's id in
-/// <see cref="StepOutputs.GreedyIds"/>, and for <see cref="StepPlan.GreedyOnly"/> rows a logits row that points at the
-/// wrong token, so an engine that sampled from it would go wrong.
+/// With <c>greedyOnDevice</c> it acts as a graph with an argmax output: the id of every row in
+/// <see cref="StepPlan.GraphPicks"/> in <see cref="StepOutputs.Tokens"/>, and for those rows a logits row that points
+/// at the wrong token, so an engine that sampled from it would go wrong.
 /// </summary>
 internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatchSize, int maxLength, int vocabSize = 97, bool greedyOnDevice = false) : IStepRunner
 {
@@ -63,7 +63,7 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
             }
         }
         var ids = ImmutableArray.CreateBuilder<long>();
-        var greedy = ImmutableArray.CreateBuilder<int>();
+        var picks = ImmutableArray.CreateBuilder<int>();
         var logits = new List<float>();
         foreach (var (id, past, tokens, needsLogits) in scheduled)
         {
@@ -83,13 +83,14 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
             {
                 ids.Add(id);
                 var next = NextToken(history, vocabSize);
-                greedy.Add(next);
+                var picked = greedyOnDevice && plan.GraphPicks.ContainsKey(id);
+                picks.Add(picked ? next : -1);
                 var row = new float[vocabSize];
-                row[greedyOnDevice && plan.GreedyOnly.Contains(id) ? (next + 1) % vocabSize : next] = 1f;
+                row[picked ? (next + 1) % vocabSize : next] = 1f;
                 logits.AddRange(row);
             }
         }
-        return new StepOutputs(ids.ToImmutable(), [.. logits], vocabSize) { GreedyIds = greedyOnDevice ? greedy.ToImmutable() : default };
+        return new StepOutputs(ids.ToImmutable(), [.. logits], vocabSize) { Tokens = greedyOnDevice ? picks.ToImmutable() : default };
     }
 
     private int Read(ImmutableArray<int> table, int position, long sequenceId)

@@ -70,9 +70,9 @@ public sealed class PagedEngineTests
         Assert.Equal(Expected(sampled), results["sampled"].OutputIds);
         Assert.Equal(Expected(withLogits), results["logits"].OutputIds);
         Assert.Equal(6, results["logits"].Logits!.Count);
-        var sequenceIds = runner.Plans.SelectMany(p => p.GreedyOnly).Distinct().ToList();
+        var sequenceIds = runner.Plans.SelectMany(p => p.GraphPicks.Keys).Distinct().ToList();
         Assert.Single(sequenceIds); // only the greedy request was left to the device's argmax
-        Assert.All(runner.Plans.Where(p => !p.GreedyOnly.IsEmpty), p => Assert.Contains(sequenceIds[0], p.GreedyOnly));
+        Assert.All(runner.Plans.Where(p => p.GraphPicks.Count > 0), p => Assert.True(p.GraphPicks[sequenceIds[0]].Sampling.IsGreedy));
     }
 
     [Fact]

@@ -14,8 +14,8 @@ public sealed class SamplerTests
     {
         var sampler = new Sampler();
 
-        Assert.Equal(1, sampler.Sample(Logits, SamplingParams.Greedy, new SamplingRng(1)));
-        Assert.Equal(3, sampler.Sample([0f, 0f, 0f, 7f], new SamplingParams(Temperature: 0f, TopK: 2, TopP: 0.5f), new SamplingRng(1)));
+        Assert.Equal(1, sampler.Sample(Logits, SamplingParams.Greedy, 0.99f));
+        Assert.Equal(3, sampler.Sample([0f, 0f, 0f, 7f], new SamplingParams(Temperature: 0f, TopK: 2, TopP: 0.5f), 0.5f));
     }
 
     [Fact]
@@ -90,11 +90,53 @@ public sealed class SamplerTests
         Assert.Equal(0, frequencies[1]);
     }
 
+    [Theory]
+    [InlineData(0.05f)]
+    [InlineData(0.5f)]
+    [InlineData(0.9f)]
+    [InlineData(0.99f)]
+    public void KeptWeights_topP_areTheShortestSortedHeadReachingTopPOfTheMass(float topP)
+    {
+        var random = new Random(5);
+        var sampler = new Sampler();
+        for (var trial = 0; trial < 20; trial++)
+        {
+            var logits = Enumerable.Range(0, 2000).Select(_ => (float)(random.NextDouble() * 8 - 4)).ToArray();
+
+            var kept = sampler.KeptWeights(logits, new SamplingParams(Temperature: 0.7f, TopP: topP)).ToArray();
+
+            // what a sort does: the heaviest tokens, one by one, until they carry topP of the total
+            var max = logits.Max();
+            var weights = logits.Select(l => Math.Exp((l - max) / 0.7)).ToArray();
+            var need = topP * weights.Sum();
+            var head = new List<int>();
+            var mass = 0.0;
+            foreach (var i in Enumerable.Range(0, weights.Length).OrderByDescending(i => weights[i]))
+            {
+                head.Add(i);
+                mass += weights[i];
+                if (mass >= need) break;
+            }
+            Assert.Equal(head.Order(), Enumerable.Range(0, kept.Length).Where(i => kept[i] > 0));
+        }
+    }
+
+    [Fact]
+    public void KeptWeights_topK_areTheKHeaviest()
+    {
+        var random = new Random(9);
+        var logits = Enumerable.Range(0, 500).Select(_ => (float)random.NextDouble()).ToArray();
+
+        var kept = new Sampler().KeptWeights(logits, new SamplingParams(Temperature: 1f, TopK: 17)).ToArray();
+
+        Assert.Equal(Enumerable.Range(0, 500).OrderByDescending(i => logits[i]).Take(17).Order(), Enumerable.Range(0, 500).Where(i => kept[i] > 0));
+    }
+
     private static List<int> Draw(float[] logits, SamplingParams sampling, ulong seed, int count)
     {
         var sampler = new Sampler();
         var rng = new SamplingRng(seed);
-        return Enumerable.Range(0, count).Select(_ => sampler.Sample(logits, sampling, rng)).ToList();
+        return Enumerable.Range(0, count).Select(_ => sampler.Sample(logits, sampling, Sampler.Uniform(rng))).ToList();
     }
 
     private static double[] Frequencies(SamplingParams sampling, ulong seed)

@@ -1,0 +1,125 @@
+"""Writes the engine's sampling graph, `src/VicunaBatch.Inference/Onnx/sampler.onnx` (embedded in the assembly).
+
+  /usr/bin/python3 model-export/sampler_graph.py OUT.onnx
+
+It draws sampled tokens from logits rows where they are — on the GPU, so no row comes down — and computes, step for
+step, the sampling that `src/VicunaBatch.Inference/Engine/Sampler.cs` defines on the host (see its summary):
+
+  inputs   logits           float32 [rows, vocab]   a decoder call's logits, every row of it
+           row_index        int64   [n]             the rows to sample from
+           inv_temperature  float32 [n]             1 / T  (T > 0)
+           top_k            int64   [n]             0 = off; else 0 < k < vocab
+           max_top_k        int64   [1]             max(top_k), at least 1 and at most vocab (TopK's K)
+           top_p            float32 [n]             1 = off
+           uniform          float32 [n]             the request's draw for this token, in [0, 1)
+  output   token_ids        int64   [n]
+
+It does not depend on the model: one graph serves every vocabulary size. The test suite regenerates it and compares
+the bytes, so edit this file, not the .onnx."""
+import sys
+
+import onnx
+from onnx import TensorProto, helper
+
+OPSET = 17
+IR_VERSION = 8
+TOP_P_HALVINGS = 32  # Sampler.TopPHalvings
+
+
+class Graph:
+    def __init__(self) -> None:
+        self.nodes: list = []
+        self.initializers: list = []
+        self._count = 0
+
+    def op(self, op_type: str, *inputs: str, outputs: int = 1, **attrs) -> "str | list[str]":
+        self._count += 1
+        names = [f"{op_type.lower()}_{self._count}" + (f"_{i}" if outputs > 1 else "") for i in range(outputs)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), names, name=f"n{self._count}", **attrs))
+        return names if outputs > 1 else names[0]
+
+    def const(self, name: str, data_type: int, values: list, dims: "list[int] | None" = None) -> str:
+        self.initializers.append(helper.make_tensor(name, data_type, dims if dims is not None else [len(values)], values))
+        return name
+
+
+def build() -> onnx.ModelProto:
+    g = Graph()
+    axis1 = g.const("axis_1", TensorProto.INT64, [1])
+    zero_f = g.const("zero_f", TensorProto.FLOAT, [0.0], [])
+    one_f = g.const("one_f", TensorProto.FLOAT, [1.0], [])
+    half_f = g.const("half_f", TensorProto.FLOAT, [0.5], [])
+    zero_i = g.const("zero_i", TensorProto.INT64, [0], [])
+    one_i = g.const("one_i", TensorProto.INT64, [1], [])
+    minus_one_i = g.const("minus_one_i", TensorProto.INT64, [-1], [])
+
+    def column(x: str) -> str:  # [n] -> [n, 1]
+        return g.op("Unsqueeze", x, axis1)
+
+    def row_sum(x: str) -> str:  # [n, V] -> [n, 1]
+        return g.op("ReduceSum", x, axis1, keepdims=1)
+
+    def keep_at_or_above(w: str, threshold: str) -> str:  # weights below the threshold become 0
+        return g.op("Where", g.op("GreaterOrEqual", w, threshold), w, zero_f)
+
+    # 1. w = exp((l - max l) / T)
+    x = g.op("Gather", "logits", "row_index", axis=0)
+    shifted = g.op("Sub", x, g.op("ReduceMax", x, axes=[1], keepdims=1))
+    w = g.op("Exp", g.op("Mul", shifted, column("inv_temperature")))
+
+    # 2. top-k: the k-th largest weight of rows that ask, 0 (keep all) of the others
+    top_values, _ = g.op("TopK", w, "max_top_k", outputs=2, axis=1, largest=1, sorted=1)
+    kth_index = g.op("Min", g.op("Max", g.op("Sub", "top_k", one_i), zero_i), g.op("Sub", "max_top_k", one_i))
+    kth = g.op("GatherElements", top_values, column(kth_index), axis=1)
+    tau_k = g.op("Where", column(g.op("Greater", "top_k", zero_i)), kth, zero_f)
+    w = keep_at_or_above(w, tau_k)
+
+    # 3. top-p: halve [lo, hi] = [0, 1] keeping lo's mass >= top_p x total
+    need = g.op("Mul", column("top_p"), row_sum(w))
+    bounds_shape = g.op("Concat", g.op("Shape", "row_index"), axis1, axis=0)  # [n, 1]
+    lo = g.op("Expand", zero_f, bounds_shape)
+    hi = g.op("Expand", one_f, bounds_shape)
+    for _ in range(TOP_P_HALVINGS):
+        mid = g.op("Mul", g.op("Add", lo, hi), half_f)
+        enough = g.op("GreaterOrEqual", row_sum(keep_at_or_above(w, mid)), need)
+        lo, hi = g.op("Where", enough, mid, lo), g.op("Where", enough, hi, mid)
+    tau_p = g.op("Where", column(g.op("Less", "top_p", one_f)), lo, zero_f)
+    w = keep_at_or_above(w, tau_p)
+
+    # 4. the first id whose running sum (id order) exceeds uniform x the kept total; rounding past it: the last kept id
+    running = g.op("CumSum", w, one_i)
+    target = g.op("Mul", column("uniform"), row_sum(w))
+    first_over = g.op("ReduceSum", g.op("Cast", g.op("LessOrEqual", running, target), to=TensorProto.INT64), axis1, keepdims=0)
+    ids = g.op("Range", zero_i, g.op("Gather", g.op("Shape", w), one_i, axis=0), one_i)  # 0 .. vocab - 1
+    last_kept = g.op("ReduceMax", g.op("Where", g.op("Greater", w, zero_f), ids, minus_one_i), axes=[1], keepdims=0)
+    g.nodes.append(helper.make_node("Min", [first_over, last_kept], ["token_ids"], name="token_ids"))
+
+    graph = helper.make_graph(
+        g.nodes, "vicunabatch_sampler",
+        inputs=[
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["rows", "vocab"]),
+            helper.make_tensor_value_info("row_index", TensorProto.INT64, ["n"]),
+            helper.make_tensor_value_info("inv_temperature", TensorProto.FLOAT, ["n"]),
+            helper.make_tensor_value_info("top_k", TensorProto.INT64, ["n"]),
+            helper.make_tensor_value_info("max_top_k", TensorProto.INT64, [1]),
+            helper.make_tensor_value_info("top_p", TensorProto.FLOAT, ["n"]),
+            helper.make_tensor_value_info("uniform", TensorProto.FLOAT, ["n"]),
+        ],
+        outputs=[helper.make_tensor_value_info("token_ids", TensorProto.INT64, ["n"])],
+        initializer=g.initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="vicunabatch-sampler")
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def main() -> None:
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    with open(sys.argv[1], "wb") as f:
+        f.write(build().SerializeToString())
+
+
+if __name__ == "__main__":
+    main()

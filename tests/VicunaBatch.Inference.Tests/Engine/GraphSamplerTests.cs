@@ -1,0 +1,150 @@
+using Microsoft.ML.OnnxRuntime;
+using VicunaBatch.Inference.Engine;
+using VicunaBatch.Inference.Onnx;
+using VicunaBatch.Inference.Tests.Fixtures;
+
+namespace VicunaBatch.Inference.Tests.Engine;
+
+/// <summary>
+/// <c>sampler.onnx</c> (<see cref="GraphSampler"/>, run on the CPU provider here; on CUDA it reads device logits the same
+/// way) draws the tokens the host <see cref="Sampler"/> draws from the same logits and uniforms, and the engine with
+/// <see cref="SamplingSite.Graph"/> generates what it does with <see cref="SamplingSite.Host"/>.
+/// </summary>
+[Collection("models")]
+public sealed class GraphSamplerTests(ModelFixture models)
+{
+    [Theory]
+    [InlineData(1000)]
+    [InlineData(32000)] // Vicuna's vocabulary
+    public void Graph_drawsTheHostSamplersTokens(int vocab)
+    {
+        var random = new Random(20261201);
+        const int numRows = 12;
+        var logits = RandomLogits(random, numRows, vocab);
+        float[] temperatures = [0.3f, 0.7f, 1f, 1.5f];
+        int[] topKs = [0, 0, 1, 5, 50];
+        float[] topPs = [1f, 1f, 0.95f, 0.9f, 0.5f, 0.05f];
+        var rows = new List<int>();
+        var picks = new List<GraphPick>();
+        for (var i = 0; i < 240; i++)
+        {
+            rows.Add(random.Next(numRows));
+            var sampling = new SamplingParams(temperatures[i % temperatures.Length], topKs[i / 4 % topKs.Length], topPs[i / 20 % topPs.Length]);
+            picks.Add(new GraphPick(sampling, Sampler.Uniform(new SamplingRng((ulong)i))));
+        }
+
+        var graph = RunGraph(logits, vocab, rows, picks);
+
+        var sampler = new Sampler();
+        var host = rows.Select((row, i) => sampler.Sample(logits.AsSpan(row * vocab, vocab), picks[i].Sampling, picks[i].Uniform)).ToArray();
+        Assert.Equal(host, graph);
+        // the argmax of each row would be at most numRows distinct tokens
+        Assert.True(graph.Distinct().Count() > numRows, $"only {graph.Distinct().Count()} distinct tokens: the draws did not spread");
+    }
+
+    [Fact]
+    public void Graph_samplesEachPickFromItsOwnRow()
+    {
+        const int vocab = 64, numRows = 5;
+        var logits = new float[numRows * vocab];
+        for (var row = 0; row < numRows; row++)
+        {
+            logits[row * vocab + row * 7] = 50f; // row r: token 7r, e^100 above the rest at temperature 0.5
+        }
+        var cold = new SamplingParams(Temperature: 0.5f, TopP: 0.9f);
+        int[] rows = [3, 0, 4, 3];
+
+        var tokens = RunGraph(logits, vocab, rows, rows.Select(_ => new GraphPick(cold, 0.7f)).ToList());
+
+        Assert.Equal(rows.Select(r => r * 7), tokens);
+    }
+
+    [Fact]
+    public void EmbeddedGraph_isWhatSamplerGraphPyWrites()
+    {
+        var written = Path.Combine(Path.GetTempPath(), $"sampler-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            models.RunScript("sampler_graph.py", written);
+            Assert.Equal(File.ReadAllBytes(written), GraphSampler.ReadGraph());
+        }
+        finally
+        {
+            File.Delete(written);
+        }
+    }
+
+    [Fact]
+    public void Engine_samplingInTheGraph_generatesWhatTheHostSamplerDoes()
+    {
+        var prompts = EngineLogitsTests.Prompts;
+        var requests = prompts.SelectMany((p, i) => new[]
+        {
+            new GenerationRequest($"greedy{i}", p, 12, IgnoreEos: true),
+            new GenerationRequest($"warm{i}", p, 12, new SamplingParams(Temperature: 0.8f, TopP: 0.9f, Seed: (ulong)(100 + i)), IgnoreEos: true),
+            new GenerationRequest($"hot{i}", p, 12, new SamplingParams(Temperature: 1.5f, TopK: 40, Seed: (ulong)(200 + i)), IgnoreEos: true),
+            new GenerationRequest($"logits{i}", p, 12, new SamplingParams(Temperature: 1f, Seed: (ulong)(300 + i)), IgnoreEos: true, ReturnLogits: true),
+        }).ToList();
+
+        var (inGraph, graph) = Generate(SamplingSite.Graph, requests);
+        var (onHost, host) = Generate(SamplingSite.Host, requests);
+
+        Assert.True(inGraph);
+        Assert.False(onHost);
+        foreach (var request in requests)
+        {
+            Assert.Equal(12, graph[request.Id].OutputIds.Count);
+            Assert.Equal(host[request.Id].OutputIds, graph[request.Id].OutputIds);
+        }
+        Assert.All(prompts.Select((_, i) => graph[$"logits{i}"]), r => Assert.Equal(12, r.Logits!.Count)); // its rows still came up
+        // the sampled requests really sampled: at these temperatures they leave the greedy tokens
+        Assert.Contains(Enumerable.Range(0, prompts.Length), i => !graph[$"warm{i}"].OutputIds.SequenceEqual(graph[$"greedy{i}"].OutputIds));
+        Assert.Contains(Enumerable.Range(0, prompts.Length), i => !graph[$"hot{i}"].OutputIds.SequenceEqual(graph[$"greedy{i}"].OutputIds));
+    }
+
+    [Fact]
+    public void Cpu_samplesOnTheHostByDefault()
+    {
+        using var model = LoadedModel.Open(models.TinyPackage, new EngineOptions { MaxBatchSize = 2 });
+
+        Assert.False(model.Engine.SamplesInGraph);
+    }
+
+    private (bool SamplesInGraph, Dictionary<string, GenerationResult> Results) Generate(SamplingSite site, IEnumerable<GenerationRequest> requests)
+    {
+        var options = EngineLogitsTests.Options;
+        using var model = LoadedModel.Open(models.TinyPackage, new EngineOptions
+        {
+            MaxBatchSize = options.MaxBatchSize, MaxScheduledTokens = options.MaxScheduledTokens, Sampling = site,
+        });
+        return (model.Engine.SamplesInGraph, EngineRuns.RunTogether(model.Engine, requests));
+    }
+
+    /// <summary>Trained-model-like rows: spread logits with a few far ahead, so every cut keeps a different head.</summary>
+    private static float[] RandomLogits(Random random, int numRows, int vocab)
+    {
+        var logits = new float[numRows * vocab];
+        for (var i = 0; i < logits.Length; i++)
+        {
+            logits[i] = (float)(random.NextDouble() * 6 - 3);
+        }
+        for (var row = 0; row < numRows; row++)
+        {
+            for (var k = 0; k < 8; k++)
+            {
+                logits[row * vocab + random.Next(vocab)] += 4f + k;
+            }
+        }
+        return logits;
+    }
+
+    private static int[] RunGraph(float[] logits, int vocab, IReadOnlyList<int> rows, IReadOnlyList<GraphPick> picks)
+    {
+        using var sampler = new GraphSampler(ExecutionDevice.Cpu, rows.Count, pinned: false);
+        using var buffer = new NativeBuffer(4L * logits.Length);
+        logits.CopyTo(buffer.AsSpan<float>(logits.Length));
+        var tokens = new int[rows.Count];
+        sampler.Run(OrtMemoryInfo.DefaultInstance, buffer.At(0), logits.Length / vocab, vocab, rows.ToArray(), picks.ToArray(), tokens);
+        return tokens;
+    }
+}
