@@ -24,6 +24,7 @@ from onnx import TensorProto, helper
 OPSET = 17
 IR_VERSION = 8
 TOP_P_HALVINGS = 32  # Sampler.TopPHalvings
+DRAW_BLOCK = 256  # Sampler.DrawBlock
 
 
 class Graph:
@@ -86,11 +87,30 @@ def build() -> onnx.ModelProto:
     tau_p = g.op("Where", column(g.op("Less", "top_p", one_f)), lo, zero_f)
     w = keep_at_or_above(w, tau_p)
 
-    # 4. the first id whose running sum (id order) exceeds uniform x the kept total; rounding past it: the last kept id
-    running = g.op("CumSum", w, one_i)
-    target = g.op("Mul", column("uniform"), row_sum(w))
-    first_over = g.op("ReduceSum", g.op("Cast", g.op("LessOrEqual", running, target), to=TensorProto.INT64), axis1, keepdims=0)
-    ids = g.op("Range", zero_i, g.op("Gather", g.op("Shape", w), one_i, axis=0), one_i)  # 0 .. vocab - 1
+    # 4. the first id whose running sum (id order) exceeds uniform x the kept total, found in two levels of
+    # DRAW_BLOCK ids (ONNX Runtime's CUDA CumSum re-adds every element before each output: a whole-vocabulary one costs
+    # vocab^2 adds a row). Both levels add in id order one element after another, as Sampler.Draw does.
+    block = g.const("draw_block", TensorProto.INT64, [DRAW_BLOCK], [])
+    vocab = g.op("Gather", g.op("Shape", w), one_i, axis=0)
+    padding = g.op("Sub", g.op("Mul", g.op("Div", g.op("Add", vocab, g.op("Sub", block, one_i)), block), block), vocab)
+    pads = g.op("Concat", g.const("pads_head", TensorProto.INT64, [0, 0, 0]), g.op("Unsqueeze", padding, g.const("axis_0", TensorProto.INT64, [0])), axis=0)
+    blocks = g.op("Reshape", g.op("Pad", w, pads), g.const("blocks_shape", TensorProto.INT64, [0, -1, DRAW_BLOCK]))  # [n, B, 256]
+    within = g.op("CumSum", blocks, g.const("axis_2", TensorProto.INT64, [2], []))  # running sums inside each block
+    block_sums = g.op("Squeeze", g.op("Slice", within, g.const("last_start", TensorProto.INT64, [-1]), g.const("last_end", TensorProto.INT64, [DRAW_BLOCK]),
+                                      g.const("axis_2_1d", TensorProto.INT64, [2])), g.const("axis_2_sq", TensorProto.INT64, [2]))  # [n, B]
+    through = g.op("CumSum", block_sums, one_i)  # running sum to the end of each block
+    before = g.op("CumSum", block_sums, one_i, exclusive=1)  # ... to its start
+    target = g.op("Mul", column("uniform"), g.op("ReduceMax", through, axes=[1], keepdims=1))
+    last_block = g.op("Sub", g.op("Gather", g.op("Shape", block_sums), one_i, axis=0), one_i)
+    b = g.op("Min", g.op("ReduceSum", g.op("Cast", g.op("LessOrEqual", through, target), to=TensorProto.INT64), axis1, keepdims=0), last_block)
+    rest = g.op("Sub", target, g.op("GatherElements", before, column(b), axis=1))  # [n, 1]: what is left to pass in block b
+    b_index = g.op("Expand", g.op("Unsqueeze", b, g.const("axes_1_2", TensorProto.INT64, [1, 2])),
+                   g.op("Concat", g.op("Shape", "row_index"), axis1, g.const("block_1d", TensorProto.INT64, [DRAW_BLOCK]), axis=0))
+    in_block = g.op("Squeeze", g.op("GatherElements", within, b_index, axis=1), axis1)  # [n, 256]
+    j = g.op("ReduceSum", g.op("Cast", g.op("LessOrEqual", in_block, rest), to=TensorProto.INT64), axis1, keepdims=0)
+    first_over = g.op("Add", g.op("Mul", b, block), j)
+    # rounding past the end: the last id with weight
+    ids = g.op("Range", zero_i, vocab, one_i)  # 0 .. vocab - 1
     last_kept = g.op("ReduceMax", g.op("Where", g.op("Greater", w, zero_f), ids, minus_one_i), axes=[1], keepdims=0)
     g.nodes.append(helper.make_node("Min", [first_over, last_kept], ["token_ids"], name="token_ids"))
 

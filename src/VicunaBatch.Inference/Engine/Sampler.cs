@@ -14,7 +14,7 @@ namespace VicunaBatch.Inference.Engine;
 /// total — found by <see cref="TopPHalvings"/> halvings of [0, 1], which keeps the same tokens as sorting and
 /// summing from the top, short of ties within 2^-32 of τ;</item>
 /// <item>u, the request's one uniform draw for this token (<see cref="Uniform"/>), picks the first id whose running
-/// sum of the kept weights, in id order, exceeds u × their total.</item>
+/// sum of the kept weights, in id order, exceeds u × their total (found block by block, <see cref="Draw"/>).</item>
 /// </list>
 /// No step sorts the vocabulary: a row costs a few passes over it.
 /// </summary>
@@ -23,7 +23,11 @@ internal sealed class Sampler
     /// <summary>Halvings of the top-p threshold's interval; the graph unrolls the same number.</summary>
     public const int TopPHalvings = 32;
 
+    /// <summary>Ids per block of the draw's two levels; the graph uses the same.</summary>
+    public const int DrawBlock = 256;
+
     private float[] _weights = [];
+    private float[] _blockSums = [];
 
     /// <summary>The draw a sampled token uses, as the graph takes it: float32, and below 1 after the cast.</summary>
     public static float Uniform(SamplingRng rng) => MathF.Min((float)rng.NextDouble(), 1f - 1f / (1 << 24));
@@ -128,26 +132,57 @@ internal sealed class Sampler
         }
     }
 
-    /// <summary>The first id whose running sum exceeds uniform × the total; rounding past the end: the last with weight.</summary>
-    private static int Draw(ReadOnlySpan<float> w, float uniform)
+    /// <summary>
+    /// The first id whose running sum exceeds uniform × the total, found in two levels as the graph finds it: the
+    /// first block of <see cref="DrawBlock"/> ids whose running end passes the target, then the first id inside it.
+    /// Every sum adds in id order, one element after another, as ONNX Runtime's CumSum kernels do, so the two agree to
+    /// the bit on the same weights. Rounding past the end: the last id with weight.
+    /// </summary>
+    private int Draw(ReadOnlySpan<float> w, float uniform)
     {
-        var target = uniform * TensorPrimitives.Sum(w);
-        var running = 0f;
-        for (var i = 0; i < w.Length; i++)
+        var numBlocks = (w.Length + DrawBlock - 1) / DrawBlock;
+        if (_blockSums.Length < numBlocks)
         {
-            running += w[i];
-            if (target < running)
+            _blockSums = new float[numBlocks];
+        }
+        var sums = _blockSums.AsSpan(0, numBlocks);
+        var total = 0f;
+        for (var b = 0; b < numBlocks; b++)
+        {
+            var sum = 0f;
+            foreach (var x in w.Slice(b * DrawBlock, Math.Min(DrawBlock, w.Length - b * DrawBlock)))
+            {
+                sum += x;
+            }
+            sums[b] = sum;
+            total += sum;
+        }
+        var target = uniform * total;
+        var block = numBlocks - 1;
+        var before = 0f;
+        for (var b = 0; b < numBlocks; b++)
+        {
+            var through = before + sums[b];
+            if (target < through || b == numBlocks - 1)
+            {
+                block = b;
+                break;
+            }
+            before = through;
+        }
+        var rest = target - before;
+        var inBlock = 0f;
+        var start = block * DrawBlock;
+        for (var i = start; i < Math.Min(start + DrawBlock, w.Length); i++)
+        {
+            inBlock += w[i];
+            if (rest < inBlock)
             {
                 return i;
             }
         }
-        for (var i = w.Length - 1; i >= 0; i--)
-        {
-            if (w[i] > 0)
-            {
-                return i;
-            }
-        }
-        return w.Length - 1;
+        var lastKept = w.Length - 1;
+        while (lastKept > 0 && w[lastKept] <= 0) lastKept--;
+        return Math.Min(start + DrawBlock, lastKept);
     }
 }
