@@ -23,7 +23,7 @@ from onnx import TensorProto, helper
 
 OPSET = 17
 IR_VERSION = 8
-TOP_P_HALVINGS = 32  # Sampler.TopPHalvings
+TOP_P_WAYS, TOP_P_ROUNDS = 16, 8  # Sampler.TopPWays, Sampler.TopPRounds: 16^8 = 2^32 parts of [0, 1]
 DRAW_BLOCK = 256  # Sampler.DrawBlock
 
 
@@ -44,12 +44,14 @@ class Graph:
         return name
 
 
-def build() -> onnx.ModelProto:
+def build(ways: int = None, rounds: int = None) -> onnx.ModelProto:
+    ways = TOP_P_WAYS if ways is None else ways
+    rounds = TOP_P_ROUNDS if rounds is None else rounds
     g = Graph()
     axis1 = g.const("axis_1", TensorProto.INT64, [1])
+    axis2 = g.const("axis_2", TensorProto.INT64, [2])
     zero_f = g.const("zero_f", TensorProto.FLOAT, [0.0], [])
     one_f = g.const("one_f", TensorProto.FLOAT, [1.0], [])
-    half_f = g.const("half_f", TensorProto.FLOAT, [0.5], [])
     zero_i = g.const("zero_i", TensorProto.INT64, [0], [])
     one_i = g.const("one_i", TensorProto.INT64, [1], [])
     minus_one_i = g.const("minus_one_i", TensorProto.INT64, [-1], [])
@@ -75,15 +77,23 @@ def build() -> onnx.ModelProto:
     tau_k = g.op("Where", column(g.op("Greater", "top_k", zero_i)), kth, zero_f)
     w = keep_at_or_above(w, tau_k)
 
-    # 3. top-p: halve [lo, hi] = [0, 1] keeping lo's mass >= top_p x total
+    # 3. top-p: narrow [lo, hi] = [0, 1] round by round, keeping lo's mass >= top_p x total: each round tries
+    # TOP_P_WAYS - 1 thresholds at once and keeps the part between the last that holds and the next
     need = g.op("Mul", column("top_p"), row_sum(w))
     bounds_shape = g.op("Concat", g.op("Shape", "row_index"), axis1, axis=0)  # [n, 1]
     lo = g.op("Expand", zero_f, bounds_shape)
     hi = g.op("Expand", one_f, bounds_shape)
-    for _ in range(TOP_P_HALVINGS):
-        mid = g.op("Mul", g.op("Add", lo, hi), half_f)
-        enough = g.op("GreaterOrEqual", row_sum(keep_at_or_above(w, mid)), need)
-        lo, hi = g.op("Where", enough, mid, lo), g.op("Where", enough, hi, mid)
+    if rounds:
+        fractions = g.const("top_p_fractions", TensorProto.FLOAT, [k / ways for k in range(1, ways)], [1, ways - 1])
+        ways_f = g.const("top_p_ways", TensorProto.FLOAT, [float(ways)], [])
+        w_rows = g.op("Unsqueeze", w, axis1)  # [n, 1, V]
+    for _ in range(rounds):
+        width = g.op("Sub", hi, lo)
+        thresholds = g.op("Unsqueeze", g.op("Add", lo, g.op("Mul", width, fractions)), axis2)  # [n, ways - 1, 1]
+        masses = g.op("ReduceSum", g.op("Where", g.op("GreaterOrEqual", w_rows, thresholds), w_rows, zero_f), axis2, keepdims=0)
+        holding = g.op("ReduceSum", g.op("Cast", g.op("GreaterOrEqual", masses, need), to=TensorProto.FLOAT), axis1, keepdims=1)
+        lo, hi = (g.op("Add", lo, g.op("Mul", width, g.op("Div", holding, ways_f))),
+                  g.op("Add", lo, g.op("Mul", width, g.op("Div", g.op("Add", holding, one_f), ways_f))))
     tau_p = g.op("Where", column(g.op("Less", "top_p", one_f)), lo, zero_f)
     w = keep_at_or_above(w, tau_p)
 
@@ -95,9 +105,9 @@ def build() -> onnx.ModelProto:
     padding = g.op("Sub", g.op("Mul", g.op("Div", g.op("Add", vocab, g.op("Sub", block, one_i)), block), block), vocab)
     pads = g.op("Concat", g.const("pads_head", TensorProto.INT64, [0, 0, 0]), g.op("Unsqueeze", padding, g.const("axis_0", TensorProto.INT64, [0])), axis=0)
     blocks = g.op("Reshape", g.op("Pad", w, pads), g.const("blocks_shape", TensorProto.INT64, [0, -1, DRAW_BLOCK]))  # [n, B, 256]
-    within = g.op("CumSum", blocks, g.const("axis_2", TensorProto.INT64, [2], []))  # running sums inside each block
+    within = g.op("CumSum", blocks, g.const("axis_2_scalar", TensorProto.INT64, [2], []))  # running sums inside each block
     block_sums = g.op("Squeeze", g.op("Slice", within, g.const("last_start", TensorProto.INT64, [-1]), g.const("last_end", TensorProto.INT64, [DRAW_BLOCK]),
-                                      g.const("axis_2_1d", TensorProto.INT64, [2])), g.const("axis_2_sq", TensorProto.INT64, [2]))  # [n, B]
+                                      axis2), axis2)  # [n, B]
     through = g.op("CumSum", block_sums, one_i)  # running sum to the end of each block
     before = g.op("CumSum", block_sums, one_i, exclusive=1)  # ... to its start
     target = g.op("Mul", column("uniform"), g.op("ReduceMax", through, axes=[1], keepdims=1))

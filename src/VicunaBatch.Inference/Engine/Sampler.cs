@@ -11,8 +11,8 @@ namespace VicunaBatch.Inference.Engine;
 /// <item>weights w_i = exp((l_i − max l) / T), so the largest is 1;</item>
 /// <item>top-k (0 &lt; k &lt; vocab): weights below the k-th largest become 0 (ties at it are kept);</item>
 /// <item>top-p (&lt; 1): weights below τ become 0, τ the largest threshold whose weights ≥ τ still carry top_p of the
-/// total — found by <see cref="TopPHalvings"/> halvings of [0, 1], which keeps the same tokens as sorting and
-/// summing from the top, short of ties within 2^-32 of τ;</item>
+/// total — found by narrowing [0, 1] to 2^-32 (<see cref="TopPThreshold"/>), which keeps the same tokens as sorting
+/// and summing from the top, short of ties within 2^-32 of τ;</item>
 /// <item>u, the request's one uniform draw for this token (<see cref="Uniform"/>), picks the first id whose running
 /// sum of the kept weights, in id order, exceeds u × their total (found block by block, <see cref="Draw"/>).</item>
 /// </list>
@@ -20,14 +20,15 @@ namespace VicunaBatch.Inference.Engine;
 /// </summary>
 internal sealed class Sampler
 {
-    /// <summary>Halvings of the top-p threshold's interval; the graph unrolls the same number.</summary>
-    public const int TopPHalvings = 32;
+    /// <summary>The top-p threshold's search: rounds, and parts each round splits its interval into (16^8 = 2^32); the graph unrolls the same.</summary>
+    public const int TopPRounds = 8, TopPWays = 16;
 
     /// <summary>Ids per block of the draw's two levels; the graph uses the same.</summary>
     public const int DrawBlock = 256;
 
     private float[] _weights = [];
     private float[] _blockSums = [];
+    private float[] _candidates = [];
 
     /// <summary>The draw a sampled token uses, as the graph takes it: float32, and below 1 after the cast.</summary>
     public static float Uniform(SamplingRng rng) => MathF.Min((float)rng.NextDouble(), 1f - 1f / (1 << 24));
@@ -92,16 +93,38 @@ internal sealed class Sampler
         return total;
     }
 
-    /// <summary>The largest τ (to <see cref="TopPHalvings"/> halvings of [0, 1]) with Σ w_i≥τ ≥ topP × Σ w.</summary>
-    private static float TopPThreshold(ReadOnlySpan<float> w, float topP)
+    /// <summary>
+    /// The largest τ with Σ w_i≥τ ≥ topP × Σ w, to 2^-32 of [0, 1]: <see cref="TopPRounds"/> rounds, each trying
+    /// <see cref="TopPWays"/> − 1 thresholds evenly across [lo, hi] and keeping the part between the last that holds
+    /// and the next — in the graph's float operations, so both narrow to the same τ. Only the weights inside [lo, hi)
+    /// are passed over again; those at or above hi count as one sum.
+    /// </summary>
+    private float TopPThreshold(ReadOnlySpan<float> w, float topP)
     {
         var need = topP * MassAtOrAbove(w, 0f);
-        float lo = 0f, hi = 1f;
-        for (var i = 0; i < TopPHalvings; i++)
+        if (_candidates.Length < w.Length)
         {
-            var mid = (lo + hi) * 0.5f;
-            if (MassAtOrAbove(w, mid) >= need) lo = mid;
-            else hi = mid;
+            _candidates = new float[w.Length];
+        }
+        var candidates = _candidates.AsSpan(0, w.Length);
+        w.CopyTo(candidates);
+        float lo = 0f, hi = 1f, above = 0f;
+        for (var round = 0; round < TopPRounds; round++)
+        {
+            var width = hi - lo;
+            var holding = 0f;
+            for (var k = 1; k < TopPWays; k++)
+            {
+                if (above + MassAtOrAbove(candidates, lo + width * ((float)k / TopPWays)) >= need) holding++;
+            }
+            (lo, hi) = (lo + width * (holding / TopPWays), lo + width * ((holding + 1f) / TopPWays));
+            var kept = 0;
+            foreach (var x in candidates)
+            {
+                if (x >= hi) above += x;
+                else if (x >= lo) candidates[kept++] = x;
+            }
+            candidates = candidates[..kept];
         }
         return lo;
     }
