@@ -144,6 +144,11 @@ internal static class BenchCommand
                 json["block_size"] = blocks.BlockSize;
                 json["preemptions"] = Statistics.NumPreemptions;
             }
+            if (Statistics.NumGraphSamplings > 0)
+            {
+                json["graph_samplings"] = Statistics.NumGraphSamplings;
+                json["graph_sampling_ms"] = Math.Round(Statistics.GraphSamplingTime.TotalMilliseconds, 1);
+            }
             return json.ToJsonString(JsonOutput.Options);
         }
 
@@ -182,9 +187,16 @@ internal static class BenchCommand
                 $"engine steps          {Statistics.NumSteps} ({Statistics.NumPrefillTokens} prefill + {Statistics.NumDecodeTokens} decode tokens)",
                 $"mean step time        {MeanStepMs.ToString("F2", CultureInfo.InvariantCulture)} ms",
             ];
+            IEnumerable<string> all = lines;
+            if (Statistics.NumGraphSamplings > 0)
+            {
+                var total = Statistics.GraphSamplingTime.TotalMilliseconds;
+                all = all.Append($"graph sampling        {(total / Statistics.NumSteps).ToString("F2", CultureInfo.InvariantCulture)} ms per step "
+                    + $"({Statistics.NumGraphSamplings} runs of {(total / Statistics.NumGraphSamplings).ToString("F2", CultureInfo.InvariantCulture)} ms)");
+            }
             return Blocks is { } blocks
-                ? lines.Append($"paged KV              {blocks.NumBlocks} blocks of {blocks.BlockSize} tokens, {Statistics.NumPreemptions} preemptions")
-                : lines;
+                ? all.Append($"paged KV              {blocks.NumBlocks} blocks of {blocks.BlockSize} tokens, {Statistics.NumPreemptions} preemptions")
+                : all;
         }
     }
 }

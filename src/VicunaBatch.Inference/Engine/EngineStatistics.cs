@@ -14,13 +14,21 @@ public sealed class EngineStatistics
     /// <summary>Requests preempted by recompute (paged KV out of blocks); their recomputed tokens count as prefill.</summary>
     public long NumPreemptions { get; private set; }
 
+    /// <summary><c>sampler.onnx</c> runs (<see cref="SamplingSite.Graph"/>): one per decoder call that had sampled rows.</summary>
+    public long NumGraphSamplings { get; private set; }
+
+    /// <summary>Wall time of those runs (part of <see cref="StepTime"/>).</summary>
+    public TimeSpan GraphSamplingTime { get; private set; }
+
     private double _occupancySum;
 
     /// <summary>Mean over steps of the share of KV slots holding a request.</summary>
     public double MeanBatchOccupancy => NumSteps == 0 ? 0 : _occupancySum / NumSteps;
 
-    internal void Record(StepPlan plan, int slotsInUse, int numSlots, TimeSpan elapsed, long numPreemptions = 0)
+    internal void Record(StepPlan plan, int slotsInUse, int numSlots, TimeSpan elapsed, long numPreemptions = 0, StepOutputs? outputs = null)
     {
+        NumGraphSamplings += outputs?.GraphSamplings ?? 0;
+        GraphSamplingTime += outputs?.GraphSamplingTime ?? TimeSpan.Zero;
         NumPreemptions = numPreemptions;
         NumSteps++;
         NumDecodeTokens += plan.NumDecodes;

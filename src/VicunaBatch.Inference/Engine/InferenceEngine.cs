@@ -113,7 +113,7 @@ public sealed class InferenceEngine : IDisposable
                 return TakeFinished();
             }
             Update(plan, outputs);
-            Statistics.Record(plan, slotsInUse, _runner.NumSlots, Stopwatch.GetElapsedTime(started), _scheduler.NumPreemptions);
+            Statistics.Record(plan, slotsInUse, _runner.NumSlots, Stopwatch.GetElapsedTime(started), _scheduler.NumPreemptions, outputs);
         }
         return TakeFinished();
     }

@@ -65,6 +65,11 @@ public sealed record StepOutputs(ImmutableArray<long> SequenceIds, float[] Logit
     /// <summary>Per row, the token the runner picked, or −1: sample from the row's logits. Default (not set): every row's logits are there.</summary>
     public ImmutableArray<int> Tokens { get; init; }
 
+    /// <summary>Runs of <c>sampler.onnx</c> this step took, and their wall time.</summary>
+    public int GraphSamplings { get; init; }
+
+    public TimeSpan GraphSamplingTime { get; init; }
+
     public ReadOnlySpan<float> LogitsOf(int row) => Logits.AsSpan(row * VocabSize, VocabSize);
 
     /// <summary>The runner's token for row <paramref name="row"/>, if it picked one.</summary>

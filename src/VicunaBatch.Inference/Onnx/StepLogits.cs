@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using VicunaBatch.Inference.Engine;
@@ -28,6 +29,8 @@ internal sealed class StepLogits : IDisposable
     private int[] _tokens = [];                 // per output row: the token a graph picked, or -1
     private long _callRows;                     // output rows of the last call
     private readonly List<(int Output, int Row, GraphPick Pick)> _toSample = []; // the last call's rows for _sampler
+    private int _samplings;                     // _sampler runs this step, and their time
+    private long _samplingTicks;
 
     /// <param name="maxRows">Most output rows of one call (rows × tokens for variant A, requests for variant B).</param>
     /// <param name="pinned">Page-locked host buffers (the CUDA provider copies to and from them at full bus speed).</param>
@@ -103,6 +106,8 @@ internal sealed class StepLogits : IDisposable
         }
         _ids = ImmutableArray.CreateBuilder<long>(numRows);
         _toSample.Clear();
+        _samplings = 0;
+        _samplingTicks = 0;
     }
 
     /// <summary>
@@ -151,7 +156,10 @@ internal sealed class StepLogits : IDisposable
             picks[i] = _toSample[i].Pick;
         }
         var tokens = new int[n];
+        var started = Stopwatch.GetTimestamp();
         _sampler!.Run(LogitsMemory, LogitsAddress, _callRows, _vocabSize, rows, picks, tokens);
+        _samplingTicks += Stopwatch.GetTimestamp() - started;
+        _samplings++;
         for (var i = 0; i < n; i++)
         {
             _tokens[_toSample[i].Output] = tokens[i];
@@ -163,7 +171,10 @@ internal sealed class StepLogits : IDisposable
     {
         SampleCollected();
         var tokens = ImmutableArray.Create(_tokens, 0, _ids.Count);
-        return new StepOutputs(_ids.MoveToImmutable(), _sampled, _vocabSize) { Tokens = tokens };
+        return new StepOutputs(_ids.MoveToImmutable(), _sampled, _vocabSize)
+        {
+            Tokens = tokens, GraphSamplings = _samplings, GraphSamplingTime = Stopwatch.GetElapsedTime(0, _samplingTicks),
+        };
     }
 
     /// <summary>Frees the device buffer into the session's allocator: call while the session and its memory live.</summary>
