@@ -8,12 +8,11 @@ step, the sampling that `src/VicunaBatch.Inference/Engine/Sampler.cs` defines on
   inputs   logits           float32 [rows, vocab]   a decoder call's logits, every row of it
            row_index        int64   [n]             the rows to sample from
            inv_temperature  float32 [n]             1 / T  (T > 0)
-           top_k            int64   [n]             0 = off; else 0 < k < vocab
-           max_top_k        int64   [1]             max(top_k), at least 1 and at most vocab (TopK's K)
            top_p            float32 [n]             1 = off
            uniform          float32 [n]             the request's draw for this token, in [0, 1)
   output   token_ids        int64   [n]
 
+Top-k is not in it: a request with top-k (only a package's genai_config sets one) samples on the host.
 It does not depend on the model: one graph serves every vocabulary size. The test suite regenerates it and compares
 the bytes, so edit this file, not the .onnx."""
 import sys
@@ -24,7 +23,7 @@ from onnx import TensorProto, helper
 OPSET = 17
 IR_VERSION = 8
 TOP_P_WAYS, TOP_P_ROUNDS = 16, 8  # Sampler.TopPWays, Sampler.TopPRounds: 16^8 = 2^32 parts of [0, 1]
-DRAW_BLOCK = 256  # Sampler.DrawBlock
+DRAW_BLOCK = 64  # Sampler.DrawBlock
 
 
 class Graph:
@@ -52,9 +51,7 @@ def build(ways: int = None, rounds: int = None) -> onnx.ModelProto:
     axis2 = g.const("axis_2", TensorProto.INT64, [2])
     zero_f = g.const("zero_f", TensorProto.FLOAT, [0.0], [])
     one_f = g.const("one_f", TensorProto.FLOAT, [1.0], [])
-    zero_i = g.const("zero_i", TensorProto.INT64, [0], [])
     one_i = g.const("one_i", TensorProto.INT64, [1], [])
-    minus_one_i = g.const("minus_one_i", TensorProto.INT64, [-1], [])
 
     def column(x: str) -> str:  # [n] -> [n, 1]
         return g.op("Unsqueeze", x, axis1)
@@ -70,12 +67,7 @@ def build(ways: int = None, rounds: int = None) -> onnx.ModelProto:
     shifted = g.op("Sub", x, g.op("ReduceMax", x, axes=[1], keepdims=1))
     w = g.op("Exp", g.op("Mul", shifted, column("inv_temperature")))
 
-    # 2. top-k: the k-th largest weight of rows that ask, 0 (keep all) of the others
-    top_values, _ = g.op("TopK", w, "max_top_k", outputs=2, axis=1, largest=1, sorted=1)
-    kth_index = g.op("Min", g.op("Max", g.op("Sub", "top_k", one_i), zero_i), g.op("Sub", "max_top_k", one_i))
-    kth = g.op("GatherElements", top_values, column(kth_index), axis=1)
-    tau_k = g.op("Where", column(g.op("Greater", "top_k", zero_i)), kth, zero_f)
-    w = keep_at_or_above(w, tau_k)
+    # 2. top-k: not here — a request with top-k samples on the host (it comes only from a package's genai_config)
 
     # 3. top-p: narrow [lo, hi] = [0, 1] round by round, keeping lo's mass >= top_p x total: each round tries
     # TOP_P_WAYS - 1 thresholds at once and keeps the part between the last that holds and the next
@@ -99,12 +91,13 @@ def build(ways: int = None, rounds: int = None) -> onnx.ModelProto:
 
     # 4. the first id whose running sum (id order) exceeds uniform x the kept total, found in two levels of
     # DRAW_BLOCK ids (ONNX Runtime's CUDA CumSum re-adds every element before each output: a whole-vocabulary one costs
-    # vocab^2 adds a row). Both levels add in id order one element after another, as Sampler.Draw does.
+    # vocab^2 adds a row, a block-wide one vocab x DRAW_BLOCK). Both levels add in id order one element after another,
+    # as Sampler.Draw does.
     block = g.const("draw_block", TensorProto.INT64, [DRAW_BLOCK], [])
     vocab = g.op("Gather", g.op("Shape", w), one_i, axis=0)
     padding = g.op("Sub", g.op("Mul", g.op("Div", g.op("Add", vocab, g.op("Sub", block, one_i)), block), block), vocab)
     pads = g.op("Concat", g.const("pads_head", TensorProto.INT64, [0, 0, 0]), g.op("Unsqueeze", padding, g.const("axis_0", TensorProto.INT64, [0])), axis=0)
-    blocks = g.op("Reshape", g.op("Pad", w, pads), g.const("blocks_shape", TensorProto.INT64, [0, -1, DRAW_BLOCK]))  # [n, B, 256]
+    blocks = g.op("Reshape", g.op("Pad", w, pads), g.const("blocks_shape", TensorProto.INT64, [0, -1, DRAW_BLOCK]))  # [n, B, DRAW_BLOCK]
     within = g.op("CumSum", blocks, g.const("axis_2_scalar", TensorProto.INT64, [2], []))  # running sums inside each block
     block_sums = g.op("Squeeze", g.op("Slice", within, g.const("last_start", TensorProto.INT64, [-1]), g.const("last_end", TensorProto.INT64, [DRAW_BLOCK]),
                                       axis2), axis2)  # [n, B]
@@ -116,13 +109,12 @@ def build(ways: int = None, rounds: int = None) -> onnx.ModelProto:
     rest = g.op("Sub", target, g.op("GatherElements", before, column(b), axis=1))  # [n, 1]: what is left to pass in block b
     b_index = g.op("Expand", g.op("Unsqueeze", b, g.const("axes_1_2", TensorProto.INT64, [1, 2])),
                    g.op("Concat", g.op("Shape", "row_index"), axis1, g.const("block_1d", TensorProto.INT64, [DRAW_BLOCK]), axis=0))
-    in_block = g.op("Squeeze", g.op("GatherElements", within, b_index, axis=1), axis1)  # [n, 256]
+    in_block = g.op("Squeeze", g.op("GatherElements", within, b_index, axis=1), axis1)  # [n, DRAW_BLOCK]
     j = g.op("ReduceSum", g.op("Cast", g.op("LessOrEqual", in_block, rest), to=TensorProto.INT64), axis1, keepdims=0)
+    # no id of the block passes (rounding past the end): the heaviest id
+    found = g.op("Less", j, block)
     first_over = g.op("Add", g.op("Mul", b, block), j)
-    # rounding past the end: the last id with weight
-    ids = g.op("Range", zero_i, vocab, one_i)  # 0 .. vocab - 1
-    last_kept = g.op("ReduceMax", g.op("Where", g.op("Greater", w, zero_f), ids, minus_one_i), axes=[1], keepdims=0)
-    g.nodes.append(helper.make_node("Min", [first_over, last_kept], ["token_ids"], name="token_ids"))
+    g.nodes.append(helper.make_node("Where", [found, first_over, g.op("ArgMax", w, axis=1, keepdims=0)], ["token_ids"], name="token_ids"))
 
     graph = helper.make_graph(
         g.nodes, "vicunabatch_sampler",
@@ -130,8 +122,6 @@ def build(ways: int = None, rounds: int = None) -> onnx.ModelProto:
             helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["rows", "vocab"]),
             helper.make_tensor_value_info("row_index", TensorProto.INT64, ["n"]),
             helper.make_tensor_value_info("inv_temperature", TensorProto.FLOAT, ["n"]),
-            helper.make_tensor_value_info("top_k", TensorProto.INT64, ["n"]),
-            helper.make_tensor_value_info("max_top_k", TensorProto.INT64, [1]),
             helper.make_tensor_value_info("top_p", TensorProto.FLOAT, ["n"]),
             helper.make_tensor_value_info("uniform", TensorProto.FLOAT, ["n"]),
         ],

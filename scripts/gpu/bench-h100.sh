@@ -19,7 +19,7 @@
 #                                             block 256 flash, block 16 fallback with preemption, chunked mixed steps),
 #                                             640paged:BLOCKSIZE / w64paged:BLOCKSIZE (Vicuna-13B fp16 as variant B, e.g. 128 or
 #                                             256: workload-640, or the first 64 of workload-160; KV blocks fitted to memory),
-#                                             sample-check (variants A and B, tiny fp16, temperature 0.8 top-p 0.9 seeded:
+#                                             sample-check (variants A and B, tiny fp16, temperature $SAMPLE_T (0.8) top-p 0.9 seeded:
 #                                             tokens drawn by sampler.onnx on the device against the host sampler's),
 #                                             640s-SITE:SLOTS:MAXLEN, 640pageds-SITE:BLOCKSIZE (workload-640 as 640:… or
 #                                             640paged:…, every request sampled at temperature 0.8, top-p 0.9, with
@@ -139,13 +139,13 @@ for step in $STEPS; do
       for variant in a:/tmp/tiny16 b:/tmp/tiny16p256; do
         name=${variant%%:*}; model=${variant#*:}
         for how in graph host greedy; do
-          sampling=(--temperature 0.8 --top-p 0.9 --seed 7 --sampling $how)
+          sampling=(--temperature "${SAMPLE_T:-0.8}" --top-p 0.9 --seed 7 --sampling $how)
           [[ $how == greedy ]] && sampling=()
           timeout 60 "${VB[@]}" generate --device cuda --model "$model" --requests scripts/gpu/prefill-check.jsonl --json \
             "${sampling[@]}" --max-batch-size 8 >"$OUT/sample-$name-$how.jsonl" 2>"$OUT/sample-$name-$how.err"
           log "generate sample-$name-$how rc=$?"
         done
-        "$PY" scripts/gpu/check-prefill.py "$OUT/sample-$name-host.jsonl" "$OUT/sample-$name-graph.jsonl" --label "sample check $name" \
+        "$PY" scripts/gpu/check-prefill.py "$OUT/sample-$name-host.jsonl" "$OUT/sample-$name-graph.jsonl" --label "sample check $name T=${SAMPLE_T:-0.8}" \
           --tolerance 0 | tee "$OUT/sample-check-$name.txt" | tail -1 | tee -a "$OUT/summary.txt"
         # they did sample: few requests keep the greedy tokens
         "$PY" scripts/gpu/check-prefill.py "$OUT/sample-$name-greedy.jsonl" "$OUT/sample-$name-graph.jsonl" --label "greedy vs sampled $name" \

@@ -20,8 +20,8 @@ public interface IStepRunner : IDisposable
     /// the token id is read, not a <c>[vocab]</c> row of logits (on CUDA the logits then stay on the device).</summary>
     bool SelectsGreedyInGraph => false;
 
-    /// <summary>Sampled <see cref="StepPlan.GraphPicks"/> are drawn by <c>sampler.onnx</c> where the logits are
-    /// (<see cref="SamplingSite"/>): only the token id is read.</summary>
+    /// <summary>Sampled <see cref="StepPlan.GraphPicks"/> (no top-k) are drawn by <c>sampler.onnx</c> where the logits
+    /// are (<see cref="SamplingSite"/>): only the token id is read.</summary>
     bool SamplesInGraph => false;
 
     StepOutputs Execute(StepPlan plan);

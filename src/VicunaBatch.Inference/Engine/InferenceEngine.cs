@@ -157,8 +157,8 @@ public sealed class InferenceEngine : IDisposable
     }
 
     /// <summary>
-    /// The step's sequences whose token the runner's graphs can pick: greedy ones (argmax) and sampled ones, each with
-    /// its one draw for this token, as far as the runner can, and none that wants its logits back.
+    /// The step's sequences whose token the runner's graphs can pick: greedy ones (argmax) and sampled ones without
+    /// top-k, each with its one draw for this token, as far as the runner can, and none that wants its logits back.
     /// </summary>
     private Dictionary<long, GraphPick> GraphPicks(StepPlan plan)
     {
@@ -169,7 +169,7 @@ public sealed class InferenceEngine : IDisposable
             var sequence = _sequences[id];
             if (sequence.Logits is not null) continue;
             var sampling = sequence.Request.Sampling ?? SamplingParams.Greedy;
-            if (sampling.IsGreedy ? _runner.SelectsGreedyInGraph : _runner.SamplesInGraph)
+            if (sampling.IsGreedy ? _runner.SelectsGreedyInGraph : _runner.SamplesInGraph && !Onnx.GraphSampler.Cuts(sampling, _runner.VocabSize))
             {
                 picks[id] = new GraphPick(sampling, sampling.IsGreedy ? 0f : Sampler.Uniform(RngOf(sequence)));
             }

@@ -5,8 +5,8 @@ namespace VicunaBatch.Inference.Engine;
 
 /// <summary>
 /// Picks the next token from one row of logits: greedy, or temperature with top-k and top-p. The one definition of
-/// sampling, which <c>Onnx/sampler.onnx</c> (<see cref="Onnx.GraphSampler"/>) computes on the device step for step,
-/// so a seeded request draws the same tokens wherever its logits are:
+/// sampling, which <c>Onnx/sampler.onnx</c> (<see cref="Onnx.GraphSampler"/>) computes on the device step for step
+/// (all but top-k), so a seeded request draws the same tokens wherever its logits are, short of float rounding:
 /// <list type="number">
 /// <item>weights w_i = exp((l_i − max l) / T), so the largest is 1;</item>
 /// <item>top-k (0 &lt; k &lt; vocab): weights below the k-th largest become 0 (ties at it are kept);</item>
@@ -24,7 +24,7 @@ internal sealed class Sampler
     public const int TopPRounds = 8, TopPWays = 16;
 
     /// <summary>Ids per block of the draw's two levels; the graph uses the same.</summary>
-    public const int DrawBlock = 256;
+    public const int DrawBlock = 64;
 
     private float[] _weights = [];
     private float[] _blockSums = [];
@@ -159,7 +159,7 @@ internal sealed class Sampler
     /// The first id whose running sum exceeds uniform × the total, found in two levels as the graph finds it: the
     /// first block of <see cref="DrawBlock"/> ids whose running end passes the target, then the first id inside it.
     /// Every sum adds in id order, one element after another, as ONNX Runtime's CumSum kernels do, so the two agree to
-    /// the bit on the same weights. Rounding past the end: the last id with weight.
+    /// the bit on the same weights. No id of that block passing (rounding past the end): the heaviest id.
     /// </summary>
     private int Draw(ReadOnlySpan<float> w, float uniform)
     {
@@ -204,8 +204,6 @@ internal sealed class Sampler
                 return i;
             }
         }
-        var lastKept = w.Length - 1;
-        while (lastKept > 0 && w[lastKept] <= 0) lastKept--;
-        return Math.Min(start + DrawBlock, lastKept);
+        return TensorPrimitives.IndexOfMax(w);
     }
 }

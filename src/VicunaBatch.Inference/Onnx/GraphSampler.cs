@@ -7,20 +7,20 @@ namespace VicunaBatch.Inference.Onnx;
 /// <summary>
 /// Draws sampled tokens with <c>sampler.onnx</c> (written by <c>model-export/sampler_graph.py</c>, embedded in this
 /// assembly) over a decoder call's logits where they are: on CUDA they stay in device memory and only the token ids
-/// come down. It computes <see cref="Sampler"/>'s definition, so a seeded request draws the same tokens either way
-/// (short of float sums rounding differently at a boundary).
+/// come down. It computes <see cref="Sampler"/>'s definition but top-k (<see cref="Cuts"/>), so a seeded request draws
+/// the same tokens either way, short of the two sides' exp and sums rounding differently at a boundary.
 /// </summary>
 internal sealed class GraphSampler : IDisposable
 {
     public const string ResourceName = "VicunaBatch.Inference.Onnx.sampler.onnx";
 
-    private static readonly string[] InputNames = ["logits", "row_index", "inv_temperature", "top_k", "max_top_k", "top_p", "uniform"];
+    private static readonly string[] InputNames = ["logits", "row_index", "inv_temperature", "top_p", "uniform"];
     private static readonly string[] OutputNames = ["token_ids"];
 
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions = new();
     private readonly int _maxRows;
-    private readonly NativeBuffer _rowIndex, _inverseTemperature, _topK, _maxTopK, _topP, _uniform, _tokens;
+    private readonly NativeBuffer _rowIndex, _inverseTemperature, _topP, _uniform, _tokens;
 
     /// <param name="maxRows">Most rows one call samples.</param>
     /// <param name="pinned">Page-locked host buffers (the CUDA provider copies them at full bus speed).</param>
@@ -33,13 +33,14 @@ internal sealed class GraphSampler : IDisposable
         _session = owned.Own(DecoderSession.Open(ReadGraph(), "sampler.onnx", numThreads: device == ExecutionDevice.Cpu ? 1 : 0, device));
         _rowIndex = owned.Own(new NativeBuffer(8L * maxRows, pinned));
         _inverseTemperature = owned.Own(new NativeBuffer(4L * maxRows, pinned));
-        _topK = owned.Own(new NativeBuffer(8L * maxRows, pinned));
-        _maxTopK = owned.Own(new NativeBuffer(8, pinned));
         _topP = owned.Own(new NativeBuffer(4L * maxRows, pinned));
         _uniform = owned.Own(new NativeBuffer(4L * maxRows, pinned));
         _tokens = owned.Own(new NativeBuffer(8L * maxRows, pinned));
         owned.Keep();
     }
+
+    /// <summary>Top-k cuts this vocabulary: not in the graph, such a request samples on the host.</summary>
+    public static bool Cuts(SamplingParams sampling, int vocab) => sampling.TopK > 0 && sampling.TopK < vocab;
 
     public static byte[] ReadGraph()
     {
@@ -62,33 +63,30 @@ internal sealed class GraphSampler : IDisposable
         if (n > _maxRows) throw new ArgumentOutOfRangeException(nameof(rows), n, $"at most {_maxRows} rows per call");
         var rowIndex = _rowIndex.AsSpan<long>(n);
         var inverseTemperature = _inverseTemperature.AsSpan<float>(n);
-        var topK = _topK.AsSpan<long>(n);
         var topP = _topP.AsSpan<float>(n);
         var uniform = _uniform.AsSpan<float>(n);
-        long maxTopK = 1;
         for (var i = 0; i < n; i++)
         {
             var sampling = picks[i].Sampling;
+            if (sampling.IsGreedy || Cuts(sampling, vocab))
+            {
+                throw new ArgumentException($"pick {i}: the graph samples at a temperature above 0 without top-k ({sampling})", nameof(picks));
+            }
             rowIndex[i] = rows[i];
             inverseTemperature[i] = 1f / sampling.Temperature;
-            topK[i] = sampling.TopK > 0 && sampling.TopK < vocab ? sampling.TopK : 0;
-            maxTopK = Math.Max(maxTopK, topK[i]);
             topP[i] = sampling.TopP;
             uniform[i] = picks[i].Uniform;
         }
-        _maxTopK.AsSpan<long>(1)[0] = maxTopK;
 
         var host = OrtMemoryInfo.DefaultInstance;
         using var logitsValue = OrtValue.CreateTensorValueWithData(memory, TensorElementType.Float, [numRows, vocab], logits, 4L * numRows * vocab);
         using var rowIndexValue = OrtValue.CreateTensorValueWithData(host, TensorElementType.Int64, [n], _rowIndex.At(0), 8L * n);
         using var inverseTemperatureValue = OrtValue.CreateTensorValueWithData(host, TensorElementType.Float, [n], _inverseTemperature.At(0), 4L * n);
-        using var topKValue = OrtValue.CreateTensorValueWithData(host, TensorElementType.Int64, [n], _topK.At(0), 8L * n);
-        using var maxTopKValue = OrtValue.CreateTensorValueWithData(host, TensorElementType.Int64, [1], _maxTopK.At(0), 8);
         using var topPValue = OrtValue.CreateTensorValueWithData(host, TensorElementType.Float, [n], _topP.At(0), 4L * n);
         using var uniformValue = OrtValue.CreateTensorValueWithData(host, TensorElementType.Float, [n], _uniform.At(0), 4L * n);
         using var tokensValue = OrtValue.CreateTensorValueWithData(host, TensorElementType.Int64, [n], _tokens.At(0), 8L * n);
         _session.Run(_runOptions, InputNames,
-            [logitsValue, rowIndexValue, inverseTemperatureValue, topKValue, maxTopKValue, topPValue, uniformValue],
+            [logitsValue, rowIndexValue, inverseTemperatureValue, topPValue, uniformValue],
             OutputNames, [tokensValue]);
         var ids = _tokens.AsSpan<long>(n);
         for (var i = 0; i < n; i++)
@@ -103,8 +101,6 @@ internal sealed class GraphSampler : IDisposable
         _runOptions.Dispose();
         _rowIndex.Dispose();
         _inverseTemperature.Dispose();
-        _topK.Dispose();
-        _maxTopK.Dispose();
         _topP.Dispose();
         _uniform.Dispose();
         _tokens.Dispose();

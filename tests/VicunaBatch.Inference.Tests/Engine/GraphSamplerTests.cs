@@ -1,6 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Inference.Onnx;
+using VicunaBatch.Inference.Package;
 using VicunaBatch.Inference.Tests.Fixtures;
 
 namespace VicunaBatch.Inference.Tests.Engine;
@@ -22,14 +23,13 @@ public sealed class GraphSamplerTests(ModelFixture models)
         const int numRows = 12;
         var logits = RandomLogits(random, numRows, vocab);
         float[] temperatures = [0.3f, 0.7f, 1f, 1.5f];
-        int[] topKs = [0, 0, 1, 5, 50];
         float[] topPs = [1f, 1f, 0.95f, 0.9f, 0.5f, 0.05f];
         var rows = new List<int>();
         var picks = new List<GraphPick>();
         for (var i = 0; i < 240; i++)
         {
             rows.Add(random.Next(numRows));
-            var sampling = new SamplingParams(temperatures[i % temperatures.Length], topKs[i / 4 % topKs.Length], topPs[i / 20 % topPs.Length]);
+            var sampling = new SamplingParams(temperatures[i % temperatures.Length], TopP: topPs[i / 4 % topPs.Length]);
             picks.Add(new GraphPick(sampling, Sampler.Uniform(new SamplingRng((ulong)i))));
         }
 
@@ -57,6 +57,17 @@ public sealed class GraphSamplerTests(ModelFixture models)
         var tokens = RunGraph(logits, vocab, rows, rows.Select(_ => new GraphPick(cold, 0.7f)).ToList());
 
         Assert.Equal(rows.Select(r => r * 7), tokens);
+    }
+
+    [Fact]
+    public void Graph_refusesTopK_whichSamplesOnTheHost()
+    {
+        var logits = new float[2 * 64];
+
+        var error = Assert.Throws<ArgumentException>(() => RunGraph(logits, 64, [0], [new GraphPick(new SamplingParams(1f, TopK: 5), 0.5f)]));
+
+        Assert.Contains("without top-k", error.Message);
+        Assert.False(GraphSampler.Cuts(new SamplingParams(1f, TopK: 64), 64)); // k = vocab cuts nothing: the graph takes it
     }
 
     [Fact]
@@ -89,8 +100,8 @@ public sealed class GraphSamplerTests(ModelFixture models)
             new GenerationRequest($"logits{i}", p, 12, new SamplingParams(Temperature: 1f, Seed: (ulong)(300 + i)), IgnoreEos: true, ReturnLogits: true),
         }).ToList();
 
-        var (inGraph, graph) = Generate(SamplingSite.Graph, requests);
-        var (onHost, host) = Generate(SamplingSite.Host, requests);
+        var (inGraph, graph) = Generate(SamplingSite.Graph, requests, out var plans);
+        var (onHost, host) = Generate(SamplingSite.Host, requests, out _);
 
         Assert.True(inGraph);
         Assert.False(onHost);
@@ -100,6 +111,9 @@ public sealed class GraphSamplerTests(ModelFixture models)
             Assert.Equal(host[request.Id].OutputIds, graph[request.Id].OutputIds);
         }
         Assert.All(prompts.Select((_, i) => graph[$"logits{i}"]), r => Assert.Equal(12, r.Logits!.Count)); // its rows still came up
+        // the graph drew the warm requests' tokens; the top-k ("hot") and logits ones were sampled on the host
+        Assert.Equal(prompts.Length * 12, plans.Sum(p => p.GraphPicks.Values.Count(g => g.Sampling.TopP == 0.9f)));
+        Assert.DoesNotContain(plans, p => p.GraphPicks.Values.Any(g => g.Sampling.TopK > 0 || g.Sampling.Temperature == 1f));
         // the sampled requests really sampled: at these temperatures they leave the greedy tokens
         Assert.Contains(Enumerable.Range(0, prompts.Length), i => !graph[$"warm{i}"].OutputIds.SequenceEqual(graph[$"greedy{i}"].OutputIds));
         Assert.Contains(Enumerable.Range(0, prompts.Length), i => !graph[$"hot{i}"].OutputIds.SequenceEqual(graph[$"greedy{i}"].OutputIds));
@@ -113,14 +127,46 @@ public sealed class GraphSamplerTests(ModelFixture models)
         Assert.False(model.Engine.SamplesInGraph);
     }
 
-    private (bool SamplesInGraph, Dictionary<string, GenerationResult> Results) Generate(SamplingSite site, IEnumerable<GenerationRequest> requests)
+    /// <summary>The requests together in one engine over the tiny package's real runner; the plans it was given.</summary>
+    private (bool SamplesInGraph, Dictionary<string, GenerationResult> Results) Generate(SamplingSite site, IEnumerable<GenerationRequest> requests,
+        out List<StepPlan> plans)
     {
-        var options = EngineLogitsTests.Options;
-        using var model = LoadedModel.Open(models.TinyPackage, new EngineOptions
+        var package = ModelPackage.Load(models.TinyPackage);
+        var options = new EngineOptions
         {
-            MaxBatchSize = options.MaxBatchSize, MaxScheduledTokens = options.MaxScheduledTokens, Sampling = site,
-        });
-        return (model.Engine.SamplesInGraph, EngineRuns.RunTogether(model.Engine, requests));
+            MaxBatchSize = EngineLogitsTests.Options.MaxBatchSize, MaxScheduledTokens = EngineLogitsTests.Options.MaxScheduledTokens, Sampling = site,
+        };
+        var runner = new RecordingRunner(StepRunners.Open(package, options, package.Config.Model.ContextLength));
+        using var engine = new InferenceEngine(runner, options, new ModelVocabulary(package.Config.Model.EosTokenIds, null));
+        plans = runner.Plans;
+        return (engine.SamplesInGraph, EngineRuns.RunTogether(engine, requests));
+    }
+
+    private sealed class RecordingRunner(IStepRunner inner) : IStepRunner
+    {
+        public List<StepPlan> Plans { get; } = [];
+
+        public int VocabSize => inner.VocabSize;
+
+        public int NumSlots => inner.NumSlots;
+
+        public int MaxLength => inner.MaxLength;
+
+        public KvBlocks? Blocks => inner.Blocks;
+
+        public long KvCacheBytes => inner.KvCacheBytes;
+
+        public bool SelectsGreedyInGraph => inner.SelectsGreedyInGraph;
+
+        public bool SamplesInGraph => inner.SamplesInGraph;
+
+        public StepOutputs Execute(StepPlan plan)
+        {
+            Plans.Add(plan);
+            return inner.Execute(plan);
+        }
+
+        public void Dispose() => inner.Dispose();
     }
 
     /// <summary>Trained-model-like rows: spread logits with a few far ahead, so every cut keeps a different head.</summary>
