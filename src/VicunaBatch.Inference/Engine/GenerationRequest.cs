@@ -10,6 +10,9 @@ public sealed record SamplingParams(float Temperature = 0f, int TopK = 0, float 
     public static SamplingParams Greedy { get; } = new();
 
     public bool IsGreedy => Temperature <= 0f;
+
+    /// <summary>Top-k removes tokens from a vocabulary of <paramref name="vocab"/>: 0 &lt; k &lt; vocab.</summary>
+    public bool CutsTopK(int vocab) => TopK > 0 && TopK < vocab;
 }
 
 /// <summary>One generation request as the engine sees it: token ids in, token ids out.</summary>

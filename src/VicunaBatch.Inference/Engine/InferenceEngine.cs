@@ -169,7 +169,7 @@ public sealed class InferenceEngine : IDisposable
             var sequence = _sequences[id];
             if (sequence.Logits is not null) continue;
             var sampling = sequence.Request.Sampling ?? SamplingParams.Greedy;
-            if (sampling.IsGreedy ? _runner.SelectsGreedyInGraph : _runner.SamplesInGraph && !Onnx.GraphSampler.Cuts(sampling, _runner.VocabSize))
+            if (sampling.IsGreedy ? _runner.SelectsGreedyInGraph : _runner.SamplesInGraph && !sampling.CutsTopK(_runner.VocabSize))
             {
                 picks[id] = new GraphPick(sampling, sampling.IsGreedy ? 0f : Sampler.Uniform(RngOf(sequence)));
             }

@@ -49,7 +49,7 @@ internal sealed class Sampler
         TensorPrimitives.Multiply(w, 1f / sampling.Temperature, w);
         TensorPrimitives.Exp(w, w);
 
-        if (sampling.TopK > 0 && sampling.TopK < vocab)
+        if (sampling.CutsTopK(vocab))
         {
             ZeroBelow(w, KthLargest(w, sampling.TopK));
         }

@@ -7,7 +7,7 @@ namespace VicunaBatch.Inference.Onnx;
 /// <summary>
 /// Draws sampled tokens with <c>sampler.onnx</c> (written by <c>model-export/sampler_graph.py</c>, embedded in this
 /// assembly) over a decoder call's logits where they are: on CUDA they stay in device memory and only the token ids
-/// come down. It computes <see cref="Sampler"/>'s definition but top-k (<see cref="Cuts"/>), so a seeded request draws
+/// come down. It computes <see cref="Sampler"/>'s definition but top-k (<see cref="SamplingParams.CutsTopK"/>), so a seeded request draws
 /// the same tokens either way, short of the two sides' exp and sums rounding differently at a boundary.
 /// </summary>
 internal sealed class GraphSampler : IDisposable
@@ -39,9 +39,6 @@ internal sealed class GraphSampler : IDisposable
         owned.Keep();
     }
 
-    /// <summary>Top-k cuts this vocabulary: not in the graph, such a request samples on the host.</summary>
-    public static bool Cuts(SamplingParams sampling, int vocab) => sampling.TopK > 0 && sampling.TopK < vocab;
-
     public static byte[] ReadGraph()
     {
         using var stream = typeof(GraphSampler).Assembly.GetManifestResourceStream(ResourceName)
@@ -68,7 +65,7 @@ internal sealed class GraphSampler : IDisposable
         for (var i = 0; i < n; i++)
         {
             var sampling = picks[i].Sampling;
-            if (sampling.IsGreedy || Cuts(sampling, vocab))
+            if (sampling.IsGreedy || sampling.CutsTopK(vocab))
             {
                 throw new ArgumentException($"pick {i}: the graph samples at a temperature above 0 without top-k ({sampling})", nameof(picks));
             }

@@ -67,7 +67,7 @@ public sealed class GraphSamplerTests(ModelFixture models)
         var error = Assert.Throws<ArgumentException>(() => RunGraph(logits, 64, [0], [new GraphPick(new SamplingParams(1f, TopK: 5), 0.5f)]));
 
         Assert.Contains("without top-k", error.Message);
-        Assert.False(GraphSampler.Cuts(new SamplingParams(1f, TopK: 64), 64)); // k = vocab cuts nothing: the graph takes it
+        Assert.False(new SamplingParams(1f, TopK: 64).CutsTopK(64)); // k = vocab cuts nothing: the graph takes it
     }
 
     [Fact]
