@@ -44,53 +44,39 @@ internal sealed class ModelOptions
         DefaultValueFactory = _ => Defaults.NumThreads,
     };
 
-    public Option<ExecutionDevice> Device { get; } = new("--device")
+    public Option<ExecutionDevice> Device { get; } = Choice("--device",
+        "cpu, or cuda: ONNX Runtime's CUDA provider on GPU 0 with the KV cache on the device (needs ONNX Runtime GPU's native libraries and a float16 package).",
+        Defaults.Device, ("cpu", ExecutionDevice.Cpu), ("cuda", ExecutionDevice.Cuda));
+
+    public Option<AdmissionOrder> Admission { get; } = Choice("--admission",
+        "Which waiting request gets a free KV slot: the longest (prompt + max_tokens) first, which keeps the batch full to the end of a job, or arrival order.",
+        Defaults.Admission, ("longest-first", AdmissionOrder.LongestFirst), ("arrival", AdmissionOrder.Arrival));
+
+    public Option<SamplingSite> Sampling { get; } = Choice("--sampling",
+        "Where sampled tokens (temperature > 0) are drawn: graph = the engine's sampler.onnx where the logits are, so on the GPU no logits row comes down; host = from the row copied down; auto = graph when the logits stay on the GPU, else host.",
+        Defaults.Sampling, ("auto", SamplingSite.Auto), ("host", SamplingSite.Host), ("graph", SamplingSite.Graph));
+
+    /// <summary>An option that takes one of <paramref name="choices"/> by name (any case); another value is a usage error naming them.</summary>
+    private static Option<T> Choice<T>(string name, string description, T defaultValue, params (string Name, T Value)[] choices)
     {
-        HelpName = "cpu|cuda",
-        Description = "cpu, or cuda: ONNX Runtime's CUDA provider on GPU 0 with the KV cache on the device (needs ONNX Runtime GPU's native libraries and a float16 package).",
-        DefaultValueFactory = _ => Defaults.Device,
-        CustomParser = result => result.Tokens.Single().Value.ToLowerInvariant() switch
+        var names = choices.Select(c => c.Name).ToArray();
+        var allowed = names.Length == 1 ? names[0] : $"{string.Join(", ", names[..^1])} or {names[^1]}";
+        return new Option<T>(name)
         {
-            "cpu" => ExecutionDevice.Cpu,
-            "cuda" => ExecutionDevice.Cuda,
-            var other => Invalid(result, other),
-        },
-    };
-
-    public Option<AdmissionOrder> Admission { get; } = new("--admission")
-    {
-        HelpName = "longest-first|arrival",
-        Description = "Which waiting request gets a free KV slot: the longest (prompt + max_tokens) first, which keeps the batch full to the end of a job, or arrival order.",
-        DefaultValueFactory = _ => Defaults.Admission,
-        CustomParser = result => result.Tokens.Single().Value.ToLowerInvariant() switch
-        {
-            "longest-first" => AdmissionOrder.LongestFirst,
-            "arrival" => AdmissionOrder.Arrival,
-            var other => Invalid<AdmissionOrder>(result, $"--admission must be longest-first or arrival, not '{other}'"),
-        },
-    };
-
-    public Option<SamplingSite> Sampling { get; } = new("--sampling")
-    {
-        HelpName = "auto|host|graph",
-        Description = "Where sampled tokens (temperature > 0) are drawn: graph = the engine's sampler.onnx where the logits are, so on the GPU no logits row comes down; host = from the row copied down; auto = graph when the logits stay on the GPU, else host.",
-        DefaultValueFactory = _ => Defaults.Sampling,
-        CustomParser = result => result.Tokens.Single().Value.ToLowerInvariant() switch
-        {
-            "auto" => SamplingSite.Auto,
-            "host" => SamplingSite.Host,
-            "graph" => SamplingSite.Graph,
-            var other => Invalid<SamplingSite>(result, $"--sampling must be auto, host or graph, not '{other}'"),
-        },
-    };
-
-    private static ExecutionDevice Invalid(System.CommandLine.Parsing.ArgumentResult result, string value) =>
-        Invalid<ExecutionDevice>(result, $"--device must be cpu or cuda, not '{value}'");
-
-    private static T Invalid<T>(System.CommandLine.Parsing.ArgumentResult result, string message)
-    {
-        result.AddError(message);
-        return default!;
+            HelpName = string.Join('|', names),
+            Description = description,
+            DefaultValueFactory = _ => defaultValue,
+            CustomParser = result =>
+            {
+                var value = result.Tokens.Single().Value;
+                foreach (var (choice, choiceValue) in choices)
+                {
+                    if (string.Equals(choice, value, StringComparison.OrdinalIgnoreCase)) return choiceValue;
+                }
+                result.AddError($"{name} must be {allowed}, not '{value.ToLowerInvariant()}'");
+                return default!;
+            },
+        };
     }
 
     /// <summary>The embedded default: <c>models/tiny</c> copied beside the program at build time.</summary>
