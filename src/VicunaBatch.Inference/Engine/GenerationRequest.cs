@@ -9,7 +9,8 @@ public sealed record SamplingParams(float Temperature = 0f, int TopK = 0, float 
 {
     public static SamplingParams Greedy { get; } = new();
 
-    public bool IsGreedy => Temperature <= 0f;
+    /// <summary>Temperature 0 — or one so small that 1 / T overflows float, which is the argmax too.</summary>
+    public bool IsGreedy => !(Temperature > 0f) || float.IsInfinity(1f / Temperature);
 
     /// <summary>Top-k removes tokens from a vocabulary of <paramref name="vocab"/>: 0 &lt; k &lt; vocab.</summary>
     public bool CutsTopK(int vocab) => TopK > 0 && TopK < vocab;

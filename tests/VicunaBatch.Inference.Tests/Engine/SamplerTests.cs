@@ -18,6 +18,17 @@ public sealed class SamplerTests
         Assert.Equal(3, sampler.Sample([0f, 0f, 0f, 7f], new SamplingParams(Temperature: 0f, TopK: 2, TopP: 0.5f), 0.5f));
     }
 
+    [Theory]
+    [InlineData(1e-45f)] // 1 / T overflows float: (l - max) x inf would be NaN at the max
+    [InlineData(1e-38f)]
+    public void Sample_temperatureTooSmallToInvert_isTheArgmax(float temperature)
+    {
+        var sampling = new SamplingParams(Temperature: temperature, TopP: 0.9f);
+
+        Assert.Equal(float.IsInfinity(1f / temperature), sampling.IsGreedy);
+        Assert.All(Draw(Logits, sampling, seed: 3, count: 50), token => Assert.Equal(1, token));
+    }
+
     [Fact]
     public void Sample_temperatureWithSameSeed_givesTheSameSequenceTwice()
     {
