@@ -1,0 +1,70 @@
+using System.Text.Json;
+using VicunaBatch.Inference;
+using VicunaBatch.Inference.Engine;
+using VicunaBatch.Testing;
+
+namespace VicunaBatch.Cli.Tests;
+
+/// <summary><c>bench</c>'s sampled workloads: the lines' own temperature, top_p and seed, or --temperature / --top-p, and --sampling.</summary>
+public sealed class BenchCommandTests : IDisposable
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "vicunabatch-bench-" + Guid.NewGuid().ToString("N"));
+
+    public BenchCommandTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void ReadWorkload_linesSampleAtTheirOwnSettings_othersAtTheDefaults()
+    {
+        var workload = Write("""
+            {"custom_id": "own", "prompt": "one", "max_tokens": 4, "temperature": 0.5, "top_p": 0.8, "seed": 9}
+            {"custom_id": "defaults", "prompt": "two", "max_tokens": 4}
+            {"custom_id": "greedy", "prompt": "three", "max_tokens": 4, "temperature": 0}
+            """);
+        using var model = LoadedModel.Open(Path.Combine(Checkout.Root, "models", "tiny"), new EngineOptions());
+
+        var sampled = BenchCommand.ReadWorkload(model, new FileInfo(workload), limit: 0, ignoreEos: true, temperature: 0.7f, topP: 0.9f);
+        var greedy = BenchCommand.ReadWorkload(model, new FileInfo(workload), limit: 0, ignoreEos: true);
+
+        Assert.Equal(new SamplingParams(0.5f, 0, 0.8f, 9), sampled[0].Sampling);
+        Assert.Equal(new SamplingParams(0.7f, 0, 0.9f, 2), sampled[1].Sampling); // no seed: the line number
+        Assert.Null(sampled[2].Sampling);
+        Assert.Equal(new SamplingParams(0.5f, 0, 0.8f, 9), greedy[0].Sampling);
+        Assert.Null(greedy[1].Sampling);
+    }
+
+    [Theory]
+    [InlineData("graph", true)]
+    [InlineData("host", false)]
+    public async Task Bench_samplingGraph_countsItsSamplerRuns(string site, bool inGraph)
+    {
+        var workload = Write(string.Join('\n', Enumerable.Range(1, 4).Select(i => $$"""{"custom_id": "r{{i}}", "prompt": "line {{i}}", "max_tokens": 6}""")));
+
+        var (exitCode, stdout, stderr) = await CliProcess.RunAsync(_dir, Timeout,
+            "bench", "--workload", workload, "--temperature", "0.8", "--top-p", "0.9", "--sampling", site, "--json");
+
+        Assert.True(exitCode == 0, stderr);
+        using var report = JsonDocument.Parse(stdout);
+        Assert.Equal(24, report.RootElement.GetProperty("output_tokens").GetInt32());
+        Assert.Equal(inGraph, report.RootElement.TryGetProperty("graph_samplings", out var runs));
+        if (inGraph) Assert.True(runs.GetInt32() >= 6, stdout); // at least one run a step: 6 tokens each
+    }
+
+    [Fact]
+    public async Task Bench_unknownSampling_isAUsageError()
+    {
+        var (exitCode, _, stderr) = await CliProcess.RunAsync(_dir, Timeout, "bench", "--workload", Write(""), "--sampling", "gpu");
+
+        Assert.Equal(1, exitCode); // System.CommandLine's exit code for a value it cannot parse
+        Assert.Contains("--sampling must be auto, host or graph, not 'gpu'", stderr);
+    }
+
+    private string Write(string lines)
+    {
+        var path = Path.Combine(_dir, $"workload-{Guid.NewGuid():N}.jsonl");
+        File.WriteAllText(path, lines + "\n");
+        return path;
+    }
+}
