@@ -69,23 +69,24 @@ def build(ways: int = None, rounds: int = None) -> onnx.ModelProto:
 
     # 2. top-k: not here — a request with top-k samples on the host (it comes only from a package's genai_config)
 
-    # 3. top-p: narrow [lo, hi] = [0, 1] round by round, keeping lo's mass >= top_p x total: each round tries
-    # TOP_P_WAYS - 1 thresholds at once and keeps the part between the last that holds and the next
-    need = g.op("Mul", column("top_p"), row_sum(w))
-    bounds_shape = g.op("Concat", g.op("Shape", "row_index"), axis1, axis=0)  # [n, 1]
+    # 3. top-p: narrow [lo, lo + TOP_P_WAYS x step) from [0, 1) round by round, keeping lo's mass >= top_p x total:
+    # each round tries the TOP_P_WAYS - 1 thresholds lo + k x step at once, moves lo to the last that holds and
+    # divides step by TOP_P_WAYS (rank 3 throughout, [n, thresholds, vocab], so no reshapes between rounds)
+    need = g.op("Unsqueeze", g.op("Mul", column("top_p"), row_sum(w)), axis2)  # [n, 1, 1]
+    bounds_shape = g.op("Concat", g.op("Shape", "row_index"), axis1, axis1, axis=0)  # [n, 1, 1]
     lo = g.op("Expand", zero_f, bounds_shape)
-    hi = g.op("Expand", one_f, bounds_shape)
     if rounds:
-        fractions = g.const("top_p_fractions", TensorProto.FLOAT, [k / ways for k in range(1, ways)], [1, ways - 1])
-        ways_f = g.const("top_p_ways", TensorProto.FLOAT, [float(ways)], [])
+        ks = g.const("top_p_ks", TensorProto.FLOAT, [float(k) for k in range(1, ways)], [1, ways - 1, 1])
+        per_way = g.const("top_p_per_way", TensorProto.FLOAT, [1.0 / ways], [])
+        step = g.op("Expand", per_way, bounds_shape)
         w_rows = g.op("Unsqueeze", w, axis1)  # [n, 1, V]
     for _ in range(rounds):
-        width = g.op("Sub", hi, lo)
-        thresholds = g.op("Unsqueeze", g.op("Add", lo, g.op("Mul", width, fractions)), axis2)  # [n, ways - 1, 1]
-        masses = g.op("ReduceSum", g.op("Where", g.op("GreaterOrEqual", w_rows, thresholds), w_rows, zero_f), axis2, keepdims=0)
+        thresholds = g.op("Add", lo, g.op("Mul", step, ks))  # [n, ways - 1, 1]
+        masses = g.op("ReduceSum", g.op("Where", g.op("GreaterOrEqual", w_rows, thresholds), w_rows, zero_f), axis2, keepdims=1)
         holding = g.op("ReduceSum", g.op("Cast", g.op("GreaterOrEqual", masses, need), to=TensorProto.FLOAT), axis1, keepdims=1)
-        lo, hi = (g.op("Add", lo, g.op("Mul", width, g.op("Div", holding, ways_f))),
-                  g.op("Add", lo, g.op("Mul", width, g.op("Div", g.op("Add", holding, one_f), ways_f))))
+        lo = g.op("Add", lo, g.op("Mul", step, holding))
+        step = g.op("Mul", step, per_way)
+    lo = g.op("Squeeze", lo, axis2)  # [n, 1]
     tau_p = g.op("Where", column(g.op("Less", "top_p", one_f)), lo, zero_f)
     w = keep_at_or_above(w, tau_p)
 

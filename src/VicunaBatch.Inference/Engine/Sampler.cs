@@ -94,10 +94,10 @@ internal sealed class Sampler
     }
 
     /// <summary>
-    /// The largest τ with Σ w_i≥τ ≥ topP × Σ w, to 2^-32 of [0, 1]: <see cref="TopPRounds"/> rounds, each trying
-    /// <see cref="TopPWays"/> − 1 thresholds evenly across [lo, hi] and keeping the part between the last that holds
-    /// and the next — in the graph's float operations, so both narrow to the same τ. Only the weights inside [lo, hi)
-    /// are passed over again; those at or above hi count as one sum.
+    /// The largest τ with Σ w_i≥τ ≥ topP × Σ w, to 2^-32 of [0, 1]: <see cref="TopPRounds"/> rounds, each trying the
+    /// <see cref="TopPWays"/> − 1 thresholds lo + k × step, moving lo to the last that holds and dividing step by
+    /// <see cref="TopPWays"/> — the graph's float operations, so both narrow to the same τ. Only the weights inside
+    /// [lo, lo + step) are passed over again; those above count as one sum.
     /// </summary>
     private float TopPThreshold(ReadOnlySpan<float> w, float topP)
     {
@@ -108,16 +108,17 @@ internal sealed class Sampler
         }
         var candidates = _candidates.AsSpan(0, w.Length);
         w.CopyTo(candidates);
-        float lo = 0f, hi = 1f, above = 0f;
+        float lo = 0f, step = 1f / TopPWays, above = 0f;
         for (var round = 0; round < TopPRounds; round++)
         {
-            var width = hi - lo;
             var holding = 0f;
             for (var k = 1; k < TopPWays; k++)
             {
-                if (above + MassAtOrAbove(candidates, lo + width * ((float)k / TopPWays)) >= need) holding++;
+                if (above + MassAtOrAbove(candidates, lo + step * k) >= need) holding++;
             }
-            (lo, hi) = (lo + width * (holding / TopPWays), lo + width * ((holding + 1f) / TopPWays));
+            lo += step * holding;
+            var hi = lo + step; // the weights at or above it pass every threshold from here on
+            step *= 1f / TopPWays;
             var kept = 0;
             foreach (var x in candidates)
             {
