@@ -175,8 +175,9 @@ public sealed class AzureJobFlowTests(AzuriteFixture azurite) : IAsyncLifetime
     {
         var workQueue = WorkQueue();
         await SubmitAsync(workQueue, "job1", "{\"custom_id\":\"a\",\"prompt\":\"one\"}\n{\"custom_id\":\"b\",\"prompt\":\"two\"}\n");
-        // the engine is slow: the lock runs out while the shard runs, and Complete meets MessageLockLost
-        var slow = new EchoExecutor(Start) { BeforeReturn = () => _bus.Now += TimeSpan.FromMinutes(3) };
+        // the engine is slow: the lock runs out while the shard runs, and Complete meets MessageLockLost. The two
+        // requests run at once: without the lock one += could overwrite the other, and 3 minutes keep a 5-minute lock
+        var slow = new EchoExecutor(Start) { BeforeReturn = () => { lock (_bus) _bus.Now += TimeSpan.FromMinutes(3); } };
         var first = Assert.Single(await workQueue.ReceiveAsync(1));
 
         var lost = await Processor(workQueue, slow).ProcessAsync(first); // reported, not thrown: the worker's pump goes on
