@@ -10,14 +10,16 @@ using VicunaBatch.Core;
 namespace VicunaBatch.Azure;
 
 /// <summary>
-/// <see cref="ICheckpointStore"/> as append blobs: one JSON line per outcome, appended as one block, in
-/// <c>{jobId}/{shard:D6}.{segment:D4}.jsonl</c> of the results container.
+/// <see cref="ICheckpointStore"/> as append blobs: one JSON line per outcome, in
+/// <c>{jobId}/{shard:D6}.{segment:D4}.jsonl</c> of the results container; the outcomes of a shard that finish while its
+/// previous append is in flight go together as the next block (<see cref="GroupCommit{TKey}"/>), so a step that
+/// finishes many requests costs one call, not one per request.
 /// <para>Why append blobs, one per shard: a block append is atomic and durable when the call returns, so a
 /// killed worker never leaves half a line, and workers that run the same shard at once (a lock lost and the
 /// shard redelivered) append to the same blob without coordination — at-least-once, readers deduplicate.
 /// Reading a shard is one download instead of one per request (a blob per request would cost the finalizer
 /// a round trip per line of a million-line job). An append blob holds at most 50,000 blocks; a shard has
-/// <c>RequestsPerShard</c> (64) outcomes per delivery, so a shard needs a second segment only if it is
+/// <c>RequestsPerShard</c> (64) outcomes per delivery, at most one block each, so a shard needs a second segment only if it is
 /// redelivered hundreds of times, and then appends roll over to the next segment.</para>
 /// </summary>
 public sealed class BlobCheckpointStore : ICheckpointStore
@@ -25,7 +27,11 @@ public sealed class BlobCheckpointStore : ICheckpointStore
     /// <summary>The service's limit of committed blocks in one append blob.</summary>
     public const int MaxBlocksPerAppendBlob = 50_000;
 
+    /// <summary>Most bytes of outcomes in one block (the service takes up to 4 MiB a block in every API version).</summary>
+    private const int MaxBlockBytes = 4 << 20;
+
     private const int MaxAppendTries = 8;
+    private readonly GroupCommit<string> _commits;
     private readonly BlobContainerClient _container;
     private readonly int _blocksPerBlob;
     private readonly ConcurrentDictionary<string, ShardSegments> _shardToSegments = new(StringComparer.Ordinal);
@@ -37,39 +43,52 @@ public sealed class BlobCheckpointStore : ICheckpointStore
         ArgumentOutOfRangeException.ThrowIfLessThan(blocksPerBlob, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(blocksPerBlob, MaxBlocksPerAppendBlob);
         (_container, _blocksPerBlob) = (container, blocksPerBlob);
+        _commits = new GroupCommit<string>(AppendBlockAsync, MaxBlockBytes);
     }
 
     public async Task AppendAsync(string jobId, int shardIndex, RequestOutcome outcome, CancellationToken cancellationToken = default)
     {
         var prefix = ShardPrefix(jobId, shardIndex);
-        var line = JsonSerializer.SerializeToUtf8Bytes(outcome, JsonDefaults.Options);
-        var block = new byte[line.Length + 1];
-        line.CopyTo(block, 0);
-        block[^1] = (byte)'\n';
-        var segments = _shardToSegments.GetOrAdd(prefix, _ => new ShardSegments());
+        var json = JsonSerializer.SerializeToUtf8Bytes(outcome, JsonDefaults.Options);
+        var line = new byte[json.Length + 1];
+        json.CopyTo(line, 0);
+        line[^1] = (byte)'\n';
         try
         {
-            for (int tries = 1; ; tries++)
-            {
-                int segment = await segments.CurrentAsync(() => FindLastSegmentAsync(prefix, cancellationToken));
-                var blob = _container.GetAppendBlobClient(SegmentBlob(prefix, segment));
-                if (segments.NeedsCreate(segment)) await blob.CreateIfNotExistsAsync(cancellationToken: cancellationToken);
-                segments.Created(segment);
-                try
-                {
-                    // one block = one whole line; never cancel between the bytes of a line
-                    var info = await blob.AppendBlockAsync(new MemoryStream(block, writable: false), cancellationToken: CancellationToken.None);
-                    if (info.Value.BlobCommittedBlockCount >= _blocksPerBlob) segments.Advance(segment);
-                    return;
-                }
-                catch (RequestFailedException e) when (e.ErrorCode == "BlockCountExceedsLimit" && tries < MaxAppendTries) { segments.Advance(segment); }
-                catch (RequestFailedException e) when (e.Status == 404 && tries < MaxAppendTries) { segments.Forget(segment); }
-            }
+            await _commits.AppendAsync(prefix, line, cancellationToken);
         }
         catch (Exception e) when (StorageErrors.IsStorageFailure(e))
         {
             throw new CheckpointStoreException(CheckpointStoreFailure.Unavailable,
                 $"could not checkpoint {outcome.CustomId} of {jobId}/{shardIndex}: {Describe(e)}", e);
+        }
+    }
+
+    /// <summary>One group of whole lines as one block; never cancelled between the bytes of a line.</summary>
+    private async Task AppendBlockAsync(string prefix, IReadOnlyList<byte[]> lines)
+    {
+        var block = new byte[lines.Sum(l => l.Length)];
+        int at = 0;
+        foreach (var line in lines)
+        {
+            line.CopyTo(block, at);
+            at += line.Length;
+        }
+        var segments = _shardToSegments.GetOrAdd(prefix, _ => new ShardSegments());
+        for (int tries = 1; ; tries++)
+        {
+            int segment = await segments.CurrentAsync(() => FindLastSegmentAsync(prefix, CancellationToken.None));
+            var blob = _container.GetAppendBlobClient(SegmentBlob(prefix, segment));
+            if (segments.NeedsCreate(segment)) await blob.CreateIfNotExistsAsync();
+            segments.Created(segment);
+            try
+            {
+                var info = await blob.AppendBlockAsync(new MemoryStream(block, writable: false));
+                if (info.Value.BlobCommittedBlockCount >= _blocksPerBlob) segments.Advance(segment);
+                return;
+            }
+            catch (RequestFailedException e) when (e.ErrorCode == "BlockCountExceedsLimit" && tries < MaxAppendTries) { segments.Advance(segment); }
+            catch (RequestFailedException e) when (e.Status == 404 && tries < MaxAppendTries) { segments.Forget(segment); }
         }
     }
 

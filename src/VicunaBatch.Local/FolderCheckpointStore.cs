@@ -17,15 +17,16 @@ public sealed class FolderCheckpointStoreOptions
 }
 
 /// <summary>
-/// <see cref="ICheckpointStore"/> as one JSON-lines file per shard. Appends are serialised per file
-/// and written with one write call each. A torn line left by a killed process is skipped by readers;
+/// <see cref="ICheckpointStore"/> as one JSON-lines file per shard. Appends to a file are written in order, the
+/// outcomes that arrive while the file's previous write is going on together in the next (<see cref="GroupCommit{TKey}"/>:
+/// one write call and one fsync for a step's worth of finished requests). A torn line left by a killed process is skipped by readers;
 /// the first append of this process to such a file starts a new line first, so later outcomes stay intact.
 /// </summary>
 public sealed class FolderCheckpointStore : ICheckpointStore
 {
     private readonly string _root;
     private readonly FolderCheckpointStoreOptions _options;
-    private readonly ConcurrentDictionary<string, SemaphoreSlim> _pathToGate = new(StringComparer.Ordinal);
+    private readonly GroupCommit<string> _commits;
     private readonly ConcurrentDictionary<string, bool> _repairedPaths = new(StringComparer.Ordinal);
 
     public FolderCheckpointStore(FolderCheckpointStoreOptions options)
@@ -33,34 +34,42 @@ public sealed class FolderCheckpointStore : ICheckpointStore
         _options = options;
         _root = Path.GetFullPath(options.RootPath);
         Directory.CreateDirectory(_root);
+        _commits = new GroupCommit<string>(WriteAsync);
     }
 
     public async Task AppendAsync(string jobId, int shardIndex, RequestOutcome outcome, CancellationToken cancellationToken = default)
     {
         var path = ShardPath(jobId, shardIndex);
-        var line = JsonSerializer.SerializeToUtf8Bytes(outcome, JsonDefaults.Options);
-        var gate = _pathToGate.GetOrAdd(path, _ => new SemaphoreSlim(1, 1));
-        await gate.WaitAsync(cancellationToken);
+        var json = JsonSerializer.SerializeToUtf8Bytes(outcome, JsonDefaults.Options);
+        var line = new byte[json.Length + 1];
+        json.CopyTo(line, 0);
+        line[^1] = (byte)'\n';
         try
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            await using var file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, bufferSize: 0);
-            bool torn = _repairedPaths.TryAdd(path, true) && file.Length > 0 && await LastByteAsync(path) != (byte)'\n';
-            var bytes = new byte[(torn ? 1 : 0) + line.Length + 1];
-            if (torn) bytes[0] = (byte)'\n';
-            line.CopyTo(bytes, torn ? 1 : 0);
-            bytes[^1] = (byte)'\n';
-            await file.WriteAsync(bytes, CancellationToken.None); // never leave half a line for a cancellation
-            if (_options.FlushToDisk) file.Flush(flushToDisk: true);
+            await _commits.AppendAsync(path, line, cancellationToken);
         }
         catch (IOException e)
         {
             throw new CheckpointStoreException(CheckpointStoreFailure.Unavailable, $"could not checkpoint {outcome.CustomId} of {jobId}/{shardIndex}: {e.Message}", e);
         }
-        finally
+    }
+
+    /// <summary>One group of lines: one write call, then one fsync.</summary>
+    private async Task WriteAsync(string path, IReadOnlyList<byte[]> lines)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        await using var file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, bufferSize: 0);
+        bool torn = _repairedPaths.TryAdd(path, true) && file.Length > 0 && await LastByteAsync(path) != (byte)'\n';
+        var bytes = new byte[(torn ? 1 : 0) + lines.Sum(l => l.Length)];
+        int at = 0;
+        if (torn) bytes[at++] = (byte)'\n';
+        foreach (var line in lines)
         {
-            gate.Release();
+            line.CopyTo(bytes, at);
+            at += line.Length;
         }
+        await file.WriteAsync(bytes, CancellationToken.None);
+        if (_options.FlushToDisk) file.Flush(flushToDisk: true);
     }
 
     public async IAsyncEnumerable<RequestOutcome> ReadShardAsync(string jobId, int shardIndex, [EnumeratorCancellation] CancellationToken cancellationToken = default)
