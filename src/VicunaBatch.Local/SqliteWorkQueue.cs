@@ -50,7 +50,7 @@ public sealed class SqliteWorkQueue : IWorkQueue
         (_options, _time) = (options, time);
         _connectionString = new SqliteConnectionStringBuilder
         {
-            DataSource = options.DatabasePath, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false,
+            DataSource = options.DatabasePath, Mode = SqliteOpenMode.ReadWriteCreate,
             DefaultTimeout = (int)Math.Ceiling(options.BusyTimeout.TotalSeconds),
         }.ToString();
         using var connection = Open();
@@ -224,7 +224,11 @@ public sealed class SqliteWorkQueue : IWorkQueue
         command.ExecuteNonQuery();
     }
 
-    /// <summary>Runs one operation on its own connection off the caller's thread; maps SQLite failures.</summary>
+    /// <summary>
+    /// Runs one operation on a pooled connection off the caller's thread; maps SQLite failures. Pooled, because
+    /// closing a WAL database's last connection checkpoints it and deletes its -wal and -shm files, which the next
+    /// call then made again (and a WAL checkpoint every call).
+    /// </summary>
     private Task<T> RunAsync<T>(Func<SqliteConnection, T> operation, CancellationToken cancellationToken) => Task.Run(() =>
     {
         try
