@@ -24,6 +24,7 @@
 #                                             640s-SITE:SLOTS:MAXLEN, 640pageds-SITE:BLOCKSIZE (workload-640 as 640:… or
 #                                             640paged:…, every request sampled at temperature 0.8, top-p 0.9, with
 #                                             --sampling SITE: graph or host),
+#                                             bandwidth (device copy bandwidth and the 13B package's weight-read floor),
 #                                             peer-static, peer-gb (bench/peer_transformers.py on the same requests:
 #                                             static batching at batch 32, and generate_batch on w64x128)
 #
@@ -187,6 +188,10 @@ for step in $STEPS; do
       esac
       bench "$work-b$bs" 300 --model "/tmp/v13p$bs" "${args[@]}" --max-batch-size 256 --max-scheduled-tokens 2048 \
         --max-sequence-length 1152 ;;
+    bandwidth)
+      # device copy bandwidth and the weight-read floor of a decode step of the 13B package
+      export_model v13 vicuna-13b /tmp/v13 300 || continue
+      timeout 60 python3 scripts/gpu/copy-bandwidth.py /tmp/v13 2>&1 | tee -a "$OUT/summary.txt" ;;
     peer-static | peer-gb)
       t=$(left); (( t > 300 )) && t=300
       if (( t < 60 )); then log "skip $step: $(left)s left"; continue; fi
