@@ -22,7 +22,7 @@ from onnx import TensorProto, helper
 
 OPSET = 17
 IR_VERSION = 8
-TOP_P_WAYS, TOP_P_ROUNDS = 16, 8  # Sampler.TopPWays, Sampler.TopPRounds: 16^8 = 2^32 parts of [0, 1]
+TOP_P_WAYS, TOP_P_ROUNDS = 4, 16  # Sampler.TopPWays, Sampler.TopPRounds: 4^16 = 2^32 parts of [0, 1]
 DRAW_BLOCK = 64  # Sampler.DrawBlock
 
 
