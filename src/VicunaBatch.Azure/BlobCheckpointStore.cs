@@ -65,15 +65,8 @@ public sealed class BlobCheckpointStore : ICheckpointStore
     }
 
     /// <summary>One group of whole lines as one block; never cancelled between the bytes of a line.</summary>
-    private async Task AppendBlockAsync(string prefix, IReadOnlyList<byte[]> lines)
+    private async Task AppendBlockAsync(string prefix, byte[] block)
     {
-        var block = new byte[lines.Sum(l => l.Length)];
-        int at = 0;
-        foreach (var line in lines)
-        {
-            line.CopyTo(block, at);
-            at += line.Length;
-        }
         var segments = _shardToSegments.GetOrAdd(prefix, _ => new ShardSegments());
         for (int tries = 1; ; tries++)
         {

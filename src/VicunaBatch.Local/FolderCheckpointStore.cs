@@ -55,19 +55,12 @@ public sealed class FolderCheckpointStore : ICheckpointStore
     }
 
     /// <summary>One group of lines: one write call, then one fsync.</summary>
-    private async Task WriteAsync(string path, IReadOnlyList<byte[]> lines)
+    private async Task WriteAsync(string path, byte[] lines)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         await using var file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, bufferSize: 0);
         bool torn = _repairedPaths.TryAdd(path, true) && file.Length > 0 && await LastByteAsync(path) != (byte)'\n';
-        var bytes = new byte[(torn ? 1 : 0) + lines.Sum(l => l.Length)];
-        int at = 0;
-        if (torn) bytes[at++] = (byte)'\n';
-        foreach (var line in lines)
-        {
-            line.CopyTo(bytes, at);
-            at += line.Length;
-        }
+        var bytes = torn ? [(byte)'\n', .. lines] : lines;
         await file.WriteAsync(bytes, CancellationToken.None);
         if (_options.FlushToDisk) file.Flush(flushToDisk: true);
     }

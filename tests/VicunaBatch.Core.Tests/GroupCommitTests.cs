@@ -13,7 +13,7 @@ public sealed class GroupCommitTests
         public TaskCompletionSource FirstWriteStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public Exception? FailNext { get; set; }
 
-        public async Task WriteAsync(string key, IReadOnlyList<byte[]> lines)
+        public async Task WriteAsync(string key, byte[] lines)
         {
             FirstWriteStarted.TrySetResult();
             if (Gate is { } gate) await gate.Task;
@@ -24,12 +24,12 @@ public sealed class GroupCommitTests
                     FailNext = null;
                     throw failure;
                 }
-                Writes.Add((key, lines.Select(l => Encoding.UTF8.GetString(l)).ToArray()));
+                Writes.Add((key, Encoding.UTF8.GetString(lines).Split('\n', StringSplitOptions.RemoveEmptyEntries)));
             }
         }
     }
 
-    private static byte[] Line(string text) => Encoding.UTF8.GetBytes(text);
+    private static byte[] Line(string text) => Encoding.UTF8.GetBytes(text + "\n");
 
     [Fact]
     public async Task AppendAsync_linesArrivingDuringAWrite_goTogetherInTheNextWrite()
@@ -110,14 +110,14 @@ public sealed class GroupCommitTests
     public async Task AppendAsync_pendingLinesOverTheByteLimit_splitIntoWritesUnderIt()
     {
         var target = new Target { Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) };
-        var commits = new GroupCommit<string>(target.WriteAsync, maxBatchBytes: 5);
+        var commits = new GroupCommit<string>(target.WriteAsync, maxBatchBytes: 8);
         var first = commits.AppendAsync("f", Line("x"));
         await target.FirstWriteStarted.Task;
         var rest = new[] { "aa", "bb", "c", "dddddddd", "e" }.Select(l => commits.AppendAsync("f", Line(l))).ToArray();
         target.Gate.SetResult();
         await Task.WhenAll([first, .. rest]);
 
-        // 2 + 2 + 1 = 5 fit; the 8-byte line goes alone
+        // with their newlines 3 + 3 + 2 = 8 bytes fit; the 9-byte line goes alone
         Assert.Equal([["x"], ["aa", "bb", "c"], ["dddddddd"], ["e"]], target.Writes.Select(w => w.Lines));
     }
 

@@ -9,14 +9,14 @@ namespace VicunaBatch.Core;
 /// </summary>
 public sealed class GroupCommit<TKey> where TKey : notnull
 {
-    private readonly Func<TKey, IReadOnlyList<byte[]>, Task> _write;
+    private readonly Func<TKey, byte[], Task> _write;
     private readonly int _maxBatchBytes;
     private readonly Dictionary<TKey, Target> _keyToTarget = [];
 
-    /// <param name="write">Writes lines (each with its newline) to a target durably, in order, never two at once
-    /// for one target. It gets no cancellation: a line is never left half written.</param>
+    /// <param name="write">Writes bytes to a target durably: whole lines, in the order they were appended, never two
+    /// writes at once for one target. It gets no cancellation: a line is never left half written.</param>
     /// <param name="maxBatchBytes">Most bytes of lines in one write; a line larger than that goes alone.</param>
-    public GroupCommit(Func<TKey, IReadOnlyList<byte[]>, Task> write, int maxBatchBytes = 4 << 20)
+    public GroupCommit(Func<TKey, byte[], Task> write, int maxBatchBytes = 4 << 20)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBatchBytes, 1);
         _write = write;
@@ -24,8 +24,8 @@ public sealed class GroupCommit<TKey> where TKey : notnull
     }
 
     /// <summary>
-    /// Queues <paramref name="line"/> for <paramref name="key"/>; completes when it is written. Cancelling stops the
-    /// wait, not the write: a queued line is written all the same.
+    /// Queues <paramref name="line"/> (its bytes, newline included) for <paramref name="key"/>; completes when it is
+    /// written. Cancelling stops the wait, not the write: a queued line is written all the same.
     /// </summary>
     public Task AppendAsync(TKey key, byte[] line, CancellationToken cancellationToken = default)
     {
@@ -72,7 +72,7 @@ public sealed class GroupCommit<TKey> where TKey : notnull
             }
             try
             {
-                await _write(key, batch.ConvertAll(b => b.Line));
+                await _write(key, Concat(batch));
                 foreach (var (_, appended) in batch) appended.TrySetResult();
             }
             catch (Exception e)
@@ -80,6 +80,19 @@ public sealed class GroupCommit<TKey> where TKey : notnull
                 foreach (var (_, appended) in batch) appended.TrySetException(e);
             }
         }
+    }
+
+    private static byte[] Concat(List<(byte[] Line, TaskCompletionSource Appended)> batch)
+    {
+        if (batch.Count == 1) return batch[0].Line;
+        var bytes = new byte[batch.Sum(b => b.Line.Length)];
+        int at = 0;
+        foreach (var (line, _) in batch)
+        {
+            line.CopyTo(bytes, at);
+            at += line.Length;
+        }
+        return bytes;
     }
 
     private sealed class Target
