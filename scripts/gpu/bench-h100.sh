@@ -24,10 +24,14 @@
 #                                             640s-SITE:SLOTS:MAXLEN, 640pageds-SITE:BLOCKSIZE (workload-640 as 640:… or
 #                                             640paged:…, every request sampled at temperature 0.8, top-p 0.9, with
 #                                             --sampling SITE: graph or host),
+#                                             graph-check, graph-check-v13 (variant A, tiny fp16 or Vicuna-13B fp16: greedy
+#                                             tokens and logits with --cuda-graphs on against off; 8 requests on 8 slots,
+#                                             16 tokens a step: decode calls of 1 to 8 rows),
 #                                             bandwidth (device copy bandwidth and the 13B package's weight-read floor),
 #                                             peer-static, peer-gb (bench/peer_transformers.py on the same requests:
 #                                             static batching at batch 32, and generate_batch on w64x128)
 #
+# VB_EXTRA: more arguments for every bench step (e.g. VB_EXTRA="--cuda-graphs off").
 # Writes logs under $OUT (or /tmp/out); generates the random Vicuna-13B fp16 package into /tmp/v13 once
 # (kept while the machine stays warm). Every step is bounded in time; the whole script ends before BUDGET_S.
 set -uo pipefail
@@ -69,7 +73,8 @@ bench() { # name timeout args...
   nvidia-smi --query-gpu=memory.used --format=csv,noheader >"$OUT/mem-$name.txt"
   ( while sleep 5; do nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv,noheader; done ) >>"$OUT/mem-$name.txt" 2>&1 &
   local mon=$!
-  timeout "$t" "${VB[@]}" bench --device cuda "$@" >"$OUT/bench-$name.log" 2>&1
+  # shellcheck disable=SC2086 # VB_EXTRA is a list of arguments
+  timeout "$t" "${VB[@]}" bench --device cuda "$@" ${VB_EXTRA:-} >"$OUT/bench-$name.log" 2>&1
   local rc=$?
   kill "$mon" 2>/dev/null
   log "bench $name rc=$rc; peak memory $(sort -n "$OUT/mem-$name.txt" | tail -1)"
@@ -134,6 +139,18 @@ for step in $STEPS; do
           --tolerance 0 | tee "$OUT/greedy-check-$name.txt" | tail -1 | tee -a "$OUT/summary.txt"
       done
       rm -f "$OUT"/greedy-*.jsonl ;;
+    graph-check | graph-check-v13)
+      # decode calls replayed as CUDA graphs (padded to power-of-two buckets, mask as wide as a slot) against plain calls
+      if [[ $step == graph-check ]]; then export_model tiny tiny /tmp/tiny16 60 || continue; model=/tmp/tiny16
+      else export_model v13 vicuna-13b /tmp/v13 300 || continue; model=/tmp/v13; fi
+      for how in plain graphs; do
+        timeout 120 "${VB[@]}" generate --device cuda --model $model --requests scripts/gpu/prefill-check.jsonl --json --logits \
+          --max-batch-size 8 --max-scheduled-tokens 16 --max-sequence-length 256 --cuda-graphs $([[ $how == graphs ]] && echo on || echo off) >"$OUT/graph-$how.jsonl" 2>"$OUT/graph-$how.err"
+        rc=$?; log "generate graph-$how rc=$rc"; (( rc == 0 )) || tail -5 "$OUT/graph-$how.err" | tee -a "$OUT/summary.txt"
+      done
+      "$PY" scripts/gpu/check-prefill.py "$OUT/graph-plain.jsonl" "$OUT/graph-graphs.jsonl" --label "$step" --tolerance 0.02 \
+        | tee "$OUT/$step.txt" | tail -1 | tee -a "$OUT/summary.txt"
+      rm -f "$OUT"/graph-*.jsonl ;;
     sample-check)
       # both variants: tokens sampled by sampler.onnx over the device logits against the host sampler's, same seeds
       export_model tiny tiny /tmp/tiny16 60 && export_model tinyp256 tiny /tmp/tiny16p256 60 --attention paged --block-size 256 || continue

@@ -103,7 +103,7 @@ internal static class BenchCommand
             Drain(engine, results, progress);
         }
         progress.Clear();
-        return new BenchReport(results, clock.Elapsed, engine.Statistics, engine.NumSlots, engine.KvBlocks);
+        return new BenchReport(results, clock.Elapsed, engine.Statistics, engine.NumSlots, engine.KvBlocks) { CudaGraphs = engine.ReplaysCudaGraphs };
     }
 
     private static void Drain(InferenceEngine engine, List<GenerationResult> results, ProgressLine progress)
@@ -118,6 +118,9 @@ internal static class BenchCommand
     internal sealed record BenchReport(IReadOnlyList<GenerationResult> Results, TimeSpan Elapsed, EngineStatistics Statistics, int NumSlots,
         KvBlocks? Blocks = null)
     {
+        /// <summary>Decode steps replayed as CUDA graphs.</summary>
+        public bool CudaGraphs { get; init; }
+
         public int NumErrors => Results.Count(r => r.FinishReason == FinishReason.Error);
 
         public long OutputTokens => Results.Sum(r => (long)r.CompletionTokens);
@@ -144,6 +147,7 @@ internal static class BenchCommand
                 json["block_size"] = blocks.BlockSize;
                 json["preemptions"] = Statistics.NumPreemptions;
             }
+            if (CudaGraphs) json["cuda_graphs"] = true;
             if (Statistics.NumGraphSamplings > 0)
             {
                 json["graph_samplings"] = Statistics.NumGraphSamplings;
@@ -188,6 +192,7 @@ internal static class BenchCommand
                 $"mean step time        {MeanStepMs.ToString("F2", CultureInfo.InvariantCulture)} ms",
             ];
             IEnumerable<string> all = lines;
+            if (CudaGraphs) all = all.Append("CUDA graphs           decode steps replayed (--cuda-graphs)");
             if (Statistics.NumGraphSamplings > 0)
             {
                 var total = Statistics.GraphSamplingTime.TotalMilliseconds;

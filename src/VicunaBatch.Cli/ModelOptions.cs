@@ -56,6 +56,10 @@ internal sealed class ModelOptions
         "Where sampled tokens (temperature > 0) are drawn: graph = the engine's sampler.onnx where the logits are, so on the GPU no logits row comes down; host = from the row copied down; auto = graph when the logits stay on the GPU, else host.",
         Defaults.Sampling, ("auto", SamplingSite.Auto), ("host", SamplingSite.Host), ("graph", SamplingSite.Graph));
 
+    public Option<CudaGraphUse> CudaGraphs { get; } = Choice("--cuda-graphs",
+        "Decode steps replay as CUDA graphs (captured once per batch size bucket) instead of launching each kernel from the host: auto = with --device cuda and a GroupQueryAttention package; on = always (an error where they cannot be used); off = never.",
+        Defaults.CudaGraphs, ("auto", CudaGraphUse.Auto), ("on", CudaGraphUse.On), ("off", CudaGraphUse.Off));
+
     /// <summary>An option that takes one of <paramref name="choices"/> by name (any case); another value is a usage error naming them.</summary>
     private static Option<T> Choice<T>(string name, string description, T defaultValue, params (string Name, T Value)[] choices)
     {
@@ -93,6 +97,7 @@ internal sealed class ModelOptions
         command.Options.Add(Device);
         command.Options.Add(Admission);
         command.Options.Add(Sampling);
+        command.Options.Add(CudaGraphs);
     }
 
     public EngineOptions EngineOptions(ParseResult result) => new()
@@ -105,6 +110,7 @@ internal sealed class ModelOptions
         Device = result.GetValue(Device),
         Admission = result.GetValue(Admission),
         Sampling = result.GetValue(Sampling),
+        CudaGraphs = result.GetValue(CudaGraphs),
     };
 
     public LoadedModel Open(ParseResult result) =>

@@ -27,6 +27,19 @@ public enum SamplingSite
     Graph,
 }
 
+/// <summary>Whether decode calls replay as CUDA graphs (<see cref="EngineOptions.CudaGraphs"/>).</summary>
+public enum CudaGraphUse
+{
+    /// <summary>On CUDA with a GroupQueryAttention package (variant A); off on the CPU and for paged packages.</summary>
+    Auto,
+
+    /// <summary>Always: an error on the CPU or with a paged package.</summary>
+    On,
+
+    /// <summary>Never: every node's kernels launched from the host, each call in its own shape.</summary>
+    Off,
+}
+
 /// <summary>Engine sizing and scheduling limits. Defaults suit a CPU; the CLI prints them in --help.</summary>
 public sealed class EngineOptions
 {
@@ -69,6 +82,13 @@ public sealed class EngineOptions
     /// <summary>Where sampled tokens are drawn. Default <see cref="SamplingSite.Auto"/>.</summary>
     public SamplingSite Sampling { get; set; } = SamplingSite.Auto;
 
+    /// <summary>
+    /// CUDA, GroupQueryAttention packages (variant A): each decode call is a CUDA graph that ONNX Runtime captures once
+    /// per batch bucket and then replays, instead of launching every node's kernels from the host. Decode calls then
+    /// pad their rows to a power of two and their attention mask to the slot length. Default <see cref="CudaGraphUse.Auto"/>.
+    /// </summary>
+    public CudaGraphUse CudaGraphs { get; set; } = CudaGraphUse.Auto;
+
     public void Validate()
     {
         if (MaxBatchSize < 0)
@@ -103,6 +123,14 @@ public sealed class EngineOptions
         if (!Enum.IsDefined(Device))
         {
             throw new ArgumentOutOfRangeException(nameof(Device), Device, "unknown execution device");
+        }
+        if (!Enum.IsDefined(CudaGraphs))
+        {
+            throw new ArgumentOutOfRangeException(nameof(CudaGraphs), CudaGraphs, "unknown CUDA graph use");
+        }
+        if (CudaGraphs == CudaGraphUse.On && Device != ExecutionDevice.Cuda)
+        {
+            throw new ArgumentOutOfRangeException(nameof(CudaGraphs), CudaGraphs, "CUDA graphs need the CUDA device");
         }
     }
 }

@@ -24,6 +24,9 @@ public interface IStepRunner : IDisposable
     /// are (<see cref="SamplingSite"/>): only the token id is read.</summary>
     bool SamplesInGraph => false;
 
+    /// <summary>Decode calls replay as CUDA graphs (<see cref="EngineOptions.CudaGraphs"/>).</summary>
+    bool ReplaysCudaGraphs => false;
+
     StepOutputs Execute(StepPlan plan);
 }
 

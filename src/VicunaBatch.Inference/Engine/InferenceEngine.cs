@@ -54,6 +54,9 @@ public sealed class InferenceEngine : IDisposable
     /// <summary>Sampled requests' tokens are drawn by the engine's <c>sampler.onnx</c> where the logits are (<see cref="SamplingSite"/>).</summary>
     public bool SamplesInGraph => _runner.SamplesInGraph;
 
+    /// <summary>Decode steps replay as CUDA graphs (<see cref="EngineOptions.CudaGraphs"/>).</summary>
+    public bool ReplaysCudaGraphs => _runner.ReplaysCudaGraphs;
+
     public bool HasWork => _scheduler.HasWork || _finished.Count > 0;
 
     public int NumWaiting => _scheduler.NumWaiting;

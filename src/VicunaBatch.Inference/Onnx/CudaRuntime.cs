@@ -31,6 +31,12 @@ internal static partial class CudaRuntime
     public static void CopyToHost(IntPtr host, IntPtr device, long numBytes) =>
         Check(CudaMemcpy(host, device, (nuint)numBytes, CudaMemcpyDeviceToHost), $"cudaMemcpy(device to host, {numBytes})");
 
+    /// <summary>Copies <paramref name="numBytes"/> from host memory (page-locked: at full bus speed) to device memory;
+    /// returns when the copy is done.</summary>
+    public static void CopyToDevice(IntPtr device, IntPtr host, long numBytes) =>
+        Check(CudaMemcpy(device, host, (nuint)numBytes, CudaMemcpyHostToDevice), $"cudaMemcpy(host to device, {numBytes})");
+
+    private const int CudaMemcpyHostToDevice = 1;
     private const int CudaMemcpyDeviceToHost = 2;
 
     /// <summary>Releases <see cref="HostAlloc"/> memory; false when CUDA refused (a SafeHandle release must not throw).</summary>

@@ -17,9 +17,11 @@ internal static class DecoderSession
     /// </summary>
     public const string GreedyIdsOutput = "greedy_ids";
 
-    public static InferenceSession Open(ModelPackage package, int numThreads, ExecutionDevice device)
+    /// <param name="cudaGraphs">CUDA only: ONNX Runtime's <c>enable_cuda_graph</c>; every run must then name its graph
+    /// in <c>gpu_graph_id</c> (-1: not captured), and a captured one must see the same shapes and addresses again.</param>
+    public static InferenceSession Open(ModelPackage package, int numThreads, ExecutionDevice device, bool cudaGraphs = false)
     {
-        using var options = Options(numThreads, device);
+        using var options = Options(numThreads, device, cudaGraphs);
         try
         {
             return new InferenceSession(package.DecoderPath, options);
@@ -44,7 +46,7 @@ internal static class DecoderSession
         }
     }
 
-    private static SessionOptions Options(int numThreads, ExecutionDevice device)
+    private static SessionOptions Options(int numThreads, ExecutionDevice device, bool cudaGraphs = false)
     {
         var options = new SessionOptions
         {
@@ -56,7 +58,7 @@ internal static class DecoderSession
         {
             try
             {
-                AppendCuda(options);
+                AppendCuda(options, cudaGraphs);
             }
             catch
             {
@@ -91,19 +93,21 @@ internal static class DecoderSession
     public static string Name(string pattern, int layer) => pattern.Replace("%d", layer.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     /// <summary>
-    /// CUDA provider on <see cref="CudaDeviceId"/>. The arena grows by what is asked (not to the next power of two) so
+    /// CUDA provider on <see cref="CudaDeviceId"/>, capturing CUDA graphs when asked. The arena grows by what is asked (not to the next power of two) so
     /// that 26 GB of fp16 weights plus a KV cache sized close to the card's memory leave no half-empty regions.
     /// </summary>
-    private static void AppendCuda(SessionOptions options)
+    private static void AppendCuda(SessionOptions options, bool cudaGraphs)
     {
         try
         {
             using var cuda = new OrtCUDAProviderOptions();
-            cuda.UpdateOptions(new Dictionary<string, string>
+            var settings = new Dictionary<string, string>
             {
                 ["device_id"] = CudaDeviceId.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 ["arena_extend_strategy"] = "kSameAsRequested",
-            });
+            };
+            if (cudaGraphs) settings["enable_cuda_graph"] = "1";
+            cuda.UpdateOptions(settings);
             options.AppendExecutionProvider_CUDA(cuda);
         }
         catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)

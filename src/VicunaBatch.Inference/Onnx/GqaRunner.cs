@@ -18,6 +18,8 @@ namespace VicunaBatch.Inference.Onnx;
 /// without it has its full <c>[rows, tokens, vocab]</c> float32 logits copied down to a page-locked buffer every call
 /// (~16 MB at 128 decode rows of a 32000 vocabulary, 65 MB for a 512-token prefill chunk).
 /// On the CPU the logits are host memory either way; <c>greedy_ids</c> still spares the host argmax and the row copies.
+/// With CUDA graphs (<see cref="EngineOptions.CudaGraphs"/>) decode calls take a few fixed shapes and replay as graphs
+/// (<see cref="FixedDecodeShapes"/>); prefill calls run as before.
 /// </summary>
 internal sealed class GqaRunner : IStepRunner
 {
@@ -32,10 +34,18 @@ internal sealed class GqaRunner : IStepRunner
     private readonly string[] _pastKeyNames, _pastValueNames, _presentKeyNames, _presentValueNames;
     private readonly string _inputIdsName, _attentionMaskName, _logitsName;
     private readonly int _maxTokensPerCall;
+    private readonly FixedDecodeShapes? _fixedDecodes; // with CUDA graphs (or padDecodes): decode calls of fixed shapes
 
+    /// <param name="cudaGraphs">CUDA only: decode calls captured and replayed as CUDA graphs.</param>
+    /// <param name="padDecodes">Decode calls in <see cref="FixedDecodeShapes"/>' shapes without capture (what the CPU
+    /// tests check of the CUDA graph path).</param>
     public GqaRunner(ModelPackage package, int numSlots, int maxLength, int maxChunkTokens, int numThreads,
-        ExecutionDevice device = ExecutionDevice.Cpu, SamplingSite sampling = SamplingSite.Auto)
+        ExecutionDevice device = ExecutionDevice.Cpu, SamplingSite sampling = SamplingSite.Auto, bool cudaGraphs = false, bool padDecodes = false)
     {
+        if (cudaGraphs && device != ExecutionDevice.Cuda)
+        {
+            throw new NotSupportedException("CUDA graphs need the CUDA device");
+        }
         var config = package.Config.Model;
         var decoder = config.Decoder;
         VocabSize = config.VocabSize;
@@ -53,7 +63,7 @@ internal sealed class GqaRunner : IStepRunner
 
         using var owned = new DisposeOnFailure();
         owned.Own(_runOptions);
-        _session = owned.Own(DecoderSession.Open(package, numThreads, device));
+        _session = owned.Own(DecoderSession.Open(package, numThreads, device, cudaGraphs));
         var kvType = CheckContract(package);
         if (device == ExecutionDevice.Cuda && kvType is not (TensorElementType.Float16 or TensorElementType.BFloat16))
         {
@@ -80,6 +90,11 @@ internal sealed class GqaRunner : IStepRunner
         _attentionMask = owned.Own(new NativeBuffer(8L * Math.Max(numSlots, 1) * maxLength, pinned));
         _logits = owned.Own(new StepLogits(_session, _kvMemory, _maxTokensPerCall, VocabSize, pinned, device, sampling));
         _binding = owned.Own(_session.CreateIoBinding());
+        if (cudaGraphs || padDecodes)
+        {
+            _fixedDecodes = owned.Own(new FixedDecodeShapes(_kvMemory, NumSlots, maxLength, captured: cudaGraphs));
+        }
+        ReplaysCudaGraphs = cudaGraphs;
         owned.Keep();
     }
 
@@ -87,6 +102,8 @@ internal sealed class GqaRunner : IStepRunner
     public bool SelectsGreedyInGraph => _logits.HasGreedyIds;
 
     public bool SamplesInGraph => _logits.SamplesInGraph;
+
+    public bool ReplaysCudaGraphs { get; }
 
     public int VocabSize { get; }
 
@@ -98,6 +115,9 @@ internal sealed class GqaRunner : IStepRunner
 
     /// <summary>ONNX Runtime calls made so far (decode calls plus prefill calls).</summary>
     internal long NumRuns { get; private set; }
+
+    /// <summary>Decode calls take <see cref="FixedDecodeShapes"/>' shapes (CUDA graphs, or padDecodes).</summary>
+    internal bool FixedDecodes => _fixedDecodes is not null;
 
     public StepOutputs Execute(StepPlan plan)
     {
@@ -140,12 +160,20 @@ internal sealed class GqaRunner : IStepRunner
             }
             mask.Slice(b * width, tokens.Length).Fill(1);
         }
-        Run(group[0].Slot, numSlots: group.Count, sequenceLength: width, totalLength: width);
+        RunHostInputs(group[0].Slot, numSlots: group.Count, sequenceLength: width, totalLength: width);
     }
 
-    /// <summary>input_ids [B, 1]; attention_mask [B, T], row b = ones(past_b + 1), T = max(past_b) + 1.</summary>
+    /// <summary>input_ids [B, 1]; attention_mask [B, T], row b = ones(past_b + 1), T = max(past_b) + 1 — or, in fixed
+    /// shapes, B the bucket and T the slot length.</summary>
     private void RunDecode(ImmutableArray<DecodeRow> rows)
     {
+        if (_fixedDecodes is not null)
+        {
+            var bucket = _fixedDecodes.Prepare(rows);
+            Run(firstSlot: 0, numSlots: bucket, sequenceLength: 1, totalLength: MaxLength,
+                _fixedDecodes.InputIds(bucket), _fixedDecodes.AttentionMask(bucket), _fixedDecodes.DecodeRun(bucket) ?? _runOptions);
+            return;
+        }
         var batch = rows.Length;
         var total = rows.Max(r => r.PastLength) + 1;
         var ids = _inputIds.AsSpan<long>(batch);
@@ -156,7 +184,7 @@ internal sealed class GqaRunner : IStepRunner
             ids[b] = rows[b].TokenId;
             mask.Slice(b * total, rows[b].PastLength + 1).Fill(1);
         }
-        Run(firstSlot: 0, numSlots: batch, sequenceLength: 1, totalLength: total);
+        RunHostInputs(firstSlot: 0, numSlots: batch, sequenceLength: 1, totalLength: total);
     }
 
     /// <summary>input_ids [1, n]; attention_mask [1, past + n] of ones.</summary>
@@ -174,20 +202,26 @@ internal sealed class GqaRunner : IStepRunner
             ids[i] = chunk.TokenIds[i];
         }
         _attentionMask.AsSpan<long>(chunk.PastLength + n).Fill(1);
-        Run(chunk.Slot, numSlots: 1, sequenceLength: n, totalLength: chunk.PastLength + n);
+        RunHostInputs(chunk.Slot, numSlots: 1, sequenceLength: n, totalLength: chunk.PastLength + n);
     }
 
-    private void Run(int firstSlot, int numSlots, int sequenceLength, int totalLength)
+    /// <summary>A call with input_ids and attention_mask from the host buffers (ONNX Runtime copies them up on CUDA); never captured.</summary>
+    private void RunHostInputs(int firstSlot, int numSlots, int sequenceLength, int totalLength) =>
+        Run(firstSlot, numSlots, sequenceLength, totalLength,
+            Tensor(_inputIds, TensorElementType.Int64, [numSlots, sequenceLength], 8),
+            Tensor(_attentionMask, TensorElementType.Int64, [numSlots, totalLength], 8),
+            _fixedDecodes?.UncapturedRun ?? _runOptions);
+
+    /// <summary>One call over slots [firstSlot, firstSlot + numSlots); disposes <paramref name="inputIds"/> and <paramref name="attentionMask"/>.</summary>
+    private void Run(int firstSlot, int numSlots, int sequenceLength, int totalLength, OrtValue inputIds, OrtValue attentionMask, RunOptions runOptions)
     {
-        var views = new List<OrtValue>(4 + 2 * _kv.NumLayers);
+        var views = new List<OrtValue>(4 + 2 * _kv.NumLayers) { inputIds, attentionMask };
         try
         {
             _binding.ClearBoundInputs();
             _binding.ClearBoundOutputs();
-            views.Add(Tensor(_inputIds, TensorElementType.Int64, [numSlots, sequenceLength], 8));
-            views.Add(Tensor(_attentionMask, TensorElementType.Int64, [numSlots, totalLength], 8));
-            _binding.BindInput(_inputIdsName, views[0]);
-            _binding.BindInput(_attentionMaskName, views[1]);
+            _binding.BindInput(_inputIdsName, inputIds);
+            _binding.BindInput(_attentionMaskName, attentionMask);
             _logits.Bind(_binding, _logitsName, [numSlots, sequenceLength, VocabSize], views);
             for (var layer = 0; layer < _kv.NumLayers; layer++)
             {
@@ -201,7 +235,7 @@ internal sealed class GqaRunner : IStepRunner
                 _binding.BindOutput(_presentKeyNames[layer], key);
                 _binding.BindOutput(_presentValueNames[layer], value);
             }
-            _session.RunWithBinding(_runOptions, _binding);
+            _session.RunWithBinding(runOptions, _binding);
             _logits.AfterRun(_binding);
             NumRuns++;
         }
@@ -246,6 +280,7 @@ internal sealed class GqaRunner : IStepRunner
         // device allocations go back to the session's allocator: free them while the session lives
         _kv.Dispose();
         _logits.Dispose();
+        _fixedDecodes?.Dispose();
         _kvMemory.Dispose();
         _session.Dispose();
         _inputIds.Dispose();

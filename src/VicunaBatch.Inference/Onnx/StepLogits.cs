@@ -23,6 +23,7 @@ internal sealed class StepLogits : IDisposable
     private readonly NativeBuffer _host;        // float32 [maxRows, vocab]; with _device, only the rows copied down
     private readonly NativeBuffer? _greedyIds;  // int64 [maxRows]: the graph's argmax, when it has greedy_ids
     private readonly KvAllocation? _device;     // float32 [maxRows, vocab] on the GPU, when it has greedy_ids on CUDA
+    private readonly KvAllocation? _deviceGreedyIds; // int64 [maxRows] on the GPU beside _device, copied down after each call
     private readonly GraphSampler? _sampler;
     private float[] _sampled = [];
     private ImmutableArray<long>.Builder _ids = ImmutableArray.CreateBuilder<long>();
@@ -47,6 +48,8 @@ internal sealed class StepLogits : IDisposable
             if (device == ExecutionDevice.Cuda)
             {
                 _device = owned.Own(memory.Allocate(4L * maxRows * vocabSize));
+                // the graph's outputs all stay in device memory (a CUDA graph replay copies nothing across devices)
+                _deviceGreedyIds = owned.Own(memory.Allocate(8L * maxRows));
             }
         }
         if (sampling == SamplingSite.Graph || (sampling == SamplingSite.Auto && _device is not null))
@@ -78,7 +81,9 @@ internal sealed class StepLogits : IDisposable
         binding.BindOutput(logitsName, logits);
         if (_greedyIds is not null)
         {
-            var greedy = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Int64, shape[..^1], _greedyIds.At(0), 8L * numRows);
+            var greedy = _deviceGreedyIds is null
+                ? OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Int64, shape[..^1], _greedyIds.At(0), 8L * numRows)
+                : OrtValue.CreateTensorValueWithData(_memory.MemoryInfo, TensorElementType.Int64, shape[..^1], _deviceGreedyIds.Pointer, 8L * numRows);
             views.Add(greedy);
             binding.BindOutput(DecoderSession.GreedyIdsOutput, greedy);
         }
@@ -88,10 +93,12 @@ internal sealed class StepLogits : IDisposable
 
     private IntPtr LogitsAddress => _device?.Pointer ?? _host.At(0);
 
-    /// <summary>After the call: device-resident logits are complete before a row is read from them.</summary>
+    /// <summary>After the call: device-resident logits are complete before a row is read from them, and the greedy ids are down.</summary>
     public void AfterRun(OrtIoBinding binding)
     {
-        if (_device is not null) binding.SynchronizeBoundOutputs();
+        if (_device is null) return;
+        binding.SynchronizeBoundOutputs();
+        if (_deviceGreedyIds is not null) CudaRuntime.CopyToHost(_greedyIds!.At(0), _deviceGreedyIds.Pointer, 8L * _callRows);
     }
 
     public void BeginStep(int numRows)
@@ -182,6 +189,7 @@ internal sealed class StepLogits : IDisposable
     {
         _sampler?.Dispose();
         _device?.Dispose();
+        _deviceGreedyIds?.Dispose();
         _host.Dispose();
         _greedyIds?.Dispose();
     }

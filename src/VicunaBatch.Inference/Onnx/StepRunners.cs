@@ -10,13 +10,19 @@ internal static class StepRunners
     {
         if (package.Config.Attention == AttentionVariant.GroupQuery)
         {
-            return new GqaRunner(package, options.MaxBatchSize, maxLength, options.MaxScheduledTokens, options.NumThreads, options.Device, options.Sampling);
+            return new GqaRunner(package, options.MaxBatchSize, maxLength, options.MaxScheduledTokens, options.NumThreads, options.Device, options.Sampling,
+                cudaGraphs: options.CudaGraphs == CudaGraphUse.On || (options.CudaGraphs == CudaGraphUse.Auto && options.Device == ExecutionDevice.Cuda));
         }
         if (options.Device != ExecutionDevice.Cuda)
         {
             throw new NotSupportedException(
                 $"{package.Directory} is a paged-attention package (ONNX_CONTRACT.md variant B, com.microsoft.PagedAttention), which ONNX Runtime runs on CUDA only: " +
                 "run it with --device cuda on a GPU, or export variant A for the CPU (model-export/export.py without --attention paged)");
+        }
+        if (options.CudaGraphs == CudaGraphUse.On)
+        {
+            throw new NotSupportedException(
+                $"{package.Directory} is a paged-attention package: its calls are not captured as CUDA graphs (PagedAttention reads each step's bounds on the host); run it with --cuda-graphs auto or off");
         }
         return new PagedRunner(package, PagedBatchSize(package, options), maxLength, options.MaxScheduledTokens, options.NumKvBlocks, options.NumThreads, options.Sampling);
     }
