@@ -18,9 +18,28 @@ internal static class CommandErrors
             or InvalidDataException or NotSupportedException or ArgumentOutOfRangeException or InferenceException
             or PipelineDefinitionException)
         {
-            await Console.Error.WriteLineAsync($"vicuna-batch: {e.Message}");
+            await Console.Error.WriteLineAsync($"vicuna-batch: {Message(e)}");
             return 2;
         }
+    }
+
+    /// <summary>An engine option out of range reads as its flag and value (<c>--cuda-graphs on: CUDA graphs need the CUDA
+    /// device</c>), not as the property and the exception's two lines.</summary>
+    internal static string Message(Exception e)
+    {
+        if (e is not ArgumentOutOfRangeException { ParamName: { } name } outOfRange || !ModelOptions.FlagOf.TryGetValue(name, out var flag))
+        {
+            return e.Message;
+        }
+        var message = outOfRange.Message;
+        var cut = message.IndexOf(" (Parameter '", StringComparison.Ordinal);
+        var value = outOfRange.ActualValue switch
+        {
+            Enum or bool => outOfRange.ActualValue.ToString()!.ToLowerInvariant(),
+            { } other => other.ToString(),
+            null => null,
+        };
+        return $"{flag}{(value is null ? "" : " " + value)}: {(cut < 0 ? message : message[..cut])}";
     }
 }
 

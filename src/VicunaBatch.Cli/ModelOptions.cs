@@ -83,6 +83,22 @@ internal sealed class ModelOptions
         };
     }
 
+    /// <summary>The flag of each <see cref="EngineOptions"/> property, for its validation errors (<see cref="CommandErrors"/>).</summary>
+    public static IReadOnlyDictionary<string, string> FlagOf { get; } = new ModelOptions().Flags();
+
+    private Dictionary<string, string> Flags() => new()
+    {
+        [nameof(Inference.Engine.EngineOptions.MaxBatchSize)] = MaxBatchSize.Name,
+        [nameof(Inference.Engine.EngineOptions.MaxScheduledTokens)] = MaxScheduledTokens.Name,
+        [nameof(Inference.Engine.EngineOptions.NumKvBlocks)] = NumKvBlocks.Name,
+        [nameof(Inference.Engine.EngineOptions.MaxSequenceLength)] = MaxSequenceLength.Name,
+        [nameof(Inference.Engine.EngineOptions.NumThreads)] = Threads.Name,
+        [nameof(Inference.Engine.EngineOptions.Device)] = Device.Name,
+        [nameof(Inference.Engine.EngineOptions.Admission)] = Admission.Name,
+        [nameof(Inference.Engine.EngineOptions.Sampling)] = Sampling.Name,
+        [nameof(Inference.Engine.EngineOptions.CudaGraphs)] = CudaGraphs.Name,
+    };
+
     /// <summary>The embedded default: <c>models/tiny</c> copied beside the program at build time.</summary>
     public static string DefaultModelPath => Path.Combine(AppContext.BaseDirectory, "models", "tiny");
 

@@ -19,6 +19,19 @@ public sealed partial class GenerateCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
+    [Theory]
+    [InlineData(new[] { "--cuda-graphs", "on" }, "vicuna-batch: --cuda-graphs on: CUDA graphs need the CUDA device")]
+    [InlineData(new[] { "--max-batch-size", "0" }, "vicuna-batch: --max-batch-size 0: 0 (as many KV slots as fit) needs the CUDA device")]
+    [InlineData(new[] { "--max-batch-size", "4", "--max-scheduled-tokens", "2" },
+        "vicuna-batch: --max-scheduled-tokens 2: must be at least the max batch size (4) so every running request decodes each step")]
+    public async Task An_engine_option_out_of_range_is_one_line_naming_its_flag(string[] options, string error)
+    {
+        var (exitCode, _, stderr) = await CliProcess.RunAsync(_dir, Timeout, ["generate", "--prompt-ids", "1,300", "--max-tokens", "2", .. options]);
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal(error, stderr.Trim());
+    }
+
     [Fact]
     public async Task Generate_jsonLogits_printsOneVocabRowPerIdThatChoosesIt()
     {

@@ -102,7 +102,7 @@ public sealed class EngineOptions
         if (MaxScheduledTokens < Math.Max(MaxBatchSize, 1))
         {
             throw new ArgumentOutOfRangeException(nameof(MaxScheduledTokens), MaxScheduledTokens,
-                $"must be at least MaxBatchSize ({MaxBatchSize}) so every running request decodes each step");
+                $"must be at least the max batch size ({MaxBatchSize}) so every running request decodes each step");
         }
         if (NumKvBlocks < 0)
         {
