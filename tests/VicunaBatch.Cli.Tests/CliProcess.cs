@@ -98,21 +98,20 @@ internal sealed class CliProcess : IDisposable
         _process.Dispose();
     }
 
-    /// <summary>vicuna-batch.dll beside the tests (the project reference copies it), else in the Cli project's bin folder.</summary>
-    private static string ProgramPath()
+    /// <summary>
+    /// The program as the Cli project built it: <c>src/VicunaBatch.Cli/bin/CONFIGURATION/net10.0/vicuna-batch.dll</c>, the
+    /// configuration these tests were built in. Not the copy the project reference puts beside the tests: the program is
+    /// built for its runtime identifier (ReadyToRun), so its deps.json names native libraries where only its own bin
+    /// folder has them.
+    /// </summary>
+    internal static string ProgramPath()
     {
-        var besideTests = Path.Combine(AppContext.BaseDirectory, "vicuna-batch.dll");
-        if (File.Exists(besideTests)) return besideTests;
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name; // bin/CONFIGURATION/net10.0/
         for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
         {
-            var bin = Path.Combine(folder.FullName, "src", "VicunaBatch.Cli", "bin");
-            if (Directory.Exists(bin))
-            {
-                var newest = Directory.EnumerateFiles(bin, "vicuna-batch.dll", SearchOption.AllDirectories)
-                    .OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
-                if (newest is not null) return newest;
-            }
+            var program = Path.Combine(folder.FullName, "src", "VicunaBatch.Cli", "bin", configuration, "net10.0", "vicuna-batch.dll");
+            if (File.Exists(program)) return program;
         }
-        throw new FileNotFoundException($"vicuna-batch.dll not found beside the tests ({AppContext.BaseDirectory}) or under src/VicunaBatch.Cli/bin");
+        throw new FileNotFoundException($"vicuna-batch.dll not found under src/VicunaBatch.Cli/bin/{configuration}/net10.0 above {AppContext.BaseDirectory}; build src/VicunaBatch.Cli -c {configuration}");
     }
 }

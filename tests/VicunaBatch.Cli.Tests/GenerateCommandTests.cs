@@ -92,7 +92,7 @@ public sealed partial class GenerateCommandTests : IDisposable
     [GeneratedRegex(@"^verify: greedy ids agree on (?<agree>\d+/\d+) prompts \(16 tokens\); max \|delta logit\| (?<delta>[0-9.e+-]+) over (?<positions>\d+) positions \(max \|logit\| [0-9.]+\); float32 package vs float64 reference$")]
     private static partial Regex OverallLine();
 
-    /// <summary>/usr/bin/python3 model-export/export.py ARGS, its --verify running the vicuna-batch.dll beside these tests.</summary>
+    /// <summary>/usr/bin/python3 model-export/export.py ARGS, its --verify running the built vicuna-batch.dll (<see cref="CliProcess.ProgramPath"/>).</summary>
     private static (int ExitCode, string Stdout, string Stderr) RunExport(params string[] args)
     {
         var root = Checkout.Root;
@@ -105,7 +105,7 @@ public sealed partial class GenerateCommandTests : IDisposable
         };
         info.ArgumentList.Add(Path.Combine(root, "model-export", "export.py"));
         foreach (var arg in args) info.ArgumentList.Add(arg);
-        info.Environment["VICUNA_BATCH_CLI"] = Path.Combine(AppContext.BaseDirectory, "vicuna-batch.dll");
+        info.Environment["VICUNA_BATCH_CLI"] = CliProcess.ProgramPath();
         using var process = Process.Start(info) ?? throw new InvalidOperationException("could not start /usr/bin/python3");
         var stderr = process.StandardError.ReadToEndAsync();
         var stdout = process.StandardOutput.ReadToEnd();
