@@ -48,16 +48,18 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
 
     public async Task<LocalRunSummary> RunAsync(Action<long, long, long, long>? onProgress = null, CancellationToken cancellationToken = default)
     {
-        // a bad model path fails before any job state is written; the session loads while the input is validated
-        Inference.Package.ModelPackage.Load(settings.ModelPath);
+        // the session loads while the input is validated; a bad model path still fails before any job state is
+        // written (the package is read here too, beside the load, not before it: the load is the longer way)
         var loading = Task.Run(() => LoadedModel.Open(settings.ModelPath, settings.Engine), cancellationToken);
         try
         {
+            Inference.Package.ModelPackage.Load(settings.ModelPath);
             return await RunAsync(loading, onProgress, cancellationToken);
         }
         finally
         {
-            await loading.ContinueWith(t => t.Result.Dispose(), TaskContinuationOptions.OnlyOnRanToCompletion);
+            // waits without throwing: a load that failed has already failed the run (or a bad package did, first)
+            if (await Task.WhenAny(loading) == loading && loading.IsCompletedSuccessfully) loading.Result.Dispose();
         }
     }
 

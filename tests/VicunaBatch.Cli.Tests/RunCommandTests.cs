@@ -161,6 +161,25 @@ public sealed class RunCommandTests : IDisposable
         Assert.Contains($"vicuna-batch: {model} is not a model package: genai_config.json is missing", result.Stderr);
     }
 
+    [Fact]
+    public async Task Run_modelThatOnnxRuntimeCannotLoad_exitsWith2AndSaysWhy()
+    {
+        // the package reads (config, tokenizer), the graph does not: the load fails on its own thread, mid-submit
+        var model = Directory.CreateDirectory(Path.Combine(_folder.Root, "broken-model")).FullName;
+        foreach (var file in new[] { "genai_config.json", "tokenizer.model" })
+        {
+            File.Copy(Path.Combine(ModelOptions.DefaultModelPath, file), Path.Combine(model, file));
+        }
+        File.WriteAllText(Path.Combine(model, "model.onnx"), "not a graph");
+        var input = _folder.WriteInput("prompts.txt", ["Hello"]);
+
+        var result = await CliProcess.RunAsync(_folder.Root, RunTimeout, "run", input, "--out", _folder.Out, "--model", model);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains($"vicuna-batch: ONNX Runtime could not load {Path.Combine(model, "model.onnx")}", result.Stderr);
+        Assert.DoesNotContain("Unhandled exception", result.Stderr);
+    }
+
     private LocalRunSettings Settings(string input, int maxTokens = 256) => new(
         input,
         ModelOptions.DefaultModelPath,
