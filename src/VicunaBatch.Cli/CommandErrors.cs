@@ -23,11 +23,23 @@ internal static class CommandErrors
         }
     }
 
-    /// <summary>An engine option out of range reads as its flag and value (<c>--cuda-graphs on: CUDA graphs need the CUDA
+    /// <summary>
+    /// The flag of each setting a command line sets and its validation names: the engine's (<see cref="ModelOptions.FlagOf"/>)
+    /// and the request defaults and shard count of <c>run</c>, <c>generate</c>, <c>bench</c> and <c>pipeline run</c>.
+    /// </summary>
+    private static readonly Dictionary<string, string> FlagOf = new(ModelOptions.FlagOf)
+    {
+        [nameof(Worker.RequestDefaults.MaxTokens)] = "--max-tokens",
+        [nameof(Worker.RequestDefaults.Temperature)] = "--temperature",
+        [nameof(Worker.RequestDefaults.TopP)] = "--top-p",
+        [nameof(Worker.ShardPumpOptions.MaxConcurrentShards)] = "--workers",
+    };
+
+    /// <summary>An option out of range reads as its flag and value (<c>--cuda-graphs on: CUDA graphs need the CUDA
     /// device</c>), not as the property and the exception's two lines.</summary>
     internal static string Message(Exception e)
     {
-        if (e is not ArgumentOutOfRangeException { ParamName: { } name } outOfRange || !ModelOptions.FlagOf.TryGetValue(name, out var flag))
+        if (e is not ArgumentOutOfRangeException { ParamName: { } name } outOfRange || !FlagOf.TryGetValue(name, out var flag))
         {
             return e.Message;
         }

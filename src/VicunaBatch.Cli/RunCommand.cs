@@ -33,6 +33,10 @@ internal static class RunCommand
             {
                 throw new UsageException($"input file not found: {input.FullName}");
             }
+            if (r.GetValue(output) is { } outDir && File.Exists(outDir.FullName))
+            {
+                throw new UsageException($"--out {outDir.FullName} is a file; give a folder (it is made if missing)");
+            }
             var settings = new LocalRunSettings(
                 input.FullName,
                 r.GetValue(modelOptions.Model)?.FullName ?? ModelOptions.DefaultModelPath,

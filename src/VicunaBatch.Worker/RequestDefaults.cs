@@ -14,7 +14,10 @@ public sealed class RequestDefaults
 
     public void Validate()
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(MaxTokens, 1, nameof(MaxTokens));
+        if (MaxTokens < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxTokens), MaxTokens, "must be at least 1");
+        }
         if (Temperature is < 0 or > 2)
         {
             throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "must be in [0, 2]");

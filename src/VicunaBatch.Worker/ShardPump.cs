@@ -13,7 +13,10 @@ public sealed class ShardPumpOptions
 
     public void Validate()
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(MaxConcurrentShards, 1, nameof(MaxConcurrentShards));
+        if (MaxConcurrentShards < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxConcurrentShards), MaxConcurrentShards, "must be at least 1");
+        }
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(PollInterval, TimeSpan.Zero, nameof(PollInterval));
     }
 }

@@ -161,6 +161,34 @@ public sealed class RunCommandTests : IDisposable
         Assert.Contains($"vicuna-batch: {model} is not a model package: genai_config.json is missing", result.Stderr);
     }
 
+    [Theory]
+    [InlineData(new[] { "--max-tokens", "-5" }, "vicuna-batch: --max-tokens -5: must be at least 1")]
+    [InlineData(new[] { "--temperature", "-1" }, "vicuna-batch: --temperature -1: must be in [0, 2]")]
+    [InlineData(new[] { "--workers", "0" }, "vicuna-batch: --workers 0: must be at least 1")]
+    public async Task Run_optionOutOfRange_exitsWith2NamingTheFlag(string[] options, string error)
+    {
+        var input = _folder.WriteInput("prompts.txt", ["Hello"]);
+
+        var result = await CliProcess.RunAsync(_folder.Root, RunTimeout, ["run", input, "--out", _folder.Out, .. options]);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal(error, result.Stderr.TrimEnd().Split('\n')[^1]);
+    }
+
+    [Fact]
+    public async Task Run_outIsAFile_exitsWith2BeforeWritingAnything()
+    {
+        var input = _folder.WriteInput("prompts.txt", ["Hello"]);
+        var file = Path.Combine(_folder.Root, "not-a-folder");
+        File.WriteAllText(file, "mine");
+
+        var result = await CliProcess.RunAsync(_folder.Root, RunTimeout, "run", input, "--out", file);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal($"vicuna-batch: --out {file} is a file; give a folder (it is made if missing)" + Environment.NewLine, result.Stderr);
+        Assert.Equal("mine", File.ReadAllText(file));
+    }
+
     [Fact]
     public async Task Run_modelThatOnnxRuntimeCannotLoad_exitsWith2AndSaysWhy()
     {
