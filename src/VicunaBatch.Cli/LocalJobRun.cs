@@ -59,7 +59,8 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
         finally
         {
             // waits without throwing: a load that failed has already failed the run (or a bad package did, first)
-            if (await Task.WhenAny(loading) == loading && loading.IsCompletedSuccessfully) loading.Result.Dispose();
+            await Task.WhenAny(loading);
+            if (loading.IsCompletedSuccessfully) (await loading).Dispose();
         }
     }
 
