@@ -6,6 +6,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using VicunaBatch.Core;
+using VicunaBatch.Inference.Engine;
 
 namespace VicunaBatch.Worker.Tests;
 
@@ -52,6 +53,26 @@ public sealed class WorkerHostTests : IDisposable
         Assert.Equal(38, measurements.Count("vicunabatch.worker.time_to_first_token"));
         Assert.Equal(5, measurements.Count("vicunabatch.worker.queue_lag"));
         await app.StopAsync();
+    }
+
+    [Theory]
+    [InlineData(null, CudaGraphUse.Auto)]
+    [InlineData("Off", CudaGraphUse.Off)]
+    [InlineData("on", CudaGraphUse.On)]
+    public async Task Engine_cuda_graphs_bind_from_configuration_by_name(string? setting, CudaGraphUse expected)
+    {
+        // Engine__CudaGraphs on Azure; "on" is refused only when the engine opens on the CPU, not at binding
+        await using var app = setting is null
+            ? BuildWorker(("Engine:Device", "Cuda"))
+            : BuildWorker(("Engine:Device", "Cuda"), ("Engine:CudaGraphs", setting));
+        Assert.Equal(expected, app.Services.GetRequiredService<EngineOptions>().CudaGraphs);
+    }
+
+    [Fact]
+    public void Engine_cuda_graphs_on_with_the_cpu_is_refused_at_startup()
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => BuildWorker(("Engine:CudaGraphs", "On")));
+        Assert.Contains("CUDA graphs need the CUDA device", error.Message);
     }
 
     [Fact]
