@@ -33,6 +33,29 @@ public sealed partial class GenerateCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task OnnxRuntime_telemetry_is_off_unless_the_user_turns_it_on()
+    {
+        Assert.True(Environment.GetEnvironmentVariable("ORT_DISABLE_TELEMETRY") is null,
+            "run the tests without ORT_DISABLE_TELEMETRY: the child processes must start without it");
+        string Home(string name) => Directory.CreateDirectory(Path.Combine(_dir, name)).FullName;
+        string Cache(string home) => Path.Combine(home, ".cache", "Microsoft", "DeveloperTools", ".onnxruntime");
+        async Task Generate(Dictionary<string, string> environment)
+        {
+            using var cli = CliProcess.Start(_dir, environment, "generate", "--prompt-ids", "1,300", "--max-tokens", "2");
+            Assert.Equal(0, await cli.WaitForExitAsync(Timeout));
+        }
+
+        // opted in: ONNX Runtime keeps its device id and event cache under HOME (so the check below can see one)
+        var optedIn = Home("home-opted-in");
+        await Generate(new() { ["HOME"] = optedIn, ["ORT_DISABLE_TELEMETRY"] = "0" });
+        Assert.True(File.Exists(Path.Combine(Cache(optedIn), "deviceid")), "ONNX Runtime's telemetry wrote no device id when asked to run");
+
+        var plain = Home("home-default");
+        await Generate(new() { ["HOME"] = plain });
+        Assert.False(Directory.Exists(Path.Combine(plain, ".cache")), "ONNX Runtime's telemetry wrote under HOME by default");
+    }
+
+    [Fact]
     public async Task Generate_jsonLogits_printsOneVocabRowPerIdThatChoosesIt()
     {
         var (exitCode, stdout, stderr) = await CliProcess.RunAsync(_dir, Timeout,

@@ -48,6 +48,7 @@ internal static class DecoderSession
 
     private static SessionOptions Options(int numThreads, ExecutionDevice device, bool cudaGraphs = false)
     {
+        OnnxRuntimeTelemetry.EnsureDisabled();
         var options = new SessionOptions
         {
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
