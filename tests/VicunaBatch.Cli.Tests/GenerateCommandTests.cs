@@ -35,24 +35,31 @@ public sealed partial class GenerateCommandTests : IDisposable
     [Fact]
     public async Task OnnxRuntime_telemetry_is_off_unless_the_user_turns_it_on()
     {
-        Assert.True(Environment.GetEnvironmentVariable("ORT_DISABLE_TELEMETRY") is null,
-            "run the tests without ORT_DISABLE_TELEMETRY: the child processes must start without it");
-        string Home(string name) => Directory.CreateDirectory(Path.Combine(_dir, name)).FullName;
-        string Cache(string home) => Path.Combine(home, ".cache", "Microsoft", "DeveloperTools", ".onnxruntime");
-        async Task Generate(Dictionary<string, string> environment)
+        foreach (var name in new[] { "ORT_DISABLE_TELEMETRY", "ORT_RUNNING_UNIT_TESTS" })
         {
+            Assert.True(Environment.GetEnvironmentVariable(name) is null, $"run the tests without {name}: the child processes must start without it");
+        }
+        // ONNX Runtime keeps its cache under XDG_CACHE_HOME when that is set, else under HOME/.cache: both point into
+        // a folder of the test's own, whatever the machine running it has set
+        async Task<(string Home, string Stderr)> Generate(string name, Dictionary<string, string> environment)
+        {
+            var home = Directory.CreateDirectory(Path.Combine(_dir, name)).FullName;
+            environment["HOME"] = home;
+            environment["XDG_CACHE_HOME"] = Path.Combine(home, "xdg-cache");
             using var cli = CliProcess.Start(_dir, environment, "generate", "--prompt-ids", "1,300", "--max-tokens", "2");
             Assert.Equal(0, await cli.WaitForExitAsync(Timeout));
+            return (home, cli.Stderr);
         }
+        static string[] Written(string home) =>
+            Directory.GetFileSystemEntries(home, "*", SearchOption.AllDirectories).Select(p => Path.GetRelativePath(home, p)).Order().ToArray();
 
-        // opted in: ONNX Runtime keeps its device id and event cache under HOME (so the check below can see one)
-        var optedIn = Home("home-opted-in");
-        await Generate(new() { ["HOME"] = optedIn, ["ORT_DISABLE_TELEMETRY"] = "0" });
-        Assert.True(File.Exists(Path.Combine(Cache(optedIn), "deviceid")), "ONNX Runtime's telemetry wrote no device id when asked to run");
+        // opted in: ONNX Runtime keeps its device id and event cache there (so the check below can see one)
+        var (optedIn, optedInStderr) = await Generate("home-opted-in", new() { ["ORT_DISABLE_TELEMETRY"] = "0" });
+        Assert.True(File.Exists(Path.Combine(optedIn, "xdg-cache", "Microsoft", "DeveloperTools", ".onnxruntime", "deviceid")),
+            $"ONNX Runtime's telemetry wrote no device id when asked to run; it wrote [{string.Join(", ", Written(optedIn))}]; stderr: {optedInStderr}");
 
-        var plain = Home("home-default");
-        await Generate(new() { ["HOME"] = plain });
-        Assert.False(Directory.Exists(Path.Combine(plain, ".cache")), "ONNX Runtime's telemetry wrote under HOME by default");
+        var (plain, _) = await Generate("home-default", []);
+        Assert.Empty(Written(plain));
     }
 
     [Fact]
