@@ -9,6 +9,7 @@ Variant A (GroupQueryAttention) by default; --attention paged writes variant B (
             [--context-length N] [--tokenizer tokenizer.model]
   int4: [--int4-block-size 32|64|128] [--int4-symmetric] [--int4-activations float32|float16]
   --attention gqa|paged [--block-size N]   (paged: float16, CUDA only; ONNX_CONTRACT.md variant B)
+  --qkv packed|separate: each layer's q, k, v projections as one MatMul (the default) or three
   --verify: run the package through the C# engine (vicuna-batch generate) and compare greedy ids with reference.py.
 """
 from __future__ import annotations
@@ -22,16 +23,19 @@ import sys
 import time
 
 import numpy as np
+import onnx
 from onnx import TensorProto, helper
 
 import int4
 from hf_checkpoint import DeltaWeights, HfWeights
 from llama_graph import (ATTENTIONS, DEFAULT_BLOCK_SIZE, GQA, PAGED, PAGED_MAX_BATCH_SIZE, build_model, check_paged,
                          onnx_type, quantized_names)
-from weights import PRESETS, Llama2cWeights, ModelConfig, RandomWeights
+from weights import PRESETS, Llama2cWeights, ModelConfig, RandomWeights, stored_chunks, stored_tensors
 
 EXTERNAL_THRESHOLD_BYTES = 100 * 1024 * 1024
 DATA_FILE = "model.onnx.data"
+QKV_PACKED, QKV_SEPARATE = "packed", "separate"
+QKV_LAYOUTS = (QKV_PACKED, QKV_SEPARATE)
 ALIGNMENT = 4096  # page-aligned offsets let ORT map external data instead of reading it
 
 
@@ -58,6 +62,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                          "FlashAttention wants a multiple of 128 at head size 128)")
     ap.add_argument("--max-scheduled-tokens", type=int, default=2048,
                     help="paged: engine.dynamic_batching.max_scheduled_tokens written to genai_config.json (default 2048)")
+    ap.add_argument("--qkv", choices=QKV_LAYOUTS, default=QKV_PACKED,
+                    help="packed (the default): each layer's q, k and v projections stored as one [d, (H + 2 KVH) hd] "
+                         "matrix, one MatMul a layer, attention in its packed form; separate: three matrices and MatMuls")
     ap.add_argument("--link-weights", metavar="DIR",
                     help="hard-link DIR/model.onnx.data instead of writing the weights (DIR: an export of the same "
                          "source, seed and dtype, e.g. variant A of the package written as variant B; only the size is checked)")
@@ -103,22 +110,22 @@ def resolve_source(args: argparse.Namespace):
     return RandomWeights(cfg, args.seed)
 
 
-def tensor_items(source, dtype: np.dtype, quant: int4.Int4Params | None):
+def tensor_items(source, dtype: np.dtype, quant: int4.Int4Params | None, packed_qkv: bool):
     """(name, onnx type, dims, stored bytes, chunk iterator) per stored tensor, in file order."""
     onnx_dtype = onnx_type(dtype)
-    to_quantize = quantized_names(source.cfg) if quant else set()
-    for i, spec in enumerate(source.specs):
+    to_quantize = quantized_names(source.cfg, packed_qkv) if quant else set()
+    for spec in stored_tensors(source.cfg, packed_qkv):
         if spec.name not in to_quantize:
             yield spec.name, onnx_dtype, spec.shape, int(np.prod(spec.shape)) * dtype.itemsize, \
-                (lambda i=i: source.chunks(i, dtype))
+                (lambda spec=spec: stored_chunks(source, spec, dtype))
             continue
         k, n = spec.shape                                                     # [in, out]
         nb = int4.num_blocks(k, quant.block_size)
         produced = {}
 
-        def part(key: str, i=i, k=k, n=n, produced=produced):
+        def part(key: str, spec=spec, k=k, n=n, produced=produced):
             if not produced:  # quantize once, when the first part is written
-                w = np.concatenate(list(source.chunks(i, np.dtype(np.float32)))).reshape(k, n)
+                w = np.concatenate(list(stored_chunks(source, spec, np.dtype(np.float32)))).reshape(k, n)
                 produced.update(zip(("q", "scales", "zp"), int4.quantize(w, quant, dtype)))
             return iter([produced.pop(key).reshape(-1)])
         yield spec.name + "_Q4", TensorProto.UINT8, (n, nb, quant.block_size // 2), n * nb * quant.block_size // 2, \
@@ -130,10 +137,10 @@ def tensor_items(source, dtype: np.dtype, quant: int4.Int4Params | None):
 
 
 def write_weights(source, dtype: np.dtype, out_dir: str, quant: int4.Int4Params | None = None,
-                  link_from: str | None = None) -> dict[str, TensorProto]:
+                  link_from: str | None = None, packed_qkv: bool = True) -> dict[str, TensorProto]:
     """Stream every tensor; external data above the threshold, inline below. link_from: a package folder whose
-    model.onnx.data holds these very tensors (same source, seed, dtype): hard-linked, its layout recomputed, not rewritten."""
-    items = list(tensor_items(source, dtype, quant))
+    model.onnx.data holds these very tensors (same source, seed, dtype, --qkv): hard-linked, not rewritten."""
+    items = list(tensor_items(source, dtype, quant, packed_qkv))
     total = sum(item[3] for item in items)
     protos: dict[str, TensorProto] = {}
     if link_from and total > EXTERNAL_THRESHOLD_BYTES:
@@ -168,19 +175,38 @@ def external_proto(name: str, onnx_dtype: int, dims, offset: int, length: int) -
 
 
 def link_weights(items, out_dir: str, link_from: str) -> dict[str, TensorProto]:
-    """The offsets write_weights would write, over a hard link to link_from's data file (checked by size only)."""
+    """The offsets write_weights would write, over a hard link to link_from's data file: its size and its model's
+    table of external tensors (names, shapes, offsets) must be these (the bytes themselves are not compared)."""
     protos, position = {}, 0
     for name, onnx_dtype, dims, length, _ in items:
         position += -position % ALIGNMENT
         protos[name] = external_proto(name, onnx_dtype, dims, position, length)
         position += length
     source = os.path.join(link_from, DATA_FILE)
+    redo = "export that package from the same source, seed, dtype and --qkv first"
     if not os.path.exists(source) or os.path.getsize(source) != position:
-        raise SystemExit(f"--link-weights {link_from}: {DATA_FILE} is missing or not {position} bytes; "
-                         "export that package from the same source, seed and dtype first")
+        raise SystemExit(f"--link-weights {link_from}: {DATA_FILE} is missing or not {position} bytes; {redo}")
+    theirs = external_table(os.path.join(link_from, "model.onnx"))
+    ours = {name: (tuple(p.dims), *external_span(p)) for name, p in protos.items()}
+    if theirs != ours:
+        differing = sorted(set(theirs.items()) ^ set(ours.items()))[:1]
+        raise SystemExit(f"--link-weights {link_from}: its model.onnx lays the weights out differently "
+                         f"(first difference: {differing[0][0]}); {redo}")
     os.link(source, os.path.join(out_dir, DATA_FILE))
     print(f"linked {source} ({position / 1e9:.2f} GB)", file=sys.stderr)
     return protos
+
+
+def external_span(t: TensorProto) -> tuple[int, int]:
+    entries = {e.key: e.value for e in t.external_data}
+    return int(entries.get("offset", 0)), int(entries["length"])
+
+
+def external_table(model_path: str) -> dict[str, tuple]:
+    """name -> (dims, offset, length) of a model's tensors stored in its external data file."""
+    model = onnx.load(model_path, load_external_data=False)
+    return {t.name: (tuple(t.dims), *external_span(t)) for t in model.graph.initializer
+            if t.data_location == TensorProto.EXTERNAL}
 
 
 def genai_config(cfg: ModelConfig, extras: dict | None = None, paged: dict | None = None) -> dict:
@@ -239,8 +265,9 @@ def main(argv: list[str]) -> None:
         if os.path.exists(os.path.join(args.out, stale)):
             os.remove(os.path.join(args.out, stale))
 
-    weights = write_weights(source, dtype, args.out, quant, args.link_weights)
-    model = build_model(source.cfg, dtype, weights, quant, args.attention, args.block_size)
+    packed_qkv = args.qkv == QKV_PACKED
+    weights = write_weights(source, dtype, args.out, quant, args.link_weights, packed_qkv)
+    model = build_model(source.cfg, dtype, weights, quant, args.attention, args.block_size, packed_qkv)
     with open(os.path.join(args.out, "model.onnx"), "wb") as f:
         f.write(model.SerializeToString())
     with open(os.path.join(args.out, "genai_config.json"), "w") as f:

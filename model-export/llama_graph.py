@@ -14,7 +14,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from int4 import Int4Params
-from weights import ModelConfig, tensor_specs
+from weights import ModelConfig, packed_qkv_name, stored_tensors
 
 MS = "com.microsoft"
 OPSET = 17
@@ -49,9 +49,9 @@ def rotary_caches(cfg: ModelConfig, dtype: np.dtype) -> tuple[np.ndarray, np.nda
     return np.cos(angles).astype(dtype), np.sin(angles).astype(dtype)
 
 
-def quantized_names(cfg: ModelConfig) -> set[str]:
+def quantized_names(cfg: ModelConfig, packed_qkv: bool) -> set[str]:
     """The [in, out] MatMul weights an int4 package stores for MatMulNBits (not embeddings or norms)."""
-    return {s.name for s in tensor_specs(cfg) if s.name.endswith("proj.weight") or s.name == "lm_head.weight"}
+    return {s.name for s in stored_tensors(cfg, packed_qkv) if s.name.endswith("proj.weight") or s.name == "lm_head.weight"}
 
 
 def rotary_inside_gqa(cfg: ModelConfig) -> bool:
@@ -96,7 +96,8 @@ def check_paged(cfg: ModelConfig, dtype: np.dtype, block_size: int) -> None:
 
 def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProto],
                 quant: Int4Params | None = None, attention: str = GQA,
-                block_size: int = DEFAULT_BLOCK_SIZE) -> onnx.ModelProto:
+                block_size: int = DEFAULT_BLOCK_SIZE, packed_qkv: bool = True) -> onnx.ModelProto:
+    """packed_qkv: the weights hold each layer's q, k, v projections as one matrix (weights.stored_tensors)."""
     if attention not in ATTENTIONS:
         raise ValueError(f"attention must be one of {ATTENTIONS}, got {attention!r}")
     dtype = np.dtype(dtype)
@@ -108,7 +109,7 @@ def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProt
     g.initializers.extend(weights.values())
     w = lambda name: weights[name].name  # noqa: E731
     inside = rotary_inside_gqa(cfg)
-    name_to_shape = {s.name: s.shape for s in tensor_specs(cfg)}
+    name_to_shape = {s.name: s.shape for s in stored_tensors(cfg, packed_qkv)}
 
     def matmul(x: str, name: str) -> str:
         """x [.., K] @ W [K, N]; int4: MatMulNBits over W^T blocks (int4.py has the layout)."""
@@ -143,10 +144,14 @@ def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProt
         p = f"model.layers.{i}."
         # Attention block.
         h, residual = norm(x, residual, w(p + "input_layernorm.weight"))           # [B, S, d]
-        q = matmul(h, p + "self_attn.q_proj.weight")                  # [B, S, H*hd]
-        k = matmul(h, p + "self_attn.k_proj.weight")                  # [B, S, KVH*hd]
-        v = matmul(h, p + "self_attn.v_proj.weight")                  # [B, S, KVH*hd]
-        attn = attend(i, q, k, v)                                     # [B, S, H*hd]
+        if packed_qkv:
+            # [B, S, (H + 2 KVH) hd]: attention takes q | k | v packed, its key and value inputs left empty
+            attn = attend(i, matmul(h, packed_qkv_name(i)), "", "")   # [B, S, H*hd]
+        else:
+            q = matmul(h, p + "self_attn.q_proj.weight")              # [B, S, H*hd]
+            k = matmul(h, p + "self_attn.k_proj.weight")              # [B, S, KVH*hd]
+            v = matmul(h, p + "self_attn.v_proj.weight")              # [B, S, KVH*hd]
+            attn = attend(i, q, k, v)                                 # [B, S, H*hd]
         x = matmul(attn, p + "self_attn.o_proj.weight")               # [B, S, d]
         # SwiGLU MLP block.
         h, residual = norm(x, residual, w(p + "post_attention_layernorm.weight"))  # [B, S, d]
@@ -209,8 +214,16 @@ def _gqa_attention(g: _Builder, cfg: ModelConfig, inside: bool, scale: float):
             r2 = g.one("Add", [g.one("Mul", [x2, cos_pos]), g.one("Mul", [x1, sin_pos])])
             return g.one("Reshape", [g.one("Concat", [r1, r2], axis=-1), flat_shape])
 
+
+    split_sizes: list[str] = []  # the packed q | k | v split for rotary outside GQA: made on first use
+
     def attend(i: int, q: str, k: str, v: str) -> str:
-        """q [B, S, H*hd], k, v [B, S, KVH*hd] -> [B, S, H*hd]; present.{i}.* share the past buffers."""
+        """q [B, S, H*hd], k, v [B, S, KVH*hd] -> [B, S, H*hd]; present.{i}.* share the past buffers.
+        k = v = "": q is [B, S, (H + 2 KVH) hd], the three packed."""
+        if not inside and not k:
+            if not split_sizes:
+                split_sizes.append(g.const("const_split_qkv", np.array([H * hd, KVH * hd, KVH * hd], np.int64)))
+            q, k, v = g.op("Split", [q, split_sizes[0]], 3, axis=-1)  # rotary runs on q and k apart from GQA
         gqa_inputs = [q, k, v, f"past_key_values.{i}.key", f"past_key_values.{i}.value", seqlens_k, total_len]
         if inside:
             gqa_inputs += ["cos_cache", "sin_cache"]
@@ -239,7 +252,8 @@ def _paged_attention(g: _Builder, cfg: ModelConfig, scale: float):
     last_token = g.one("Sub", [ends, g.const("const_paged_one_i32", np.array(1, np.int32))])  # [B] int32
 
     def attend(i: int, q: str, k: str, v: str) -> str:
-        """q [N, H*hd], k, v [N, KVH*hd] -> [N, H*hd]; writes k, v into the blocks in place (present aliases past)."""
+        """q [N, H*hd], k, v [N, KVH*hd] -> [N, H*hd]; writes k, v into the blocks in place (present aliases past).
+        k = v = "": q is [N, (H + 2 KVH) hd], the three packed."""
         inputs = [q, k, v, f"past_key_values.{i}.key", f"past_key_values.{i}.value",
                   "cumulative_sequence_lengths", "past_sequence_lengths", "block_table", "cos_cache", "sin_cache",
                   "", "", "", "", "", "", "attention_metadata"]

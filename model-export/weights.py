@@ -80,6 +80,52 @@ def tensor_specs(cfg: ModelConfig) -> list[TensorSpec]:
     return specs
 
 
+@dataclasses.dataclass(frozen=True)
+class StoredTensor:
+    """A tensor as the package stores it: one source tensor, or several concatenated along the last (out) axis."""
+    name: str
+    shape: tuple[int, ...]
+    parts: tuple[int, ...]  # indices into tensor_specs(cfg), in column order
+
+
+def packed_qkv_name(layer: int) -> str:
+    return f"model.layers.{layer}.self_attn.qkv_proj.weight"
+
+
+def stored_tensors(cfg: ModelConfig, packed_qkv: bool) -> list[StoredTensor]:
+    """What the package stores, in file order. packed_qkv: each layer's q, k and v projections as one
+    [d, (H + 2 KVH) hd] matrix (columns q | k | v), so a step runs one MatMul for the three, and attention takes the
+    packed form (key and value left empty)."""
+    specs = tensor_specs(cfg)
+    stored, i = [], 0
+    while i < len(specs):
+        spec = specs[i]
+        if packed_qkv and spec.name.endswith("self_attn.q_proj.weight"):
+            q, k, v = specs[i:i + 3]
+            assert k.name.endswith("k_proj.weight") and v.name.endswith("v_proj.weight"), (q.name, k.name, v.name)
+            layer = int(spec.name.split(".")[2])
+            stored.append(StoredTensor(packed_qkv_name(layer), (q.shape[0], q.shape[1] + k.shape[1] + v.shape[1]),
+                                       (i, i + 1, i + 2)))
+            i += 3
+            continue
+        stored.append(StoredTensor(spec.name, spec.shape, (i,)))
+        i += 1
+    return stored
+
+
+_PACK_ROWS = 1024
+
+
+def stored_chunks(source, stored: StoredTensor, dtype: np.dtype) -> Iterator[np.ndarray]:
+    """Flat pieces of a stored tensor (row-major): a packed one row band by row band, its parts side by side."""
+    if len(stored.parts) == 1:
+        yield from source.chunks(stored.parts[0], dtype)
+        return
+    mats = [np.concatenate(list(source.chunks(i, dtype))).reshape(source.specs[i].shape) for i in stored.parts]
+    for start in range(0, stored.shape[0], _PACK_ROWS):
+        yield np.concatenate([m[start:start + _PACK_ROWS] for m in mats], axis=1).reshape(-1)
+
+
 # A fixed table of 65536 standard-normal samples: a weight is table[16 random bits] * std.
 # Drawing 16-bit indices and looking them up is ~10x faster than standard_normal, which keeps
 # a 13B export I/O-bound; the values are still normal-distributed (|x| <= ~4.3).

@@ -50,10 +50,12 @@ def twin(model: onnx.ModelProto, num_kv_heads: int, head_size: int) -> onnx.Mode
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         name = node.name
         for x in (q, k, v):
-            nodes.append(helper.make_node("Unsqueeze", [x, "twin_axis0"], [f"{name}/{x}_3d"], name=f"{name}/unsqueeze_{x}"))
+            if x:  # key and value are empty when query holds q | k | v packed; GroupQueryAttention takes that too
+                nodes.append(helper.make_node("Unsqueeze", [x, "twin_axis0"], [f"{name}/{x}_3d"], name=f"{name}/unsqueeze_{x}"))
+        q3, k3, v3 = (f"{name}/{x}_3d" if x else "" for x in (q, k, v))
         nodes.append(helper.make_node(
             "GroupQueryAttention",
-            [f"{name}/{q}_3d", f"{name}/{k}_3d", f"{name}/{v}_3d", "twin_empty_past", "twin_empty_past",
+            [q3, k3, v3, "twin_empty_past", "twin_empty_past",
              "twin_seqlens_k", "twin_total", cos, sin],
             [f"{name}/attn_3d", f"{name}/present_key", f"{name}/present_value"], name=f"{name}/gqa", domain=MS,
             num_heads=attrs["num_heads"], kv_num_heads=attrs["kv_num_heads"], scale=attrs["scale"],

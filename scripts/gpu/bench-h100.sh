@@ -15,6 +15,8 @@
 #                                             left on the device, against the host argmax of copied logits rows; same slots),
 #                                             640nog:SLOTS:MAXLEN, w64nog:SLOTS:MAXLEN (as 640:…, w64:… on a copy of the
 #                                             package without greedy_ids: every logits row copied down, as before that output),
+#                                             seqsep, 640sep:SLOTS:MAXLEN, w64sep:SLOTS:MAXLEN (as seq, 640:…, w64:… on the
+#                                             13B exported with --qkv separate: three q, k, v MatMuls a layer, not one),
 #                                             paged-check (variant B vs variant A, tiny fp16, same seed: greedy ids and logits;
 #                                             block 256 flash, block 16 fallback with preemption, chunked mixed steps),
 #                                             640paged:BLOCKSIZE / w64paged:BLOCKSIZE (Vicuna-13B fp16 as variant B, e.g. 128 or
@@ -94,23 +96,30 @@ for step in $STEPS; do
     seq)
       export_model v13 vicuna-13b /tmp/v13 300 &&
         bench seq 150 --model /tmp/v13 --workload $W/workload-160.jsonl --sequential --limit 4 --max-batch-size 1 ;;
+    seqsep)
+      export_model v13sep vicuna-13b /tmp/v13sep 300 --qkv separate &&
+        bench seqsep 150 --model /tmp/v13sep --workload $W/workload-160.jsonl --sequential --limit 4 --max-batch-size 1 ;;
     640)
       bench 640 420 --model /tmp/v13 --workload $W/workload-640.jsonl --max-batch-size 24 ;;
     640b32)
       bench 640b32 420 --model /tmp/v13 --workload $W/workload-640.jsonl --max-batch-size 32 ;;
     160)
       bench 160 150 --model /tmp/v13 --workload $W/workload-160.jsonl --limit 64 --max-batch-size 32 ;;
-    640:*:* | 640nog:*:* | w64:*:* | w64nog:*:* | w64x128:*:* | 640s-*:*:*)
+    640:*:* | 640nog:*:* | 640sep:*:* | w64:*:* | w64nog:*:* | w64sep:*:* | w64x128:*:* | 640s-*:*:*)
       IFS=: read -r work slots maxlen <<<"$step"
       export_model v13 vicuna-13b /tmp/v13 300 || continue
       model=/tmp/v13
+      if [[ $work == *sep ]]; then
+        model=/tmp/v13sep
+        export_model v13sep vicuna-13b $model 300 --qkv separate || continue
+      fi
       if [[ $work == *nog ]]; then
         model=/tmp/v13nog
         [[ -f $model/genai_config.json ]] || "$PY" model-export/tools/strip_output.py /tmp/v13 $model greedy_ids || continue
       fi
       case $work in
-        640 | 640nog) args=(--workload $W/workload-640.jsonl) ;;
-        w64 | w64nog) args=(--workload $W/workload-160.jsonl --limit 64) ;;
+        640 | 640nog | 640sep) args=(--workload $W/workload-640.jsonl) ;;
+        w64 | w64nog | w64sep) args=(--workload $W/workload-160.jsonl --limit 64) ;;
         w64x128) args=(--workload $W/w64x128.jsonl) ;;
         640s-*) args=(--workload $W/workload-640.jsonl --temperature 0.8 --top-p 0.9 --sampling "${work#640s-}") ;;
       esac
