@@ -53,7 +53,7 @@ internal sealed class LocalJobParts
     }
 
     /// <summary>Runs the queue through <paramref name="model"/> until the finalizer ends <paramref name="jobId"/>.</summary>
-    public async Task<BatchJob> DrainAsync(
+    public async Task<DrainResult> DrainAsync(
         string jobId, LoadedModel model, RequestDefaults defaults, int workers, Action<long, long, long, long>? onProgress,
         CancellationToken cancellationToken = default)
     {
@@ -90,13 +90,19 @@ internal sealed class LocalJobParts
             },
             cancellationToken);
         onProgress?.Invoke(doneBefore + executor.NumSucceeded, failedBefore + executor.NumFailed, plan.NumRequests, executor.NumOutputTokens);
-        return finished!;
+        return new DrainResult(finished!, before.Count, executor.NumSucceeded + executor.NumFailed, executor.NumOutputTokens);
     }
 }
+
+/// <summary>
+/// What one drain did: the job it ended, the requests an earlier (interrupted) run had already checkpointed, and the
+/// requests and output tokens this drain ran itself.
+/// </summary>
+internal sealed record DrainResult(BatchJob Job, long CheckpointedBefore, long Requests, long OutputTokens);
 
 /// <summary>Pipeline stages on this machine: each submitted job is drained through the one loaded model.</summary>
 internal sealed class LocalJobDriver(LocalJobParts parts, LoadedModel model, RequestDefaults defaults, int workers) : IJobDriver
 {
-    public Task<BatchJob> RunToEndAsync(BatchJob job, CancellationToken cancellationToken = default) =>
-        parts.DrainAsync(job.Id, model, defaults, workers, onProgress: null, cancellationToken);
+    public async Task<BatchJob> RunToEndAsync(BatchJob job, CancellationToken cancellationToken = default) =>
+        (await parts.DrainAsync(job.Id, model, defaults, workers, onProgress: null, cancellationToken)).Job;
 }

@@ -19,7 +19,8 @@ internal sealed record LocalRunSettings(
     int RequestsPerShard);
 
 /// <summary>What a finished run left in its output folder.</summary>
-internal sealed record LocalRunSummary(BatchJob Job, string OutputDirectory);
+/// <summary>The job as it ended, where its files are, and what this run drained (null: the job had already ended).</summary>
+internal sealed record LocalRunSummary(BatchJob Job, string OutputDirectory, DrainResult? Drain);
 
 /// <summary>
 /// One bulk file on one machine: the same Core submitter, shard processor and finalizer as on Azure, over the
@@ -81,14 +82,16 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
             await blobs.PutAsync(inputBlob, input, BlobCondition.IfNotExists, cancellationToken);
         }
         var job = await parts.Submitter.SubmitAsync(new JobSubmission(inputBlob) { JobId = jobId }, cancellationToken);
+        DrainResult? drain = null;
         if (!JobStateMachine.IsTerminal(job.Status))
         {
             // this process owns the queue (run lock): locks held by a run that was killed are released now
             await parts.Queue.ReleaseAllLocksAsync(cancellationToken);
-            job = await parts.DrainAsync(jobId, await loading, settings.Defaults, settings.Workers, onProgress, cancellationToken);
+            drain = await parts.DrainAsync(jobId, await loading, settings.Defaults, settings.Workers, onProgress, cancellationToken);
+            job = drain.Job;
         }
         await CopyResultsAsync(blobs, jobId, outDir, cancellationToken);
-        return new LocalRunSummary(job, outDir);
+        return new LocalRunSummary(job, outDir, drain);
     }
 
     private static async Task CopyResultsAsync(FolderBlobStore blobs, string jobId, string outDir, CancellationToken cancellationToken)

@@ -73,11 +73,7 @@ internal static class RunCommand
         }
         bar?.Clear();
         var job = summary.Job;
-        var counts = job.RequestCounts;
-        var seconds = clock.Elapsed.TotalSeconds;
-        var outputTokens = job.Usage.OutputTokens;
-        Console.Out.WriteLine(FormattableString.Invariant(
-            $"{JsonNamingPolicy.SnakeCaseLower.ConvertName(job.Status.ToString())}: {counts.Completed} succeeded, {counts.Failed} failed of {counts.Total} in {seconds:F1} s ({outputTokens} output tokens, {outputTokens / seconds:F0} tokens/s)"));
+        Console.Out.WriteLine(SummaryLine(job, summary.Drain, clock.Elapsed));
         foreach (var error in job.Errors?.Data ?? [])
         {
             Console.Out.WriteLine($"  {error.Code}: {error.Message}");
@@ -86,5 +82,26 @@ internal static class RunCommand
         Console.Out.WriteLine($"  {Path.Combine(summary.OutputDirectory, "errors.jsonl")}");
         Console.Out.WriteLine($"  {Path.Combine(summary.OutputDirectory, "job.json")}");
         return job.Status == JobStatus.Completed ? 0 : 1;
+    }
+
+    /// <summary>
+    /// The job's counts, and what this run did in how long: the job's own figures for a run that did it all, this run's
+    /// share when it resumed an interrupted one, none when the job had already ended (its tokens were not made now).
+    /// </summary>
+    internal static string SummaryLine(BatchJob job, DrainResult? drain, TimeSpan elapsed)
+    {
+        var counts = job.RequestCounts;
+        var status = JsonNamingPolicy.SnakeCaseLower.ConvertName(job.Status.ToString());
+        var seconds = elapsed.TotalSeconds;
+        var head = FormattableString.Invariant($"{status}: {counts.Completed} succeeded, {counts.Failed} failed of {counts.Total}");
+        return drain switch
+        {
+            null => FormattableString.Invariant(
+                $"{head} ({job.Usage.OutputTokens} output tokens); it had already ended: nothing was run now"),
+            { CheckpointedBefore: 0 } => FormattableString.Invariant(
+                $"{head} in {seconds:F1} s ({drain.OutputTokens} output tokens, {drain.OutputTokens / seconds:F0} tokens/s)"),
+            _ => FormattableString.Invariant(
+                $"{head} ({job.Usage.OutputTokens} output tokens); resumed: {drain.CheckpointedBefore} were done before, this run did {drain.Requests} in {seconds:F1} s ({drain.OutputTokens} output tokens, {drain.OutputTokens / seconds:F0} tokens/s)"),
+        };
     }
 }

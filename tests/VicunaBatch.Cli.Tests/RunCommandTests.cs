@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using VicunaBatch.Core;
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Testing;
@@ -99,6 +100,11 @@ public sealed class RunCommandTests : IDisposable
 
         Assert.True(second.ExitCode == 0, $"exit {second.ExitCode}; stderr:\n{second.Stderr}");
         Assert.StartsWith("completed: 400 succeeded, 0 failed of 400", second.Stdout);
+        // the summary counts what this run did, not the job's total over a time that saw only the rest
+        var resumed = Regex.Match(second.Stdout, @"; resumed: (\d+) were done before, this run did (\d+) in [0-9.]+ s \((\d+) output tokens, ");
+        Assert.True(resumed.Success, second.Stdout);
+        Assert.Equal(numCheckpointedBefore, int.Parse(resumed.Groups[1].Value));
+        Assert.Equal(400 - numCheckpointedBefore, int.Parse(resumed.Groups[2].Value));
         var ids = RunFolder.ReadJsonLines(_folder.OutputPath).Concat(RunFolder.ReadJsonLines(_folder.ErrorsPath)).Select(CustomId);
         Assert.Equal(expectedIds.Order(StringComparer.Ordinal), ids.Order(StringComparer.Ordinal));
         // nothing checkpointed by the killed run was generated again
@@ -115,6 +121,8 @@ public sealed class RunCommandTests : IDisposable
         var third = await CliProcess.RunAsync(_folder.Root, RunTimeout, args);
 
         Assert.True(third.ExitCode == 0, $"exit {third.ExitCode}; stderr:\n{third.Stderr}");
+        Assert.StartsWith("completed: 400 succeeded, 0 failed of 400 (", third.Stdout);
+        Assert.Contains("output tokens); it had already ended: nothing was run now", third.Stdout);
         Assert.Equal(outputBefore, File.ReadAllBytes(_folder.OutputPath));
         Assert.Equal(jobBefore, File.ReadAllBytes(_folder.JobPath));
         Assert.Equal(expectedIds.Count, _folder.ReadCheckpointedIds().Count);
