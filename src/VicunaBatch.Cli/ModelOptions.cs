@@ -60,7 +60,8 @@ internal sealed class ModelOptions
         "Decode steps replay as CUDA graphs (captured once per batch size bucket) instead of launching each kernel from the host: auto = with --device cuda and a GroupQueryAttention package; on = always (an error where they cannot be used); off = never.",
         Defaults.CudaGraphs, ("auto", CudaGraphUse.Auto), ("on", CudaGraphUse.On), ("off", CudaGraphUse.Off));
 
-    /// <summary>An option that takes one of <paramref name="choices"/> by name (any case); another value is a usage error naming them.</summary>
+    /// <summary>An option that takes one of <paramref name="choices"/> by name (any case, or as the enum value's own name, which
+    /// the help prints as the default); another value is a usage error naming them.</summary>
     private static Option<T> Choice<T>(string name, string description, T defaultValue, params (string Name, T Value)[] choices)
     {
         var names = choices.Select(c => c.Name).ToArray();
@@ -75,7 +76,9 @@ internal sealed class ModelOptions
                 var value = result.Tokens.Single().Value;
                 foreach (var (choice, choiceValue) in choices)
                 {
-                    if (string.Equals(choice, value, StringComparison.OrdinalIgnoreCase)) return choiceValue;
+                    // the help shows the default as the enum names it ([default: LongestFirst]): that spelling works too
+                    if (string.Equals(choice, value, StringComparison.OrdinalIgnoreCase)
+                        || string.Equals(choiceValue?.ToString(), value, StringComparison.OrdinalIgnoreCase)) return choiceValue;
                 }
                 result.AddError($"{name} must be {allowed}, not '{value.ToLowerInvariant()}'");
                 return default!;

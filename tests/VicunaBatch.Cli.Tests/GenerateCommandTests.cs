@@ -33,6 +33,23 @@ public sealed partial class GenerateCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Every_default_the_help_prints_for_a_named_choice_is_accepted_back()
+    {
+        var (helpExit, help, _) = await CliProcess.RunAsync(_dir, Timeout, "generate", "--help");
+        Assert.Equal(0, helpExit);
+        // "--admission <longest-first|arrival>  ... [default: LongestFirst]"
+        var defaults = ChoiceDefault().Matches(help).Select(m => (Flag: m.Groups["flag"].Value, Value: m.Groups["value"].Value)).ToList();
+        Assert.Equal(["--device", "--admission", "--sampling", "--cuda-graphs"], defaults.Select(d => d.Flag));
+
+        var (exitCode, _, stderr) = await CliProcess.RunAsync(_dir, Timeout,
+            ["generate", "--prompt-ids", "1,300", "--max-tokens", "2", .. defaults.SelectMany(d => new[] { d.Flag, d.Value })]);
+        Assert.True(exitCode == 0, stderr);
+    }
+
+    [GeneratedRegex(@"^\s+(?<flag>--[a-z-]+) <[a-z-]+(\|[a-z-]+)+>.*\[default: (?<value>\w+)\]\s*$", RegexOptions.Multiline)]
+    private static partial Regex ChoiceDefault();
+
+    [Fact]
     public async Task OnnxRuntime_telemetry_is_off_unless_the_user_turns_it_on()
     {
         foreach (var name in new[] { "ORT_DISABLE_TELEMETRY", "ORT_RUNNING_UNIT_TESTS" })
