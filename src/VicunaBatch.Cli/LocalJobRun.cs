@@ -19,8 +19,11 @@ internal sealed record LocalRunSettings(
     int RequestsPerShard);
 
 /// <summary>What a finished run left in its output folder.</summary>
-/// <summary>The job as it ended, where its files are, and what this run drained (null: the job had already ended).</summary>
-internal sealed record LocalRunSummary(BatchJob Job, string OutputDirectory, DrainResult? Drain);
+/// <summary>
+/// The job as it ended, where its files are, what this run drained (null: nothing to drain, the job ended at submit or
+/// before), and whether it had ended before this run began.
+/// </summary>
+internal sealed record LocalRunSummary(BatchJob Job, string OutputDirectory, DrainResult? Drain, bool EndedBefore);
 
 /// <summary>
 /// One bulk file on one machine: the same Core submitter, shard processor and finalizer as on Azure, over the
@@ -81,6 +84,7 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
             await using var input = File.OpenRead(settings.InputPath);
             await blobs.PutAsync(inputBlob, input, BlobCondition.IfNotExists, cancellationToken);
         }
+        var endedBefore = await parts.Jobs.GetAsync(jobId, cancellationToken) is { } stored && JobStateMachine.IsTerminal(stored.Job.Status);
         var job = await parts.Submitter.SubmitAsync(new JobSubmission(inputBlob) { JobId = jobId }, cancellationToken);
         DrainResult? drain = null;
         if (!JobStateMachine.IsTerminal(job.Status))
@@ -91,7 +95,7 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
             job = drain.Job;
         }
         await CopyResultsAsync(blobs, jobId, outDir, cancellationToken);
-        return new LocalRunSummary(job, outDir, drain);
+        return new LocalRunSummary(job, outDir, drain, endedBefore);
     }
 
     private static async Task CopyResultsAsync(FolderBlobStore blobs, string jobId, string outDir, CancellationToken cancellationToken)

@@ -73,7 +73,7 @@ internal static class RunCommand
         }
         bar?.Clear();
         var job = summary.Job;
-        Console.Out.WriteLine(SummaryLine(job, summary.Drain, clock.Elapsed));
+        Console.Out.WriteLine(SummaryLine(job, summary.Drain, summary.EndedBefore, clock.Elapsed));
         foreach (var error in job.Errors?.Data ?? [])
         {
             Console.Out.WriteLine($"  {error.Code}: {error.Message}");
@@ -85,21 +85,24 @@ internal static class RunCommand
     }
 
     /// <summary>
-    /// The job's counts, and what this run did in how long: the job's own figures for a run that did it all, this run's
-    /// share when it resumed an interrupted one, none when the job had already ended (its tokens were not made now).
+    /// The job's counts, and what this run did in how long: the job's own figures for a run that did it all (a job that
+    /// ended at submit, an empty input say, included), this run's share when it resumed an interrupted one, none when the
+    /// job had already ended before this run (its tokens were not made now).
     /// </summary>
-    internal static string SummaryLine(BatchJob job, DrainResult? drain, TimeSpan elapsed)
+    internal static string SummaryLine(BatchJob job, DrainResult? drain, bool endedBefore, TimeSpan elapsed)
     {
         var counts = job.RequestCounts;
         var status = JsonNamingPolicy.SnakeCaseLower.ConvertName(job.Status.ToString());
         var seconds = elapsed.TotalSeconds;
         var head = FormattableString.Invariant($"{status}: {counts.Completed} succeeded, {counts.Failed} failed of {counts.Total}");
+        if (endedBefore)
+        {
+            return FormattableString.Invariant($"{head} ({job.Usage.OutputTokens} output tokens); it had already ended: nothing was run now");
+        }
         return drain switch
         {
-            null => FormattableString.Invariant(
-                $"{head} ({job.Usage.OutputTokens} output tokens); it had already ended: nothing was run now"),
-            { CheckpointedBefore: 0 } => FormattableString.Invariant(
-                $"{head} in {seconds:F1} s ({drain.OutputTokens} output tokens, {drain.OutputTokens / seconds:F0} tokens/s)"),
+            null or { CheckpointedBefore: 0 } => FormattableString.Invariant(
+                $"{head} in {seconds:F1} s ({drain?.OutputTokens ?? 0} output tokens, {(drain?.OutputTokens ?? 0) / seconds:F0} tokens/s)"),
             _ => FormattableString.Invariant(
                 $"{head} ({job.Usage.OutputTokens} output tokens); resumed: {drain.CheckpointedBefore} were done before, this run did {drain.Requests} in {seconds:F1} s ({drain.OutputTokens} output tokens, {drain.OutputTokens / seconds:F0} tokens/s)"),
         };
