@@ -21,11 +21,17 @@ public sealed class ApiOptions
     /// <summary>Page size of <c>GET /v1/batches</c> without <c>limit</c>. Default 20; <c>limit</c> may ask for 1–100.</summary>
     public int DefaultListLimit { get; set; } = 20;
 
+    /// <summary>The shortest API key accepted.</summary>
+    public const int MinKeyLength = 8;
+
+    /// <summary>Whether <paramref name="key"/> may be an API key: at least <see cref="MinKeyLength"/> characters, not blank.</summary>
+    public static bool IsUsableKey(string key) => !string.IsNullOrWhiteSpace(key) && key.Length >= MinKeyLength;
+
     public void Validate()
     {
         if (ApiKeys.Count == 0) throw new ArgumentException("at least one API key is required", nameof(ApiKeys));
-        if (ApiKeys.Any(k => string.IsNullOrWhiteSpace(k) || k.Length < 8))
-            throw new ArgumentException("API keys must be at least 8 non-blank characters", nameof(ApiKeys));
+        if (!ApiKeys.All(IsUsableKey))
+            throw new ArgumentException($"API keys must be at least {MinKeyLength} non-blank characters", nameof(ApiKeys));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxUploadBytes, 1, nameof(MaxUploadBytes));
         if (DefaultListLimit is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(DefaultListLimit), DefaultListLimit, "must be in [1, 100]");
     }

@@ -72,12 +72,20 @@ public static class ServeHost
     public static WebApplication Build(ServeSettings settings, string[]? args = null)
     {
         Inference.Package.ModelPackage.Load(settings.ModelPath); // a bad package fails before anything listens
-        var builder = WebApplication.CreateSlimBuilder(args ?? []);
+        var builder = WebApplication.CreateSlimBuilder(WorkerHost.HostArguments(args ?? []));
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, settings.Port));
         // one line per job and per problem, not one per HTTP request
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        var keys = settings.ApiKeys.Concat((builder.Configuration[ApiKeysVariable] ?? "")
-            .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).Distinct().ToList();
+        var fromVariable = (builder.Configuration[ApiKeysVariable] ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        foreach (var (source, given) in new[] { ("--api-key", settings.ApiKeys), (ApiKeysVariable, (IReadOnlyList<string>)fromVariable) })
+        {
+            // the key itself is a secret: its length only
+            if (given.FirstOrDefault(k => !ApiOptions.IsUsableKey(k)) is { } tooShort)
+            {
+                throw new UsageException($"{source}: an API key must be at least {ApiOptions.MinKeyLength} non-blank characters; one given has {tooShort.Trim().Length}");
+            }
+        }
+        var keys = settings.ApiKeys.Concat(fromVariable).Distinct().ToList();
         if (keys.Count == 0)
         {
             keys.Add("vb-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24)));

@@ -22,9 +22,17 @@ public static class WorkerHost
     /// <summary>The SQLite queue that receives <see cref="ShardDoneEvent"/>s locally.</summary>
     public const string LocalShardDoneQueue = "shard-done";
 
+    /// <summary>
+    /// The host's own arguments first: configuration files are read once, not watched. ASP.NET Core's default reloads
+    /// them on change, which puts an inotify watch on every folder under the content root (the current folder): 4,648
+    /// watches for a <c>serve</c> started in a /tmp of 4,883 entries, a walk of the whole tree before it listens, and a
+    /// crash where the tree has more folders than the user's inotify limit. Later arguments still override it.
+    /// </summary>
+    public static string[] HostArguments(string[] args) => ["--hostBuilder:reloadConfigOnChange=false", .. args];
+
     public static WebApplication Build(string[] args, Action<IConfigurationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateSlimBuilder(args);
+        var builder = WebApplication.CreateSlimBuilder(HostArguments(args));
         configure?.Invoke(builder.Configuration);
         builder.Services.AddVicunaBatchWorker(builder.Configuration);
         var options = builder.Configuration.GetWorkerOptions();

@@ -69,6 +69,14 @@ public sealed class WorkerHostTests : IDisposable
     }
 
     [Fact]
+    public async Task Configuration_files_are_read_once_not_watched()
+    {
+        // a watch for reloads would put an inotify watch on every folder under the working folder (ServeStartupTests)
+        await using var app = BuildWorker();
+        Assert.Equal("false", app.Configuration["hostBuilder:reloadConfigOnChange"]);
+    }
+
+    [Fact]
     public void Engine_cuda_graphs_on_with_the_cpu_is_refused_at_startup()
     {
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => BuildWorker(("Engine:CudaGraphs", "On")));

@@ -1,0 +1,43 @@
+namespace VicunaBatch.Cli.Tests;
+
+/// <summary>
+/// How <c>vicuna-batch serve</c> starts. In a folder with many subfolders (a home folder, a data share) it must not
+/// watch that tree: ASP.NET Core's default reloads configuration files on change and so puts an inotify watch on every
+/// folder under the current one, walking it all before it listens and failing outright past the user's inotify limit.
+/// A key too short is one line naming where it came from, not an unhandled exception.
+/// </summary>
+public sealed class ServeStartupTests : IDisposable
+{
+    private const string ApiKey = "vb-test-key-startup-3c9e";
+    private const int NumFolders = 300;
+    private readonly RunFolder _folder = new();
+
+    public void Dispose() => _folder.Dispose();
+
+    [Fact]
+    public async Task Serve_puts_no_watch_on_the_folders_under_where_it_starts()
+    {
+        for (var i = 0; i < NumFolders; i++) Directory.CreateDirectory(Path.Combine(_folder.Root, "tree", $"d{i / 20}", $"e{i}"));
+        using var serve = await ServeProcess.StartAsync(_folder.Root, Path.Combine(_folder.Root, "data"), ApiKey);
+        Assert.True((await serve.SendAsync(HttpMethod.Get, "/v1/batches")).IsSuccessStatusCode);
+
+        // each inotify watch is one "inotify wd:" line in the fdinfo of the descriptor that holds it
+        var watches = Directory.GetFiles($"/proc/{serve.Process.ProcessId}/fdinfo")
+            .Sum(f => { try { return File.ReadLines(f).Count(l => l.StartsWith("inotify wd:", StringComparison.Ordinal)); } catch (IOException) { return 0; } });
+        Assert.True(watches < NumFolders / 10, $"serve holds {watches} inotify watches for a working folder of {NumFolders} subfolders");
+    }
+
+    [Theory]
+    [InlineData(false, "vicuna-batch: --api-key: an API key must be at least 8 non-blank characters; one given has 5")]
+    [InlineData(true, "vicuna-batch: VICUNABATCH_API_KEYS: an API key must be at least 8 non-blank characters; one given has 5")]
+    public async Task A_key_too_short_is_a_usage_error_naming_where_it_came_from(bool fromVariable, string error)
+    {
+        string[] args = ["serve", "--port", "0", "--data", Path.Combine(_folder.Root, "data"), .. fromVariable ? [] : new[] { "--api-key", "short" }];
+        var environment = fromVariable ? new Dictionary<string, string> { ["VICUNABATCH_API_KEYS"] = $"{ApiKey},short" } : [];
+        using var serve = CliProcess.Start(_folder.Root, environment, args);
+
+        Assert.Equal(2, await serve.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal(error, serve.Stderr.Trim());
+        Assert.DoesNotContain("short", serve.Stderr); // the key is a secret: not echoed
+    }
+}
