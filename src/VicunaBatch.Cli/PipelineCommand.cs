@@ -48,11 +48,11 @@ internal static class PipelineCommand
         }
         var m = run.Manifest!;
         Console.Out.WriteLine(FormattableString.Invariant(
-            $"run {m.RunId}: {m.NumSummarized} summarized, {m.NumErrors} errors of {m.NumDocuments} documents in {m.Stages.Count} stages, {clock.Elapsed.TotalSeconds:F1} s"));
+            $"run {m.RunId}: {m.NumSummarized} summarized, {Count(m.NumErrors, "error")} of {Count(m.NumDocuments, "document")} in {Count(m.Stages.Count, "stage")}, {clock.Elapsed.TotalSeconds:F1} s"));
         foreach (var doc in m.Documents)
         {
             Console.Out.WriteLine(doc.Status == ManifestDocumentStatus.Summarized
-                ? $"  {doc.Key}: {Path.Combine(summary.OutputDirectory, doc.Summary!)} ({doc.NumChunks} chunks, {doc.NumStages} stages)"
+                ? $"  {doc.Key}: {Path.Combine(summary.OutputDirectory, doc.Summary!)} ({Count(doc.NumChunks, "chunk")}, {Count(doc.NumStages, "stage")})"
                 : $"  {doc.Key}: error {doc.ErrorCode!.Value.SnakeCase()}: {doc.Error}");
         }
         Console.Out.WriteLine($"  manifest: {Path.Combine(summary.OutputDirectory, RunManifest.BlobName(new PipelineLocation(summary.OutputDirectory, null, summary.OutputPrefix), m.RunId))}");
@@ -60,4 +60,7 @@ internal static class PipelineCommand
             Console.Out.WriteLine($"  webhook {attempt.EventType}: {attempt.Outcome.SnakeCase()}{(attempt.StatusCode is { } code ? $" (HTTP {code})" : "")}{(attempt.Error is { } e ? $": {e}" : "")}");
         return 0;
     }
+
+    /// <summary>"1 chunk", "17 chunks".</summary>
+    internal static string Count(int n, string noun) => FormattableString.Invariant($"{n} {noun}{(n == 1 ? "" : "s")}");
 }

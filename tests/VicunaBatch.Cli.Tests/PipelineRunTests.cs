@@ -189,9 +189,9 @@ public sealed class PipelineRunTests : IDisposable
         Assert.Matches("^run pl-nightly-notes-[0-9]{8}T[0-9]{9}: 4 summarized, 0 errors of 4 documents in 3 stages, ", lines[0]);
         Assert.Equal(
             [$"  handbook.md: {Path.Combine(_folder.Out, "handbook.md.summary.md")} (17 chunks, 3 stages)",
-             $"  standup.txt: {Path.Combine(_folder.Out, "standup.txt.summary.md")} (1 chunks, 1 stages)",
-             $"  tickets.jsonl#L1: {Path.Combine(_folder.Out, "tickets.jsonl.L1.summary.md")} (1 chunks, 1 stages)",
-             $"  tickets.jsonl#L2: {Path.Combine(_folder.Out, "tickets.jsonl.L2.summary.md")} (1 chunks, 1 stages)"],
+             $"  standup.txt: {Path.Combine(_folder.Out, "standup.txt.summary.md")} (1 chunk, 1 stage)",
+             $"  tickets.jsonl#L1: {Path.Combine(_folder.Out, "tickets.jsonl.L1.summary.md")} (1 chunk, 1 stage)",
+             $"  tickets.jsonl#L2: {Path.Combine(_folder.Out, "tickets.jsonl.L2.summary.md")} (1 chunk, 1 stage)"],
             lines[1..5]);
         Assert.StartsWith($"  manifest: {Path.Combine(_folder.Out, "_runs", "pl-nightly-notes-")}", lines[5]);
 
