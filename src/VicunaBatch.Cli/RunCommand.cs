@@ -29,6 +29,10 @@ internal static class RunCommand
         command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
         {
             var input = r.GetValue(file)!;
+            if (Directory.Exists(input.FullName))
+            {
+                throw new UsageException($"{input.FullName} is a folder; give a prompt file (.jsonl, or .txt with one prompt a line)");
+            }
             if (!input.Exists)
             {
                 throw new UsageException($"input file not found: {input.FullName}");

@@ -20,17 +20,14 @@ internal static class TokenizeCommand
         };
         command.SetAction(async (ParseResult parseResult, CancellationToken cancellationToken) =>
         {
-            string path = parseResult.GetValue(tokenizerOption)!.FullName;
-            try
+            var file = parseResult.GetValue(tokenizerOption)!;
+            if (!file.Exists)
             {
-                using var input = new StreamReader(Console.OpenStandardInput(), new UTF8Encoding(false));
-                return await RunAsync(path, input, Console.Out, cancellationToken);
+                throw new UsageException($"--tokenizer {file.FullName}: not found");
             }
-            catch (Exception e) when (e is FileNotFoundException or NotSupportedException or InvalidDataException)
-            {
-                await Console.Error.WriteLineAsync(e.Message);
-                return 1;
-            }
+            // an unreadable model is an error line with the program's prefix and exit code 2, as for every command
+            using var input = new StreamReader(Console.OpenStandardInput(), new UTF8Encoding(false));
+            return await RunAsync(file.FullName, input, Console.Out, cancellationToken);
         });
         return command;
     }

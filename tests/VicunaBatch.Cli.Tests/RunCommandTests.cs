@@ -146,6 +146,16 @@ public sealed class RunCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Run_aFolderAsTheInput_exitsWith2AndSaysItIsAFolder()
+    {
+        var result = await CliProcess.RunAsync(_folder.Root, RunTimeout, "run", _folder.Root, "--out", _folder.Out);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal($"vicuna-batch: {_folder.Root} is a folder; give a prompt file (.jsonl, or .txt with one prompt a line)", result.Stderr.Trim());
+        Assert.False(Directory.Exists(_folder.Out));
+    }
+
+    [Fact]
     public async Task Run_missingInputFile_exitsWith2AndNamesTheFile()
     {
         var missing = Path.Combine(_folder.Root, "no-such-prompts.jsonl");

@@ -28,6 +28,18 @@ public sealed class TokenizeCommandTests
         Assert.Equal(["Option '--tokenizer' is required."], result.Errors.Select(e => e.Message));
     }
 
+    [Fact]
+    public async Task A_missing_tokenizer_is_a_usage_error_like_every_command_s()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), "vicunabatch-no-such-" + Guid.NewGuid().ToString("N"), "tokenizer.model");
+
+        var (exitCode, stdout, stderr) = await CliProcess.RunAsync(Path.GetTempPath(), TimeSpan.FromSeconds(60), "tokenize", "--tokenizer", missing);
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", stdout);
+        Assert.Equal($"vicuna-batch: --tokenizer {missing}: not found", stderr.Trim());
+    }
+
     private static string LlamaTokenizerPath()
     {
         string path = Path.GetFullPath(Path.Combine(Checkout.Shared, "models", "llama-tokenizer.model"));
