@@ -37,22 +37,10 @@ internal static class CommandErrors
 
     /// <summary>An option out of range reads as its flag and value (<c>--cuda-graphs on: CUDA graphs need the CUDA
     /// device</c>), not as the property and the exception's two lines.</summary>
-    internal static string Message(Exception e)
-    {
-        if (e is not ArgumentOutOfRangeException { ParamName: { } name } outOfRange || !FlagOf.TryGetValue(name, out var flag))
-        {
-            return e.Message;
-        }
-        var message = outOfRange.Message;
-        var cut = message.IndexOf(" (Parameter '", StringComparison.Ordinal);
-        var value = outOfRange.ActualValue switch
-        {
-            Enum or bool => outOfRange.ActualValue.ToString()!.ToLowerInvariant(),
-            { } other => other.ToString(),
-            null => null,
-        };
-        return $"{flag}{(value is null ? "" : " " + value)}: {(cut < 0 ? message : message[..cut])}";
-    }
+    internal static string Message(Exception e) =>
+        e is ArgumentOutOfRangeException { ParamName: { } name } outOfRange && FlagOf.TryGetValue(name, out var flag)
+            ? Core.OutOfRangeText.Describe(flag, outOfRange)
+            : e.Message;
 }
 
 /// <summary>A command line that parses but cannot be carried out (conflicting options, missing tokenizer for text).</summary>

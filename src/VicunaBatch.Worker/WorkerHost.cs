@@ -30,6 +30,13 @@ public static class WorkerHost
     /// </summary>
     public static string[] HostArguments(string[] args) => ["--hostBuilder:reloadConfigOnChange=false", .. args];
 
+    /// <summary>
+    /// A setting the worker cannot start with, as one line: an option out of range reads as its name and value
+    /// (<c>CudaGraphs On: CUDA graphs need the CUDA device</c>), not as the exception's two lines.
+    /// </summary>
+    public static string StartupError(Exception e) =>
+        e is ArgumentOutOfRangeException { ParamName: { } name } outOfRange ? OutOfRangeText.Describe(name, outOfRange) : e.Message;
+
     public static WebApplication Build(string[] args, Action<IConfigurationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateSlimBuilder(HostArguments(args));
