@@ -114,7 +114,7 @@ internal static class DecoderSession
         catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
         {
             throw new NotSupportedException(
-                $"ONNX Runtime's CUDA execution provider is not available ({e.Message}); --device cuda needs the native libraries of Microsoft.ML.OnnxRuntime.Gpu.Linux (see ../shared/gpu/README.md) and a CUDA GPU", e);
+                $"ONNX Runtime's CUDA execution provider is not available ({e.Message}); --device cuda needs a CUDA GPU and ONNX Runtime GPU's native libraries (Microsoft.ML.OnnxRuntime.Gpu.Linux 1.31.0 with CUDA 13 and cuDNN 9) on the library path, as the worker image src/VicunaBatch.Worker/Dockerfile has them", e);
         }
     }
 }
