@@ -102,7 +102,10 @@ public sealed class WorkerFaultTests : IDisposable
     {
         var lines = WorkerFolder.LongShards(numShards: 4);
         var job = await _folder.SubmitAsync(lines);
-        var settings = Settings();
+        // locks of 5 s, renewed every second: the killed worker's locks lapse soon after the kill, and neither worker
+        // loses a lock it still renews on a loaded machine (with 2 s locks a late renewal let a worker receive its own
+        // shard again and run 4 requests twice: at-least-once, deduplicated by the finalizer, but not what this test counts)
+        var settings = Settings(lockSeconds: 5);
         settings["Worker__DrainSeconds"] = "30"; // longer than the platform waits: the drain is cut short
 
         using (var worker = WorkerProcess.Start(settings))
@@ -117,7 +120,7 @@ public sealed class WorkerFaultTests : IDisposable
         var before = await _folder.ReadCheckpointedIdsAsync(job.Id);
         Assert.InRange(before.Count, 1, 31);
 
-        using (var worker = WorkerProcess.Start(Settings()))
+        using (var worker = WorkerProcess.Start(Settings(lockSeconds: 30)))
         {
             await _folder.WaitForSettledAsync(4, TimeSpan.FromSeconds(180));
             worker.SendSigterm();
