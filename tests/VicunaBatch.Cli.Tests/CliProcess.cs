@@ -34,7 +34,17 @@ internal sealed class CliProcess : IDisposable
         Start(workingDirectory, new Dictionary<string, string>(), args);
 
     /// <summary>As <see cref="Start(string, string[])"/>, with extra environment variables.</summary>
-    public static CliProcess Start(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args)
+    public static CliProcess Start(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        Start(workingDirectory, environment, inherit: true, args);
+
+    /// <summary>
+    /// As <see cref="Start(string, IReadOnlyDictionary{string, string}, string[])"/>, but the program sees only
+    /// <paramref name="environment"/> and PATH, none of the variables the test run itself has (a CI system's among them).
+    /// </summary>
+    public static CliProcess StartInCleanEnvironment(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        Start(workingDirectory, environment, inherit: false, args);
+
+    private static CliProcess Start(string workingDirectory, IReadOnlyDictionary<string, string> environment, bool inherit, string[] args)
     {
         var info = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
@@ -46,6 +56,12 @@ internal sealed class CliProcess : IDisposable
         };
         info.ArgumentList.Add(ProgramPath());
         foreach (var arg in args) info.ArgumentList.Add(arg);
+        if (!inherit)
+        {
+            var path = Environment.GetEnvironmentVariable("PATH");
+            info.Environment.Clear();
+            if (path is not null) info.Environment["PATH"] = path;
+        }
         foreach (var (name, value) in environment) info.Environment[name] = value;
         var process = new Process { StartInfo = info };
         var cli = new CliProcess(process);
