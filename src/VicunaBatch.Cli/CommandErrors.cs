@@ -25,7 +25,8 @@ internal static class CommandErrors
 
     /// <summary>
     /// The flag of each setting a command line sets and its validation names: the engine's (<see cref="ModelOptions.FlagOf"/>)
-    /// and the request defaults and shard count of <c>run</c>, <c>generate</c>, <c>bench</c> and <c>pipeline run</c>.
+    /// and the request defaults and shard counts of <c>run</c>, <c>generate</c>, <c>bench</c>, <c>pipeline run</c> and
+    /// <c>serve</c>, and <c>serve</c>'s port.
     /// </summary>
     private static readonly Dictionary<string, string> FlagOf = new(ModelOptions.FlagOf)
     {
@@ -33,6 +34,8 @@ internal static class CommandErrors
         [nameof(Worker.RequestDefaults.Temperature)] = "--temperature",
         [nameof(Worker.RequestDefaults.TopP)] = "--top-p",
         [nameof(Worker.ShardPumpOptions.MaxConcurrentShards)] = "--workers",
+        [nameof(InputOptions.RequestsPerShard)] = "--requests-per-shard",
+        [nameof(ServeSettings.Port)] = "--port",
     };
 
     /// <summary>An option out of range reads as its flag and value (<c>--cuda-graphs on: CUDA graphs need the CUDA

@@ -16,7 +16,17 @@ internal sealed record LocalRunSettings(
     RequestDefaults Defaults,
     EngineOptions Engine,
     int Workers,
-    int RequestsPerShard);
+    int RequestsPerShard)
+{
+    /// <summary>Every setting in range, checked before the run prints its job or writes any of its state.</summary>
+    public void Validate()
+    {
+        Defaults.Validate();
+        Engine.Validate();
+        new ShardPumpOptions { MaxConcurrentShards = Workers }.Validate();
+        new InputOptions { RequestsPerShard = RequestsPerShard }.Validate();
+    }
+}
 
 /// <summary>What a finished run left in its output folder.</summary>
 /// <summary>
@@ -52,8 +62,9 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
 
     public async Task<LocalRunSummary> RunAsync(Action<long, long, long, long>? onProgress = null, CancellationToken cancellationToken = default)
     {
-        // the session loads while the input is validated; a bad model path still fails before any job state is
-        // written (the package is read here too, beside the load, not before it: the load is the longer way)
+        // the session loads while the input is validated; bad settings and a bad model path still fail before any
+        // job state is written (the package is read here too, beside the load, not before it: the load is the longer way)
+        settings.Validate();
         var loading = Task.Run(() => LoadedModel.Open(settings.ModelPath, settings.Engine), cancellationToken);
         try
         {

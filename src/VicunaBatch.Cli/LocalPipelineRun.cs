@@ -21,6 +21,13 @@ internal sealed record LocalPipelineSettings(
 
     /// <summary>Wraps the engine driver (tests: a driver that stops waiting, as a timer-hosted run does).</summary>
     public Func<IJobDriver, IJobDriver>? WrapDriver { get; init; }
+
+    /// <summary>Every setting in range, checked before the run writes any of its state.</summary>
+    public void Validate()
+    {
+        Engine.Validate();
+        new ShardPumpOptions { MaxConcurrentShards = Workers }.Validate();
+    }
 }
 
 /// <summary>A finished <c>pipeline run</c>: the run's result, where summaries went, and the webhook attempts made now.</summary>
@@ -57,8 +64,10 @@ internal sealed class LocalPipelineRun(LocalPipelineSettings settings, TimeProvi
 
     public async Task<LocalPipelineSummary> RunAsync(CancellationToken cancellationToken = default)
     {
+        settings.Validate();
         var definition = Load(settings);
         if (!Directory.Exists(definition.Source.Location.Folder)) throw new UsageException($"source folder not found: {definition.Source.Location.Folder}");
+        Inference.Package.ModelPackage.Load(settings.ModelPath); // a bad model path fails before the state folder is made
         var outDir = definition.Output.Folder!;
         var stateDir = Path.Combine(outDir, ".state");
         using var folderLock = LocalJobParts.LockStateFolder(stateDir, $"pipeline {definition.Name}");

@@ -49,6 +49,7 @@ internal static class RunCommand
                 modelOptions.EngineOptions(r),
                 r.GetValue(workers),
                 r.GetValue(perShard));
+            settings.Validate();
             return await ExecuteAsync(settings, cancellationToken);
         });
         return command;

@@ -61,6 +61,19 @@ public sealed record ServeSettings(int Port, string ModelPath, string DataPath, 
 
     /// <summary>Folder of pipeline definitions run on their schedules (<see cref="PipelineLoop"/>); null: none.</summary>
     public string? PipelinesPath { get; init; }
+
+    /// <summary>Every setting in range, checked before <c>serve</c> makes its data folder or starts anything.</summary>
+    public void Validate()
+    {
+        if (Port is < 0 or > IPEndPoint.MaxPort)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Port), Port, $"must be in [0, {IPEndPoint.MaxPort}] (0 = any free port)");
+        }
+        Engine.Validate();
+        Defaults.Validate();
+        new ShardPumpOptions { MaxConcurrentShards = MaxConcurrentShards }.Validate();
+        Input.Validate();
+    }
 }
 
 /// <summary>Builds the serve process: Kestrel on 127.0.0.1, the Api, the worker and the finalizer loop over <c>--data</c>.</summary>
@@ -71,6 +84,7 @@ public static class ServeHost
 
     public static WebApplication Build(ServeSettings settings, string[]? args = null)
     {
+        settings.Validate();
         Inference.Package.ModelPackage.Load(settings.ModelPath); // a bad package fails before anything listens
         var builder = WebApplication.CreateSlimBuilder(WorkerHost.HostArguments(args ?? []));
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, settings.Port));

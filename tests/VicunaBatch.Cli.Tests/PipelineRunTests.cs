@@ -199,6 +199,28 @@ public sealed class PipelineRunTests : IDisposable
         Assert.Equal((0, "nothing to do: no document is new or changed since the last run\n"), (again.ExitCode, again.Stdout.Replace("\r", "")));
     }
 
+    [Theory]
+    [InlineData("workers", "MaxConcurrentShards")]
+    [InlineData("engine", "MaxBatchSize")]
+    [InlineData("model", null)]
+    public async Task RunAsync_settingOutOfRange_failsBeforeMakingTheStateFolder(string setting, string? parameter)
+    {
+        var definition = WriteDefinition();
+        WriteDoc("a.txt", "The night batch finished early.");
+        var settings = setting switch
+        {
+            "workers" => Settings(definition) with { Workers = 0 },
+            "engine" => Settings(definition) with { Engine = new EngineOptions { MaxBatchSize = 0 } },
+            _ => Settings(definition) with { ModelPath = Path.Combine(_folder.Root, "no-model") },
+        };
+
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => new LocalPipelineRun(settings, TimeProvider.System).RunAsync());
+
+        if (parameter is null) Assert.IsType<Inference.Package.ModelPackageException>(e);
+        else Assert.Equal(parameter, Assert.IsType<ArgumentOutOfRangeException>(e).ParamName);
+        Assert.False(Directory.Exists(_folder.Out), "a run refused for its settings made its output and state folder");
+    }
+
     [Fact]
     public async Task RunAsync_chunkTooBigForTheContext_failsBeforeAnyJobNamingTheField()
     {

@@ -183,14 +183,17 @@ public sealed class RunCommandTests : IDisposable
     [InlineData(new[] { "--max-tokens", "-5" }, "vicuna-batch: --max-tokens -5: must be at least 1")]
     [InlineData(new[] { "--temperature", "-1" }, "vicuna-batch: --temperature -1: must be in [0, 2]")]
     [InlineData(new[] { "--workers", "0" }, "vicuna-batch: --workers 0: must be at least 1")]
-    public async Task Run_optionOutOfRange_exitsWith2NamingTheFlag(string[] options, string error)
+    [InlineData(new[] { "--requests-per-shard", "0" }, "vicuna-batch: --requests-per-shard 0: must be at least 1")]
+    [InlineData(new[] { "--max-batch-size", "0" }, "vicuna-batch: --max-batch-size 0: 0 (as many KV slots as fit) needs the CUDA device")]
+    public async Task Run_optionOutOfRange_exitsWith2NamingTheFlagBeforeMakingAnyJob(string[] options, string error)
     {
         var input = _folder.WriteInput("prompts.txt", ["Hello"]);
 
         var result = await CliProcess.RunAsync(_folder.Root, RunTimeout, ["run", input, "--out", _folder.Out, .. options]);
 
         Assert.Equal(2, result.ExitCode);
-        Assert.Equal(error, result.Stderr.TrimEnd().Split('\n')[^1]);
+        Assert.Equal(error, result.Stderr.Trim()); // no "job ..." line: there is none
+        Assert.False(Directory.Exists(_folder.Out), "a run refused for its options left a job folder");
     }
 
     [Fact]

@@ -4,7 +4,7 @@ namespace VicunaBatch.Cli.Tests;
 /// How <c>vicuna-batch serve</c> starts. In a folder with many subfolders (a home folder, a data share) it must not
 /// watch that tree: ASP.NET Core's default reloads configuration files on change and so puts an inotify watch on every
 /// folder under the current one, walking it all before it listens and failing outright past the user's inotify limit.
-/// A key too short is one line naming where it came from, not an unhandled exception.
+/// A key too short, or a setting out of range, is one line naming where it came from, not an unhandled exception.
 /// </summary>
 public sealed class ServeStartupTests : IDisposable
 {
@@ -25,6 +25,20 @@ public sealed class ServeStartupTests : IDisposable
         var watches = Directory.GetFiles($"/proc/{serve.Process.ProcessId}/fdinfo")
             .Sum(f => { try { return File.ReadLines(f).Count(l => l.StartsWith("inotify wd:", StringComparison.Ordinal)); } catch (IOException) { return 0; } });
         Assert.True(watches < NumFolders / 10, $"serve holds {watches} inotify watches for a working folder of {NumFolders} subfolders");
+    }
+
+    [Theory]
+    [InlineData(new[] { "--port", "70000" }, "vicuna-batch: --port 70000: must be in [0, 65535] (0 = any free port)")]
+    [InlineData(new[] { "--requests-per-shard", "0" }, "vicuna-batch: --requests-per-shard 0: must be at least 1")]
+    [InlineData(new[] { "--max-batch-size", "0" }, "vicuna-batch: --max-batch-size 0: 0 (as many KV slots as fit) needs the CUDA device")]
+    public async Task A_setting_out_of_range_is_one_line_naming_its_flag_and_makes_no_data_folder(string[] options, string error)
+    {
+        var data = Path.Combine(_folder.Root, "data");
+        using var serve = CliProcess.Start(_folder.Root, ["serve", "--data", data, "--api-key", ApiKey, .. options]);
+
+        Assert.Equal(2, await serve.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal(error, serve.Stderr.Trim()); // not the host's "Hosting failed to start" and a stack trace
+        Assert.False(Directory.Exists(data), "serve refused for its settings made its data folder");
     }
 
     [Theory]

@@ -25,7 +25,7 @@ public sealed class InputOptions
 
     public void Validate()
     {
-        if (RequestsPerShard < 1) throw new ArgumentOutOfRangeException(nameof(RequestsPerShard), RequestsPerShard, "must be >= 1");
-        if (MaxCustomIdLength < 1) throw new ArgumentOutOfRangeException(nameof(MaxCustomIdLength), MaxCustomIdLength, "must be >= 1");
+        if (RequestsPerShard < 1) throw new ArgumentOutOfRangeException(nameof(RequestsPerShard), RequestsPerShard, "must be at least 1");
+        if (MaxCustomIdLength < 1) throw new ArgumentOutOfRangeException(nameof(MaxCustomIdLength), MaxCustomIdLength, "must be at least 1");
     }
 }
