@@ -86,8 +86,19 @@ internal static class RunCommand
         Console.Out.WriteLine($"  {Path.Combine(summary.OutputDirectory, "output.jsonl")}");
         Console.Out.WriteLine($"  {Path.Combine(summary.OutputDirectory, "errors.jsonl")}");
         Console.Out.WriteLine($"  {Path.Combine(summary.OutputDirectory, "job.json")}");
-        return job.Status == JobStatus.Completed ? 0 : 1;
+        if (NothingSucceeded(job))
+        {
+            Console.Error.WriteLine($"vicuna-batch: no request succeeded; errors.jsonl says why for each of the {job.RequestCounts.Failed}");
+        }
+        return job.Status == JobStatus.Completed && !NothingSucceeded(job) ? 0 : 1;
     }
+
+    /// <summary>
+    /// A completed job whose every request failed (a file of broken lines, the wrong file): the job ran to its end,
+    /// but a script that runs it should not take that for success. Some requests failing is a job's normal course.
+    /// </summary>
+    private static bool NothingSucceeded(BatchJob job) =>
+        job.Status == JobStatus.Completed && job.RequestCounts is { Completed: 0, Failed: > 0 };
 
     /// <summary>
     /// The job's counts, and what this run did in how long: the job's own figures for a run that did it all (a job that

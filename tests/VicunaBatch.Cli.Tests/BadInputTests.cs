@@ -9,7 +9,7 @@ namespace VicunaBatch.Cli.Tests;
 /// <summary>
 /// The bad-input corpus (tests/data/bad-inputs, see its README) through the bulk job on the embedded tiny model: each
 /// file gives a completed job — bad lines as error lines with their line numbers, good lines answered — and the
-/// checker finds the results whole. Never a crash or a hang.
+/// checker finds the results whole. Never a crash or a hang. A file with no request, or with no good one, exits 1.
 /// </summary>
 public sealed class BadInputTests : IDisposable
 {
@@ -30,6 +30,19 @@ public sealed class BadInputTests : IDisposable
         Assert.Contains("  empty_input: the input file has no requests", result.Stdout);
         var job = JsonDocument.Parse(File.ReadAllText(_folder.JobPath)).RootElement;
         Assert.Equal("failed", job.GetProperty("status").GetString());
+        Assert.Empty((await CheckCommand.CheckAsync(input, _folder.Out, null)).Problems);
+    }
+
+    [Fact]
+    public async Task A_file_of_broken_lines_only_completes_its_job_but_exits_1()
+    {
+        var input = _folder.WriteInput("broken.jsonl", ["{\"prompt\": ", "not json", "{\"custom_id\": \"x\"}"]);
+        var result = await CliProcess.RunAsync(_folder.Root, TimeSpan.FromSeconds(60), "run", input, "--out", _folder.Out);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.StartsWith("completed: 0 succeeded, 3 failed of 3 in ", result.Stdout);
+        Assert.EndsWith("vicuna-batch: no request succeeded; errors.jsonl says why for each of the 3", result.Stderr.Trim());
+        Assert.Equal([1, 2, 3], RunFolder.ReadJsonLines(_folder.ErrorsPath).Select(e => e.GetProperty("error").GetProperty("line").GetInt32()));
         Assert.Empty((await CheckCommand.CheckAsync(input, _folder.Out, null)).Problems);
     }
 
