@@ -60,6 +60,28 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
         return "batch_" + Convert.ToHexStringLower(hash.GetHashAndReset())[..24];
     }
 
+    /// <summary>Where the run's files go: <c>--out</c>, or <c>./results/JOB_ID/</c>.</summary>
+    public static string OutputDirectoryFor(LocalRunSettings settings, string jobId) =>
+        Path.GetFullPath(settings.OutputDirectory ?? Path.Combine("results", jobId));
+
+    /// <summary>
+    /// The id of the job whose results the output folder holds now when that is another job (an <c>--out</c> used
+    /// before for another file or other settings), else null: this run replaces those files.
+    /// </summary>
+    public static string? OtherJobInOutput(LocalRunSettings settings, string jobId)
+    {
+        var path = Path.Combine(OutputDirectoryFor(settings, jobId), "job.json");
+        try
+        {
+            using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(path));
+            return json.RootElement.TryGetProperty("id", out var id) && id.GetString() is { } other && other != jobId ? other : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            return null; // none there (or not one of ours): nothing to say
+        }
+    }
+
     public async Task<LocalRunSummary> RunAsync(Action<long, long, long, long>? onProgress = null, CancellationToken cancellationToken = default)
     {
         // the session loads while the input is validated; bad settings and a bad model path still fail before any
@@ -83,11 +105,12 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
         Task<LoadedModel> loading, Action<long, long, long, long>? onProgress, CancellationToken cancellationToken)
     {
         var jobId = JobIdFor(settings);
-        var outDir = Path.GetFullPath(settings.OutputDirectory ?? Path.Combine("results", jobId));
+        var outDir = OutputDirectoryFor(settings, jobId);
         var stateDir = Path.Combine(outDir, ".state");
         using var runLock = LocalJobParts.LockStateFolder(stateDir, $"job {jobId}");
         var parts = new LocalJobParts(stateDir, new InputOptions { RequestsPerShard = settings.RequestsPerShard }, time);
         var blobs = parts.Blobs;
+        await RefuseUnfinishedOtherJobAsync(parts, jobId, outDir, cancellationToken);
 
         var inputBlob = $"inputs/{jobId}{(InputOptions.FormatFromName(settings.InputPath) == InputFormat.Text ? ".txt" : ".jsonl")}";
         if (!await blobs.ExistsAsync(inputBlob, cancellationToken))
@@ -107,6 +130,24 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
         }
         await CopyResultsAsync(blobs, jobId, outDir, cancellationToken);
         return new LocalRunSummary(job, outDir, drain, endedBefore);
+    }
+
+    /// <summary>
+    /// Another job of this state folder that has not ended: its shards share the queue, so this drain would run them
+    /// too and count them in this job's progress, and the folder's files could be only one job's. Refused, before this
+    /// job writes anything; a job that ended is only history (its results are replaced by this one's).
+    /// </summary>
+    private static async Task RefuseUnfinishedOtherJobAsync(LocalJobParts parts, string jobId, string outDir, CancellationToken cancellationToken)
+    {
+        await foreach (var blob in parts.Blobs.ListAsync("jobs/", cancellationToken))
+        {
+            if (blob.Split('/') is not ["jobs", var otherId, "job.json"] || otherId == jobId) continue;
+            if (await parts.Jobs.GetAsync(otherId, cancellationToken) is { } other && !JobStateMachine.IsTerminal(other.Job.Status))
+            {
+                throw new UsageException(
+                    $"{outDir} holds job {otherId}, which has not ended: run its command again to finish it, or give this one another --out");
+            }
+        }
     }
 
     private static async Task CopyResultsAsync(FolderBlobStore blobs, string jobId, string outDir, CancellationToken cancellationToken)

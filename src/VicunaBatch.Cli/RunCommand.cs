@@ -59,7 +59,12 @@ internal static class RunCommand
     {
         ProgressLine? bar = null;
         var run = new LocalJobRun(settings, TimeProvider.System);
-        Console.Error.WriteLine($"job {LocalJobRun.JobIdFor(settings)}: {Path.GetFileName(settings.InputPath)} on model {Path.GetFileName(settings.ModelPath)}");
+        var jobId = LocalJobRun.JobIdFor(settings);
+        Console.Error.WriteLine($"job {jobId}: {Path.GetFileName(settings.InputPath)} on model {Path.GetFileName(settings.ModelPath)}");
+        if (LocalJobRun.OtherJobInOutput(settings, jobId) is { } other)
+        {
+            Console.Error.WriteLine($"{LocalJobRun.OutputDirectoryFor(settings, jobId)} has job {other}'s results: this job's replace them (its state stays in .state/)");
+        }
         LocalRunSummary summary;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         try

@@ -197,6 +197,47 @@ public sealed class RunCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Run_outUsedBeforeByAnEndedJob_replacesItsResultsAndSaysSo()
+    {
+        var first = _folder.WriteInput("first.txt", ["Hello", "World"]);
+        var second = _folder.WriteInput("second.txt", ["One", "Two", "Three"]);
+        Assert.Equal(0, (await CliProcess.RunAsync(_folder.Root, RunTimeout, "run", first, "--out", _folder.Out, "--max-tokens", "2")).ExitCode);
+        var firstId = JsonDocument.Parse(File.ReadAllText(_folder.JobPath)).RootElement.GetProperty("id").GetString();
+
+        var result = await CliProcess.RunAsync(_folder.Root, RunTimeout, "run", second, "--out", _folder.Out, "--max-tokens", "2");
+
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Contains($"{_folder.Out} has job {firstId}'s results: this job's replace them (its state stays in .state/)", result.Stderr);
+        Assert.Equal(["line-1", "line-2", "line-3"], RunFolder.ReadJsonLines(_folder.OutputPath).Select(l => l.GetProperty("custom_id").GetString()).Order());
+        Assert.NotEqual(firstId, JsonDocument.Parse(File.ReadAllText(_folder.JobPath)).RootElement.GetProperty("id").GetString());
+    }
+
+    [Fact]
+    public async Task Run_outHoldingAnUnfinishedJob_isRefusedBeforeThisJobIsSubmitted()
+    {
+        // the state an interrupted run of another file leaves: its job in progress, its shard still queued
+        var other = _folder.WriteInput("other.txt", ["Hello", "World"]);
+        var stateDir = Path.Combine(_folder.Out, ".state");
+        var parts = new LocalJobParts(stateDir, new InputOptions(), TimeProvider.System);
+        await using (var input = File.OpenRead(other))
+        {
+            await parts.Blobs.PutAsync("inputs/batch_other.txt", input, BlobCondition.IfNotExists);
+        }
+        var unfinished = await parts.Submitter.SubmitAsync(new JobSubmission("inputs/batch_other.txt") { JobId = "batch_other" });
+        Assert.Equal(JobStatus.InProgress, unfinished.Status);
+        var input2 = _folder.WriteInput("mine.txt", ["One"]);
+
+        var result = await CliProcess.RunAsync(_folder.Root, RunTimeout, "run", input2, "--out", _folder.Out);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.EndsWith(
+            $"vicuna-batch: {_folder.Out} holds job batch_other, which has not ended: run its command again to finish it, or give this one another --out",
+            result.Stderr.Trim());
+        Assert.Equal(["batch_other.txt"], Directory.GetFiles(Path.Combine(stateDir, "blobs", "inputs")).Select(Path.GetFileName));
+        Assert.Equal(1, await parts.Queue.CountAsync()); // the other job's shard, untouched
+    }
+
+    [Fact]
     public async Task Run_outIsAFile_exitsWith2BeforeWritingAnything()
     {
         var input = _folder.WriteInput("prompts.txt", ["Hello"]);
