@@ -108,10 +108,15 @@ internal static class BenchCommand
 
     private static void Drain(InferenceEngine engine, List<GenerationResult> results, ProgressLine progress)
     {
+        var tokens = results.Sum(x => (long)x.CompletionTokens);
         while (engine.HasWork)
         {
-            results.AddRange(engine.Step());
-            progress.Report(results.Count, results.Sum(x => (long)x.CompletionTokens));
+            foreach (var result in engine.Step())
+            {
+                results.Add(result);
+                tokens += result.CompletionTokens;
+            }
+            progress.Report(results.Count, tokens);
         }
     }
 

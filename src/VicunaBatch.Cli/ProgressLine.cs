@@ -4,34 +4,71 @@ using System.Globalization;
 namespace VicunaBatch.Cli;
 
 /// <summary>
-/// A one-line progress bar on stderr (requests done/failed, tokens/s, ETA), redrawn at most 4 times a second; silent when
-/// stderr is redirected. The first report's count is where this process started (a resumed job's earlier requests): the
-/// ETA runs on the rate of what is done since.
+/// Progress on stderr (requests done/failed, tokens/s, ETA). On a terminal, a one-line bar redrawn at most 4 times a
+/// second. Redirected (a log file, CI, a service's journal), a plain line every <see cref="LogInterval"/>, the first one
+/// after that long, so a short job logs none and a long one shows it is moving. The first report's count is where this
+/// process started (a resumed job's earlier requests): the ETA runs on the rate of what is done since.
 /// </summary>
-internal sealed class ProgressLine(long total)
+internal sealed class ProgressLine
 {
-    private readonly Stopwatch _clock = Stopwatch.StartNew();
-    private readonly bool _enabled = !Console.IsErrorRedirected;
-    private long _lastDrawMs = -1000;
+    /// <summary>How often a redirected stderr gets a progress line.</summary>
+    public static readonly TimeSpan LogInterval = TimeSpan.FromSeconds(10);
+
+    private static readonly TimeSpan RedrawInterval = TimeSpan.FromMilliseconds(250);
+
+    private readonly long _total;
+    private readonly TextWriter _writer;
+    private readonly bool _interactive;
+    private readonly Func<TimeSpan> _elapsed;
+    private TimeSpan _lastWrite;
     private long? _doneAtStart;
+
+    public ProgressLine(long total)
+        : this(total, Console.Error, interactive: !Console.IsErrorRedirected, StartClock())
+    {
+    }
+
+    private static Func<TimeSpan> StartClock()
+    {
+        var clock = Stopwatch.StartNew();
+        return () => clock.Elapsed;
+    }
+
+    /// <param name="elapsed">Time since the progress began (tests: a clock of their own).</param>
+    internal ProgressLine(long total, TextWriter writer, bool interactive, Func<TimeSpan> elapsed)
+    {
+        _total = total;
+        _writer = writer;
+        _interactive = interactive;
+        _elapsed = elapsed;
+        _lastWrite = interactive ? -RedrawInterval : TimeSpan.Zero;
+    }
 
     public void Report(long done, long tokens, long failed = 0, bool force = false)
     {
         _doneAtStart ??= done;
-        var now = _clock.ElapsedMilliseconds;
-        if (!_enabled || (!force && now - _lastDrawMs < 250))
+        var now = _elapsed();
+        if (!force && now - _lastWrite < (_interactive ? RedrawInterval : LogInterval))
         {
             return;
         }
-        _lastDrawMs = now;
-        Console.Error.Write("\r" + Format(done, failed, total, tokens, _clock.Elapsed, _doneAtStart.Value) + "\u001b[K");
+        _lastWrite = now;
+        if (_interactive)
+        {
+            _writer.Write("\r" + Format(done, failed, _total, tokens, now, _doneAtStart.Value) + "\u001b[K");
+        }
+        else
+        {
+            _writer.WriteLine(Counts(done, failed, _total, tokens, now, _doneAtStart.Value));
+        }
     }
 
+    /// <summary>Takes the bar off the terminal's line before the command prints its result; a log keeps its lines.</summary>
     public void Clear()
     {
-        if (_enabled)
+        if (_interactive)
         {
-            Console.Error.Write("\r\u001b[K");
+            _writer.Write("\r\u001b[K");
         }
     }
 
@@ -42,11 +79,16 @@ internal sealed class ProgressLine(long total)
         const int width = 30;
         var fraction = total == 0 ? 1 : Math.Clamp((double)done / total, 0, 1);
         var filled = (int)Math.Round(fraction * width);
+        return $"[{new string('#', filled)}{new string('.', width - filled)}] {Counts(done, failed, total, tokens, elapsed, doneAtStart)}";
+    }
+
+    /// <summary>The bar's text without the bar: a log line.</summary>
+    internal static string Counts(long done, long failed, long total, long tokens, TimeSpan elapsed, long doneAtStart = 0)
+    {
         var seconds = Math.Max(elapsed.TotalSeconds, 1e-3);
         var doneHere = done - doneAtStart;
         var eta = doneHere <= 0 ? "--:--" : Duration(TimeSpan.FromSeconds(seconds / doneHere * Math.Max(total - done, 0)));
-        return string.Create(CultureInfo.InvariantCulture,
-            $"[{new string('#', filled)}{new string('.', width - filled)}] {done}/{total} done, {failed} failed | {tokens / seconds:F0} tok/s | ETA {eta}");
+        return string.Create(CultureInfo.InvariantCulture, $"{done}/{total} done, {failed} failed | {tokens / seconds:F0} tok/s | ETA {eta}");
     }
 
     /// <summary>mm:ss under an hour, h:mm:ss from there (a 13B job on a CPU runs for hours).</summary>

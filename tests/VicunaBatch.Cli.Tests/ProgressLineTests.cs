@@ -1,6 +1,9 @@
 namespace VicunaBatch.Cli.Tests;
 
-/// <summary>The progress bar's text: counts, this process's tokens/s, and an ETA on the rate of what it has done itself.</summary>
+/// <summary>
+/// The progress bar's text: counts, this process's tokens/s, and an ETA on the rate of what it has done itself; and
+/// when it is written: a bar redrawn on a terminal, a plain line every 10 s into a log.
+/// </summary>
 public sealed class ProgressLineTests
 {
     [Fact]
@@ -27,5 +30,44 @@ public sealed class ProgressLineTests
         var line = ProgressLine.Format(done: 1, failed: 0, total: 100, tokens: 40, TimeSpan.FromSeconds(60));
 
         Assert.EndsWith("ETA 1:39:00", line);
+    }
+
+    [Fact]
+    public void Into_a_log_a_plain_line_every_ten_seconds_none_for_a_short_job()
+    {
+        var now = TimeSpan.Zero;
+        var log = new StringWriter();
+        var progress = new ProgressLine(total: 100, log, interactive: false, () => now);
+
+        foreach (var (seconds, done) in new[] { (0.0, 0), (2.5, 10), (9.9, 30), (10.0, 31), (15.0, 50), (20.5, 70), (21.0, 71) })
+        {
+            now = TimeSpan.FromSeconds(seconds);
+            progress.Report(done, tokens: done * 10);
+        }
+        progress.Clear();
+
+        Assert.Equal(
+            ["31/100 done, 0 failed | 31 tok/s | ETA 00:22", "70/100 done, 0 failed | 34 tok/s | ETA 00:08"],
+            log.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public void On_a_terminal_the_bar_is_redrawn_in_place_at_most_four_times_a_second_and_cleared()
+    {
+        var now = TimeSpan.Zero;
+        var terminal = new StringWriter();
+        var progress = new ProgressLine(total: 10, terminal, interactive: true, () => now);
+
+        foreach (var (ms, done) in new[] { (0, 0), (100, 1), (250, 2), (400, 3), (600, 4) })
+        {
+            now = TimeSpan.FromMilliseconds(ms);
+            progress.Report(done, tokens: 0);
+        }
+        progress.Clear();
+
+        var draws = terminal.ToString().Split('\r', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(["0/10", "2/10", "4/10"], draws[..^1].Select(d => d.Split(' ')[1]));
+        Assert.Equal("\u001b[K", draws[^1]);
+        Assert.DoesNotContain('\n', terminal.ToString());
     }
 }
