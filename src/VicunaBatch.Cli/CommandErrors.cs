@@ -21,6 +21,12 @@ internal static class CommandErrors
             await Console.Error.WriteLineAsync($"vicuna-batch: {Message(e)}");
             return 2;
         }
+        catch (ApiClientException e)
+        {
+            // the batch API refused (its own message) or could not be reached: not a usage error of this command line
+            await Console.Error.WriteLineAsync($"vicuna-batch: {e.Message}");
+            return 1;
+        }
     }
 
     /// <summary>

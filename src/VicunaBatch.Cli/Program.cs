@@ -11,4 +11,5 @@ var root = new RootCommand("vicuna-batch: batch LLM inference with continuous ba
     TokenizeCommand.Create(),
     CheckCommand.Create(),
 };
+foreach (var client in ClientCommands.Create()) root.Subcommands.Add(client);
 return await CommandErrors.InvokeAsync(root, args);

@@ -95,8 +95,12 @@ internal static class RunCommand
         {
             Console.Error.WriteLine($"vicuna-batch: no request succeeded; errors.jsonl says why for each of the {job.RequestCounts.Failed}");
         }
-        return job.Status == JobStatus.Completed && !NothingSucceeded(job) ? 0 : 1;
+        return ExitCodeOf(job);
     }
+
+    /// <summary>0 for a job that completed with at least one answer, 1 for one that failed, expired, was cancelled or
+    /// answered nothing (<c>run</c>, and <c>submit --wait</c> / <c>results</c> for a batch of the API).</summary>
+    internal static int ExitCodeOf(BatchJob job) => job.Status == JobStatus.Completed && !NothingSucceeded(job) ? 0 : 1;
 
     /// <summary>
     /// A completed job whose every request failed (a file of broken lines, the wrong file): the job ran to its end,

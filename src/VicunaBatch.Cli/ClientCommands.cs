@@ -1,0 +1,222 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using VicunaBatch.Core;
+
+namespace VicunaBatch.Cli;
+
+/// <summary>
+/// <c>submit</c>, <c>status</c> and <c>results</c>: a bulk file to the batch API of a running <c>serve</c> or of the
+/// Function App on Azure (the same endpoints), its progress, and its files back. The address and key come from
+/// <c>--url</c> / <c>--api-key</c> or <c>VICUNABATCH_URL</c> / <c>VICUNABATCH_API_KEY</c>.
+/// </summary>
+internal static class ClientCommands
+{
+    public const string UrlVariable = "VICUNABATCH_URL";
+    public const string KeyVariable = "VICUNABATCH_API_KEY";
+    public const string DefaultUrl = "http://127.0.0.1:8080";
+
+    /// <summary>How often <c>submit --wait</c> asks for the batch.</summary>
+    private static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(2);
+
+    private static readonly string[] Endpoints = [BatchEndpoints.ChatCompletionsUrl, BatchEndpoint.Completions.ToUrl()];
+
+    public static IEnumerable<Command> Create() => [Submit(), Status(), Results()];
+
+    private static Command Submit()
+    {
+        var server = new ServerOptions();
+        var file = new Argument<FileInfo>("FILE") { Description = "Prompts: JSONL (OpenAI Batch lines or {\"prompt\" | \"messages\", ...}) or .txt (one prompt per line)." };
+        var endpoint = new Option<string?>("--endpoint") { Description = "/v1/chat/completions or /v1/completions. Default: the first request line's." };
+        var webhook = new Option<string?>("--webhook") { Description = "URL that gets the signed event when the batch ends (its secret is printed once)." };
+        var metadata = new Option<string[]>("--metadata") { Description = "KEY=VALUE kept with the batch (repeatable)." };
+        var wait = new Option<bool>("--wait") { Description = "Wait for the batch to end, with progress, then download its files as `results` does." };
+        var output = new Option<DirectoryInfo?>("--out") { Description = "With --wait: where the files go. Default: ./results/<batch id>/" };
+        var command = new Command("submit", "Submit a bulk prompt file to the batch API (serve, or the Function App); prints the batch id.")
+        {
+            file, endpoint, webhook, metadata, wait, output,
+        };
+        server.AddTo(command);
+        command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
+        {
+            var input = r.GetValue(file)!;
+            if (Directory.Exists(input.FullName)) throw new UsageException($"{input.FullName} is a folder; give a prompt file (.jsonl, or .txt with one prompt a line)");
+            if (!input.Exists) throw new UsageException($"input file not found: {input.FullName}");
+            var url = r.GetValue(endpoint) ?? BatchApiClient.EndpointOf(input.FullName);
+            if (!Endpoints.Contains(url)) throw new UsageException($"--endpoint {url}: must be one of {string.Join(", ", Endpoints)}");
+            var pairs = ParseMetadata(r.GetValue(metadata) ?? []);
+            using var client = server.Client(r);
+
+            var fileId = await client.UploadAsync(input.FullName, cancellationToken);
+            var created = await client.CreateBatchAsync(fileId, url, r.GetValue(webhook), pairs, cancellationToken);
+            var batchId = created["id"]?.GetValue<string>() ?? throw new ApiClientException("the server's batch object has no id");
+            Console.Out.WriteLine(batchId);
+            Console.Error.WriteLine($"batch {batchId}: {input.Name} ({fileId}, {url}) submitted to {client.BaseUrl}");
+            if (created["webhook"]?["secret"]?.GetValue<string>() is { } secret)
+            {
+                Console.Error.WriteLine($"webhook secret (shown once; the events are signed with it): {secret}");
+            }
+            if (!r.GetValue(wait)) return 0;
+            return await WaitAndDownloadAsync(client, batchId, r.GetValue(output)?.FullName, cancellationToken);
+        });
+        return command;
+    }
+
+    private static Command Status()
+    {
+        var server = new ServerOptions();
+        var batch = new Argument<string>("BATCH_ID") { Description = "The id submit printed (batch_...)." };
+        var json = new Option<bool>("--json") { Description = "Print the batch object as the API returns it." };
+        var command = new Command("status", "Show a submitted batch's status and counts.") { batch, json };
+        server.AddTo(command);
+        command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
+        {
+            using var client = server.Client(r);
+            var node = await client.GetBatchAsync(r.GetValue(batch)!, cancellationToken);
+            if (r.GetValue(json))
+            {
+                Console.Out.WriteLine(node.ToJsonString(new JsonSerializerOptions(JsonOutput.Options) { WriteIndented = true }));
+                return 0;
+            }
+            var job = ToJob(node);
+            Console.Out.WriteLine(StatusLine(job));
+            foreach (var error in job.Errors?.Data ?? []) Console.Out.WriteLine($"  {error.Code}: {error.Message}");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Results()
+    {
+        var server = new ServerOptions();
+        var batch = new Argument<string>("BATCH_ID") { Description = "The id submit printed (batch_...)." };
+        var output = new Option<DirectoryInfo?>("--out") { Description = "Where output.jsonl, errors.jsonl and job.json go. Default: ./results/<batch id>/" };
+        var command = new Command("results", "Download an ended batch's output.jsonl, errors.jsonl and job.json.") { batch, output };
+        server.AddTo(command);
+        command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
+        {
+            using var client = server.Client(r);
+            var batchId = r.GetValue(batch)!;
+            var node = await client.GetBatchAsync(batchId, cancellationToken);
+            var job = ToJob(node);
+            if (!JobStateMachine.IsTerminal(job.Status))
+            {
+                Console.Error.WriteLine($"{StatusLine(job)}: not ended, so no files yet; run this again when it has, or wait with `submit --wait`");
+                return 1;
+            }
+            return await DownloadAsync(client, node, job, r.GetValue(output)?.FullName, cancellationToken);
+        });
+        return command;
+    }
+
+    /// <summary>Polls until the batch ends (progress on stderr), then downloads its files. Ctrl+C stops the waiting, not the batch.</summary>
+    private static async Task<int> WaitAndDownloadAsync(BatchApiClient client, string batchId, string? outDir, CancellationToken cancellationToken)
+    {
+        ProgressLine? progress = null;
+        try
+        {
+            while (true)
+            {
+                var node = await client.GetBatchAsync(batchId, cancellationToken);
+                var job = ToJob(node);
+                var counts = job.RequestCounts;
+                if (counts.Total > 0)
+                {
+                    progress ??= new ProgressLine(counts.Total);
+                    progress.Report(counts.Completed + counts.Failed, job.Usage.OutputTokens, counts.Failed);
+                }
+                if (JobStateMachine.IsTerminal(job.Status))
+                {
+                    progress?.Clear();
+                    return await DownloadAsync(client, node, job, outDir, cancellationToken);
+                }
+                await Task.Delay(PollInterval, cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            progress?.Clear();
+            Console.Error.WriteLine($"stopped waiting; the batch goes on. Its files, once it ends: vicuna-batch results {batchId}");
+            return 130;
+        }
+    }
+
+    private static async Task<int> DownloadAsync(BatchApiClient client, JsonObject node, BatchJob job, string? outDir, CancellationToken cancellationToken)
+    {
+        var folder = Path.GetFullPath(outDir ?? Path.Combine("results", job.Id));
+        if (File.Exists(folder)) throw new UsageException($"--out {folder} is a file; give a folder (it is made if missing)");
+        Directory.CreateDirectory(folder);
+        foreach (var (fileId, name) in new[] { (job.OutputFileId, "output.jsonl"), (job.ErrorFileId, "errors.jsonl") })
+        {
+            var target = Path.Combine(folder, name);
+            if (fileId is null) await File.WriteAllBytesAsync(target, [], cancellationToken); // none: nothing went there
+            else await client.DownloadAsync(fileId, target, cancellationToken);
+        }
+        await File.WriteAllTextAsync(Path.Combine(folder, "job.json"), node.ToJsonString(new JsonSerializerOptions(JsonOutput.Options) { WriteIndented = true }), cancellationToken);
+
+        Console.Out.WriteLine(StatusLine(job));
+        foreach (var error in job.Errors?.Data ?? []) Console.Out.WriteLine($"  {error.Code}: {error.Message}");
+        foreach (var name in new[] { "output.jsonl", "errors.jsonl", "job.json" }) Console.Out.WriteLine($"  {Path.Combine(folder, name)}");
+        return RunCommand.ExitCodeOf(job);
+    }
+
+    private static string StatusLine(BatchJob job)
+    {
+        var c = job.RequestCounts;
+        return FormattableString.Invariant(
+            $"{job.Id} {job.Status.SnakeCase()}: {c.Completed} succeeded, {c.Failed} failed of {c.Total} ({job.Usage.OutputTokens} output tokens)");
+    }
+
+    /// <summary>The API's batch object is the job's own shape (plus webhook and file details, not needed here).</summary>
+    private static BatchJob ToJob(JsonObject node)
+    {
+        try
+        {
+            return node.Deserialize<BatchJob>(JsonDefaults.Options) ?? throw new ApiClientException("the server's batch object is null");
+        }
+        catch (JsonException e)
+        {
+            throw new ApiClientException($"the server's batch object does not read as one: {e.Message}");
+        }
+    }
+
+    private static Dictionary<string, string> ParseMetadata(IEnumerable<string> pairs)
+    {
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in pairs)
+        {
+            var at = pair.IndexOf('=');
+            if (at <= 0) throw new UsageException($"--metadata {pair}: give KEY=VALUE");
+            metadata[pair[..at]] = pair[(at + 1)..];
+        }
+        return metadata;
+    }
+
+    /// <summary>--url and --api-key, or their environment variables.</summary>
+    private sealed class ServerOptions
+    {
+        private readonly Option<string?> _url = new("--url") { Description = $"The batch API's base URL (serve's, or the Function App's). Default: ${UrlVariable}, else {DefaultUrl}" };
+        private readonly Option<string?> _apiKey = new("--api-key") { Description = $"Bearer key. Default: ${KeyVariable}" };
+
+        public void AddTo(Command command)
+        {
+            command.Options.Add(_url);
+            command.Options.Add(_apiKey);
+        }
+
+        public BatchApiClient Client(ParseResult r)
+        {
+            var url = r.GetValue(_url) ?? Environment.GetEnvironmentVariable(UrlVariable) ?? DefaultUrl;
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            {
+                throw new UsageException($"--url {url}: give the API's http(s) base URL, e.g. {DefaultUrl}");
+            }
+            var key = r.GetValue(_apiKey) ?? Environment.GetEnvironmentVariable(KeyVariable);
+            if (string.IsNullOrWhiteSpace(key))
+            {
+                throw new UsageException($"no API key: give --api-key or set {KeyVariable} (serve prints the key it made when given none)");
+            }
+            return new BatchApiClient(uri, key);
+        }
+    }
+}

@@ -1,0 +1,110 @@
+using System.Text;
+using System.Text.Json;
+using VicunaBatch.Core;
+using VicunaBatch.Local.Tests.Webhooks;
+using VicunaBatch.Testing;
+
+namespace VicunaBatch.Cli.Tests;
+
+/// <summary>
+/// <c>submit</c>, <c>status</c> and <c>results</c> as the compiled program against a real <c>serve</c> on 127.0.0.1
+/// (the Function App serves the same endpoints): a file in, its files back, whole by <c>check</c>; a signed webhook
+/// with the secret submit printed; and each way the API can refuse, in one line.
+/// </summary>
+public sealed class ClientCommandsTests : IDisposable
+{
+    private const string ApiKey = "vb-test-key-client-7d1f";
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
+    private readonly RunFolder _folder = new();
+
+    public void Dispose() => _folder.Dispose();
+
+    private string WriteChatInput(int count) => _folder.WriteInput("chat.jsonl", Enumerable.Range(0, count).Select(i =>
+        $$"""{"custom_id":"q{{i}}","messages":[{"role":"user","content":"Question {{i}} about the night batch"}],"max_tokens":{{4 + i % 5}}}"""));
+
+    private async Task<(int ExitCode, string Stdout, string Stderr)> CliAsync(ServeProcess serve, params string[] args) =>
+        await CliProcess.RunAsync(_folder.Root, Timeout, [.. args, "--url", serve.Http.BaseAddress!.ToString(), "--api-key", ApiKey]);
+
+    [Fact]
+    public async Task Submit_wait_downloads_whole_results_and_status_and_results_agree()
+    {
+        using var serve = await ServeProcess.StartAsync(_folder.Root, Path.Combine(_folder.Root, "data"), ApiKey);
+        var input = WriteChatInput(12);
+
+        var submitted = await CliAsync(serve, "submit", input, "--wait", "--out", _folder.Out, "--metadata", "team=docs");
+
+        Assert.True(submitted.ExitCode == 0, submitted.Stderr);
+        var batchId = submitted.Stdout.Split('\n')[0].Trim();
+        Assert.StartsWith("batch_", batchId);
+        Assert.StartsWith($"{batchId} completed: 12 succeeded, 0 failed of 12", submitted.Stdout.Split('\n')[1]);
+        Assert.Empty((await CheckCommand.CheckAsync(input, _folder.Out, null)).Problems);
+        var job = JsonDocument.Parse(File.ReadAllText(_folder.JobPath)).RootElement;
+        Assert.Equal(("completed", "/v1/chat/completions", "docs"),
+            (job.GetProperty("status").GetString(), job.GetProperty("endpoint").GetString(), job.GetProperty("metadata").GetProperty("team").GetString()));
+
+        var status = await CliAsync(serve, "status", batchId);
+        Assert.Equal(0, status.ExitCode);
+        Assert.StartsWith($"{batchId} completed: 12 succeeded, 0 failed of 12 (", status.Stdout);
+
+        var again = Path.Combine(_folder.Root, "again");
+        var results = await CliAsync(serve, "results", batchId, "--out", again);
+        Assert.True(results.ExitCode == 0, results.Stderr);
+        Assert.Equal(File.ReadAllBytes(_folder.OutputPath), File.ReadAllBytes(Path.Combine(again, "output.jsonl")));
+    }
+
+    [Fact]
+    public async Task Submit_infers_the_completions_endpoint_of_prompt_lines_and_the_webhook_is_signed_with_the_printed_secret()
+    {
+        await using var receiver = new LoopbackReceiver();
+        using var serve = await ServeProcess.StartAsync(_folder.Root, Path.Combine(_folder.Root, "data"), ApiKey);
+        var input = _folder.WriteInput("prompts.txt", ["The night batch", "The morning report"]);
+
+        var submitted = await CliAsync(serve, "submit", input, "--wait", "--out", _folder.Out, "--webhook", receiver.Url);
+
+        Assert.True(submitted.ExitCode == 0, submitted.Stderr);
+        var secret = submitted.Stderr.Split('\n').Select(l => l.Trim())
+            .Single(l => l.StartsWith("webhook secret (shown once; the events are signed with it): ", StringComparison.Ordinal)).Split(": ")[1];
+        Assert.Equal("/v1/completions", JsonDocument.Parse(File.ReadAllText(_folder.JobPath)).RootElement.GetProperty("endpoint").GetString());
+        for (var i = 0; i < 300 && receiver.Requests.IsEmpty; i++) await Task.Delay(100);
+        var request = Assert.Single(receiver.Requests);
+        Assert.Equal(WebhookVerifyResult.Valid,
+            WebhookSigner.Verify(secret, new WebhookHeaders(request.Id!, request.Timestamp!, request.Signature!), Encoding.UTF8.GetString(request.Body), DateTimeOffset.UtcNow));
+        Assert.Equal("batch.completed", JsonDocument.Parse(request.Body).RootElement.GetProperty("type").GetString());
+    }
+
+    [Fact]
+    public async Task What_the_api_refuses_is_one_line_with_its_reason_and_nothing_is_downloaded()
+    {
+        using var serve = await ServeProcess.StartAsync(_folder.Root, Path.Combine(_folder.Root, "data"), ApiKey);
+        var duplicate = _folder.WriteInput("dup.jsonl", ["{\"custom_id\":\"a\",\"prompt\":\"x\"}", "{\"custom_id\":\"a\",\"prompt\":\"y\"}"]);
+
+        var invalid = await CliAsync(serve, "submit", duplicate, "--wait", "--out", _folder.Out);
+        Assert.Equal(1, invalid.ExitCode);
+        Assert.Equal("vicuna-batch: 400 bad request: Input file", invalid.Stderr.Trim()[..41]);
+        Assert.Contains("line 2: duplicate_custom_id", invalid.Stderr);
+        Assert.False(Directory.Exists(_folder.Out));
+
+        var unknown = await CliAsync(serve, "status", "batch_nope");
+        Assert.Equal((1, "vicuna-batch: 404 not found: No such batch: 'batch_nope'"), (unknown.ExitCode, unknown.Stderr.Trim()));
+
+        var wrongKey = await CliProcess.RunAsync(_folder.Root, Timeout, "status", "batch_nope", "--url", serve.Http.BaseAddress!.ToString(), "--api-key", "wrong-key-123");
+        Assert.Equal((1, "vicuna-batch: 401 unauthorized (check --api-key): Incorrect API key provided."), (wrongKey.ExitCode, wrongKey.Stderr.Trim()));
+    }
+
+    [Fact]
+    public async Task Without_a_key_or_a_server_the_error_says_which()
+    {
+        var noKey = await CliProcess.RunAsync(_folder.Root, Timeout, "status", "batch_x", "--url", "http://127.0.0.1:9");
+        Assert.Equal((2, "vicuna-batch: no API key: give --api-key or set VICUNABATCH_API_KEY (serve prints the key it made when given none)"),
+            (noKey.ExitCode, noKey.Stderr.Trim()));
+
+        // a port nothing listens on: LoopbackPorts hands out free ones
+        var port = LoopbackPorts.Free();
+        var unreachable = await CliProcess.RunAsync(_folder.Root, Timeout, "status", "batch_x", "--url", $"http://127.0.0.1:{port}", "--api-key", ApiKey);
+        Assert.Equal(1, unreachable.ExitCode);
+        Assert.StartsWith($"vicuna-batch: cannot reach http://127.0.0.1:{port}/: ", unreachable.Stderr.Trim());
+
+        var badUrl = await CliProcess.RunAsync(_folder.Root, Timeout, "status", "batch_x", "--url", "ftp://x", "--api-key", ApiKey);
+        Assert.Equal((2, "vicuna-batch: --url ftp://x: give the API's http(s) base URL, e.g. http://127.0.0.1:8080"), (badUrl.ExitCode, badUrl.Stderr.Trim()));
+    }
+}
