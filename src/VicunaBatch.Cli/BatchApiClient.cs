@@ -53,6 +53,14 @@ internal sealed class BatchApiClient : IDisposable
     public Task<JsonObject> GetBatchAsync(string batchId, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Get, $"v1/batches/{Uri.EscapeDataString(batchId)}", null, cancellationToken);
 
+    /// <summary>GET v1/batches: the latest <paramref name="limit"/> batches of this key, newest first.</summary>
+    public Task<JsonObject> ListBatchesAsync(int limit, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Get, $"v1/batches?limit={limit}", null, cancellationToken);
+
+    /// <summary>POST v1/batches/ID/cancel: the batch object, <c>cancelling</c> until its running shards have stopped.</summary>
+    public Task<JsonObject> CancelBatchAsync(string batchId, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Post, $"v1/batches/{Uri.EscapeDataString(batchId)}/cancel", null, cancellationToken);
+
     /// <summary>GET v1/files/ID/content into <paramref name="target"/>, streamed (an output file can be large).</summary>
     public async Task DownloadAsync(string fileId, string target, CancellationToken cancellationToken)
     {

@@ -21,7 +21,10 @@ internal static class ClientCommands
 
     private static readonly string[] Endpoints = [BatchEndpoints.ChatCompletionsUrl, BatchEndpoint.Completions.ToUrl()];
 
-    public static IEnumerable<Command> Create() => [Submit(), Status(), Results()];
+    public static IEnumerable<Command> Create() => [Submit(), Status(), Results(), Cancel()];
+
+    /// <summary>How many batches <c>status</c> without an id lists.</summary>
+    private const int ListLimit = 20;
 
     private static Command Submit()
     {
@@ -65,14 +68,27 @@ internal static class ClientCommands
     private static Command Status()
     {
         var server = new ServerOptions();
-        var batch = new Argument<string>("BATCH_ID") { Description = "The id submit printed (batch_...)." };
-        var json = new Option<bool>("--json") { Description = "Print the batch object as the API returns it." };
-        var command = new Command("status", "Show a submitted batch's status and counts.") { batch, json };
+        var batch = new Argument<string?>("BATCH_ID") { Description = $"The id submit printed (batch_...). None: the latest {ListLimit} batches.", Arity = ArgumentArity.ZeroOrOne };
+        var json = new Option<bool>("--json") { Description = "Print the batch object (or list) as the API returns it." };
+        var command = new Command("status", "Show a submitted batch's status and counts, or list the latest batches.") { batch, json };
         server.AddTo(command);
         command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
         {
             using var client = server.Client(r);
-            var node = await client.GetBatchAsync(r.GetValue(batch)!, cancellationToken);
+            if (r.GetValue(batch) is not { } batchId)
+            {
+                var list = await client.ListBatchesAsync(ListLimit, cancellationToken);
+                if (r.GetValue(json))
+                {
+                    Console.Out.WriteLine(list.ToJsonString(new JsonSerializerOptions(JsonOutput.Options) { WriteIndented = true }));
+                    return 0;
+                }
+                var batches = list["data"]?.AsArray().OfType<JsonObject>().ToList() ?? [];
+                if (batches.Count == 0) Console.Out.WriteLine("no batches yet");
+                foreach (var item in batches) Console.Out.WriteLine(StatusLine(ToJob(item)));
+                return 0;
+            }
+            var node = await client.GetBatchAsync(batchId, cancellationToken);
             if (r.GetValue(json))
             {
                 Console.Out.WriteLine(node.ToJsonString(new JsonSerializerOptions(JsonOutput.Options) { WriteIndented = true }));
@@ -99,12 +115,27 @@ internal static class ClientCommands
             var batchId = r.GetValue(batch)!;
             var node = await client.GetBatchAsync(batchId, cancellationToken);
             var job = ToJob(node);
-            if (!JobStateMachine.IsTerminal(job.Status))
+            if (!HasEnded(job))
             {
                 Console.Error.WriteLine($"{StatusLine(job)}: not ended, so no files yet; run this again when it has, or wait with `submit --wait`");
                 return 1;
             }
             return await DownloadAsync(client, node, job, r.GetValue(output)?.FullName, cancellationToken);
+        });
+        return command;
+    }
+
+    private static Command Cancel()
+    {
+        var server = new ServerOptions();
+        var batch = new Argument<string>("BATCH_ID") { Description = "The id submit printed (batch_...)." };
+        var command = new Command("cancel", "Cancel a submitted batch: requests not started are not run; what finished stays in its files.") { batch };
+        server.AddTo(command);
+        command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
+        {
+            using var client = server.Client(r);
+            Console.Out.WriteLine(StatusLine(ToJob(await client.CancelBatchAsync(r.GetValue(batch)!, cancellationToken))));
+            return 0;
         });
         return command;
     }
@@ -125,7 +156,7 @@ internal static class ClientCommands
                     progress ??= new ProgressLine(counts.Total);
                     progress.Report(counts.Completed + counts.Failed, job.Usage.OutputTokens, counts.Failed);
                 }
-                if (JobStateMachine.IsTerminal(job.Status))
+                if (HasEnded(job))
                 {
                     progress?.Clear();
                     return await DownloadAsync(client, node, job, outDir, cancellationToken);
@@ -159,6 +190,13 @@ internal static class ClientCommands
         foreach (var name in new[] { "output.jsonl", "errors.jsonl", "job.json" }) Console.Out.WriteLine($"  {Path.Combine(folder, name)}");
         return RunCommand.ExitCodeOf(job);
     }
+
+    /// <summary>
+    /// Ended, with its files named: an expired job is saved expired a moment before its files are written (so a late
+    /// shard cannot complete it meanwhile), and until then it still counts the requests it was given and names no file.
+    /// </summary>
+    private static bool HasEnded(BatchJob job) =>
+        JobStateMachine.IsTerminal(job.Status) && !(job is { Status: JobStatus.Expired, OutputFileId: null, RequestCounts.Total: > 0 });
 
     private static string StatusLine(BatchJob job)
     {

@@ -45,6 +45,8 @@ public sealed class ClientCommandsTests : IDisposable
         var status = await CliAsync(serve, "status", batchId);
         Assert.Equal(0, status.ExitCode);
         Assert.StartsWith($"{batchId} completed: 12 succeeded, 0 failed of 12 (", status.Stdout);
+        var list = await CliAsync(serve, "status");
+        Assert.Equal((0, status.Stdout), (list.ExitCode, list.Stdout)); // the one batch of this key
 
         var again = Path.Combine(_folder.Root, "again");
         var results = await CliAsync(serve, "results", batchId, "--out", again);
@@ -70,6 +72,39 @@ public sealed class ClientCommandsTests : IDisposable
         Assert.Equal(WebhookVerifyResult.Valid,
             WebhookSigner.Verify(secret, new WebhookHeaders(request.Id!, request.Timestamp!, request.Signature!), Encoding.UTF8.GetString(request.Body), DateTimeOffset.UtcNow));
         Assert.Equal("batch.completed", JsonDocument.Parse(request.Body).RootElement.GetProperty("type").GetString());
+    }
+
+    [Fact]
+    public async Task Cancel_stops_a_long_batch_and_its_results_hold_what_ran_and_a_batch_cancelled_line_for_the_rest()
+    {
+        using var serve = await ServeProcess.StartAsync(_folder.Root, Path.Combine(_folder.Root, "data"), ApiKey);
+        // ~5 million tokens: minutes on any CPU, so the cancel lands while it runs
+        const int count = 20_000;
+        var input = _folder.WriteInput("long.jsonl", Enumerable.Range(0, count).Select(i => $$"""{"custom_id":"r{{i}}","prompt":"line {{i}}","max_tokens":256}"""));
+        var submitted = await CliAsync(serve, "submit", input);
+        Assert.True(submitted.ExitCode == 0, submitted.Stderr);
+        var batchId = submitted.Stdout.Trim();
+
+        var cancel = await CliAsync(serve, "cancel", batchId);
+        Assert.True(cancel.ExitCode == 0, cancel.Stderr);
+        Assert.StartsWith($"{batchId} cancelling: ", cancel.Stdout);
+
+        // the shards already running finish; the rest are not run, so it ends in seconds, not minutes
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        (int ExitCode, string Stdout, string Stderr) results;
+        while ((results = await CliAsync(serve, "results", batchId, "--out", _folder.Out)).ExitCode != 0 && results.Stdout.Length == 0)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"still not cancelled after a minute: {results.Stderr}");
+            await Task.Delay(500);
+        }
+        Assert.Equal(1, results.ExitCode); // a cancelled batch is not a success
+        Assert.StartsWith($"{batchId} cancelled: ", results.Stdout);
+        var check = await CheckCommand.CheckAsync(input, _folder.Out, null);
+        Assert.True(check.Problems.Count == 0, string.Join("\n", check.Problems.Take(5))); // every line once, in one of the two files
+        var ran = RunFolder.ReadJsonLines(_folder.OutputPath).Count;
+        var notRun = RunFolder.ReadJsonLines(_folder.ErrorsPath).Where(e => e.GetProperty("error").GetProperty("code").GetString() == "batch_cancelled").Count();
+        Assert.True(ran < count / 2, $"{ran} of {count} ran after the cancel");
+        Assert.Equal(count, ran + notRun);
     }
 
     [Fact]

@@ -95,18 +95,21 @@ public sealed class FinalizerFunctionTests(AzuriteFixture azurite) : IAsyncLifet
     }
 
     [Fact]
-    public async Task Run_cancellingJobWhoseShardsSettled_cancelsItAndEnqueuesBatchCancelled()
+    public async Task Run_cancellingJob_itsShardsAreSkippedAndItIsCancelledWithBatchCancelledLinesAndEnqueuesBatchCancelled()
     {
         await _rig.SubmitAsync("job1", Input, new WebhookSettings("https://example.test/hook", []));
         var stored = (await _rig.Jobs.GetAsync("job1"))!;
         JobStateMachine.Transition(stored.Job, JobStatus.Cancelling, _rig.Time.GetUtcNow());
         await _rig.Jobs.SaveAsync(stored.Job, stored.ETag);
-        await _rig.RunShardsAsync();
+        await _rig.RunShardsAsync(); // the worker sees the job cancelling: it reports both shards without running them
 
         await _rig.RunFinalizerAsync();
 
         var job = (await _rig.Jobs.GetAsync("job1"))!.Job;
-        Assert.Equal((JobStatus.Cancelled, new RequestCounts(4, 3, 1)), (job.Status, job.RequestCounts));
+        Assert.Equal((JobStatus.Cancelled, new RequestCounts(4, 0, 4)), (job.Status, job.RequestCounts));
+        Assert.Empty(await _rig.ReadLinesAsync(job.OutputFileId!));
+        var errors = (await _rig.ReadLinesAsync(job.ErrorFileId!)).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("error")).ToList();
+        Assert.Equal(["batch_cancelled", "invalid_json", "batch_cancelled", "batch_cancelled"], errors.Select(e => e.GetProperty("code").GetString()));
         Assert.Equal("batch.cancelled", Assert.Single(await OutboxAsync()).EventType);
     }
 }

@@ -46,6 +46,49 @@ public sealed class ShardProcessorTests : IDisposable
         Assert.Equal(8, executor.MaxInFlight);
     }
 
+    [Theory]
+    [InlineData(JobStatus.Cancelling)]
+    [InlineData(JobStatus.Expired)]
+    public async Task ProcessAsync_shardOfAJobNoLongerToRun_isReportedSkippedWithoutRunningAndTheJobSettles(JobStatus status)
+    {
+        await _rig.SubmitAsync("job1", Prompts("a", "b", "c", "d", "e", "f"));
+        var first = (await _rig.Queue.ReceiveAsync(1)).Single();
+        var executor = new EchoExecutor();
+        Assert.Equal(ShardDisposition.Completed, (await _rig.Processor(executor).ProcessAsync(first)).Disposition);
+        var stored = (await _rig.Jobs.GetAsync("job1"))!;
+        JobStateMachine.Transition(stored.Job, status, _rig.Time.GetUtcNow());
+        await _rig.Jobs.SaveAsync(stored.Job, stored.ETag);
+
+        var second = await _rig.Processor(executor).ProcessAsync((await _rig.Queue.ReceiveAsync(1)).Single());
+
+        Assert.Equal((ShardDisposition.Skipped, 0), (second.Disposition, second.NumExecuted));
+        Assert.Equal(["r1", "r2", "r3", "r4"], executor.Executed.Order()); // the first shard's only
+        Assert.Equal(0, await _rig.Queue.CountAsync());
+        var progress = await new ShardReports(_rig.Blobs).GetProgressAsync("job1");
+        Assert.Equal((2, 2), (progress.ShardsDone, progress.ShardsTotal));
+    }
+
+    [Fact]
+    public async Task TryCancelAsync_onceEveryShardReported_cancelsWithWhatRanAndBatchCancelledLinesForTheRest()
+    {
+        await _rig.SubmitAsync("job1", Prompts("a", "b", "c", "d", "e", "f"));
+        var processor = _rig.Processor(new EchoExecutor());
+        await processor.ProcessAsync((await _rig.Queue.ReceiveAsync(1)).Single());
+        var stored = (await _rig.Jobs.GetAsync("job1"))!;
+        JobStateMachine.Transition(stored.Job, JobStatus.Cancelling, _rig.Time.GetUtcNow());
+        await _rig.Jobs.SaveAsync(stored.Job, stored.ETag);
+        Assert.Equal(FinalizeStatus.NotReady, (await _rig.Finalizer.TryCancelAsync("job1")).Status); // shard 2 not reported yet
+        await processor.ProcessAsync((await _rig.Queue.ReceiveAsync(1)).Single());
+
+        var result = await _rig.Finalizer.TryCancelAsync("job1");
+
+        Assert.Equal((FinalizeStatus.Finalized, JobStatus.Cancelled, new RequestCounts(6, 4, 2)), (result.Status, result.Job.Status, result.Job.RequestCounts));
+        Assert.Equal(["r1", "r2", "r3", "r4"], (await _rig.ReadLinesAsync(result.Job.OutputFileId!)).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("custom_id").GetString()));
+        Assert.Equal(["r5 batch_cancelled", "r6 batch_cancelled"], (await _rig.ReadLinesAsync(result.Job.ErrorFileId!))
+            .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).Select(e => $"{e.GetProperty("custom_id").GetString()} {e.GetProperty("error").GetProperty("code").GetString()}"));
+        Assert.Equal(FinalizeStatus.Skipped, (await _rig.Finalizer.TryCancelAsync("job1")).Status); // once
+    }
+
     [Fact]
     public async Task ProcessAsync_redeliveredShard_skipsCheckpointedIds()
     {

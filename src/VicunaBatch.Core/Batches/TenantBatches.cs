@@ -53,8 +53,8 @@ public sealed class TenantBatches(IBlobStore blobs, IJobStore jobs, JobSubmitter
         return new BatchPage(items, HasMore: false);
     }
 
-    /// <summary>Moves the tenant's job to <c>cancelling</c>; a worker that sees it may stop early, and
-    /// <see cref="TrySettleCancellationAsync"/> completes the cancellation once every shard has settled.</summary>
+    /// <summary>Moves the tenant's job to <c>cancelling</c>; workers skip its shards that have not started, and
+    /// <see cref="JobFinalizer.TryCancelAsync"/> completes the cancellation once every shard has settled.</summary>
     public async Task<(CancelOutcome Outcome, BatchJob? Job)> CancelAsync(string owner, string jobId, CancellationToken cancellationToken = default)
     {
         while (true)
@@ -71,25 +71,6 @@ public sealed class TenantBatches(IBlobStore blobs, IJobStore jobs, JobSubmitter
             }
             catch (JobStoreException e) when (e.Reason == JobStoreFailure.Conflict) { } // changed meanwhile: decide again
         }
-    }
-
-    /// <summary>A <c>cancelling</c> job whose shards have all settled becomes <c>cancelled</c>, with the counts
-    /// of what did run. Returns the job when this call cancelled it, else null. Safe to call repeatedly.</summary>
-    public async Task<BatchJob?> TrySettleCancellationAsync(string jobId, CancellationToken cancellationToken = default)
-    {
-        if (await jobs.GetAsync(jobId, cancellationToken) is not { Job.Status: JobStatus.Cancelling } stored) return null;
-        var job = stored.Job;
-        if (await blobs.ExistsAsync(JobIds.PlanBlob(jobId), cancellationToken))
-        {
-            var progress = await new ShardReports(blobs).GetProgressAsync(jobId, cancellationToken);
-            if (progress.ShardsDone < progress.ShardsTotal) return null;
-            job.Progress = progress;
-            job.RequestCounts = new RequestCounts(progress.Total, progress.Completed, progress.Failed);
-        }
-        JobStateMachine.Transition(job, JobStatus.Cancelled, time.GetUtcNow());
-        try { await jobs.SaveAsync(job, stored.ETag, cancellationToken); }
-        catch (JobStoreException e) when (e.Reason == JobStoreFailure.Conflict) { return null; }
-        return job;
     }
 
     /// <summary>A running job's progress and request counts as of the shard reports so far (the stored job is

@@ -18,6 +18,8 @@ public enum RequestErrorCode
     ShardFailed,
     /// <summary>The job passed its completion window before the request ran.</summary>
     BatchExpired,
+    /// <summary>The job was cancelled before the request ran.</summary>
+    BatchCancelled,
 }
 
 /// <summary>

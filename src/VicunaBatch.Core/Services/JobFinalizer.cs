@@ -86,6 +86,32 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
     }
 
     /// <summary>
+    /// A <c>cancelling</c> job whose shards have all reported (a worker skips the shards of a cancelling job) becomes
+    /// <c>cancelled</c> with the results it has, as at expiry: what ran goes to <c>output.jsonl</c> /
+    /// <c>errors.jsonl</c>, and each request that never ran becomes a <c>batch_cancelled</c> error line (counted as
+    /// failed). A job cancelled before its plan was written has no files. The files are written first and the job is
+    /// saved once, cancelled with their ids, so no one sees it cancelled without them; a call after a crash between
+    /// the two writes the same files again. <see cref="FinalizeStatus.NotReady"/>: shards still to report;
+    /// <see cref="FinalizeStatus.Skipped"/>: not cancelling.
+    /// </summary>
+    public async Task<FinalizeResult> TryCancelAsync(string jobId, CancellationToken cancellationToken = default)
+    {
+        var stored = await GetAsync(jobId, cancellationToken);
+        var job = stored.Job;
+        if (job.Status != JobStatus.Cancelling) return new FinalizeResult(FinalizeStatus.Skipped, job);
+        if (await blobs.ExistsAsync(JobIds.PlanBlob(jobId), cancellationToken))
+        {
+            var progress = await _reports.GetProgressAsync(jobId, cancellationToken);
+            job.Progress = progress;
+            if (progress.ShardsDone < progress.ShardsTotal) return new FinalizeResult(FinalizeStatus.NotReady, job);
+            SetResults(job, await WriteFilesAsync(job.Id, ReportedShardsAsync(jobId, cancellationToken), NotRun.Cancelled, cancellationToken), progress);
+        }
+        JobStateMachine.Transition(job, JobStatus.Cancelled, time.GetUtcNow());
+        if (await TrySaveAsync(job, stored.ETag, cancellationToken) is null) return await TryCancelAsync(jobId, cancellationToken);
+        return new FinalizeResult(FinalizeStatus.Finalized, job);
+    }
+
+    /// <summary>
     /// The store refuses the result files (<see cref="BlobStoreFailure.Denied"/>; a transient failure is thrown and
     /// retried by the caller's trigger instead): the job ends <c>failed</c> with the store's reason in <c>errors</c>,
     /// and no output or error file is presented — a part already written is deleted. The checkpoints stay, so once
@@ -161,7 +187,18 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
 
     private sealed record Totals(int Completed, int Failed, long InputTokens, long OutputTokens);
 
-    private async Task<Totals> WriteFilesAsync(string jobId, IAsyncEnumerable<(Shard Shard, ShardReport? Report)> shards, CancellationToken cancellationToken)
+    private async Task<Totals> WriteFilesAsync(string jobId, IAsyncEnumerable<(Shard Shard, ShardReport? Report)> shards, CancellationToken cancellationToken) =>
+        await WriteFilesAsync(jobId, shards, NotRun.Expired, cancellationToken);
+
+    /// <summary>What a request that never ran becomes (its shard has no report, or a skipped one): the job's end.</summary>
+    private sealed record NotRun(RequestErrorCode Code, string Message)
+    {
+        public static readonly NotRun Expired = new(RequestErrorCode.BatchExpired, "the batch expired before this request ran");
+        public static readonly NotRun Cancelled = new(RequestErrorCode.BatchCancelled, "the batch was cancelled before this request ran");
+    }
+
+    private async Task<Totals> WriteFilesAsync(
+        string jobId, IAsyncEnumerable<(Shard Shard, ShardReport? Report)> shards, NotRun notRun, CancellationToken cancellationToken)
     {
         await using var output = new JsonlSpool();
         await using var errors = new JsonlSpool();
@@ -171,7 +208,7 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
 
         await foreach (var (shard, report) in shards)
         {
-            var items = await ShardItemsAsync(shard, report, cancellationToken);
+            var items = await ShardItemsAsync(shard, report, notRun, cancellationToken);
             while (hasValidationError && validationErrors.Current.Line <= shard.LastLine)
             {
                 items.Add((validationErrors.Current.Line, null, validationErrors.Current));
@@ -195,18 +232,19 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
 
     /// <summary>A shard's deduplicated outcomes as output or error items, plus error items for the requests it
     /// never finished: <c>shard_failed</c> for a dead-lettered shard (or, defensively, a completed shard whose
-    /// checkpoints lack a request), <c>batch_expired</c> for a shard with no report (expiry), so every valid line
+    /// checkpoints lack a request), <c>batch_expired</c> / <c>batch_cancelled</c> for a shard with no report or a skipped
+    /// one (expiry, cancellation), so every valid line
     /// ends up in exactly one file.</summary>
     private async Task<List<(int Line, RequestOutcome? Outcome, ErrorLine? Error)>> ShardItemsAsync(
-        Shard shard, ShardReport? report, CancellationToken cancellationToken)
+        Shard shard, ShardReport? report, NotRun notRun, CancellationToken cancellationToken)
     {
         var outcomes = await OutcomeDeduplication.DeduplicateAsync(
             checkpoints.ReadShardAsync(shard.JobId, shard.ShardIndex, cancellationToken), cancellationToken);
         var items = outcomes.Select(o => (o.LineNumber, o.Succeeded ? o : null, o.Succeeded ? null : ErrorLine.From(o))).ToList();
         bool completed = report?.State == ShardState.Completed;
         if (completed && outcomes.Count >= shard.NumRequests) return items;
-        var (code, message) = report is null
-            ? (RequestErrorCode.BatchExpired, "the batch expired before this request ran")
+        var (code, message) = report is null or { State: ShardState.Skipped }
+            ? (notRun.Code, notRun.Message)
             : completed ? (RequestErrorCode.ShardFailed, $"shard {shard.ShardIndex} recorded no result for this request")
             : (RequestErrorCode.ShardFailed, $"shard {shard.ShardIndex} was dead-lettered: {report.Reason}");
 

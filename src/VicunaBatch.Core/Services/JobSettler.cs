@@ -16,8 +16,8 @@ public sealed class JobSettler(JobFinalizer finalizer, TenantBatches batches, Fi
     {
         var result = await finalizer.TryFinalizeAsync(jobId, cancellationToken);
         if (result.Status == FinalizeStatus.Finalized) return await EndAsync(result.Job, cancellationToken);
-        if (await batches.TrySettleCancellationAsync(jobId, cancellationToken) is { } cancelled) return await EndAsync(cancelled, cancellationToken);
-        return null;
+        var cancelled = await finalizer.TryCancelAsync(jobId, cancellationToken);
+        return cancelled.Status == FinalizeStatus.Finalized ? await EndAsync(cancelled.Job, cancellationToken) : null;
     }
 
     /// <summary>Expires the job when it is past <c>expires_at</c> (<see cref="JobFinalizer.TryExpireAsync"/>); null when it did not end by this call.</summary>

@@ -30,6 +30,9 @@ public enum ShardDisposition
     /// <summary>The message's lock expired (or another receiver settled it) before this one could settle it: the
     /// receiver holding it now finishes the shard; what this one checkpointed stays and is not run again.</summary>
     LockLost,
+    /// <summary>Not run: its job is cancelling, cancelled or expired. Report written (what ran before, if anything);
+    /// message completed, so a cancellation settles once every shard has reported.</summary>
+    Skipped,
 }
 
 /// <param name="NumExecuted">Requests sent to the executor in this delivery (checkpointed ones are skipped).</param>
@@ -52,6 +55,7 @@ public sealed class ShardProcessor
     private readonly TimeProvider _time;
     private readonly LineParser _parser;
     private readonly ShardReports _reports;
+    private readonly BlobJobStore _jobs;
 
     public ShardProcessor(IBlobStore blobs, ICheckpointStore checkpoints, IWorkQueue queue, IRequestExecutor executor,
         InputOptions inputOptions, ShardProcessorOptions options, TimeProvider time)
@@ -60,6 +64,7 @@ public sealed class ShardProcessor
         (_blobs, _checkpoints, _queue, _executor, _options, _time) = (blobs, checkpoints, queue, executor, options, time);
         _parser = new LineParser(inputOptions);
         _reports = new ShardReports(blobs);
+        _jobs = new BlobJobStore(blobs);
     }
 
     public Task<ShardResult> ProcessAsync(ReceivedMessage message, CancellationToken cancellationToken = default) =>
@@ -94,6 +99,8 @@ public sealed class ShardProcessor
                 $"delivered {message.DeliveryCount} times, more than MaxDeliveries ({_options.MaxDeliveries})", cancellationToken);
 
         CrashPoints.Hit(CrashPoints.ShardStart, shard.ShardIndex.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (await NotToRunAsync(shard.JobId, cancellationToken) is { } status)
+            return await SkipAsync(message, shard, status, cancellationToken);
         using var renewal = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var renewLoop = RenewLockLoopAsync(message, renewal.Token);
         try
@@ -114,6 +121,24 @@ public sealed class ShardProcessor
             bool cancelled = e is OperationCanceledException && cancellationToken.IsCancellationRequested;
             return await SettleAsync(() => _queue.AbandonAsync(message, CancellationToken.None), new ShardResult(ShardDisposition.Abandoned, shard, 0, cancelled ? null : e));
         }
+    }
+
+    /// <summary>
+    /// The job's status when its shards are no longer to run: the user cancelled it (cancelling, cancelled), or it
+    /// expired (its files are written). Null: run the shard — also when the job cannot be found, which is not this
+    /// worker's to judge. One read of the job per shard; a shard already running when the job is cancelled finishes.
+    /// </summary>
+    private async Task<JobStatus?> NotToRunAsync(string jobId, CancellationToken cancellationToken) =>
+        await _jobs.GetAsync(jobId, cancellationToken) is { Job.Status: JobStatus.Cancelling or JobStatus.Cancelled or JobStatus.Expired } stored
+            ? stored.Job.Status
+            : null;
+
+    private async Task<ShardResult> SkipAsync(ReceivedMessage message, Shard shard, JobStatus status, CancellationToken cancellationToken)
+    {
+        var outcomes = await OutcomeDeduplication.DeduplicateAsync(
+            _checkpoints.ReadShardAsync(shard.JobId, shard.ShardIndex, cancellationToken), cancellationToken);
+        await _reports.TryWriteAsync(ShardReports.Summarize(shard, ShardState.Skipped, $"not run: the job is {status.SnakeCase()}", outcomes), cancellationToken);
+        return await SettleAsync(() => _queue.CompleteAsync(message, CancellationToken.None), new ShardResult(ShardDisposition.Skipped, shard, 0));
     }
 
     /// <summary>Settles the message as <paramref name="settled"/> says; a lock lost before that (expired, or the message

@@ -7,6 +7,8 @@ public enum ShardState
 {
     Completed,
     DeadLettered,
+    /// <summary>Not run (its job was cancelled or had expired); the counts are what an earlier delivery ran.</summary>
+    Skipped,
 }
 
 /// <summary>Written once when a shard is settled; its counts feed progress (granularity: one shard).</summary>
