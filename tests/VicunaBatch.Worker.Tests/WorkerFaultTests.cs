@@ -79,7 +79,8 @@ public sealed class WorkerFaultTests : IDisposable
     {
         var lines = WorkerFolder.LongShards(numShards: 4);
         var job = await _folder.SubmitAsync(lines);
-        var settings = Settings();
+        // renewed every second: a 5 s lock leaves a loaded machine 4 s of slack (2 s locks once lost one on CI)
+        var settings = Settings(lockSeconds: 5);
 
         using var first = WorkerProcess.Start(settings);
         using var second = WorkerProcess.Start(settings);

@@ -99,16 +99,19 @@ public sealed class ShardProcessor
                 $"delivered {message.DeliveryCount} times, more than MaxDeliveries ({_options.MaxDeliveries})", cancellationToken);
 
         CrashPoints.Hit(CrashPoints.ShardStart, shard.ShardIndex.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        if (await NotToRunAsync(shard.JobId, cancellationToken) is { } status)
-            return await SkipAsync(message, shard, status, cancellationToken);
         using var renewal = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var renewLoop = RenewLockLoopAsync(message, renewal.Token);
         try
         {
+            if (await NotToRunAsync(shard.JobId, cancellationToken) is { } status)
+            {
+                // the report counts what an earlier delivery ran, if any
+                await WriteReportAsync(shard, ShardState.Skipped, $"not run: the job is {status.SnakeCase()}", cancellationToken);
+                await StopAsync(renewal, renewLoop);
+                return await SettleAsync(() => _queue.CompleteAsync(message, CancellationToken.None), new ShardResult(ShardDisposition.Skipped, shard, 0));
+            }
             int executed = await RunAsync(shard, dispatched, cancellationToken);
-            var outcomes = await OutcomeDeduplication.DeduplicateAsync(
-                _checkpoints.ReadShardAsync(shard.JobId, shard.ShardIndex, cancellationToken), cancellationToken);
-            await _reports.TryWriteAsync(ShardReports.Summarize(shard, ShardState.Completed, null, outcomes), cancellationToken);
+            await WriteReportAsync(shard, ShardState.Completed, null, cancellationToken);
             await StopAsync(renewal, renewLoop);
             var result = await SettleAsync(() => _queue.CompleteAsync(message, CancellationToken.None), new ShardResult(ShardDisposition.Completed, shard, executed));
             if (result.Disposition == ShardDisposition.Completed)
@@ -133,12 +136,12 @@ public sealed class ShardProcessor
             ? stored.Job.Status
             : null;
 
-    private async Task<ShardResult> SkipAsync(ReceivedMessage message, Shard shard, JobStatus status, CancellationToken cancellationToken)
+    /// <summary>The shard's report from its checkpointed outcomes (deduplicated); the first report written wins.</summary>
+    private async Task WriteReportAsync(Shard shard, ShardState state, string? reason, CancellationToken cancellationToken)
     {
         var outcomes = await OutcomeDeduplication.DeduplicateAsync(
             _checkpoints.ReadShardAsync(shard.JobId, shard.ShardIndex, cancellationToken), cancellationToken);
-        await _reports.TryWriteAsync(ShardReports.Summarize(shard, ShardState.Skipped, $"not run: the job is {status.SnakeCase()}", outcomes), cancellationToken);
-        return await SettleAsync(() => _queue.CompleteAsync(message, CancellationToken.None), new ShardResult(ShardDisposition.Skipped, shard, 0));
+        await _reports.TryWriteAsync(ShardReports.Summarize(shard, state, reason, outcomes), cancellationToken);
     }
 
     /// <summary>Settles the message as <paramref name="settled"/> says; a lock lost before that (expired, or the message
@@ -216,9 +219,7 @@ public sealed class ShardProcessor
 
     private async Task<ShardResult> DeadLetterAsync(ReceivedMessage message, Shard shard, string reason, CancellationToken cancellationToken)
     {
-        var outcomes = await OutcomeDeduplication.DeduplicateAsync(
-            _checkpoints.ReadShardAsync(shard.JobId, shard.ShardIndex, cancellationToken), cancellationToken);
-        await _reports.TryWriteAsync(ShardReports.Summarize(shard, ShardState.DeadLettered, reason, outcomes), cancellationToken);
+        await WriteReportAsync(shard, ShardState.DeadLettered, reason, cancellationToken);
         return await SettleAsync(() => _queue.DeadLetterAsync(message, reason, CancellationToken.None), new ShardResult(ShardDisposition.DeadLettered, shard, 0));
     }
 
