@@ -100,9 +100,28 @@ internal sealed class LocalJobParts
 /// </summary>
 internal sealed record DrainResult(BatchJob Job, long CheckpointedBefore, long Requests, long OutputTokens);
 
-/// <summary>Pipeline stages on this machine: each submitted job is drained through the one loaded model.</summary>
-internal sealed class LocalJobDriver(LocalJobParts parts, LoadedModel model, RequestDefaults defaults, int workers) : IJobDriver
+/// <summary>
+/// Pipeline stages on this machine: each submitted job is drained through the one loaded model; with
+/// <paramref name="showProgress"/>, a line naming the stage on stderr and its progress as <c>run</c> shows a job's.
+/// </summary>
+internal sealed class LocalJobDriver(LocalJobParts parts, LoadedModel model, RequestDefaults defaults, int workers, bool showProgress = false) : IJobDriver
 {
-    public async Task<BatchJob> RunToEndAsync(BatchJob job, CancellationToken cancellationToken = default) =>
-        (await parts.DrainAsync(job.Id, model, defaults, workers, onProgress: null, cancellationToken)).Job;
+    public async Task<BatchJob> RunToEndAsync(BatchJob job, CancellationToken cancellationToken = default)
+    {
+        if (!showProgress) return (await parts.DrainAsync(job.Id, model, defaults, workers, onProgress: null, cancellationToken)).Job;
+        Console.Error.WriteLine($"stage {job.Id}: {job.RequestCounts.Total} request{(job.RequestCounts.Total == 1 ? "" : "s")}");
+        ProgressLine? bar = null;
+        try
+        {
+            return (await parts.DrainAsync(job.Id, model, defaults, workers, (done, failed, total, tokens) =>
+            {
+                bar ??= new ProgressLine(total);
+                bar.Report(done + failed, tokens, failed);
+            }, cancellationToken)).Job;
+        }
+        finally
+        {
+            bar?.Clear();
+        }
+    }
 }

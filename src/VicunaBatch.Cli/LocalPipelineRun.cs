@@ -19,6 +19,9 @@ internal sealed record LocalPipelineSettings(
     /// <summary>Retry delays of the run-end webhook within this process; what is still undelivered stays in the outbox for the next run.</summary>
     public IReadOnlyList<TimeSpan> WebhookRetryDelays { get; init; } = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3)];
 
+    /// <summary>Each stage's name and progress on stderr (the command line; tests run without).</summary>
+    public bool ShowProgress { get; init; }
+
     /// <summary>Wraps the engine driver (tests: a driver that stops waiting, as a timer-hosted run does).</summary>
     public Func<IJobDriver, IJobDriver>? WrapDriver { get; init; }
 
@@ -80,7 +83,7 @@ internal sealed class LocalPipelineRun(LocalPipelineSettings settings, TimeProvi
         var tokenizer = model.Tokenizer ?? throw new UsageException($"model '{model.Name}' has no tokenizer.model: pipelines need one to split documents");
         var outbox = new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = Path.Combine(stateDir, "queue.db"), QueueName = "webhooks" }, time);
         await outbox.ReleaseAllLocksAsync(cancellationToken);
-        IJobDriver driver = new LocalJobDriver(parts, model, new RequestDefaults(), settings.Workers);
+        IJobDriver driver = new LocalJobDriver(parts, model, new RequestDefaults(), settings.Workers, settings.ShowProgress);
         var stages = new PipelineStages(parts.Blobs, parts.Submitter, settings.WrapDriver?.Invoke(driver) ?? driver);
         var pipelineParts = new PipelineParts(
             new FolderBlobStore(new FolderBlobStoreOptions { RootPath = definition.Source.Location.Folder! }),

@@ -23,7 +23,7 @@ internal static class PipelineCommand
                 r.GetValue(output)?.FullName,
                 r.GetValue(modelOptions.Model)?.FullName ?? ModelOptions.DefaultModelPath,
                 modelOptions.EngineOptions(r),
-                r.GetValue(workers));
+                r.GetValue(workers)) { ShowProgress = true };
             return await ExecuteAsync(settings, cancellationToken);
         });
         return new Command("pipeline", "Scheduled batch summarization pipelines.") { run };

@@ -194,6 +194,10 @@ public sealed class PipelineRunTests : IDisposable
              $"  tickets.jsonl#L2: {Path.Combine(_folder.Out, "tickets.jsonl.L2.summary.md")} (1 chunk, 1 stage)"],
             lines[1..5]);
         Assert.StartsWith($"  manifest: {Path.Combine(_folder.Out, "_runs", "pl-nightly-notes-")}", lines[5]);
+        // each stage named on stderr as it starts (its progress too, on a terminal or every 10 s into a log)
+        Assert.Equal(["-s0: 20 requests", "-s1: 4 requests", "-s2: 1 request"],
+            stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).Where(l => l.StartsWith("stage pl-nightly-notes-", StringComparison.Ordinal))
+                .Select(l => l[l.LastIndexOf("-s", StringComparison.Ordinal)..]));
 
         var again = await CliProcess.RunAsync(_folder.Root, TimeSpan.FromSeconds(60), "pipeline", "run", example, "--out", _folder.Out);
         Assert.Equal((0, "nothing to do: no document is new or changed since the last run\n"), (again.ExitCode, again.Stdout.Replace("\r", "")));
