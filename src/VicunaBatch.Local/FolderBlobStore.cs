@@ -6,7 +6,7 @@ namespace VicunaBatch.Local;
 /// <summary>Options of <see cref="FolderBlobStore"/>.</summary>
 public sealed class FolderBlobStoreOptions
 {
-    /// <summary>Folder holding the blobs (created if missing). Required.</summary>
+    /// <summary>Folder holding the blobs (created at the first write: a store that is only read leaves its folder as it was). Required.</summary>
     public required string RootPath { get; init; }
 
     /// <summary>fsync each blob before it becomes visible. Default true.</summary>
@@ -15,7 +15,8 @@ public sealed class FolderBlobStoreOptions
 
 /// <summary>
 /// <see cref="IBlobStore"/> on a folder: blob "a/b.json" is file "{root}/a/b.json". Writes go to
-/// "{root}/.tmp" and are renamed into place (readers never see half a blob). ETag = size + mtime.
+/// "{root}/.tmp" (made at the first write, so a store that is only read — a pipeline's source folder — gains no folder)
+/// and are renamed into place (readers never see half a blob). ETag = size + mtime.
 /// Create-only is an atomic no-overwrite rename; if-match is checked under an exclusive lock file,
 /// so conditions hold across processes.
 /// </summary>
@@ -29,7 +30,6 @@ public sealed class FolderBlobStore : IBlobStore
     {
         _options = options;
         _root = Path.GetFullPath(options.RootPath);
-        Directory.CreateDirectory(Path.Combine(_root, TempFolder));
     }
 
     public async Task<BlobProperties> PutAsync(string name, Stream content, BlobCondition condition, CancellationToken cancellationToken = default)
@@ -38,6 +38,7 @@ public sealed class FolderBlobStore : IBlobStore
         var temp = Path.Combine(_root, TempFolder, $"{Guid.NewGuid():N}.tmp");
         try
         {
+            Directory.CreateDirectory(Path.GetDirectoryName(temp)!);
             await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, useAsync: true))
             {
                 await content.CopyToAsync(file, cancellationToken);

@@ -87,6 +87,9 @@ public sealed class PipelineRunTests : IDisposable
         foreach (var name in new[] { "long.md.summary.md", "short.txt.summary.md" })
             Assert.True(new FileInfo(Path.Combine(_folder.Out, name)).Length > 1, name);
         Assert.False(File.Exists(Path.Combine(_folder.Out, "empty.md.summary.md")));
+        // the source folder is only read: it holds the user's five files and nothing of ours
+        Assert.Equal(["broken.txt", "empty.md", "ignored.pdf", "long.md", "short.txt"],
+            Directory.EnumerateFileSystemEntries(Docs, "*", SearchOption.AllDirectories).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         var manifestPath = Path.Combine(_folder.Out, "_runs", m.RunId, "manifest.json");
         var onDisk = JsonDocument.Parse(File.ReadAllText(manifestPath)).RootElement;
         Assert.Equal(m.RunId, onDisk.GetProperty("run_id").GetString());

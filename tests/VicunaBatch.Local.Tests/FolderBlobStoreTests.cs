@@ -27,6 +27,25 @@ public sealed class FolderBlobStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_store_that_is_only_read_leaves_its_folder_as_it_was()
+    {
+        var root = Path.Combine(_folder.Path, "source");
+        Directory.CreateDirectory(Path.Combine(root, "notes"));
+        File.WriteAllText(Path.Combine(root, "notes", "a.txt"), "text");
+        var source = new FolderBlobStore(new FolderBlobStoreOptions { RootPath = root });
+
+        Assert.Equal(["notes/a.txt"], await source.ListAsync("").ToListAsync());
+        Assert.Equal("text", Encoding.UTF8.GetString(await source.ReadBytesAsync("notes/a.txt")));
+        Assert.NotNull(await source.GetPropertiesAsync("notes/a.txt"));
+
+        Assert.Equal([Path.Combine(root, "notes"), Path.Combine(root, "notes", "a.txt")],
+            Directory.EnumerateFileSystemEntries(root, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal));
+        Assert.False(Directory.Exists(Path.Combine(_folder.Path, "missing")));
+        Assert.Empty(await new FolderBlobStore(new FolderBlobStoreOptions { RootPath = Path.Combine(_folder.Path, "missing") }).ListAsync("").ToListAsync());
+        Assert.False(Directory.Exists(Path.Combine(_folder.Path, "missing")), "listing a missing folder made it");
+    }
+
+    [Fact]
     public async Task PutAsync_createOnlyWhenExists_throwsConditionFailedAndKeepsContent()
     {
         await PutAsync("a.txt", "first", BlobCondition.IfNotExists);
