@@ -133,21 +133,40 @@ internal sealed class BatchApiClient : IDisposable
     };
 
     /// <summary>
-    /// The batch endpoint a file's requests are for: the first request line's (<c>url</c> of an OpenAI line; simple
-    /// <c>prompt</c> lines and <c>.txt</c> files are completions, <c>messages</c> lines chat). Chat when no line parses:
-    /// the server then says what is wrong with each.
+    /// The batch endpoint of every request line of a file (<c>url</c> of an OpenAI line; simple <c>prompt</c> lines and
+    /// <c>.txt</c> files are completions, <c>messages</c> lines chat): how many lines each has, and its first line.
+    /// Lines that do not parse count for none (the server says what is wrong with each).
     /// </summary>
-    public static string EndpointOf(string path)
+    public static IReadOnlyDictionary<string, (int Lines, int FirstLine)> EndpointsOf(string path)
     {
         var format = InputOptions.FormatFromName(path);
         var parser = new LineParser(new InputOptions());
+        var found = new Dictionary<string, (int Lines, int FirstLine)>(StringComparer.Ordinal);
         using var input = File.OpenRead(path);
         foreach (var line in PhysicalLineReader.ReadAsync(input, 0, 1).ToBlockingEnumerable())
         {
-            if (line.IsBlank) continue;
-            if (parser.Parse(line, format).Request is { } request) return request.Endpoint.ToUrl();
+            if (line.IsBlank || parser.Parse(line, format).Request is not { } request) continue;
+            var url = request.Endpoint.ToUrl();
+            found[url] = found.TryGetValue(url, out var seen) ? (seen.Lines + 1, seen.FirstLine) : (1, line.LineNumber);
         }
-        return BatchEndpoint.ChatCompletions.ToUrl();
+        return found;
+    }
+
+    /// <summary>
+    /// The endpoint to create a file's batch for: <paramref name="requested"/>, else its request lines' (chat when none
+    /// parses). A batch has one endpoint, and the API refuses a file with lines for another, so a file whose lines
+    /// are for another endpoint than the batch's is refused here, before it is uploaded, with the lines' counts.
+    /// </summary>
+    public static string EndpointFor(string path, string? requested)
+    {
+        var endpoints = EndpointsOf(path);
+        var url = requested ?? (endpoints.Count == 1 ? endpoints.Keys.Single() : endpoints.Count == 0 ? BatchEndpoint.ChatCompletions.ToUrl() : null);
+        if (url is not null && endpoints.Keys.All(e => e == url)) return url;
+        var counts = string.Join(" and ", endpoints.OrderBy(e => e.Value.FirstLine).Select(e =>
+            $"{e.Value.Lines} {(e.Value.Lines == 1 ? "line" : "lines")} for {e.Key} (the first on line {e.Value.FirstLine})"));
+        throw new UsageException(url is null
+            ? $"{Path.GetFileName(path)} has {counts}; a batch has one endpoint: split the file by endpoint, or run it on this machine with `vicuna-batch run`, which takes both"
+            : $"{Path.GetFileName(path)} has {counts}; a batch for {url} takes only lines for it: split the file by endpoint, or run it on this machine with `vicuna-batch run`, which takes both");
     }
 
     public void Dispose() => _http.Dispose();

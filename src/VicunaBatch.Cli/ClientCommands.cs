@@ -30,7 +30,7 @@ internal static class ClientCommands
     {
         var server = new ServerOptions();
         var file = new Argument<FileInfo>("FILE") { Description = "Prompts: JSONL (OpenAI Batch lines or {\"prompt\" | \"messages\", ...}) or .txt (one prompt per line)." };
-        var endpoint = new Option<string?>("--endpoint") { Description = "/v1/chat/completions or /v1/completions. Default: the first request line's." };
+        var endpoint = new Option<string?>("--endpoint") { Description = "/v1/chat/completions or /v1/completions. Default: the request lines' (a file with lines for both is refused: a batch has one endpoint)." };
         var webhook = new Option<string?>("--webhook") { Description = "URL that gets the signed event when the batch ends (its secret is printed once)." };
         var metadata = new Option<string[]>("--metadata") { Description = "KEY=VALUE kept with the batch (repeatable)." };
         var wait = new Option<bool>("--wait") { Description = "Wait for the batch to end, with progress, then download its files as `results` does." };
@@ -45,8 +45,9 @@ internal static class ClientCommands
             var input = r.GetValue(file)!;
             if (Directory.Exists(input.FullName)) throw new UsageException($"{input.FullName} is a folder; give a prompt file (.jsonl, or .txt with one prompt a line)");
             if (!input.Exists) throw new UsageException($"input file not found: {input.FullName}");
-            var url = r.GetValue(endpoint) ?? BatchApiClient.EndpointOf(input.FullName);
-            if (!Endpoints.Contains(url)) throw new UsageException($"--endpoint {url}: must be one of {string.Join(", ", Endpoints)}");
+            if (r.GetValue(endpoint) is { } requested && !Endpoints.Contains(requested))
+                throw new UsageException($"--endpoint {requested}: must be one of {string.Join(", ", Endpoints)}");
+            var url = BatchApiClient.EndpointFor(input.FullName, r.GetValue(endpoint));
             var pairs = ParseMetadata(r.GetValue(metadata) ?? []);
             using var client = server.Client(r);
 

@@ -119,6 +119,22 @@ public sealed class ClientCommandsTests : IDisposable
         Assert.Contains("line 2: duplicate_custom_id", invalid.Stderr);
         Assert.False(Directory.Exists(_folder.Out));
 
+        // lines for both endpoints (run takes them; a batch has one): refused before anything is uploaded
+        var data = Path.Combine(_folder.Root, "data", "blobs"); // uploads land in serve's blob store
+        var filesBefore = Directory.GetFiles(data, "*", SearchOption.AllDirectories).Length;
+        var mixed = _folder.WriteInput("mixed.jsonl", [
+            "{\"prompt\":\"x\"}", "{\"messages\":[{\"role\":\"user\",\"content\":\"y\"}]}",
+            "{\"custom_id\":\"c\",\"method\":\"POST\",\"url\":\"/v1/completions\",\"body\":{\"prompt\":\"z\"}}"]);
+        var refused = await CliAsync(serve, "submit", mixed, "--wait", "--out", _folder.Out);
+        Assert.Equal((2, "vicuna-batch: mixed.jsonl has 2 lines for /v1/completions (the first on line 1) and 1 line for /v1/chat/completions "
+            + "(the first on line 2); a batch has one endpoint: split the file by endpoint, or run it on this machine with `vicuna-batch run`, which takes both"),
+            (refused.ExitCode, refused.Stderr.Trim()));
+        var forced = await CliAsync(serve, "submit", mixed, "--endpoint", "/v1/chat/completions");
+        Assert.Equal(2, forced.ExitCode);
+        Assert.Contains("a batch for /v1/chat/completions takes only lines for it", forced.Stderr);
+        Assert.Equal(filesBefore, Directory.GetFiles(data, "*", SearchOption.AllDirectories).Length);
+        Assert.False(Directory.Exists(_folder.Out));
+
         var unknown = await CliAsync(serve, "status", "batch_nope");
         Assert.Equal((1, "vicuna-batch: 404 not found: No such batch: 'batch_nope'"), (unknown.ExitCode, unknown.Stderr.Trim()));
 
