@@ -44,7 +44,14 @@ internal static class ServeCommand
                 Input = new InputOptions { RequestsPerShard = r.GetValue(perShard) },
             };
             await using var app = ServeHost.Build(settings);
-            await app.RunAsync(cancellationToken);
+            try
+            {
+                await app.RunAsync(cancellationToken);
+            }
+            catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+            {
+                throw new UsageException(ServeHost.PortInUseMessage(settings.Port)); // taken since Build looked
+            }
             return 0;
         });
         return command;
@@ -82,10 +89,37 @@ public static class ServeHost
     public const string ApiKeysVariable = "VICUNABATCH_API_KEYS";
     public const string WebhookSecretVariable = "VICUNABATCH_WEBHOOK_SECRET";
 
+    /// <summary>The error of a port another process listens on (another serve, say): one line, and no data folder made.</summary>
+    public static string PortInUseMessage(int port) => $"127.0.0.1:{port} is in use by another process (another serve?): stop it, or give another --port";
+
+    /// <summary>
+    /// Refuses a port another process listens on before anything is made, by listening on it for a moment (the host's
+    /// own bind failure comes after the data folder and a logged stack trace). A port taken in between still fails,
+    /// at the host's bind (see <see cref="ServeCommand"/>).
+    /// </summary>
+    private static void RefusePortInUse(int port)
+    {
+        if (port == 0) return;
+        var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, port);
+        try
+        {
+            probe.Start();
+        }
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+        {
+            throw new UsageException(PortInUseMessage(port));
+        }
+        finally
+        {
+            probe.Stop();
+        }
+    }
+
     public static WebApplication Build(ServeSettings settings, string[]? args = null)
     {
         settings.Validate();
         Inference.Package.ModelPackage.Load(settings.ModelPath); // a bad package fails before anything listens
+        RefusePortInUse(settings.Port);
         var builder = WebApplication.CreateSlimBuilder(WorkerHost.HostArguments(args ?? []));
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, settings.Port));
         // one line per job and per problem, not one per HTTP request

@@ -61,7 +61,9 @@ public sealed class FolderBlobStore : IBlobStore
         }
         finally
         {
-            File.Delete(temp);
+            // with its folder gone (deleted under a running process) there is nothing to delete, and the write's own
+            // error, not this one, is what the caller must see
+            try { File.Delete(temp); } catch (DirectoryNotFoundException) { }
         }
     }
 

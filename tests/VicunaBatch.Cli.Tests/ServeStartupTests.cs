@@ -41,6 +41,27 @@ public sealed class ServeStartupTests : IDisposable
         Assert.False(Directory.Exists(data), "serve refused for its settings made its data folder");
     }
 
+    [Fact]
+    public async Task A_port_another_process_listens_on_is_one_line_and_makes_no_data_folder()
+    {
+        var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        try
+        {
+            var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+            var data = Path.Combine(_folder.Root, "data");
+            using var serve = CliProcess.Start(_folder.Root, ["serve", "--port", port.ToString(), "--data", data, "--api-key", ApiKey]);
+
+            Assert.Equal(2, await serve.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+            Assert.Equal($"vicuna-batch: 127.0.0.1:{port} is in use by another process (another serve?): stop it, or give another --port", serve.Stderr.Trim());
+            Assert.False(Directory.Exists(data), "serve refused for its port made its data folder");
+        }
+        finally
+        {
+            taken.Stop();
+        }
+    }
+
     [Theory]
     [InlineData(false, "vicuna-batch: --api-key: an API key must be at least 8 non-blank characters; one given has 5")]
     [InlineData(true, "vicuna-batch: VICUNABATCH_API_KEYS: an API key must be at least 8 non-blank characters; one given has 5")]
