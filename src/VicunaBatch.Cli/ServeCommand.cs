@@ -44,6 +44,9 @@ internal static class ServeCommand
                 Input = new InputOptions { RequestsPerShard = r.GetValue(perShard) },
             };
             await using var app = ServeHost.Build(settings);
+            app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
+                $"serving the batch API at {app.Urls.FirstOrDefault()}/v1 (the OpenAI base URL) with the model {settings.ModelPath}; " +
+                $"data in {settings.DataPath}; Ctrl+C stops"));
             try
             {
                 await app.RunAsync(cancellationToken);

@@ -20,6 +20,10 @@ public sealed class ServeStartupTests : IDisposable
         for (var i = 0; i < NumFolders; i++) Directory.CreateDirectory(Path.Combine(_folder.Root, "tree", $"d{i / 20}", $"e{i}"));
         using var serve = await ServeProcess.StartAsync(_folder.Root, Path.Combine(_folder.Root, "data"), ApiKey);
         Assert.True((await serve.SendAsync(HttpMethod.Get, "/v1/batches")).IsSuccessStatusCode);
+        // and it says where the API is, in the form the OpenAI SDK takes
+        var serving = $"serving the batch API at {serve.Http.BaseAddress!.ToString().TrimEnd('/')}/v1 (the OpenAI base URL)";
+        for (var i = 0; i < 100 && !serve.Logs.Contains(serving); i++) await Task.Delay(50);
+        Assert.Contains(serving, serve.Logs);
 
         // each inotify watch is one "inotify wd:" line in the fdinfo of the descriptor that holds it
         var watches = Directory.GetFiles($"/proc/{serve.Process.ProcessId}/fdinfo")
