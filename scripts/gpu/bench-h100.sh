@@ -214,6 +214,46 @@ for step in $STEPS; do
       esac
       bench "$work-b$bs" 300 --model "/tmp/v13p$bs" "${args[@]}" --max-batch-size 256 --max-scheduled-tokens 2048 \
         --max-sequence-length 1152 ;;
+    run640paged:*:* | run640:*:*)
+      # the whole local job (vicuna-batch run: validation, SQLite queue, shard pump, checkpoints, finalizer) on workload-640,
+      # against bench on the same engine settings: run640paged:BLOCKSIZE:APP (variant B, as 640paged) or
+      # run640:SLOTS:APP (variant A, max length 1152); APP: new (.gpu/app) or old (.gpu/app-old, an earlier build).
+      # Both processes load the model, so process time minus bench's process time is what the job's parts cost.
+      IFS=: read -r work size app <<<"$step"
+      dir=.gpu/app; [[ $app == old ]] && dir=.gpu/app-old
+      [[ -f $dir/vicuna-batch.dll ]] || { log "skip $step: no $dir"; continue; }
+      export_model v13 vicuna-13b /tmp/v13 300 || continue
+      if [[ $work == run640paged ]]; then
+        export_model "v13p$size" vicuna-13b "/tmp/v13p$size" 120 --attention paged --block-size "$size" --link-weights /tmp/v13 || continue
+        eng=(--model "/tmp/v13p$size" --max-batch-size 256 --max-scheduled-tokens 2048 --max-sequence-length 1152)
+      else
+        eng=(--model /tmp/v13 --max-batch-size "$size" --max-sequence-length 1152 --max-scheduled-tokens 512)
+      fi
+      t=$(left); (( t > 300 )) && t=300
+      if (( t < 60 )); then log "skip $step: $(left)s left"; continue; fi
+      rm -rf "/tmp/run-$app"
+      log "run $step (timeout ${t}s): ${eng[*]}"
+      s0=$(date +%s.%N)
+      # shellcheck disable=SC2086 # VB_EXTRA is a list of arguments
+      timeout "$t" dotnet $dir/vicuna-batch.dll run $W/workload-640.jsonl --out "/tmp/run-$app" --device cuda "${eng[@]}" ${VB_EXTRA:-} \
+        >"$OUT/run-$work-$size-$app.log" 2>&1
+      rc=$?
+      log "run $step rc=$rc process $(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $s0}") s"
+      grep -E "^completed|^failed" "$OUT/run-$work-$size-$app.log" | tee -a "$OUT/summary.txt"
+      grep -c '"status_code":200' "/tmp/run-$app/output.jsonl" | sed 's/^/  output lines with status 200: /' | tee -a "$OUT/summary.txt" ;;
+    bench640paged:* | bench640:*)
+      # bench as a process, timed the same way as the run steps above
+      IFS=: read -r work size <<<"$step"
+      export_model v13 vicuna-13b /tmp/v13 300 || continue
+      if [[ $work == bench640paged ]]; then
+        export_model "v13p$size" vicuna-13b "/tmp/v13p$size" 120 --attention paged --block-size "$size" --link-weights /tmp/v13 || continue
+        eng=(--model "/tmp/v13p$size" --max-batch-size 256 --max-scheduled-tokens 2048 --max-sequence-length 1152)
+      else
+        eng=(--model /tmp/v13 --max-batch-size "$size" --max-sequence-length 1152 --max-scheduled-tokens 512)
+      fi
+      s0=$(date +%s.%N)
+      bench "$step" 300 --workload $W/workload-640.jsonl --respect-eos "${eng[@]}"
+      log "bench $step process $(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $s0}") s" ;;
     bandwidth)
       # device copy bandwidth and the weight-read floor of a decode step of the 13B package
       export_model v13 vicuna-13b /tmp/v13 300 || continue

@@ -277,7 +277,7 @@ internal sealed class TokenizerPromptCounter(LoadedModel model, EngineOptions en
         : PromptEncoder.EncodeCompletion(_tokenizer, request.Prompt ?? string.Empty).Count;
 }
 
-/// <summary>The worker: one engine fed by up to N shards; each settled shard's job goes to the finalizer loop.
+/// <summary>The worker: one engine fed by N shards, more while the engine wants work; each settled shard's job goes to the finalizer loop.
 /// Stopping abandons the shards in flight (checkpointed requests are not redone).</summary>
 internal sealed class ServeWorker(
     SqliteWorkQueue queue, IBlobStore blobs, ICheckpointStore checkpoints, LoadedModel model, ServeSettings settings,
@@ -289,7 +289,7 @@ internal sealed class ServeWorker(
         await using var host = new EngineHost(model.Engine, ownsEngine: false);
         var executor = new EngineRequestExecutor(host, model, settings.Defaults, time);
         var processor = new ShardProcessor(blobs, checkpoints, queue, executor, settings.Input, new ShardProcessorOptions(), time);
-        var pump = new ShardPump(queue, processor, new ShardPumpOptions { MaxConcurrentShards = settings.MaxConcurrentShards });
+        var pump = new EnginePrefetch(host, model.Engine.NumSlots).LocalPump(queue, processor, minShards: settings.MaxConcurrentShards);
         try
         {
             await pump.RunAsync(async (result, ct) =>

@@ -1,4 +1,5 @@
 using VicunaBatch.Core;
+using VicunaBatch.Inference.Engine;
 
 namespace VicunaBatch.Worker;
 
@@ -7,6 +8,12 @@ public sealed class ShardPumpOptions
 {
     /// <summary>Most shards processed at once; their requests all share the engine. Default 4.</summary>
     public int MaxConcurrentShards { get; init; } = 4;
+
+    /// <summary>
+    /// Shards held without asking <see cref="ShardPumpHooks.WantsWork"/> (taken together, as without the hook); more
+    /// only while it says so. Default 0: every shard is asked for.
+    /// </summary>
+    public int MinConcurrentShards { get; init; }
 
     /// <summary>Wait between polls of an empty queue, and after a transient receive failure. Default 100 ms.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(100);
@@ -17,8 +24,36 @@ public sealed class ShardPumpOptions
         {
             throw new ArgumentOutOfRangeException(nameof(MaxConcurrentShards), MaxConcurrentShards, "must be at least 1");
         }
+        if (MinConcurrentShards < 0 || MinConcurrentShards > MaxConcurrentShards)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MinConcurrentShards), MinConcurrentShards, $"must be in [0, {MaxConcurrentShards}] (MaxConcurrentShards)");
+        }
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(PollInterval, TimeSpan.Zero, nameof(PollInterval));
     }
+}
+
+/// <summary>
+/// The prefetch rule of every host of an engine: another shard is taken while fewer than <see cref="Capacities"/> ×
+/// the engine's KV slots of requests are in flight (running and waiting), so the waiting pool stays at or above what
+/// the engine runs at once — also while the shards held wait for their last, longest requests.
+/// </summary>
+public sealed record EnginePrefetch(EngineHost Host, int NumSlots, int Capacities = EnginePrefetch.DefaultCapacities)
+{
+    public const int DefaultCapacities = 2;
+
+    /// <summary>Most shards a one-machine host (run, pipeline run, serve) holds: a GPU engine of 256 slots wants 512 requests in flight, 8 shards of 64 and more while those wait for their last requests.</summary>
+    public const int MaxLocalShards = 32;
+
+    public bool WantsWork() => Host.NumInFlight < Capacities * NumSlots;
+
+    /// <summary>
+    /// The pump of a one-machine host of <see cref="Host"/>: <paramref name="minShards"/> held at once (<c>--workers</c>;
+    /// on the CPU, where the slots are few, those are all), more while the engine wants work, at most
+    /// <see cref="MaxLocalShards"/>.
+    /// </summary>
+    public ShardPump LocalPump(IWorkQueue queue, ShardProcessor processor, int minShards) => new(queue, processor,
+        new ShardPumpOptions { MinConcurrentShards = minShards, MaxConcurrentShards = Math.Max(minShards, MaxLocalShards) },
+        new ShardPumpHooks(WantsWork: WantsWork));
 }
 
 /// <summary>What a long-running worker adds to a <see cref="ShardPump"/>.</summary>
@@ -30,8 +65,8 @@ public sealed record ShardPumpHooks(
 
 /// <summary>
 /// The worker loop: keeps shard messages in flight through a <see cref="ShardProcessor"/> — up to
-/// <see cref="ShardPumpOptions.MaxConcurrentShards"/>, and, with <see cref="ShardPumpHooks.WantsWork"/>, only while
-/// the engine wants more (one shard at a time, each one's requests all handed to the executor before demand is read
+/// <see cref="ShardPumpOptions.MaxConcurrentShards"/>, and, with <see cref="ShardPumpHooks.WantsWork"/>, beyond
+/// <see cref="ShardPumpOptions.MinConcurrentShards"/> only while the engine wants more (one shard at a time, each one's requests all handed to the executor before demand is read
 /// again) — and reports each settled
 /// shard. A transient receive failure (<see cref="WorkQueueException.IsTransient"/>) is reported and retried after
 /// the poll interval, while the shards in flight go on; any other failure ends the loop.
@@ -71,13 +106,16 @@ public sealed class ShardPump(IWorkQueue queue, ShardProcessor processor, ShardP
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (inFlight.Count < options.MaxConcurrentShards && (_wantsWork?.Invoke() ?? true))
+            var belowMin = inFlight.Count < options.MinConcurrentShards;
+            if (inFlight.Count < options.MaxConcurrentShards && (belowMin || (_wantsWork?.Invoke() ?? true)))
             {
                 // one at a time while prefetching, so the engine's demand is re-read after each shard joins
-                var wanted = _wantsWork is null ? options.MaxConcurrentShards - inFlight.Count : 1;
+                var bulk = _wantsWork is null || belowMin;
+                var wanted = _wantsWork is null ? options.MaxConcurrentShards - inFlight.Count
+                    : belowMin ? options.MinConcurrentShards - inFlight.Count : 1;
                 foreach (var message in await TryReceiveAsync(wanted, cancellationToken))
                 {
-                    if (_wantsWork is null)
+                    if (bulk)
                     {
                         inFlight.Add(processor.ProcessAsync(message, cancellationToken));
                         continue;

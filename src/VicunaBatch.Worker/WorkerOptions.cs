@@ -33,7 +33,7 @@ public sealed class WorkerOptions
     /// Prefetch: another shard is taken while fewer than this many engine capacities of requests are in flight
     /// (running + waiting), so the waiting pool stays at or above the engine's capacity. Default 2.
     /// </summary>
-    public int PrefetchCapacities { get; set; } = 2;
+    public int PrefetchCapacities { get; set; } = EnginePrefetch.DefaultCapacities;
 
     /// <summary>Wait between polls of an empty queue, in milliseconds. Default 500.</summary>
     public int PollIntervalMs { get; set; } = 500;

@@ -57,10 +57,11 @@ public sealed class WorkerService(
         var processor = new ShardProcessor(transport.Blobs, transport.Checkpoints, transport.WorkQueue, executor, options.Input,
             new ShardProcessorOptions { MaxDeliveries = options.MaxDeliveries, LockRenewalInterval = TimeSpan.FromSeconds(options.LockRenewalSeconds) }, time);
         var capacity = model.Engine.NumSlots;
+        var prefetch = new EnginePrefetch(host, capacity, options.PrefetchCapacities);
         var pump = new ShardPump(transport.WorkQueue, processor,
             new ShardPumpOptions { MaxConcurrentShards = options.MaxConcurrentShards, PollInterval = TimeSpan.FromMilliseconds(options.PollIntervalMs) },
             new ShardPumpHooks(
-                WantsWork: () => !stoppingToken.IsCancellationRequested && host.NumInFlight < options.PrefetchCapacities * capacity,
+                WantsWork: () => !stoppingToken.IsCancellationRequested && prefetch.WantsWork(),
                 Received: message => { health.ReceiveSucceeded(); metrics.OnReceived(message, time.GetUtcNow()); },
                 ReceiveFailed: e =>
                 {

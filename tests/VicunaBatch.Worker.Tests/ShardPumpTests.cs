@@ -33,6 +33,41 @@ public sealed class ShardPumpTests : IDisposable
     }
 
     [Fact]
+    public async Task MinConcurrentShards_are_held_whatever_WantsWork_says_and_more_only_while_it_asks()
+    {
+        // 8 shards of 8 requests; at least 3 held; the "engine" wants work while fewer than 40 requests are in flight
+        var job = await _folder.SubmitAsync(Enumerable.Range(0, 64).Select(i => WorkerFolder.Prompt($"r{i}", 4)));
+        var executor = new HeldExecutor();
+        var wantsMore = false;
+        var pump = new ShardPump(_folder.WorkQueue, Processor(executor),
+            new ShardPumpOptions { MinConcurrentShards = 3, MaxConcurrentShards = 8, PollInterval = TimeSpan.FromMilliseconds(10) },
+            new ShardPumpHooks(WantsWork: () => Volatile.Read(ref wantsMore) && executor.NumInFlight < 40));
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var running = pump.RunAsync((_, _) => Task.CompletedTask, _ => Task.FromResult(executor.NumCompleted == 64), stop.Token);
+
+        await executor.WaitForInFlightAsync(24); // the 3 held without asking
+        await Task.Delay(200);
+        Assert.Equal(24, executor.NumInFlight);
+        Assert.Equal(5, await VisibleCountAsync());
+
+        Volatile.Write(ref wantsMore, true); // now the engine asks: shards join one by one until 40 are in flight
+        await executor.WaitForInFlightAsync(40);
+        await Task.Delay(200);
+        Assert.Equal(40, executor.NumInFlight);
+        Assert.Equal(3, await VisibleCountAsync());
+
+        executor.ReleaseAll();
+        await running;
+        Assert.Equal(64, (await _folder.ReadCheckpointedIdsAsync(job.Id)).Distinct().Count());
+    }
+
+    [Theory]
+    [InlineData(-1, 4)]
+    [InlineData(5, 4)]
+    public void MinConcurrentShards_out_of_range_is_refused(int min, int max) =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ShardPumpOptions { MinConcurrentShards = min, MaxConcurrentShards = max }.Validate());
+
+    [Fact]
     public async Task Transient_receive_failures_are_reported_and_retried()
     {
         await _folder.SubmitAsync(Enumerable.Range(0, 16).Select(i => WorkerFolder.Prompt($"r{i}", 4)));
