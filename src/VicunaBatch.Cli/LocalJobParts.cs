@@ -64,7 +64,7 @@ internal sealed class LocalJobParts
         await using var host = new EngineHost(model.Engine, ownsEngine: false);
         var executor = new EngineRequestExecutor(host, model, defaults, Time);
         var processor = new ShardProcessor(Blobs, Checkpoints, Queue, executor, InputOptions, new ShardProcessorOptions(), Time);
-        var pump = new EnginePrefetch(host, model.Engine.NumSlots).LocalPump(Queue, processor, minShards: workers);
+        var pump = EnginePrefetch.LocalPump(host, model.Engine.NumSlots, Queue, processor, minShards: workers);
 
         using var progressTimer = new Timer(_ => onProgress?.Invoke(
             doneBefore + executor.NumSucceeded, failedBefore + executor.NumFailed, plan.NumRequests, executor.NumOutputTokens),

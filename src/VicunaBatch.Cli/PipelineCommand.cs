@@ -12,7 +12,7 @@ internal static class PipelineCommand
         var file = new Argument<FileInfo>("FILE") { Description = "Pipeline definition (JSON): name, source, prompt, schedule, output, webhook, chunking." };
         var source = new Option<DirectoryInfo?>("--source") { Description = "Read documents from this folder instead of the definition's source." };
         var output = new Option<DirectoryInfo?>("--out") { Description = "Write summaries and the manifest here instead of the definition's output (state in OUT/.state/)." };
-        var workers = new Option<int>("--workers") { Description = "Shards in flight at once, all feeding the one engine; more while fewer than 2 × its KV slots of requests are in flight (a GPU's many slots), up to 32.", DefaultValueFactory = _ => 4 };
+        var workers = new Option<int>("--workers") { Description = "Shards in flight at once, all feeding the one engine; more while fewer than 8 × its KV slots of requests are in flight (a GPU's many slots), up to 32.", DefaultValueFactory = _ => 4 };
         var run = new Command("run", "Summarize the documents that are new or changed since the last run, now.") { file, source, output, workers };
         modelOptions.AddTo(run);
         run.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>

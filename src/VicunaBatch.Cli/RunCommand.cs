@@ -19,7 +19,7 @@ internal static class RunCommand
         var output = new Option<DirectoryInfo?>("--out") { Description = "Where results go. Default: ./results/<job id>/" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens per request when a line gives no max_tokens.", DefaultValueFactory = _ => defaults.MaxTokens };
         var temperature = new Option<float>("--temperature") { Description = "Temperature when a line gives none (0 = greedy).", DefaultValueFactory = _ => defaults.Temperature };
-        var workers = new Option<int>("--workers") { Description = "Shards in flight at once, all feeding the one engine; more while fewer than 2 × its KV slots of requests are in flight (a GPU's many slots), up to 32.", DefaultValueFactory = _ => 4 };
+        var workers = new Option<int>("--workers") { Description = "Shards in flight at once, all feeding the one engine; more while fewer than 8 × its KV slots of requests are in flight (a GPU's many slots), up to 32.", DefaultValueFactory = _ => 4 };
         var perShard = new Option<int>("--requests-per-shard") { Description = "Requests per queue message.", DefaultValueFactory = _ => new InputOptions().RequestsPerShard };
         var command = new Command("run", "Run a bulk prompt file to completion on this machine.")
         {

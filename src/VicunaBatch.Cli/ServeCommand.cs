@@ -289,7 +289,7 @@ internal sealed class ServeWorker(
         await using var host = new EngineHost(model.Engine, ownsEngine: false);
         var executor = new EngineRequestExecutor(host, model, settings.Defaults, time);
         var processor = new ShardProcessor(blobs, checkpoints, queue, executor, settings.Input, new ShardProcessorOptions(), time);
-        var pump = new EnginePrefetch(host, model.Engine.NumSlots).LocalPump(queue, processor, minShards: settings.MaxConcurrentShards);
+        var pump = EnginePrefetch.LocalPump(host, model.Engine.NumSlots, queue, processor, minShards: settings.MaxConcurrentShards);
         try
         {
             await pump.RunAsync(async (result, ct) =>

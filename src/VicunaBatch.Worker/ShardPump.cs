@@ -39,21 +39,30 @@ public sealed class ShardPumpOptions
 /// </summary>
 public sealed record EnginePrefetch(EngineHost Host, int NumSlots, int Capacities = EnginePrefetch.DefaultCapacities)
 {
+    /// <summary>A worker's: shards it does not need stay on the queue for the other workers.</summary>
     public const int DefaultCapacities = 2;
 
-    /// <summary>Most shards a one-machine host (run, pipeline run, serve) holds: a GPU engine of 256 slots wants 512 requests in flight, 8 shards of 64 and more while those wait for their last requests.</summary>
+    /// <summary>
+    /// A one-machine host's (run, pipeline run, serve): its engine is the only one, and the more of a job it sees, the
+    /// better longest-first admission orders it. On an H200 (variant A, 126 slots, workload-640's 10 shards): 2
+    /// capacities 59.9 s, every shard held 46.7 s, bench 47.3 s (docs/performance.md).
+    /// </summary>
+    public const int LocalCapacities = 8;
+
+    /// <summary>Most shards a one-machine host holds (2,048 requests of 64-request shards).</summary>
     public const int MaxLocalShards = 32;
 
     public bool WantsWork() => Host.NumInFlight < Capacities * NumSlots;
 
     /// <summary>
-    /// The pump of a one-machine host of <see cref="Host"/>: <paramref name="minShards"/> held at once (<c>--workers</c>;
-    /// on the CPU, where the slots are few, those are all), more while the engine wants work, at most
-    /// <see cref="MaxLocalShards"/>.
+    /// The pump of a one-machine host of <paramref name="host"/>: <paramref name="minShards"/> held at once
+    /// (<c>--workers</c>; on the CPU, where the slots are few, those are all), more while fewer than
+    /// <see cref="LocalCapacities"/> × its slots of requests are in flight, at most <see cref="MaxLocalShards"/>.
     /// </summary>
-    public ShardPump LocalPump(IWorkQueue queue, ShardProcessor processor, int minShards) => new(queue, processor,
-        new ShardPumpOptions { MinConcurrentShards = minShards, MaxConcurrentShards = Math.Max(minShards, MaxLocalShards) },
-        new ShardPumpHooks(WantsWork: WantsWork));
+    public static ShardPump LocalPump(EngineHost host, int numSlots, IWorkQueue queue, ShardProcessor processor, int minShards) =>
+        new(queue, processor,
+            new ShardPumpOptions { MinConcurrentShards = minShards, MaxConcurrentShards = Math.Max(minShards, MaxLocalShards) },
+            new ShardPumpHooks(WantsWork: new EnginePrefetch(host, numSlots, LocalCapacities).WantsWork));
 }
 
 /// <summary>What a long-running worker adds to a <see cref="ShardPump"/>.</summary>
