@@ -66,7 +66,8 @@ public sealed record ServeSettings(int Port, string ModelPath, string DataPath, 
 {
     public EngineOptions Engine { get; init; } = new();
     public RequestDefaults Defaults { get; init; } = new();
-    public int MaxConcurrentShards { get; init; } = 4;
+    /// <summary>Shards the worker holds at once; more while its engine wants work (<see cref="EnginePrefetch.LocalPump"/>).</summary>
+    public int Workers { get; init; } = 4;
     public InputOptions Input { get; init; } = new();
 
     /// <summary>Folder of pipeline definitions run on their schedules (<see cref="PipelineLoop"/>); null: none.</summary>
@@ -81,7 +82,7 @@ public sealed record ServeSettings(int Port, string ModelPath, string DataPath, 
         }
         Engine.Validate();
         Defaults.Validate();
-        new ShardPumpOptions { MaxConcurrentShards = MaxConcurrentShards }.Validate();
+        new ShardPumpOptions { MaxConcurrentShards = Workers }.Validate();
         Input.Validate();
     }
 }
@@ -289,7 +290,7 @@ internal sealed class ServeWorker(
         await using var host = new EngineHost(model.Engine, ownsEngine: false);
         var executor = new EngineRequestExecutor(host, model, settings.Defaults, time);
         var processor = new ShardProcessor(blobs, checkpoints, queue, executor, settings.Input, new ShardProcessorOptions(), time);
-        var pump = EnginePrefetch.LocalPump(host, model.Engine.NumSlots, queue, processor, minShards: settings.MaxConcurrentShards);
+        var pump = EnginePrefetch.LocalPump(host, model.Engine.NumSlots, queue, processor, minShards: settings.Workers);
         try
         {
             await pump.RunAsync(async (result, ct) =>
