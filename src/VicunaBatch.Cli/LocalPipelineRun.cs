@@ -87,7 +87,8 @@ internal sealed class LocalPipelineRun(LocalPipelineSettings settings, TimeProvi
         var stages = new PipelineStages(parts.Blobs, parts.Submitter, settings.WrapDriver?.Invoke(driver) ?? driver);
         var pipelineParts = new PipelineParts(
             new FolderBlobStore(new FolderBlobStoreOptions { RootPath = definition.Source.Location.Folder! }),
-            new FolderBlobStore(new FolderBlobStoreOptions { RootPath = outDir }),
+            // the writes in progress go to the state folder beside the summaries, not to a .tmp/ among them
+            new FolderBlobStore(new FolderBlobStoreOptions { RootPath = outDir, TempPath = Path.Combine(stateDir, "output-tmp") }),
             parts.Blobs, stages, new SentencePieceDocuments(tokenizer), model.Engine.MaxSequenceLength, new WebhookOutbox(outbox));
 
         var result = await new PipelineRunner(definition, pipelineParts, time).RunAsync(cancellationToken);

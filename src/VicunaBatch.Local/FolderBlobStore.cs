@@ -11,6 +11,12 @@ public sealed class FolderBlobStoreOptions
 
     /// <summary>fsync each blob before it becomes visible. Default true.</summary>
     public bool FlushToDisk { get; init; } = true;
+
+    /// <summary>
+    /// Folder of the writes in progress; it must be on the root's file system (each write is renamed into place).
+    /// Default null: "{root}/.tmp". A store over a user's folder puts it in its own state folder beside.
+    /// </summary>
+    public string? TempPath { get; init; }
 }
 
 /// <summary>
@@ -24,21 +30,23 @@ public sealed class FolderBlobStore : IBlobStore
 {
     private const string TempFolder = ".tmp";
     private readonly string _root;
+    private readonly string _temp;
     private readonly FolderBlobStoreOptions _options;
 
     public FolderBlobStore(FolderBlobStoreOptions options)
     {
         _options = options;
         _root = Path.GetFullPath(options.RootPath);
+        _temp = Path.GetFullPath(options.TempPath ?? Path.Combine(_root, TempFolder));
     }
 
     public async Task<BlobProperties> PutAsync(string name, Stream content, BlobCondition condition, CancellationToken cancellationToken = default)
     {
         var path = PathOf(name);
-        var temp = Path.Combine(_root, TempFolder, $"{Guid.NewGuid():N}.tmp");
+        var temp = Path.Combine(_temp, $"{Guid.NewGuid():N}.tmp");
         try
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(temp)!);
+            Directory.CreateDirectory(_temp);
             await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, useAsync: true))
             {
                 await content.CopyToAsync(file, cancellationToken);

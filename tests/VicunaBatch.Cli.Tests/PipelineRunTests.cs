@@ -90,6 +90,9 @@ public sealed class PipelineRunTests : IDisposable
         // the source folder is only read: it holds the user's five files and nothing of ours
         Assert.Equal(["broken.txt", "empty.md", "ignored.pdf", "long.md", "short.txt"],
             Directory.EnumerateFileSystemEntries(Docs, "*", SearchOption.AllDirectories).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        // and the output folder holds the summaries, _runs/ and the state folder, no folder of writes in progress
+        Assert.Equal([".state", "_runs", "long.md.summary.md", "short.txt.summary.md"],
+            Directory.EnumerateFileSystemEntries(_folder.Out).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         var manifestPath = Path.Combine(_folder.Out, "_runs", m.RunId, "manifest.json");
         var onDisk = JsonDocument.Parse(File.ReadAllText(manifestPath)).RootElement;
         Assert.Equal(m.RunId, onDisk.GetProperty("run_id").GetString());

@@ -46,6 +46,21 @@ public sealed class FolderBlobStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task With_a_TempPath_writes_in_progress_stay_out_of_the_root()
+    {
+        var root = Path.Combine(_folder.Path, "summaries");
+        var temp = Path.Combine(_folder.Path, "state", "tmp");
+        var store = new FolderBlobStore(new FolderBlobStoreOptions { RootPath = root, TempPath = temp });
+
+        await store.PutBytesAsync("a/b.md", Encoding.UTF8.GetBytes("one"), BlobCondition.None);
+        await store.PutBytesAsync("a/b.md", Encoding.UTF8.GetBytes("two"), BlobCondition.None);
+
+        Assert.Equal("two", File.ReadAllText(Path.Combine(root, "a", "b.md")));
+        Assert.Equal([Path.Combine(root, "a")], Directory.EnumerateDirectories(root));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(temp));
+    }
+
+    [Fact]
     public async Task PutAsync_createOnlyWhenExists_throwsConditionFailedAndKeepsContent()
     {
         await PutAsync("a.txt", "first", BlobCondition.IfNotExists);
