@@ -84,6 +84,17 @@ bench() { # name timeout args...
   return $rc
 }
 
+engine_640() { # STEP-NAME SIZE: the model and engine settings of the run640/bench640 steps, in eng=(...)
+  local work=$1 size=$2
+  export_model v13 vicuna-13b /tmp/v13 300 || return 1
+  if [[ $work == *paged ]]; then
+    export_model "v13p$size" vicuna-13b "/tmp/v13p$size" 120 --attention paged --block-size "$size" --link-weights /tmp/v13 || return 1
+    eng=(--model "/tmp/v13p$size" --max-batch-size 256 --max-scheduled-tokens 2048 --max-sequence-length 1152)
+  else
+    eng=(--model /tmp/v13 --max-batch-size "$size" --max-sequence-length 1152 --max-scheduled-tokens 512)
+  fi
+}
+
 # 64 prompts x 128 tokens (the first 64 of workload-160): generate_batch takes one length for every request
 [[ -f $W/w64x128.jsonl ]] || "$PY" -c 'import json,sys
 for l in list(open(sys.argv[1]))[:64]: d = json.loads(l); d["max_tokens"] = 128; print(json.dumps(d))' $W/workload-160.jsonl >$W/w64x128.jsonl
@@ -222,13 +233,7 @@ for step in $STEPS; do
       IFS=: read -r work size app <<<"$step"
       dir=.gpu/app; [[ $app == old ]] && dir=.gpu/app-old
       [[ -f $dir/vicuna-batch.dll ]] || { log "skip $step: no $dir"; continue; }
-      export_model v13 vicuna-13b /tmp/v13 300 || continue
-      if [[ $work == run640paged ]]; then
-        export_model "v13p$size" vicuna-13b "/tmp/v13p$size" 120 --attention paged --block-size "$size" --link-weights /tmp/v13 || continue
-        eng=(--model "/tmp/v13p$size" --max-batch-size 256 --max-scheduled-tokens 2048 --max-sequence-length 1152)
-      else
-        eng=(--model /tmp/v13 --max-batch-size "$size" --max-sequence-length 1152 --max-scheduled-tokens 512)
-      fi
+      engine_640 "$work" "$size" || continue
       t=$(left); (( t > 300 )) && t=300
       if (( t < 60 )); then log "skip $step: $(left)s left"; continue; fi
       rm -rf "/tmp/run-$app"
@@ -244,13 +249,7 @@ for step in $STEPS; do
     bench640paged:* | bench640:*)
       # bench as a process, timed the same way as the run steps above
       IFS=: read -r work size <<<"$step"
-      export_model v13 vicuna-13b /tmp/v13 300 || continue
-      if [[ $work == bench640paged ]]; then
-        export_model "v13p$size" vicuna-13b "/tmp/v13p$size" 120 --attention paged --block-size "$size" --link-weights /tmp/v13 || continue
-        eng=(--model "/tmp/v13p$size" --max-batch-size 256 --max-scheduled-tokens 2048 --max-sequence-length 1152)
-      else
-        eng=(--model /tmp/v13 --max-batch-size "$size" --max-sequence-length 1152 --max-scheduled-tokens 512)
-      fi
+      engine_640 "$work" "$size" || continue
       s0=$(date +%s.%N)
       bench "$step" 300 --workload $W/workload-640.jsonl --respect-eos "${eng[@]}"
       log "bench $step process $(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $s0}") s" ;;
