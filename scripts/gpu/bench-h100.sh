@@ -30,6 +30,9 @@
 #                                             tokens and logits with --cuda-graphs on against off; 8 requests on 8 slots,
 #                                             16 tokens a step: decode calls of 1 to 8 rows),
 #                                             bandwidth (device copy bandwidth and the 13B package's weight-read floor),
+#                                             cpu160:CPUS:ROUNDS[:THREADS] (issue 3 on this machine's CPU: run against bench,
+#                                             workload-160, the committed tiny model, ROUNDS interleaved rounds, under taskset -c
+#                                             CPUS or all, --threads THREADS),
 #                                             peer-static, peer-gb (bench/peer_transformers.py on the same requests:
 #                                             static batching at batch 32, and generate_batch on w64x128)
 #
@@ -253,6 +256,32 @@ for step in $STEPS; do
       s0=$(date +%s.%N)
       bench "$step" 300 --workload $W/workload-640.jsonl --respect-eos "${eng[@]}"
       log "bench $step process $(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $s0}") s" ;;
+    cpu160:*:*)
+      # issue 3's comparison on this machine's CPU, not its GPU: run against bench on workload-160 with the committed tiny
+      # model, interleaved rounds; cpu160:CPUS:ROUNDS[:THREADS], CPUS a taskset list (0-1: two cores, as the development
+      # VM has) or all, THREADS ONNX Runtime's --threads for both (default 0: one per core). Per round: bench's own
+      # engine seconds, bench's process seconds, run's process seconds.
+      IFS=: read -r work cpus rounds threads <<<"$step"
+      pin=(); [[ $cpus != all ]] && pin=(taskset -c "$cpus")
+      thr=(--threads "${threads:-0}")
+      log "cpu160 on cpus $cpus, $rounds rounds, ${thr[*]}: round bench_engine_s bench_process_s run_process_s run/bench_process"
+      for r in $(seq 1 "$rounds"); do
+        if (( $(left) < 30 )); then log "stop $step: $(left)s left"; break; fi
+        s0=$(date +%s.%N)
+        timeout 60 "${pin[@]}" dotnet .gpu/app/vicuna-batch.dll bench --model models/tiny --workload $W/workload-160.jsonl \
+          --respect-eos --json "${thr[@]}" >"$OUT/cpu160-bench.json" 2>/dev/null
+        s1=$(date +%s.%N)
+        rm -rf /tmp/cpu160-run
+        timeout 60 "${pin[@]}" dotnet .gpu/app/vicuna-batch.dll run $W/workload-160.jsonl --model models/tiny --out /tmp/cpu160-run "${thr[@]}" \
+          >"$OUT/cpu160-run.log" 2>&1
+        rc=$?
+        s2=$(date +%s.%N)
+        eng=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$OUT/cpu160-bench.json" 2>/dev/null || echo nan)
+        log "cpu160 $cpus${threads:+/t$threads} $r $eng $(awk "BEGIN{printf \"%.3f %.3f %.3f\", $s1 - $s0, $s2 - $s1, ($s2 - $s1) / ($s1 - $s0)}") rc=$rc"
+      done
+      grep "cpu160 $cpus${threads:+/t$threads} [0-9]" "$OUT/summary.txt" | awk '{print $NF=="rc=0" ? $(NF-1) : "nan"}' | sort -n |
+        awk '{a[NR]=$1} END{printf "cpu160 %s: median run/bench process %.3f of %d rounds\n", "'"$cpus${threads:+/t$threads}"'", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2), NR}' |
+        tee -a "$OUT/summary.txt" ;;
     bandwidth)
       # device copy bandwidth and the weight-read floor of a decode step of the 13B package
       export_model v13 vicuna-13b /tmp/v13 300 || continue
