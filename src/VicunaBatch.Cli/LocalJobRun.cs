@@ -28,7 +28,19 @@ internal sealed record LocalRunSettings(
     }
 }
 
-/// <summary>What a finished run left in its output folder.</summary>
+/// <summary>Where a run is: what the command says while no progress bar can.</summary>
+internal enum RunStage
+{
+    /// <summary>The input is validated, sharded and queued; the model loads beside it.</summary>
+    Submitting,
+
+    /// <summary>The job is queued; the model is still loading.</summary>
+    LoadingModel,
+
+    /// <summary>The queue drains into the engine: the progress bar's part.</summary>
+    Running,
+}
+
 /// <summary>
 /// The job as it ended, where its files are, what this run drained (null: nothing to drain, the job ended at submit or
 /// before), and whether it had ended before this run began.
@@ -82,16 +94,27 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
         }
     }
 
-    public async Task<LocalRunSummary> RunAsync(Action<long, long, long, long>? onProgress = null, CancellationToken cancellationToken = default)
+    /// <param name="onProgress">Requests done, failed, in all, and output tokens, while the queue drains.</param>
+    /// <param name="onStage">Each stage as the run enters it.</param>
+    /// <param name="onModelLoaded">The model, once loaded (on the loading thread).</param>
+    public async Task<LocalRunSummary> RunAsync(
+        Action<long, long, long, long>? onProgress = null, Action<RunStage>? onStage = null, Action<LoadedModel>? onModelLoaded = null,
+        CancellationToken cancellationToken = default)
     {
         // the session loads while the input is validated; bad settings and a bad model path still fail before any
         // job state is written (the package is read here too, beside the load, not before it: the load is the longer way)
         settings.Validate();
-        var loading = Task.Run(() => LoadedModel.Open(settings.ModelPath, settings.Engine), cancellationToken);
+        onStage?.Invoke(RunStage.Submitting);
+        var loading = Task.Run(() =>
+        {
+            var model = LoadedModel.Open(settings.ModelPath, settings.Engine);
+            onModelLoaded?.Invoke(model);
+            return model;
+        }, cancellationToken);
         try
         {
             Inference.Package.ModelPackage.Load(settings.ModelPath);
-            return await RunAsync(loading, onProgress, cancellationToken);
+            return await RunAsync(loading, onProgress, onStage, cancellationToken);
         }
         finally
         {
@@ -102,7 +125,7 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
     }
 
     private async Task<LocalRunSummary> RunAsync(
-        Task<LoadedModel> loading, Action<long, long, long, long>? onProgress, CancellationToken cancellationToken)
+        Task<LoadedModel> loading, Action<long, long, long, long>? onProgress, Action<RunStage>? onStage, CancellationToken cancellationToken)
     {
         var jobId = JobIdFor(settings);
         var outDir = OutputDirectoryFor(settings, jobId);
@@ -125,7 +148,10 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
         {
             // this process owns the queue (run lock): locks held by a run that was killed are released now
             await parts.Queue.ReleaseAllLocksAsync(cancellationToken);
-            drain = await parts.DrainAsync(jobId, await loading, settings.Defaults, settings.Workers, onProgress, cancellationToken);
+            if (!loading.IsCompleted) onStage?.Invoke(RunStage.LoadingModel);
+            var model = await loading;
+            onStage?.Invoke(RunStage.Running);
+            drain = await parts.DrainAsync(jobId, model, settings.Defaults, settings.Workers, onProgress, cancellationToken);
             job = drain.Job;
         }
         await CopyResultsAsync(blobs, jobId, outDir, cancellationToken);

@@ -79,7 +79,7 @@ internal sealed class LocalPipelineRun(LocalPipelineSettings settings, TimeProvi
         await parts.Queue.ReleaseAllLocksAsync(cancellationToken);
         await new PipelineState(parts.Blobs, definition.Name, time).BreakLockAsync(cancellationToken);
 
-        using var model = LoadedModel.Open(settings.ModelPath, settings.Engine);
+        using var model = settings.ShowProgress ? ModelOptions.OpenShowingWait(settings.ModelPath, settings.Engine) : LoadedModel.Open(settings.ModelPath, settings.Engine);
         var tokenizer = model.Tokenizer ?? throw new UsageException($"model '{model.Name}' has no tokenizer.model: pipelines need one to split documents");
         var outbox = new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = Path.Combine(stateDir, "queue.db"), QueueName = "webhooks" }, time);
         await outbox.ReleaseAllLocksAsync(cancellationToken);

@@ -133,5 +133,25 @@ internal sealed class ModelOptions
     };
 
     public LoadedModel Open(ParseResult result) =>
-        LoadedModel.Open(result.GetValue(Model)?.FullName ?? DefaultModelPath, EngineOptions(result));
+        OpenShowingWait(result.GetValue(Model)?.FullName ?? DefaultModelPath, EngineOptions(result));
+
+    /// <summary>
+    /// Opens the model for a command, saying on stderr that it is loading once that takes a while (a 7B package on a CPU
+    /// takes minutes), and printing its <see cref="LoadedModel.SlotsNote"/>.
+    /// </summary>
+    public static LoadedModel OpenShowingWait(string path, EngineOptions options)
+    {
+        var waiting = new WaitingLine();
+        using var ticker = new Timer(_ => waiting.Report("loading the model"), null, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(250));
+        try
+        {
+            var model = LoadedModel.Open(path, options);
+            if (model.SlotsNote is { } note) waiting.Note(note);
+            return model;
+        }
+        finally
+        {
+            waiting.Done();
+        }
+    }
 }

@@ -96,3 +96,86 @@ internal sealed class ProgressLine
         ? string.Create(CultureInfo.InvariantCulture, $"{(long)t.TotalHours}:{t.Minutes:00}:{t.Seconds:00}")
         : t.ToString(@"mm\:ss", CultureInfo.InvariantCulture);
 }
+
+/// <summary>
+/// What a command is waiting for before its progress bar can start (the model loading, the input being validated and
+/// queued), with the seconds it has waited. Nothing for the first second, so a quick start shows none; then on a
+/// terminal the line is redrawn in place, and a redirected stderr gets a line every <see cref="ProgressLine.LogInterval"/>.
+/// A 13B package on a CPU takes minutes to load, and a silent terminal looks like a hung one.
+/// </summary>
+internal sealed class WaitingLine
+{
+    private static readonly TimeSpan Quiet = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan RedrawInterval = TimeSpan.FromMilliseconds(250);
+
+    private readonly TextWriter _writer;
+    private readonly bool _interactive;
+    private readonly Func<TimeSpan> _elapsed;
+    private readonly Lock _lock = new();
+    private TimeSpan _lastWrite;
+    private bool _shown;
+    private bool _done;
+
+    public WaitingLine()
+        : this(Console.Error, interactive: !Console.IsErrorRedirected, StartClock())
+    {
+    }
+
+    private static Func<TimeSpan> StartClock()
+    {
+        var clock = Stopwatch.StartNew();
+        return () => clock.Elapsed;
+    }
+
+    /// <param name="elapsed">Time since the wait began (tests: a clock of their own).</param>
+    internal WaitingLine(TextWriter writer, bool interactive, Func<TimeSpan> elapsed)
+    {
+        _writer = writer;
+        _interactive = interactive;
+        _elapsed = elapsed;
+    }
+
+    /// <summary>Shows <paramref name="what"/> (e.g. "loading the model") if the wait has lasted long enough to say so.</summary>
+    public void Report(string what)
+    {
+        lock (_lock)
+        {
+            var now = _elapsed();
+            var due = _interactive
+                ? now >= Quiet && (!_shown || now - _lastWrite >= RedrawInterval)
+                : now - _lastWrite >= ProgressLine.LogInterval;
+            if (_done || !due)
+            {
+                return;
+            }
+            _lastWrite = now;
+            _shown = true;
+            var text = string.Create(CultureInfo.InvariantCulture, $"{what} ({(long)now.TotalSeconds} s)");
+            if (_interactive) _writer.Write("\r" + text + "\u001b[K");
+            else _writer.WriteLine(text);
+        }
+    }
+
+    /// <summary>A line of its own (the waiting line, if shown, is drawn again at the next report).</summary>
+    public void Note(string text)
+    {
+        lock (_lock)
+        {
+            if (_interactive && _shown && !_done) _writer.Write("\r\u001b[K");
+            _writer.WriteLine(text);
+            _shown = false;
+        }
+    }
+
+    /// <summary>The wait is over: takes the line off a terminal, and nothing is shown after this.</summary>
+    public void Done()
+    {
+        lock (_lock)
+        {
+            if (_done) return;
+            _done = true;
+            if (_interactive && _shown) _writer.Write("\r\u001b[K");
+        }
+    }
+}
+

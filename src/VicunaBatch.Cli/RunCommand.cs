@@ -67,19 +67,39 @@ internal static class RunCommand
         }
         LocalRunSummary summary;
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        // before the bar: what the run waits for (a large model takes minutes to load on a CPU), once it takes a while
+        var waiting = new WaitingLine();
+        var stage = RunStage.Submitting;
+        using var waitTicker = new Timer(_ => waiting.Report(WaitingText(stage)), null, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(250));
         try
         {
-            summary = await run.RunAsync((done, failed, total, tokens) =>
-            {
-                bar ??= new ProgressLine(total);
-                bar.Report(done + failed, tokens, failed);
-            }, cancellationToken);
+            summary = await run.RunAsync(
+                (done, failed, total, tokens) =>
+                {
+                    bar ??= new ProgressLine(total);
+                    bar.Report(done + failed, tokens, failed);
+                },
+                onStage: s =>
+                {
+                    stage = s;
+                    if (s == RunStage.Running) waiting.Done();
+                },
+                onModelLoaded: model =>
+                {
+                    if (model.SlotsNote is { } note) waiting.Note(note);
+                },
+                cancellationToken: cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            waiting.Done();
             bar?.Clear();
             Console.Error.WriteLine("interrupted: finished requests are checkpointed; run the same command again to resume.");
             return 130;
+        }
+        finally
+        {
+            waiting.Done();
         }
         bar?.Clear();
         var job = summary.Job;
@@ -97,6 +117,10 @@ internal static class RunCommand
         }
         return ExitCodeOf(job);
     }
+
+    private static string WaitingText(RunStage stage) => stage == RunStage.LoadingModel
+        ? "loading the model"
+        : "validating and queueing the input, loading the model";
 
     /// <summary>0 for a job that completed with at least one answer, 1 for one that failed, expired, was cancelled or
     /// answered nothing (<c>run</c>, and <c>submit --wait</c> / <c>results</c> for a batch of the API).</summary>

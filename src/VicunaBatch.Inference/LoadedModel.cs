@@ -41,7 +41,22 @@ public sealed class LoadedModel : IDisposable
         var runner = StepRunners.Open(package, options, maxLength);
         var eos = package.Config.Model.EosTokenIds;
         var vocabulary = new ModelVocabulary(eos, tokenizer is null ? null : tokenizer.Decode);
-        return new LoadedModel(package, tokenizer, new InferenceEngine(runner, options, vocabulary));
+        var engine = new InferenceEngine(runner, options, vocabulary);
+        return new LoadedModel(package, tokenizer, engine) { SlotsNote = NoteOnSlots(options, engine) };
+    }
+
+    /// <summary>
+    /// One line for the commands to show when fewer KV slots than asked fit in this machine's memory (the CPU: see
+    /// <see cref="EngineOptions.MaxBatchSize"/>), else null: fewer requests run at once, and what would fit more.
+    /// </summary>
+    public string? SlotsNote { get; private init; }
+
+    private static string? NoteOnSlots(EngineOptions options, InferenceEngine engine)
+    {
+        if (options.Device != ExecutionDevice.Cpu || engine.NumSlots >= options.MaxBatchSize) return null;
+        var slotMiB = engine.KvCacheBytes / engine.NumSlots >> 20;
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{engine.NumSlots} of the {options.MaxBatchSize} KV slots asked fit in this machine's memory ({slotMiB} MiB each, for {engine.MaxSequenceLength} tokens): {engine.NumSlots} request{(engine.NumSlots == 1 ? "" : "s")} run at once; a shorter --max-sequence-length fits more");
     }
 
     public void Dispose() => Engine.Dispose();

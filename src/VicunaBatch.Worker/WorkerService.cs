@@ -50,6 +50,7 @@ public sealed class WorkerService(
         }
         logger.LogInformation("loading model {ModelPath}", options.ModelPath);
         using var model = await Task.Run(() => LoadedModel.Open(options.ModelPath, engineOptions), stoppingToken);
+        if (model.SlotsNote is { } note) logger.LogWarning("{Note}", note);
         await using var host = new EngineHost(model.Engine, ownsEngine: false);
         host.StepCompleted += metrics.OnStep;
         var executor = new EngineRequestExecutor(host, model, options.Defaults, time);

@@ -70,4 +70,57 @@ public sealed class ProgressLineTests
         Assert.Equal("\u001b[K", draws[^1]);
         Assert.DoesNotContain('\n', terminal.ToString());
     }
+
+    [Fact]
+    public void A_wait_is_said_into_a_log_every_ten_seconds_with_its_notes_and_nothing_after_it_ends()
+    {
+        var now = TimeSpan.Zero;
+        var log = new StringWriter();
+        var waiting = new WaitingLine(log, interactive: false, () => now);
+
+        foreach (var seconds in new[] { 0.25, 5.0, 9.9, 10.0, 12.0, 19.0, 20.1 })
+        {
+            now = TimeSpan.FromSeconds(seconds);
+            waiting.Report("loading the model");
+        }
+        waiting.Note("9 of the 16 KV slots asked fit");
+        waiting.Done();
+        now = TimeSpan.FromSeconds(40);
+        waiting.Report("loading the model");
+        waiting.Done();
+
+        Assert.Equal(
+            ["loading the model (10 s)", "loading the model (20 s)", "9 of the 16 KV slots asked fit"],
+            log.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public void On_a_terminal_a_wait_shows_after_a_second_in_place_and_leaves_no_trace()
+    {
+        var now = TimeSpan.Zero;
+        var terminal = new StringWriter();
+        var waiting = new WaitingLine(terminal, interactive: true, () => now);
+
+        foreach (var ms in new[] { 250, 750, 1000, 1100, 1300 })
+        {
+            now = TimeSpan.FromMilliseconds(ms);
+            waiting.Report("loading the model");
+        }
+        waiting.Done();
+
+        Assert.Equal("\rloading the model (1 s)\u001b[K\rloading the model (1 s)\u001b[K\r\u001b[K", terminal.ToString());
+    }
+
+    [Fact]
+    public void A_quick_start_shows_no_wait_at_all()
+    {
+        var now = TimeSpan.FromMilliseconds(300);
+        var terminal = new StringWriter();
+        var waiting = new WaitingLine(terminal, interactive: true, () => now);
+
+        waiting.Report("validating and queueing the input, loading the model");
+        waiting.Done();
+
+        Assert.Equal("", terminal.ToString());
+    }
 }

@@ -44,7 +44,8 @@ public enum CudaGraphUse
 public sealed class EngineOptions
 {
     /// <summary>
-    /// KV slots = requests decoding at once. Default 16. 0 (CUDA only): as many slots of <see cref="MaxSequenceLength"/>
+    /// KV slots = requests decoding at once. Default 16; on the CPU fewer when fewer fit in the memory available once the
+    /// weights are loaded, less <see cref="HostMemoryReserveBytes"/>. 0 (CUDA only): as many slots of <see cref="MaxSequenceLength"/>
     /// as fit in the GPU memory left once the weights are loaded, keeping <see cref="DeviceMemoryReserveBytes"/> free for
     /// activations, and at most <see cref="MaxScheduledTokens"/>. Paged packages: the most requests running at once
     /// (at most 256, PagedAttention's limit); 0 = the package's <c>engine.dynamic_batching.max_batch_size</c>.
@@ -53,6 +54,12 @@ public sealed class EngineOptions
 
     /// <summary>GPU memory left free when <see cref="MaxBatchSize"/> is 0: a step's activations and workspaces. 4 GiB.</summary>
     public const long DeviceMemoryReserveBytes = 4L << 30;
+
+    /// <summary>
+    /// Host memory left free on the CPU, where the KV slots are at most <see cref="MaxBatchSize"/> and fewer when fewer fit
+    /// in the memory available once the weights are loaded: a step's activations, the logits, the rest of the process. 2 GiB.
+    /// </summary>
+    public const long HostMemoryReserveBytes = 2L << 30;
 
     /// <summary>Tokens (decodes + prefill chunk tokens) scheduled per step. Default 512.</summary>
     public int MaxScheduledTokens { get; set; } = 512;

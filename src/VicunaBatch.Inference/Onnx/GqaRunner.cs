@@ -73,10 +73,10 @@ internal sealed class GqaRunner : IStepRunner
         _kvMemory = owned.Own<KvMemory>(device == ExecutionDevice.Cuda ? new CudaKvMemory(_session, DecoderSession.CudaDeviceId) : new HostKvMemory());
         try
         {
-            if (numSlots == 0)
-            {
-                numSlots = ((CudaKvMemory)_kvMemory).FitSlots(KvBuffers.SlotBytes(decoder.NumHiddenLayers, decoder.NumKeyValueHeads, maxLength, decoder.HeadSize, kvType), maxChunkTokens);
-            }
+            var slotBytes = KvBuffers.SlotBytes(decoder.NumHiddenLayers, decoder.NumKeyValueHeads, maxLength, decoder.HeadSize, kvType);
+            numSlots = numSlots == 0
+                ? ((CudaKvMemory)_kvMemory).FitSlots(slotBytes, maxChunkTokens)
+                : device == ExecutionDevice.Cpu ? HostKvMemory.FitSlots(slotBytes, numSlots, HostMemory.AvailableBytes()) : numSlots;
             _kv = owned.Own(new KvBuffers(_kvMemory, decoder.NumHiddenLayers, numSlots, decoder.NumKeyValueHeads, maxLength, decoder.HeadSize, kvType));
         }
         catch (OnnxRuntimeException e)

@@ -25,6 +25,7 @@ public sealed class EngineOptionsTests
     {
         using var model = LoadedModel.Open(Path.Combine(Checkout.Root, "models", "tiny"), new EngineOptions { MaxBatchSize = 5, NumThreads = 1 });
         Assert.Equal(5, model.Engine.NumSlots);
+        Assert.Null(model.SlotsNote); // they fit: nothing to say
         Assert.Equal(CudaGraphUse.Auto, new EngineOptions().CudaGraphs);
         Assert.False(model.Engine.ReplaysCudaGraphs, "auto: CUDA graphs only on the CUDA device");
     }
