@@ -114,6 +114,7 @@ internal sealed class WaitingLine
     private readonly Lock _lock = new();
     private TimeSpan _lastWrite;
     private bool _shown;
+    private string? _drawn;
     private bool _done;
 
     public WaitingLine()
@@ -141,8 +142,9 @@ internal sealed class WaitingLine
         lock (_lock)
         {
             var now = _elapsed();
+            var text = string.Create(CultureInfo.InvariantCulture, $"{what} ({(long)now.TotalSeconds} s)");
             var due = _interactive
-                ? now >= Quiet && (!_shown || now - _lastWrite >= RedrawInterval)
+                ? now >= Quiet && (!_shown || (text != _drawn && now - _lastWrite >= RedrawInterval))
                 : now - _lastWrite >= ProgressLine.LogInterval;
             if (_done || !due)
             {
@@ -150,7 +152,7 @@ internal sealed class WaitingLine
             }
             _lastWrite = now;
             _shown = true;
-            var text = string.Create(CultureInfo.InvariantCulture, $"{what} ({(long)now.TotalSeconds} s)");
+            _drawn = text;
             if (_interactive) _writer.Write("\r" + text + "\u001b[K");
             else _writer.WriteLine(text);
         }
