@@ -5,7 +5,8 @@ namespace VicunaBatch.Inference.Onnx;
 /// <summary>
 /// Host memory this process can still take without the kernel's OOM killer ending it: Linux's <c>MemAvailable</c>
 /// (free memory plus what the page cache can give back), capped by the memory cgroup's limit less its use (a
-/// container's <c>memory.max</c>); elsewhere, the runtime's view of the memory limit less this process's working set.
+/// container's <c>memory.max</c>), and by the runtime's view of the memory limit less this process's working set (which
+/// is all there is elsewhere).
 /// </summary>
 internal static class HostMemory
 {
@@ -18,7 +19,8 @@ internal static class HostMemory
         }
         var available = Read("/proc/meminfo") is { } meminfo ? ParseMemAvailable(meminfo) : null;
         var cgroup = CgroupHeadroom(Read("/sys/fs/cgroup/memory.max"), Read("/sys/fs/cgroup/memory.current"));
-        return Math.Max(new[] { available, cgroup }.Where(v => v is not null).Select(v => v!.Value).DefaultIfEmpty(limit).Min(), 0);
+        // the runtime's limit also knows a cgroup v1 container's
+        return Math.Max(Math.Min(limit, Math.Min(available ?? long.MaxValue, cgroup ?? long.MaxValue)), 0);
     }
 
     /// <summary>The <c>MemAvailable:</c> line of <c>/proc/meminfo</c> (kB), in bytes; null without one.</summary>
