@@ -160,12 +160,8 @@ public static class ServeHost
             sp.GetRequiredService<IWorkQueue>(), settings.Input, time));
         services.AddSingleton(sp => new JobFinalizer(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(),
             sp.GetRequiredService<ICheckpointStore>(), settings.Input, time));
-        services.AddSingleton(sp =>
-        {
-            var model = LoadedModel.Open(settings.ModelPath, settings.Engine);
-            if (model.SlotsNote is { } note) sp.GetRequiredService<ILoggerFactory>().CreateLogger("VicunaBatch.Serve").LogWarning("{Note}", note);
-            return model;
-        });
+        // loaded as the host starts, before it listens: a large model takes minutes on a CPU, so serve says it is loading
+        services.AddSingleton(_ => ModelOptions.OpenShowingWait(settings.ModelPath, settings.Engine));
         services.AddSingleton<IPromptTokenCounter>(sp => new TokenizerPromptCounter(sp.GetRequiredService<LoadedModel>(), settings.Engine));
         services.AddSingleton(Channel.CreateUnbounded<string>());
         AddWebhooks(services, builder.Configuration[WebhookSecretVariable], settings.DataPath, time);
