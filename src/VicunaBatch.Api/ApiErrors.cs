@@ -18,8 +18,8 @@ internal static class ApiErrors
         };
         var error = new ErrorBody(message, type, param, code);
         return extra is null
-            ? Results.Json(new ErrorEnvelope(error), JsonDefaults.Options, statusCode: status)
-            : Results.Json(new ErrorWithValidation(error, extra), JsonDefaults.Options, statusCode: status);
+            ? Results.Json(new ErrorEnvelope(error), ApiJson.Options, statusCode: status)
+            : Results.Json(new ErrorWithValidation(error, extra), ApiJson.Options, statusCode: status);
     }
 
     public static IResult BadRequest(string message, string? param = null, string code = "invalid_request", object? extra = null) =>
@@ -30,7 +30,7 @@ internal static class ApiErrors
 
     public static IResult Unauthorized(string message) => Error(StatusCodes.Status401Unauthorized, message, "invalid_api_key");
 
-    private sealed record ErrorBody(string Message, string Type, string? Param, string? Code);
-    private sealed record ErrorEnvelope(ErrorBody Error);
-    private sealed record ErrorWithValidation(ErrorBody Error, object Validation);
+    internal sealed record ErrorBody(string Message, string Type, string? Param, string? Code);
+    internal sealed record ErrorEnvelope(ErrorBody Error);
+    internal sealed record ErrorWithValidation(ErrorBody Error, object Validation);
 }

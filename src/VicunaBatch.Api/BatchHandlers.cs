@@ -42,12 +42,12 @@ internal static class BatchHandlers
         }, cancellationToken);
         var node = await objects.RenderAsync(job, record, cancellationToken);
         if (body.SecretGenerated && node["webhook"] is JsonObject webhook) webhook["secret"] = body.WebhookSecret; // shown once, here only
-        return Results.Json(node, JsonDefaults.Options);
+        return Results.Json(node, ApiJson.Options);
     }
 
     public static async Task<IResult> GetAsync(HttpContext context, string batchId, TenantBatches batches, BatchObjects objects, CancellationToken cancellationToken) =>
         await batches.GetAsync(ApiKeyFilter.TenantOf(context), batchId, cancellationToken) is { } found
-            ? Results.Json(await objects.RenderAsync(found.Stored.Job, found.Record, cancellationToken), JsonDefaults.Options)
+            ? Results.Json(await objects.RenderAsync(found.Stored.Job, found.Record, cancellationToken), ApiJson.Options)
             : ApiErrors.NotFound("batch", batchId, "batch_id");
 
     public static async Task<IResult> ListAsync(
@@ -68,7 +68,7 @@ internal static class BatchHandlers
             ["last_id"] = page.Items.Count > 0 ? page.Items[^1].Job.Id : null,
             ["has_more"] = page.HasMore,
         };
-        return Results.Json(list, JsonDefaults.Options);
+        return Results.Json(list, ApiJson.Options);
     }
 
     public static async Task<IResult> CancelAsync(HttpContext context, string batchId, TenantBatches batches, BatchObjects objects, CancellationToken cancellationToken)
@@ -79,7 +79,7 @@ internal static class BatchHandlers
         if (outcome == CancelOutcome.NotCancellable)
             return ApiErrors.Error(StatusCodes.Status409Conflict, $"Batch {batchId} is {job!.Status.SnakeCase()} and cannot be cancelled.", "batch_not_cancellable");
         var found = await batches.GetAsync(owner, batchId, cancellationToken);
-        return Results.Json(await objects.RenderAsync(found!.Value.Stored.Job, found.Value.Record, cancellationToken), JsonDefaults.Options);
+        return Results.Json(await objects.RenderAsync(found!.Value.Stored.Job, found.Value.Record, cancellationToken), ApiJson.Options);
     }
 
     internal static async Task<JsonElement?> ReadJsonAsync(HttpRequest request, CancellationToken cancellationToken)

@@ -20,12 +20,12 @@ internal static class FileHandlers
             return ApiErrors.BadRequest(purpose is null ? "Missing required parameter: 'purpose'." : $"Invalid purpose '{purpose}': only 'batch' is supported.", "purpose");
         }
         upload = await files.RegisterUploadAsync(upload with { Owner = owner, Purpose = FilePurpose.Batch }, cancellationToken);
-        return Results.Json(FileObject.From(upload), JsonDefaults.Options);
+        return Results.Json(FileObject.From(upload), ApiJson.Options);
     }
 
     public static async Task<IResult> GetAsync(HttpContext context, string fileId, FileCatalog files, CancellationToken cancellationToken) =>
         await files.GetAsync(ApiKeyFilter.TenantOf(context), fileId, cancellationToken) is { } file
-            ? Results.Json(FileObject.From(file), JsonDefaults.Options)
+            ? Results.Json(FileObject.From(file), ApiJson.Options)
             : ApiErrors.NotFound("file", fileId, "file_id");
 
     public static async Task<IResult> GetContentAsync(HttpContext context, string fileId, FileCatalog files, CancellationToken cancellationToken)

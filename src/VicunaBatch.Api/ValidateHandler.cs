@@ -51,7 +51,7 @@ internal static class ValidateHandler
         }
         var body = ValidationObject.From(report);
         return report.IsValid
-            ? Results.Json(body, JsonDefaults.Options)
+            ? Results.Json(body, ApiJson.Options)
             : ApiErrors.BadRequest(ValidationObject.Summarize(report, fileId), "file", "invalid_input_file", body);
     }
 

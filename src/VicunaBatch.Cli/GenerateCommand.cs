@@ -154,7 +154,7 @@ internal static class GenerateCommand
         };
         if (result.Logits is { } logits)
         {
-            line["logits"] = JsonSerializer.SerializeToNode(logits);   // floats as their shortest round-trip text
+            line["logits"] = new JsonArray(logits.Select(row => (JsonNode)new JsonArray(row.Select(v => (JsonNode)v).ToArray())).ToArray()); // floats as their shortest round-trip text
         }
         return line.ToJsonString(JsonOutput.Options);
     }

@@ -46,7 +46,8 @@ internal sealed class CliProcess : IDisposable
 
     private static CliProcess Start(string workingDirectory, IReadOnlyDictionary<string, string> environment, bool inherit, string[] args)
     {
-        var info = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        var native = NativeProgramPath();
+        var info = new ProcessStartInfo(native ?? Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardInput = true,
@@ -54,7 +55,7 @@ internal sealed class CliProcess : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        info.ArgumentList.Add(ProgramPath());
+        if (native is null) info.ArgumentList.Add(ProgramPath());
         foreach (var arg in args) info.ArgumentList.Add(arg);
         if (!inherit)
         {
@@ -112,6 +113,16 @@ internal sealed class CliProcess : IDisposable
     {
         Kill();
         _process.Dispose();
+    }
+
+    /// <summary>
+    /// <c>$VICUNABATCH_CLI</c>: the native program (scripts/publish-native.sh) that these tests run instead of the built
+    /// <c>vicuna-batch.dll</c> (tests/run.sh's second pass); null when unset. Set but missing is an error, not a fallback.
+    /// </summary>
+    internal static string? NativeProgramPath()
+    {
+        if (Environment.GetEnvironmentVariable("VICUNABATCH_CLI") is not { Length: > 0 } path) return null;
+        return File.Exists(path) ? Path.GetFullPath(path) : throw new FileNotFoundException($"VICUNABATCH_CLI names {path}, which does not exist");
     }
 
     /// <summary>

@@ -36,10 +36,12 @@ public static class JsonDefaults
 }
 
 /// <summary>
-/// Compile-time JSON metadata (the same naming as <see cref="JsonDefaults.Options"/>) for what a job writes and reads on
-/// its way: the job, its plan, shard messages and reports, each request's checkpointed outcome, error lines. The
-/// reflection-based serializer builds this metadata at run time on first use, tens of ms a type, on the cores the
-/// engine runs on; the CLI's ReadyToRun build has the generated code precompiled.
+/// Compile-time JSON metadata (the same naming as <see cref="JsonDefaults.Options"/>) for every record Core writes and
+/// reads: a job's on its way (the job, its plan, shard messages and reports, each request's checkpointed outcome, error
+/// lines), the API's batches and files, pipelines' state, webhook events and their log. The reflection-based serializer
+/// builds this metadata at run time on first use, tens of ms a type, on the cores the engine runs on; the CLI's
+/// ReadyToRun build has the generated code precompiled, and the native build (scripts/publish-native.sh) cannot build
+/// it at run time at all for records with value-type members.
 /// </summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(BatchJob))]
@@ -49,4 +51,16 @@ public static class JsonDefaults
 [JsonSerializable(typeof(RequestOutcome))]
 [JsonSerializable(typeof(ErrorLine))]
 [JsonSerializable(typeof(ShardDoneEvent))]
+[JsonSerializable(typeof(BatchRecord))]
+[JsonSerializable(typeof(StoredFile))]
+[JsonSerializable(typeof(PipelineWatermark))]
+[JsonSerializable(typeof(PipelineCurrentRun))]
+[JsonSerializable(typeof(PipelineRunLock))]
+[JsonSerializable(typeof(PipelineScheduleMark))]
+[JsonSerializable(typeof(RunManifest))]
+[JsonSerializable(typeof(StageInputLine))]
+[JsonSerializable(typeof(PipelineRunEvent.Wire), TypeInfoPropertyName = "PipelineRunEventWire")]
+[JsonSerializable(typeof(WebhookEvent.Wire), TypeInfoPropertyName = "WebhookEventWire")]
+[JsonSerializable(typeof(WebhookDelivery))]
+[JsonSerializable(typeof(WebhookAttempt))]
 internal sealed partial class StoredRecordsJson : JsonSerializerContext;

@@ -6,6 +6,9 @@ namespace VicunaBatch.Core;
 /// <summary>One prompt of a stage.</summary>
 public sealed record StageRequest(string CustomId, string Prompt);
 
+/// <summary>One line of a stage's batch input (the simple format).</summary>
+internal sealed record StageInputLine(string CustomId, string Prompt, int MaxTokens, float Temperature);
+
 /// <summary>The answer to a <see cref="StageRequest"/>: its text, or why there is none.</summary>
 public sealed record StageAnswer(string CustomId, string? Text, string? Error)
 {
@@ -40,7 +43,7 @@ public sealed class PipelineStages(IBlobStore blobs, JobSubmitter submitter, IJo
         var input = new StringBuilder();
         foreach (var request in requests)
         {
-            input.Append(JsonSerializer.Serialize(new { custom_id = request.CustomId, prompt = request.Prompt, max_tokens = maxTokens, temperature }, JsonDefaults.Options))
+            input.Append(JsonSerializer.Serialize(new StageInputLine(request.CustomId, request.Prompt, maxTokens, temperature), JsonDefaults.Options))
                 .Append('\n');
         }
         var inputBlob = $"inputs/{jobId}.jsonl";

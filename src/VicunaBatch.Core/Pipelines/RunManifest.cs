@@ -45,23 +45,14 @@ public static class PipelineRunEvent
     public static WebhookDelivery For(PipelineDefinition definition, string runId, string type, DateTimeOffset at, RunManifest? manifest, string? error)
     {
         var id = "evt_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{runId}/{type}")))[..32];
-        var payload = JsonSerializer.Serialize(new
-        {
-            id,
-            @object = "event",
-            type,
-            created_at = at.ToUnixTimeSeconds(),
-            data = new
-            {
-                pipeline = definition.Name,
-                run_id = runId,
-                num_documents = manifest?.NumDocuments ?? 0,
-                num_summarized = manifest?.NumSummarized ?? 0,
-                num_errors = manifest?.NumErrors ?? 0,
-                manifest = manifest is null ? null : RunManifest.BlobName(definition.Output, runId),
-                error,
-            },
-        }, JsonDefaults.Options);
+        var payload = JsonSerializer.Serialize(new Wire(id, "event", type, at.ToUnixTimeSeconds(), new WireData(
+            definition.Name, runId, manifest?.NumDocuments ?? 0, manifest?.NumSummarized ?? 0, manifest?.NumErrors ?? 0,
+            manifest is null ? null : RunManifest.BlobName(definition.Output, runId), error)), JsonDefaults.Options);
         return new WebhookDelivery(id, type, runId, definition.Webhook!.Url, payload);
     }
+
+    internal sealed record Wire(string Id, string Object, string Type, long CreatedAt, WireData Data);
+
+    internal sealed record WireData(
+        string Pipeline, string RunId, int NumDocuments, int NumSummarized, int NumErrors, string? Manifest, string? Error);
 }

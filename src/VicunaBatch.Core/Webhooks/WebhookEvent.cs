@@ -73,5 +73,5 @@ public sealed record WebhookEvent(string Id, string Type, long CreatedAt, Webhoo
     /// <summary>The body as sent (compact JSON, snake_case, <c>object</c> second).</summary>
     public string ToJson() => JsonSerializer.Serialize(new Wire(Id, Object, Type, CreatedAt, Data), JsonDefaults.Options);
 
-    private sealed record Wire(string Id, string Object, string Type, long CreatedAt, WebhookEventData Data);
+    internal sealed record Wire(string Id, string Object, string Type, long CreatedAt, WebhookEventData Data);
 }

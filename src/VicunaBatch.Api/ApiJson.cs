@@ -1,0 +1,30 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
+using VicunaBatch.Core;
+
+namespace VicunaBatch.Api;
+
+/// <summary>The API's JSON: <see cref="JsonDefaults.Options"/>, with compile-time metadata for the objects only the API writes.</summary>
+internal static class ApiJson
+{
+    public static readonly JsonSerializerOptions Options = Create();
+
+    private static JsonSerializerOptions Create()
+    {
+        var options = new JsonSerializerOptions(JsonDefaults.Options)
+        {
+            TypeInfoResolver = JsonTypeInfoResolver.Combine(ApiWireJson.Default, JsonDefaults.Options.TypeInfoResolver),
+        };
+        options.MakeReadOnly();
+        return options;
+    }
+}
+
+/// <summary>Compile-time metadata for the API's wire objects (see <see cref="ApiJson"/>).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSerializable(typeof(FileObject))]
+[JsonSerializable(typeof(ValidationObject))]
+[JsonSerializable(typeof(ApiErrors.ErrorEnvelope))]
+[JsonSerializable(typeof(ApiErrors.ErrorWithValidation))]
+internal sealed partial class ApiWireJson : JsonSerializerContext;
