@@ -22,4 +22,7 @@ echo "publishing the native vicuna-batch for $rid into $out (linker: $cc)"
 # its own intermediate folders (--artifacts-path), so the JIT build's bin/ and obj/ stay as they are
 dotnet publish src/VicunaBatch.Cli -c Release -r "$rid" -p:PublishAot=true -p:CppCompilerAndLinker="$cc" \
   --artifacts-path .native-build -o "$out" -nologo -v q
+# the managed symbol files and the worker's leftovers (a project reference) are not part of it; vicuna-batch.dbg, the
+# native program's symbols, stays for a debugger
+rm -f "$out"/*.pdb "$out"/vicuna-worker.*
 echo "$out/vicuna-batch"
