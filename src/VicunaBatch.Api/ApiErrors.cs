@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.Http;
-using VicunaBatch.Core;
 
 namespace VicunaBatch.Api;
 

@@ -2,7 +2,11 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Batches;
+using VicunaBatch.Core.Files;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
 
 namespace VicunaBatch.Api;
 

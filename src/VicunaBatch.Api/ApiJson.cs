@@ -1,7 +1,7 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using VicunaBatch.Core;
+using System.Text.Json.Serialization;
+using System.Text.Json;
+using VicunaBatch.Core.Formats;
 
 namespace VicunaBatch.Api;
 

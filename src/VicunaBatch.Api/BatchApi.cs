@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Batches;
+using VicunaBatch.Core.Files;
 
 namespace VicunaBatch.Api;
 

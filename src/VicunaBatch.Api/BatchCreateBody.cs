@@ -1,7 +1,7 @@
-using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
 
 namespace VicunaBatch.Api;
 

@@ -1,7 +1,10 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Batches;
+using VicunaBatch.Core.Files;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Webhooks;
 
 namespace VicunaBatch.Api;
 

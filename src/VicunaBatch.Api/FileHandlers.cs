@@ -1,5 +1,5 @@
 using Microsoft.AspNetCore.Http;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Files;
 
 namespace VicunaBatch.Api;
 

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Batches;
+using VicunaBatch.Core.Files;
+using VicunaBatch.Core.Formats;
 
 namespace VicunaBatch.Api;
 

@@ -1,6 +1,9 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using VicunaBatch.Core;
+using System.Text.Json;
+using VicunaBatch.Core.Batches;
+using VicunaBatch.Core.Files;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
 
 namespace VicunaBatch.Api;
 

@@ -1,9 +1,9 @@
 using System.Runtime.CompilerServices;
-using Azure;
-using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
-using VicunaBatch.Core;
+using Azure.Storage.Blobs;
+using Azure;
+using VicunaBatch.Core.Ports;
 
 namespace VicunaBatch.Azure;
 
@@ -38,7 +38,7 @@ public sealed class AzureBlobStore : IBlobStore
             await _service.GetBlobContainerClient(container).CreateIfNotExistsAsync(cancellationToken: cancellationToken);
     }
 
-    public async Task<Core.BlobProperties> PutAsync(string name, Stream content, BlobCondition condition, CancellationToken cancellationToken = default)
+    public async Task<Core.Ports.BlobProperties> PutAsync(string name, Stream content, BlobCondition condition, CancellationToken cancellationToken = default)
     {
         var blob = Blob(name);
         var conditions = condition.CreateOnly ? new BlobRequestConditions { IfNoneMatch = ETag.All }
@@ -51,7 +51,7 @@ public sealed class AzureBlobStore : IBlobStore
         {
             var info = await blob.UploadAsync(counted ?? content, new BlobUploadOptions { Conditions = conditions }, cancellationToken);
             long length = counted?.NumBytesRead ?? content.Length - start;
-            return new Core.BlobProperties(name, info.Value.ETag.ToString(), length, info.Value.LastModified);
+            return new Core.Ports.BlobProperties(name, info.Value.ETag.ToString(), length, info.Value.LastModified);
         }
         catch (RequestFailedException e) when (StorageErrors.IsConditionFailed(e) || (conditions?.IfMatch is not null && e.Status == 404 && e.ErrorCode == "BlobNotFound"))
         {
@@ -89,13 +89,13 @@ public sealed class AzureBlobStore : IBlobStore
         catch (Exception e) when (StorageErrors.IsStorageFailure(e)) { throw StorageErrors.Blob(e, name, "read"); }
     }
 
-    public async Task<Core.BlobProperties?> GetPropertiesAsync(string name, CancellationToken cancellationToken = default)
+    public async Task<Core.Ports.BlobProperties?> GetPropertiesAsync(string name, CancellationToken cancellationToken = default)
     {
         var blob = Blob(name);
         try
         {
             var properties = (await blob.GetPropertiesAsync(cancellationToken: cancellationToken)).Value;
-            return new Core.BlobProperties(name, properties.ETag.ToString(), properties.ContentLength, properties.LastModified);
+            return new Core.Ports.BlobProperties(name, properties.ETag.ToString(), properties.ContentLength, properties.LastModified);
         }
         catch (RequestFailedException e) when (StorageErrors.IsNotFound(e)) { return null; }
         catch (Exception e) when (StorageErrors.IsStorageFailure(e)) { throw StorageErrors.Blob(e, name, "read the properties of"); }

@@ -5,7 +5,8 @@ using Azure.Storage.Blobs;
 using Azure.Storage.Queues;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
 
 namespace VicunaBatch.Azure;
 

@@ -1,11 +1,14 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
-using Azure;
-using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
-using VicunaBatch.Core;
+using Azure.Storage.Blobs;
+using Azure;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Results;
 
 namespace VicunaBatch.Azure;
 

@@ -1,4 +1,5 @@
-using VicunaBatch.Core;
+using VicunaBatch.Core.Ports;
+
 
 namespace VicunaBatch.Azure;
 

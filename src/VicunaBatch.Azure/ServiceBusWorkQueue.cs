@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Azure.Messaging.ServiceBus;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
 
 namespace VicunaBatch.Azure;
 

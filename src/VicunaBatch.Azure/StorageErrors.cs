@@ -1,6 +1,6 @@
-using Azure;
 using Azure.Identity;
-using VicunaBatch.Core;
+using Azure;
+using VicunaBatch.Core.Ports;
 
 namespace VicunaBatch.Azure;
 

@@ -1,10 +1,11 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
 using System.Text.Json.Serialization;
-using Azure;
-using Azure.Storage.Queues;
+using System.Text.Json;
 using Azure.Storage.Queues.Models;
-using VicunaBatch.Core;
+using Azure.Storage.Queues;
+using Azure;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Ports;
 
 namespace VicunaBatch.Azure;
 

@@ -1,9 +1,9 @@
-using System.Net;
 using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json;
+using System.Net;
 using System.Text.Json.Nodes;
-using VicunaBatch.Core;
+using System.Text.Json;
+using System.Text;
+using VicunaBatch.Core.Formats;
 
 namespace VicunaBatch.Cli;
 

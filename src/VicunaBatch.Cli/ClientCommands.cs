@@ -1,7 +1,8 @@
 using System.CommandLine;
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using VicunaBatch.Core;
+using System.Text.Json;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
 
 namespace VicunaBatch.Cli;
 

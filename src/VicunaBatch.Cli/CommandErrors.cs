@@ -1,5 +1,6 @@
 using System.CommandLine;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Pipelines;
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Inference.Package;
 
@@ -48,7 +49,7 @@ internal static class CommandErrors
     /// device</c>), not as the property and the exception's two lines.</summary>
     internal static string Message(Exception e) =>
         e is ArgumentOutOfRangeException { ParamName: { } name } outOfRange && FlagOf.TryGetValue(name, out var flag)
-            ? Core.OutOfRangeText.Describe(flag, outOfRange)
+            ? Core.Formats.OutOfRangeText.Describe(flag, outOfRange)
             : e.Message;
 }
 

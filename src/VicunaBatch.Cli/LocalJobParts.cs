@@ -1,6 +1,9 @@
-using VicunaBatch.Core;
-using VicunaBatch.Inference;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
 using VicunaBatch.Inference.Engine;
+using VicunaBatch.Inference;
 using VicunaBatch.Local;
 using VicunaBatch.Worker;
 

@@ -1,8 +1,11 @@
 using System.Security.Cryptography;
 using System.Text;
-using VicunaBatch.Core;
-using VicunaBatch.Inference;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
 using VicunaBatch.Inference.Engine;
+using VicunaBatch.Inference;
 using VicunaBatch.Local;
 using VicunaBatch.Worker;
 

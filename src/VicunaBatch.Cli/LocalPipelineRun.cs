@@ -1,7 +1,10 @@
-using VicunaBatch.Core;
-using VicunaBatch.Inference;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Pipelines;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Webhooks;
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Inference.Text;
+using VicunaBatch.Inference;
 using VicunaBatch.Local;
 using VicunaBatch.Worker;
 

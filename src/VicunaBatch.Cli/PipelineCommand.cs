@@ -1,5 +1,6 @@
 using System.CommandLine;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Pipelines;
 
 namespace VicunaBatch.Cli;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
 using VicunaBatch.Worker;
 
 namespace VicunaBatch.Cli;

@@ -1,7 +1,11 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Pipelines;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
+using VicunaBatch.Core.Webhooks;
 using VicunaBatch.Inference;
 using VicunaBatch.Local;
 

@@ -2,7 +2,8 @@ using Azure.Storage.Queues.Models;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Logging;
 using VicunaBatch.Azure;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Webhooks;
 
 namespace VicunaBatch.Functions;
 

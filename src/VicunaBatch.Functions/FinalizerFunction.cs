@@ -3,7 +3,9 @@ using Azure.Storage.Queues.Models;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Logging;
 using VicunaBatch.Azure;
-using VicunaBatch.Core;
+using VicunaBatch.Core.ControlPlane;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Services;
 
 namespace VicunaBatch.Functions;
 

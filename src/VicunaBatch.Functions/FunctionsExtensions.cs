@@ -3,7 +3,13 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using VicunaBatch.Api;
 using VicunaBatch.Azure;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Batches;
+using VicunaBatch.Core.ControlPlane;
+using VicunaBatch.Core.Files;
+using VicunaBatch.Core.Pipelines;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
+using VicunaBatch.Core.Webhooks;
 
 namespace VicunaBatch.Functions;
 

@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Configuration;
-using VicunaBatch.Core;
+using VicunaBatch.Core.ControlPlane;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Webhooks;
 
 namespace VicunaBatch.Functions;
 

@@ -1,7 +1,10 @@
 using Azure.Storage.Queues.Models;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Logging;
-using VicunaBatch.Core;
+using VicunaBatch.Core.ControlPlane;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
 
 namespace VicunaBatch.Functions;
 

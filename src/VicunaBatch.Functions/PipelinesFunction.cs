@@ -2,7 +2,11 @@ using Azure.Storage.Blobs;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Logging;
 using VicunaBatch.Azure;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Pipelines;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
+using VicunaBatch.Core.Webhooks;
 using VicunaBatch.Inference.Package;
 using VicunaBatch.Inference.Text;
 

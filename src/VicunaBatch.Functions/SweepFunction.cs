@@ -1,6 +1,7 @@
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Logging;
-using VicunaBatch.Core;
+using VicunaBatch.Core.ControlPlane;
+using VicunaBatch.Core.Formats;
 
 namespace VicunaBatch.Functions;
 

@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Ports;
 
 namespace VicunaBatch.Local;
 

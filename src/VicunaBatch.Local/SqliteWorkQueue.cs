@@ -1,5 +1,5 @@
 using Microsoft.Data.Sqlite;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Ports;
 
 namespace VicunaBatch.Local;
 

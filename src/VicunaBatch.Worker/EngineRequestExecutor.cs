@@ -1,7 +1,9 @@
-using VicunaBatch.Core;
-using VicunaBatch.Inference;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Results;
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Inference.Text;
+using VicunaBatch.Inference;
 using EngineFinish = VicunaBatch.Inference.Engine.FinishReason;
 
 namespace VicunaBatch.Worker;
@@ -73,7 +75,7 @@ public sealed class EngineRequestExecutor : IRequestExecutor
         {
             EngineFinish.Stop or EngineFinish.Length => RequestOutcome.Success(
                 request, ModelName, result.Text ?? string.Empty,
-                result.FinishReason == EngineFinish.Stop ? Core.FinishReason.Stop : Core.FinishReason.Length,
+                result.FinishReason == EngineFinish.Stop ? Core.Results.FinishReason.Stop : Core.Results.FinishReason.Length,
                 result.PromptTokens, result.CompletionTokens, now),
             EngineFinish.Cancelled => throw new OperationCanceledException($"request {request.CustomId} was cancelled"),
             _ => RequestOutcome.Failure(request, ErrorCode(result), result.Error ?? "generation failed", now),

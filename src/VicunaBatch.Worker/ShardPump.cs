@@ -1,4 +1,5 @@
-using VicunaBatch.Core;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
 using VicunaBatch.Inference.Engine;
 
 namespace VicunaBatch.Worker;

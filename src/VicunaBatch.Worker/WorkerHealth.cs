@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Ports;
 
 namespace VicunaBatch.Worker;
 

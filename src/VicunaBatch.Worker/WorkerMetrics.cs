@@ -1,5 +1,7 @@
 using System.Diagnostics.Metrics;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
 using VicunaBatch.Inference.Engine;
 
 namespace VicunaBatch.Worker;

@@ -1,4 +1,4 @@
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
 using VicunaBatch.Inference.Engine;
 
 namespace VicunaBatch.Worker;

@@ -1,7 +1,9 @@
 using Microsoft.Extensions.Hosting;
-using VicunaBatch.Azure;
 using Microsoft.Extensions.Logging;
-using VicunaBatch.Core;
+using VicunaBatch.Azure;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
 using VicunaBatch.Inference;
 using VicunaBatch.Inference.Engine;
 

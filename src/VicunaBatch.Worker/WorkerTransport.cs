@@ -1,4 +1,6 @@
-using VicunaBatch.Core;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
+
 
 namespace VicunaBatch.Worker;
 

@@ -1,4 +1,6 @@
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Results;
+
 
 namespace VicunaBatch.Api.Tests;
 

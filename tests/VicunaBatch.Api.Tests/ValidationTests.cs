@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace VicunaBatch.Api.Tests;
 
 [Collection(ServerCollection.Name)]

@@ -3,7 +3,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Webhooks;
 
 namespace VicunaBatch.Api.Tests;
 

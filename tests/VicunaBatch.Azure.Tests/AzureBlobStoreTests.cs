@@ -1,5 +1,5 @@
 using System.Text;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Ports;
 
 namespace VicunaBatch.Azure.Tests;
 

@@ -1,8 +1,13 @@
 using System.Text;
-using Azure.Core;
 using Azure.Core.Pipeline;
+using Azure.Core;
 using Azure.Storage.Blobs;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Results;
+using VicunaBatch.Core.Services;
+using VicunaBatch.Core.Webhooks;
 using VicunaBatch.Local;
 
 namespace VicunaBatch.Azure.Tests;

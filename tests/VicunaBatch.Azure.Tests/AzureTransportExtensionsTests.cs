@@ -1,7 +1,10 @@
 using System.Text;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Results;
+using VicunaBatch.Core.Services;
 
 namespace VicunaBatch.Azure.Tests;
 

@@ -1,7 +1,10 @@
 using System.Text;
-using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Specialized;
-using VicunaBatch.Core;
+using Azure.Storage.Blobs;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Results;
+using VicunaBatch.Core.Services;
 
 namespace VicunaBatch.Azure.Tests;
 

@@ -1,5 +1,6 @@
 using Azure.Messaging.ServiceBus;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Ports;
 
 namespace VicunaBatch.Azure.Tests;
 
@@ -32,7 +33,7 @@ public sealed class ServiceBusWorkQueueTests
 
         Assert.Equal(["batch_1:0", "batch_1:1"], _bus.Sent.Select(m => m.MessageId));
         Assert.All(_bus.Sent, m => Assert.Equal("application/json", m.ContentType));
-        var sent = VicunaBatch.Core.Shard.FromJson(_bus.Sent[1].Body.ToString());
+        var sent = VicunaBatch.Core.Formats.Shard.FromJson(_bus.Sent[1].Body.ToString());
         Assert.Equal(Shard(1), sent with { SkipLines = Shard(1).SkipLines });
         Assert.True(_bus.Sent[1].Body.ToMemory().Length < 400); // the claim check, not the input lines
     }

@@ -1,5 +1,5 @@
 using Azure.Storage.Queues;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Ports;
 
 namespace VicunaBatch.Azure.Tests;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Testing;
 using VicunaBatch.Worker;

@@ -1,6 +1,6 @@
-using System.Text;
 using System.Text.Json;
-using VicunaBatch.Core;
+using System.Text;
+using VicunaBatch.Core.Webhooks;
 using VicunaBatch.Local.Tests.Webhooks;
 using VicunaBatch.Testing;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Results;
 using Xunit.Abstractions;
 
 namespace VicunaBatch.Cli.Tests;

@@ -1,6 +1,9 @@
-using System.Text;
 using System.Text.Json;
-using VicunaBatch.Core;
+using System.Text;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Pipelines;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Webhooks;
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Local.Tests.Webhooks;
 using VicunaBatch.Testing;

@@ -1,6 +1,9 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Testing;
 using VicunaBatch.Worker;

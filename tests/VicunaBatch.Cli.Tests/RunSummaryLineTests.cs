@@ -1,4 +1,5 @@
-using VicunaBatch.Core;
+using VicunaBatch.Core.Jobs;
+
 
 namespace VicunaBatch.Cli.Tests;
 

@@ -1,6 +1,8 @@
-using System.Text;
 using System.Text.Json;
-using VicunaBatch.Core;
+using System.Text;
+using VicunaBatch.Core.Diagnostics;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Results;
 using VicunaBatch.Local.Tests.Webhooks;
 using VicunaBatch.Testing;
 

@@ -1,6 +1,6 @@
-using System.Text;
 using System.Text.Json;
-using VicunaBatch.Core;
+using System.Text;
+using VicunaBatch.Core.Webhooks;
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Local.Tests.Webhooks;
 

@@ -1,4 +1,5 @@
-using VicunaBatch.Core;
+using VicunaBatch.Core.Diagnostics;
+
 
 namespace VicunaBatch.Core.Tests;
 

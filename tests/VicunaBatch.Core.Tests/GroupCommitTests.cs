@@ -1,4 +1,5 @@
 using System.Text;
+using VicunaBatch.Core.Results;
 
 namespace VicunaBatch.Core.Tests;
 

@@ -1,5 +1,6 @@
 using System.Text;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Services;
 
 namespace VicunaBatch.Core.Tests;
 

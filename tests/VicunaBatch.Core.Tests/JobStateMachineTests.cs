@@ -1,5 +1,6 @@
 using System.Text.Json;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
 
 namespace VicunaBatch.Core.Tests;
 

@@ -1,10 +1,10 @@
 using System.Net.Http.Headers;
 using System.Reflection;
-using System.Text;
 using System.Text.Json;
+using System.Text;
 using Microsoft.Azure.Functions.Worker;
 using VicunaBatch.Azure.Tests;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Webhooks;
 
 namespace VicunaBatch.Functions.Tests;
 

@@ -1,7 +1,9 @@
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using VicunaBatch.Azure.Tests;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Webhooks;
 
 namespace VicunaBatch.Functions.Tests;
 

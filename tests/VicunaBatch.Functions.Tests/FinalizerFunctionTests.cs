@@ -1,7 +1,10 @@
 using System.Text.Json;
 using Azure.Storage.Queues.Models;
 using VicunaBatch.Azure.Tests;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
+using VicunaBatch.Core.Webhooks;
 
 namespace VicunaBatch.Functions.Tests;
 

@@ -1,15 +1,17 @@
-using System.Text;
 using System.Text.Json;
-using Azure;
-using Azure.Storage.Queues;
+using System.Text;
 using Azure.Storage.Queues.Models;
+using Azure.Storage.Queues;
+using Azure;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
-using VicunaBatch.Azure;
 using VicunaBatch.Azure.Tests;
-using VicunaBatch.Core;
+using VicunaBatch.Azure;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
 
 namespace VicunaBatch.Functions.Tests;
 

@@ -3,7 +3,9 @@ using System.Text.Json.Nodes;
 using Azure.Storage.Blobs;
 using Azure.Storage.Queues.Models;
 using VicunaBatch.Azure.Tests;
-using VicunaBatch.Core;
+using VicunaBatch.Core.ControlPlane;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
 
 namespace VicunaBatch.Functions.Tests;
 

@@ -1,10 +1,11 @@
-using System.Text;
 using System.Text.Json;
+using System.Text;
 using Azure.Storage.Blobs;
 using Microsoft.Azure.Functions.Worker;
-using VicunaBatch.Azure;
 using VicunaBatch.Azure.Tests;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Pipelines;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Webhooks;
 using VicunaBatch.Testing;
 
 namespace VicunaBatch.Functions.Tests;

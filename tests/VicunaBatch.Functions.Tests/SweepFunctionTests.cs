@@ -1,7 +1,8 @@
 using System.Text.Json;
 using Microsoft.Azure.Functions.Worker;
 using VicunaBatch.Azure.Tests;
-using VicunaBatch.Core;
+using VicunaBatch.Core.ControlPlane;
+using VicunaBatch.Core.Jobs;
 
 namespace VicunaBatch.Functions.Tests;
 

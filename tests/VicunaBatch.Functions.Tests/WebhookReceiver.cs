@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Webhooks;
 
 namespace VicunaBatch.Functions.Tests;
 

@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-
 namespace VicunaBatch.Infra.Tests;
 
 /// <summary>No key, SAS or connection string anywhere: the services refuse local auth, and nothing in the

@@ -1,4 +1,7 @@
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Results;
+
 
 namespace VicunaBatch.Local.Tests;
 

@@ -1,5 +1,9 @@
 using System.Text.Json;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Results;
+using VicunaBatch.Core.Services;
 
 namespace VicunaBatch.Local.Tests;
 

@@ -1,6 +1,10 @@
 using System.Collections.Concurrent;
 using System.Text;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Results;
+using VicunaBatch.Core.Services;
 
 namespace VicunaBatch.Local.Tests;
 

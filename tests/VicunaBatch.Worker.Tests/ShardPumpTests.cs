@@ -1,4 +1,8 @@
-using VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Results;
+using VicunaBatch.Core.Services;
+
 
 namespace VicunaBatch.Worker.Tests;
 

@@ -1,5 +1,8 @@
 using System.Globalization;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Diagnostics;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Results;
+using VicunaBatch.Core.Services;
 
 namespace VicunaBatch.Worker.Tests;
 

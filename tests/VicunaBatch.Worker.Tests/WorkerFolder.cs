@@ -1,6 +1,14 @@
-using System.Text;
 using System.Text.Json;
-using VicunaBatch.Core;
+using System.Text;
+using VicunaBatch.Core.Batches;
+using VicunaBatch.Core.ControlPlane;
+using VicunaBatch.Core.Files;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Results;
+using VicunaBatch.Core.Services;
+using VicunaBatch.Core.Webhooks;
 using VicunaBatch.Local;
 
 namespace VicunaBatch.Worker.Tests;

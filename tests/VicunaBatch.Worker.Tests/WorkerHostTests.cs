@@ -5,7 +5,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Services;
 using VicunaBatch.Inference.Engine;
 
 namespace VicunaBatch.Worker.Tests;

@@ -1,4 +1,6 @@
-using VicunaBatch.Core;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Services;
+
 
 namespace VicunaBatch.Worker.Tests;
 

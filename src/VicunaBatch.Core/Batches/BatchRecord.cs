@@ -1,4 +1,8 @@
-namespace VicunaBatch.Core;
+using VicunaBatch.Core.Files;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
+
+namespace VicunaBatch.Core.Batches;
 
 /// <summary>
 /// Who owns a batch and which file it was created from, stored at <c>jobs/{id}/owner.json</c> beside the job

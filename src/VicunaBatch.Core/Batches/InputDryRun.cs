@@ -1,14 +1,7 @@
-namespace VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Ports;
 
-/// <summary>Counts a request's prompt tokens the way the engine will (chat template included).
-/// Optional: a host with a tokenizer supplies one; without it a dry run reports no token counts.</summary>
-public interface IPromptTokenCounter
-{
-    /// <summary>Longest prompt + output the model accepts, in tokens.</summary>
-    int ContextLength { get; }
-
-    int CountPromptTokens(BatchRequest request);
-}
+namespace VicunaBatch.Core.Batches;
 
 /// <summary>Prompt size of one input line.</summary>
 public sealed record LinePromptTokens(int Line, string CustomId, int Tokens);

@@ -1,7 +1,11 @@
 using System.Text;
 using System.Text.Json;
+using VicunaBatch.Core.Files;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Batches;
 
 /// <summary>
 /// Batches of tenants: creation through <see cref="JobSubmitter"/> with the owner recorded first, reads that
@@ -16,7 +20,7 @@ public sealed class TenantBatches(IBlobStore blobs, IJobStore jobs, JobSubmitter
         var jobId = JobIds.New();
         var now = time.GetUtcNow();
         var record = new BatchRecord(jobId, creation.Owner, creation.InputFile.Id, now.ToUnixTimeSeconds());
-        await blobs.PutBytesAsync(BatchRecord.Blob(jobId), JsonSerializer.SerializeToUtf8Bytes(record, JsonDefaults.Options),
+        await blobs.PutBytesAsync(BatchRecord.Blob(jobId), JsonSerializer.SerializeToUtf8Bytes(record, BatchesJson.Options),
             BlobCondition.IfNotExists, cancellationToken);
         if (creation.WebhookSecret is { } secret)
             await blobs.PutBytesAsync(BatchRecord.WebhookSecretBlob(jobId), Encoding.UTF8.GetBytes(secret), BlobCondition.IfNotExists, cancellationToken);
@@ -109,7 +113,7 @@ public sealed class TenantBatches(IBlobStore blobs, IJobStore jobs, JobSubmitter
 
     private async Task<BatchRecord?> ReadRecordAsync(string jobId, CancellationToken cancellationToken)
     {
-        try { return JsonSerializer.Deserialize<BatchRecord>(await blobs.ReadBytesAsync(BatchRecord.Blob(jobId), cancellationToken), JsonDefaults.Options); }
+        try { return JsonSerializer.Deserialize<BatchRecord>(await blobs.ReadBytesAsync(BatchRecord.Blob(jobId), cancellationToken), BatchesJson.Options); }
         catch (BlobStoreException e) when (e.Reason == BlobStoreFailure.NotFound) { return null; }
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
+using VicunaBatch.Core.Ports;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Files;
 
 /// <summary>
 /// Files of tenants over an <see cref="IBlobStore"/>: content is streamed into its blob, then the metadata
@@ -38,7 +39,7 @@ public sealed class FileCatalog(IBlobStore blobs, TimeProvider time)
         byte[] content;
         try { content = await blobs.ReadBytesAsync(FileIds.MetadataBlob(fileId), cancellationToken); }
         catch (BlobStoreException e) when (e.Reason == BlobStoreFailure.NotFound) { return null; }
-        var file = JsonSerializer.Deserialize<StoredFile>(content, JsonDefaults.Options)!;
+        var file = JsonSerializer.Deserialize<StoredFile>(content, FilesJson.Options)!;
         return file.Owner == owner ? file : null;
     }
 
@@ -68,7 +69,7 @@ public sealed class FileCatalog(IBlobStore blobs, TimeProvider time)
     {
         try
         {
-            await blobs.PutBytesAsync(FileIds.MetadataBlob(file.Id), JsonSerializer.SerializeToUtf8Bytes(file, JsonDefaults.Options),
+            await blobs.PutBytesAsync(FileIds.MetadataBlob(file.Id), JsonSerializer.SerializeToUtf8Bytes(file, FilesJson.Options),
                 BlobCondition.IfNotExists, cancellationToken);
         }
         catch (BlobStoreException e) when (e.Reason == BlobStoreFailure.ConditionFailed) { } // registered concurrently: same content

@@ -1,8 +1,9 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
+using VicunaBatch.Core.Formats;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Files;
 
 /// <summary>What a file is for (OpenAI's <c>purpose</c>, snake_case on the wire).</summary>
 public enum FilePurpose

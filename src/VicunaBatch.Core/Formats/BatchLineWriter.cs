@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Formats;
 
 /// <summary>Writes a <see cref="BatchRequest"/> as an OpenAI Batch input line (no trailing newline).</summary>
 public static class BatchLineWriter

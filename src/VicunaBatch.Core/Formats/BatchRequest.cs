@@ -1,4 +1,4 @@
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Formats;
 
 /// <summary>Which OpenAI endpoint a request targets; decides the shape of its output body.</summary>
 public enum BatchEndpoint

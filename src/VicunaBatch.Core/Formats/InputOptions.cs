@@ -1,4 +1,4 @@
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Formats;
 
 /// <summary>How input files are read.</summary>
 public enum InputFormat

@@ -1,4 +1,4 @@
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Formats;
 
 /// <summary>Outcome of the validation pass. <see cref="Errors"/> are in line order.</summary>
 public sealed record ValidationReport(

@@ -3,13 +3,20 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Formats;
 
-/// <summary>The one JSON configuration of Core: snake_case names and enums, nulls written (as OpenAI does).</summary>
+/// <summary>
+/// The one JSON convention of Core: snake_case names and enums, nulls written (as OpenAI does). Each namespace that
+/// stores records owns their JSON (<c>JobsJson</c>, <c>ResultsJson</c>, …): these conventions with compile-time
+/// metadata from its own <see cref="JsonSerializerContext"/>, so no namespace needs to know another's records. The
+/// reflection-based serializer builds that metadata at run time on first use, tens of ms a type, on the cores the
+/// engine runs on; the native build (scripts/publish-native.sh) cannot build it at run time at all for records with
+/// value-type members.
+/// </summary>
 public static class JsonDefaults
 {
-    public static readonly JsonSerializerOptions Options = Create(indented: false);
-    public static readonly JsonSerializerOptions Indented = Create(indented: true);
+    /// <summary>The conventions with run-time (reflection) metadata only: for JSON that is not a stored record.</summary>
+    public static readonly JsonSerializerOptions Options = Create(null);
 
     /// <summary>Writer options for hand-written lines: compact, no HTML escaping.</summary>
     public static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -18,7 +25,11 @@ public static class JsonDefaults
     public static string SnakeCase<TEnum>(this TEnum value) where TEnum : struct, Enum =>
         JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
 
-    private static JsonSerializerOptions Create(bool indented)
+    /// <summary>
+    /// The conventions with <paramref name="context"/>'s compile-time metadata first and reflection for the rest. A
+    /// context is declared with <see cref="SourceGeneration"/>'s settings so both agree on names.
+    /// </summary>
+    public static JsonSerializerOptions Create(IJsonTypeInfoResolver? context, bool indented = false)
     {
         var options = new JsonSerializerOptions
         {
@@ -26,41 +37,15 @@ public static class JsonDefaults
             DefaultIgnoreCondition = JsonIgnoreCondition.Never,
             Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
             WriteIndented = indented,
-            // compile-time metadata for the records a job stores and reads again and again, reflection for the rest
-            TypeInfoResolver = JsonTypeInfoResolver.Combine(StoredRecordsJson.Default, new DefaultJsonTypeInfoResolver()),
+            TypeInfoResolver = context is null
+                ? new DefaultJsonTypeInfoResolver()
+                : JsonTypeInfoResolver.Combine(context, new DefaultJsonTypeInfoResolver()),
         };
         options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false));
         options.MakeReadOnly(populateMissingResolver: true);
         return options;
     }
-}
 
-/// <summary>
-/// Compile-time JSON metadata (the same naming as <see cref="JsonDefaults.Options"/>) for every record Core writes and
-/// reads: a job's on its way (the job, its plan, shard messages and reports, each request's checkpointed outcome, error
-/// lines), the API's batches and files, pipelines' state, webhook events and their log. The reflection-based serializer
-/// builds this metadata at run time on first use, tens of ms a type, on the cores the engine runs on; the CLI's
-/// ReadyToRun build has the generated code precompiled, and the native build (scripts/publish-native.sh) cannot build
-/// it at run time at all for records with value-type members.
-/// </summary>
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
-[JsonSerializable(typeof(BatchJob))]
-[JsonSerializable(typeof(JobPlan))]
-[JsonSerializable(typeof(Shard))]
-[JsonSerializable(typeof(ShardReport))]
-[JsonSerializable(typeof(RequestOutcome))]
-[JsonSerializable(typeof(ErrorLine))]
-[JsonSerializable(typeof(ShardDoneEvent))]
-[JsonSerializable(typeof(BatchRecord))]
-[JsonSerializable(typeof(StoredFile))]
-[JsonSerializable(typeof(PipelineWatermark))]
-[JsonSerializable(typeof(PipelineCurrentRun))]
-[JsonSerializable(typeof(PipelineRunLock))]
-[JsonSerializable(typeof(PipelineScheduleMark))]
-[JsonSerializable(typeof(RunManifest))]
-[JsonSerializable(typeof(StageInputLine))]
-[JsonSerializable(typeof(PipelineRunEvent.Wire), TypeInfoPropertyName = "PipelineRunEventWire")]
-[JsonSerializable(typeof(WebhookEvent.Wire), TypeInfoPropertyName = "WebhookEventWire")]
-[JsonSerializable(typeof(WebhookDelivery))]
-[JsonSerializable(typeof(WebhookAttempt))]
-internal sealed partial class StoredRecordsJson : JsonSerializerContext;
+    /// <summary>What every context of Core is declared with: <c>[JsonSourceGenerationOptions(…)]</c> repeats these two.</summary>
+    public const JsonKnownNamingPolicy SourceGeneration = JsonKnownNamingPolicy.SnakeCaseLower;
+}

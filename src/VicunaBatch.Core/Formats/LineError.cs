@@ -1,4 +1,4 @@
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Formats;
 
 /// <summary>Why an input line was rejected. Serialised snake_case (<c>invalid_json</c>, …).</summary>
 public enum LineErrorCode

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Formats;
 
 /// <summary>
 /// Parses one physical input line into a <see cref="BatchRequest"/> or a <see cref="LineError"/>.

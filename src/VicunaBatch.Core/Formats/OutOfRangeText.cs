@@ -1,4 +1,4 @@
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Formats;
 
 /// <summary>An option out of range as one line for a person: its name, its value and the reason, without the
 /// exception's <c>(Parameter '…')</c> and <c>Actual value was …</c> parts.</summary>

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Formats;
 
 /// <summary>
 /// One physical line. <see cref="ByteOffset"/>/<see cref="ByteLength"/> span the raw bytes including

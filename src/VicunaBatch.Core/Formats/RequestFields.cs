@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Formats;
 
 /// <summary>Reads the request fields shared by the OpenAI body and the simple line, with range checks.</summary>
 internal static class RequestFields

@@ -1,8 +1,7 @@
-using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Formats;
 
 /// <summary>
 /// A contiguous range of physical input lines, the body of one queue message. Byte range never
@@ -33,19 +32,8 @@ public sealed record Shard
     [JsonIgnore]
     public string MessageId => $"{JobId}:{ShardIndex}";
 
-    public string ToJson() => JsonSerializer.Serialize(this, JsonDefaults.Options);
+    public string ToJson() => JsonSerializer.Serialize(this, FormatsJson.Options);
 
     public static Shard FromJson(string json) =>
-        JsonSerializer.Deserialize<Shard>(json, JsonDefaults.Options) ?? throw new JsonException("shard message is null");
-
-    /// <summary>Parses the shard's lines from the input blob, skipping blank lines and <see cref="SkipLines"/>.</summary>
-    public async IAsyncEnumerable<ParsedLine> ReadAsync(
-        IBlobStore blobs, LineParser parser, [EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        var skip = SkipLines.ToHashSet();
-        await using var stream = await blobs.OpenReadAsync(InputBlob, new BlobRange(ByteOffset, ByteLength), cancellationToken);
-        await foreach (var line in PhysicalLineReader.ReadAsync(stream, ByteOffset, FirstLine, cancellationToken))
-            if (!line.IsBlank && !skip.Contains(line.LineNumber))
-                yield return parser.Parse(line, Format);
-    }
+        JsonSerializer.Deserialize<Shard>(json, FormatsJson.Options) ?? throw new JsonException("shard message is null");
 }

@@ -1,4 +1,4 @@
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Jobs;
 
 /// <summary>Job statuses of the OpenAI batch object (snake_case on the wire).</summary>
 public enum JobStatus
@@ -35,7 +35,7 @@ public sealed record JobErrors(IReadOnlyList<JobError> Data)
 
 /// <summary>
 /// The OpenAI batch object plus <c>progress</c> and <c>webhook</c>. Serialise with
-/// <see cref="JsonDefaults.Options"/> (snake_case, nulls written). Timestamps are Unix seconds.
+/// <see cref="JobsJson.Options"/> (snake_case, nulls written). Timestamps are Unix seconds.
 /// Change <see cref="Status"/> only through <see cref="JobStateMachine"/>.
 /// </summary>
 public sealed class BatchJob

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
+using VicunaBatch.Core.Formats;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Jobs;
 
 /// <summary>
 /// Job ids: 1–64 characters of [A-Za-z0-9_-] (they name blob folders and queue message ids);

@@ -1,4 +1,6 @@
-namespace VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+
+namespace VicunaBatch.Core.Jobs;
 
 /// <summary>Thrown for a transition the job lifecycle does not allow; names both states.</summary>
 public sealed class JobStateException(string jobId, JobStatus from, JobStatus to)

@@ -1,4 +1,6 @@
-namespace VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+
+namespace VicunaBatch.Core.Pipelines;
 
 /// <summary>A document's final summary, or the failed request that ended it.</summary>
 public sealed record DocumentSummary(PipelineDocument Document, string? Text, string? Error, int NumChunks, int NumStages)

@@ -1,7 +1,8 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using VicunaBatch.Core.Webhooks;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Pipelines;
 
 /// <summary>Where documents come from or summaries go: a local folder or a blob container, and a name prefix inside it.</summary>
 public sealed record PipelineLocation(string? Folder, string? Container, string Prefix)

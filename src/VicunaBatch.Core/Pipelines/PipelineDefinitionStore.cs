@@ -1,4 +1,6 @@
-namespace VicunaBatch.Core;
+using VicunaBatch.Core.Ports;
+
+namespace VicunaBatch.Core.Pipelines;
 
 /// <summary>A definition blob that could not be used, and why.</summary>
 public sealed record PipelineDefinitionProblem(string BlobName, string Reason);

@@ -1,7 +1,8 @@
 using System.Text;
 using System.Text.Json;
+using VicunaBatch.Core.Ports;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Pipelines;
 
 public enum DocumentErrorCode
 {

@@ -1,8 +1,10 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using System.Globalization;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Webhooks;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Pipelines;
 
 public enum PipelineRunStatus
 {
@@ -143,7 +145,7 @@ public sealed class PipelineRunner(PipelineDefinition definition, PipelineParts 
         int numSummarized = entries.Count(e => e.Status == ManifestDocumentStatus.Summarized);
         var manifest = new RunManifest(definition.Name, runId, startedAt, time.GetUtcNow(), entries.Count, numSummarized, entries.Count - numSummarized, entries, stages);
         await parts.Output.PutBytesAsync(RunManifest.BlobName(definition.Output, runId),
-            JsonSerializer.SerializeToUtf8Bytes(manifest, JsonDefaults.Indented), BlobCondition.None, cancellationToken);
+            JsonSerializer.SerializeToUtf8Bytes(manifest, PipelinesJson.Indented), BlobCondition.None, cancellationToken);
         return manifest;
     }
 }

@@ -1,6 +1,6 @@
 using Cronos;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Pipelines;
 
 /// <summary>
 /// A pipeline's timer: a 5-field cron expression (minute hour day month weekday) or a 6-field NCRONTAB one with

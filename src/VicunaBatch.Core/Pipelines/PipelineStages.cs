@@ -1,7 +1,11 @@
 using System.Text;
 using System.Text.Json;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Pipelines;
 
 /// <summary>One prompt of a stage.</summary>
 public sealed record StageRequest(string CustomId, string Prompt);
@@ -22,13 +26,6 @@ public sealed class PipelineStageNotFinishedException(string jobId, JobStatus st
     public string JobId { get; } = jobId;
 }
 
-/// <summary>Runs a submitted job to a terminal status: locally by draining the engine, elsewhere by waiting for the
-/// workers. May return the job still running (a host that waits only so long); the run then resumes later.</summary>
-public interface IJobDriver
-{
-    Task<BatchJob> RunToEndAsync(BatchJob job, CancellationToken cancellationToken = default);
-}
-
 /// <summary>
 /// A pipeline stage as a normal batch job: the prompts become a simple-format JSONL input blob, <see cref="JobSubmitter"/>
 /// validates and queues it, the host's <see cref="IJobDriver"/> takes it to the end, and the answers come back from
@@ -43,7 +40,7 @@ public sealed class PipelineStages(IBlobStore blobs, JobSubmitter submitter, IJo
         var input = new StringBuilder();
         foreach (var request in requests)
         {
-            input.Append(JsonSerializer.Serialize(new StageInputLine(request.CustomId, request.Prompt, maxTokens, temperature), JsonDefaults.Options))
+            input.Append(JsonSerializer.Serialize(new StageInputLine(request.CustomId, request.Prompt, maxTokens, temperature), PipelinesJson.Options))
                 .Append('\n');
         }
         var inputBlob = $"inputs/{jobId}.jsonl";

@@ -1,6 +1,7 @@
 using System.Text.Json;
+using VicunaBatch.Core.Ports;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Pipelines;
 
 /// <summary>What a pipeline has already summarized: document path → the ETag seen when it was.</summary>
 public sealed record PipelineWatermark(IReadOnlyDictionary<string, string> PathToETag, string? LastRunId, DateTimeOffset? LastRunAt)
@@ -28,21 +29,21 @@ public sealed class PipelineState(IBlobStore blobs, string pipelineName, TimePro
     public async Task<PipelineWatermark> ReadWatermarkAsync(CancellationToken cancellationToken = default)
     {
         if (!await blobs.ExistsAsync(WatermarkBlob, cancellationToken)) return PipelineWatermark.Empty;
-        return JsonSerializer.Deserialize<PipelineWatermark>(await blobs.ReadBytesAsync(WatermarkBlob, cancellationToken), JsonDefaults.Options)
+        return JsonSerializer.Deserialize<PipelineWatermark>(await blobs.ReadBytesAsync(WatermarkBlob, cancellationToken), PipelinesJson.Options)
             ?? throw new InvalidDataException($"{WatermarkBlob} is not a watermark");
     }
 
     public Task WriteWatermarkAsync(PipelineWatermark watermark, CancellationToken cancellationToken = default) =>
-        blobs.PutBytesAsync(WatermarkBlob, JsonSerializer.SerializeToUtf8Bytes(watermark, JsonDefaults.Indented), BlobCondition.None, cancellationToken);
+        blobs.PutBytesAsync(WatermarkBlob, JsonSerializer.SerializeToUtf8Bytes(watermark, PipelinesJson.Indented), BlobCondition.None, cancellationToken);
 
     public async Task<PipelineCurrentRun?> ReadCurrentRunAsync(CancellationToken cancellationToken = default)
     {
         if (!await blobs.ExistsAsync(CurrentRunBlob, cancellationToken)) return null;
-        return JsonSerializer.Deserialize<PipelineCurrentRun>(await blobs.ReadBytesAsync(CurrentRunBlob, cancellationToken), JsonDefaults.Options);
+        return JsonSerializer.Deserialize<PipelineCurrentRun>(await blobs.ReadBytesAsync(CurrentRunBlob, cancellationToken), PipelinesJson.Options);
     }
 
     public Task WriteCurrentRunAsync(PipelineCurrentRun run, CancellationToken cancellationToken = default) =>
-        blobs.PutBytesAsync(CurrentRunBlob, JsonSerializer.SerializeToUtf8Bytes(run, JsonDefaults.Indented), BlobCondition.None, cancellationToken);
+        blobs.PutBytesAsync(CurrentRunBlob, JsonSerializer.SerializeToUtf8Bytes(run, PipelinesJson.Indented), BlobCondition.None, cancellationToken);
 
     public Task ClearCurrentRunAsync(CancellationToken cancellationToken = default) => blobs.DeleteAsync(CurrentRunBlob, cancellationToken);
 
@@ -52,7 +53,7 @@ public sealed class PipelineState(IBlobStore blobs, string pipelineName, TimePro
     /// <summary>Takes the run lock for <paramref name="duration"/>; false when another run holds an unexpired one.</summary>
     public async Task<bool> TryLockAsync(string runId, TimeSpan duration, CancellationToken cancellationToken = default)
     {
-        var content = JsonSerializer.SerializeToUtf8Bytes(new PipelineRunLock(runId, time.GetUtcNow() + duration), JsonDefaults.Options);
+        var content = JsonSerializer.SerializeToUtf8Bytes(new PipelineRunLock(runId, time.GetUtcNow() + duration), PipelinesJson.Options);
         try
         {
             await blobs.PutBytesAsync(LockBlob, content, BlobCondition.IfNotExists, cancellationToken);
@@ -75,7 +76,7 @@ public sealed class PipelineState(IBlobStore blobs, string pipelineName, TimePro
 
     public async Task<PipelineRunLock?> ReadLockAsync(CancellationToken cancellationToken = default)
     {
-        try { return JsonSerializer.Deserialize<PipelineRunLock>(await blobs.ReadBytesAsync(LockBlob, cancellationToken), JsonDefaults.Options); }
+        try { return JsonSerializer.Deserialize<PipelineRunLock>(await blobs.ReadBytesAsync(LockBlob, cancellationToken), PipelinesJson.Options); }
         catch (BlobStoreException e) when (e.Reason == BlobStoreFailure.NotFound) { return null; }
         catch (JsonException) { return null; } // a torn lock counts as expired
     }

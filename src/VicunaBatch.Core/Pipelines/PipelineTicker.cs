@@ -1,6 +1,8 @@
 using System.Text.Json;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Pipelines;
 
 public enum PipelineTickOutcome
 {
@@ -77,11 +79,11 @@ public sealed class PipelineTicker(IBlobStore state, Func<PipelineDefinition, Pi
 
     private async Task<PipelineScheduleMark?> ReadMarkAsync(string name, CancellationToken cancellationToken) =>
         await state.ExistsAsync(MarkBlob(name), cancellationToken)
-            ? JsonSerializer.Deserialize<PipelineScheduleMark>(await state.ReadBytesAsync(MarkBlob(name), cancellationToken), JsonDefaults.Options)
+            ? JsonSerializer.Deserialize<PipelineScheduleMark>(await state.ReadBytesAsync(MarkBlob(name), cancellationToken), PipelinesJson.Options)
             : null;
 
     private Task WriteMarkAsync(string name, DateTimeOffset at, CancellationToken cancellationToken, bool failed = false) =>
-        state.PutBytesAsync(MarkBlob(name), JsonSerializer.SerializeToUtf8Bytes(new PipelineScheduleMark(at, failed ? at : null), JsonDefaults.Options),
+        state.PutBytesAsync(MarkBlob(name), JsonSerializer.SerializeToUtf8Bytes(new PipelineScheduleMark(at, failed ? at : null), PipelinesJson.Options),
             BlobCondition.None, cancellationToken);
 }
 

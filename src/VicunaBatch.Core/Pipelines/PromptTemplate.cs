@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Pipelines;
 
 /// <summary>A prompt with <c>{text}</c>, <c>{title}</c> and <c>{path}</c> placeholders; <c>{{</c> and <c>}}</c> are literal braces.</summary>
 public sealed class PromptTemplate

@@ -1,8 +1,9 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using VicunaBatch.Core.Webhooks;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Pipelines;
 
 public enum StageKind
 {
@@ -47,7 +48,7 @@ public static class PipelineRunEvent
         var id = "evt_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{runId}/{type}")))[..32];
         var payload = JsonSerializer.Serialize(new Wire(id, "event", type, at.ToUnixTimeSeconds(), new WireData(
             definition.Name, runId, manifest?.NumDocuments ?? 0, manifest?.NumSummarized ?? 0, manifest?.NumErrors ?? 0,
-            manifest is null ? null : RunManifest.BlobName(definition.Output, runId), error)), JsonDefaults.Options);
+            manifest is null ? null : RunManifest.BlobName(definition.Output, runId), error)), PipelinesJson.Options);
         return new WebhookDelivery(id, type, runId, definition.Webhook!.Url, payload);
     }
 

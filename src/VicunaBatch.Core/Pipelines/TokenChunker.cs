@@ -1,12 +1,6 @@
-namespace VicunaBatch.Core;
+using VicunaBatch.Core.Ports;
 
-/// <summary>The model's tokenizer as pipelines see it (the host adapts the SentencePiece one).</summary>
-public interface IDocumentTokenizer
-{
-    IReadOnlyList<int> Encode(string text);
-
-    string Decode(IReadOnlyList<int> ids);
-}
+namespace VicunaBatch.Core.Pipelines;
 
 /// <summary>A chunk of a document: token range [<see cref="Start"/>, <see cref="End"/>) and its text.</summary>
 public sealed record DocumentChunk(int Index, int Start, int End, string Text);

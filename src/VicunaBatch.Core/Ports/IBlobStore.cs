@@ -1,4 +1,4 @@
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Ports;
 
 /// <summary>Blob properties; <see cref="ETag"/> changes whenever the content changes.</summary>
 public sealed record BlobProperties(string Name, string ETag, long Length, DateTimeOffset LastModified);

@@ -1,4 +1,6 @@
-namespace VicunaBatch.Core;
+using VicunaBatch.Core.Results;
+
+namespace VicunaBatch.Core.Ports;
 
 /// <summary>Durable per-request results of running shards. Appends are at-least-once:
 /// readers may see the same custom_id more than once and must deduplicate.</summary>

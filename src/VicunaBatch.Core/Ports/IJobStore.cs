@@ -1,4 +1,6 @@
-namespace VicunaBatch.Core;
+using VicunaBatch.Core.Jobs;
+
+namespace VicunaBatch.Core.Ports;
 
 /// <summary>A job with the version tag to pass to the next save.</summary>
 public sealed record StoredJob(BatchJob Job, string ETag);

@@ -1,4 +1,4 @@
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Ports;
 
 /// <summary>A message to send. A queue ignores a message whose id is already waiting (duplicate detection).</summary>
 public sealed record OutgoingMessage(string MessageId, string Body);

@@ -1,4 +1,4 @@
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Results;
 
 /// <summary>
 /// Group commit for append-only targets (a checkpoint file, an append blob): lines appended to one target while its

@@ -1,8 +1,9 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using VicunaBatch.Core.Formats;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Results;
 
 /// <summary>One line of errors.jsonl: a rejected input line or a failed request.</summary>
 public sealed record ErrorLine(string CustomId, string Code, string Message, int Line)

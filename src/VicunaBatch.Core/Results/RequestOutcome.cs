@@ -1,4 +1,6 @@
-namespace VicunaBatch.Core;
+using VicunaBatch.Core.Formats;
+
+namespace VicunaBatch.Core.Results;
 
 public enum FinishReason
 {
@@ -61,9 +63,3 @@ public sealed record RequestOutcome
     };
 }
 
-/// <summary>Runs one request (the LLM engine). Must allow many concurrent calls; throw
-/// <see cref="OperationCanceledException"/> only for cancellation.</summary>
-public interface IRequestExecutor
-{
-    Task<RequestOutcome> ExecuteAsync(BatchRequest request, CancellationToken cancellationToken = default);
-}

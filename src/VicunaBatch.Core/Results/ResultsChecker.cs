@@ -1,6 +1,7 @@
 using System.Text.Json;
+using VicunaBatch.Core.Formats;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Results;
 
 /// <summary>What <see cref="ResultsChecker"/> found: the problems (empty when the results are whole) and the counts.</summary>
 public sealed record CheckReport(

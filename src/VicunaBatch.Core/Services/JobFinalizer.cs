@@ -1,7 +1,12 @@
 using System.Text;
 using System.Text.Json;
+using VicunaBatch.Core.Diagnostics;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Results;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Services;
 
 public enum FinalizeStatus
 {
@@ -259,7 +264,7 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
     {
         await using var stream = await blobs.OpenReadAsync(JobIds.ValidationErrorsBlob(jobId), null, cancellationToken);
         await foreach (var line in PhysicalLineReader.ReadAsync(stream, 0, 1, cancellationToken))
-            if (!line.IsBlank) yield return JsonSerializer.Deserialize<ErrorLine>(line.Content, JsonDefaults.Options)!;
+            if (!line.IsBlank) yield return JsonSerializer.Deserialize<ErrorLine>(line.Content, ResultsJson.Options)!;
     }
 
     /// <summary>Lines spooled to a temp file (outputs may be larger than memory), then uploaded.</summary>

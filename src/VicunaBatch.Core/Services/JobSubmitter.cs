@@ -1,7 +1,11 @@
 using System.Text;
 using System.Text.Json;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Results;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Services;
 
 /// <summary>A job to create from an input blob already in the blob store.</summary>
 public sealed record JobSubmission(string InputBlob)
@@ -85,9 +89,9 @@ public sealed class JobSubmitter(IBlobStore blobs, IJobStore jobs, IWorkQueue qu
         var plan = new JobPlan(job.InputFileId, format, report.NumLines, report.NumRequests, report.Errors.Count, report.Shards.Count);
         var errors = new StringBuilder();
         foreach (var error in report.Errors)
-            errors.Append(JsonSerializer.Serialize(ErrorLine.From(error), JsonDefaults.Options)).Append('\n');
+            errors.Append(JsonSerializer.Serialize(ErrorLine.From(error), ResultsJson.Options)).Append('\n');
         await blobs.PutBytesAsync(JobIds.ValidationErrorsBlob(job.Id), Encoding.UTF8.GetBytes(errors.ToString()), BlobCondition.None, cancellationToken);
-        await blobs.PutBytesAsync(JobIds.PlanBlob(job.Id), JsonSerializer.SerializeToUtf8Bytes(plan, JsonDefaults.Options), BlobCondition.None, cancellationToken);
+        await blobs.PutBytesAsync(JobIds.PlanBlob(job.Id), JsonSerializer.SerializeToUtf8Bytes(plan, JobsJson.Options), BlobCondition.None, cancellationToken);
     }
 
     private async Task<BatchJob> SaveOrReloadAsync(BatchJob job, string etag, CancellationToken cancellationToken)

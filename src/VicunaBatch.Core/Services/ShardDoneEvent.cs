@@ -1,6 +1,8 @@
 using System.Text.Json;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Services;
 
 /// <summary>
 /// A control-plane message: a worker settled a shard (completed or dead-lettered, its report written), so the
@@ -13,12 +15,12 @@ public sealed record ShardDoneEvent(string JobId, int ShardIndex)
     [System.Text.Json.Serialization.JsonIgnore]
     public string MessageId => $"{JobId}:{ShardIndex}:done";
 
-    public OutgoingMessage ToMessage() => new(MessageId, JsonSerializer.Serialize(this, JsonDefaults.Options));
+    public OutgoingMessage ToMessage() => new(MessageId, JsonSerializer.Serialize(this, ServicesJson.Options));
 
     /// <exception cref="JsonException">Not a shard-done event, or its job id is invalid.</exception>
     public static ShardDoneEvent Parse(string json)
     {
-        var parsed = JsonSerializer.Deserialize<ShardDoneEvent>(json, JsonDefaults.Options);
+        var parsed = JsonSerializer.Deserialize<ShardDoneEvent>(json, ServicesJson.Options);
         if (parsed is null || !JobIds.IsValid(parsed.JobId) || parsed.ShardIndex < 0)
             throw new JsonException("shard-done event lacks a valid job_id and shard_index");
         return parsed;

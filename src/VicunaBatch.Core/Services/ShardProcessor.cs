@@ -1,6 +1,11 @@
 using System.Text.Json;
+using VicunaBatch.Core.Diagnostics;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Results;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Services;
 
 /// <summary>Options of <see cref="ShardProcessor"/>.</summary>
 public sealed class ShardProcessorOptions

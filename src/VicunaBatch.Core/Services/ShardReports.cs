@@ -1,7 +1,11 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Results;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Services;
 
 public enum ShardState
 {
@@ -23,7 +27,7 @@ public sealed class ShardReports(IBlobStore blobs)
         var name = JobIds.ShardReportBlob(report.Shard.JobId, report.Shard.ShardIndex);
         try
         {
-            await blobs.PutBytesAsync(name, JsonSerializer.SerializeToUtf8Bytes(report, JsonDefaults.Options), BlobCondition.IfNotExists, cancellationToken);
+            await blobs.PutBytesAsync(name, JsonSerializer.SerializeToUtf8Bytes(report, ServicesJson.Options), BlobCondition.IfNotExists, cancellationToken);
             return true;
         }
         catch (BlobStoreException e) when (e.Reason == BlobStoreFailure.ConditionFailed)
@@ -39,7 +43,7 @@ public sealed class ShardReports(IBlobStore blobs)
         await foreach (var name in blobs.ListAsync(JobIds.ShardReportPrefix(jobId), cancellationToken)) names.Add(name);
         names.Sort(StringComparer.Ordinal);
         foreach (var name in names)
-            yield return JsonSerializer.Deserialize<ShardReport>(await blobs.ReadBytesAsync(name, cancellationToken), JsonDefaults.Options)!;
+            yield return JsonSerializer.Deserialize<ShardReport>(await blobs.ReadBytesAsync(name, cancellationToken), ServicesJson.Options)!;
     }
 
     /// <summary>Progress from the plan and the reports so far: one small blob per settled shard.
@@ -76,7 +80,7 @@ public sealed class ShardReports(IBlobStore blobs)
     }
 
     public static async Task<JobPlan> ReadPlanAsync(IBlobStore blobs, string jobId, CancellationToken cancellationToken = default) =>
-        JsonSerializer.Deserialize<JobPlan>(await blobs.ReadBytesAsync(JobIds.PlanBlob(jobId), cancellationToken), JsonDefaults.Options)!;
+        JsonSerializer.Deserialize<JobPlan>(await blobs.ReadBytesAsync(JobIds.PlanBlob(jobId), cancellationToken), JobsJson.Options)!;
 }
 
 /// <summary>Keeps one outcome per custom_id: the first success, else the first failure.</summary>

@@ -1,8 +1,11 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using VicunaBatch.Core.Diagnostics;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Ports;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Webhooks;
 
 /// <summary>Options of <see cref="WebhookDeliverer"/>.</summary>
 public sealed class WebhookDelivererOptions

@@ -1,7 +1,8 @@
 using System.Text;
 using System.Text.Json;
+using VicunaBatch.Core.Ports;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Webhooks;
 
 public enum WebhookAttemptOutcome
 {
@@ -39,7 +40,7 @@ public sealed class WebhookDeliveryLog(IBlobStore blobs)
 
     public async Task AppendAsync(string jobId, WebhookAttempt attempt, CancellationToken cancellationToken = default)
     {
-        var line = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(attempt, JsonDefaults.Options) + "\n");
+        var line = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(attempt, WebhooksJson.Options) + "\n");
         for (int tries = 1; ; tries++)
         {
             var (content, etag, _) = await ReadWithETagAsync(jobId, cancellationToken);
@@ -64,7 +65,7 @@ public sealed class WebhookDeliveryLog(IBlobStore blobs)
             catch (BlobStoreException e) when (e.Reason == BlobStoreFailure.NotFound && tries < MaxAppendTries) { continue; }
             // The ETag read before the content: if the blob changed in between, the conditional put fails and we re-read.
             var attempts = Encoding.UTF8.GetString(content).Split('\n', StringSplitOptions.RemoveEmptyEntries)
-                .Select(l => JsonSerializer.Deserialize<WebhookAttempt>(l, JsonDefaults.Options)!).ToList();
+                .Select(l => JsonSerializer.Deserialize<WebhookAttempt>(l, WebhooksJson.Options)!).ToList();
             return (content, properties.ETag, attempts);
         }
     }

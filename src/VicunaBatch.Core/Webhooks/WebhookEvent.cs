@@ -1,8 +1,10 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Webhooks;
 
 public enum WebhookEventType
 {
@@ -71,7 +73,7 @@ public sealed record WebhookEvent(string Id, string Type, long CreatedAt, Webhoo
     }
 
     /// <summary>The body as sent (compact JSON, snake_case, <c>object</c> second).</summary>
-    public string ToJson() => JsonSerializer.Serialize(new Wire(Id, Object, Type, CreatedAt, Data), JsonDefaults.Options);
+    public string ToJson() => JsonSerializer.Serialize(new Wire(Id, Object, Type, CreatedAt, Data), WebhooksJson.Options);
 
     internal sealed record Wire(string Id, string Object, string Type, long CreatedAt, WebhookEventData Data);
 }

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Webhooks;
 
 /// <summary>The HTTP side of webhook delivery.</summary>
 public static class WebhookHttp

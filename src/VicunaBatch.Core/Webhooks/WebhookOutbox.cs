@@ -1,16 +1,18 @@
 using System.Text.Json;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Webhooks;
 
 /// <summary>An outbox message: one event for one URL, with the exact body every attempt signs and sends.</summary>
 public sealed record WebhookDelivery(string EventId, string EventType, string JobId, string Url, string Payload)
 {
-    public string ToJson() => JsonSerializer.Serialize(this, JsonDefaults.Options);
+    public string ToJson() => JsonSerializer.Serialize(this, WebhooksJson.Options);
 
     /// <exception cref="JsonException">Not a delivery message.</exception>
     public static WebhookDelivery Parse(string json)
     {
-        var delivery = JsonSerializer.Deserialize<WebhookDelivery>(json, JsonDefaults.Options);
+        var delivery = JsonSerializer.Deserialize<WebhookDelivery>(json, WebhooksJson.Options);
         if (delivery is null || string.IsNullOrEmpty(delivery.EventId) || string.IsNullOrEmpty(delivery.JobId)
             || string.IsNullOrEmpty(delivery.Url) || delivery.Payload is null)
             throw new JsonException("webhook delivery message lacks event_id, job_id, url or payload");

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Webhooks;
 
 /// <summary>The three Standard Webhooks headers as they travel (timestamp in Unix seconds, as text).</summary>
 public sealed record WebhookHeaders(string Id, string Timestamp, string Signature);

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Webhooks;
 
 /// <summary>Options of <see cref="WebhookUrlPolicy"/>. Everything off by default: public https endpoints only.</summary>
 public sealed class WebhookUrlPolicyOptions

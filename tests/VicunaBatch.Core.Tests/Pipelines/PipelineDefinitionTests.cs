@@ -1,4 +1,5 @@
-using VicunaBatch.Core;
+using VicunaBatch.Core.Pipelines;
+
 
 namespace VicunaBatch.Core.Tests.Pipelines;
 

@@ -1,4 +1,6 @@
-using VicunaBatch.Core;
+using VicunaBatch.Core.Pipelines;
+using VicunaBatch.Core.Ports;
+
 
 namespace VicunaBatch.Core.Tests.Pipelines;
 

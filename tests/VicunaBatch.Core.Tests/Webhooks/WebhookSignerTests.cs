@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Webhooks;
 
 namespace VicunaBatch.Core.Tests.Webhooks;
 

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Webhooks;
 
 namespace VicunaBatch.Core.Tests.Webhooks;
 

@@ -1,5 +1,6 @@
 using System.Text;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Pipelines;
+using VicunaBatch.Core.Ports;
 
 namespace VicunaBatch.Local.Tests.Pipelines;
 

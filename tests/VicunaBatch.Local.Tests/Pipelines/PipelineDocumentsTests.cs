@@ -1,5 +1,5 @@
 using System.Text;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Pipelines;
 
 namespace VicunaBatch.Local.Tests.Pipelines;
 

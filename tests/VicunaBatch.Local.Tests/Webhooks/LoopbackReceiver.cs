@@ -66,7 +66,8 @@ internal sealed class LoopbackReceiver : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _listener.Stop();
+        // Close alone: after Stop, the managed HttpListener's Close binds the port again to remove its prefix, and
+        // throws "Address already in use" when another process took the port meanwhile
         _listener.Close();
         await _loop.WaitAsync(TimeSpan.FromSeconds(5));
     }

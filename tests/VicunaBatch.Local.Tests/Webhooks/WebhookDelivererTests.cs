@@ -1,8 +1,9 @@
 using System.Net;
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
-using VicunaBatch.Core;
+using System.Text;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Webhooks;
 using VicunaBatch.Testing;
 
 namespace VicunaBatch.Local.Tests.Webhooks;

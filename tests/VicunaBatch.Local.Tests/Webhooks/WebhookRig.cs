@@ -1,5 +1,6 @@
 using System.Net;
-using VicunaBatch.Core;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Webhooks;
 
 namespace VicunaBatch.Local.Tests.Webhooks;
 

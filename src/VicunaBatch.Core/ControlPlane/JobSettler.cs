@@ -1,4 +1,10 @@
-namespace VicunaBatch.Core;
+using VicunaBatch.Core.Batches;
+using VicunaBatch.Core.Files;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Services;
+using VicunaBatch.Core.Webhooks;
+
+namespace VicunaBatch.Core.ControlPlane;
 
 /// <summary>A job this call ended, and what happened to its webhook event.</summary>
 public sealed record JobEnding(BatchJob Job, WebhookEnqueueResult Webhook);

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Diagnostics;
 
 /// <summary>
 /// Named places where the fault tests kill a process (docs/reliability.md). With

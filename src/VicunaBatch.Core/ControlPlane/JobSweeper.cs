@@ -1,4 +1,8 @@
-namespace VicunaBatch.Core;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
+
+namespace VicunaBatch.Core.ControlPlane;
 
 /// <summary>What one sweep did: jobs it expired, and jobs it sent a finalize check for.</summary>
 public sealed record SweepResult(IReadOnlyList<JobEnding> Expired, IReadOnlyList<string> Rechecked);

@@ -1,7 +1,11 @@
 using System.Security.Cryptography;
 using System.Text;
+using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.ControlPlane;
 
 /// <summary>Options of <see cref="InboxSubmitter"/>.</summary>
 public sealed class InboxOptions

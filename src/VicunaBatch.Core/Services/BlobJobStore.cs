@@ -1,6 +1,8 @@
 using System.Text.Json;
+using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
 
-namespace VicunaBatch.Core;
+namespace VicunaBatch.Core.Services;
 
 /// <summary><see cref="IJobStore"/> on any <see cref="IBlobStore"/>: <c>jobs/{id}/job.json</c>, blob ETag as version.</summary>
 public sealed class BlobJobStore(IBlobStore blobs) : IJobStore
@@ -19,14 +21,14 @@ public sealed class BlobJobStore(IBlobStore blobs) : IJobStore
             catch (BlobStoreException e) when (e.Reason == BlobStoreFailure.NotFound) { return null; }
             var after = await blobs.GetPropertiesAsync(name, cancellationToken);
             if (after?.ETag == before.ETag)
-                return new StoredJob(JsonSerializer.Deserialize<BatchJob>(content, JsonDefaults.Options)!, before.ETag);
+                return new StoredJob(JsonSerializer.Deserialize<BatchJob>(content, JobsJson.Options)!, before.ETag);
         }
         throw new JobStoreException(JobStoreFailure.Unavailable, jobId, $"job {jobId} kept changing while being read");
     }
 
     public async Task<string> SaveAsync(BatchJob job, string? expectedETag, CancellationToken cancellationToken = default)
     {
-        var content = JsonSerializer.SerializeToUtf8Bytes(job, JsonDefaults.Indented);
+        var content = JsonSerializer.SerializeToUtf8Bytes(job, JobsJson.Indented);
         var condition = expectedETag is null ? BlobCondition.IfNotExists : BlobCondition.IfMatch(expectedETag);
         try
         {
