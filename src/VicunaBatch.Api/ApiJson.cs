@@ -1,11 +1,13 @@
-using System.Text.Json.Serialization.Metadata;
-using System.Text.Json.Serialization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
 
 namespace VicunaBatch.Api;
 
-/// <summary>The API's JSON: <see cref="JsonDefaults.Options"/>, with compile-time metadata for the objects only the API writes.</summary>
+/// <summary>The API's JSON: <see cref="JsonDefaults"/>' conventions, with compile-time metadata for the objects only the API writes
+/// and for the jobs it shows (<see cref="JobsJson"/>).</summary>
 internal static class ApiJson
 {
     public static readonly JsonSerializerOptions Options = Create();
@@ -14,7 +16,7 @@ internal static class ApiJson
     {
         var options = new JsonSerializerOptions(JsonDefaults.Options)
         {
-            TypeInfoResolver = JsonTypeInfoResolver.Combine(ApiWireJson.Default, JsonDefaults.Options.TypeInfoResolver),
+            TypeInfoResolver = JsonTypeInfoResolver.Combine(ApiWireJson.Default, JobsJson.Options.TypeInfoResolver),
         };
         options.MakeReadOnly();
         return options;

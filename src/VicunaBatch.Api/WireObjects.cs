@@ -56,7 +56,7 @@ internal sealed class BatchObjects(TenantBatches batches, FileCatalog files)
     {
         job = await batches.WithCurrentProgressAsync(job, cancellationToken);
         job = await batches.WithFileIdsAsync(job, files, cancellationToken);
-        var node = JsonSerializer.SerializeToNode(job, JsonDefaults.Options)!.AsObject();
+        var node = JsonSerializer.SerializeToNode(job, JobsJson.Options)!.AsObject();
         node["input_file_id"] = record.InputFileId;
         return node;
     }

@@ -52,7 +52,7 @@ public sealed class BlobCheckpointStore : ICheckpointStore
     public async Task AppendAsync(string jobId, int shardIndex, RequestOutcome outcome, CancellationToken cancellationToken = default)
     {
         var prefix = ShardPrefix(jobId, shardIndex);
-        var json = JsonSerializer.SerializeToUtf8Bytes(outcome, JsonDefaults.Options);
+        var json = JsonSerializer.SerializeToUtf8Bytes(outcome, ResultsJson.Options);
         var line = new byte[json.Length + 1];
         json.CopyTo(line, 0);
         line[^1] = (byte)'\n';
@@ -155,7 +155,7 @@ public sealed class BlobCheckpointStore : ICheckpointStore
     private static RequestOutcome? TryParse(InputLine line)
     {
         if (line.IsBlank) return null;
-        try { return JsonSerializer.Deserialize<RequestOutcome>(line.Content, JsonDefaults.Options); }
+        try { return JsonSerializer.Deserialize<RequestOutcome>(line.Content, ResultsJson.Options); }
         catch (JsonException) { return null; }
     }
 

@@ -212,7 +212,7 @@ internal static class ClientCommands
     {
         try
         {
-            return node.Deserialize<BatchJob>(JsonDefaults.Options) ?? throw new ApiClientException("the server's batch object is null");
+            return node.Deserialize<BatchJob>(JobsJson.Options) ?? throw new ApiClientException("the server's batch object is null");
         }
         catch (JsonException e)
         {
