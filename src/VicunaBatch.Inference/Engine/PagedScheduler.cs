@@ -29,12 +29,7 @@ internal sealed class PagedScheduler : IScheduler
             throw new ArgumentOutOfRangeException(nameof(maxBatchSize), maxBatchSize,
                 $"must be 1 to maxScheduledTokens ({maxScheduledTokens}) so every running request decodes each step");
         }
-        _blocks = new BlockTables(numBlocks, blockSize);
-        if (_blocks.NumBlocksFor(maxLength) > numBlocks)
-        {
-            throw new ArgumentOutOfRangeException(nameof(numBlocks), numBlocks,
-                $"{numBlocks} blocks of {blockSize} tokens hold fewer than one request of {maxLength} tokens; use more KV blocks or a shorter maximum sequence length");
-        }
+        _blocks = new BlockTables(numBlocks, blockSize, maxLength);
         _waiting = new WaitingQueue(admission, maxBatchSize);
         _maxBatchSize = maxBatchSize;
         _maxScheduledTokens = maxScheduledTokens;
