@@ -11,7 +11,8 @@ namespace VicunaBatch.Inference.Engine;
 public sealed class InferenceEngine : IDisposable
 {
     private readonly IStepRunner _runner;
-    private readonly IScheduler _scheduler;
+    private readonly IKvCacheManager _kvCache;
+    private readonly Scheduler _scheduler;
     private readonly Sampler _sampler = new();
     private readonly StopCondition _stopCondition;
     private readonly Dictionary<long, Sequence> _sequences = [];
@@ -24,10 +25,10 @@ public sealed class InferenceEngine : IDisposable
         _runner = runner;
         Options = options;
         Vocabulary = vocabulary;
-        // the runner's KV layout decides the policy: slots (GroupQueryAttention) or blocks (PagedAttention)
-        _scheduler = runner.Blocks is { } blocks
-            ? new PagedScheduler(blocks.NumBlocks, blocks.BlockSize, runner.NumSlots, runner.MaxLength, options.MaxScheduledTokens, options.Admission)
-            : new Scheduler(runner.NumSlots, options.MaxScheduledTokens, options.Admission);
+        _kvCache = runner.Blocks is { } blocks
+            ? new BlockTables(blocks.NumBlocks, blocks.BlockSize, runner.MaxLength)
+            : new SlotTable(runner.NumSlots, runner.MaxLength);
+        _scheduler = new Scheduler(_kvCache, runner.NumSlots, options.MaxScheduledTokens, options.Admission);
         _stopCondition = new StopCondition(vocabulary);
     }
 
@@ -64,7 +65,7 @@ public sealed class InferenceEngine : IDisposable
     public int NumRunning => _scheduler.NumRunning;
 
     /// <summary>Paged KV: blocks held by running requests; null for KV slots.</summary>
-    public int? NumKvBlocksInUse => _scheduler is PagedScheduler paged ? KvBlocks!.NumBlocks - paged.NumFreeBlocks : null;
+    public int? NumKvBlocksInUse => _kvCache.Usage is { Unit: KvUnit.Block } usage ? usage.NumInUse : null;
 
     public EngineStatistics Statistics { get; } = new();
 
@@ -125,10 +126,7 @@ public sealed class InferenceEngine : IDisposable
     {
         foreach (var row in plan.DecodeRows)
         {
-            if (!row.IsFiller)
-            {
-                _sequences[row.SequenceId].NumComputed++;
-            }
+            _sequences[row.SequenceId].NumComputed++;
         }
         foreach (var chunk in plan.Prefills)
         {
@@ -166,18 +164,26 @@ public sealed class InferenceEngine : IDisposable
     private Dictionary<long, GraphPick> GraphPicks(StepPlan plan)
     {
         var picks = new Dictionary<long, GraphPick>();
-        foreach (var id in plan.DecodeRows.Where(r => !r.IsFiller).Select(r => r.SequenceId)
-            .Concat(plan.Prefills.Where(p => p.NeedsLogits).Select(p => p.SequenceId)))
+        foreach (var row in plan.DecodeRows)
         {
-            var sequence = _sequences[id];
-            if (sequence.Logits is not null) continue;
-            var sampling = sequence.Request.Sampling ?? SamplingParams.Greedy;
-            if (sampling.IsGreedy ? _runner.SelectsGreedyInGraph : _runner.SamplesInGraph && !sampling.CutsTopK(_runner.VocabSize))
-            {
-                picks[id] = new GraphPick(sampling, sampling.IsGreedy ? 0f : Sampler.Uniform(RngOf(sequence)));
-            }
+            AddGraphPick(row.SequenceId, picks);
+        }
+        foreach (var chunk in plan.Prefills)
+        {
+            if (chunk.NeedsLogits) AddGraphPick(chunk.SequenceId, picks);
         }
         return picks;
+    }
+
+    private void AddGraphPick(long sequenceId, Dictionary<long, GraphPick> picks)
+    {
+        var sequence = _sequences[sequenceId];
+        if (sequence.Logits is not null) return;
+        var sampling = sequence.Request.Sampling ?? SamplingParams.Greedy;
+        if (sampling.IsGreedy ? _runner.SelectsGreedyInGraph : _runner.SamplesInGraph && !sampling.CutsTopK(_runner.VocabSize))
+        {
+            picks[sequenceId] = new GraphPick(sampling, sampling.IsGreedy ? 0f : Sampler.Uniform(RngOf(sequence)));
+        }
     }
 
     /// <summary>The request's random stream: its seed's, or a random one; one draw per sampled token.</summary>
@@ -186,7 +192,7 @@ public sealed class InferenceEngine : IDisposable
 
     private void FailAll(StepPlan plan, string message)
     {
-        var ids = plan.DecodeRows.Where(r => !r.IsFiller).Select(r => r.SequenceId)
+        var ids = plan.DecodeRows.Select(r => r.SequenceId)
             .Concat(plan.Prefills.Select(p => p.SequenceId)).Distinct().ToList();
         foreach (var id in ids)
         {

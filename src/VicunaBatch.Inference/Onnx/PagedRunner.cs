@@ -122,9 +122,9 @@ internal sealed class PagedRunner : IStepRunner
 
     public StepOutputs Execute(StepPlan plan)
     {
-        // one request per row, decodes first: (sequence, past length, tokens, samples this step)
-        var rows = plan.DecodeRows.Select(r => (r.SequenceId, r.PastLength, Tokens: ImmutableArray.Create(r.TokenId), NeedsLogits: true))
-            .Concat(plan.Prefills.Select(p => (p.SequenceId, p.PastLength, Tokens: p.TokenIds, p.NeedsLogits)))
+        // one request per row, decodes first: (sequence, past length, tokens, samples this step, block table)
+        var rows = plan.DecodeRows.Select(r => (r.SequenceId, r.PastLength, Tokens: ImmutableArray.Create(r.TokenId), NeedsLogits: true, Blocks: KvBlockTable.BlocksOf(r.Place)))
+            .Concat(plan.Prefills.Select(p => (p.SequenceId, p.PastLength, Tokens: p.TokenIds, p.NeedsLogits, Blocks: KvBlockTable.BlocksOf(p.Place))))
             .ToList();
         var batch = rows.Count;
         var numTokens = rows.Sum(r => r.Tokens.Length);
@@ -132,7 +132,7 @@ internal sealed class PagedRunner : IStepRunner
         {
             throw new InvalidOperationException($"step of {batch} requests and {numTokens} tokens exceeds the runner's {NumSlots} requests and {_maxScheduledTokens} tokens");
         }
-        var width = FillInputs(plan, rows);
+        var width = FillInputs(rows);
         Run(batch, numTokens, width);
 
         _logits.BeginStep(rows.Count(r => r.NeedsLogits));
@@ -144,10 +144,10 @@ internal sealed class PagedRunner : IStepRunner
     }
 
     /// <summary>Writes the packed inputs; returns the block table's width (the longest table this step).</summary>
-    private int FillInputs(StepPlan plan, List<(long SequenceId, int PastLength, ImmutableArray<int> Tokens, bool NeedsLogits)> rows)
+    private int FillInputs(List<(long SequenceId, int PastLength, ImmutableArray<int> Tokens, bool NeedsLogits, ImmutableArray<int> Blocks)> rows)
     {
         var batch = rows.Count;
-        var width = rows.Max(r => plan.BlockTables[r.SequenceId].Length);
+        var width = rows.Max(r => r.Blocks.Length);
         var ids = _inputIds.AsSpan<long>(rows.Sum(r => r.Tokens.Length));   // [numTokens]
         var cumulative = _cumulativeLengths.AsSpan<int>(batch + 1);          // [batch + 1]
         var past = _pastLengths.AsSpan<int>(batch);                          // [batch]
@@ -160,8 +160,7 @@ internal sealed class PagedRunner : IStepRunner
         cumulative[0] = 0;
         for (var b = 0; b < batch; b++)
         {
-            var (sequenceId, pastLength, tokens, _) = rows[b];
-            var blocks = plan.BlockTables[sequenceId];
+            var (sequenceId, pastLength, tokens, _, blocks) = rows[b];
             var kvLength = pastLength + tokens.Length;
             if (kvLength > MaxLength || blocks.Length * Blocks.BlockSize < kvLength)
             {

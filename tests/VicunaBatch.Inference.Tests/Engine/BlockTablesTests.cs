@@ -91,12 +91,4 @@ public sealed class BlockTablesTests
 
         Assert.Equal("sequence 2 holds no KV blocks (2 of 4 held)", error.Message);
     }
-
-    [Fact]
-    public void Constructor_poolSmallerThanOneFullLengthRequest_throws()
-    {
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new BlockTables(numBlocks: 3, blockSize: 4, maxLength: 16));
-
-        Assert.StartsWith("3 blocks of 4 tokens hold fewer than one request of 16 tokens", e.Message);
-    }
 }
