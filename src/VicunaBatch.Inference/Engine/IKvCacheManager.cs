@@ -36,3 +36,6 @@ public enum KvUnit
 
 /// <summary>A KV cache in its manager's unit: <paramref name="NumUnits"/> of <paramref name="UnitTokens"/> tokens each, <paramref name="NumInUse"/> held by running requests.</summary>
 public readonly record struct KvCacheUsage(KvUnit Unit, int NumUnits, int UnitTokens, int NumInUse);
+
+/// <summary>A pool of <paramref name="NumBlocks"/> KV blocks of <paramref name="BlockSize"/> tokens, shared by every request.</summary>
+public sealed record KvBlocks(int NumBlocks, int BlockSize);

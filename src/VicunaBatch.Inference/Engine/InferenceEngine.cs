@@ -19,16 +19,15 @@ public sealed class InferenceEngine : IDisposable
     private readonly List<GenerationResult> _finished = [];
     private long _nextSequenceId;
 
-    public InferenceEngine(IStepRunner runner, EngineOptions options, ModelVocabulary vocabulary)
+    /// <param name="kvCache">The KV cache manager over <paramref name="runner"/>'s KV memory, opened with it (<see cref="Onnx.EngineVariant"/>).</param>
+    internal InferenceEngine(IStepRunner runner, IKvCacheManager kvCache, EngineOptions options, ModelVocabulary vocabulary)
     {
         options.Validate();
         _runner = runner;
+        _kvCache = kvCache;
         Options = options;
         Vocabulary = vocabulary;
-        _kvCache = runner.Blocks is { } blocks
-            ? new BlockTables(blocks.NumBlocks, blocks.BlockSize, runner.MaxLength)
-            : new SlotTable(runner.NumSlots, runner.MaxLength);
-        _scheduler = new Scheduler(_kvCache, runner.NumSlots, options.MaxScheduledTokens, options.Admission);
+        _scheduler = new Scheduler(kvCache, runner.NumSlots, options.MaxScheduledTokens, options.Admission);
         _stopCondition = new StopCondition(vocabulary);
     }
 
@@ -39,13 +38,13 @@ public sealed class InferenceEngine : IDisposable
     public int MaxSequenceLength => _runner.MaxLength;
 
     /// <summary>
-    /// KV slots (requests decoding at once): <see cref="EngineOptions.MaxBatchSize"/>, or what fit in GPU memory.
-    /// Paged KV: the most requests running at once.
+    /// The most requests running at once: the KV slots (<see cref="EngineOptions.MaxBatchSize"/>, or what fit in memory),
+    /// or for paged KV the batch cap.
     /// </summary>
     public int NumSlots => _runner.NumSlots;
 
-    /// <summary>Paged KV: the block pool; null for KV slots.</summary>
-    public KvBlocks? KvBlocks => _runner.Blocks;
+    /// <summary>The KV cache in its manager's unit (slots or blocks) and how much of it running requests hold.</summary>
+    public KvCacheUsage KvUsage => _kvCache.Usage;
 
     public long KvCacheBytes => _runner.KvCacheBytes;
 
@@ -63,9 +62,6 @@ public sealed class InferenceEngine : IDisposable
     public int NumWaiting => _scheduler.NumWaiting;
 
     public int NumRunning => _scheduler.NumRunning;
-
-    /// <summary>Paged KV: blocks held by running requests; null for KV slots.</summary>
-    public int? NumKvBlocksInUse => _kvCache.Usage is { Unit: KvUnit.Block } usage ? usage.NumInUse : null;
 
     public EngineStatistics Statistics { get; } = new();
 

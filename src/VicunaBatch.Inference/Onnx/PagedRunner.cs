@@ -112,9 +112,8 @@ internal sealed class PagedRunner : IStepRunner
 
     public long KvCacheBytes => _kv.TotalBytes;
 
+    /// <summary>The device block pool, for the KV cache manager's block tables.</summary>
     public KvBlocks Blocks { get; }
-
-    KvBlocks? IStepRunner.Blocks => Blocks;
 
     public bool SelectsGreedyInGraph => _logits.HasGreedyIds;
 

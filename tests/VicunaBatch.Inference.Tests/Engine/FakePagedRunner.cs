@@ -26,9 +26,8 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
 
     public long KvCacheBytes => 0;
 
-    public KvBlocks Blocks { get; } = new(numBlocks, blockSize);
-
-    KvBlocks? IStepRunner.Blocks => Blocks;
+    /// <summary>Block tables over this runner's blocks, as <c>PagedVariant</c> opens them with a <c>PagedRunner</c>.</summary>
+    public BlockTables NewBlockTables() => new(numBlocks, blockSize, maxLength);
 
     public List<StepPlan> Plans { get; } = [];
 
