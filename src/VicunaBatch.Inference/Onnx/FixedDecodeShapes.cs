@@ -67,8 +67,8 @@ internal sealed class FixedDecodeShapes : IDisposable
 
     /// <summary>
     /// Writes the inputs of the decode call over <paramref name="rows"/> (row r = slot r), padded to the bucket with
-    /// fillers at position 0 — the slots past the plan's rows are free, and a request admitted to one later writes
-    /// its prompt from position 0 — and returns the bucket. With capture the inputs are on the device when it returns.
+    /// fillers at position 0 — the slots past <paramref name="rows"/> are free, and a request admitted to one later
+    /// writes its prompt from position 0 — and returns the bucket. With capture the inputs are on the device when it returns.
     /// </summary>
     public int Prepare(ReadOnlySpan<SlotRow> rows)
     {

@@ -6,19 +6,19 @@ using VicunaBatch.Inference.Package;
 namespace VicunaBatch.Inference.Onnx;
 
 /// <summary>
-/// Runs a step plan on a GroupQueryAttention decoder (ONNX_CONTRACT.md variant A) with IOBinding over
-/// shared past/present KV buffers. One <c>Run</c> holds every decode of the step (row r = slot r); each
-/// prefill chunk runs alone on its slot's row, after the decode call (a filler decode row writes at the
-/// slot's next position, which the chunk then overwrites).
+/// Runs a step plan on a GroupQueryAttention decoder (variant A, KV slots) with IOBinding over shared past/present KV
+/// buffers <c>[numSlots, kvHeads, maxLength, headSize]</c> per layer. One <c>Run</c> holds every decode of the step:
+/// a rectangular call over slots [0, n), row r = slot r, padded with filler rows (<see cref="SlotRows"/>); each
+/// prefill chunk runs on its slot's row after the decode call (a filler row writes at the slot's next position,
+/// which the chunk then overwrites), alone, or with brand-new prompts of adjacent slots (<see cref="PrefillCalls"/>).
 /// On <see cref="ExecutionDevice.Cuda"/> the session runs on the CUDA provider and the KV buffers live in device memory
 /// (<see cref="CudaKvMemory"/>); input_ids and attention_mask stay host tensors (ONNX Runtime copies them up, a few
 /// KB). With the graph's <c>greedy_ids</c> output (<see cref="DecoderSession.GreedyIdsOutput"/>, model-export writes
 /// it) the logits stay on the device: only the argmax ids come down, plus the rows of sampled requests. A package
-/// without it has its full <c>[rows, tokens, vocab]</c> float32 logits copied down to a page-locked buffer every call
-/// (~16 MB at 128 decode rows of a 32000 vocabulary, 65 MB for a 512-token prefill chunk).
+/// without it has its full <c>[rows, tokens, vocab]</c> float32 logits copied down to a page-locked buffer every call.
 /// On the CPU the logits are host memory either way; <c>greedy_ids</c> still spares the host argmax and the row copies.
 /// With CUDA graphs (<see cref="EngineOptions.CudaGraphs"/>) decode calls take a few fixed shapes and replay as graphs
-/// (<see cref="FixedDecodeShapes"/>); prefill calls run as before.
+/// (<see cref="FixedDecodeShapes"/>); prefill calls are never captured.
 /// </summary>
 internal sealed class GqaRunner : IStepRunner
 {

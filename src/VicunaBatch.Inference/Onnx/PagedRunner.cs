@@ -7,14 +7,15 @@ using VicunaBatch.Inference.Package;
 namespace VicunaBatch.Inference.Onnx;
 
 /// <summary>
-/// Runs a step plan on a PagedAttention decoder (ONNX_CONTRACT.md variant B), CUDA only: ONE <c>Run</c> per step packs
-/// every decode and every prefill chunk, in plan order (decodes, then chunks). The KV block pool lives on the device
+/// Runs a step plan on a PagedAttention decoder (variant B, KV blocks), CUDA only: ONE <c>Run</c> per step packs
+/// every decode and every prefill chunk, in plan order (decodes, then chunks), each request reading and writing its KV
+/// through its block table (the row's <see cref="KvBlockTable"/>). The KV block pool lives on the device
 /// (<see cref="PagedKvCache"/>), bound once as both input and output of every layer. Per step, the small int inputs
 /// (input_ids, cumulative_sequence_lengths, past_sequence_lengths, block_table) are bound as page-locked host tensors
-/// that ONNX Runtime copies up (a few KB); attention_metadata is bound in CPU memory, where the kernel reads it; logits
-/// <c>[batch, vocab]</c> (the graph keeps only each request's last token) come down into a page-locked host buffer.
-/// NOT YET RUN ON A GPU: written against ONNX Runtime 1.31's PagedAttention as recorded in ONNX_CONTRACT.md; the
-/// first check is <c>scripts/gpu/bench-h100.sh paged-check</c> (variant B against variant A, same weights).
+/// that ONNX Runtime copies up (a few KB); attention_metadata is bound in CPU memory, where the kernel reads it. Logits
+/// <c>[batch, vocab]</c> (the graph keeps only each request's last token) go through <see cref="StepLogits"/>: with
+/// <c>greedy_ids</c> they stay on the device and only the ids and the rows sampled on the host come down.
+/// <c>scripts/gpu/bench-h100.sh paged-check</c> checks it against variant A with the same weights.
 /// </summary>
 internal sealed class PagedRunner : IStepRunner
 {
