@@ -14,7 +14,7 @@ namespace VicunaBatch.Inference.Onnx;
 /// (input_ids, cumulative_sequence_lengths, past_sequence_lengths, block_table) are bound as page-locked host tensors
 /// that ONNX Runtime copies up (a few KB); attention_metadata is bound in CPU memory, where the kernel reads it. Logits
 /// <c>[batch, vocab]</c> (the graph keeps only each request's last token) go through <see cref="StepLogits"/>: with
-/// <c>greedy_ids</c> they stay on the device and only the ids and the rows sampled on the host come down.
+/// <c>greedy_ids</c> they stay on the device, and only the ids and the rows sampled on the host or asked for come down.
 /// <c>scripts/gpu/bench-h100.sh paged-check</c> checks it against variant A with the same weights.
 /// </summary>
 internal sealed class PagedRunner : IStepRunner
