@@ -102,7 +102,8 @@ internal static class BenchCommand
             Drain(engine, results, progress);
         }
         progress.Clear();
-        return new BenchReport(results, clock.Elapsed, engine.Statistics, engine.NumSlots, engine.KvBlocks) { CudaGraphs = engine.ReplaysCudaGraphs };
+        var blocks = engine.KvUsage is { Unit: KvUnit.Block } kv ? new KvBlocks(kv.NumUnits, kv.UnitTokens) : null;
+        return new BenchReport(results, clock.Elapsed, engine.Statistics, engine.NumSlots, blocks) { CudaGraphs = engine.ReplaysCudaGraphs };
     }
 
     private static void Drain(InferenceEngine engine, List<GenerationResult> results, ProgressLine progress)

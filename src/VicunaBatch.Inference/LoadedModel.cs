@@ -38,10 +38,10 @@ public sealed class LoadedModel : IDisposable
         }
         var context = package.Config.Model.ContextLength;
         var maxLength = options.MaxSequenceLength == 0 ? context : Math.Min(options.MaxSequenceLength, context);
-        var runner = StepRunners.Open(package, options, maxLength);
+        var (runner, kvCache) = EngineVariant.Of(package).Open(package, options, maxLength);
         var eos = package.Config.Model.EosTokenIds;
         var vocabulary = new ModelVocabulary(eos, tokenizer is null ? null : tokenizer.Decode);
-        var engine = new InferenceEngine(runner, options, vocabulary);
+        var engine = new InferenceEngine(runner, kvCache, options, vocabulary);
         return new LoadedModel(package, tokenizer, engine) { SlotsNote = NoteOnSlots(options, engine) };
     }
 

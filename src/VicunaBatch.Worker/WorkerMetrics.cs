@@ -48,7 +48,7 @@ public sealed class WorkerMetrics : IDisposable
         _numSlots = engine.NumSlots;
         Volatile.Write(ref _numRunning, engine.NumRunning);
         Volatile.Write(ref _numWaiting, engine.NumWaiting);
-        Volatile.Write(ref _numBlocksInUse, engine.NumKvBlocksInUse ?? -1);
+        Volatile.Write(ref _numBlocksInUse, engine.KvUsage is { Unit: KvUnit.Block } kv ? kv.NumInUse : -1);
     }
 
     public void OnGenerated(GenerationResult result)

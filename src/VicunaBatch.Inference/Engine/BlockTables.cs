@@ -6,13 +6,14 @@ namespace VicunaBatch.Inference.Engine;
 /// The KV cache manager of the paged graph: each running request's block table (its block ids in position order:
 /// token p lives in block <c>table[p / BlockSize]</c> at row <c>p % BlockSize</c>) over one <see cref="BlockPool"/>.
 /// Tables grow a block at a time as requests are scheduled and go back whole when a request ends or is preempted.
+/// The pool holds at least one request of <see cref="MaxLength"/> tokens, so the oldest running request can always grow.
 /// </summary>
-internal sealed class BlockTables
+internal sealed class BlockTables : IKvCacheManager
 {
     private readonly BlockPool _pool;
     private readonly Dictionary<long, List<int>> _sequenceToBlocks = [];
 
-    public BlockTables(int numBlocks, int blockSize)
+    public BlockTables(int numBlocks, int blockSize, int maxLength)
     {
         if (blockSize < 1)
         {
@@ -20,6 +21,12 @@ internal sealed class BlockTables
         }
         _pool = new BlockPool(numBlocks);
         BlockSize = blockSize;
+        MaxLength = maxLength;
+        if (NumBlocksFor(maxLength) > numBlocks)
+        {
+            throw new ArgumentOutOfRangeException(nameof(numBlocks), numBlocks,
+                $"{numBlocks} blocks of {blockSize} tokens hold fewer than one request of {maxLength} tokens; use more KV blocks or a shorter maximum sequence length");
+        }
     }
 
     public int BlockSize { get; }
@@ -27,6 +34,11 @@ internal sealed class BlockTables
     public int NumBlocks => _pool.NumBlocks;
 
     public int NumFreeBlocks => _pool.NumFree;
+
+    /// <summary>Longest request a table holds.</summary>
+    public int MaxLength { get; }
+
+    public KvCacheUsage Usage => new(KvUnit.Block, _pool.NumBlocks, BlockSize, _pool.NumUsed);
 
     /// <summary>Blocks that hold <paramref name="numTokens"/> tokens.</summary>
     public int NumBlocksFor(int numTokens) => (numTokens + BlockSize - 1) / BlockSize;
@@ -37,6 +49,10 @@ internal sealed class BlockTables
     /// </summary>
     public bool TryReserve(long sequenceId, int numTokens)
     {
+        if (numTokens < 0 || numTokens > MaxLength)
+        {
+            throw new InvalidOperationException($"sequence {sequenceId}: {numTokens} tokens exceed the maximum length {MaxLength}");
+        }
         if (!_sequenceToBlocks.TryGetValue(sequenceId, out var blocks))
         {
             blocks = [];
@@ -57,6 +73,11 @@ internal sealed class BlockTables
     /// <summary>The table of <paramref name="sequenceId"/>; empty when it holds no blocks.</summary>
     public ImmutableArray<int> BlocksOf(long sequenceId) =>
         _sequenceToBlocks.TryGetValue(sequenceId, out var blocks) ? [.. blocks] : [];
+
+    public KvPlace PlaceOf(long sequenceId) =>
+        _sequenceToBlocks.TryGetValue(sequenceId, out var blocks)
+            ? new KvBlockTable([.. blocks])
+            : throw new InvalidOperationException($"sequence {sequenceId} holds no KV blocks ({_pool.NumUsed} of {NumBlocks} held)");
 
     /// <summary>Gives every block of <paramref name="sequenceId"/> back to the pool (nothing when it holds none).</summary>
     public void Free(long sequenceId)

@@ -5,14 +5,11 @@ public interface IStepRunner : IDisposable
 {
     int VocabSize { get; }
 
-    /// <summary>KV slots: requests that can decode at once. Paged KV: requests running at once (the batch cap).</summary>
+    /// <summary>Most requests running at once (the scheduler's batch cap).</summary>
     int NumSlots { get; }
 
-    /// <summary>Longest sequence a KV slot (or a request's block table) holds.</summary>
+    /// <summary>Longest sequence the KV cache holds.</summary>
     int MaxLength { get; }
-
-    /// <summary>Paged KV (ONNX_CONTRACT.md variant B): the block pool's size; null for KV slots (variant A).</summary>
-    KvBlocks? Blocks => null;
 
     long KvCacheBytes { get; }
 
@@ -29,6 +26,3 @@ public interface IStepRunner : IDisposable
 
     StepOutputs Execute(StepPlan plan);
 }
-
-/// <summary>A paged KV cache: <paramref name="NumBlocks"/> blocks of <paramref name="BlockSize"/> tokens, shared by every request.</summary>
-public sealed record KvBlocks(int NumBlocks, int BlockSize);

@@ -10,23 +10,23 @@ namespace VicunaBatch.Inference.Engine;
 public sealed class InferenceEngine : IDisposable
 {
     private readonly IStepRunner _runner;
-    private readonly IScheduler _scheduler;
+    private readonly IKvCacheManager _kvCache;
+    private readonly Scheduler _scheduler;
     private readonly Sampler _sampler = new();
     private readonly StopCondition _stopCondition;
     private readonly Dictionary<long, Sequence> _sequences = [];
     private readonly List<GenerationResult> _finished = [];
     private long _nextSequenceId;
 
-    public InferenceEngine(IStepRunner runner, EngineOptions options, ModelVocabulary vocabulary)
+    /// <param name="kvCache">The KV cache manager over <paramref name="runner"/>'s KV memory, opened with it (<see cref="Onnx.EngineVariant"/>).</param>
+    internal InferenceEngine(IStepRunner runner, IKvCacheManager kvCache, EngineOptions options, ModelVocabulary vocabulary)
     {
         options.Validate();
         _runner = runner;
+        _kvCache = kvCache;
         Options = options;
         Vocabulary = vocabulary;
-        // the runner's KV layout decides the policy: slots (GroupQueryAttention) or blocks (PagedAttention)
-        _scheduler = runner.Blocks is { } blocks
-            ? new PagedScheduler(blocks.NumBlocks, blocks.BlockSize, runner.NumSlots, runner.MaxLength, options.MaxScheduledTokens, options.Admission)
-            : new Scheduler(runner.NumSlots, options.MaxScheduledTokens, options.Admission);
+        _scheduler = new Scheduler(kvCache, runner.NumSlots, options.MaxScheduledTokens, options.Admission);
         _stopCondition = new StopCondition(vocabulary);
     }
 
@@ -37,13 +37,13 @@ public sealed class InferenceEngine : IDisposable
     public int MaxSequenceLength => _runner.MaxLength;
 
     /// <summary>
-    /// KV slots (requests decoding at once): <see cref="EngineOptions.MaxBatchSize"/>, or what fit in GPU memory.
-    /// Paged KV: the most requests running at once.
+    /// The most requests running at once: the KV slots (<see cref="EngineOptions.MaxBatchSize"/>, or what fit in memory),
+    /// or for paged KV the batch cap.
     /// </summary>
     public int NumSlots => _runner.NumSlots;
 
-    /// <summary>Paged KV: the block pool; null for KV slots.</summary>
-    public KvBlocks? KvBlocks => _runner.Blocks;
+    /// <summary>The KV cache in its manager's unit (slots or blocks) and how much of it running requests hold.</summary>
+    public KvCacheUsage KvUsage => _kvCache.Usage;
 
     public long KvCacheBytes => _runner.KvCacheBytes;
 
@@ -61,9 +61,6 @@ public sealed class InferenceEngine : IDisposable
     public int NumWaiting => _scheduler.NumWaiting;
 
     public int NumRunning => _scheduler.NumRunning;
-
-    /// <summary>Paged KV: blocks held by running requests; null for KV slots.</summary>
-    public int? NumKvBlocksInUse => _scheduler is PagedScheduler paged ? KvBlocks!.NumBlocks - paged.NumFreeBlocks : null;
 
     public EngineStatistics Statistics { get; } = new();
 
@@ -124,10 +121,7 @@ public sealed class InferenceEngine : IDisposable
     {
         foreach (var row in plan.DecodeRows)
         {
-            if (!row.IsFiller)
-            {
-                _sequences[row.SequenceId].NumComputed++;
-            }
+            _sequences[row.SequenceId].NumComputed++;
         }
         foreach (var chunk in plan.Prefills)
         {
@@ -165,18 +159,26 @@ public sealed class InferenceEngine : IDisposable
     private Dictionary<long, GraphPick> GraphPicks(StepPlan plan)
     {
         var picks = new Dictionary<long, GraphPick>();
-        foreach (var id in plan.DecodeRows.Where(r => !r.IsFiller).Select(r => r.SequenceId)
-            .Concat(plan.Prefills.Where(p => p.NeedsLogits).Select(p => p.SequenceId)))
+        foreach (var row in plan.DecodeRows)
         {
-            var sequence = _sequences[id];
-            if (sequence.Logits is not null) continue;
-            var sampling = sequence.Request.Sampling ?? SamplingParams.Greedy;
-            if (sampling.IsGreedy ? _runner.SelectsGreedyInGraph : _runner.SamplesInGraph && !sampling.CutsTopK(_runner.VocabSize))
-            {
-                picks[id] = new GraphPick(sampling, sampling.IsGreedy ? 0f : Sampler.Uniform(RngOf(sequence)));
-            }
+            AddGraphPick(row.SequenceId, picks);
+        }
+        foreach (var chunk in plan.Prefills)
+        {
+            if (chunk.NeedsLogits) AddGraphPick(chunk.SequenceId, picks);
         }
         return picks;
+    }
+
+    private void AddGraphPick(long sequenceId, Dictionary<long, GraphPick> picks)
+    {
+        var sequence = _sequences[sequenceId];
+        if (sequence.Logits is not null) return;
+        var sampling = sequence.Request.Sampling ?? SamplingParams.Greedy;
+        if (sampling.IsGreedy ? _runner.SelectsGreedyInGraph : _runner.SamplesInGraph && !sampling.CutsTopK(_runner.VocabSize))
+        {
+            picks[sequenceId] = new GraphPick(sampling, sampling.IsGreedy ? 0f : Sampler.Uniform(RngOf(sequence)));
+        }
     }
 
     /// <summary>The request's random stream: its seed's, or a random one; one draw per sampled token.</summary>
@@ -185,7 +187,7 @@ public sealed class InferenceEngine : IDisposable
 
     private void FailAll(StepPlan plan, string message)
     {
-        var ids = plan.DecodeRows.Where(r => !r.IsFiller).Select(r => r.SequenceId)
+        var ids = plan.DecodeRows.Select(r => r.SequenceId)
             .Concat(plan.Prefills.Select(p => p.SequenceId)).Distinct().ToList();
         foreach (var id in ids)
         {

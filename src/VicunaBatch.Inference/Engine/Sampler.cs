@@ -21,8 +21,7 @@ namespace VicunaBatch.Inference.Engine;
 internal sealed class Sampler
 {
     /// <summary>The top-p threshold's search: rounds, and parts each round splits its interval into (4^16 = 2^32); the graph unrolls the same.
-    /// 4 × 16 rather than 16 × 8: on the GPU a round costs its [rows, ways − 1, vocab] tensors, and 4 × 16 ran 22–33 % faster
-    /// (bench/gpu-h200-sampling/sampler-ways-stop15-call4.txt).</summary>
+    /// Few ways, many rounds: on the GPU a round costs its [rows, ways − 1, vocab] tensors (docs/performance.md, "4 ways × 16 rounds").</summary>
     public const int TopPRounds = 16, TopPWays = 4;
 
     /// <summary>Ids per block of the draw's two levels; the graph uses the same.</summary>

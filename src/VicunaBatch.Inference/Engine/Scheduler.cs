@@ -3,28 +3,42 @@ using System.Collections.Immutable;
 namespace VicunaBatch.Inference.Engine;
 
 /// <summary>
-/// Iteration-level scheduling over KV slots. Each step: every running request that is past its prompt
-/// decodes one token (decode-first), then prompts still being prefilled continue in admission order, then
-/// waiting requests are admitted in the <see cref="WaitingQueue"/>'s order (arrival, or longest first with a bounded
-/// wait) while a slot is free and the step's token budget lasts. Prompts longer than what is left of the budget are
-/// split into chunks. Every request is admitted after a bounded number of others and a slot is held until its
-/// request ends, so nothing starves: a prefilling request never decodes, so decodes
-/// use at most <c>MaxBatchSize - 1</c> tokens of a budget of at least <c>MaxBatchSize</c> and every
-/// prefilling request gets at least one token per step in turn.
+/// Iteration-level scheduling over a KV cache manager (<see cref="IKvCacheManager"/>: KV slots or KV blocks). Each
+/// step, within a budget of <c>maxScheduledTokens</c>: every running request past its prompt decodes one token
+/// (decode-first, oldest first), then prompts still being prefilled continue, oldest first, then — when nobody was
+/// preempted this step — waiting requests are admitted in the <see cref="WaitingQueue"/>'s order while the batch has
+/// room (at most <c>maxBatchSize</c> running) and the KV cache manager takes their first chunk. Prompts longer than the
+/// budget left are split into chunks.
+/// When a running request's KV cannot grow, the youngest running request (last admitted) is preempted by recompute:
+/// it gives its KV back and goes to the front of the queue, to prefill prompt ++ output again; its output so far is
+/// kept. A request that is itself the youngest preempts itself. A KV slot holds the maximum length from the start,
+/// so over slots nobody is ever preempted.
+/// Nothing starves: the KV cache holds one request of the maximum length, so the oldest running request can always
+/// grow; running ≤ <c>maxBatchSize</c> ≤ budget, so every decode fits, and a prefilling request never decodes, so
+/// decodes leave at least one token a step for the prompts, which get them oldest first; waiting requests are
+/// admitted after a bounded number of others (<see cref="WaitingQueue"/>).
 /// </summary>
-internal sealed class Scheduler : IScheduler
+internal sealed class Scheduler
 {
+    private readonly IKvCacheManager _kvCache;
     private readonly WaitingQueue _waiting;
-    private readonly List<Sequence> _running = [];
-    private readonly Sequence?[] _slotToSequence;
-    private readonly SlotPool _slots;
+    private readonly List<Sequence> _running = []; // admission order: oldest first
+    private readonly List<Sequence> _runningAtStart = []; // _running when this step began
+    private readonly List<(Sequence Sequence, int NumTokens)> _step = [];
+    private readonly List<Sequence> _idle = [];
+    private readonly int _maxBatchSize;
     private readonly int _maxScheduledTokens;
 
-    public Scheduler(int numSlots, int maxScheduledTokens, AdmissionOrder admission = AdmissionOrder.Arrival)
+    public Scheduler(IKvCacheManager kvCache, int maxBatchSize, int maxScheduledTokens, AdmissionOrder admission = AdmissionOrder.Arrival)
     {
-        _waiting = new WaitingQueue(admission, numSlots);
-        _slots = new SlotPool(numSlots);
-        _slotToSequence = new Sequence?[numSlots];
+        if (maxBatchSize < 1 || maxBatchSize > maxScheduledTokens)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxBatchSize), maxBatchSize,
+                $"must be 1 to maxScheduledTokens ({maxScheduledTokens}) so every running request decodes each step");
+        }
+        _kvCache = kvCache;
+        _waiting = new WaitingQueue(admission, maxBatchSize);
+        _maxBatchSize = maxBatchSize;
         _maxScheduledTokens = maxScheduledTokens;
     }
 
@@ -32,58 +46,65 @@ internal sealed class Scheduler : IScheduler
 
     public int NumRunning => _running.Count;
 
-    public int NumFreeSlots => _slots.NumFree;
-
     public bool HasWork => _waiting.Count > 0 || _running.Count > 0;
 
-    /// <summary>A slot is held until its request ends: never.</summary>
-    public long NumPreemptions => 0;
+    /// <summary>Requests sent back to the queue to be recomputed because their KV could not grow.</summary>
+    public long NumPreemptions { get; private set; }
 
+    /// <summary>In admission order (oldest first).</summary>
     public IEnumerable<Sequence> Running => _running;
 
-    /// <summary>In arrival order.</summary>
+    /// <summary>Preempted first, then in arrival order.</summary>
     public IEnumerable<Sequence> Waiting => _waiting.InArrivalOrder;
 
     public void Add(Sequence sequence) => _waiting.Add(sequence);
 
     public StepPlan Schedule()
     {
+        _step.Clear();
+        _idle.Clear();
+        _runningAtStart.Clear();
+        _runningAtStart.AddRange(_running);
         var budget = _maxScheduledTokens;
-        var prefills = ImmutableArray.CreateBuilder<PrefillChunk>();
-        var numDecodes = _running.Count(s => !s.IsPrefilling);
-        budget -= numDecodes;
-
-        foreach (var sequence in _running)
+        var preempted = false;
+        foreach (var sequence in _runningAtStart)
         {
+            // running ≤ maxBatchSize ≤ budget: every decode fits
+            if (!sequence.IsPrefilling && sequence.Status == SequenceStatus.Running && Reserve(sequence, 1, ref budget, ref preempted))
+            {
+                _step.Add((sequence, 1));
+                budget--;
+            }
+        }
+        foreach (var sequence in _runningAtStart)
+        {
+            if (!sequence.IsPrefilling || sequence.Status != SequenceStatus.Running)
+            {
+                continue;
+            }
             if (budget == 0)
             {
-                break;
+                _idle.Add(sequence);
+                continue;
             }
-            if (sequence.IsPrefilling)
+            var length = Math.Min(sequence.NumPrefillTokensLeft, budget);
+            if (Reserve(sequence, length, ref budget, ref preempted))
             {
-                budget -= AddChunk(sequence, budget, prefills);
+                _step.Add((sequence, length));
+                budget -= length;
             }
         }
-
-        while (budget > 0 && _waiting.Peek() is { } sequence && _slots.TryAllocate(out var slot))
-        {
-            _waiting.Admit(sequence);
-            Admit(sequence, slot);
-            budget -= AddChunk(sequence, budget, prefills);
-        }
-
-        return new StepPlan(numDecodes == 0 ? [] : BuildDecodeRows(), prefills.ToImmutable());
+        Admit(ref budget, preempted);
+        return BuildPlan();
     }
 
-    /// <summary>Ends a running or waiting request and frees its slot.</summary>
+    /// <summary>Ends a running or waiting request and gives its KV back.</summary>
     public void Finish(Sequence sequence)
     {
         if (sequence.Status == SequenceStatus.Running)
         {
             _running.Remove(sequence);
-            _slotToSequence[sequence.Slot] = null;
-            _slots.Free(sequence.Slot);
-            sequence.Slot = -1;
+            _kvCache.Free(sequence.SequenceId);
         }
         else if (sequence.Status == SequenceStatus.Waiting)
         {
@@ -92,43 +113,91 @@ internal sealed class Scheduler : IScheduler
         sequence.Status = SequenceStatus.Finished;
     }
 
-    private void Admit(Sequence sequence, int slot)
+    /// <summary>Waiting requests, in queue order, while the step has budget, the batch has room and their first chunk's KV fits.</summary>
+    private void Admit(ref int budget, bool preempted)
     {
-        if (_slotToSequence[slot] is { } holder)
+        while (!preempted && budget > 0 && _running.Count < _maxBatchSize && _waiting.Peek() is { } waiting)
         {
-            throw new InvalidOperationException($"slot {slot} handed out while sequence {holder.SequenceId} holds it");
-        }
-        sequence.Slot = slot;
-        sequence.Status = SequenceStatus.Running;
-        sequence.NumComputed = 0;
-        _slotToSequence[slot] = sequence;
-        _running.Add(sequence);
-    }
-
-    private static int AddChunk(Sequence sequence, int budget, ImmutableArray<PrefillChunk>.Builder prefills)
-    {
-        var length = Math.Min(sequence.NumPrefillTokensLeft, budget);
-        var start = sequence.NumComputed;
-        var tokens = sequence.Tokens(start, length);
-        var isLast = start + length == sequence.NumPrefillTokens;
-        prefills.Add(new PrefillChunk(sequence.SequenceId, sequence.Slot, start, tokens, isLast));
-        return length;
-    }
-
-    private ImmutableArray<DecodeRow> BuildDecodeRows()
-    {
-        var numRows = _slots.UsedPrefixLength;
-        var rows = ImmutableArray.CreateBuilder<DecodeRow>(numRows);
-        for (var slot = 0; slot < numRows; slot++)
-        {
-            var sequence = _slotToSequence[slot];
-            rows.Add(sequence switch
+            var length = Math.Min(waiting.NumPrefillTokensLeft, budget);
+            if (!_kvCache.TryReserve(waiting.SequenceId, length))
             {
-                null => new DecodeRow(DecodeRow.Filler, 0, 0),
-                { IsPrefilling: true } => new DecodeRow(DecodeRow.Filler, 0, sequence.NumComputed),
-                _ => new DecodeRow(sequence.SequenceId, sequence.LastTokenId, sequence.NumComputed),
-            });
+                break; // admissions never preempt: wait for KV to come back
+            }
+            _waiting.Admit(waiting);
+            waiting.Status = SequenceStatus.Running;
+            waiting.NumComputed = 0;
+            _running.Add(waiting);
+            _step.Add((waiting, length));
+            budget -= length;
         }
-        return rows.MoveToImmutable();
+    }
+
+    /// <summary>
+    /// Grows <paramref name="sequence"/>'s KV to its computed tokens + <paramref name="numTokens"/>, preempting the
+    /// youngest other running request while the KV cache is short (dropping it from this step if it was scheduled).
+    /// False when <paramref name="sequence"/> is the youngest and had to preempt itself.
+    /// </summary>
+    private bool Reserve(Sequence sequence, int numTokens, ref int budget, ref bool preempted)
+    {
+        while (!_kvCache.TryReserve(sequence.SequenceId, sequence.NumComputed + numTokens))
+        {
+            preempted = true;
+            var victim = _running[^1];
+            for (var i = 0; i < _step.Count; i++)
+            {
+                if (_step[i].Sequence == victim)
+                {
+                    budget += _step[i].NumTokens;
+                    _step.RemoveAt(i);
+                    break;
+                }
+            }
+            Preempt(victim);
+            if (victim == sequence)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private void Preempt(Sequence sequence)
+    {
+        _running.Remove(sequence);
+        _kvCache.Free(sequence.SequenceId);
+        sequence.Preempt();
+        _waiting.Requeue(sequence);
+        NumPreemptions++;
+    }
+
+    private StepPlan BuildPlan()
+    {
+        var decodes = ImmutableArray.CreateBuilder<DecodeRow>();
+        var prefills = ImmutableArray.CreateBuilder<PrefillChunk>();
+        foreach (var (sequence, numTokens) in _step)
+        {
+            var start = sequence.NumComputed;
+            var place = _kvCache.PlaceOf(sequence.SequenceId);
+            if (sequence.IsPrefilling)
+            {
+                var isLast = start + numTokens == sequence.NumPrefillTokens;
+                prefills.Add(new PrefillChunk(sequence.SequenceId, start, sequence.Tokens(start, numTokens), isLast, place));
+            }
+            else
+            {
+                decodes.Add(new DecodeRow(sequence.SequenceId, sequence.LastTokenId, start, place));
+            }
+        }
+        var plan = new StepPlan(decodes.ToImmutable(), prefills.ToImmutable());
+        if (_idle.Count == 0)
+        {
+            return plan;
+        }
+        var idle = ImmutableArray.CreateBuilder<IdleSequence>(_idle.Count);
+        foreach (var sequence in _idle)
+        {
+            idle.Add(new IdleSequence(sequence.SequenceId, sequence.NumComputed, _kvCache.PlaceOf(sequence.SequenceId)));
+        }
+        return plan with { Idle = idle.MoveToImmutable() };
     }
 }

@@ -36,10 +36,7 @@ internal sealed class Sequence
 
     public SequenceStatus Status { get; set; } = SequenceStatus.Waiting;
 
-    /// <summary>KV slot while running, else -1.</summary>
-    public int Slot { get; set; } = -1;
-
-    /// <summary>Tokens whose keys and values are in the KV cache (the slot's length, or what its blocks hold).</summary>
+    /// <summary>Tokens whose keys and values are in the KV cache.</summary>
     public int NumComputed { get; set; }
 
     /// <summary>
@@ -48,7 +45,7 @@ internal sealed class Sequence
     /// </summary>
     public int NumPrefillTokens { get; private set; }
 
-    /// <summary>Times the request gave its KV blocks back and was queued to be prefilled again.</summary>
+    /// <summary>Times the request gave its KV back and was queued to be prefilled again.</summary>
     public int NumPreemptions { get; private set; }
 
     public IReadOnlyList<int> OutputIds => _outputIds;
@@ -97,7 +94,6 @@ internal sealed class Sequence
         NumComputed = 0;
         NumPrefillTokens = NumTokens;
         NumPreemptions++;
-        Slot = -1;
         Status = SequenceStatus.Waiting;
     }
 }

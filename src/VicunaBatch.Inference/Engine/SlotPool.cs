@@ -2,7 +2,7 @@ namespace VicunaBatch.Inference.Engine;
 
 /// <summary>
 /// The free list of KV slots. Always hands out the lowest free slot so running requests stay packed at
-/// the front and one batched decode binds a short prefix of the KV buffers.
+/// the front and one batched decode binds a short prefix of the KV buffers (<see cref="Onnx.SlotRows"/>).
 /// </summary>
 internal sealed class SlotPool
 {
@@ -19,22 +19,6 @@ internal sealed class SlotPool
     public int NumFree => _free.Count;
 
     public int NumUsed => NumSlots - _free.Count;
-
-    /// <summary>Highest slot in use + 1 (0 when all are free).</summary>
-    public int UsedPrefixLength
-    {
-        get
-        {
-            for (var slot = NumSlots - 1; slot >= 0; slot--)
-            {
-                if (!_free.Contains(slot))
-                {
-                    return slot + 1;
-                }
-            }
-            return 0;
-        }
-    }
 
     public bool TryAllocate(out int slot)
     {

@@ -2,38 +2,31 @@ using System.Collections.Immutable;
 
 namespace VicunaBatch.Inference.Engine;
 
-/// <summary>
-/// One row of the batched decode call. Row r binds KV slot r. Filler rows (no sequence) keep the call
-/// rectangular: they feed <c>TokenId</c> 0 at the slot's current length, a position the slot's next real
-/// step overwrites.
-/// </summary>
-public readonly record struct DecodeRow(long SequenceId, int TokenId, int PastLength)
-{
-    public const long Filler = -1;
+/// <summary>One decode this step: <paramref name="TokenId"/> (the last one generated) fed at position <paramref name="PastLength"/>.</summary>
+/// <param name="Place">Where the sequence's KV lives; it holds room for PastLength + 1 tokens.</param>
+public readonly record struct DecodeRow(long SequenceId, int TokenId, int PastLength, KvPlace Place);
 
-    public bool IsFiller => SequenceId == Filler;
-}
-
-/// <summary>
-/// A chunk of one prompt. Slots (GQA): run in its own batch-1 call on its slot (GQA shape rules). Blocks (paged):
-/// <c>Slot</c> is -1 and the chunk is packed into the step's one call with every other scheduled request.
-/// </summary>
+/// <summary>A chunk of one prompt this step.</summary>
 /// <param name="TokenIds">Prompt tokens at positions [PastLength, PastLength + TokenIds.Length) (after a preemption: prompt ++ output).</param>
 /// <param name="NeedsLogits">The last chunk of the prompt: its last position's logits pick the next output token.</param>
-public sealed record PrefillChunk(long SequenceId, int Slot, int PastLength, ImmutableArray<int> TokenIds, bool NeedsLogits);
+/// <param name="Place">Where the sequence's KV lives; it holds room for PastLength + TokenIds.Length tokens.</param>
+public sealed record PrefillChunk(long SequenceId, int PastLength, ImmutableArray<int> TokenIds, bool NeedsLogits, KvPlace Place);
+
+/// <summary>A running sequence that gets no token this step (a prompt the token budget left for later): its KV and its length.</summary>
+public readonly record struct IdleSequence(long SequenceId, int Length, KvPlace Place);
 
 /// <summary>
-/// What the scheduler decided for one step. Slots (GQA): decode rows cover slots [0, DecodeRows.Length), fillers
-/// included. Blocks (paged): decode rows are only real decodes, and <see cref="BlockTables"/> holds the block table of
-/// every scheduled request.
+/// What the scheduler decided for one step: decodes (oldest first), then prompt chunks (continuing prompts oldest
+/// first, then admissions). Every row names where its sequence's KV lives; how a runner packs the rows into calls is
+/// its own business.
 /// </summary>
 public sealed record StepPlan(ImmutableArray<DecodeRow> DecodeRows, ImmutableArray<PrefillChunk> Prefills)
 {
     /// <summary>
-    /// Paged KV only: each scheduled sequence's block ids in position order, covering its past and this step's tokens.
-    /// Empty for KV slots.
+    /// The other running sequences, which hold KV but get no token this step: a runner that pads its calls with rows
+    /// of no sequence must not write over their KV.
     /// </summary>
-    public ImmutableDictionary<long, ImmutableArray<int>> BlockTables { get; init; } = ImmutableDictionary<long, ImmutableArray<int>>.Empty;
+    public ImmutableArray<IdleSequence> Idle { get; init; } = [];
 
     /// <summary>
     /// Sequences whose next token the runner picks in its graphs, so no logits row of theirs comes to the host: greedy
@@ -45,7 +38,7 @@ public sealed record StepPlan(ImmutableArray<DecodeRow> DecodeRows, ImmutableArr
 
     public bool IsEmpty => DecodeRows.IsEmpty && Prefills.IsEmpty;
 
-    public int NumDecodes => DecodeRows.Count(r => !r.IsFiller);
+    public int NumDecodes => DecodeRows.Length;
 
     public int NumScheduledTokens => NumDecodes + Prefills.Sum(p => p.TokenIds.Length);
 }

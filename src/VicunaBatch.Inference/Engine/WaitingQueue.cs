@@ -1,6 +1,6 @@
 namespace VicunaBatch.Inference.Engine;
 
-/// <summary>Which waiting request gets the next free KV slot.</summary>
+/// <summary>Which waiting request is admitted next.</summary>
 public enum AdmissionOrder
 {
     /// <summary>Arrival order (FIFO).</summary>
@@ -10,7 +10,7 @@ public enum AdmissionOrder
     /// The longest request first (prompt + max_tokens, ties in arrival order): a batch ends when its longest request
     /// does, so starting those first keeps the batch full to the end instead of finishing on a few long stragglers
     /// (longest-processing-time-first). Bounded wait: a request passed over by <see cref="WaitingQueue.MaxPassOvers"/>
-    /// × slots admissions of later arrivals goes next.
+    /// × batch size admissions of later arrivals goes next.
     /// </summary>
     LongestFirst,
 }
@@ -19,9 +19,10 @@ public enum AdmissionOrder
 /// The scheduler's waiting requests, handed out in an <see cref="AdmissionOrder"/>. Preempted requests
 /// (<see cref="Requeue"/>) go before every other, oldest first: they already made output and hold its latency.
 /// </summary>
-internal sealed class WaitingQueue(AdmissionOrder order, int numSlots)
+/// <param name="maxBatchSize">Requests running at once at most: the unit of <see cref="MaxPassOvers"/>.</param>
+internal sealed class WaitingQueue(AdmissionOrder order, int maxBatchSize)
 {
-    /// <summary>How many slots' worth of later arrivals may overtake a request under <see cref="AdmissionOrder.LongestFirst"/>.</summary>
+    /// <summary>How many batches' worth of later arrivals may overtake a request under <see cref="AdmissionOrder.LongestFirst"/>.</summary>
     public const int MaxPassOvers = 16;
 
     private readonly LinkedList<(Sequence Sequence, long AdmissionsAtArrival)> _byArrival = new();
@@ -50,14 +51,14 @@ internal sealed class WaitingQueue(AdmissionOrder order, int numSlots)
         if (order == AdmissionOrder.LongestFirst) _byLength.Add(sequence);
     }
 
-    /// <summary>The request the next free slot goes to, or null when none waits.</summary>
+    /// <summary>The request admitted next, or null when none waits.</summary>
     public Sequence? Peek()
     {
         if (_preempted.Count > 0) return _preempted.Min;
         if (_byArrival.First is not { } oldest) return null;
         if (order == AdmissionOrder.Arrival) return oldest.Value.Sequence;
         var (sequence, admissionsAtArrival) = oldest.Value;
-        return _numAdmitted - admissionsAtArrival >= (long)MaxPassOvers * numSlots ? sequence : _byLength.Min;
+        return _numAdmitted - admissionsAtArrival >= (long)MaxPassOvers * maxBatchSize ? sequence : _byLength.Min;
     }
 
     /// <summary>Takes <paramref name="sequence"/> (from <see cref="Peek"/>) out to run.</summary>

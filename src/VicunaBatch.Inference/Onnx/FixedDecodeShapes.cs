@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using System.Globalization;
 using System.Numerics;
 using Microsoft.ML.OnnxRuntime;
@@ -68,17 +67,17 @@ internal sealed class FixedDecodeShapes : IDisposable
 
     /// <summary>
     /// Writes the inputs of the decode call over <paramref name="rows"/> (row r = slot r), padded to the bucket with
-    /// fillers at position 0 — the slots past the plan's rows are free, and a request admitted to one later writes
-    /// its prompt from position 0 — and returns the bucket. With capture the inputs are on the device when it returns.
+    /// fillers at position 0 — the slots past <paramref name="rows"/> are free, and a request admitted to one later
+    /// writes its prompt from position 0 — and returns the bucket. With capture the inputs are on the device when it returns.
     /// </summary>
-    public int Prepare(ImmutableArray<DecodeRow> rows)
+    public int Prepare(ReadOnlySpan<SlotRow> rows)
     {
         var bucket = Bucket(rows.Length, NumSlots);
         var ids = _ids.AsSpan<long>(bucket);
         var mask = _mask.AsSpan<long>(bucket * MaxLength);
         for (var r = 0; r < bucket; r++)
         {
-            var row = r < rows.Length ? rows[r] : new DecodeRow(DecodeRow.Filler, 0, 0);
+            var row = r < rows.Length ? rows[r] : new SlotRow(SlotRow.Filler, 0, 0);
             var ones = row.PastLength + 1;
             if (ones > MaxLength)
             {

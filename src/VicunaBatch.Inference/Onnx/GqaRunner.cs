@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using VicunaBatch.Inference.Engine;
@@ -7,19 +6,19 @@ using VicunaBatch.Inference.Package;
 namespace VicunaBatch.Inference.Onnx;
 
 /// <summary>
-/// Runs a step plan on a GroupQueryAttention decoder (ONNX_CONTRACT.md variant A) with IOBinding over
-/// shared past/present KV buffers. One <c>Run</c> holds every decode of the step (row r = slot r); each
-/// prefill chunk runs alone on its slot's row, after the decode call (a filler decode row writes at the
-/// slot's next position, which the chunk then overwrites).
+/// Runs a step plan on a GroupQueryAttention decoder (variant A, KV slots) with IOBinding over shared past/present KV
+/// buffers <c>[numSlots, kvHeads, maxLength, headSize]</c> per layer. One <c>Run</c> holds every decode of the step:
+/// a rectangular call over slots [0, n), row r = slot r, padded with filler rows (<see cref="SlotRows"/>); each
+/// prefill chunk runs on its slot's row after the decode call (a filler row writes at the slot's next position,
+/// which the chunk then overwrites), alone, or with brand-new prompts of adjacent slots (<see cref="PrefillCalls"/>).
 /// On <see cref="ExecutionDevice.Cuda"/> the session runs on the CUDA provider and the KV buffers live in device memory
 /// (<see cref="CudaKvMemory"/>); input_ids and attention_mask stay host tensors (ONNX Runtime copies them up, a few
 /// KB). With the graph's <c>greedy_ids</c> output (<see cref="DecoderSession.GreedyIdsOutput"/>, model-export writes
 /// it) the logits stay on the device: only the argmax ids come down, plus the rows of sampled requests. A package
-/// without it has its full <c>[rows, tokens, vocab]</c> float32 logits copied down to a page-locked buffer every call
-/// (~16 MB at 128 decode rows of a 32000 vocabulary, 65 MB for a 512-token prefill chunk).
+/// without it has its full <c>[rows, tokens, vocab]</c> float32 logits copied down to a page-locked buffer every call.
 /// On the CPU the logits are host memory either way; <c>greedy_ids</c> still spares the host argmax and the row copies.
 /// With CUDA graphs (<see cref="EngineOptions.CudaGraphs"/>) decode calls take a few fixed shapes and replay as graphs
-/// (<see cref="FixedDecodeShapes"/>); prefill calls run as before.
+/// (<see cref="FixedDecodeShapes"/>); prefill calls are never captured.
 /// </summary>
 internal sealed class GqaRunner : IStepRunner
 {
@@ -31,6 +30,7 @@ internal sealed class GqaRunner : IStepRunner
     private readonly NativeBuffer _inputIds;      // int64, up to max(numSlots, maxChunk) tokens
     private readonly NativeBuffer _attentionMask; // int64, up to numSlots * maxLength
     private readonly StepLogits _logits;          // [maxRows, vocab] and greedy ids, maxRows = max(numSlots, maxChunk)
+    private readonly SlotRow[] _decodeRows;       // [numSlots]: this step's decode call, row r = slot r
     private readonly string[] _pastKeyNames, _pastValueNames, _presentKeyNames, _presentValueNames;
     private readonly string _inputIdsName, _attentionMaskName, _logitsName;
     private readonly int _maxTokensPerCall;
@@ -90,6 +90,7 @@ internal sealed class GqaRunner : IStepRunner
         _attentionMask = owned.Own(new NativeBuffer(8L * Math.Max(numSlots, 1) * maxLength, pinned));
         _logits = owned.Own(new StepLogits(_session, _kvMemory, _maxTokensPerCall, VocabSize, pinned, device, sampling));
         _binding = owned.Own(_session.CreateIoBinding());
+        _decodeRows = new SlotRow[numSlots];
         if (cudaGraphs || padDecodes)
         {
             _fixedDecodes = owned.Own(new FixedDecodeShapes(_kvMemory, NumSlots, maxLength, captured: cudaGraphs));
@@ -122,12 +123,13 @@ internal sealed class GqaRunner : IStepRunner
     public StepOutputs Execute(StepPlan plan)
     {
         _logits.BeginStep(plan.NumDecodes + plan.Prefills.Count(p => p.NeedsLogits));
-        if (!plan.DecodeRows.IsEmpty)
+        var rows = _decodeRows.AsSpan(0, SlotRows.Fill(plan, _decodeRows));
+        if (!rows.IsEmpty)
         {
-            RunDecode(plan.DecodeRows);
-            for (var row = 0; row < plan.DecodeRows.Length; row++)
+            RunDecode(rows);
+            for (var row = 0; row < rows.Length; row++)
             {
-                if (!plan.DecodeRows[row].IsFiller) _logits.Collect(plan, plan.DecodeRows[row].SequenceId, row);
+                if (!rows[row].IsFiller) _logits.Collect(plan, rows[row].SequenceId, row);
             }
         }
         foreach (var group in PrefillCalls.Group(plan.Prefills, _maxTokensPerCall))
@@ -144,7 +146,7 @@ internal sealed class GqaRunner : IStepRunner
         return _logits.EndStep();
     }
 
-    /// <summary>input_ids [B, S] and attention_mask [B, S], row b = the prompt then zeros; slots group[0].Slot.. in order.</summary>
+    /// <summary>input_ids [B, S] and attention_mask [B, S], row b = the prompt then zeros; slots from group[0]'s on, in order.</summary>
     private void RunFirstPrompts(List<PrefillChunk> group, int width)
     {
         var ids = _inputIds.AsSpan<long>(group.Count * width);
@@ -160,12 +162,12 @@ internal sealed class GqaRunner : IStepRunner
             }
             mask.Slice(b * width, tokens.Length).Fill(1);
         }
-        RunHostInputs(group[0].Slot, numSlots: group.Count, sequenceLength: width, totalLength: width);
+        RunHostInputs(KvSlot.IndexOf(group[0].Place), numSlots: group.Count, sequenceLength: width, totalLength: width);
     }
 
     /// <summary>input_ids [B, 1]; attention_mask [B, T], row b = ones(past_b + 1), T = max(past_b) + 1 — or, in fixed
     /// shapes, B the bucket and T the slot length.</summary>
-    private void RunDecode(ImmutableArray<DecodeRow> rows)
+    private void RunDecode(ReadOnlySpan<SlotRow> rows)
     {
         if (_fixedDecodes is not null)
         {
@@ -175,7 +177,8 @@ internal sealed class GqaRunner : IStepRunner
             return;
         }
         var batch = rows.Length;
-        var total = rows.Max(r => r.PastLength) + 1;
+        var total = 0;
+        foreach (var row in rows) total = Math.Max(total, row.PastLength + 1);
         var ids = _inputIds.AsSpan<long>(batch);
         var mask = _attentionMask.AsSpan<long>(batch * total);
         mask.Clear();
@@ -202,7 +205,7 @@ internal sealed class GqaRunner : IStepRunner
             ids[i] = chunk.TokenIds[i];
         }
         _attentionMask.AsSpan<long>(chunk.PastLength + n).Fill(1);
-        RunHostInputs(chunk.Slot, numSlots: 1, sequenceLength: n, totalLength: chunk.PastLength + n);
+        RunHostInputs(KvSlot.IndexOf(chunk.Place), numSlots: 1, sequenceLength: n, totalLength: chunk.PastLength + n);
     }
 
     /// <summary>A call with input_ids and attention_mask from the host buffers (ONNX Runtime copies them up on CUDA); never captured.</summary>

@@ -51,8 +51,7 @@ internal sealed class HostKvMemory : KvMemory
     /// <summary>
     /// At most <paramref name="maxSlots"/> slots; fewer when fewer fit in <paramref name="availableBytes"/> (the host memory
     /// left once the weights are loaded) less <see cref="EngineOptions.HostMemoryReserveBytes"/>. The cache is zeroed
-    /// when it is made, so a cache larger than the memory gets the process killed by the kernel, with no word said: 16
-    /// slots of Vicuna-7B's 4,096 tokens in float32 are 64 GiB.
+    /// when it is made, so a cache larger than the memory would get the process killed by the kernel's OOM killer.
     /// </summary>
     public static int FitSlots(long slotBytes, int maxSlots, long availableBytes)
     {

@@ -7,14 +7,15 @@ using VicunaBatch.Inference.Package;
 namespace VicunaBatch.Inference.Onnx;
 
 /// <summary>
-/// Runs a step plan on a PagedAttention decoder (ONNX_CONTRACT.md variant B), CUDA only: ONE <c>Run</c> per step packs
-/// every decode and every prefill chunk, in plan order (decodes, then chunks). The KV block pool lives on the device
+/// Runs a step plan on a PagedAttention decoder (variant B, KV blocks), CUDA only: ONE <c>Run</c> per step packs
+/// every decode and every prefill chunk, in plan order (decodes, then chunks), each request reading and writing its KV
+/// through its block table (the row's <see cref="KvBlockTable"/>). The KV block pool lives on the device
 /// (<see cref="PagedKvCache"/>), bound once as both input and output of every layer. Per step, the small int inputs
 /// (input_ids, cumulative_sequence_lengths, past_sequence_lengths, block_table) are bound as page-locked host tensors
-/// that ONNX Runtime copies up (a few KB); attention_metadata is bound in CPU memory, where the kernel reads it; logits
-/// <c>[batch, vocab]</c> (the graph keeps only each request's last token) come down into a page-locked host buffer.
-/// NOT YET RUN ON A GPU: written against ONNX Runtime 1.31's PagedAttention as recorded in ONNX_CONTRACT.md; the
-/// first check is <c>scripts/gpu/bench-h100.sh paged-check</c> (variant B against variant A, same weights).
+/// that ONNX Runtime copies up (a few KB); attention_metadata is bound in CPU memory, where the kernel reads it. Logits
+/// <c>[batch, vocab]</c> (the graph keeps only each request's last token) go through <see cref="StepLogits"/>: with
+/// <c>greedy_ids</c> they stay on the device, and only the ids and the rows sampled on the host or asked for come down.
+/// <c>scripts/gpu/bench-h100.sh paged-check</c> checks it against variant A with the same weights.
 /// </summary>
 internal sealed class PagedRunner : IStepRunner
 {
@@ -112,9 +113,8 @@ internal sealed class PagedRunner : IStepRunner
 
     public long KvCacheBytes => _kv.TotalBytes;
 
+    /// <summary>The device block pool, for the KV cache manager's block tables.</summary>
     public KvBlocks Blocks { get; }
-
-    KvBlocks? IStepRunner.Blocks => Blocks;
 
     public bool SelectsGreedyInGraph => _logits.HasGreedyIds;
 
@@ -122,9 +122,9 @@ internal sealed class PagedRunner : IStepRunner
 
     public StepOutputs Execute(StepPlan plan)
     {
-        // one request per row, decodes first: (sequence, past length, tokens, samples this step)
-        var rows = plan.DecodeRows.Select(r => (r.SequenceId, r.PastLength, Tokens: ImmutableArray.Create(r.TokenId), NeedsLogits: true))
-            .Concat(plan.Prefills.Select(p => (p.SequenceId, p.PastLength, Tokens: p.TokenIds, p.NeedsLogits)))
+        // one request per row, decodes first: (sequence, past length, tokens, samples this step, block table)
+        var rows = plan.DecodeRows.Select(r => (r.SequenceId, r.PastLength, Tokens: ImmutableArray.Create(r.TokenId), NeedsLogits: true, Blocks: KvBlockTable.BlocksOf(r.Place)))
+            .Concat(plan.Prefills.Select(p => (p.SequenceId, p.PastLength, Tokens: p.TokenIds, p.NeedsLogits, Blocks: KvBlockTable.BlocksOf(p.Place))))
             .ToList();
         var batch = rows.Count;
         var numTokens = rows.Sum(r => r.Tokens.Length);
@@ -132,7 +132,7 @@ internal sealed class PagedRunner : IStepRunner
         {
             throw new InvalidOperationException($"step of {batch} requests and {numTokens} tokens exceeds the runner's {NumSlots} requests and {_maxScheduledTokens} tokens");
         }
-        var width = FillInputs(plan, rows);
+        var width = FillInputs(rows);
         Run(batch, numTokens, width);
 
         _logits.BeginStep(rows.Count(r => r.NeedsLogits));
@@ -144,10 +144,10 @@ internal sealed class PagedRunner : IStepRunner
     }
 
     /// <summary>Writes the packed inputs; returns the block table's width (the longest table this step).</summary>
-    private int FillInputs(StepPlan plan, List<(long SequenceId, int PastLength, ImmutableArray<int> Tokens, bool NeedsLogits)> rows)
+    private int FillInputs(List<(long SequenceId, int PastLength, ImmutableArray<int> Tokens, bool NeedsLogits, ImmutableArray<int> Blocks)> rows)
     {
         var batch = rows.Count;
-        var width = rows.Max(r => plan.BlockTables[r.SequenceId].Length);
+        var width = rows.Max(r => r.Blocks.Length);
         var ids = _inputIds.AsSpan<long>(rows.Sum(r => r.Tokens.Length));   // [numTokens]
         var cumulative = _cumulativeLengths.AsSpan<int>(batch + 1);          // [batch + 1]
         var past = _pastLengths.AsSpan<int>(batch);                          // [batch]
@@ -160,8 +160,7 @@ internal sealed class PagedRunner : IStepRunner
         cumulative[0] = 0;
         for (var b = 0; b < batch; b++)
         {
-            var (sequenceId, pastLength, tokens, _) = rows[b];
-            var blocks = plan.BlockTables[sequenceId];
+            var (sequenceId, pastLength, tokens, _, blocks) = rows[b];
             var kvLength = pastLength + tokens.Length;
             if (kvLength > MaxLength || blocks.Length * Blocks.BlockSize < kvLength)
             {

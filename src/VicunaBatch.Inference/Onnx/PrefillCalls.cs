@@ -19,7 +19,7 @@ internal static class PrefillCalls
         {
             var isWholePrompt = chunk.PastLength == 0 && chunk.NeedsLogits;
             var joins = isWholePrompt && group.Count > 0 && group[^1].PastLength == 0 && group[^1].NeedsLogits
-                && chunk.Slot == group[^1].Slot + 1
+                && KvSlot.IndexOf(chunk.Place) == KvSlot.IndexOf(group[^1].Place) + 1
                 && (group.Count + 1) * Math.Max(width, chunk.TokenIds.Length) <= maxTokensPerCall;
             if (!joins && group.Count > 0)
             {

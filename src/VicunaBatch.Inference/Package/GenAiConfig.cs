@@ -101,7 +101,7 @@ public sealed record GenAiDecoderInputs(
     [property: JsonPropertyName("block_table")] string? BlockTable = null,
     [property: JsonPropertyName("attention_metadata")] string? AttentionMetadata = null);
 
-/// <summary>Which attention node the decoder graph uses (ONNX_CONTRACT.md).</summary>
+/// <summary>Which attention node the decoder graph uses; the engine runs each its own way (<see cref="Onnx.EngineVariant"/>).</summary>
 public enum AttentionVariant
 {
     /// <summary>Variant A: <c>com.microsoft.GroupQueryAttention</c> over KV slots; CPU and CUDA.</summary>
@@ -140,7 +140,7 @@ public sealed record GenAiSearchSection(
 
 /// <summary>
 /// Compile-time JSON metadata for <see cref="GenAiConfig"/>: every command that opens a model parses its config first,
-/// on the way to the model load, and the reflection-based serializer spent ~150 ms there building its metadata at run time.
+/// on the way to the model load, where the reflection-based serializer would build its metadata at run time.
 /// </summary>
 [JsonSourceGenerationOptions(ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)]
 [JsonSerializable(typeof(GenAiConfig))]

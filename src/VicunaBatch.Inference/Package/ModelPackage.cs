@@ -2,7 +2,7 @@ namespace VicunaBatch.Inference.Package;
 
 /// <summary>
 /// A model package folder: <c>genai_config.json</c>, the decoder graph (+ external data) and an optional
-/// SentencePiece <c>tokenizer.model</c>. See ONNX_CONTRACT.md.
+/// SentencePiece <c>tokenizer.model</c>. The graph's inputs and outputs: docs/model-export.md.
 /// </summary>
 public sealed class ModelPackage
 {

@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Inference.Onnx;
 using VicunaBatch.Inference.Package;
@@ -24,15 +23,14 @@ public sealed class BatchedPrefillTests(ModelFixture models)
         Assert.Equal(1, together.NumRuns);
         var batched = Rows(first);
         // one decode step over the four slots reads the KV the batched call wrote
-        var decode = Rows(together.Execute(new StepPlan([.. Prompts.Select((p, i) => new DecodeRow(i, 42, p.Length))], [])));
+        var decode = Rows(together.Execute(new StepPlan([.. Prompts.Select((p, i) => new DecodeRow(i, 42, p.Length, new KvSlot(i)))], [])));
 
         for (var i = 0; i < Prompts.Length; i++)
         {
             using var alone = new GqaRunner(package, numSlots: 4, maxLength: 64, maxChunkTokens: 64, numThreads: 1);
             var prefill = Rows(alone.Execute(new StepPlan([], [Chunk(i, i, Prompts[i])])))[i];
-            var rows = Enumerable.Range(0, i + 1)
-                .Select(r => r == i ? new DecodeRow(i, 42, Prompts[i].Length) : new DecodeRow(DecodeRow.Filler, 0, 0)).ToImmutableArray();
-            var next = Rows(alone.Execute(new StepPlan(rows, [])))[i];
+            // slots below i are free: the runner pads the call with fillers there
+            var next = Rows(alone.Execute(new StepPlan([new DecodeRow(i, 42, Prompts[i].Length, new KvSlot(i))], [])))[i];
             AssertClose(prefill, batched[i]);
             AssertClose(next, decode[i]);
         }
@@ -44,11 +42,11 @@ public sealed class BatchedPrefillTests(ModelFixture models)
         var package = ModelPackage.Load(models.TinyPackage);
         using var runner = new GqaRunner(package, numSlots: 4, maxLength: 64, maxChunkTokens: 64, numThreads: 1);
         // slots 0 and 2 (a gap), then slot 3 with a first chunk that is not the whole prompt
-        runner.Execute(new StepPlan([], [Chunk(0, 0, Prompts[0]), Chunk(2, 2, Prompts[1]), new PrefillChunk(3, 3, 0, [.. Prompts[3][..4]], false)]));
+        runner.Execute(new StepPlan([], [Chunk(0, 0, Prompts[0]), Chunk(2, 2, Prompts[1]), new PrefillChunk(3, 0, [.. Prompts[3][..4]], false, new KvSlot(3))]));
         Assert.Equal(3, runner.NumRuns);
     }
 
-    private static PrefillChunk Chunk(long id, int slot, int[] prompt) => new(id, slot, 0, [.. prompt], NeedsLogits: true);
+    private static PrefillChunk Chunk(long id, int slot, int[] prompt) => new(id, 0, [.. prompt], NeedsLogits: true, new KvSlot(slot));
 
     private static Dictionary<long, float[]> Rows(StepOutputs outputs) =>
         outputs.SequenceIds.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => outputs.LogitsOf(x.i).ToArray());

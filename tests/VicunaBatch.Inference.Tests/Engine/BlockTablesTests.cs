@@ -2,13 +2,13 @@ using VicunaBatch.Inference.Engine;
 
 namespace VicunaBatch.Inference.Tests.Engine;
 
-/// <summary>Per-request block tables over a 4-block pool of 4-token blocks.</summary>
+/// <summary>Per-request block tables over a 4-block pool of 4-token blocks (the KV cache manager of KV blocks).</summary>
 public sealed class BlockTablesTests
 {
     [Fact]
     public void TryReserve_growsATableABlockAtATimeAsItsTokensCrossBlockBoundaries()
     {
-        var tables = new BlockTables(numBlocks: 4, blockSize: 4);
+        var tables = new BlockTables(numBlocks: 4, blockSize: 4, maxLength: 16);
 
         Assert.True(tables.TryReserve(7, 3));
         Assert.Equal([0], tables.BlocksOf(7).ToArray());
@@ -25,7 +25,7 @@ public sealed class BlockTablesTests
     [Fact]
     public void TryReserve_outOfBlocks_isFalseAndLeavesTheTableAsItWas()
     {
-        var tables = new BlockTables(numBlocks: 4, blockSize: 4);
+        var tables = new BlockTables(numBlocks: 4, blockSize: 4, maxLength: 16);
         Assert.True(tables.TryReserve(1, 8));
         Assert.True(tables.TryReserve(2, 4));
 
@@ -42,7 +42,7 @@ public sealed class BlockTablesTests
     [Fact]
     public void Free_givesEveryBlockBackAndASecondFreeDoesNothing()
     {
-        var tables = new BlockTables(numBlocks: 4, blockSize: 4);
+        var tables = new BlockTables(numBlocks: 4, blockSize: 4, maxLength: 16);
         tables.TryReserve(1, 6);
         tables.TryReserve(2, 6);
 
@@ -53,5 +53,42 @@ public sealed class BlockTablesTests
         Assert.Equal(2, tables.NumFreeBlocks);
         Assert.True(tables.TryReserve(3, 16 - 8));
         Assert.Equal([0, 1], tables.BlocksOf(3).ToArray());
+    }
+
+    [Fact]
+    public void PlaceOfAndUsage_throughTheInterface_nameEachTablesBlocksAndTheBlocksHeld()
+    {
+        IKvCacheManager tables = new BlockTables(numBlocks: 4, blockSize: 4, maxLength: 16);
+        tables.TryReserve(5, 6);
+        tables.TryReserve(6, 4);
+
+        Assert.False(tables.TryReserve(7, 5));
+
+        Assert.Equal([0, 1], KvBlockTable.BlocksOf(tables.PlaceOf(5)).ToArray());
+        Assert.Equal([2], KvBlockTable.BlocksOf(tables.PlaceOf(6)).ToArray());
+        Assert.Equal(new KvCacheUsage(KvUnit.Block, NumUnits: 4, UnitTokens: 4, NumInUse: 3), tables.Usage);
+        Assert.Equal("blocks [0 1]", tables.PlaceOf(5).ToString());
+    }
+
+    [Fact]
+    public void TryReserve_moreThanTheMaximumLength_throwsNamingTheTokens()
+    {
+        var tables = new BlockTables(numBlocks: 8, blockSize: 4, maxLength: 16);
+
+        var error = Assert.Throws<InvalidOperationException>(() => tables.TryReserve(3, 17));
+
+        Assert.Equal("sequence 3: 17 tokens exceed the maximum length 16", error.Message);
+        Assert.Equal(8, tables.NumFreeBlocks);
+    }
+
+    [Fact]
+    public void PlaceOf_aSequenceWithoutBlocks_throwsNamingIt()
+    {
+        var tables = new BlockTables(numBlocks: 4, blockSize: 4, maxLength: 16);
+        tables.TryReserve(1, 5);
+
+        var error = Assert.Throws<InvalidOperationException>(() => tables.PlaceOf(2));
+
+        Assert.Equal("sequence 2 holds no KV blocks (2 of 4 held)", error.Message);
     }
 }

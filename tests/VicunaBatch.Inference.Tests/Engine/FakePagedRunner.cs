@@ -26,9 +26,8 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
 
     public long KvCacheBytes => 0;
 
-    public KvBlocks Blocks { get; } = new(numBlocks, blockSize);
-
-    KvBlocks? IStepRunner.Blocks => Blocks;
+    /// <summary>Block tables over this runner's blocks, as <c>PagedVariant</c> opens them with a <c>PagedRunner</c>.</summary>
+    public BlockTables NewBlockTables() => new(numBlocks, blockSize, maxLength);
 
     public List<StepPlan> Plans { get; } = [];
 
@@ -48,13 +47,13 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
     public StepOutputs Execute(StepPlan plan)
     {
         Plans.Add(plan);
-        var scheduled = plan.DecodeRows.Select(r => (r.SequenceId, r.PastLength, Tokens: ImmutableArray.Create(r.TokenId), NeedsLogits: true))
-            .Concat(plan.Prefills.Select(p => (p.SequenceId, p.PastLength, p.TokenIds, p.NeedsLogits)))
+        var scheduled = plan.DecodeRows.Select(r => (r.SequenceId, r.PastLength, Tokens: ImmutableArray.Create(r.TokenId), NeedsLogits: true, Table: KvBlockTable.BlocksOf(r.Place)))
+            .Concat(plan.Prefills.Select(p => (p.SequenceId, p.PastLength, p.TokenIds, p.NeedsLogits, Table: KvBlockTable.BlocksOf(p.Place))))
             .ToList();
         var owners = new Dictionary<int, long>();
-        foreach (var (id, _, _, _) in scheduled)
+        foreach (var (id, _, _, _, table) in scheduled)
         {
-            foreach (var block in plan.BlockTables[id])
+            foreach (var block in table)
             {
                 if (!owners.TryAdd(block, id))
                 {
@@ -65,9 +64,8 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
         var ids = ImmutableArray.CreateBuilder<long>();
         var picks = ImmutableArray.CreateBuilder<int>();
         var logits = new List<float>();
-        foreach (var (id, past, tokens, needsLogits) in scheduled)
+        foreach (var (id, past, tokens, needsLogits, table) in scheduled)
         {
-            var table = plan.BlockTables[id];
             var total = past + tokens.Length;
             if (table.Length != (total + blockSize - 1) / blockSize)
             {

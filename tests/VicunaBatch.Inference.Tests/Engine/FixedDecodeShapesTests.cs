@@ -66,7 +66,7 @@ public sealed class FixedDecodeShapesTests(ModelFixture models)
     {
         var package = ModelPackage.Load(models.TinyPackage);
         var runner = new GqaRunner(package, options.MaxBatchSize, MaxLength, options.MaxScheduledTokens, numThreads: 1, padDecodes: padDecodes);
-        using var engine = new InferenceEngine(runner, options, new ModelVocabulary(package.Config.Model.EosTokenIds, null));
+        using var engine = new InferenceEngine(runner, new SlotTable(runner.NumSlots, MaxLength), options, new ModelVocabulary(package.Config.Model.EosTokenIds, null));
         return (runner.FixedDecodes, EngineRuns.RunTogether(engine, requests));
     }
 }

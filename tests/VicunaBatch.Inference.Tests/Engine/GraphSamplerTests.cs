@@ -136,8 +136,9 @@ public sealed class GraphSamplerTests(ModelFixture models)
         {
             MaxBatchSize = EngineLogitsTests.Options.MaxBatchSize, MaxScheduledTokens = EngineLogitsTests.Options.MaxScheduledTokens, Sampling = site,
         };
-        var runner = new RecordingRunner(StepRunners.Open(package, options, package.Config.Model.ContextLength));
-        using var engine = new InferenceEngine(runner, options, new ModelVocabulary(package.Config.Model.EosTokenIds, null));
+        var (inner, kvCache) = EngineVariant.Of(package).Open(package, options, package.Config.Model.ContextLength);
+        var runner = new RecordingRunner(inner);
+        using var engine = new InferenceEngine(runner, kvCache, options, new ModelVocabulary(package.Config.Model.EosTokenIds, null));
         plans = runner.Plans;
         return (engine.SamplesInGraph, EngineRuns.RunTogether(engine, requests));
     }
@@ -151,8 +152,6 @@ public sealed class GraphSamplerTests(ModelFixture models)
         public int NumSlots => inner.NumSlots;
 
         public int MaxLength => inner.MaxLength;
-
-        public KvBlocks? Blocks => inner.Blocks;
 
         public long KvCacheBytes => inner.KvCacheBytes;
 

@@ -20,7 +20,7 @@ public sealed class PagedEngineTests
         var options = new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 8, Admission = AdmissionOrder.Arrival };
         var tight = new FakePagedRunner(numBlocks: 6, blockSize: 4, maxBatchSize: 4, maxLength: 24);
 
-        var results = Run(new InferenceEngine(tight, options, Vocabulary), requests, out var statistics);
+        var results = Run(Engine(tight, options), requests, out var statistics);
 
         Assert.True(statistics.NumPreemptions > 0, "the pool never ran out: the test does not test preemption");
         foreach (var request in requests)
@@ -29,7 +29,7 @@ public sealed class PagedEngineTests
             Assert.Equal(FinishReason.Length, results[request.Id].FinishReason);
         }
         Assert.All(tight.Plans, plan => Assert.True(plan.NumScheduledTokens <= 8));
-        Assert.All(tight.Plans, plan => Assert.True(plan.BlockTables.Count <= 4));
+        Assert.All(tight.Plans, plan => Assert.True(plan.DecodeRows.Length + plan.Prefills.Length <= 4));
         // recomputed tokens are prefilled again: more prefill than prompts
         Assert.True(statistics.NumPrefillTokens > requests.Sum(r => r.PromptIds.Count));
     }
@@ -37,8 +37,8 @@ public sealed class PagedEngineTests
     [Fact]
     public void Generate_roomyPool_oneStepMixesDecodesWithANewPromptAndNeverPreempts()
     {
-        var engine = new InferenceEngine(new FakePagedRunner(numBlocks: 64, blockSize: 4, maxBatchSize: 8, maxLength: 64),
-            new EngineOptions { MaxBatchSize = 8, MaxScheduledTokens = 32, Admission = AdmissionOrder.Arrival }, Vocabulary);
+        var engine = Engine(new FakePagedRunner(numBlocks: 64, blockSize: 4, maxBatchSize: 8, maxLength: 64),
+            new EngineOptions { MaxBatchSize = 8, MaxScheduledTokens = 32, Admission = AdmissionOrder.Arrival });
         var first = new GenerationRequest("first", [5, 6, 7], MaxTokens: 6, IgnoreEos: true);
         var second = new GenerationRequest("second", [9, 9, 9, 9, 9], MaxTokens: 6, IgnoreEos: true);
         engine.Submit(first);
@@ -58,7 +58,7 @@ public sealed class PagedEngineTests
     public void Generate_runnerPickingTheArgmaxOnTheDevice_greedyRequestsTakeItsIdsAndTheOthersStillGetLogits()
     {
         var runner = new FakePagedRunner(numBlocks: 64, blockSize: 4, maxBatchSize: 8, maxLength: 64, greedyOnDevice: true);
-        var engine = new InferenceEngine(runner, new EngineOptions { MaxBatchSize = 8, MaxScheduledTokens = 32, Admission = AdmissionOrder.Arrival }, Vocabulary);
+        var engine = Engine(runner, new EngineOptions { MaxBatchSize = 8, MaxScheduledTokens = 32, Admission = AdmissionOrder.Arrival });
         var greedy = new GenerationRequest("greedy", [5, 6, 7], MaxTokens: 6, IgnoreEos: true);
         // a temperature this low picks the largest logit (e^100 against the rest): it samples, from real logits
         var sampled = new GenerationRequest("sampled", [8, 8, 8], MaxTokens: 6, IgnoreEos: true, Sampling: new SamplingParams(Temperature: 0.01f, Seed: 7));
@@ -76,23 +76,23 @@ public sealed class PagedEngineTests
     }
 
     [Fact]
-    public void NumKvBlocksInUse_followsTheBlocksOfTheRunningRequests()
+    public void KvUsage_followsTheBlocksOfTheRunningRequests()
     {
-        var engine = new InferenceEngine(new FakePagedRunner(numBlocks: 16, blockSize: 4, maxBatchSize: 4, maxLength: 32),
-            new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 32, Admission = AdmissionOrder.Arrival }, Vocabulary);
-        Assert.Equal(0, engine.NumKvBlocksInUse);
+        var engine = Engine(new FakePagedRunner(numBlocks: 16, blockSize: 4, maxBatchSize: 4, maxLength: 32),
+            new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 32, Admission = AdmissionOrder.Arrival });
+        Assert.Equal(new KvCacheUsage(KvUnit.Block, NumUnits: 16, UnitTokens: 4, NumInUse: 0), engine.KvUsage);
         engine.Submit(new GenerationRequest("a", [1, 2, 3, 4, 5], MaxTokens: 4, IgnoreEos: true)); // 5 prompt tokens: 2 blocks
         engine.Step();
-        Assert.Equal(2, engine.NumKvBlocksInUse);
+        Assert.Equal(2, engine.KvUsage.NumInUse);
         Run(engine, [], out _);
-        Assert.Equal(0, engine.NumKvBlocksInUse);
+        Assert.Equal(0, engine.KvUsage.NumInUse);
     }
 
     [Fact]
     public void Cancel_preemptedRequest_returnsItsOutputSoFar()
     {
         var runner = new FakePagedRunner(numBlocks: 4, blockSize: 4, maxBatchSize: 2, maxLength: 16);
-        var engine = new InferenceEngine(runner, new EngineOptions { MaxBatchSize = 2, MaxScheduledTokens = 16, Admission = AdmissionOrder.Arrival }, Vocabulary);
+        var engine = Engine(runner, new EngineOptions { MaxBatchSize = 2, MaxScheduledTokens = 16, Admission = AdmissionOrder.Arrival });
         engine.Submit(new GenerationRequest("old", [1, 2, 3, 4, 5, 6], MaxTokens: 10, IgnoreEos: true));
         var young = new GenerationRequest("young", [7, 8, 9, 10, 11, 12], MaxTokens: 10, IgnoreEos: true);
         var youngId = engine.Submit(young);
@@ -108,6 +108,9 @@ public sealed class PagedEngineTests
         Assert.Equal(("young", FinishReason.Cancelled), (cancelled.Id, cancelled.FinishReason));
         Assert.Equal(Expected(young).Take(3), cancelled.OutputIds);
     }
+
+    private static InferenceEngine Engine(FakePagedRunner runner, EngineOptions options) =>
+        new(runner, runner.NewBlockTables(), options, Vocabulary);
 
     /// <summary>The ids <see cref="FakePagedRunner"/>'s model generates for a request, computed without the engine.</summary>
     private static List<int> Expected(GenerationRequest request)

@@ -12,7 +12,7 @@ public sealed class PagedSchedulerTests
     [Fact]
     public void Schedule_decodesPrefillChunkAndAdmission_packIntoOneStepWithTheirBlockTables()
     {
-        var scheduler = new PagedScheduler(numBlocks: 8, blockSize: 4, maxBatchSize: 4, maxLength: 32, maxScheduledTokens: 8);
+        var (scheduler, blocks) = OverBlocks(numBlocks: 8, blockSize: 4, maxBatchSize: 4, maxLength: 32, maxScheduledTokens: 8);
         var a = NewSequence(0, promptLength: 3);
         var b = NewSequence(1, promptLength: 5);
         var c = NewSequence(2, promptLength: 9);
@@ -30,21 +30,21 @@ public sealed class PagedSchedulerTests
         // A and B decode, C's last 3 prompt tokens, D admitted with the 3 left
         var step3 = scheduler.Schedule();
 
-        Assert.Equal([new DecodeRow(0, 50, 3), new DecodeRow(1, 50, 5)], step2.DecodeRows.ToArray());
+        Assert.Equal([(0L, 50, 3), (1L, 50, 5)], Decodes(step2));
         Assert.Equal([Chunk(2, 0, [200, 201, 202, 203, 204, 205], false)], Chunks(step2));
-        Assert.Equal([new DecodeRow(0, 51, 4), new DecodeRow(1, 51, 6)], step3.DecodeRows.ToArray());
+        Assert.Equal([(0L, 51, 4), (1L, 51, 6)], Decodes(step3));
         Assert.Equal([Chunk(2, 6, [206, 207, 208], true), Chunk(3, 0, [300, 301, 302], false)], Chunks(step3));
         Assert.Equal(8, step3.NumScheduledTokens);
         Assert.Equal(
             ["0: 0 5", "1: 1 2", "2: 3 4 6", "3: 7"],
-            step3.BlockTables.OrderBy(t => t.Key).Select(t => $"{t.Key}: {string.Join(' ', t.Value)}"));
+            BlockTablesOf(step3).OrderBy(t => t.Key).Select(t => $"{t.Key}: {string.Join(' ', t.Value)}"));
         Assert.Equal(0, scheduler.NumPreemptions);
     }
 
     [Fact]
     public void Schedule_poolEmpty_preemptsTheYoungestWhichRecomputesPromptAndOutputLater()
     {
-        var scheduler = new PagedScheduler(numBlocks: 4, blockSize: 4, maxBatchSize: 4, maxLength: 16, maxScheduledTokens: 16);
+        var (scheduler, blocks) = OverBlocks(numBlocks: 4, blockSize: 4, maxBatchSize: 4, maxLength: 16, maxScheduledTokens: 16);
         var a = NewSequence(0, promptLength: 6);
         var b = NewSequence(1, promptLength: 6);
         List<Sequence> all = [a, b];
@@ -57,9 +57,9 @@ public sealed class PagedSchedulerTests
 
         var step4 = scheduler.Schedule(); // A needs a 3rd block for its 9th token: B gives its 2 back
 
-        Assert.Equal([new DecodeRow(0, 62, 8)], step4.DecodeRows.ToArray());
+        Assert.Equal([(0L, 62, 8)], Decodes(step4));
         Assert.Empty(step4.Prefills);
-        Assert.Equal([0, 1, 2], step4.BlockTables[0].ToArray());
+        Assert.Equal([0, 1, 2], BlockTablesOf(step4)[0].ToArray());
         Assert.Equal(1, scheduler.NumPreemptions);
         Assert.Equal((SequenceStatus.Waiting, 0, 9, 1), (b.Status, b.NumComputed, b.NumPrefillTokens, b.NumPreemptions));
         Assert.Equal([60, 61, 62], b.OutputIds);
@@ -71,21 +71,21 @@ public sealed class PagedSchedulerTests
         scheduler.Finish(a);
         var step6 = scheduler.Schedule();
 
-        Assert.Equal([new DecodeRow(0, 63, 9)], step5.DecodeRows.ToArray());
+        Assert.Equal([(0L, 63, 9)], Decodes(step5));
         Assert.Empty(step5.Prefills);
         Assert.Equal(1, scheduler.NumPreemptions);
         Assert.Empty(step6.DecodeRows);
         Assert.Equal([Chunk(1, 0, [100, 101, 102, 103, 104, 105, 60, 61, 62], true)], Chunks(step6));
-        Assert.Equal([0, 1, 2], step6.BlockTables[1].ToArray());
+        Assert.Equal([0, 1, 2], BlockTablesOf(step6)[1].ToArray());
         Apply(step6, all, token: 65);
         Assert.Equal([60, 61, 62, 65], b.OutputIds);
-        Assert.Equal([new DecodeRow(1, 65, 9)], scheduler.Schedule().DecodeRows.ToArray());
+        Assert.Equal([(1L, 65, 9)], Decodes(scheduler.Schedule()));
     }
 
     [Fact]
     public void Schedule_youngestNeedsABlock_preemptsItselfWhileTheOlderOneDecodes()
     {
-        var scheduler = new PagedScheduler(numBlocks: 4, blockSize: 4, maxBatchSize: 4, maxLength: 16, maxScheduledTokens: 16);
+        var (scheduler, blocks) = OverBlocks(numBlocks: 4, blockSize: 4, maxBatchSize: 4, maxLength: 16, maxScheduledTokens: 16);
         var a = NewSequence(0, promptLength: 5);
         var b = NewSequence(1, promptLength: 8);
         List<Sequence> all = [a, b];
@@ -95,16 +95,16 @@ public sealed class PagedSchedulerTests
 
         var plan = scheduler.Schedule();
 
-        Assert.Equal([new DecodeRow(0, 70, 5)], plan.DecodeRows.ToArray());
-        Assert.Equal(["0"], plan.BlockTables.Keys.Select(k => k.ToString()));
-        Assert.Equal((SequenceStatus.Waiting, 9, 2), (b.Status, b.NumPrefillTokens, scheduler.NumFreeBlocks));
+        Assert.Equal([(0L, 70, 5)], Decodes(plan));
+        Assert.Equal(["0"], BlockTablesOf(plan).Keys.Select(k => k.ToString()));
+        Assert.Equal((SequenceStatus.Waiting, 9, 2), (b.Status, b.NumPrefillTokens, blocks.NumFreeBlocks));
         Assert.Equal([70], b.OutputIds);
     }
 
     [Fact]
     public void Schedule_preemptedRequest_isAdmittedBeforeEarlierWaitingOnes()
     {
-        var scheduler = new PagedScheduler(numBlocks: 4, blockSize: 4, maxBatchSize: 4, maxLength: 16, maxScheduledTokens: 16);
+        var (scheduler, blocks) = OverBlocks(numBlocks: 4, blockSize: 4, maxBatchSize: 4, maxLength: 16, maxScheduledTokens: 16);
         var a = NewSequence(0, promptLength: 5);
         var b = NewSequence(1, promptLength: 8);
         var c = NewSequence(2, promptLength: 2);
@@ -125,7 +125,7 @@ public sealed class PagedSchedulerTests
     [Fact]
     public void Finish_preemptedWaitingRequest_leavesTheQueueWithItsOutput()
     {
-        var scheduler = new PagedScheduler(numBlocks: 4, blockSize: 4, maxBatchSize: 4, maxLength: 16, maxScheduledTokens: 16);
+        var (scheduler, blocks) = OverBlocks(numBlocks: 4, blockSize: 4, maxBatchSize: 4, maxLength: 16, maxScheduledTokens: 16);
         var a = NewSequence(0, promptLength: 5);
         var b = NewSequence(1, promptLength: 8);
         scheduler.Add(a);
@@ -143,7 +143,7 @@ public sealed class PagedSchedulerTests
     [Fact]
     public void Schedule_batchFull_admitsNoMoreThanMaxBatchSize()
     {
-        var scheduler = new PagedScheduler(numBlocks: 16, blockSize: 4, maxBatchSize: 2, maxLength: 16, maxScheduledTokens: 16);
+        var (scheduler, blocks) = OverBlocks(numBlocks: 16, blockSize: 4, maxBatchSize: 2, maxLength: 16, maxScheduledTokens: 16);
         var all = Enumerable.Range(0, 3).Select(i => NewSequence(i, promptLength: 2)).ToList();
         all.ForEach(scheduler.Add);
 
@@ -157,7 +157,7 @@ public sealed class PagedSchedulerTests
     public void Constructor_poolSmallerThanOneFullLengthRequest_throws()
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() =>
-            new PagedScheduler(numBlocks: 3, blockSize: 4, maxBatchSize: 2, maxLength: 16, maxScheduledTokens: 16));
+            OverBlocks(numBlocks: 3, blockSize: 4, maxBatchSize: 2, maxLength: 16, maxScheduledTokens: 16));
 
         Assert.StartsWith("3 blocks of 4 tokens hold fewer than one request of 16 tokens", e.Message);
     }

@@ -1,4 +1,5 @@
 using VicunaBatch.Inference.Engine;
+using VicunaBatch.Inference.Onnx;
 using static VicunaBatch.Inference.Tests.Engine.SchedulerSteps;
 
 namespace VicunaBatch.Inference.Tests.Engine;
@@ -12,7 +13,7 @@ public sealed class SchedulerTests
     [Fact]
     public void Schedule_threeArrivals_admitsFifoIntoLowestSlotsWithWholePrompts()
     {
-        var scheduler = new Scheduler(numSlots: 4, maxScheduledTokens: 64);
+        var (scheduler, slots) = OverSlots(numSlots: 4, maxScheduledTokens: 64);
         var a = NewSequence(0, promptLength: 3);
         var b = NewSequence(1, promptLength: 2);
         var c = NewSequence(2, promptLength: 4);
@@ -30,17 +31,17 @@ public sealed class SchedulerTests
                 Chunk(2, 2, 0, [200, 201, 202, 203], true),
             ],
             Chunks(plan));
-        Assert.Equal([0, 1, 2], new[] { a.Slot, b.Slot, c.Slot });
+        Assert.Equal([0, 1, 2], new[] { SlotOf(slots, a), SlotOf(slots, b), SlotOf(slots, c) });
         Assert.Equal(0, scheduler.NumWaiting);
         Assert.Equal(3, scheduler.NumRunning);
-        Assert.Equal(1, scheduler.NumFreeSlots);
+        Assert.Equal(1, slots.NumFreeSlots);
         Assert.Equal(9, plan.NumScheduledTokens);
     }
 
     [Fact]
     public void Schedule_poolFull_leavesTheRestWaitingInOrder()
     {
-        var scheduler = new Scheduler(numSlots: 2, maxScheduledTokens: 64);
+        var (scheduler, slots) = OverSlots(numSlots: 2, maxScheduledTokens: 64);
         var sequences = Enumerable.Range(0, 4).Select(i => NewSequence(i, promptLength: 2)).ToList();
         sequences.ForEach(scheduler.Add);
 
@@ -49,23 +50,23 @@ public sealed class SchedulerTests
 
         Assert.Equal([0L, 1L], first.Prefills.Select(p => p.SequenceId));
         Assert.Equal(2, scheduler.NumWaiting);
-        Assert.Equal(0, scheduler.NumFreeSlots);
+        Assert.Equal(0, slots.NumFreeSlots);
         Assert.Equal([2L, 3L], scheduler.Waiting.Select(s => s.SequenceId));
 
         var second = scheduler.Schedule();
 
-        Assert.Equal([new DecodeRow(0, 900, 2), new DecodeRow(1, 900, 2)], second.DecodeRows.ToArray());
+        Assert.Equal([new SlotRow(0, 900, 2), new SlotRow(1, 900, 2)], SlotRowsOf(second));
         Assert.Empty(second.Prefills);
         Assert.Equal(2, scheduler.NumWaiting);
-        Assert.Equal(0, scheduler.NumFreeSlots);
+        Assert.Equal(0, slots.NumFreeSlots);
         Assert.Equal(SequenceStatus.Waiting, sequences[2].Status);
-        Assert.Equal(-1, sequences[2].Slot);
+        Assert.Equal(-1, SlotOf(slots, sequences[2]));
     }
 
     [Fact]
     public void Schedule_tokenBudget_goesToDecodesThenContinuingPrefillsThenAdmissions()
     {
-        var scheduler = new Scheduler(numSlots: 4, maxScheduledTokens: 8);
+        var (scheduler, slots) = OverSlots(numSlots: 4, maxScheduledTokens: 8);
         var a = NewSequence(0, promptLength: 2);
         var b = NewSequence(1, promptLength: 3);
         var c = NewSequence(2, promptLength: 9);
@@ -80,7 +81,7 @@ public sealed class SchedulerTests
         var step2 = scheduler.Schedule();
         Apply(step2, all, token: 51);
 
-        Assert.Equal([new DecodeRow(0, 50, 2), new DecodeRow(1, 50, 3), new DecodeRow(DecodeRow.Filler, 0, 0)], step2.DecodeRows.ToArray());
+        Assert.Equal([new SlotRow(0, 50, 2), new SlotRow(1, 50, 3), new SlotRow(SlotRow.Filler, 0, 0)], SlotRowsOf(step2));
         Assert.Equal([Chunk(2, 2, 0, [200, 201, 202, 203, 204, 205], false)], Chunks(step2));
 
         // step 3: 2 decodes, C's last 3 prompt tokens, then D admitted with the 3 tokens left
@@ -90,12 +91,12 @@ public sealed class SchedulerTests
 
         Assert.Equal(
             [
-                new DecodeRow(0, 51, 3),
-                new DecodeRow(1, 51, 4),
-                new DecodeRow(DecodeRow.Filler, 0, 6), // C is prefilling: filler at its slot's length
-                new DecodeRow(DecodeRow.Filler, 0, 0), // D was admitted this step
+                new SlotRow(0, 51, 3),
+                new SlotRow(1, 51, 4),
+                new SlotRow(SlotRow.Filler, 0, 6), // C is prefilling: filler at its slot's length
+                new SlotRow(SlotRow.Filler, 0, 0), // D was admitted this step
             ],
-            step3.DecodeRows.ToArray());
+            SlotRowsOf(step3));
         Assert.Equal(
             [
                 Chunk(2, 2, 6, [206, 207, 208], true),
@@ -108,8 +109,8 @@ public sealed class SchedulerTests
         var step4 = scheduler.Schedule();
 
         Assert.Equal(
-            [new DecodeRow(0, 52, 4), new DecodeRow(1, 52, 5), new DecodeRow(2, 52, 9), new DecodeRow(DecodeRow.Filler, 0, 3)],
-            step4.DecodeRows.ToArray());
+            [new SlotRow(0, 52, 4), new SlotRow(1, 52, 5), new SlotRow(2, 52, 9), new SlotRow(SlotRow.Filler, 0, 3)],
+            SlotRowsOf(step4));
         Assert.Equal([Chunk(3, 3, 3, [303, 304], true)], Chunks(step4));
         Assert.Equal(5, step4.NumScheduledTokens);
     }
@@ -117,7 +118,7 @@ public sealed class SchedulerTests
     [Fact]
     public void Schedule_budgetSpentOnDecodesAndPrefill_admitsNothing()
     {
-        var scheduler = new Scheduler(numSlots: 3, maxScheduledTokens: 4);
+        var (scheduler, slots) = OverSlots(numSlots: 3, maxScheduledTokens: 4);
         var a = NewSequence(0, promptLength: 1);
         var b = NewSequence(1, promptLength: 10);
         var c = NewSequence(2, promptLength: 1);
@@ -131,13 +132,13 @@ public sealed class SchedulerTests
 
         Assert.Equal([Chunk(1, 1, 0, [100, 101, 102], false)], Chunks(plan));
         Assert.Equal(1, scheduler.NumWaiting);
-        Assert.Equal(1, scheduler.NumFreeSlots);
+        Assert.Equal(1, slots.NumFreeSlots);
     }
 
     [Fact]
     public void Schedule_longPrompt_isSplitIntoBudgetSizedChunksWithLogitsOnlyOnTheLast()
     {
-        var scheduler = new Scheduler(numSlots: 2, maxScheduledTokens: 4);
+        var (scheduler, slots) = OverSlots(numSlots: 2, maxScheduledTokens: 4);
         var sequence = NewSequence(5, promptLength: 10);
         scheduler.Add(sequence);
 
@@ -157,13 +158,13 @@ public sealed class SchedulerTests
                 Chunk(5, 0, 8, [508, 509], true),
             ],
             chunks);
-        Assert.Equal([new DecodeRow(5, 42, 10)], scheduler.Schedule().DecodeRows.ToArray());
+        Assert.Equal([new SlotRow(5, 42, 10)], SlotRowsOf(scheduler.Schedule()));
     }
 
     [Fact]
     public void Schedule_freedMiddleSlot_decodeRowsCoverUpToHighestUsedSlotWithFiller()
     {
-        var scheduler = new Scheduler(numSlots: 4, maxScheduledTokens: 16);
+        var (scheduler, slots) = OverSlots(numSlots: 4, maxScheduledTokens: 16);
         var sequences = Enumerable.Range(0, 3).Select(i => NewSequence(i, promptLength: 2)).ToList();
         sequences.ForEach(scheduler.Add);
         Apply(scheduler.Schedule(), sequences, token: 11);
@@ -172,20 +173,20 @@ public sealed class SchedulerTests
         var plan = scheduler.Schedule();
 
         Assert.Equal(
-            [new DecodeRow(0, 11, 2), new DecodeRow(DecodeRow.Filler, 0, 0), new DecodeRow(2, 11, 2)],
-            plan.DecodeRows.ToArray());
+            [new SlotRow(0, 11, 2), new SlotRow(SlotRow.Filler, 0, 0), new SlotRow(2, 11, 2)],
+            SlotRowsOf(plan));
         Assert.Equal(2, plan.NumDecodes);
 
         Apply(plan, sequences, token: 12);
         scheduler.Finish(sequences[2]);
 
-        Assert.Equal([new DecodeRow(0, 12, 3)], scheduler.Schedule().DecodeRows.ToArray());
+        Assert.Equal([new SlotRow(0, 12, 3)], SlotRowsOf(scheduler.Schedule()));
     }
 
     [Fact]
     public void Finish_runningSequence_freesItsSlotForTheNextWaitingRequest()
     {
-        var scheduler = new Scheduler(numSlots: 2, maxScheduledTokens: 16);
+        var (scheduler, slots) = OverSlots(numSlots: 2, maxScheduledTokens: 16);
         var a = NewSequence(0, promptLength: 2);
         var b = NewSequence(1, promptLength: 2);
         var c = NewSequence(2, promptLength: 3);
@@ -197,22 +198,22 @@ public sealed class SchedulerTests
         scheduler.Finish(a);
 
         Assert.Equal(SequenceStatus.Finished, a.Status);
-        Assert.Equal(-1, a.Slot);
-        Assert.Equal(1, scheduler.NumFreeSlots);
+        Assert.Equal(-1, SlotOf(slots, a));
+        Assert.Equal(1, slots.NumFreeSlots);
 
         var plan = scheduler.Schedule();
 
-        Assert.Equal(0, c.Slot);
+        Assert.Equal(0, SlotOf(slots, c));
         Assert.Equal([Chunk(2, 0, 0, [200, 201, 202], true)], Chunks(plan));
-        Assert.Equal([new DecodeRow(DecodeRow.Filler, 0, 0), new DecodeRow(1, 9, 2)], plan.DecodeRows.ToArray());
+        Assert.Equal([new SlotRow(SlotRow.Filler, 0, 0), new SlotRow(1, 9, 2)], SlotRowsOf(plan));
         Assert.Equal(0, scheduler.NumWaiting);
-        Assert.Equal(0, scheduler.NumFreeSlots);
+        Assert.Equal(0, slots.NumFreeSlots);
     }
 
     [Fact]
     public void Finish_waitingSequence_leavesTheQueueWithoutTouchingSlots()
     {
-        var scheduler = new Scheduler(numSlots: 1, maxScheduledTokens: 8);
+        var (scheduler, slots) = OverSlots(numSlots: 1, maxScheduledTokens: 8);
         var a = NewSequence(0, promptLength: 2);
         var b = NewSequence(1, promptLength: 2);
         var c = NewSequence(2, promptLength: 2);
@@ -224,7 +225,7 @@ public sealed class SchedulerTests
 
         Assert.Equal(SequenceStatus.Finished, b.Status);
         Assert.Equal([2L], scheduler.Waiting.Select(s => s.SequenceId));
-        Assert.Equal(0, scheduler.NumFreeSlots);
+        Assert.Equal(0, slots.NumFreeSlots);
 
         scheduler.Finish(a);
         Assert.Equal([Chunk(2, 0, 0, [200, 201], true)], Chunks(scheduler.Schedule()));
@@ -234,7 +235,7 @@ public sealed class SchedulerTests
     public void A_long_prompt_keeps_getting_tokens_while_short_requests_keep_arriving()
     {
         // 4 slots, budget 4: three decoding requests leave one token per step for the long prompt
-        var scheduler = new Scheduler(numSlots: 4, maxScheduledTokens: 4);
+        var (scheduler, slots) = OverSlots(numSlots: 4, maxScheduledTokens: 4);
         var all = new List<Sequence>();
         Sequence Arrive(int promptLength)
         {
@@ -283,5 +284,5 @@ public sealed class SchedulerTests
         $"seq {sequenceId} slot {slot} past {pastLength} [{string.Join(' ', tokenIds)}]{(needsLogits ? " logits" : "")}";
 
     private static string[] Chunks(StepPlan plan) =>
-        plan.Prefills.Select(p => Chunk(p.SequenceId, p.Slot, p.PastLength, [.. p.TokenIds], p.NeedsLogits)).ToArray();
+        plan.Prefills.Select(p => Chunk(p.SequenceId, KvSlot.IndexOf(p.Place), p.PastLength, [.. p.TokenIds], p.NeedsLogits)).ToArray();
 }

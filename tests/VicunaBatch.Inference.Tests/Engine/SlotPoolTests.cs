@@ -42,28 +42,6 @@ public sealed class SlotPoolTests
     }
 
     [Fact]
-    public void UsedPrefixLength_followsTheHighestSlotInUse()
-    {
-        var pool = new SlotPool(4);
-        Assert.Equal(0, pool.UsedPrefixLength);
-
-        for (var i = 0; i < 3; i++)
-        {
-            pool.TryAllocate(out _);
-        }
-        Assert.Equal(3, pool.UsedPrefixLength);
-
-        pool.Free(1);
-        Assert.Equal(3, pool.UsedPrefixLength);
-
-        pool.Free(2);
-        Assert.Equal(1, pool.UsedPrefixLength);
-
-        pool.Free(0);
-        Assert.Equal(0, pool.UsedPrefixLength);
-    }
-
-    [Fact]
     public void Free_sameSlotTwice_throwsNamingTheSlot()
     {
         var pool = new SlotPool(4);

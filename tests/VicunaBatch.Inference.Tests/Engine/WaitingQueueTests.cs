@@ -8,7 +8,7 @@ public sealed class WaitingQueueTests
     [Fact]
     public void LongestFirst_admitsByPromptPlusMaxTokensWithArrivalBreakingTies()
     {
-        var scheduler = new Scheduler(numSlots: 2, maxScheduledTokens: 64, AdmissionOrder.LongestFirst);
+        var scheduler = SchedulerSteps.OverSlots(numSlots: 2, maxScheduledTokens: 64, AdmissionOrder.LongestFirst).Scheduler;
         // lengths (prompt + max_tokens): 0 → 12, 1 → 52, 2 → 32, 3 → 52
         var sequences = new[] { NewSequence(0, 2, 10), NewSequence(1, 2, 50), NewSequence(2, 2, 30), NewSequence(3, 2, 50) };
         foreach (var s in sequences) scheduler.Add(s);
@@ -28,7 +28,7 @@ public sealed class WaitingQueueTests
     [Fact]
     public void Arrival_admitsInArrivalOrderWhateverTheLength()
     {
-        var scheduler = new Scheduler(numSlots: 2, maxScheduledTokens: 64, AdmissionOrder.Arrival);
+        var scheduler = SchedulerSteps.OverSlots(numSlots: 2, maxScheduledTokens: 64, AdmissionOrder.Arrival).Scheduler;
         foreach (var s in new[] { NewSequence(0, 2, 10), NewSequence(1, 2, 50), NewSequence(2, 2, 30) }) scheduler.Add(s);
 
         Assert.Equal([0L, 1L], scheduler.Schedule().Prefills.Select(p => p.SequenceId));
@@ -38,7 +38,7 @@ public sealed class WaitingQueueTests
     public void LongestFirst_aShortRequestOvertakenBy16TimesTheSlotsGoesNext()
     {
         // 1 slot: the short request 0 may be overtaken by 16 later, longer arrivals, then it is admitted
-        var scheduler = new Scheduler(numSlots: 1, maxScheduledTokens: 64, AdmissionOrder.LongestFirst);
+        var scheduler = SchedulerSteps.OverSlots(numSlots: 1, maxScheduledTokens: 64, AdmissionOrder.LongestFirst).Scheduler;
         var shortOne = NewSequence(0, 1, 1);
         scheduler.Add(shortOne);
         var admitted = new List<long>();
@@ -58,7 +58,7 @@ public sealed class WaitingQueueTests
     [Fact]
     public void LongestFirst_aCancelledWaitingRequestIsNeverAdmitted()
     {
-        var scheduler = new Scheduler(numSlots: 1, maxScheduledTokens: 64, AdmissionOrder.LongestFirst);
+        var scheduler = SchedulerSteps.OverSlots(numSlots: 1, maxScheduledTokens: 64, AdmissionOrder.LongestFirst).Scheduler;
         var longOne = NewSequence(0, 2, 90);
         scheduler.Add(NewSequence(1, 2, 10));
         scheduler.Add(longOne);

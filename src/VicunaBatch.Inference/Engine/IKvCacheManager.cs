@@ -1,0 +1,41 @@
+namespace VicunaBatch.Inference.Engine;
+
+/// <summary>
+/// The KV cache manager: which part of the runner's KV memory each running sequence holds. The scheduler asks it, never
+/// the runner. <see cref="SlotTable"/> hands out KV slots (GroupQueryAttention), <see cref="BlockTables"/> KV blocks
+/// (PagedAttention). Running out is an expected answer (<see cref="TryReserve"/> → false: the scheduler waits or
+/// preempts); a broken invariant throws with the values involved.
+/// </summary>
+internal interface IKvCacheManager
+{
+    /// <summary>What the memory holds and how much of it running sequences hold now.</summary>
+    KvCacheUsage Usage { get; }
+
+    /// <summary>
+    /// Makes <paramref name="sequenceId"/>'s KV hold <paramref name="numTokens"/> tokens (its computed tokens and this
+    /// step's), taking memory at its first reservation. False, and nothing changed, when the memory is short.
+    /// </summary>
+    bool TryReserve(long sequenceId, int numTokens);
+
+    /// <summary>Where <paramref name="sequenceId"/>'s KV lives; it must hold some.</summary>
+    KvPlace PlaceOf(long sequenceId);
+
+    /// <summary>Gives back everything <paramref name="sequenceId"/> holds (nothing when it holds none).</summary>
+    void Free(long sequenceId);
+}
+
+/// <summary>The unit a KV cache manager hands out.</summary>
+public enum KvUnit
+{
+    /// <summary>A KV slot of the maximum length, one per running request (GroupQueryAttention).</summary>
+    Slot,
+
+    /// <summary>A KV block, as many per request as its tokens fill (PagedAttention).</summary>
+    Block,
+}
+
+/// <summary>A KV cache in its manager's unit: <paramref name="NumUnits"/> of <paramref name="UnitTokens"/> tokens each, <paramref name="NumInUse"/> held by running requests.</summary>
+public readonly record struct KvCacheUsage(KvUnit Unit, int NumUnits, int UnitTokens, int NumInUse);
+
+/// <summary>A pool of <paramref name="NumBlocks"/> KV blocks of <paramref name="BlockSize"/> tokens, shared by every request.</summary>
+public sealed record KvBlocks(int NumBlocks, int BlockSize);
