@@ -6,7 +6,6 @@ using VicunaBatch.Core.Batches;
 using VicunaBatch.Core.Files;
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Ports;
-using VicunaBatch.Core.Services;
 
 namespace VicunaBatch.Api;
 
@@ -14,10 +13,9 @@ namespace VicunaBatch.Api;
 public static class ApiExtensions
 {
     /// <summary>
-    /// Registers the API's services. The host registers the Core parts it runs on: <see cref="IBlobStore"/>,
-    /// <see cref="IJobStore"/>, <see cref="JobSubmitter"/>, <see cref="InputOptions"/>, <see cref="TimeProvider"/>,
-    /// and optionally an <see cref="IPromptTokenCounter"/> (token counts in validate). <see cref="BatchApi"/> is the same
-    /// API for a host that routes requests itself (Functions).
+    /// Registers the API's services over Core's (<c>AddVicunaBatchCore</c>: <see cref="FileCatalog"/>,
+    /// <see cref="TenantBatches"/>, <see cref="InputOptions"/>) and, optionally, an <see cref="IPromptTokenCounter"/>
+    /// (token counts in validate). <see cref="BatchApi"/> is the same API for a host that routes requests itself (Functions).
     /// </summary>
     public static IServiceCollection AddVicunaBatchApi(this IServiceCollection services, Action<ApiOptions> configure)
     {
@@ -26,9 +24,6 @@ public static class ApiExtensions
         options.Validate();
         services.AddSingleton(options);
         services.AddSingleton<ApiKeyFilter>();
-        services.AddSingleton(sp => new FileCatalog(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton(sp => new TenantBatches(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(),
-            sp.GetRequiredService<JobSubmitter>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new InputDryRun(sp.GetRequiredService<InputOptions>(), sp.GetService<IPromptTokenCounter>()));
         services.AddSingleton<BatchObjects>();
         services.AddSingleton(sp => new BatchApi(sp.GetRequiredService<ApiKeyFilter>(), sp.GetRequiredService<FileCatalog>(),

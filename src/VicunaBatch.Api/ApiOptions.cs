@@ -1,6 +1,5 @@
 using VicunaBatch.Core.Webhooks;
 
-
 namespace VicunaBatch.Api;
 
 /// <summary>Options of the HTTP API (<see cref="ApiExtensions.AddVicunaBatchApi"/>).</summary>

@@ -10,8 +10,11 @@ using VicunaBatch.Core.Services;
 
 namespace VicunaBatch.Azure;
 
-/// <summary>The control-plane queues of one storage account.</summary>
-public sealed record ControlPlaneQueues(StorageWorkQueue ShardDone, StorageWorkQueue WebhookDeliveries);
+/// <summary>The control-plane queues of one storage account, as Storage queues (a queue trigger's message is tracked on them); Core sees them as <see cref="ControlQueues"/>.</summary>
+public sealed record ControlPlaneQueues(StorageWorkQueue ShardDone, StorageWorkQueue WebhookDeliveries)
+{
+    public ControlQueues AsControlQueues() => new(ShardDone, WebhookDeliveries);
+}
 
 /// <summary>Wiring of the Azure parts: the one place that turns configuration into clients and ports.</summary>
 public static class AzureTransportExtensions
@@ -21,7 +24,7 @@ public static class AzureTransportExtensions
     /// <paramref name="configure"/>, validates (throws <see cref="ArgumentException"/> at once on a bad setting), and registers:
     /// <see cref="IBlobStore"/> (<see cref="AzureBlobStore"/>), <see cref="ICheckpointStore"/> (<see cref="BlobCheckpointStore"/>
     /// on the results container), <see cref="IJobStore"/> (<see cref="BlobJobStore"/>), <see cref="IWorkQueue"/> (the shard
-    /// work queue, <see cref="ServiceBusWorkQueue"/>), <see cref="ControlPlaneQueues"/> (Storage queues), the SDK clients and
+    /// work queue, <see cref="ServiceBusWorkQueue"/>), <see cref="ControlQueues"/> (Storage queues, also as <see cref="ControlPlaneQueues"/>), the SDK clients and
     /// <see cref="TimeProvider.System"/> unless one is registered. Credentials: <c>DefaultAzureCredential</c> (managed
     /// identity on Azure, with <c>ClientId</c> when set), or the Azurite connection string.
     /// </summary>
@@ -59,6 +62,7 @@ public static class AzureTransportExtensions
                 name, storage.QueueLockDuration, sp.GetRequiredService<TimeProvider>()), q => q.CreateIfNotExistsAsync());
             return new ControlPlaneQueues(Queue(storage.Queues.ShardDone), Queue(storage.Queues.WebhookDeliveries));
         });
+        services.AddSingleton(sp => sp.GetRequiredService<ControlPlaneQueues>().AsControlQueues());
 
         var serviceBus = options.ServiceBus;
         services.AddSingleton(_ => serviceBus.IsConfigured

@@ -1,6 +1,5 @@
 using VicunaBatch.Core.Ports;
 
-
 namespace VicunaBatch.Azure;
 
 /// <summary>

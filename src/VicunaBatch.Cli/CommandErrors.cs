@@ -37,10 +37,10 @@ internal static class CommandErrors
     /// </summary>
     private static readonly Dictionary<string, string> FlagOf = new(ModelOptions.FlagOf)
     {
-        [nameof(Worker.RequestDefaults.MaxTokens)] = "--max-tokens",
-        [nameof(Worker.RequestDefaults.Temperature)] = "--temperature",
-        [nameof(Worker.RequestDefaults.TopP)] = "--top-p",
-        [nameof(Worker.ShardPumpOptions.MaxConcurrentShards)] = "--workers",
+        [nameof(Execution.RequestDefaults.MaxTokens)] = "--max-tokens",
+        [nameof(Execution.RequestDefaults.Temperature)] = "--temperature",
+        [nameof(Execution.RequestDefaults.TopP)] = "--top-p",
+        [nameof(Execution.ShardPumpOptions.MaxConcurrentShards)] = "--workers",
         [nameof(InputOptions.RequestsPerShard)] = "--requests-per-shard",
         [nameof(ServeSettings.Port)] = "--port",
     };

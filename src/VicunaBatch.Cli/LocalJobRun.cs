@@ -1,13 +1,14 @@
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Services;
-using VicunaBatch.Inference.Engine;
+using VicunaBatch.Execution;
 using VicunaBatch.Inference;
+using VicunaBatch.Inference.Engine;
 using VicunaBatch.Local;
-using VicunaBatch.Worker;
 
 namespace VicunaBatch.Cli;
 
@@ -132,46 +133,50 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
     {
         var jobId = JobIdFor(settings);
         var outDir = OutputDirectoryFor(settings, jobId);
-        var stateDir = Path.Combine(outDir, ".state");
-        using var runLock = LocalJobParts.LockStateFolder(stateDir, $"job {jobId}");
-        var parts = new LocalJobParts(stateDir, new InputOptions { RequestsPerShard = settings.RequestsPerShard }, time);
-        var blobs = parts.Blobs;
-        await RefuseUnfinishedOtherJobAsync(parts, jobId, outDir, cancellationToken);
+        var state = new LocalDataFolder(Path.Combine(outDir, ".state"));
+        using var runLock = TakeStateFolder(state, $"job {jobId}");
+        var input = new InputOptions { RequestsPerShard = settings.RequestsPerShard };
+        await using var services = OneMachine.Build(state.Path, input, time);
+        var blobs = services.GetRequiredService<IBlobStore>();
+        var jobs = services.GetRequiredService<IJobStore>();
+        await RefuseUnfinishedOtherJobAsync(blobs, jobs, jobId, outDir, cancellationToken);
 
         var inputBlob = $"inputs/{jobId}{(InputOptions.FormatFromName(settings.InputPath) == InputFormat.Text ? ".txt" : ".jsonl")}";
         if (!await blobs.ExistsAsync(inputBlob, cancellationToken))
         {
-            await using var input = File.OpenRead(settings.InputPath);
-            await blobs.PutAsync(inputBlob, input, BlobCondition.IfNotExists, cancellationToken);
+            await using var file = File.OpenRead(settings.InputPath);
+            await blobs.PutAsync(inputBlob, file, BlobCondition.IfNotExists, cancellationToken);
         }
-        var endedBefore = await parts.Jobs.GetAsync(jobId, cancellationToken) is { } stored && JobStateMachine.IsTerminal(stored.Job.Status);
-        var job = await parts.Submitter.SubmitAsync(new JobSubmission(inputBlob) { JobId = jobId }, cancellationToken);
+        var endedBefore = await jobs.GetAsync(jobId, cancellationToken) is { } stored && JobStateMachine.IsTerminal(stored.Job.Status);
+        var job = await services.GetRequiredService<JobSubmitter>().SubmitAsync(new JobSubmission(inputBlob) { JobId = jobId }, cancellationToken);
         DrainResult? drain = null;
         if (!JobStateMachine.IsTerminal(job.Status))
         {
-            // this process owns the queue (run lock): locks held by a run that was killed are released now
-            await parts.Queue.ReleaseAllLocksAsync(cancellationToken);
             if (!loading.IsCompleted) onStage?.Invoke(RunStage.LoadingModel);
             var model = await loading;
             onStage?.Invoke(RunStage.Running);
-            drain = await parts.DrainAsync(jobId, model, settings.Defaults, settings.Workers, onProgress, cancellationToken);
+            drain = await new LocalDrain(services, model, EngineWorkerOptions.OneMachine(settings.Workers, settings.Defaults, input))
+                .RunAsync(jobId, onProgress, cancellationToken);
             job = drain.Job;
         }
         await CopyResultsAsync(blobs, jobId, outDir, cancellationToken);
         return new LocalRunSummary(job, outDir, drain, endedBefore);
     }
 
+    /// <summary>Holds <c>run.lock</c> in the state folder for the caller's lifetime, or says who holds it.</summary>
+    public static FileStream TakeStateFolder(LocalDataFolder state, string what) => state.TryTakeExclusive("run")
+        ?? throw new UsageException($"{what} is already being run by another process (lock: {state.LockPath("run")})");
+
     /// <summary>
     /// Another job of this state folder that has not ended: its shards share the queue, so this drain would run them
     /// too and count them in this job's progress, and the folder's files could be only one job's. Refused, before this
     /// job writes anything; a job that ended is only history (its results are replaced by this one's).
     /// </summary>
-    private static async Task RefuseUnfinishedOtherJobAsync(LocalJobParts parts, string jobId, string outDir, CancellationToken cancellationToken)
+    private static async Task RefuseUnfinishedOtherJobAsync(IBlobStore blobs, IJobStore jobs, string jobId, string outDir, CancellationToken cancellationToken)
     {
-        await foreach (var blob in parts.Blobs.ListAsync("jobs/", cancellationToken))
+        await foreach (var (otherId, _) in JobListing.ListAsync(blobs, cancellationToken))
         {
-            if (blob.Split('/') is not ["jobs", var otherId, "job.json"] || otherId == jobId) continue;
-            if (await parts.Jobs.GetAsync(otherId, cancellationToken) is { } other && !JobStateMachine.IsTerminal(other.Job.Status))
+            if (otherId != jobId && await jobs.GetAsync(otherId, cancellationToken) is { } other && !JobStateMachine.IsTerminal(other.Job.Status))
             {
                 throw new UsageException(
                     $"{outDir} holds job {otherId}, which has not ended: run its command again to finish it, or give this one another --out");
@@ -179,7 +184,7 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
         }
     }
 
-    private static async Task CopyResultsAsync(FolderBlobStore blobs, string jobId, string outDir, CancellationToken cancellationToken)
+    private static async Task CopyResultsAsync(IBlobStore blobs, string jobId, string outDir, CancellationToken cancellationToken)
     {
         foreach (var (blob, file) in new[]
         {

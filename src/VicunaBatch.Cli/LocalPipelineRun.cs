@@ -1,12 +1,13 @@
+using Microsoft.Extensions.DependencyInjection;
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Pipelines;
 using VicunaBatch.Core.Ports;
+using VicunaBatch.Core.Services;
 using VicunaBatch.Core.Webhooks;
-using VicunaBatch.Inference.Engine;
-using VicunaBatch.Inference.Text;
+using VicunaBatch.Execution;
 using VicunaBatch.Inference;
+using VicunaBatch.Inference.Engine;
 using VicunaBatch.Local;
-using VicunaBatch.Worker;
 
 namespace VicunaBatch.Cli;
 
@@ -44,9 +45,10 @@ internal sealed record LocalPipelineSummary(PipelineRunResult Run, string Output
 }
 
 /// <summary>
-/// One pipeline run on this machine: documents from a folder, each stage a job on the same local parts as <c>run</c>
-/// (<see cref="LocalJobParts"/> in <c>OUT/.state/</c>: SQLite queue, folder stores, one engine), summaries and manifest
-/// in the output folder, the watermark and run lock in the state's blob store, and the webhook through the outbox.
+/// One pipeline run on this machine: documents from a folder, each stage a job on the same one-machine parts as
+/// <c>run</c> (<see cref="OneMachine"/> over <c>OUT/.state/</c>, drained through one engine by <see cref="LocalDrain"/>),
+/// summaries and manifest in the output folder, the watermark and run lock in the state's blob store, and the webhook
+/// through the outbox.
 /// </summary>
 internal sealed class LocalPipelineRun(LocalPipelineSettings settings, TimeProvider time)
 {
@@ -75,59 +77,38 @@ internal sealed class LocalPipelineRun(LocalPipelineSettings settings, TimeProvi
         if (!Directory.Exists(definition.Source.Location.Folder)) throw new UsageException($"source folder not found: {definition.Source.Location.Folder}");
         Inference.Package.ModelPackage.Load(settings.ModelPath); // a bad model path fails before the state folder is made
         var outDir = definition.Output.Folder!;
-        var stateDir = Path.Combine(outDir, ".state");
-        using var folderLock = LocalJobParts.LockStateFolder(stateDir, $"pipeline {definition.Name}");
-        var parts = new LocalJobParts(stateDir, new InputOptions(), time);
-        // this process owns the state folder (folder lock): queue locks and a pipeline lock left by a killed run are released
-        await parts.Queue.ReleaseAllLocksAsync(cancellationToken);
-        await new PipelineState(parts.Blobs, definition.Name, time).BreakLockAsync(cancellationToken);
+        var state = new LocalDataFolder(Path.Combine(outDir, ".state"));
+        using var folderLock = LocalJobRun.TakeStateFolder(state, $"pipeline {definition.Name}");
+        var input = new InputOptions();
+        await using var services = OneMachine.Build(state.Path, input, time, new WebhookDelivererOptions
+        {
+            SigningSecret = state.SigningSecret(), RetryDelays = settings.WebhookRetryDelays, Timeout = TimeSpan.FromSeconds(10),
+        });
+        var blobs = services.GetRequiredService<IBlobStore>();
+        // this process owns the state folder (folder lock): a pipeline lock left by a killed run is released
+        await new PipelineState(blobs, definition.Name, time).BreakLockAsync(cancellationToken);
+        // the run's events are signed with the pipeline's secret, found with its definition as every host finds it
+        await services.GetRequiredService<PipelineDefinitionStore>().SaveAsync(await File.ReadAllTextAsync(settings.DefinitionPath, cancellationToken), cancellationToken);
 
         using var model = settings.ShowProgress ? ModelOptions.OpenShowingWait(settings.ModelPath, settings.Engine) : LoadedModel.Open(settings.ModelPath, settings.Engine);
-        var tokenizer = model.Tokenizer ?? throw new UsageException($"model '{model.Name}' has no tokenizer.model: pipelines need one to split documents");
-        var outbox = new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = Path.Combine(stateDir, "queue.db"), QueueName = "webhooks" }, time);
-        await outbox.ReleaseAllLocksAsync(cancellationToken);
-        IJobDriver driver = new LocalJobDriver(parts, model, new RequestDefaults(), settings.Workers, settings.ShowProgress);
-        var stages = new PipelineStages(parts.Blobs, parts.Submitter, settings.WrapDriver?.Invoke(driver) ?? driver);
+        var prompts = RequestPrompts.Of(model) ?? throw new UsageException($"model '{model.Name}' has no tokenizer.model: pipelines need one to split documents");
+        IJobDriver driver = new LocalJobDriver(new LocalDrain(services, model, EngineWorkerOptions.OneMachine(settings.Workers, input: input)), settings.ShowProgress);
+        var stages = new PipelineStages(blobs, services.GetRequiredService<JobSubmitter>(), settings.WrapDriver?.Invoke(driver) ?? driver);
         var pipelineParts = new PipelineParts(
             new FolderBlobStore(new FolderBlobStoreOptions { RootPath = definition.Source.Location.Folder! }),
             // the writes in progress go to the state folder beside the summaries, not to a .tmp/ among them
-            new FolderBlobStore(new FolderBlobStoreOptions { RootPath = outDir, TempPath = Path.Combine(stateDir, "output-tmp") }),
-            parts.Blobs, stages, new SentencePieceDocuments(tokenizer), model.Engine.MaxSequenceLength, new WebhookOutbox(outbox));
+            new FolderBlobStore(new FolderBlobStoreOptions { RootPath = outDir, TempPath = Path.Combine(state.Path, "output-tmp") }),
+            blobs, stages, new TokenizerDocuments(prompts.Tokenizer), prompts.ContextLength, services.GetRequiredService<WebhookOutbox>());
 
         var result = await new PipelineRunner(definition, pipelineParts, time).RunAsync(cancellationToken);
-        var attempts = definition.Webhook is { } webhook
-            ? await DeliverWebhooksAsync(outbox, parts.Blobs, webhook, cancellationToken)
-            : [];
+        // this run's event and any an earlier run left in the outbox, on the short local schedule
+        var attempts = definition.Webhook is null ? []
+            : await services.GetRequiredService<WebhookDeliverer>().DeliverPendingAsync(WebhookWait, cancellationToken);
         return new LocalPipelineSummary(result, outDir, attempts) { OutputPrefix = definition.Output.Prefix };
     }
 
-    /// <summary>Delivers what the outbox holds (this run's event and any left by earlier runs), retrying on the short local schedule.</summary>
-    private async Task<IReadOnlyList<WebhookAttempt>> DeliverWebhooksAsync(
-        SqliteWorkQueue outbox, IBlobStore blobs, PipelineWebhook webhook, CancellationToken cancellationToken)
-    {
-        var policy = new WebhookUrlPolicy(new WebhookUrlPolicyOptions { AllowHttp = true, AllowLoopback = true });
-        using var http = new HttpClient(WebhookHttp.CreateHandler(policy));
-        var deliverer = new WebhookDeliverer(outbox, blobs, http, policy, new WebhookDelivererOptions
-        {
-            SigningSecret = webhook.Secret,
-            RetryDelays = settings.WebhookRetryDelays,
-            Timeout = TimeSpan.FromSeconds(10),
-        }, time);
-        var attempts = new List<WebhookAttempt>();
-        var deadline = time.GetUtcNow() + settings.WebhookRetryDelays.Aggregate(TimeSpan.FromSeconds(1), (a, b) => a + b + TimeSpan.FromSeconds(10));
-        while (await outbox.CountAsync(cancellationToken) > 0 && time.GetUtcNow() < deadline)
-        {
-            var messages = await outbox.ReceiveAsync(16, cancellationToken);
-            if (messages.Count == 0)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(200), time, cancellationToken);
-                continue;
-            }
-            foreach (var message in messages)
-                if (await deliverer.DeliverAsync(message, cancellationToken) is { } attempt) attempts.Add(attempt);
-        }
-        return attempts;
-    }
+    /// <summary>How long the run waits for its webhook's attempts (and their retries) before leaving the rest in the outbox.</summary>
+    private TimeSpan WebhookWait => settings.WebhookRetryDelays.Aggregate(TimeSpan.FromSeconds(1), (a, b) => a + b + TimeSpan.FromSeconds(10));
 
     internal static PipelineLocation InFolder(PipelineLocation location, string baseDir, string field, string flag)
     {
@@ -136,12 +117,4 @@ internal sealed class LocalPipelineRun(LocalPipelineSettings settings, TimeProvi
         // relative folders are relative to the definition file; the prefix stays a blob-name prefix inside the folder
         return location with { Folder = Path.GetFullPath(Path.Combine(baseDir, location.Folder)) };
     }
-}
-
-/// <summary>The model's SentencePiece tokenizer as the pipeline's splitter sees it.</summary>
-internal sealed class SentencePieceDocuments(TextTokenizer tokenizer) : IDocumentTokenizer
-{
-    public IReadOnlyList<int> Encode(string text) => tokenizer.Encode(text);
-
-    public string Decode(IReadOnlyList<int> ids) => tokenizer.Decode(ids);
 }

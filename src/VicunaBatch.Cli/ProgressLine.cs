@@ -180,4 +180,3 @@ internal sealed class WaitingLine
         }
     }
 }
-

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Jobs;
-using VicunaBatch.Worker;
+using VicunaBatch.Execution;
 
 namespace VicunaBatch.Cli;
 

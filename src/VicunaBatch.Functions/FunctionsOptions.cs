@@ -39,12 +39,9 @@ public sealed class FunctionsOptions
     public PipelineHostOptions Pipelines { get; set; } = new();
 
     /// <summary>The deliverer's options from these settings.</summary>
-    public WebhookDelivererOptions DelivererOptions(Func<string, CancellationToken, Task<string?>>? jobSecrets)
-    {
-        return RetryDelays is { } delays
-            ? new WebhookDelivererOptions { SigningSecret = SigningSecret, JobSecrets = jobSecrets, RetryDelays = delays }
-            : new WebhookDelivererOptions { SigningSecret = SigningSecret, JobSecrets = jobSecrets };
-    }
+    public WebhookDelivererOptions DelivererOptions() => RetryDelays is { } delays
+        ? new WebhookDelivererOptions { SigningSecret = SigningSecret, RetryDelays = delays }
+        : new WebhookDelivererOptions { SigningSecret = SigningSecret };
 
     public static FunctionsOptions From(IConfiguration configuration)
     {
@@ -71,7 +68,7 @@ public sealed class FunctionsOptions
                 throw new ArgumentException($"{name} is an unresolved Key Vault reference: create the secret, and check the app identity's Key Vault Secrets User role");
         if (ApiKeys.Count == 0) throw new ArgumentException("no API key configured: set Api__Keys (comma-separated; a Key Vault reference on Azure)");
         if (string.IsNullOrEmpty(SigningSecret)) throw new ArgumentException("no webhook signing secret configured: set Webhooks__SigningSecret (whsec_…; a Key Vault reference on Azure)");
-        var deliverer = DelivererOptions(null);
+        var deliverer = DelivererOptions();
         deliverer.Validate(); // a malformed secret fails here, not at the first delivery
         if (deliverer.RetryDelays.Count + 1 >= HostMaxDequeueCount)
             throw new ArgumentException($"Webhooks__RetryDelays: {deliverer.RetryDelays.Count + 1} attempts must stay below host.json's maxDequeueCount ({HostMaxDequeueCount})");

@@ -7,8 +7,8 @@ using VicunaBatch.Core.Pipelines;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Services;
 using VicunaBatch.Core.Webhooks;
+using VicunaBatch.Execution;
 using VicunaBatch.Inference.Package;
-using VicunaBatch.Inference.Text;
 
 namespace VicunaBatch.Functions;
 
@@ -82,8 +82,11 @@ public sealed class PipelineTicks(
                 await BlobModelDownload.From(service, source, path, new HashSet<string> { ModelPackage.ConfigFileName, ModelPackage.TokenizerFileName })
                     .EnsureAsync(cancellationToken: cancellationToken);
             }
-            _model = string.IsNullOrEmpty(path) ? null
-                : (new Tokens(TextTokenizer.Load(Path.Combine(path, ModelPackage.TokenizerFileName))), ContextLength(path));
+            if (!string.IsNullOrEmpty(path))
+            {
+                var prompts = RequestPrompts.OfPackage(path);
+                _model = (new TokenizerDocuments(prompts.Tokenizer), prompts.ContextLength);
+            }
             _loaded = true;
             return _model;
         }
@@ -91,19 +94,5 @@ public sealed class PipelineTicks(
         {
             _loading.Release();
         }
-    }
-
-    /// <summary>From genai_config.json alone: the weights need not be here.</summary>
-    private static int ContextLength(string folder)
-    {
-        var configPath = Path.Combine(folder, ModelPackage.ConfigFileName);
-        return GenAiConfig.Parse(File.ReadAllText(configPath), configPath).Model.ContextLength;
-    }
-
-    private sealed class Tokens(TextTokenizer tokenizer) : IDocumentTokenizer
-    {
-        public IReadOnlyList<int> Encode(string text) => tokenizer.Encode(text);
-
-        public string Decode(IReadOnlyList<int> ids) => tokenizer.Decode(ids);
     }
 }

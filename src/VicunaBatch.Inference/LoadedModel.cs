@@ -36,8 +36,7 @@ public sealed class LoadedModel : IDisposable
             throw new ModelPackageException(
                 $"{package.TokenizerPath}: the tokenizer has {tokenizer.VocabSize} pieces but the model's vocabulary is {package.Config.Model.VocabSize}");
         }
-        var context = package.Config.Model.ContextLength;
-        var maxLength = options.MaxSequenceLength == 0 ? context : Math.Min(options.MaxSequenceLength, context);
+        var maxLength = options.ContextLengthFor(package.Config.Model.ContextLength);
         var (runner, kvCache) = EngineVariant.Of(package).Open(package, options, maxLength);
         var eos = package.Config.Model.EosTokenIds;
         var vocabulary = new ModelVocabulary(eos, tokenizer is null ? null : tokenizer.Decode);

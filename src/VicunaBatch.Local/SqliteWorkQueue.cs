@@ -18,6 +18,12 @@ public sealed class SqliteWorkQueueOptions
     /// <summary>How long a call waits for another process's write lock. Default 30 s.</summary>
     public TimeSpan BusyTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// This process's lease in the data folder: the locks it takes are recorded as its, and locks of receivers whose
+    /// lease is no longer held (their process died) are released at the next receive. Null: locks only expire.
+    /// </summary>
+    public ReceiverLease? Lease { get; init; }
+
     public void Validate()
     {
         ArgumentException.ThrowIfNullOrEmpty(DatabasePath);
@@ -32,10 +38,12 @@ public sealed record DeadLetter(string MessageId, string Body, int DeliveryCount
 
 /// <summary>
 /// Durable peek-lock queue in SQLite (WAL). A message row is locked by setting <c>visible_at</c> to
-/// now + lock duration and a fresh <c>lock_token</c>; receive claims visible rows in one atomic
-/// UPDATE … RETURNING, so concurrent receivers (threads or processes) never share a message.
+/// now + lock duration, a fresh <c>lock_token</c> and the receiver's lease id (<c>lock_owner</c>); receive claims
+/// visible rows in one atomic UPDATE … RETURNING, so concurrent receivers (threads or processes) never share a message,
+/// and first releases the locks of receivers that died (<see cref="SqliteWorkQueueOptions.Lease"/>).
 /// Settling requires the token and an unexpired lock, else <see cref="WorkQueueFailure.LockLost"/>.
-/// Sending a message id that is still queued is ignored (duplicate detection). Times come from the
+/// Sending a message id that is still queued is ignored (duplicate detection). Receivers in this process waiting in
+/// <see cref="WaitForMessagesAsync"/> wake as soon as a message is sent or released here. Times come from the
 /// injected <see cref="TimeProvider"/> (milliseconds since the Unix epoch).
 /// </summary>
 public sealed class SqliteWorkQueue : IWorkQueue
@@ -43,6 +51,9 @@ public sealed class SqliteWorkQueue : IWorkQueue
     private readonly SqliteWorkQueueOptions _options;
     private readonly TimeProvider _time;
     private readonly string _connectionString;
+    private readonly QueueSignal _signal;
+    private readonly ReceiverLiveness? _liveness;
+    private long _signalSeen;
 
     public SqliteWorkQueue(SqliteWorkQueueOptions options, TimeProvider time)
     {
@@ -53,6 +64,8 @@ public sealed class SqliteWorkQueue : IWorkQueue
             DataSource = options.DatabasePath, Mode = SqliteOpenMode.ReadWriteCreate,
             DefaultTimeout = (int)Math.Ceiling(options.BusyTimeout.TotalSeconds),
         }.ToString();
+        _signal = QueueSignal.For(options.DatabasePath, options.QueueName);
+        _liveness = options.Lease is { } lease ? new ReceiverLiveness(lease) : null;
         using var connection = Open();
         Execute(connection, """
             PRAGMA journal_mode = WAL;
@@ -65,6 +78,15 @@ public sealed class SqliteWorkQueue : IWorkQueue
                 queue TEXT NOT NULL, message_id TEXT NOT NULL, body TEXT NOT NULL, delivery_count INTEGER NOT NULL,
                 reason TEXT NOT NULL, dead_lettered_at INTEGER NOT NULL);
             """);
+        AddLockOwnerColumn(connection);
+    }
+
+    /// <summary>Databases made before receivers were recorded get the column (NULL: a lock that only expires).</summary>
+    private static void AddLockOwnerColumn(SqliteConnection connection)
+    {
+        using var columns = connection.CreateCommand();
+        columns.CommandText = "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'lock_owner'";
+        if (Convert.ToInt32(columns.ExecuteScalar()) == 0) Execute(connection, "ALTER TABLE messages ADD COLUMN lock_owner TEXT");
     }
 
     public Task SendAsync(IReadOnlyList<OutgoingMessage> messages, CancellationToken cancellationToken = default) => RunAsync(connection =>
@@ -82,21 +104,25 @@ public sealed class SqliteWorkQueue : IWorkQueue
             command.ExecuteNonQuery();
         }
         transaction.Commit();
+        _signal.Pulse();
         return 0;
     }, cancellationToken);
 
     public Task<IReadOnlyList<ReceivedMessage>> ReceiveAsync(int maxMessages, CancellationToken cancellationToken = default) => RunAsync(connection =>
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxMessages, 1);
+        Volatile.Write(ref _signalSeen, _signal.Version);
+        if (_liveness is not null && ReleaseLocksOfDeadReceivers(connection) > 0) _signal.Pulse();
         var lockedUntil = Now() + (long)_options.LockDuration.TotalMilliseconds;
         using var command = Command(connection, """
-            UPDATE messages SET delivery_count = delivery_count + 1, visible_at = $until, lock_token = lower(hex(randomblob(16)))
+            UPDATE messages SET delivery_count = delivery_count + 1, visible_at = $until, lock_token = lower(hex(randomblob(16))), lock_owner = $owner
             WHERE rowid IN (SELECT rowid FROM messages WHERE queue = $queue AND visible_at <= $now
                             ORDER BY enqueued_at, rowid LIMIT $max)
             RETURNING message_id, body, delivery_count, lock_token, enqueued_at, rowid
             """);
         command.Parameters.AddWithValue("$until", lockedUntil);
         command.Parameters.AddWithValue("$max", maxMessages);
+        command.Parameters.AddWithValue("$owner", (object?)_options.Lease?.Id ?? DBNull.Value);
         var rows = new List<(long EnqueuedAt, long RowId, ReceivedMessage Message)>();
         using var reader = command.ExecuteReader();
         while (reader.Read())
@@ -109,12 +135,15 @@ public sealed class SqliteWorkQueue : IWorkQueue
     public Task CompleteAsync(ReceivedMessage message, CancellationToken cancellationToken = default) =>
         SettleAsync(message, "complete", "DELETE FROM messages WHERE " + LockedRow, cancellationToken);
 
-    public Task AbandonAsync(ReceivedMessage message, CancellationToken cancellationToken = default) =>
-        SettleAsync(message, "abandon", "UPDATE messages SET visible_at = $now, lock_token = NULL WHERE " + LockedRow, cancellationToken);
+    public async Task AbandonAsync(ReceivedMessage message, CancellationToken cancellationToken = default)
+    {
+        await SettleAsync(message, "abandon", "UPDATE messages SET visible_at = $now, lock_token = NULL, lock_owner = NULL WHERE " + LockedRow, cancellationToken);
+        _signal.Pulse();
+    }
 
     /// <summary>Releases the lock; the message becomes visible again <paramref name="delay"/> from now.</summary>
     public Task AbandonAsync(ReceivedMessage message, TimeSpan delay, CancellationToken cancellationToken = default) =>
-        SettleAsync(message, "abandon", $"UPDATE messages SET visible_at = $now + {(long)Math.Max(0, delay.TotalMilliseconds)}, lock_token = NULL WHERE "
+        SettleAsync(message, "abandon", $"UPDATE messages SET visible_at = $now + {(long)Math.Max(0, delay.TotalMilliseconds)}, lock_token = NULL, lock_owner = NULL WHERE "
             + LockedRow, cancellationToken);
 
     public Task DeadLetterAsync(ReceivedMessage message, string reason, CancellationToken cancellationToken = default) => RunAsync(connection =>
@@ -148,18 +177,43 @@ public sealed class SqliteWorkQueue : IWorkQueue
         return DateTimeOffset.FromUnixTimeMilliseconds(lockedUntil);
     }, cancellationToken);
 
-    /// <summary>Messages waiting or locked (not dead-lettered): the queue depth.</summary>
-    /// <summary>
-    /// Makes every locked message visible now, keeping its delivery count. Only for a process that owns the
-    /// queue file alone (the CLI's <c>run</c> holds a lock file): locks left by a process that died are released
-    /// at once instead of after their lock duration.
-    /// </summary>
-    public Task<int> ReleaseAllLocksAsync(CancellationToken cancellationToken = default) => RunAsync(connection =>
+    /// <inheritdoc/>
+    public async Task WaitForMessagesAsync(TimeSpan maxWait, CancellationToken cancellationToken = default)
     {
-        using var command = Command(connection, "UPDATE messages SET visible_at = $now, lock_token = NULL WHERE queue = $queue AND lock_token IS NOT NULL");
-        return command.ExecuteNonQuery();
-    }, cancellationToken);
+        var next = _signal.Next;
+        if (_signal.Version != Volatile.Read(ref _signalSeen)) return; // a message came since the last receive began
+        await Task.WhenAny(next, Task.Delay(maxWait, _time, cancellationToken));
+        cancellationToken.ThrowIfCancellationRequested();
+    }
 
+    /// <summary>
+    /// Releases, at once, the locks held by receivers of this data folder whose lease is no longer held (see
+    /// <see cref="ReceiverLease"/>); returns how many messages became visible.
+    /// </summary>
+    private int ReleaseLocksOfDeadReceivers(SqliteConnection connection)
+    {
+        var owners = new List<string>();
+        using (var select = Command(connection, """
+            SELECT DISTINCT lock_owner FROM messages
+            WHERE queue = $queue AND lock_token IS NOT NULL AND visible_at > $now AND lock_owner IS NOT NULL AND lock_owner <> $me
+            """))
+        {
+            select.Parameters.AddWithValue("$me", _options.Lease!.Id);
+            using var reader = select.ExecuteReader();
+            while (reader.Read()) owners.Add(reader.GetString(0));
+        }
+        int released = 0;
+        foreach (var owner in owners)
+        {
+            if (_liveness!.IsAlive(owner)) continue;
+            using var release = Command(connection, "UPDATE messages SET visible_at = $now, lock_token = NULL, lock_owner = NULL WHERE queue = $queue AND lock_owner = $owner");
+            release.Parameters.AddWithValue("$owner", owner);
+            released += release.ExecuteNonQuery();
+        }
+        return released;
+    }
+
+    /// <summary>Messages waiting or locked (not dead-lettered): the queue depth.</summary>
     public Task<int> CountAsync(CancellationToken cancellationToken = default) => RunAsync(connection =>
     {
         using var command = Command(connection, "SELECT count(*) FROM messages WHERE queue = $queue");

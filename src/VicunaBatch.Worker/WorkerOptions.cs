@@ -1,4 +1,6 @@
 using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Services;
+using VicunaBatch.Execution;
 using VicunaBatch.Inference.Engine;
 
 namespace VicunaBatch.Worker;
@@ -59,6 +61,17 @@ public sealed class WorkerOptions
 
     /// <summary>Input parsing limits; must match the submitter's (shards carry line ranges, not parsed requests).</summary>
     public InputOptions Input { get; set; } = new();
+
+    /// <summary>The engine chain's options from these settings.</summary>
+    public EngineWorkerOptions EngineWorker() => new()
+    {
+        MaxConcurrentShards = MaxConcurrentShards,
+        PrefetchCapacities = PrefetchCapacities,
+        PollInterval = TimeSpan.FromMilliseconds(PollIntervalMs),
+        Defaults = Defaults,
+        Input = Input,
+        Processor = new ShardProcessorOptions { MaxDeliveries = MaxDeliveries, LockRenewalInterval = TimeSpan.FromSeconds(LockRenewalSeconds) },
+    };
 
     public void Validate()
     {

@@ -32,7 +32,7 @@ public sealed class ServerFixture : IAsyncLifetime
     {
         var settings = new ServeSettings(0, Path.Combine(Checkout.Root, "models", "tiny"), DataPath, [.. Keys, .. LoadKeys])
         {
-            Defaults = new Worker.RequestDefaults { MaxTokens = 8 },
+            Defaults = new Execution.RequestDefaults { MaxTokens = 8 },
         };
         _app = ServeHost.Build(settings, ["--Logging:LogLevel:Default=Warning"]);
         await _app.StartAsync();

@@ -1,6 +1,6 @@
 using System.Text;
-using Azure.Core.Pipeline;
 using Azure.Core;
+using Azure.Core.Pipeline;
 using Azure.Storage.Blobs;
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Jobs;
@@ -61,7 +61,7 @@ public sealed class AzureJobFlowTests(AzuriteFixture azurite) : IAsyncLifetime
     private ServiceBusWorkQueue WorkQueue() => new(_bus.NewSender, _bus.NewReceiver, TimeSpan.FromSeconds(1), _bus.Clock);
 
     private ShardProcessor Processor(IWorkQueue queue, IRequestExecutor executor, int maxDeliveries = 5) =>
-        new(_blobs, _checkpoints, queue, executor, _input, new ShardProcessorOptions { MaxDeliveries = maxDeliveries, LockRenewalInterval = TimeSpan.Zero }, _time);
+        new(_blobs, _checkpoints, queue, _jobs, executor, _input, new ShardProcessorOptions { MaxDeliveries = maxDeliveries, LockRenewalInterval = TimeSpan.Zero }, _time);
 
     private async Task<BatchJob> SubmitAsync(IWorkQueue queue, string jobId, string input, WebhookSettings? webhook = null)
     {
@@ -112,7 +112,7 @@ public sealed class AzureJobFlowTests(AzuriteFixture azurite) : IAsyncLifetime
         var jobs = new BlobJobStore(blobs);
         await blobs.PutBytesAsync("files/file-1/content.jsonl", Encoding.UTF8.GetBytes(input), BlobCondition.None);
         await new JobSubmitter(blobs, jobs, queue, _input, _time).SubmitAsync(new JobSubmission("files/file-1/content.jsonl") { JobId = jobId });
-        var processor = new ShardProcessor(blobs, checkpoints, queue, new EchoExecutor(Start), _input,
+        var processor = new ShardProcessor(blobs, checkpoints, queue, jobs, new EchoExecutor(Start), _input,
             new ShardProcessorOptions { LockRenewalInterval = TimeSpan.Zero }, _time);
         IReadOnlyList<ReceivedMessage> messages;
         while ((messages = await queue.ReceiveAsync(8)).Count > 0)

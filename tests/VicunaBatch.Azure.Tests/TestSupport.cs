@@ -2,7 +2,6 @@ using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Results;
 
-
 namespace VicunaBatch.Azure.Tests;
 
 /// <summary>A clock the test moves by hand.</summary>

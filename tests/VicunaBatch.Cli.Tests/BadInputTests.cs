@@ -1,9 +1,9 @@
 using System.Text.Json;
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Jobs;
+using VicunaBatch.Execution;
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Testing;
-using VicunaBatch.Worker;
 
 namespace VicunaBatch.Cli.Tests;
 

@@ -1,12 +1,14 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Services;
+using VicunaBatch.Execution;
 using VicunaBatch.Inference.Engine;
+using VicunaBatch.Local;
 using VicunaBatch.Testing;
-using VicunaBatch.Worker;
 
 namespace VicunaBatch.Cli.Tests;
 
@@ -221,12 +223,12 @@ public sealed class RunCommandTests : IDisposable
         // the state an interrupted run of another file leaves: its job in progress, its shard still queued
         var other = _folder.WriteInput("other.txt", ["Hello", "World"]);
         var stateDir = Path.Combine(_folder.Out, ".state");
-        var parts = new LocalJobParts(stateDir, new InputOptions(), TimeProvider.System);
+        await using var parts = OneMachine.Build(stateDir, new InputOptions(), TimeProvider.System);
         await using (var input = File.OpenRead(other))
         {
-            await parts.Blobs.PutAsync("inputs/batch_other.txt", input, BlobCondition.IfNotExists);
+            await parts.GetRequiredService<IBlobStore>().PutAsync("inputs/batch_other.txt", input, BlobCondition.IfNotExists);
         }
-        var unfinished = await parts.Submitter.SubmitAsync(new JobSubmission("inputs/batch_other.txt") { JobId = "batch_other" });
+        var unfinished = await parts.GetRequiredService<JobSubmitter>().SubmitAsync(new JobSubmission("inputs/batch_other.txt") { JobId = "batch_other" });
         Assert.Equal(JobStatus.InProgress, unfinished.Status);
         var input2 = _folder.WriteInput("mine.txt", ["One"]);
 
@@ -237,7 +239,7 @@ public sealed class RunCommandTests : IDisposable
             $"vicuna-batch: {_folder.Out} holds job batch_other, which has not ended: run its command again to finish it, or give this one another --out",
             result.Stderr.Trim());
         Assert.Equal(["batch_other.txt"], Directory.GetFiles(Path.Combine(stateDir, "blobs", "inputs")).Select(Path.GetFileName));
-        Assert.Equal(1, await parts.Queue.CountAsync()); // the other job's shard, untouched
+        Assert.Equal(1, await ((SqliteWorkQueue)parts.GetRequiredService<IWorkQueue>()).CountAsync()); // the other job's shard, untouched
     }
 
     [Fact]

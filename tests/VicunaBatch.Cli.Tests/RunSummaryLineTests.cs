@@ -1,6 +1,5 @@
 using VicunaBatch.Core.Jobs;
 
-
 namespace VicunaBatch.Cli.Tests;
 
 /// <summary>

@@ -1,6 +1,5 @@
 using VicunaBatch.Core.Diagnostics;
 
-
 namespace VicunaBatch.Core.Tests;
 
 public sealed class CrashPlanTests

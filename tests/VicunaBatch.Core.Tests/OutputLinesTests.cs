@@ -1,7 +1,6 @@
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Results;
 
-
 namespace VicunaBatch.Core.Tests;
 
 public class OutputLinesTests

@@ -1,13 +1,13 @@
-using System.Text.Json;
 using System.Text;
-using Azure.Storage.Queues.Models;
-using Azure.Storage.Queues;
+using System.Text.Json;
 using Azure;
+using Azure.Storage.Queues;
+using Azure.Storage.Queues.Models;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using VicunaBatch.Azure.Tests;
 using VicunaBatch.Azure;
+using VicunaBatch.Azure.Tests;
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Ports;
@@ -93,7 +93,7 @@ internal sealed class FunctionsRig : IAsyncDisposable
     /// <summary>The GPU worker's part: runs shards (at most <paramref name="maxShards"/>), announcing each settled one on shard-done.</summary>
     public async Task<int> RunShardsAsync(int maxShards = int.MaxValue, bool announce = true)
     {
-        var processor = new ShardProcessor(Blobs, Services.GetRequiredService<ICheckpointStore>(), Shards, Executor,
+        var processor = new ShardProcessor(Blobs, Services.GetRequiredService<ICheckpointStore>(), Shards, Services.GetRequiredService<IJobStore>(), Executor,
             Services.GetRequiredService<InputOptions>(), new ShardProcessorOptions { LockRenewalInterval = TimeSpan.Zero }, Time);
         int numRun = 0;
         while (numRun < maxShards && await Shards.ReceiveAsync(1) is [var message])

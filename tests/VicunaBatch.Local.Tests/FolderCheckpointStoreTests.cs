@@ -2,7 +2,6 @@ using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Results;
 
-
 namespace VicunaBatch.Local.Tests;
 
 public sealed class FolderCheckpointStoreTests : IDisposable

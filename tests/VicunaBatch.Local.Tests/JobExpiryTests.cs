@@ -66,6 +66,24 @@ public sealed class JobExpiryTests : IDisposable
     }
 
     [Fact]
+    public async Task TryExpireAsync_finalizerWithOtherShardSizes_usesTheShardsRecordedAtSubmit()
+    {
+        // the submitter cut shards of 2; a finalizer whose process is set to 64 a shard must not cut its own
+        await RunFirstShardAsync();
+        _rig.Time.Advance(TimeSpan.FromHours(24));
+        var finalizer = new JobFinalizer(_rig.Blobs, _rig.Jobs, _rig.Checkpoints, new InputOptions { RequestsPerShard = 64 }, _rig.Time);
+
+        var result = await finalizer.TryExpireAsync("job1");
+
+        Assert.Equal((FinalizeStatus.Finalized, JobStatus.Expired, new RequestCounts(5, 2, 3)), (result.Status, result.Job.Status, result.Job.RequestCounts));
+        Assert.Equal(["a", "b"], (await _rig.ReadLinesAsync(JobIds.OutputBlob("job1"))).Select(CustomId));
+        var errors = await _rig.ReadLinesAsync(JobIds.ErrorsBlob("job1"));
+        Assert.Equal(["line-2", "c", "d"], errors.Select(CustomId));
+        // c and d never ran: their shard (1) has no report; cut again as one shard of 64 they would read as shard 0's, failed
+        Assert.All(errors.Skip(1), e => Assert.Equal("batch_expired", JsonDocument.Parse(e).RootElement.GetProperty("error").GetProperty("code").GetString()));
+    }
+
+    [Fact]
     public async Task TryExpireAsync_everyShardReported_finalizesAsCompletedInstead()
     {
         await _rig.SubmitAsync("job1", Input);

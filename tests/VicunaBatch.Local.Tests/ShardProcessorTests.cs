@@ -4,7 +4,6 @@ using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Results;
 using VicunaBatch.Core.Services;
 
-
 namespace VicunaBatch.Local.Tests;
 
 public sealed class ShardProcessorTests : IDisposable

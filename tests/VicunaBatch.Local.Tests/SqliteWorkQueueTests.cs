@@ -1,6 +1,5 @@
 using VicunaBatch.Core.Ports;
 
-
 namespace VicunaBatch.Local.Tests;
 
 public sealed class SqliteWorkQueueTests : IDisposable

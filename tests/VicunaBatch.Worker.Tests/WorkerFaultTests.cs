@@ -167,7 +167,6 @@ public sealed class WorkerFaultTests : IDisposable
 
     private static void AssertWhole(CheckReport report) => Assert.True(report.IsWhole, string.Join("\n", report.Problems));
 
-
     /// <summary>A worker on the test's folder; <paramref name="lockSeconds"/> short, so a killed worker's shards come back soon.</summary>
     private Dictionary<string, string> Settings(int lockSeconds = 2) => new()
     {

@@ -1,14 +1,14 @@
-using System.Text.Json;
 using System.Text;
-using VicunaBatch.Core.Batches;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using VicunaBatch.Core;
 using VicunaBatch.Core.ControlPlane;
-using VicunaBatch.Core.Files;
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Results;
 using VicunaBatch.Core.Services;
-using VicunaBatch.Core.Webhooks;
+using VicunaBatch.Execution;
 using VicunaBatch.Local;
 
 namespace VicunaBatch.Worker.Tests;
@@ -19,36 +19,35 @@ namespace VicunaBatch.Worker.Tests;
 /// </summary>
 internal sealed class WorkerFolder : IDisposable
 {
-    private readonly TimeProvider _time = TimeProvider.System;
+    private readonly ServiceProvider _services;
 
     public WorkerFolder()
     {
         DataPath = Path.Combine(Path.GetTempPath(), "vicuna-worker-tests", Guid.NewGuid().ToString("N"));
-        Transport = WorkerHost.LocalTransport(DataPath, _time);
-        WorkQueue = (SqliteWorkQueue)Transport.WorkQueue;
-        SettledQueue = new SqliteWorkQueue(new SqliteWorkQueueOptions
-        {
-            DatabasePath = Path.Combine(DataPath, "queue.db"), QueueName = WorkerHost.LocalShardDoneQueue,
-        }, _time);
+        // the parts a submitter and a finalizer have on this folder, composed as every one-machine host composes them
+        _services = new ServiceCollection().AddLocalTransport(DataPath).AddVicunaBatchCore(core => core.Input = Input).AddShardPorts().BuildServiceProvider();
+        Ports = _services.GetRequiredService<ShardPorts>();
+        WorkQueue = (SqliteWorkQueue)Ports.Work;
+        SettledQueue = (SqliteWorkQueue)Ports.ShardDone;
     }
 
     public string DataPath { get; }
 
-    public WorkerTransport Transport { get; }
+    /// <summary>The ports the worker under test reads and writes.</summary>
+    public ShardPorts Ports { get; }
 
     public SqliteWorkQueue WorkQueue { get; }
 
     public SqliteWorkQueue SettledQueue { get; }
 
-    public InputOptions Input { get; init; } = new() { RequestsPerShard = 8 };
+    public InputOptions Input { get; } = new() { RequestsPerShard = 8 };
 
     public async Task<BatchJob> SubmitAsync(IEnumerable<string> lines)
     {
         var jobId = JobIds.New();
         var blob = $"inputs/{jobId}.jsonl";
-        await Transport.Blobs.PutBytesAsync(blob, Encoding.UTF8.GetBytes(string.Join('\n', lines) + "\n"), BlobCondition.IfNotExists);
-        return await new JobSubmitter(Transport.Blobs, new BlobJobStore(Transport.Blobs), WorkQueue, Input, _time)
-            .SubmitAsync(new JobSubmission(blob) { JobId = jobId });
+        await Ports.Blobs.PutBytesAsync(blob, Encoding.UTF8.GetBytes(string.Join('\n', lines) + "\n"), BlobCondition.IfNotExists);
+        return await _services.GetRequiredService<JobSubmitter>().SubmitAsync(new JobSubmission(blob) { JobId = jobId });
     }
 
     /// <summary>Consumes the settled events queued now (none: an empty list).</summary>
@@ -84,14 +83,14 @@ internal sealed class WorkerFolder : IDisposable
     public async Task<Dictionary<int, ShardState>> ReadShardStatesAsync(string jobId)
     {
         var states = new Dictionary<int, ShardState>();
-        await foreach (var report in new ShardReports(Transport.Blobs).ReadAllAsync(jobId)) states[report.Shard.ShardIndex] = report.State;
+        await foreach (var report in new ShardReports(Ports.Blobs).ReadAllAsync(jobId)) states[report.Shard.ShardIndex] = report.State;
         return states;
     }
 
     /// <summary>The checker's verdict on the finalized job's files against the input it was submitted with.</summary>
     public async Task<CheckReport> CheckAsync(string jobId, IEnumerable<string> inputLines)
     {
-        async Task<Stream> Blob(string name) => new MemoryStream(await Transport.Blobs.ReadBytesAsync(name));
+        async Task<Stream> Blob(string name) => new MemoryStream(await Ports.Blobs.ReadBytesAsync(name));
         using var input = new MemoryStream(Encoding.UTF8.GetBytes(string.Join('\n', inputLines) + "\n"));
         return await new ResultsChecker(Input).CheckAsync(input, InputFormat.Jsonl,
             await Blob(JobIds.OutputBlob(jobId)), await Blob(JobIds.ErrorsBlob(jobId)), await Blob(JobIds.JobBlob(jobId)));
@@ -99,24 +98,13 @@ internal sealed class WorkerFolder : IDisposable
 
     /// <summary>One run of the control plane's safety net (the Functions sweep timer): a job whose shards have all
     /// reported but whose finalizer was never told gets a shard-done event on <see cref="SettledQueue"/>.</summary>
-    public Task<SweepResult> SweepAsync()
-    {
-        var jobs = new BlobJobStore(Transport.Blobs);
-        var finalizer = new JobFinalizer(Transport.Blobs, jobs, Transport.Checkpoints, Input, _time);
-        var settler = new JobSettler(finalizer, new TenantBatches(Transport.Blobs, jobs, new JobSubmitter(Transport.Blobs, jobs, WorkQueue, Input, _time), _time),
-            new FileCatalog(Transport.Blobs, _time), new WebhookOutbox(new SqliteWorkQueue(new SqliteWorkQueueOptions
-            {
-                DatabasePath = Path.Combine(DataPath, "queue.db"), QueueName = "webhooks",
-            }, _time)));
-        return new JobSweeper(Transport.Blobs, jobs, settler, SettledQueue, _time).SweepAsync();
-    }
+    public Task<SweepResult> SweepAsync() => _services.GetRequiredService<JobSweeper>().SweepAsync();
 
-    public Task<FinalizeResult> FinalizeAsync(string jobId) =>
-        new JobFinalizer(Transport.Blobs, new BlobJobStore(Transport.Blobs), Transport.Checkpoints, Input, _time).TryFinalizeAsync(jobId);
+    public Task<FinalizeResult> FinalizeAsync(string jobId) => _services.GetRequiredService<JobFinalizer>().TryFinalizeAsync(jobId);
 
     public async Task<List<JsonElement>> ReadLinesAsync(string blob)
     {
-        var text = Encoding.UTF8.GetString(await Transport.Blobs.ReadBytesAsync(blob));
+        var text = Encoding.UTF8.GetString(await Ports.Blobs.ReadBytesAsync(blob));
         return text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
     }
 
@@ -135,7 +123,7 @@ internal sealed class WorkerFolder : IDisposable
     public async Task<List<string>> ReadCheckpointedIdsAsync(string jobId)
     {
         var ids = new List<string>();
-        await foreach (var outcome in Transport.Checkpoints.ReadJobAsync(jobId)) ids.Add(outcome.CustomId);
+        await foreach (var outcome in Ports.Checkpoints.ReadJobAsync(jobId)) ids.Add(outcome.CustomId);
         return ids;
     }
 
@@ -148,6 +136,7 @@ internal sealed class WorkerFolder : IDisposable
 
     public void Dispose()
     {
+        _services.Dispose();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         try { Directory.Delete(DataPath, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }

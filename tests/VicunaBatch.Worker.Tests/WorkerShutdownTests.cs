@@ -1,7 +1,6 @@
 using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Services;
 
-
 namespace VicunaBatch.Worker.Tests;
 
 /// <summary>SIGTERM to a real worker process: it stops taking shards, lets the held ones run for Worker:DrainSeconds,
@@ -63,7 +62,6 @@ public sealed class WorkerShutdownTests : IDisposable
         Assert.Equal(32, finalized.Job.RequestCounts.Completed);
         Assert.Empty((await _folder.CheckAsync(job.Id, lines)).Problems);
     }
-
 
     private WorkerProcess StartWorker(int drainSeconds, int numSlots = 16) => WorkerProcess.Start(new Dictionary<string, string>
     {

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using VicunaBatch.Azure;
+using VicunaBatch.Execution;
 using VicunaBatch.Local;
 
 namespace VicunaBatch.Worker.Tests;
@@ -17,7 +18,7 @@ public sealed class WorkerTransportTests
             ["ServiceBus:QueueName"] = "work",
             ["Storage:ConnectionString"] = "UseDevelopmentStorage=true",
         });
-        Assert.IsType<ServiceBusWorkQueue>(transport.WorkQueue);
+        Assert.IsType<ServiceBusWorkQueue>(transport.Work);
         Assert.IsType<AzureBlobStore>(transport.Blobs);
         Assert.IsType<BlobCheckpointStore>(transport.Checkpoints);
         Assert.IsType<StorageWorkQueue>(transport.ShardDone);
@@ -27,7 +28,7 @@ public sealed class WorkerTransportTests
     public void Local_data_path_gives_the_embedded_parts()
     {
         var transport = Resolve(new() { ["Local:DataPath"] = Path.Combine(Path.GetTempPath(), "vicuna-worker-transport", Guid.NewGuid().ToString("N")) });
-        Assert.IsType<SqliteWorkQueue>(transport.WorkQueue);
+        Assert.IsType<SqliteWorkQueue>(transport.Work);
         Assert.IsType<FolderBlobStore>(transport.Blobs);
         Assert.IsType<FolderCheckpointStore>(transport.Checkpoints);
         Assert.IsType<SqliteWorkQueue>(transport.ShardDone);
@@ -41,10 +42,10 @@ public sealed class WorkerTransportTests
         Assert.Contains("Azure settings", error.Message);
     }
 
-    private static WorkerTransport Resolve(Dictionary<string, string?> settings)
+    private static ShardPorts Resolve(Dictionary<string, string?> settings)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
         var services = new ServiceCollection().AddLogging().AddVicunaBatchWorker(configuration);
-        return services.BuildServiceProvider().GetRequiredService<WorkerTransport>();
+        return services.BuildServiceProvider().GetRequiredService<ShardPorts>();
     }
 }

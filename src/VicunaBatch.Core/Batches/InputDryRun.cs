@@ -61,7 +61,7 @@ public sealed class InputDryRun(InputOptions options, IPromptTokenCounter? token
             if (tokenCounter is null) continue;
             var count = new LinePromptTokens(line.LineNumber, parsed.CustomId, tokenCounter.CountPromptTokens(parsed.Request!));
             if (tokens.Count < MaxListed) tokens.Add(count);
-            if (count.Tokens >= tokenCounter.ContextLength && numOver++ < MaxListed) overContext.Add(count);
+            if (!tokenCounter.FitsContext(count.Tokens) && numOver++ < MaxListed) overContext.Add(count);
         }
         return new DryRunReport(numLines, numRequests, numInvalid, errors, duplicates,
             tokenCounter?.ContextLength, tokens, numOver, overContext);

@@ -1,3 +1,6 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Services;
@@ -8,26 +11,23 @@ namespace VicunaBatch.Core.ControlPlane;
 public sealed record SweepResult(IReadOnlyList<JobEnding> Expired, IReadOnlyList<string> Rechecked);
 
 /// <summary>
-/// The periodic safety net of the control plane (the Functions timer). One listing of <c>jobs/</c> finds every
-/// job folder with its number of shard reports; per unfinished job (one read of <c>job.json</c>, plus the plan
-/// for a running one): a job past <c>expires_at</c> is expired with its partial results
-/// (<see cref="JobSettler.ExpireAsync"/>); a running, finalizing or cancelling job whose shards have all
-/// reported gets a <see cref="ShardDoneEvent"/> through <c>recheck</c> (on Azure: the shard-done queue), so a lost
-/// event cannot strand it.
+/// The periodic safety net of the control plane (the Functions timer; a one-machine host's loop). One listing of
+/// <c>jobs/</c> finds every job folder with its number of shard reports (<see cref="JobListing"/>); per unfinished job
+/// (one read of <c>job.json</c>, plus the plan for a running one): a job past <c>expires_at</c> is expired with its
+/// partial results (<see cref="JobSettler.ExpireAsync"/>); a running, finalizing or cancelling job whose shards have all
+/// reported gets a <see cref="ShardDoneEvent"/> on the shard-done queue, so a lost event — or a process that stopped
+/// between a shard's last report and its job's finalization — cannot strand it.
 /// </summary>
-public sealed class JobSweeper(IBlobStore blobs, IJobStore jobs, JobSettler settler, Func<IReadOnlyList<ShardDoneEvent>, CancellationToken, Task> recheck, TimeProvider time)
+public sealed class JobSweeper(
+    IBlobStore blobs, IJobStore jobs, JobSettler settler, IWorkQueue shardDone, TimeProvider time, ILogger<JobSweeper>? logger = null)
 {
-    /// <summary>Rechecks go to <paramref name="shardDone"/>, where the finalizer reads them.</summary>
-    public JobSweeper(IBlobStore blobs, IJobStore jobs, JobSettler settler, IWorkQueue shardDone, TimeProvider time)
-        : this(blobs, jobs, settler, (events, ct) => shardDone.SendAsync(events.Select(e => e.ToMessage()).ToList(), ct), time) { }
-
-    private const string Prefix = "jobs/";
+    private readonly ILogger _logger = logger ?? (ILogger)NullLogger.Instance;
 
     public async Task<SweepResult> SweepAsync(CancellationToken cancellationToken = default)
     {
         var expired = new List<JobEnding>();
         var rechecks = new List<ShardDoneEvent>();
-        await foreach (var (jobId, numReports) in ListJobsAsync(cancellationToken))
+        await foreach (var (jobId, numReports) in JobListing.ListAsync(blobs, cancellationToken))
         {
             if (await jobs.GetAsync(jobId, cancellationToken) is not { } stored) continue;
             var job = stored.Job;
@@ -40,31 +40,24 @@ public sealed class JobSweeper(IBlobStore blobs, IJobStore jobs, JobSettler sett
                 ? (await ShardReports.ReadPlanAsync(blobs, jobId, cancellationToken)).NumShards : 0;
             if (numReports >= numShards) rechecks.Add(new ShardDoneEvent(jobId, Math.Max(0, numShards - 1)));
         }
-        if (rechecks.Count > 0) await recheck(rechecks, cancellationToken);
+        if (rechecks.Count > 0) await shardDone.SendAsync(rechecks.Select(e => e.ToMessage()).ToList(), cancellationToken);
+        foreach (var ended in expired) _logger.LogInformation("job {JobId} expired; webhook {Webhook}", ended.Job.Id, ended.Webhook.SnakeCase());
+        foreach (var recheck in rechecks) _logger.LogInformation("job {JobId}: every shard reported; finalize check sent", recheck.JobId);
         return new SweepResult(expired, rechecks.Select(e => e.JobId).ToList());
     }
 
-    /// <summary>Job folders that hold a <c>job.json</c>, with their number of shard reports, from one ordinal listing.</summary>
-    private async IAsyncEnumerable<(string JobId, int NumReports)> ListJobsAsync(
-        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>A one-machine host's timer: a sweep now (what an earlier process left unfinished), then every <paramref name="interval"/>, until cancelled.</summary>
+    public async Task RunAsync(TimeSpan interval, CancellationToken cancellationToken = default)
     {
-        string? current = null;
-        bool hasJob = false;
-        int numReports = 0;
-        await foreach (var name in blobs.ListAsync(Prefix, cancellationToken))
+        try
         {
-            int slash = name.IndexOf('/', Prefix.Length);
-            if (slash < 0) continue;
-            var jobId = name[Prefix.Length..slash];
-            if (jobId != current)
+            while (true)
             {
-                if (current is not null && hasJob && JobIds.IsValid(current)) yield return (current, numReports);
-                (current, hasJob, numReports) = (jobId, false, 0);
+                try { await SweepAsync(cancellationToken); }
+                catch (Exception e) when (e is not OperationCanceledException) { _logger.LogError(e, "sweeping jobs failed"); }
+                await Task.Delay(interval, time, cancellationToken);
             }
-            var rest = name[(slash + 1)..];
-            if (rest == "job.json") hasJob = true;
-            else if (rest.StartsWith("shards/", StringComparison.Ordinal)) numReports++;
         }
-        if (current is not null && hasJob && JobIds.IsValid(current)) yield return (current, numReports);
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { }
     }
 }

@@ -17,8 +17,12 @@ public static partial class JobIds
         ? jobId
         : throw new ArgumentException($"job id \"{jobId}\" must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'", nameof(jobId));
 
+    /// <summary>Where every job's folder is.</summary>
+    public const string JobsPrefix = "jobs/";
+
     public static string JobBlob(string jobId) => $"jobs/{jobId}/job.json";
     public static string PlanBlob(string jobId) => $"jobs/{jobId}/plan.json";
+    public static string PlanShardsBlob(string jobId) => $"jobs/{jobId}/plan_shards.jsonl";
     public static string ValidationErrorsBlob(string jobId) => $"jobs/{jobId}/validation_errors.jsonl";
     public static string ShardReportPrefix(string jobId) => $"jobs/{jobId}/shards/";
     public static string ShardReportBlob(string jobId, int shardIndex) => $"jobs/{jobId}/shards/{shardIndex:D6}.json";
@@ -29,7 +33,11 @@ public static partial class JobIds
     private static partial Regex Pattern();
 }
 
-/// <summary>What validation found, stored at <see cref="JobIds.PlanBlob"/> for the finalizer and progress.</summary>
+/// <summary>
+/// What validation found, stored at <see cref="JobIds.PlanBlob"/> for the finalizer and progress. The shards it cut
+/// are recorded beside it, one per line, at <see cref="JobIds.PlanShardsBlob"/> (written first: a plan that exists is
+/// complete), so nothing cuts them again from the input; this record stays small because progress reads it often.
+/// </summary>
 public sealed record JobPlan(string InputBlob, InputFormat Format, int NumLines, int NumRequests, int NumInvalid, int NumShards)
 {
     [System.Text.Json.Serialization.JsonIgnore]

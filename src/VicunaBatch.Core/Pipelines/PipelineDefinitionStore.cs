@@ -36,6 +36,21 @@ public sealed class PipelineDefinitionStore(IBlobStore blobs)
         return (definitions, problems);
     }
 
+    /// <summary>
+    /// Keeps a definition given as its JSON text (a host that reads definitions from a folder), so the webhook secret of
+    /// its runs' events is found here as on Azure. Written only when it changed; returns the parsed definition.
+    /// </summary>
+    public async Task<PipelineDefinition> SaveAsync(string json, CancellationToken cancellationToken = default)
+    {
+        var definition = PipelineDefinition.Parse(json);
+        var name = BlobName(definition.Name);
+        var content = System.Text.Encoding.UTF8.GetBytes(json);
+        if (await blobs.ExistsAsync(name, cancellationToken) && (await blobs.ReadBytesAsync(name, cancellationToken)).AsSpan().SequenceEqual(content))
+            return definition;
+        await blobs.PutBytesAsync(name, content, BlobCondition.None, cancellationToken);
+        return definition;
+    }
+
     /// <summary>The webhook secret of the pipeline that owns <paramref name="runId"/>'s events; null when it is not a pipeline run or has none.</summary>
     public async Task<string?> WebhookSecretOfRunAsync(string runId, CancellationToken cancellationToken = default)
     {

@@ -10,4 +10,7 @@ public interface IPromptTokenCounter
     int ContextLength { get; }
 
     int CountPromptTokens(BatchRequest request);
+
+    /// <summary>Whether a prompt of <paramref name="numPromptTokens"/> fits the context, by the engine's rule.</summary>
+    bool FitsContext(int numPromptTokens);
 }

@@ -39,6 +39,13 @@ public interface IWorkQueue
 
     /// <summary>Extends the lock by the lock duration; returns the new expiry.</summary>
     Task<DateTimeOffset> RenewLockAsync(ReceivedMessage message, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// A receiver's wait after an empty <see cref="ReceiveAsync"/>: returns after <paramref name="maxWait"/>, or earlier
+    /// when the queue knows a message may have arrived (a local queue wakes its receivers in the same process at once).
+    /// Receive again after it; it never claims a message. Default: waits <paramref name="maxWait"/>.
+    /// </summary>
+    Task WaitForMessagesAsync(TimeSpan maxWait, CancellationToken cancellationToken = default) => Task.Delay(maxWait, cancellationToken);
 }
 
 public enum WorkQueueFailure

@@ -62,4 +62,3 @@ public sealed record RequestOutcome
         CreatedAt = createdAt.ToUnixTimeSeconds(), ErrorCode = code, ErrorMessage = message,
     };
 }
-

@@ -170,18 +170,22 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
         await foreach (var report in _reports.ReadAllAsync(jobId, cancellationToken)) yield return (report.Shard, report);
     }
 
-    /// <summary>Every shard of the plan with its report where it has one (expiry). The shard list is not stored:
-    /// validation is deterministic for the same input and options, so it is cut again from the input.</summary>
+    /// <summary>Every shard of the plan, as it was cut at submit, with its report where it has one (expiry).</summary>
     private async IAsyncEnumerable<(Shard Shard, ShardReport? Report)> PlannedShardsAsync(
         string jobId, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var reports = new Dictionary<int, ShardReport>();
         await foreach (var report in _reports.ReadAllAsync(jobId, cancellationToken)) reports[report.Shard.ShardIndex] = report;
-        var plan = await ShardReports.ReadPlanAsync(blobs, jobId, cancellationToken);
-        ValidationReport validation;
-        await using (var input = await blobs.OpenReadAsync(plan.InputBlob, null, cancellationToken))
-            validation = await new InputValidator(options).ValidateAsync(input, jobId, plan.InputBlob, plan.Format, cancellationToken);
-        foreach (var shard in validation.Shards) yield return (shard, reports.GetValueOrDefault(shard.ShardIndex));
+        var blob = JobIds.PlanShardsBlob(jobId);
+        if (!await blobs.ExistsAsync(blob, cancellationToken))
+            throw new InvalidOperationException($"job {jobId} has no recorded shards ({blob}): it was planned by a version that did not record them");
+        await using var stream = await blobs.OpenReadAsync(blob, null, cancellationToken);
+        await foreach (var line in PhysicalLineReader.ReadAsync(stream, 0, 1, cancellationToken))
+        {
+            if (line.IsBlank) continue;
+            var shard = Shard.FromJson(System.Text.Encoding.UTF8.GetString(line.Content));
+            yield return (shard, reports.GetValueOrDefault(shard.ShardIndex));
+        }
     }
 
     private async Task<string?> TrySaveAsync(BatchJob job, string etag, CancellationToken cancellationToken)

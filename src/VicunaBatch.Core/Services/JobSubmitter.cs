@@ -91,6 +91,9 @@ public sealed class JobSubmitter(IBlobStore blobs, IJobStore jobs, IWorkQueue qu
         foreach (var error in report.Errors)
             errors.Append(JsonSerializer.Serialize(ErrorLine.From(error), ResultsJson.Options)).Append('\n');
         await blobs.PutBytesAsync(JobIds.ValidationErrorsBlob(job.Id), Encoding.UTF8.GetBytes(errors.ToString()), BlobCondition.None, cancellationToken);
+        var shards = new StringBuilder();
+        foreach (var shard in report.Shards) shards.Append(shard.ToJson()).Append('\n');
+        await blobs.PutBytesAsync(JobIds.PlanShardsBlob(job.Id), Encoding.UTF8.GetBytes(shards.ToString()), BlobCondition.None, cancellationToken);
         await blobs.PutBytesAsync(JobIds.PlanBlob(job.Id), JsonSerializer.SerializeToUtf8Bytes(plan, JobsJson.Options), BlobCondition.None, cancellationToken);
     }
 

@@ -60,16 +60,15 @@ public sealed class ShardProcessor
     private readonly TimeProvider _time;
     private readonly LineParser _parser;
     private readonly ShardReports _reports;
-    private readonly BlobJobStore _jobs;
+    private readonly IJobStore _jobs;
 
-    public ShardProcessor(IBlobStore blobs, ICheckpointStore checkpoints, IWorkQueue queue, IRequestExecutor executor,
+    public ShardProcessor(IBlobStore blobs, ICheckpointStore checkpoints, IWorkQueue queue, IJobStore jobs, IRequestExecutor executor,
         InputOptions inputOptions, ShardProcessorOptions options, TimeProvider time)
     {
         options.Validate();
-        (_blobs, _checkpoints, _queue, _executor, _options, _time) = (blobs, checkpoints, queue, executor, options, time);
+        (_blobs, _checkpoints, _queue, _jobs, _executor, _options, _time) = (blobs, checkpoints, queue, jobs, executor, options, time);
         _parser = new LineParser(inputOptions);
         _reports = new ShardReports(blobs);
-        _jobs = new BlobJobStore(blobs);
     }
 
     public Task<ShardResult> ProcessAsync(ReceivedMessage message, CancellationToken cancellationToken = default) =>

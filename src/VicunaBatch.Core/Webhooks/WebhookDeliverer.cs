@@ -11,15 +11,9 @@ namespace VicunaBatch.Core.Webhooks;
 public sealed class WebhookDelivererOptions
 {
     /// <summary>
-    /// The <c>whsec_…</c> secret for jobs that have none of their own (see <see cref="JobSecrets"/>). Required; never logged.
+    /// The <c>whsec_…</c> secret for jobs that have none of their own (see <see cref="IWebhookSecrets"/>). Required; never logged.
     /// </summary>
     public required string SigningSecret { get; init; }
-
-    /// <summary>
-    /// Looks up a job's own signing secret (the one returned when its batch was created); null = none, sign with
-    /// <see cref="SigningSecret"/>. Default: every job uses <see cref="SigningSecret"/>.
-    /// </summary>
-    public Func<string, CancellationToken, Task<string?>>? JobSecrets { get; init; }
 
     /// <summary>Per-attempt HTTP timeout. Default 15 s. Keep it well under the outbox queue's lock duration.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(15);
@@ -32,7 +26,7 @@ public sealed class WebhookDelivererOptions
         TimeSpan.FromHours(5), TimeSpan.FromHours(10), TimeSpan.FromHours(10),
     ];
 
-    /// <summary>How long <see cref="WebhookDeliverer.RunAsync"/> sleeps when the outbox is empty. Default 1 s.</summary>
+    /// <summary>Longest wait of <see cref="WebhookDeliverer.RunAsync"/> on an empty outbox (a local outbox wakes it at once). Default 1 s.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Messages received (and delivered concurrently) per poll. Default 16.</summary>
@@ -67,15 +61,17 @@ public sealed class WebhookDeliverer
     private readonly WebhookUrlPolicy _policy;
     private readonly WebhookDelivererOptions _options;
     private readonly TimeProvider _time;
+    private readonly IWebhookSecrets? _secrets;
     private readonly Action<ReceivedMessage, Exception>? _onError;
 
     /// <param name="http">Sends the POSTs; build it on <see cref="WebhookHttp.CreateHandler"/> so connects are re-checked.</param>
+    /// <param name="secrets">A job's own signing secret; null (or no secret found): <see cref="WebhookDelivererOptions.SigningSecret"/>.</param>
     /// <param name="onError">Told about a message whose handling threw (it is redelivered after its lock expires).</param>
     public WebhookDeliverer(IWorkQueue outbox, IBlobStore blobs, HttpClient http, WebhookUrlPolicy policy, WebhookDelivererOptions options,
-        TimeProvider time, Action<ReceivedMessage, Exception>? onError = null)
+        TimeProvider time, IWebhookSecrets? secrets = null, Action<ReceivedMessage, Exception>? onError = null)
     {
         options.Validate();
-        (_outbox, _log, _http, _policy, _options, _time, _onError) = (outbox, new WebhookDeliveryLog(blobs), http, policy, options, time, onError);
+        (_outbox, _log, _http, _policy, _options, _time, _secrets, _onError) = (outbox, new WebhookDeliveryLog(blobs), http, policy, options, time, secrets, onError);
     }
 
     public int MaxAttempts => 1 + _options.RetryDelays.Count;
@@ -88,7 +84,7 @@ public sealed class WebhookDeliverer
             try
             {
                 var messages = await _outbox.ReceiveAsync(_options.NumMessagesPerReceive, cancellationToken);
-                if (messages.Count == 0) await Task.Delay(_options.PollInterval, _time, cancellationToken);
+                if (messages.Count == 0) await _outbox.WaitForMessagesAsync(_options.PollInterval, cancellationToken);
                 else await Task.WhenAll(messages.Select(m => DeliverSafelyAsync(m, cancellationToken)));
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { return; }
@@ -97,6 +93,32 @@ public sealed class WebhookDeliverer
                 try { await Task.Delay(_options.PollInterval, _time, cancellationToken); }
                 catch (OperationCanceledException) { return; }
             }
+        }
+    }
+
+    /// <summary>
+    /// For a command that runs once (<c>pipeline run</c>): delivers what the outbox holds now, and the retries this call
+    /// schedules, until nothing of it is left to try within <paramref name="maxWait"/>. A retry due later, and one an
+    /// earlier process scheduled, stay in the outbox for the next call or a long-running deliverer. Returns the attempts.
+    /// </summary>
+    public async Task<IReadOnlyList<WebhookAttempt>> DeliverPendingAsync(TimeSpan maxWait, CancellationToken cancellationToken = default)
+    {
+        var deadline = _time.GetUtcNow() + maxWait;
+        var attempts = new List<WebhookAttempt>();
+        DateTimeOffset? lastRetryDue = null; // the latest retry this call scheduled within the deadline
+        while (true)
+        {
+            var messages = await _outbox.ReceiveAsync(_options.NumMessagesPerReceive, cancellationToken);
+            foreach (var message in messages)
+            {
+                if (await DeliverAsync(message, cancellationToken) is not { } attempt) continue;
+                attempts.Add(attempt);
+                if (attempt.NextAttemptAt is { } due && due <= deadline && (lastRetryDue is null || due > lastRetryDue)) lastRetryDue = due;
+            }
+            if (messages.Count > 0) continue;
+            var now = _time.GetUtcNow();
+            if (lastRetryDue is not { } retry || now > retry + _options.PollInterval || now >= deadline) return attempts;
+            await _outbox.WaitForMessagesAsync(_options.PollInterval, cancellationToken);
         }
     }
 
@@ -144,7 +166,7 @@ public sealed class WebhookDeliverer
         try { await _policy.ValidateAsync(delivery.Url, cancellationToken); }
         catch (WebhookUrlException e) { return (null, $"url_{e.Reason.SnakeCase()}: {e.Message}", !e.IsTransient); }
 
-        var secret = (_options.JobSecrets is { } lookup ? await lookup(delivery.JobId, cancellationToken) : null) ?? _options.SigningSecret;
+        var secret = (_secrets is null ? null : await _secrets.FindAsync(delivery.JobId, cancellationToken)) ?? _options.SigningSecret;
         var headers = WebhookSigner.CreateHeaders(secret, delivery.EventId, _time.GetUtcNow(), delivery.Payload);
         using var request = new HttpRequestMessage(HttpMethod.Post, delivery.Url)
         {

@@ -73,6 +73,10 @@ public sealed class EngineOptions
     /// <summary>Longest sequence (prompt + output) per slot; 0 = the package's context length.</summary>
     public int MaxSequenceLength { get; set; }
 
+    /// <summary>The context the engine gives each request: <see cref="MaxSequenceLength"/>, at most the package's.</summary>
+    public int ContextLengthFor(int packageContextLength) =>
+        MaxSequenceLength == 0 ? packageContextLength : Math.Min(MaxSequenceLength, packageContextLength);
+
     /// <summary>ONNX Runtime intra-op threads; 0 = one per core.</summary>
     public int NumThreads { get; set; }
 

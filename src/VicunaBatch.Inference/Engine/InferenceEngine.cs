@@ -198,6 +198,12 @@ public sealed class InferenceEngine : IDisposable
         }
     }
 
+    /// <summary>
+    /// The context rule: a prompt fits a context of <paramref name="contextLength"/> tokens when it leaves room for at
+    /// least one generated token. Anything that counts prompts ahead of the engine asks this, not a rule of its own.
+    /// </summary>
+    public static bool FitsContext(int numPromptTokens, int contextLength) => numPromptTokens < contextLength;
+
     private (GenerationErrorKind Kind, string? Error) Validate(GenerationRequest request)
     {
         var error = InvalidRequestReason(request);
@@ -205,7 +211,7 @@ public sealed class InferenceEngine : IDisposable
         {
             return (GenerationErrorKind.InvalidRequest, error);
         }
-        if (request.PromptIds.Count >= _runner.MaxLength)
+        if (!FitsContext(request.PromptIds.Count, _runner.MaxLength))
         {
             return (GenerationErrorKind.PromptTooLong,
                 $"the prompt has {request.PromptIds.Count} tokens; the context holds {_runner.MaxLength} (prompt + at least one generated token)");

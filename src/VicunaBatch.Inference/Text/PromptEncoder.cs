@@ -1,6 +1,6 @@
 namespace VicunaBatch.Inference.Text;
 
-/// <summary>Turns requests into prompt ids for the engine.</summary>
+/// <summary>A completion prompt as ids for the engine (chat prompts: <see cref="VicunaChatTemplate.EncodePrompt"/>).</summary>
 public static class PromptEncoder
 {
     /// <summary>Completion prompt: BOS followed by the SentencePiece ids of <paramref name="text"/>.</summary>
@@ -11,8 +11,4 @@ public static class PromptEncoder
         ids.AddRange(tokenizer.Encode(text));
         return ids;
     }
-
-    /// <summary>Chat prompt in the Vicuna v1.1 format; see <see cref="VicunaChatTemplate.EncodePrompt"/>.</summary>
-    public static IReadOnlyList<int> EncodeChat(TextTokenizer tokenizer, IReadOnlyList<ChatMessage> messages) =>
-        VicunaChatTemplate.EncodePrompt(tokenizer, messages);
 }

@@ -1,6 +1,5 @@
 using VicunaBatch.Core.Pipelines;
 
-
 namespace VicunaBatch.Core.Tests.Pipelines;
 
 public sealed class DocumentSummarizerTests

@@ -1,7 +1,6 @@
 using VicunaBatch.Core.Pipelines;
 using VicunaBatch.Core.Ports;
 
-
 namespace VicunaBatch.Core.Tests.Pipelines;
 
 /// <summary>One token per character (the code point), so chunk boundaries read as text.</summary>

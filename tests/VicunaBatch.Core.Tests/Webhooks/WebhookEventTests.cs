@@ -1,7 +1,6 @@
 using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Webhooks;
 
-
 namespace VicunaBatch.Core.Tests.Webhooks;
 
 public sealed class WebhookEventTests

@@ -56,7 +56,6 @@ public sealed class VicunaChatTemplateTests
         ];
 
         Assert.Equal(expected, VicunaChatTemplate.EncodePrompt(Llama.Value, TwoTurnsWithSystem));
-        Assert.Equal(expected, PromptEncoder.EncodeChat(Llama.Value, TwoTurnsWithSystem));
     }
 
     [Fact]

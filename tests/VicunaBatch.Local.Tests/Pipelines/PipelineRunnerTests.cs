@@ -4,7 +4,6 @@ using VicunaBatch.Core.Pipelines;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Services;
 
-
 namespace VicunaBatch.Local.Tests.Pipelines;
 
 /// <summary>Overlapping ticks on the local parts: the second tick finds the lock and does nothing (no engine needed).</summary>

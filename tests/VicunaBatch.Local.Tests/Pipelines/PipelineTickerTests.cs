@@ -4,7 +4,6 @@ using VicunaBatch.Core.Pipelines;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Services;
 
-
 namespace VicunaBatch.Local.Tests.Pipelines;
 
 /// <summary>The scheduled host's tick on the local parts, with a hand-moved clock; stage jobs are left running (no engine).</summary>

@@ -1,6 +1,5 @@
 using VicunaBatch.Core.Ports;
 
-
 namespace VicunaBatch.Local.Tests.Webhooks;
 
 public sealed class SqliteDelayedAbandonTests : IDisposable

@@ -38,7 +38,7 @@ internal sealed class WebhookRig : IDisposable
         {
             SigningSecret = Secret, RetryDelays = TestDelays, PollInterval = TimeSpan.FromMilliseconds(20),
             Timeout = timeout ?? TimeSpan.FromSeconds(2),
-        }, TimeProvider.System, (_, e) => { lock (Errors) Errors.Add(e); });
+        }, TimeProvider.System, onError: (_, e) => { lock (Errors) Errors.Add(e); });
         Enqueuer = new WebhookOutbox(Outbox);
         Log = new WebhookDeliveryLog(Blobs);
     }

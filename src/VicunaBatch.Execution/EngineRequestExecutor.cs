@@ -1,12 +1,11 @@
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Results;
-using VicunaBatch.Inference.Engine;
-using VicunaBatch.Inference.Text;
 using VicunaBatch.Inference;
+using VicunaBatch.Inference.Engine;
 using EngineFinish = VicunaBatch.Inference.Engine.FinishReason;
 
-namespace VicunaBatch.Worker;
+namespace VicunaBatch.Execution;
 
 /// <summary>
 /// Runs batch requests on one engine: chat requests through the model's chat template (Vicuna v1.1), completion
@@ -15,7 +14,7 @@ namespace VicunaBatch.Worker;
 public sealed class EngineRequestExecutor : IRequestExecutor
 {
     private readonly EngineHost _host;
-    private readonly TextTokenizer? _tokenizer;
+    private readonly RequestPrompts? _prompts;
     private readonly RequestDefaults _defaults;
     private readonly TimeProvider _time;
     private long _numSucceeded, _numFailed, _numOutputTokens;
@@ -24,7 +23,7 @@ public sealed class EngineRequestExecutor : IRequestExecutor
     {
         defaults.Validate();
         _host = host;
-        _tokenizer = model.Tokenizer;
+        _prompts = RequestPrompts.Of(model);
         ModelName = model.Name;
         _defaults = defaults;
         _time = time;
@@ -43,7 +42,7 @@ public sealed class EngineRequestExecutor : IRequestExecutor
 
     public async Task<RequestOutcome> ExecuteAsync(BatchRequest request, CancellationToken cancellationToken = default)
     {
-        if (_tokenizer is null)
+        if (_prompts is null)
         {
             return Count(RequestOutcome.Failure(request, RequestErrorCode.ExecutionFailed,
                 $"model '{ModelName}' has no tokenizer.model, so text prompts cannot run", _time.GetUtcNow()));
@@ -51,9 +50,7 @@ public sealed class EngineRequestExecutor : IRequestExecutor
         IReadOnlyList<int> promptIds;
         try
         {
-            promptIds = request.Endpoint == BatchEndpoint.ChatCompletions
-                ? VicunaChatTemplate.EncodePrompt(_tokenizer, request.Messages.Select(m => new ChatMessage(m.Role, m.Content)).ToList())
-                : PromptEncoder.EncodeCompletion(_tokenizer, request.Prompt ?? string.Empty);
+            promptIds = _prompts.Encode(request);
         }
         catch (ArgumentException e)
         {

@@ -3,27 +3,26 @@ using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Results;
 using VicunaBatch.Core.Services;
 
-
-namespace VicunaBatch.Worker.Tests;
+namespace VicunaBatch.Execution.Tests;
 
 /// <summary>The pump's prefetch bound and its tolerance of a queue that is briefly unavailable, over the real SQLite
 /// queue and folder stores; the executor is a test one that holds requests until released.</summary>
 public sealed class ShardPumpTests : IDisposable
 {
-    private readonly WorkerFolder _folder = new();
+    private readonly ExecutionFolder _folder = new();
 
     [Fact]
     public async Task WantsWork_bounds_prefetch_to_what_the_engine_asks_for()
     {
         // 6 shards of 8 requests; the "engine" wants work while fewer than 10 requests are in flight
-        var job = await _folder.SubmitAsync(Enumerable.Range(0, 48).Select(i => WorkerFolder.Prompt($"r{i}", 4)));
+        var job = await _folder.SubmitAsync(Enumerable.Range(0, 48).Select(i => ExecutionFolder.Prompt($"r{i}", 4)));
         var executor = new HeldExecutor();
-        var pump = new ShardPump(_folder.WorkQueue, Processor(executor), Options(maxShards: 6),
+        var pump = new ShardPump(_folder.Ports.Work, Processor(executor), Options(maxShards: 6),
             new ShardPumpHooks(WantsWork: () => executor.NumInFlight < 10));
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var settled = new List<ShardResult>();
         var running = pump.RunAsync((r, _) => { lock (settled) settled.Add(r); return Task.CompletedTask; },
-            _ => Task.FromResult(executor.NumCompleted == 48), stop.Token);
+            _ => Task.FromResult(executor.NumCompleted == 48), cancellationToken: stop.Token);
 
         await executor.WaitForInFlightAsync(16);
         await Task.Delay(200); // many poll intervals: no third shard is taken while 16 requests wait
@@ -40,14 +39,14 @@ public sealed class ShardPumpTests : IDisposable
     public async Task MinConcurrentShards_are_held_whatever_WantsWork_says_and_more_only_while_it_asks()
     {
         // 8 shards of 8 requests; at least 3 held; the "engine" wants work while fewer than 40 requests are in flight
-        var job = await _folder.SubmitAsync(Enumerable.Range(0, 64).Select(i => WorkerFolder.Prompt($"r{i}", 4)));
+        var job = await _folder.SubmitAsync(Enumerable.Range(0, 64).Select(i => ExecutionFolder.Prompt($"r{i}", 4)));
         var executor = new HeldExecutor();
         var wantsMore = false;
-        var pump = new ShardPump(_folder.WorkQueue, Processor(executor),
+        var pump = new ShardPump(_folder.Ports.Work, Processor(executor),
             new ShardPumpOptions { MinConcurrentShards = 3, MaxConcurrentShards = 8, PollInterval = TimeSpan.FromMilliseconds(10) },
             new ShardPumpHooks(WantsWork: () => Volatile.Read(ref wantsMore) && executor.NumInFlight < 40));
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var running = pump.RunAsync((_, _) => Task.CompletedTask, _ => Task.FromResult(executor.NumCompleted == 64), stop.Token);
+        var running = pump.RunAsync((_, _) => Task.CompletedTask, _ => Task.FromResult(executor.NumCompleted == 64), cancellationToken: stop.Token);
 
         await executor.WaitForInFlightAsync(24); // the 3 held without asking
         await Task.Delay(200);
@@ -74,8 +73,8 @@ public sealed class ShardPumpTests : IDisposable
     [Fact]
     public async Task Transient_receive_failures_are_reported_and_retried()
     {
-        await _folder.SubmitAsync(Enumerable.Range(0, 16).Select(i => WorkerFolder.Prompt($"r{i}", 4)));
-        var flaky = new FlakyQueue(_folder.WorkQueue, failures: 3);
+        await _folder.SubmitAsync(Enumerable.Range(0, 16).Select(i => ExecutionFolder.Prompt($"r{i}", 4)));
+        var flaky = new FlakyQueue(_folder.Ports.Work, failures: 3);
         var executor = new HeldExecutor();
         executor.ReleaseAll();
         var failures = new List<WorkQueueException>();
@@ -83,7 +82,7 @@ public sealed class ShardPumpTests : IDisposable
         var completed = 0;
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await pump.RunAsync((r, _) => { if (r.Disposition == ShardDisposition.Completed) completed++; return Task.CompletedTask; },
-            _ => Task.FromResult(completed == 2), stop.Token);
+            _ => Task.FromResult(completed == 2), cancellationToken: stop.Token);
 
         Assert.Equal(3, failures.Count);
         Assert.All(failures, e => Assert.True(e.IsTransient));
@@ -93,14 +92,14 @@ public sealed class ShardPumpTests : IDisposable
     [Fact]
     public async Task A_receive_failure_that_is_not_transient_ends_the_loop()
     {
-        var broken = new FlakyQueue(_folder.WorkQueue, failures: int.MaxValue, reason: WorkQueueFailure.LockLost);
+        var broken = new FlakyQueue(_folder.Ports.Work, failures: int.MaxValue, reason: WorkQueueFailure.LockLost);
         var pump = new ShardPump(broken, Processor(new HeldExecutor(), broken), Options(maxShards: 1));
         var error = await Assert.ThrowsAsync<WorkQueueException>(() => pump.RunAsync((_, _) => Task.CompletedTask, _ => Task.FromResult(false)));
         Assert.Equal(WorkQueueFailure.LockLost, error.Reason);
     }
 
     private ShardProcessor Processor(IRequestExecutor executor, IWorkQueue? queue = null) =>
-        new(_folder.Transport.Blobs, _folder.Transport.Checkpoints, queue ?? _folder.WorkQueue, executor, _folder.Input,
+        new(_folder.Ports.Blobs, _folder.Ports.Checkpoints, queue ?? _folder.Ports.Work, _folder.Ports.Jobs, executor, _folder.Input,
             new ShardProcessorOptions(), TimeProvider.System);
 
     private static ShardPumpOptions Options(int maxShards) => new() { MaxConcurrentShards = maxShards, PollInterval = TimeSpan.FromMilliseconds(10) };
@@ -108,8 +107,8 @@ public sealed class ShardPumpTests : IDisposable
     /// <summary>Messages a receive would hand out now (the others are locked).</summary>
     private async Task<int> VisibleCountAsync()
     {
-        var probe = await _folder.WorkQueue.ReceiveAsync(100);
-        foreach (var message in probe) await _folder.WorkQueue.AbandonAsync(message);
+        var probe = await _folder.Ports.Work.ReceiveAsync(100);
+        foreach (var message in probe) await _folder.Ports.Work.AbandonAsync(message);
         return probe.Count;
     }
 

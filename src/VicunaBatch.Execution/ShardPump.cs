@@ -1,8 +1,7 @@
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Services;
-using VicunaBatch.Inference.Engine;
 
-namespace VicunaBatch.Worker;
+namespace VicunaBatch.Execution;
 
 /// <summary>How a <see cref="ShardPump"/> drains its queue.</summary>
 public sealed class ShardPumpOptions
@@ -33,39 +32,6 @@ public sealed class ShardPumpOptions
     }
 }
 
-/// <summary>
-/// The prefetch rule of every host of an engine: another shard is taken while fewer than <see cref="Capacities"/> ×
-/// the engine's KV slots of requests are in flight (running and waiting), so the waiting pool stays at or above what
-/// the engine runs at once — also while the shards held wait for their last, longest requests.
-/// </summary>
-public sealed record EnginePrefetch(EngineHost Host, int NumSlots, int Capacities = EnginePrefetch.DefaultCapacities)
-{
-    /// <summary>A worker's: shards it does not need stay on the queue for the other workers.</summary>
-    public const int DefaultCapacities = 2;
-
-    /// <summary>
-    /// A one-machine host's (run, pipeline run, serve): its engine is the only one, and the more of a job it sees, the
-    /// better longest-first admission orders it. On an H200 (variant A, 126 slots, workload-640's 10 shards): 2
-    /// capacities 59.9 s, every shard held 46.7 s, bench 47.3 s (docs/performance.md).
-    /// </summary>
-    public const int LocalCapacities = 8;
-
-    /// <summary>Most shards a one-machine host holds (2,048 requests of 64-request shards).</summary>
-    public const int MaxLocalShards = 32;
-
-    public bool WantsWork() => Host.NumInFlight < Capacities * NumSlots;
-
-    /// <summary>
-    /// The pump of a one-machine host of <paramref name="host"/>: <paramref name="minShards"/> held at once
-    /// (<c>--workers</c>; on the CPU, where the slots are few, those are all), more while fewer than
-    /// <see cref="LocalCapacities"/> × its slots of requests are in flight, at most <see cref="MaxLocalShards"/>.
-    /// </summary>
-    public static ShardPump LocalPump(EngineHost host, int numSlots, IWorkQueue queue, ShardProcessor processor, int minShards) =>
-        new(queue, processor,
-            new ShardPumpOptions { MinConcurrentShards = minShards, MaxConcurrentShards = Math.Max(minShards, MaxLocalShards) },
-            new ShardPumpHooks(WantsWork: new EnginePrefetch(host, numSlots, LocalCapacities).WantsWork));
-}
-
 /// <summary>What a long-running worker adds to a <see cref="ShardPump"/>.</summary>
 /// <param name="WantsWork">Take another shard now? (prefetch bound). Null: fill up to MaxConcurrentShards at once.</param>
 /// <param name="Received">Each message received (queue-lag metrics).</param>
@@ -87,18 +53,20 @@ public sealed class ShardPump(IWorkQueue queue, ShardProcessor processor, ShardP
 
     /// <summary>
     /// Runs until <paramref name="isDone"/> says so (checked whenever a shard settles and when nothing is in flight
-    /// and no work is taken) or until cancellation, which abandons the messages in flight.
+    /// and no work is taken), until <paramref name="stopTaking"/> is cancelled and every shard held has settled (a
+    /// graceful stop: no new shard is taken), or until cancellation, which abandons the messages in flight.
     /// </summary>
     public async Task RunAsync(
         Func<ShardResult, CancellationToken, Task> onShardSettled,
         Func<CancellationToken, Task<bool>> isDone,
+        CancellationToken stopTaking = default,
         CancellationToken cancellationToken = default)
     {
         options.Validate();
         var inFlight = new List<Task<ShardResult>>();
         try
         {
-            await PumpAsync(inFlight, onShardSettled, isDone, cancellationToken);
+            await PumpAsync(inFlight, onShardSettled, isDone, stopTaking, cancellationToken);
         }
         finally
         {
@@ -111,13 +79,15 @@ public sealed class ShardPump(IWorkQueue queue, ShardProcessor processor, ShardP
         List<Task<ShardResult>> inFlight,
         Func<ShardResult, CancellationToken, Task> onShardSettled,
         Func<CancellationToken, Task<bool>> isDone,
+        CancellationToken stopTaking,
         CancellationToken cancellationToken)
     {
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var belowMin = inFlight.Count < options.MinConcurrentShards;
-            if (inFlight.Count < options.MaxConcurrentShards && (belowMin || (_wantsWork?.Invoke() ?? true)))
+            var taking = !stopTaking.IsCancellationRequested;
+            if (taking && inFlight.Count < options.MaxConcurrentShards && (belowMin || (_wantsWork?.Invoke() ?? true)))
             {
                 // one at a time while prefetching, so the engine's demand is re-read after each shard joins
                 var bulk = _wantsWork is null || belowMin;
@@ -139,7 +109,7 @@ public sealed class ShardPump(IWorkQueue queue, ShardProcessor processor, ShardP
             }
             if (inFlight.Count == 0)
             {
-                if (await isDone(cancellationToken))
+                if (stopTaking.IsCancellationRequested || await isDone(cancellationToken))
                 {
                     return;
                 }
@@ -155,7 +125,7 @@ public sealed class ShardPump(IWorkQueue queue, ShardProcessor processor, ShardP
             var finished = (Task<ShardResult>)settled;
             inFlight.Remove(finished);
             await onShardSettled(await finished, cancellationToken);
-            if (inFlight.Count == 0 && await isDone(cancellationToken))
+            if (inFlight.Count == 0 && (stopTaking.IsCancellationRequested || await isDone(cancellationToken)))
             {
                 return;
             }

@@ -1,4 +1,4 @@
-namespace VicunaBatch.Worker;
+namespace VicunaBatch.Execution;
 
 /// <summary>Generation parameters for requests that do not set them (the CLI's --max-tokens, --temperature).</summary>
 public sealed class RequestDefaults
