@@ -96,6 +96,28 @@ internal sealed class WorkerFolder : IDisposable
             await Blob(JobIds.OutputBlob(jobId)), await Blob(JobIds.ErrorsBlob(jobId)), await Blob(JobIds.JobBlob(jobId)));
     }
 
+    /// <summary>
+    /// The control plane as <c>serve</c> runs it beside workers on a data folder: the shard-done handler reads
+    /// <see cref="SettledQueue"/> until <paramref name="jobId"/> ends (or the timeout passes); returns the job as it ended.
+    /// </summary>
+    public async Task<BatchJob> RunControlPlaneUntilEndedAsync(string jobId, TimeSpan timeout)
+    {
+        var ended = new TaskCompletionSource<BatchJob>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var stop = new CancellationTokenSource(timeout);
+        var handler = _services.GetRequiredService<ShardDoneHandler>().RunAsync(SettledQueue,
+            e => { if (e.Job.Id == jobId) ended.TrySetResult(e.Job); }, stop.Token);
+        try
+        {
+            return await ended.Task.WaitAsync(stop.Token);
+        }
+        catch (OperationCanceledException) { throw new TimeoutException($"job {jobId} did not end within {timeout}"); }
+        finally
+        {
+            await stop.CancelAsync();
+            await handler;
+        }
+    }
+
     /// <summary>One run of the control plane's safety net (the Functions sweep timer): a job whose shards have all
     /// reported but whose finalizer was never told gets a shard-done event on <see cref="SettledQueue"/>.</summary>
     public Task<SweepResult> SweepAsync() => _services.GetRequiredService<JobSweeper>().SweepAsync();
