@@ -30,6 +30,10 @@
 #                                             tokens and logits with --cuda-graphs on against off; 8 requests on 8 slots,
 #                                             16 tokens a step: decode calls of 1 to 8 rows),
 #                                             bandwidth (device copy bandwidth and the 13B package's weight-read floor),
+#                                             ab-check (the build before, .gpu/app-old, against this one: generate outputs of
+#                                             variants A and B compared at tolerance 0, a repeat of this build as the control),
+#                                             ab-cpu160:CPUS:ROUNDS[:THREADS] (bench and run of workload-160 on the CPU, the
+#                                             build before against this one, interleaved),
 #                                             cpu160:CPUS:ROUNDS[:THREADS] (issue 3 on this machine's CPU: run against bench,
 #                                             workload-160, the committed tiny model, ROUNDS interleaved rounds, under taskset -c
 #                                             CPUS or all, --threads THREADS),
@@ -282,6 +286,66 @@ for step in $STEPS; do
       grep "cpu160 $cpus${threads:+/t$threads} [0-9]" "$OUT/summary.txt" | awk '{print $NF=="rc=0" ? $(NF-1) : "nan"}' | sort -n |
         awk '{a[NR]=$1} END{printf "cpu160 %s: median run/bench process %.3f of %d rounds\n", "'"$cpus${threads:+/t$threads}"'", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2), NR}' |
         tee -a "$OUT/summary.txt" ;;
+    ab-check)
+      # a refactoring that must not change results: the build before (.gpu/app-old) against this one (.gpu/app) on the
+      # same requests and settings, logits compared at tolerance 0; a second run of this build first, as the control of
+      # what a repeat gives. Variant A (8 slots, 16-token steps, CUDA graphs on and off) and B (block 256 in one step,
+      # 16-token steps, block 16 with preemption by recompute).
+      [[ -f .gpu/app-old/vicuna-batch.dll ]] || { log "skip $step: no .gpu/app-old"; continue; }
+      export_model tiny tiny /tmp/tiny16 60 &&
+        export_model tinyp256 tiny /tmp/tiny16p256 60 --attention paged --block-size 256 &&
+        export_model tinyp16 tiny /tmp/tiny16p16 60 --attention paged --block-size 16 || continue
+      for cfg in "a-graphs|/tmp/tiny16|--max-batch-size 8 --max-scheduled-tokens 16 --cuda-graphs on" \
+                 "a-plain|/tmp/tiny16|--max-batch-size 8 --max-scheduled-tokens 16 --cuda-graphs off" \
+                 "b256|/tmp/tiny16p256|--max-batch-size 8" \
+                 "b256-t16|/tmp/tiny16p256|--max-batch-size 8 --max-scheduled-tokens 16" \
+                 "b16-preempt|/tmp/tiny16p16|--max-batch-size 8 --max-sequence-length 64 --num-kv-blocks 8"; do
+        IFS='|' read -r name model args <<<"$cfg"
+        for run in new:.gpu/app new2:.gpu/app old:.gpu/app-old; do
+          # shellcheck disable=SC2086 # args is a list of arguments
+          timeout 90 dotnet "${run#*:}/vicuna-batch.dll" generate --device cuda --model "$model" --requests scripts/gpu/prefill-check.jsonl \
+            --json --logits $args >"$OUT/ab-$name-${run%%:*}.jsonl" 2>"$OUT/ab-$name-${run%%:*}.err"
+          rc=$?; (( rc == 0 )) || { log "generate $name ${run%%:*} rc=$rc"; tail -5 "$OUT/ab-$name-${run%%:*}.err" | tee -a "$OUT/summary.txt"; }
+        done
+        "$PY" scripts/gpu/check-prefill.py "$OUT/ab-$name-new.jsonl" "$OUT/ab-$name-new2.jsonl" --label "repeat $name" --tolerance 0 \
+          | tail -1 | tee -a "$OUT/summary.txt"
+        "$PY" scripts/gpu/check-prefill.py "$OUT/ab-$name-old.jsonl" "$OUT/ab-$name-new.jsonl" --label "before vs after $name" --tolerance 0 \
+          | tee "$OUT/ab-check-$name.txt" | tail -1 | tee -a "$OUT/summary.txt"
+      done
+      rm -f "$OUT"/ab-*.jsonl ;;
+    ab-cpu160:*:*)
+      # the build before (.gpu/app-old) against this one (.gpu/app) on this machine's CPU: bench and run of workload-160
+      # with the committed tiny model, interleaved rounds (the order alternates); ab-cpu160:CPUS:ROUNDS[:THREADS] as cpu160.
+      # Per round and build: bench's engine seconds, bench's process seconds, run's process seconds.
+      [[ -f .gpu/app-old/vicuna-batch.dll ]] || { log "skip $step: no .gpu/app-old"; continue; }
+      IFS=: read -r work cpus rounds threads <<<"$step"
+      pin=(); [[ $cpus != all ]] && pin=(taskset -c "$cpus")
+      thr=(--threads "${threads:-0}")
+      log "ab-cpu160 on cpus $cpus, $rounds rounds, ${thr[*]}: round build bench_engine_s bench_process_s run_process_s"
+      for r in $(seq 1 "$rounds"); do
+        if (( $(left) < 40 )); then log "stop $step: $(left)s left"; break; fi
+        order="old new"; (( r % 2 == 0 )) && order="new old"
+        for build in $order; do
+          dir=.gpu/app; [[ $build == old ]] && dir=.gpu/app-old
+          s0=$(date +%s.%N)
+          timeout 60 "${pin[@]}" dotnet $dir/vicuna-batch.dll bench --model models/tiny --workload $W/workload-160.jsonl \
+            --respect-eos --json "${thr[@]}" >"$OUT/abcpu-bench.json" 2>/dev/null
+          s1=$(date +%s.%N)
+          rm -rf /tmp/abcpu-run
+          timeout 60 "${pin[@]}" dotnet $dir/vicuna-batch.dll run $W/workload-160.jsonl --model models/tiny --out /tmp/abcpu-run "${thr[@]}" \
+            >"$OUT/abcpu-run-$build.log" 2>&1
+          rc=$?
+          s2=$(date +%s.%N)
+          eng=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$OUT/abcpu-bench.json" 2>/dev/null || echo nan)
+          log "abcpu $cpus $r $build $eng $(awk "BEGIN{printf \"%.3f %.3f\", $s1 - $s0, $s2 - $s1}") rc=$rc"
+        done
+      done
+      for build in old new; do
+        for col in 6 7 8; do
+          grep "abcpu $cpus [0-9]* $build " "$OUT/summary.txt" | awk -v c=$col '{print $c}' | sort -n |
+            awk -v b=$build -v c=$col '{a[NR]=$1} END{printf "ab-cpu160 %s %s: median of column %d %.3f over %d rounds\n", "'"$cpus"'", b, c, (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2), NR}'
+        done
+      done | tee -a "$OUT/summary.txt" ;;
     bandwidth)
       # device copy bandwidth and the weight-read floor of a decode step of the 13B package
       export_model v13 vicuna-13b /tmp/v13 300 || continue
