@@ -14,7 +14,7 @@ public sealed record EnginePrefetch(EngineHost Host, int NumSlots, int Capacitie
 
     /// <summary>
     /// A one-machine host's (run, pipeline run, serve): its engine is the only one, and the more of a job it sees, the
-    /// better longest-first admission orders it (docs/performance.md, "One-machine prefetch").
+    /// better longest-first admission orders it (docs/performance.md, "`run` on the GPU").
     /// </summary>
     public const int LocalCapacities = 8;
 

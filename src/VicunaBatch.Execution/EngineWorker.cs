@@ -57,7 +57,7 @@ public sealed class EngineWorker : IAsyncDisposable
     public EngineRequestExecutor Executor { get; }
 
     /// <summary>
-    /// Takes shards until <paramref name="isDone"/> says so (asked whenever a shard settles or nothing is held), or until
+    /// Takes shards until <paramref name="isDone"/> says so (asked whenever nothing is held), or until
     /// <paramref name="stopTaking"/> is cancelled and the shards held have settled (a graceful stop); cancellation
     /// abandons the shards held to another receiver (their finished requests stay checkpointed).
     /// </summary>

@@ -32,7 +32,7 @@ public sealed class ShardPumpOptions
     }
 }
 
-/// <summary>What a long-running worker adds to a <see cref="ShardPump"/>.</summary>
+/// <summary>What a host adds to a <see cref="ShardPump"/>: the prefetch bound and receive hooks.</summary>
 /// <param name="WantsWork">Take another shard now? (prefetch bound). Null: fill up to MaxConcurrentShards at once.</param>
 /// <param name="Received">Each message received (queue-lag metrics).</param>
 /// <param name="ReceiveFailed">A transient receive failure; the pump retries after the poll interval.</param>
@@ -52,9 +52,10 @@ public sealed class ShardPump(IWorkQueue queue, ShardProcessor processor, ShardP
     private readonly Func<bool>? _wantsWork = hooks?.WantsWork;
 
     /// <summary>
-    /// Runs until <paramref name="isDone"/> says so (checked whenever a shard settles and when nothing is in flight
-    /// and no work is taken), until <paramref name="stopTaking"/> is cancelled and every shard held has settled (a
-    /// graceful stop: no new shard is taken), or until cancellation, which abandons the messages in flight.
+    /// Runs until <paramref name="isDone"/> says so (checked whenever nothing is in flight: when the last shard held
+    /// settles, and at each poll that takes none), until <paramref name="stopTaking"/> is cancelled and every shard
+    /// held has settled (a graceful stop: no new shard is taken), or until cancellation, which abandons the messages
+    /// in flight.
     /// </summary>
     public async Task RunAsync(
         Func<ShardResult, CancellationToken, Task> onShardSettled,

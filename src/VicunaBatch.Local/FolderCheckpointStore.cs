@@ -14,7 +14,7 @@ public sealed class FolderCheckpointStoreOptions
     /// <summary>Folder of checkpoint files "{root}/{jobId}/{shard:D6}.jsonl" (created if missing). Required.</summary>
     public required string RootPath { get; init; }
 
-    /// <summary>fsync after every appended outcome, so a finished request survives power loss. Default true.</summary>
+    /// <summary>fsync each group of outcomes written, so a finished request survives power loss. Default true.</summary>
     public bool FlushToDisk { get; init; } = true;
 }
 

@@ -281,7 +281,7 @@ public sealed class SqliteWorkQueue : IWorkQueue
     /// <summary>
     /// Runs one operation on a pooled connection off the caller's thread; maps SQLite failures. Pooled, because
     /// closing a WAL database's last connection checkpoints it and deletes its -wal and -shm files, which the next
-    /// call then made again (and a WAL checkpoint every call).
+    /// call would then make again (and a WAL checkpoint every call).
     /// </summary>
     private Task<T> RunAsync<T>(Func<SqliteConnection, T> operation, CancellationToken cancellationToken) => Task.Run(() =>
     {

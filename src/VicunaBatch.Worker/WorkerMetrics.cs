@@ -9,8 +9,8 @@ namespace VicunaBatch.Worker;
 /// <summary>
 /// The worker's OpenTelemetry metrics (meter <see cref="MeterName"/>): output tokens (a counter: its rate is
 /// tokens/s), requests by outcome, time to first token, queue lag (enqueue to receive), shards by disposition,
-/// and gauges read from the engine after each step: batch occupancy, KV slots in use (variant A's unit of KV
-/// memory), waiting requests.
+/// and gauges read from the engine after each step: batch occupancy, KV slots in use, KV blocks in use (paged KV
+/// only), waiting requests.
 /// </summary>
 public sealed class WorkerMetrics : IDisposable
 {
@@ -42,7 +42,7 @@ public sealed class WorkerMetrics : IDisposable
         _meter.CreateObservableGauge("vicunabatch.worker.waiting_requests", () => Volatile.Read(ref _numWaiting), "{request}", "Requests waiting for a KV slot.");
     }
 
-    /// <summary>On the engine thread after each step: two integer reads.</summary>
+    /// <summary>On the engine thread after each step: a few integer reads.</summary>
     public void OnStep(InferenceEngine engine)
     {
         _numSlots = engine.NumSlots;

@@ -12,8 +12,8 @@ namespace VicunaBatch.Worker;
 /// <summary>
 /// The worker host's loop: loads the model, then drains the work queue into one engine — shards prefetched while
 /// the engine's waiting pool is below its capacity, locks renewed, every request checkpointed as it ends — and
-/// publishes a <see cref="ShardDoneEvent"/> for each completed or dead-lettered shard. On stop (SIGTERM) it takes
-/// no new shard, lets the held ones run for <see cref="WorkerOptions.DrainSeconds"/>, then cancels the rest,
+/// publishes a <see cref="ShardDoneEvent"/> for each completed, dead-lettered or skipped shard. On stop (SIGTERM)
+/// it takes no new shard, lets the held ones run for <see cref="WorkerOptions.DrainSeconds"/>, then cancels the rest,
 /// whose messages are abandoned for another worker (their finished requests stay checkpointed).
 /// </summary>
 public sealed class WorkerService(

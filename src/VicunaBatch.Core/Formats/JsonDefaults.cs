@@ -9,9 +9,9 @@ namespace VicunaBatch.Core.Formats;
 /// The one JSON convention of Core: snake_case names and enums, nulls written (as OpenAI does). Each namespace that
 /// stores records owns their JSON (<c>JobsJson</c>, <c>ResultsJson</c>, …): these conventions with compile-time
 /// metadata from its own <see cref="JsonSerializerContext"/>, so no namespace needs to know another's records. The
-/// reflection-based serializer builds that metadata at run time on first use, tens of ms a type, on the cores the
-/// engine runs on; the native build (scripts/publish-native.sh) cannot build it at run time at all for records with
-/// value-type members.
+/// reflection-based serializer builds that metadata at run time on first use, on the cores the engine runs on
+/// (docs/performance.md, "ReadyToRun at build time"); the native build (scripts/publish-native.sh) cannot build it at
+/// run time at all for records with value-type members.
 /// </summary>
 public static class JsonDefaults
 {
