@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
-using System.Text.Json;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
 using Azure.Storage.Blobs;
@@ -52,10 +51,7 @@ public sealed class BlobCheckpointStore : ICheckpointStore
     public async Task AppendAsync(string jobId, int shardIndex, RequestOutcome outcome, CancellationToken cancellationToken = default)
     {
         var prefix = ShardPrefix(jobId, shardIndex);
-        var json = JsonSerializer.SerializeToUtf8Bytes(outcome, ResultsJson.Options);
-        var line = new byte[json.Length + 1];
-        json.CopyTo(line, 0);
-        line[^1] = (byte)'\n';
+        var line = CheckpointLines.Format(outcome);
         try
         {
             await _commits.AppendAsync(prefix, line, cancellationToken);
@@ -141,7 +137,7 @@ public sealed class BlobCheckpointStore : ICheckpointStore
             var download = await _container.GetBlobClient(name).DownloadStreamingAsync(cancellationToken: cancellationToken);
             await using var stream = download.Value.Content;
             await foreach (var line in PhysicalLineReader.ReadAsync(stream, 0, 1, cancellationToken))
-                if (TryParse(line) is { } outcome) outcomes.Add(outcome);
+                if (CheckpointLines.TryParse(line) is { } outcome) outcomes.Add(outcome);
         }
         catch (RequestFailedException e) when (StorageErrors.IsNotFound(e)) { } // deleted since the listing
         catch (Exception e) when (StorageErrors.IsStorageFailure(e))
@@ -149,14 +145,6 @@ public sealed class BlobCheckpointStore : ICheckpointStore
             throw new CheckpointStoreException(CheckpointStoreFailure.Unavailable, $"could not read checkpoints {name}: {Describe(e)}", e);
         }
         return outcomes;
-    }
-
-    /// <summary>A complete outcome, or null for a blank or corrupt line (a line written around this store).</summary>
-    private static RequestOutcome? TryParse(InputLine line)
-    {
-        if (line.IsBlank) return null;
-        try { return JsonSerializer.Deserialize<RequestOutcome>(line.Content, ResultsJson.Options); }
-        catch (JsonException) { return null; }
     }
 
     private static string ShardPrefix(string jobId, int shardIndex)

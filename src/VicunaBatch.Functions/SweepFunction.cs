@@ -5,8 +5,8 @@ namespace VicunaBatch.Functions;
 
 /// <summary>
 /// Every 5 minutes, <see cref="JobSweeper.SweepAsync"/>: jobs past their completion window become <c>expired</c>
-/// with their partial results (and their webhook goes out); running jobs whose shards have all reported get a
-/// shard-done event again, so a lost event cannot strand a job.
+/// with their partial results (and their webhook goes out); running, finalizing or cancelling jobs whose shards have
+/// all reported get a shard-done event again, so a lost event cannot strand a job.
 /// </summary>
 public sealed class SweepFunction(JobSweeper sweeper)
 {

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
-using System.Text.Json;
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Ports;
@@ -42,10 +41,7 @@ public sealed class FolderCheckpointStore : ICheckpointStore
     public async Task AppendAsync(string jobId, int shardIndex, RequestOutcome outcome, CancellationToken cancellationToken = default)
     {
         var path = ShardPath(jobId, shardIndex);
-        var json = JsonSerializer.SerializeToUtf8Bytes(outcome, ResultsJson.Options);
-        var line = new byte[json.Length + 1];
-        json.CopyTo(line, 0);
-        line[^1] = (byte)'\n';
+        var line = CheckpointLines.Format(outcome);
         try
         {
             await _commits.AppendAsync(path, line, cancellationToken);
@@ -73,7 +69,7 @@ public sealed class FolderCheckpointStore : ICheckpointStore
         if (!File.Exists(path)) yield break;
         await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 64 * 1024, useAsync: true);
         await foreach (var line in PhysicalLineReader.ReadAsync(file, 0, 1, cancellationToken))
-            if (TryParse(line) is { } outcome) yield return outcome;
+            if (CheckpointLines.TryParse(line) is { } outcome) yield return outcome;
     }
 
     public async IAsyncEnumerable<RequestOutcome> ReadJobAsync(string jobId, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -93,14 +89,6 @@ public sealed class FolderCheckpointStore : ICheckpointStore
         var done = new HashSet<string>(StringComparer.Ordinal);
         await foreach (var outcome in ReadShardAsync(jobId, shardIndex, cancellationToken)) done.Add(outcome.CustomId);
         return done;
-    }
-
-    /// <summary>A complete outcome, or null for a torn or corrupt line.</summary>
-    private static RequestOutcome? TryParse(InputLine line)
-    {
-        if (line.IsBlank) return null;
-        try { return JsonSerializer.Deserialize<RequestOutcome>(line.Content, ResultsJson.Options); }
-        catch (JsonException) { return null; }
     }
 
     private static async Task<byte> LastByteAsync(string path)

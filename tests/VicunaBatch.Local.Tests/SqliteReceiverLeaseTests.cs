@@ -1,5 +1,3 @@
-using VicunaBatch.Core.Ports;
-
 namespace VicunaBatch.Local.Tests;
 
 /// <summary>

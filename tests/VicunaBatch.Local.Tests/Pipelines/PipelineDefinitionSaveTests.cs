@@ -1,5 +1,4 @@
 using VicunaBatch.Core.Pipelines;
-using VicunaBatch.Core.Ports;
 
 namespace VicunaBatch.Local.Tests.Pipelines;
 
