@@ -85,22 +85,22 @@ internal sealed class LocalPipelineRun(LocalPipelineSettings settings, TimeProvi
             SigningSecret = state.SigningSecret(), RetryDelays = settings.WebhookRetryDelays, Timeout = TimeSpan.FromSeconds(10),
         });
         var blobs = services.GetRequiredService<IBlobStore>();
+        var runs = services.GetRequiredService<PipelineRuns>();
         // this process owns the state folder (folder lock): a pipeline lock left by a killed run is released
-        await new PipelineState(blobs, definition.Name, time).BreakLockAsync(cancellationToken);
+        await runs.BreakLockAsync(definition.Name, cancellationToken);
         // the run's events are signed with the pipeline's secret, found with its definition as every host finds it
         await services.GetRequiredService<PipelineDefinitionStore>().SaveAsync(await File.ReadAllTextAsync(settings.DefinitionPath, cancellationToken), cancellationToken);
 
         using var model = settings.ShowProgress ? ModelOptions.OpenShowingWait(settings.ModelPath, settings.Engine) : LoadedModel.Open(settings.ModelPath, settings.Engine);
         var prompts = RequestPrompts.Of(model) ?? throw new UsageException($"model '{model.Name}' has no tokenizer.model: pipelines need one to split documents");
         IJobDriver driver = new LocalJobDriver(new LocalDrain(services, model, EngineWorkerOptions.OneMachine(settings.Workers, input: input)), settings.ShowProgress);
-        var stages = new PipelineStages(blobs, services.GetRequiredService<JobSubmitter>(), settings.WrapDriver?.Invoke(driver) ?? driver);
-        var pipelineParts = new PipelineParts(
+        var runner = runs.Runner(definition,
             new FolderBlobStore(new FolderBlobStoreOptions { RootPath = definition.Source.Location.Folder! }),
             // the writes in progress go to the state folder beside the summaries, not to a .tmp/ among them
             new FolderBlobStore(new FolderBlobStoreOptions { RootPath = outDir, TempPath = Path.Combine(state.Path, "output-tmp") }),
-            blobs, stages, new TokenizerDocuments(prompts.Tokenizer), prompts.ContextLength, services.GetRequiredService<WebhookOutbox>());
+            new TokenizerDocuments(prompts.Tokenizer), prompts.ContextLength, settings.WrapDriver?.Invoke(driver) ?? driver);
 
-        var result = await new PipelineRunner(definition, pipelineParts, time).RunAsync(cancellationToken);
+        var result = await runner.RunAsync(cancellationToken);
         // this run's event and any an earlier run left in the outbox, on the short local schedule
         var attempts = definition.Webhook is null ? []
             : await services.GetRequiredService<WebhookDeliverer>().DeliverPendingAsync(WebhookWait, cancellationToken);

@@ -18,20 +18,17 @@ namespace VicunaBatch.Cli;
 /// waits for them on the job store while serve's worker and finalizer run them. State in the data folder's blob store.
 /// </summary>
 internal sealed class PipelineLoop(
-    ServeSettings settings, IBlobStore blobs, IJobStore jobs, JobSubmitter submitter, LoadedModel model, WebhookOutbox outbox,
-    PipelineDefinitionStore definitionStore, TimeProvider time, ILogger<PipelineLoop> logger) : BackgroundService
+    ServeSettings settings, PipelineRuns runs, PipelineDefinitionStore definitionStore, LoadedModel model, TimeProvider time, ILogger<PipelineLoop> logger)
+    : BackgroundService
 {
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var prompts = RequestPrompts.Of(model) ?? throw new UsageException($"model '{model.Name}' has no tokenizer.model: pipelines need one");
-        var tokenizer = new TokenizerDocuments(prompts.Tokenizer);
-        var stages = new PipelineStages(blobs, submitter, new PollingJobDriver(jobs, time, new PollingJobDriverOptions { MaxWait = TimeSpan.FromMinutes(10), PollInterval = TimeSpan.FromMilliseconds(250) }));
-        var ticker = new PipelineTicker(blobs, d => new PipelineRunner(d, new PipelineParts(
-            new FolderBlobStore(new FolderBlobStoreOptions { RootPath = d.Source.Location.Folder! }),
-            new FolderBlobStore(new FolderBlobStoreOptions { RootPath = d.Output.Folder! }),
-            blobs, stages, tokenizer, prompts.ContextLength, outbox), time), time);
+        var ticker = runs.Ticker(location => new FolderBlobStore(new FolderBlobStoreOptions { RootPath = location.Folder! }),
+            new TokenizerDocuments(prompts.Tokenizer), prompts.ContextLength,
+            runs.WaitingDriver(new PollingJobDriverOptions { MaxWait = TimeSpan.FromMinutes(10), PollInterval = TimeSpan.FromMilliseconds(250) }));
         try
         {
             while (true)

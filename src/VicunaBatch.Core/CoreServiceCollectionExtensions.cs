@@ -21,7 +21,7 @@ public static class CoreServiceCollectionExtensions
     /// work <see cref="IWorkQueue"/>, <see cref="ControlQueues"/>): <see cref="JobSubmitter"/>, <see cref="JobFinalizer"/>,
     /// the tenants' <see cref="FileCatalog"/> and <see cref="TenantBatches"/>, <see cref="JobSettler"/> with the
     /// <see cref="WebhookOutbox"/>, <see cref="ShardDoneHandler"/>, <see cref="JobSweeper"/>, <see cref="InboxSubmitter"/>,
-    /// <see cref="PipelineDefinitionStore"/>, the one webhook-secret source (<see cref="WebhookSecrets"/>) and the
+    /// <see cref="PipelineDefinitionStore"/> and <see cref="PipelineRuns"/>, the one webhook-secret source (<see cref="WebhookSecrets"/>) and the
     /// <see cref="WebhookDeliverer"/>; <see cref="TimeProvider.System"/> unless the host registered a clock, and no logging
     /// unless it registered some. Throws
     /// <see cref="ArgumentException"/> at once on a bad option.
@@ -56,6 +56,8 @@ public static class CoreServiceCollectionExtensions
             sp.GetRequiredService<JobSettler>(), options.Inbox));
 
         services.AddSingleton(sp => new PipelineDefinitionStore(sp.GetRequiredService<IBlobStore>()));
+        services.AddSingleton(sp => new PipelineRuns(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(),
+            sp.GetRequiredService<JobSubmitter>(), sp.GetRequiredService<WebhookOutbox>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IWebhookSecrets>(sp => new WebhookSecrets(sp.GetRequiredService<PipelineDefinitionStore>(), sp.GetRequiredService<TenantBatches>()));
         services.AddSingleton(sp =>
         {

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using VicunaBatch.Api;
 using VicunaBatch.Azure;
 using VicunaBatch.Core;
+using VicunaBatch.Core.Pipelines;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Services;
 using VicunaBatch.Core.Webhooks;
@@ -41,9 +42,8 @@ public static class FunctionsExtensions
         });
         services.AddSingleton(sp => new InboxAddress(sp.GetRequiredService<BlobServiceClient>().AccountName,
             sp.GetRequiredService<AzureTransportOptions>().Storage.Containers.Inbox));
-        services.AddSingleton(sp => new PipelineTicks(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(),
-            sp.GetRequiredService<JobSubmitter>(), sp.GetRequiredService<Core.Webhooks.WebhookOutbox>(), sp.GetRequiredService<BlobServiceClient>(),
-            options, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new PipelineTicks(sp.GetRequiredService<PipelineRuns>(), sp.GetRequiredService<PipelineDefinitionStore>(),
+            sp.GetRequiredService<BlobServiceClient>(), options));
         return services;
     }
 }

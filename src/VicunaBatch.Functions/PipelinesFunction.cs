@@ -37,8 +37,7 @@ public sealed class PipelinesFunction(PipelineTicks ticks, ILogger<PipelinesFunc
 }
 
 /// <summary>The Pipelines timer's work on the Azure parts: sources and outputs are containers of the storage account.</summary>
-public sealed class PipelineTicks(
-    IBlobStore blobs, IJobStore jobs, JobSubmitter submitter, WebhookOutbox outbox, BlobServiceClient service, FunctionsOptions options, TimeProvider time)
+public sealed class PipelineTicks(PipelineRuns runs, PipelineDefinitionStore definitions, BlobServiceClient service, FunctionsOptions options)
 {
     private readonly SemaphoreSlim _loading = new(1, 1);
     private (IDocumentTokenizer Tokenizer, int ContextLength)? _model;
@@ -52,19 +51,17 @@ public sealed class PipelineTicks(
     {
         if (await ModelAsync(cancellationToken) is not { } model) return ([], []);
         var (tokenizer, contextLength) = model;
-        var (definitions, problems) = await new PipelineDefinitionStore(blobs).ListAsync(cancellationToken);
+        var (found, problems) = await definitions.ListAsync(cancellationToken);
         var usable = new List<PipelineDefinition>();
         var allProblems = problems.ToList();
-        foreach (var definition in definitions)
+        foreach (var definition in found)
         {
             if (definition.Source.Location.Container is null || definition.Output.Container is null)
                 allProblems.Add(new(PipelineDefinitionStore.BlobName(definition.Name), "source and output must be containers on Azure (not folders)"));
             else usable.Add(definition);
         }
-        var stages = new PipelineStages(blobs, submitter, new PollingJobDriver(jobs, time, new PollingJobDriverOptions { MaxWait = options.Pipelines.StageWait }));
-        var ticker = new PipelineTicker(blobs, d => new PipelineRunner(d, new PipelineParts(
-            AzureBlobStore.ForContainer(service, d.Source.Location.Container!), AzureBlobStore.ForContainer(service, d.Output.Container!),
-            blobs, stages, tokenizer, contextLength, outbox), time), time);
+        var ticker = runs.Ticker(location => AzureBlobStore.ForContainer(service, location.Container!), tokenizer, contextLength,
+            runs.WaitingDriver(new PollingJobDriverOptions { MaxWait = options.Pipelines.StageWait }));
         return (await ticker.TickAsync(usable, cancellationToken), allProblems);
     }
 
