@@ -97,10 +97,13 @@ public sealed class StorageWorkQueue : IWorkQueue
         await SettleAsync(message, "abandon", (queueMessageId, popReceipt) => _queue.UpdateMessageAsync(queueMessageId, popReceipt, visibilityTimeout: visibility, cancellationToken: cancellationToken));
     }
 
-    /// <summary>Copies the message with the reason to the poison queue, then deletes it (a crash between the two leaves a
-    /// duplicate dead letter, never a lost one).</summary>
+    /// <summary>Renews the lock, copies the message with the reason to the poison queue, then deletes it. The renewal first:
+    /// the service grants it only to the delivery that holds the message, so a receiver that lost the lock writes no dead
+    /// letter of a message that lives on. A crash between the copy and the delete leaves a duplicate dead letter, never a
+    /// lost one.</summary>
     public async Task DeadLetterAsync(ReceivedMessage message, string reason, CancellationToken cancellationToken = default)
     {
+        await HoldAsync(message, "dead-letter", cancellationToken);
         var letter = new Envelope(message.MessageId, message.Body)
         {
             Reason = reason, DeliveryCount = message.DeliveryCount, DeadLetteredAt = _time.GetUtcNow(), Queue = _queue.Name,
@@ -109,10 +112,14 @@ public sealed class StorageWorkQueue : IWorkQueue
         await SettleAsync(message, "dead-letter", (id, receipt) => _queue.DeleteMessageAsync(id, receipt, cancellationToken));
     }
 
-    public async Task<DateTimeOffset> RenewLockAsync(ReceivedMessage message, CancellationToken cancellationToken = default)
+    public Task<DateTimeOffset> RenewLockAsync(ReceivedMessage message, CancellationToken cancellationToken = default) =>
+        HoldAsync(message, "renew the lock of", cancellationToken);
+
+    /// <summary>Hides the message for the lock duration from now, with the newest receipt of its delivery.</summary>
+    private async Task<DateTimeOffset> HoldAsync(ReceivedMessage message, string verb, CancellationToken cancellationToken)
     {
         var (queueMessageId, receivedWith, popReceipt) = Current(message);
-        var receipt = await RunLockedAsync(message, "renew the lock of", () =>
+        var receipt = await RunLockedAsync(message, verb, () =>
             _queue.UpdateMessageAsync(queueMessageId, popReceipt, visibilityTimeout: _lockDuration, cancellationToken: cancellationToken));
         _queueMessageIdToHeld[queueMessageId] = new HeldReceipt(receivedWith, receipt.Value.PopReceipt); // accepted: this is the delivery the queue holds
         return receipt.Value.NextVisibleOn;
