@@ -21,7 +21,7 @@ namespace VicunaBatch.Azure;
 /// lock duration passed, only once another receive took the message. Dead letters go to
 /// <c>&lt;queue&gt;-poison</c> (the Functions host's poison queue) with the reason in the envelope.
 /// <para>Unlike Service Bus, a Storage queue has no duplicate detection: sending a message id twice queues
-/// two messages. The consumers are idempotent (the finalizer per job, the deliverer per event id via its
+/// two messages; and its order is best effort. The consumers are idempotent (the finalizer per job, the deliverer per event id via its
 /// delivery log).</para>
 /// </summary>
 public sealed class StorageWorkQueue : IWorkQueue
