@@ -9,8 +9,9 @@ namespace VicunaBatch.Azure;
 /// <see cref="IWorkQueue"/> on a Service Bus queue: the shard work queue. Messages are claim checks (the shard
 /// JSON: job, shard, line and byte range; the input stays in blob storage), sent in size-limited batches with
 /// the shard's id as <c>MessageId</c>, so the queue's duplicate detection drops a shard sent twice (a submit
-/// retried after a crash). Receive is peek-lock; the lock token of every message this queue holds maps to
-/// the SDK message that settles it. Lock renewal is the caller's (<see cref="ShardProcessor"/> renews while a
+/// retried after a crash). Receive is peek-lock and waits up to the receive wait time for a first message (AMQP
+/// has no receive that answers at once: an idle receiver long-polls); the lock token of every message this queue
+/// holds maps to the SDK message that settles it. Lock renewal is the caller's (<see cref="ShardProcessor"/> renews while a
 /// shard runs). A settle or renew whose lock expired or was taken over is <see cref="WorkQueueFailure.LockLost"/>;
 /// other service failures are <see cref="WorkQueueFailure.Unavailable"/>. Delayed abandon is not supported:
 /// Service Bus has no delayed redelivery that keeps the message id (the webhook retries ride Storage queues).

@@ -14,12 +14,14 @@ namespace VicunaBatch.Azure;
 /// deliveries). A message's text is an envelope <c>{"id","body"}</c> carrying the port's message id (Storage
 /// assigns its own). The lock is the visibility timeout and the pop receipt: receive hides a message for the
 /// lock duration; complete deletes it; abandon (with a delay: the webhook retry schedule) sets its visibility;
-/// renew extends it. Each of those changes the pop receipt, so this queue remembers the newest receipt of the
-/// messages it holds and settles with it; a receipt the service no longer accepts (the message was received
-/// again elsewhere, or deleted) is <see cref="WorkQueueFailure.LockLost"/>. Dead letters go to
+/// renew extends it. A renewal changes the pop receipt, so this queue remembers, per delivery it holds, the newest
+/// receipt and settles with it; a lock token of an earlier delivery of the same message keeps its own receipt,
+/// which the service no longer accepts. A receipt the service rejects (the message was received again, here or
+/// elsewhere, or deleted) is <see cref="WorkQueueFailure.LockLost"/>; a receipt is not rejected merely because the
+/// lock duration passed, only once another receive took the message. Dead letters go to
 /// <c>&lt;queue&gt;-poison</c> (the Functions host's poison queue) with the reason in the envelope.
 /// <para>Unlike Service Bus, a Storage queue has no duplicate detection: sending a message id twice queues
-/// two messages. The consumers are idempotent (the finalizer per job, the deliverer per event id via its
+/// two messages; and its order is best effort. The consumers are idempotent (the finalizer per job, the deliverer per event id via its
 /// delivery log).</para>
 /// </summary>
 public sealed class StorageWorkQueue : IWorkQueue
@@ -33,7 +35,7 @@ public sealed class StorageWorkQueue : IWorkQueue
     private readonly QueueClient _poison;
     private readonly TimeSpan _lockDuration;
     private readonly TimeProvider _time;
-    private readonly ConcurrentDictionary<string, string> _queueMessageIdToPopReceipt = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, HeldReceipt> _queueMessageIdToHeld = new(StringComparer.Ordinal);
 
     /// <param name="queue">The queue; its poison queue is <c>{name}-poison</c> on the same account and options.</param>
     public StorageWorkQueue(QueueServiceClient service, string queueName, TimeSpan lockDuration, TimeProvider time)
@@ -71,7 +73,7 @@ public sealed class StorageWorkQueue : IWorkQueue
     /// <summary>The port view of a message received by someone else (the Functions queue trigger), so this queue can settle it.</summary>
     public ReceivedMessage Track(QueueMessage message)
     {
-        _queueMessageIdToPopReceipt[message.MessageId] = message.PopReceipt;
+        _queueMessageIdToHeld[message.MessageId] = new HeldReceipt(message.PopReceipt, message.PopReceipt);
         var (id, body) = Envelope.Unwrap(message.MessageId, message.MessageText);
         return new ReceivedMessage(id, body, (int)message.DequeueCount, LockToken(message.MessageId, message.PopReceipt),
             message.NextVisibleOn ?? _time.GetUtcNow() + _lockDuration);
@@ -95,10 +97,13 @@ public sealed class StorageWorkQueue : IWorkQueue
         await SettleAsync(message, "abandon", (queueMessageId, popReceipt) => _queue.UpdateMessageAsync(queueMessageId, popReceipt, visibilityTimeout: visibility, cancellationToken: cancellationToken));
     }
 
-    /// <summary>Copies the message with the reason to the poison queue, then deletes it (a crash between the two leaves a
-    /// duplicate dead letter, never a lost one).</summary>
+    /// <summary>Renews the lock, copies the message with the reason to the poison queue, then deletes it. The renewal first:
+    /// the service grants it only to the delivery that holds the message, so a receiver that lost the lock writes no dead
+    /// letter of a message that lives on. A crash between the copy and the delete leaves a duplicate dead letter, never a
+    /// lost one.</summary>
     public async Task DeadLetterAsync(ReceivedMessage message, string reason, CancellationToken cancellationToken = default)
     {
+        await HoldAsync(message, "dead-letter", cancellationToken);
         var letter = new Envelope(message.MessageId, message.Body)
         {
             Reason = reason, DeliveryCount = message.DeliveryCount, DeadLetteredAt = _time.GetUtcNow(), Queue = _queue.Name,
@@ -107,12 +112,16 @@ public sealed class StorageWorkQueue : IWorkQueue
         await SettleAsync(message, "dead-letter", (id, receipt) => _queue.DeleteMessageAsync(id, receipt, cancellationToken));
     }
 
-    public async Task<DateTimeOffset> RenewLockAsync(ReceivedMessage message, CancellationToken cancellationToken = default)
+    public Task<DateTimeOffset> RenewLockAsync(ReceivedMessage message, CancellationToken cancellationToken = default) =>
+        HoldAsync(message, "renew the lock of", cancellationToken);
+
+    /// <summary>Hides the message for the lock duration from now, with the newest receipt of its delivery.</summary>
+    private async Task<DateTimeOffset> HoldAsync(ReceivedMessage message, string verb, CancellationToken cancellationToken)
     {
-        var (queueMessageId, popReceipt) = Current(message);
-        var receipt = await RunLockedAsync(message, "renew the lock of", () =>
+        var (queueMessageId, receivedWith, popReceipt) = Current(message);
+        var receipt = await RunLockedAsync(message, verb, () =>
             _queue.UpdateMessageAsync(queueMessageId, popReceipt, visibilityTimeout: _lockDuration, cancellationToken: cancellationToken));
-        _queueMessageIdToPopReceipt[queueMessageId] = receipt.Value.PopReceipt;
+        _queueMessageIdToHeld[queueMessageId] = new HeldReceipt(receivedWith, receipt.Value.PopReceipt); // accepted: this is the delivery the queue holds
         return receipt.Value.NextVisibleOn;
     }
 
@@ -131,18 +140,23 @@ public sealed class StorageWorkQueue : IWorkQueue
 
     private async Task SettleAsync(ReceivedMessage message, string verb, Func<string, string, Task> settle)
     {
-        var (queueMessageId, popReceipt) = Current(message);
+        var (queueMessageId, receivedWith, popReceipt) = Current(message);
         await RunLockedAsync(message, verb, async () => { await settle(queueMessageId, popReceipt); return 0; });
-        _queueMessageIdToPopReceipt.TryRemove(KeyValuePair.Create(queueMessageId, popReceipt));
+        _queueMessageIdToHeld.TryRemove(KeyValuePair.Create(queueMessageId, new HeldReceipt(receivedWith, popReceipt)));
     }
 
-    /// <summary>The queue's own id and the newest pop receipt this queue holds for the message.</summary>
-    private (string QueueMessageId, string PopReceipt) Current(ReceivedMessage message)
+    /// <summary>The pop receipt a delivery was received with, and its newest (a renewal or update changes it).</summary>
+    private sealed record HeldReceipt(string ReceivedWith, string Newest);
+
+    /// <summary>The queue's own id, the pop receipt of the message's delivery and the newest receipt of that delivery: the
+    /// remembered one while this queue holds that delivery, else its own (an earlier delivery's, which the service rejects).</summary>
+    private (string QueueMessageId, string ReceivedWith, string PopReceipt) Current(ReceivedMessage message)
     {
         int split = message.LockToken.IndexOf('\n');
         if (split <= 0) throw new WorkQueueException(WorkQueueFailure.LockLost, message.MessageId, $"message {message.MessageId} has no Storage queue lock token");
-        var queueMessageId = message.LockToken[..split];
-        return (queueMessageId, _queueMessageIdToPopReceipt.TryGetValue(queueMessageId, out var newest) ? newest : message.LockToken[(split + 1)..]);
+        var (queueMessageId, receivedWith) = (message.LockToken[..split], message.LockToken[(split + 1)..]);
+        return _queueMessageIdToHeld.TryGetValue(queueMessageId, out var held) && held.ReceivedWith == receivedWith
+            ? (queueMessageId, receivedWith, held.Newest) : (queueMessageId, receivedWith, receivedWith);
     }
 
     private static string LockToken(string queueMessageId, string popReceipt) => $"{queueMessageId}\n{popReceipt}";

@@ -8,8 +8,9 @@ namespace VicunaBatch.Azure.Tests;
 /// subclass <see cref="ServiceBusSender"/> / <see cref="ServiceBusReceiver"/> and override their virtual members;
 /// received messages are built with <see cref="ServiceBusModelFactory.ServiceBusReceivedMessage"/>. It models what
 /// the work queue relies on: duplicate detection by MessageId, peek-lock with expiring lock tokens (clock in the
-/// test's hands), delivery counts, abandon, dead-letter with reason, and the failure reasons the SDK throws
-/// (MessageLockLost for a stale lock). No emulator: the Service Bus emulator needs Docker, which is not here.
+/// test's hands), delivery counts, abandon, dead-letter with reason, a receive that waits up to its maxWaitTime
+/// (real time) for a first message, and the failure reasons the SDK throws (MessageLockLost for a stale lock). No
+/// emulator: the Service Bus emulator needs Docker, which is not here.
 /// </summary>
 internal sealed class FakeServiceBus(TimeSpan lockDuration, long maxBatchBytes = 256 * 1024)
 {
@@ -18,6 +19,7 @@ internal sealed class FakeServiceBus(TimeSpan lockDuration, long maxBatchBytes =
     public long MaxBatchBytes { get; } = maxBatchBytes;
     private readonly List<Stored> _queue = [];
     private readonly HashSet<string> _seenIds = new(StringComparer.Ordinal);
+    private TaskCompletionSource _sent = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public DateTimeOffset Now { get; set; } = DateTimeOffset.UnixEpoch.AddYears(55);
 
@@ -31,7 +33,6 @@ internal sealed class FakeServiceBus(TimeSpan lockDuration, long maxBatchBytes =
     public List<ServiceBusMessage> Sent { get; } = [];
     public List<int> BatchSizes { get; } = [];
     public List<(string MessageId, string Reason, string Description, int DeliveryCount)> DeadLetters { get; } = [];
-    public List<string> Renewed { get; } = [];
 
     /// <summary>Thrown by the next call of any kind, once (a failing namespace).</summary>
     public ServiceBusException? NextFailure { get; set; }
@@ -65,6 +66,29 @@ internal sealed class FakeServiceBus(TimeSpan lockDuration, long maxBatchBytes =
                 Sent.Add(message);
                 if (_seenIds.Add(message.MessageId)) _queue.Add(new Stored(message, _seenIds.Count));
             }
+            _sent.TrySetResult();
+            _sent = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
+
+    /// <summary>As the SDK's receive does: returns once a message is visible, or empty after <paramref name="maxWait"/>
+    /// (the SDK's default, the retry options' TryTimeout, is 60 s).</summary>
+    private async Task<IReadOnlyList<ServiceBusReceivedMessage>> ReceiveAsync(int max, TimeSpan? maxWait, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + (maxWait ?? TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            Task sent;
+            lock (_gate)
+            {
+                var received = Receive(max);
+                if (received.Count > 0) return received;
+                sent = _sent.Task;
+            }
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero) return [];
+            await Task.WhenAny(sent, Task.Delay(left, cancellationToken));
+            cancellationToken.ThrowIfCancellationRequested();
         }
     }
 
@@ -140,7 +164,7 @@ internal sealed class FakeServiceBus(TimeSpan lockDuration, long maxBatchBytes =
     internal sealed class Receiver(FakeServiceBus bus) : ServiceBusReceiver
     {
         public override Task<IReadOnlyList<ServiceBusReceivedMessage>> ReceiveMessagesAsync(int maxMessages, TimeSpan? maxWaitTime = null,
-            CancellationToken cancellationToken = default) => Task.FromResult(bus.Receive(maxMessages));
+            CancellationToken cancellationToken = default) => bus.ReceiveAsync(maxMessages, maxWaitTime, cancellationToken);
 
         public override Task CompleteMessageAsync(ServiceBusReceivedMessage message, CancellationToken cancellationToken = default)
         {
@@ -174,7 +198,6 @@ internal sealed class FakeServiceBus(TimeSpan lockDuration, long maxBatchBytes =
             {
                 s.LockedUntil = bus.Now + bus.LockDuration;
                 typeof(ServiceBusReceivedMessage).GetProperty(nameof(ServiceBusReceivedMessage.LockedUntil))!.SetValue(message, s.LockedUntil);
-                bus.Renewed.Add(s.Message.MessageId);
             });
             return Task.CompletedTask;
         }

@@ -5,12 +5,12 @@ using VicunaBatch.Core.Ports;
 namespace VicunaBatch.Azure.Tests;
 
 /// <summary>
-/// <see cref="ServiceBusWorkQueue"/> through the SDK's test support, not an emulator (the Service Bus emulator needs
-/// Docker, which this machine does not run): <see cref="FakeServiceBus"/> subclasses <see cref="ServiceBusSender"/> and
-/// <see cref="ServiceBusReceiver"/>, overrides their virtual members, and builds received messages with
-/// <see cref="ServiceBusModelFactory"/>. Covered: claim-check messages with the shard id as MessageId, batching,
-/// peek-lock, redelivery, lock renewal, lock loss (<see cref="ServiceBusFailureReason.MessageLockLost"/>), dead-letter
-/// with reason, transient failures.
+/// What only <see cref="ServiceBusWorkQueue"/> does; what every queue does is the work-queue contract
+/// (<see cref="ServiceBusWorkQueueContractTests"/>). Through the SDK's test support, not an emulator (the Service Bus
+/// emulator needs Docker, which this machine does not run): <see cref="FakeServiceBus"/> subclasses
+/// <see cref="ServiceBusSender"/> and <see cref="ServiceBusReceiver"/>, overrides their virtual members, and builds
+/// received messages with <see cref="ServiceBusModelFactory"/>. Covered here: claim-check messages with the shard id as
+/// MessageId, batching, the messages held, dead-letter reason and description, transient failures, a send-only host.
 /// </summary>
 public sealed class ServiceBusWorkQueueTests
 {
@@ -39,18 +39,6 @@ public sealed class ServiceBusWorkQueueTests
     }
 
     [Fact]
-    public async Task SendAsync_sameShardsTwice_duplicateDetectionKeepsOneEach()
-    {
-        var queue = Queue();
-        await queue.SendAsync([Message(Shard(0)), Message(Shard(1))]);
-
-        await queue.SendAsync([Message(Shard(0)), Message(Shard(1))]); // a submit retried after a crash
-
-        Assert.Equal(4, _bus.Sent.Count);
-        Assert.Equal(2, _bus.NumActive);
-    }
-
-    [Fact]
     public async Task SendAsync_moreThanABatchHolds_sendsSeveralBatchesInOrder()
     {
         var bus = new FakeServiceBus(TimeSpan.FromMinutes(5), maxBatchBytes: 1500);
@@ -76,106 +64,20 @@ public sealed class ServiceBusWorkQueueTests
     }
 
     [Fact]
-    public async Task ReceiveAsync_mapsIdBodyDeliveryCountAndLock()
+    public async Task NumHeld_countsReceivedMessagesUntilSettledOrTheirLockIsLost()
     {
         var queue = Queue();
-        await queue.SendAsync([Message(Shard(3))]);
+        await queue.SendAsync([Message(Shard(0)), Message(Shard(1))]);
+        var received = await queue.ReceiveAsync(8);
+        Assert.Equal(2, queue.NumHeld);
 
-        var message = Assert.Single(await queue.ReceiveAsync(8));
-
-        Assert.Equal(("batch_1:3", Shard(3).ToJson(), 1), (message.MessageId, message.Body, message.DeliveryCount));
-        Assert.Equal(_bus.Now + TimeSpan.FromMinutes(5), message.LockedUntil);
-        Assert.True(Guid.TryParse(message.LockToken, out _));
-        Assert.Empty(await queue.ReceiveAsync(8)); // peek-lock: invisible while locked
+        await queue.CompleteAsync(received[0]);
         Assert.Equal(1, queue.NumHeld);
-    }
-
-    [Fact]
-    public async Task CompleteAsync_heldLock_removesTheMessage()
-    {
-        var queue = Queue();
-        await queue.SendAsync([Message(Shard(0))]);
-        var message = Assert.Single(await queue.ReceiveAsync(1));
-
-        await queue.CompleteAsync(message);
-
-        Assert.Equal(0, _bus.NumActive);
-        Assert.Equal(0, queue.NumHeld);
-    }
-
-    [Fact]
-    public async Task CompleteAsync_lockExpired_throwsLockLostAndTheMessageIsRedelivered()
-    {
-        var queue = Queue();
-        await queue.SendAsync([Message(Shard(0))]);
-        var first = Assert.Single(await queue.ReceiveAsync(1));
         _bus.Now += TimeSpan.FromMinutes(6);
+        var e = await Assert.ThrowsAsync<WorkQueueException>(() => queue.CompleteAsync(received[1]));
 
-        var e = await Assert.ThrowsAsync<WorkQueueException>(() => queue.CompleteAsync(first));
-        var second = Assert.Single(await queue.ReceiveAsync(1));
-
-        Assert.Equal((WorkQueueFailure.LockLost, "batch_1:0", false), (e.Reason, e.MessageId, e.IsTransient));
-        Assert.IsType<ServiceBusException>(e.InnerException);
-        Assert.Equal(2, second.DeliveryCount);
-        Assert.NotEqual(first.LockToken, second.LockToken);
-        await queue.CompleteAsync(second);
-        Assert.Equal(0, _bus.NumActive);
-    }
-
-    [Fact]
-    public async Task AbandonAsync_redeliversWithHigherCountAndTheOldLockIsGone()
-    {
-        var queue = Queue();
-        await queue.SendAsync([Message(Shard(0))]);
-        var first = Assert.Single(await queue.ReceiveAsync(1));
-
-        await queue.AbandonAsync(first);
-        var second = Assert.Single(await queue.ReceiveAsync(1));
-
-        Assert.Equal(2, second.DeliveryCount);
-        var e = await Assert.ThrowsAsync<WorkQueueException>(() => queue.CompleteAsync(first));
-        Assert.Equal(WorkQueueFailure.LockLost, e.Reason);
-    }
-
-    [Fact]
-    public async Task AbandonAsync_withDelay_isNotSupported()
-    {
-        var queue = Queue();
-        await queue.SendAsync([Message(Shard(0))]);
-        var message = Assert.Single(await queue.ReceiveAsync(1));
-
-        await Assert.ThrowsAsync<NotSupportedException>(() => ((IWorkQueue)queue).AbandonAsync(message, TimeSpan.FromSeconds(5)));
-    }
-
-    [Fact]
-    public async Task RenewLockAsync_keepsTheMessageLockedPastTheFirstLock()
-    {
-        var queue = Queue();
-        await queue.SendAsync([Message(Shard(0))]);
-        var message = Assert.Single(await queue.ReceiveAsync(1));
-
-        _bus.Now += TimeSpan.FromMinutes(4);
-        var until = await queue.RenewLockAsync(message);
-        _bus.Now += TimeSpan.FromMinutes(4); // 8 minutes after receive: past the first lock
-
-        Assert.Equal(["batch_1:0"], _bus.Renewed);
-        Assert.Equal(message.LockedUntil + TimeSpan.FromMinutes(4), until);
-        Assert.Empty(await queue.ReceiveAsync(1));
-        await queue.CompleteAsync(message);
-        Assert.Equal(0, _bus.NumActive);
-    }
-
-    [Fact]
-    public async Task RenewLockAsync_lockLost_throwsLockLost()
-    {
-        var queue = Queue();
-        await queue.SendAsync([Message(Shard(0))]);
-        var message = Assert.Single(await queue.ReceiveAsync(1));
-        _bus.Now += TimeSpan.FromMinutes(5);
-
-        var e = await Assert.ThrowsAsync<WorkQueueException>(() => queue.RenewLockAsync(message));
-
-        Assert.Equal(WorkQueueFailure.LockLost, e.Reason);
+        Assert.Equal(ServiceBusFailureReason.MessageLockLost, Assert.IsType<ServiceBusException>(e.InnerException).Reason);
+        Assert.Equal(0, queue.NumHeld);
     }
 
     [Fact]

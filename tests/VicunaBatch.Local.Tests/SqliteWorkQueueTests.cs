@@ -2,6 +2,10 @@ using VicunaBatch.Core.Ports;
 
 namespace VicunaBatch.Local.Tests;
 
+/// <summary>
+/// What only <see cref="SqliteWorkQueue"/> does; what every queue does is the work-queue contract
+/// (<see cref="SqliteWorkQueueContractTests"/>).
+/// </summary>
 public sealed class SqliteWorkQueueTests : IDisposable
 {
     private readonly TempFolder _folder = new();
@@ -15,121 +19,30 @@ public sealed class SqliteWorkQueueTests : IDisposable
     public void Dispose() => _folder.Dispose();
 
     [Fact]
-    public async Task ReceiveAsync_twoMessages_inSendOrderWithDeliveryCountOne()
+    public async Task CountAsync_waitingAndLockedMessages_countedUntilSettled()
     {
         var queue = NewQueue();
-        await queue.SendAsync([new("m1", "one"), new("m2", "two")]);
-
-        var received = await queue.ReceiveAsync(10);
-
-        Assert.Equal([("m1", "one", 1), ("m2", "two", 1)], received.Select(m => (m.MessageId, m.Body, m.DeliveryCount)).ToArray());
-        Assert.Equal(_time.GetUtcNow().AddSeconds(30), received[0].LockedUntil);
-        Assert.Empty(await queue.ReceiveAsync(10));
-    }
-
-    [Fact]
-    public async Task SendAsync_sameMessageIdTwice_queuedOnce()
-    {
-        var queue = NewQueue();
-
-        await queue.SendAsync([new("m1", "one")]);
-        await queue.SendAsync([new("m1", "again")]);
-
-        Assert.Equal(1, await queue.CountAsync());
-        Assert.Equal("one", (await queue.ReceiveAsync(10)).Single().Body);
-    }
-
-    [Fact]
-    public async Task ReceiveAsync_afterLockExpiry_redeliversAndOldTokenCannotComplete()
-    {
-        var queue = NewQueue();
-        await queue.SendAsync([new("m1", "one")]);
-        var first = (await queue.ReceiveAsync(1)).Single();
-
-        _time.Advance(TimeSpan.FromSeconds(29));
-        Assert.Empty(await queue.ReceiveAsync(1));
-        _time.Advance(TimeSpan.FromSeconds(1));
-        var second = (await queue.ReceiveAsync(1)).Single();
-
-        Assert.Equal(("m1", 2), (second.MessageId, second.DeliveryCount));
-        Assert.NotEqual(first.LockToken, second.LockToken);
-        var e = await Assert.ThrowsAsync<WorkQueueException>(() => queue.CompleteAsync(first));
-        Assert.Equal(WorkQueueFailure.LockLost, e.Reason);
-        Assert.Contains("m1", e.Message);
-        await queue.CompleteAsync(second);
-        Assert.Equal(0, await queue.CountAsync());
-    }
-
-    [Fact]
-    public async Task CompleteAsync_expiredLockNotYetRedelivered_throwsLockLost()
-    {
-        var queue = NewQueue();
-        await queue.SendAsync([new("m1", "one")]);
-        var message = (await queue.ReceiveAsync(1)).Single();
-        _time.Advance(TimeSpan.FromSeconds(31));
-
-        var e = await Assert.ThrowsAsync<WorkQueueException>(() => queue.CompleteAsync(message));
-
-        Assert.Equal(WorkQueueFailure.LockLost, e.Reason);
-        Assert.False(e.IsTransient);
-    }
-
-    [Fact]
-    public async Task AbandonAsync_lockedMessage_visibleAgainAtOnceWithHigherDeliveryCount()
-    {
-        var queue = NewQueue();
-        await queue.SendAsync([new("m1", "one")]);
+        await queue.SendAsync([new("m1", "one"), new("m2", "two"), new("m1", "again")]);
         var message = (await queue.ReceiveAsync(1)).Single();
 
-        await queue.AbandonAsync(message);
-        var again = (await queue.ReceiveAsync(1)).Single();
-
-        Assert.Equal(2, again.DeliveryCount);
-        await Assert.ThrowsAsync<WorkQueueException>(() => queue.CompleteAsync(message));
-    }
-
-    [Fact]
-    public async Task RenewLockAsync_beforeExpiry_extendsLock()
-    {
-        var queue = NewQueue();
-        await queue.SendAsync([new("m1", "one")]);
-        var message = (await queue.ReceiveAsync(1)).Single();
-        _time.Advance(TimeSpan.FromSeconds(20));
-
-        var until = await queue.RenewLockAsync(message);
-        _time.Advance(TimeSpan.FromSeconds(20));
-
-        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(1_700_000_050), until);
-        Assert.Empty(await queue.ReceiveAsync(1));
+        Assert.Equal(2, await queue.CountAsync());
         await queue.CompleteAsync(message);
+        Assert.Equal(1, await queue.CountAsync());
     }
 
     [Fact]
-    public async Task RenewLockAsync_afterExpiry_throwsLockLost()
-    {
-        var queue = NewQueue();
-        await queue.SendAsync([new("m1", "one")]);
-        var message = (await queue.ReceiveAsync(1)).Single();
-        _time.Advance(TimeSpan.FromSeconds(30));
-
-        var e = await Assert.ThrowsAsync<WorkQueueException>(() => queue.RenewLockAsync(message));
-
-        Assert.Equal(WorkQueueFailure.LockLost, e.Reason);
-    }
-
-    [Fact]
-    public async Task DeadLetterAsync_lockedMessage_movesToDeadLettersWithReason()
+    public async Task ReadDeadLettersAsync_deadLetter_keepsBodyDeliveryCountReasonAndTime()
     {
         var queue = NewQueue();
         await queue.SendAsync([new("m1", "one")]);
         for (int i = 0; i < 3; i++) await queue.AbandonAsync((await queue.ReceiveAsync(1)).Single());
         var message = (await queue.ReceiveAsync(1)).Single();
+        _time.Advance(TimeSpan.FromSeconds(5));
 
         await queue.DeadLetterAsync(message, "too many deliveries");
 
-        Assert.Equal(0, await queue.CountAsync());
-        Assert.Empty(await queue.ReceiveAsync(1));
         Assert.Equal(new DeadLetter("m1", "one", 4, "too many deliveries", _time.GetUtcNow()), (await queue.ReadDeadLettersAsync()).Single());
+        Assert.Equal(0, await queue.CountAsync());
     }
 
     [Fact]
