@@ -314,38 +314,14 @@ for step in $STEPS; do
       done
       rm -f "$OUT"/ab-*.jsonl ;;
     ab-cpu160:*:*)
-      # the build before (.gpu/app-old) against this one (.gpu/app) on this machine's CPU: bench and run of workload-160
-      # with the committed tiny model, interleaved rounds (the order alternates); ab-cpu160:CPUS:ROUNDS[:THREADS] as cpu160.
-      # Per round and build: bench's engine seconds, bench's process seconds, run's process seconds.
+      # the build before (.gpu/app-old) against this one (.gpu/app) on this machine's CPU: scripts/ab-cpu160.sh (bench and
+      # run of workload-160, the committed tiny model, interleaved); ab-cpu160:CPUS:ROUNDS[:THREADS] as cpu160
       [[ -f .gpu/app-old/vicuna-batch.dll ]] || { log "skip $step: no .gpu/app-old"; continue; }
       IFS=: read -r work cpus rounds threads <<<"$step"
-      pin=(); [[ $cpus != all ]] && pin=(taskset -c "$cpus")
-      thr=(--threads "${threads:-0}")
-      log "ab-cpu160 on cpus $cpus, $rounds rounds, ${thr[*]}: round build bench_engine_s bench_process_s run_process_s"
-      for r in $(seq 1 "$rounds"); do
-        if (( $(left) < 40 )); then log "stop $step: $(left)s left"; break; fi
-        order="old new"; (( r % 2 == 0 )) && order="new old"
-        for build in $order; do
-          dir=.gpu/app; [[ $build == old ]] && dir=.gpu/app-old
-          s0=$(date +%s.%N)
-          timeout 60 "${pin[@]}" dotnet $dir/vicuna-batch.dll bench --model models/tiny --workload $W/workload-160.jsonl \
-            --respect-eos --json "${thr[@]}" >"$OUT/abcpu-bench.json" 2>/dev/null
-          s1=$(date +%s.%N)
-          rm -rf /tmp/abcpu-run
-          timeout 60 "${pin[@]}" dotnet $dir/vicuna-batch.dll run $W/workload-160.jsonl --model models/tiny --out /tmp/abcpu-run "${thr[@]}" \
-            >"$OUT/abcpu-run-$build.log" 2>&1
-          rc=$?
-          s2=$(date +%s.%N)
-          eng=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$OUT/abcpu-bench.json" 2>/dev/null || echo nan)
-          log "abcpu $cpus $r $build $eng $(awk "BEGIN{printf \"%.3f %.3f\", $s1 - $s0, $s2 - $s1}") rc=$rc"
-        done
-      done
-      for build in old new; do
-        for col in 6 7 8; do
-          grep "abcpu $cpus [0-9]* $build " "$OUT/summary.txt" | awk -v c=$col '{print $c}' | sort -n |
-            awk -v b=$build -v c=$col '{a[NR]=$1} END{printf "ab-cpu160 %s %s: median of column %d %.3f over %d rounds\n", "'"$cpus"'", b, c, (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2), NR}'
-        done
-      done | tee -a "$OUT/summary.txt" ;;
+      t=$(left); (( t > 300 )) && t=300
+      WORKLOAD=$W/workload-160.jsonl timeout "$t" scripts/ab-cpu160.sh "dotnet .gpu/app-old/vicuna-batch.dll" "dotnet .gpu/app/vicuna-batch.dll" \
+        "$rounds" "$cpus" "${threads:-0}" >"$OUT/$step.txt" 2>&1
+      log "$step rc=$?"; tail -6 "$OUT/$step.txt" | tee -a "$OUT/summary.txt" ;;
     bandwidth)
       # device copy bandwidth and the weight-read floor of a decode step of the 13B package
       export_model v13 vicuna-13b /tmp/v13 300 || continue
