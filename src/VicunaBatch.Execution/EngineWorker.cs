@@ -42,12 +42,7 @@ public sealed class EngineWorker : IAsyncDisposable
         Executor = new EngineRequestExecutor(Host, model, options.Defaults, time);
         var processor = new ShardProcessor(ports.Blobs, ports.Checkpoints, ports.Work, ports.Jobs, Executor, options.Input, options.Processor, time);
         var prefetch = new EnginePrefetch(Host, model.Engine.NumSlots, options.PrefetchCapacities);
-        _pump = new ShardPump(ports.Work, processor,
-            new ShardPumpOptions
-            {
-                MinConcurrentShards = options.MinConcurrentShards, MaxConcurrentShards = options.MaxConcurrentShards, PollInterval = options.PollInterval,
-            },
-            new ShardPumpHooks(prefetch.WantsWork, _hooks.Received, _hooks.ReceiveFailed));
+        _pump = new ShardPump(ports.Work, processor, options.Pump, new ShardPumpHooks(prefetch.WantsWork, _hooks.Received, _hooks.ReceiveFailed));
     }
 
     /// <summary>The engine's host: requests in flight, and <see cref="EngineHost.StepCompleted"/> for metrics.</summary>

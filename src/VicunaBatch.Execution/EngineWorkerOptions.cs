@@ -6,20 +6,14 @@ namespace VicunaBatch.Execution;
 /// <summary>How an <see cref="EngineWorker"/> takes and runs shards.</summary>
 public sealed class EngineWorkerOptions
 {
-    /// <summary>Most shards held at once; their requests all share the engine. Default 16.</summary>
-    public int MaxConcurrentShards { get; init; } = 16;
-
-    /// <summary>Shards held at once without asking the engine; more only while it wants work. Default 0: each is asked for.</summary>
-    public int MinConcurrentShards { get; init; }
+    /// <summary>How many shards are held at once and how often an empty queue is polled (<see cref="ShardPumpOptions"/>'s defaults).</summary>
+    public ShardPumpOptions Pump { get; init; } = new();
 
     /// <summary>
     /// The prefetch rule (<see cref="EnginePrefetch"/>): another shard is taken while fewer than this many engine
     /// capacities (KV slots) of requests are in flight. Default <see cref="EnginePrefetch.DefaultCapacities"/>.
     /// </summary>
     public int PrefetchCapacities { get; init; } = EnginePrefetch.DefaultCapacities;
-
-    /// <summary>Wait between polls of an empty queue, and after a transient receive failure. Default 100 ms.</summary>
-    public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>Generation parameters of requests that do not set them.</summary>
     public RequestDefaults Defaults { get; init; } = new();
@@ -38,8 +32,7 @@ public sealed class EngineWorkerOptions
     /// </summary>
     public static EngineWorkerOptions OneMachine(int workers, RequestDefaults? defaults = null, InputOptions? input = null) => new()
     {
-        MinConcurrentShards = workers,
-        MaxConcurrentShards = Math.Max(workers, EnginePrefetch.MaxLocalShards),
+        Pump = new ShardPumpOptions { MinConcurrentShards = workers, MaxConcurrentShards = Math.Max(workers, EnginePrefetch.MaxLocalShards) },
         PrefetchCapacities = EnginePrefetch.LocalCapacities,
         Defaults = defaults ?? new RequestDefaults(),
         Input = input ?? new InputOptions(),
@@ -47,7 +40,7 @@ public sealed class EngineWorkerOptions
 
     public void Validate()
     {
-        new ShardPumpOptions { MinConcurrentShards = MinConcurrentShards, MaxConcurrentShards = MaxConcurrentShards, PollInterval = PollInterval }.Validate();
+        Pump.Validate();
         ArgumentOutOfRangeException.ThrowIfLessThan(PrefetchCapacities, 1, nameof(PrefetchCapacities));
         Defaults.Validate();
         Input.Validate();

@@ -65,9 +65,8 @@ public sealed class WorkerOptions
     /// <summary>The engine chain's options from these settings.</summary>
     public EngineWorkerOptions EngineWorker() => new()
     {
-        MaxConcurrentShards = MaxConcurrentShards,
+        Pump = new ShardPumpOptions { MaxConcurrentShards = MaxConcurrentShards, PollInterval = TimeSpan.FromMilliseconds(PollIntervalMs) },
         PrefetchCapacities = PrefetchCapacities,
-        PollInterval = TimeSpan.FromMilliseconds(PollIntervalMs),
         Defaults = Defaults,
         Input = Input,
         Processor = new ShardProcessorOptions { MaxDeliveries = MaxDeliveries, LockRenewalInterval = TimeSpan.FromSeconds(LockRenewalSeconds) },

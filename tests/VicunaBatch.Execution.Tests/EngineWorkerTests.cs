@@ -51,7 +51,10 @@ public sealed class EngineWorkerTests : IDisposable
         using var stopTaking = new CancellationTokenSource();
         var settled = 0;
         await using var worker = new EngineWorker(_model, _folder.Ports,
-            new EngineWorkerOptions { MinConcurrentShards = 1, MaxConcurrentShards = 1, Input = _folder.Input, PollInterval = TimeSpan.FromMilliseconds(10) },
+            new EngineWorkerOptions
+            {
+                Pump = new ShardPumpOptions { MinConcurrentShards = 1, MaxConcurrentShards = 1, PollInterval = TimeSpan.FromMilliseconds(10) }, Input = _folder.Input,
+            },
             TimeProvider.System, hooks: new EngineWorkerHooks(Settled: _ => { if (Interlocked.Increment(ref settled) == 1) stopTaking.Cancel(); }));
 
         await worker.RunAsync(_ => Task.FromResult(false), stopTaking.Token).WaitAsync(TimeSpan.FromSeconds(60));
