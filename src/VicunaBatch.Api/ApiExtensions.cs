@@ -14,8 +14,8 @@ public static class ApiExtensions
 {
     /// <summary>
     /// Registers the API's services over Core's (<c>AddVicunaBatchCore</c>: <see cref="FileCatalog"/>,
-    /// <see cref="TenantBatches"/>, <see cref="InputOptions"/>) and, optionally, an <see cref="IPromptTokenCounter"/>
-    /// (token counts in validate). <see cref="BatchApi"/> is the same API for a host that routes requests itself (Functions).
+    /// <see cref="TenantBatches"/>, <see cref="InputDryRun"/>, which counts prompt tokens when the host registered an
+    /// <see cref="IPromptTokenCounter"/>). <see cref="BatchApi"/> is the same API for a host that routes requests itself (Functions).
     /// </summary>
     public static IServiceCollection AddVicunaBatchApi(this IServiceCollection services, Action<ApiOptions> configure)
     {
@@ -24,7 +24,6 @@ public static class ApiExtensions
         options.Validate();
         services.AddSingleton(options);
         services.AddSingleton<ApiKeyFilter>();
-        services.AddSingleton(sp => new InputDryRun(sp.GetRequiredService<InputOptions>(), sp.GetService<IPromptTokenCounter>()));
         services.AddSingleton<BatchObjects>();
         services.AddSingleton(sp => new BatchApi(sp.GetRequiredService<ApiKeyFilter>(), sp.GetRequiredService<FileCatalog>(),
             sp.GetRequiredService<TenantBatches>(), sp.GetRequiredService<InputDryRun>(), sp.GetRequiredService<BatchObjects>(), options));

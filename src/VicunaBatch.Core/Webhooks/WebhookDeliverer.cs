@@ -105,7 +105,7 @@ public sealed class WebhookDeliverer
     {
         var deadline = _time.GetUtcNow() + maxWait;
         var attempts = new List<WebhookAttempt>();
-        DateTimeOffset? lastRetryDue = null; // the latest retry this call scheduled within the deadline
+        var awaited = new HashSet<string>(StringComparer.Ordinal); // events this call scheduled a retry of, due within the deadline
         while (true)
         {
             var messages = await _outbox.ReceiveAsync(_options.NumMessagesPerReceive, cancellationToken);
@@ -113,11 +113,11 @@ public sealed class WebhookDeliverer
             {
                 if (await DeliverAsync(message, cancellationToken) is not { } attempt) continue;
                 attempts.Add(attempt);
-                if (attempt.NextAttemptAt is { } due && due <= deadline && (lastRetryDue is null || due > lastRetryDue)) lastRetryDue = due;
+                awaited.Remove(attempt.EventId);
+                if (attempt.NextAttemptAt is { } due && due <= deadline) awaited.Add(attempt.EventId);
             }
             if (messages.Count > 0) continue;
-            var now = _time.GetUtcNow();
-            if (lastRetryDue is not { } retry || now > retry + _options.PollInterval || now >= deadline) return attempts;
+            if (awaited.Count == 0 || _time.GetUtcNow() >= deadline) return attempts;
             await _outbox.WaitForMessagesAsync(_options.PollInterval, cancellationToken);
         }
     }
