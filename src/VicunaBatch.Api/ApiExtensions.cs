@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using VicunaBatch.Core.Batches;
 using VicunaBatch.Core.Files;
-using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Ports;
 
 namespace VicunaBatch.Api;

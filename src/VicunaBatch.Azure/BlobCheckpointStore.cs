@@ -136,7 +136,7 @@ public sealed class BlobCheckpointStore : ICheckpointStore
         {
             var download = await _container.GetBlobClient(name).DownloadStreamingAsync(cancellationToken: cancellationToken);
             await using var stream = download.Value.Content;
-            await foreach (var line in PhysicalLineReader.ReadAsync(stream, 0, 1, cancellationToken))
+            await foreach (var line in PhysicalLineReader.ReadAsync(stream, 0, 1, cancellationToken: cancellationToken))
                 if (CheckpointLines.TryParse(line) is { } outcome) outcomes.Add(outcome);
         }
         catch (RequestFailedException e) when (StorageErrors.IsNotFound(e)) { } // deleted since the listing

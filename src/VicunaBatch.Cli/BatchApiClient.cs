@@ -143,7 +143,7 @@ internal sealed class BatchApiClient : IDisposable
         var parser = new LineParser(new InputOptions());
         var found = new Dictionary<string, (int Lines, int FirstLine)>(StringComparer.Ordinal);
         using var input = File.OpenRead(path);
-        foreach (var line in PhysicalLineReader.ReadAsync(input, 0, 1).ToBlockingEnumerable())
+        foreach (var line in PhysicalLineReader.ReadAsync(input, 0, 1, parser.MaxLineBytes).ToBlockingEnumerable())
         {
             if (line.IsBlank || parser.Parse(line, format).Request is not { } request) continue;
             var url = request.Endpoint.ToUrl();

@@ -42,6 +42,7 @@ internal static class CommandErrors
         [nameof(Execution.RequestDefaults.TopP)] = "--top-p",
         [nameof(Execution.ShardPumpOptions.MaxConcurrentShards)] = "--workers",
         [nameof(InputOptions.RequestsPerShard)] = "--requests-per-shard",
+        [nameof(InputOptions.MaxLineBytes)] = "--max-line-bytes",
         [nameof(ServeSettings.Port)] = "--port",
     };
 

@@ -20,7 +20,7 @@ internal sealed record LocalRunSettings(
     RequestDefaults Defaults,
     EngineOptions Engine,
     int Workers,
-    int RequestsPerShard)
+    InputOptions Input)
 {
     /// <summary>Every setting in range, checked before the run prints its job or writes any of its state.</summary>
     public void Validate()
@@ -28,7 +28,7 @@ internal sealed record LocalRunSettings(
         Defaults.Validate();
         Engine.Validate();
         new ShardPumpOptions { MaxConcurrentShards = Workers }.Validate();
-        new InputOptions { RequestsPerShard = RequestsPerShard }.Validate();
+        Input.Validate();
     }
 }
 
@@ -72,7 +72,10 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
         }
         var d = settings.Defaults;
         hash.AppendData(Encoding.UTF8.GetBytes(FormattableString.Invariant(
-            $"\n{Path.GetFullPath(settings.ModelPath)}\n{d.MaxTokens}\n{d.Temperature}\n{d.TopP}\n{settings.RequestsPerShard}")));
+            $"\n{Path.GetFullPath(settings.ModelPath)}\n{d.MaxTokens}\n{d.Temperature}\n{d.TopP}\n{settings.Input.RequestsPerShard}")));
+        // only a limit other than the default joins the id, so runs made before the setting existed keep theirs
+        if (settings.Input.MaxLineBytes != InputOptions.DefaultMaxLineBytes)
+            hash.AppendData(Encoding.UTF8.GetBytes(FormattableString.Invariant($"\nmax-line-bytes {settings.Input.MaxLineBytes}")));
         return "batch_" + Convert.ToHexStringLower(hash.GetHashAndReset())[..24];
     }
 
@@ -135,8 +138,7 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
         var outDir = OutputDirectoryFor(settings, jobId);
         var state = new LocalDataFolder(Path.Combine(outDir, ".state"));
         using var runLock = TakeStateFolder(state, $"job {jobId}");
-        var input = new InputOptions { RequestsPerShard = settings.RequestsPerShard };
-        await using var services = OneMachine.Build(state.Path, input, time);
+        await using var services = OneMachine.Build(state.Path, settings.Input, time);
         var blobs = services.GetRequiredService<IBlobStore>();
         var jobs = services.GetRequiredService<IJobStore>();
         await RefuseUnfinishedOtherJobAsync(blobs, jobs, jobId, outDir, cancellationToken);
@@ -155,7 +157,7 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
             if (!loading.IsCompleted) onStage?.Invoke(RunStage.LoadingModel);
             var model = await loading;
             onStage?.Invoke(RunStage.Running);
-            drain = await new LocalDrain(services, model, EngineWorkerOptions.OneMachine(settings.Workers, settings.Defaults, input))
+            drain = await new LocalDrain(services, model, EngineWorkerOptions.OneMachine(settings.Workers, settings.Defaults, settings.Input))
                 .RunAsync(jobId, onProgress, cancellationToken);
             job = drain.Job;
         }

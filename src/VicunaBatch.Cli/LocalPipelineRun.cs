@@ -2,7 +2,6 @@ using Microsoft.Extensions.DependencyInjection;
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Pipelines;
 using VicunaBatch.Core.Ports;
-using VicunaBatch.Core.Services;
 using VicunaBatch.Core.Webhooks;
 using VicunaBatch.Execution;
 using VicunaBatch.Inference;

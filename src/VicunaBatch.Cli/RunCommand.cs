@@ -22,9 +22,10 @@ internal static class RunCommand
         var temperature = new Option<float>("--temperature") { Description = "Temperature when a line gives none (0 = greedy).", DefaultValueFactory = _ => defaults.Temperature };
         var workers = new Option<int>("--workers") { Description = "Shards in flight at once, all feeding the one engine; more while fewer than 8 × its KV slots of requests are in flight (a GPU's many slots), up to 32.", DefaultValueFactory = _ => 4 };
         var perShard = new Option<int>("--requests-per-shard") { Description = "Requests per queue message.", DefaultValueFactory = _ => new InputOptions().RequestsPerShard };
+        var maxLineBytes = InputFlags.MaxLineBytes();
         var command = new Command("run", "Run a bulk prompt file to completion on this machine.")
         {
-            file, output, maxTokens, temperature, workers, perShard,
+            file, output, maxTokens, temperature, workers, perShard, maxLineBytes,
         };
         modelOptions.AddTo(command);
         command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
@@ -49,7 +50,7 @@ internal static class RunCommand
                 new RequestDefaults { MaxTokens = r.GetValue(maxTokens), Temperature = r.GetValue(temperature) },
                 modelOptions.EngineOptions(r),
                 r.GetValue(workers),
-                r.GetValue(perShard));
+                new InputOptions { RequestsPerShard = r.GetValue(perShard), MaxLineBytes = r.GetValue(maxLineBytes) });
             settings.Validate();
             return await ExecuteAsync(settings, cancellationToken);
         });

@@ -32,7 +32,8 @@ internal static class ServeCommand
         };
         var pipelines = new Option<DirectoryInfo?>("--pipelines") { Description = "Run the pipeline definitions (*.json) in this folder on their schedules." };
         var perShard = new Option<int>("--requests-per-shard") { Description = "Requests per queue message.", DefaultValueFactory = _ => new InputOptions().RequestsPerShard };
-        var command = new Command("serve", "Serve the batch API with a local worker on 127.0.0.1.") { port, data, keys, pipelines, perShard };
+        var maxLineBytes = InputFlags.MaxLineBytes();
+        var command = new Command("serve", "Serve the batch API with a local worker on 127.0.0.1.") { port, data, keys, pipelines, perShard, maxLineBytes };
         modelOptions.AddTo(command);
         command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
         {
@@ -42,7 +43,7 @@ internal static class ServeCommand
             {
                 Engine = modelOptions.EngineOptions(r),
                 PipelinesPath = r.GetValue(pipelines)?.FullName,
-                Input = new InputOptions { RequestsPerShard = r.GetValue(perShard) },
+                Input = new InputOptions { RequestsPerShard = r.GetValue(perShard), MaxLineBytes = r.GetValue(maxLineBytes) },
             };
             await using var app = ServeHost.Build(settings);
             app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(

@@ -50,7 +50,11 @@ public sealed class EngineRequestExecutor : IRequestExecutor
         IReadOnlyList<int> promptIds;
         try
         {
-            promptIds = _prompts.Encode(request);
+            if (!_prompts.TryEncode(request, out promptIds, out var atLeast))
+            {
+                return Count(RequestOutcome.Failure(request, RequestErrorCode.ContextLengthExceeded,
+                    $"the prompt has at least {atLeast} tokens; the context holds {_prompts.ContextLength} (prompt + at least one generated token)", _time.GetUtcNow()));
+            }
         }
         catch (ArgumentException e)
         {

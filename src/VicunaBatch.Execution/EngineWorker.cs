@@ -73,6 +73,10 @@ public sealed class EngineWorker : IAsyncDisposable
                     "duration without a renewal); whoever holds it now finishes it, {NumExecuted} requests run here stay checkpointed",
                     result.Shard?.ShardIndex, result.Shard?.JobId, result.NumExecuted);
                 return;
+            case ShardDisposition.Resent:
+                _logger.LogInformation("shard {ShardId} of job {JobId} goes on as a fresh message (its message was delivered often; it is making progress)",
+                    result.Shard?.ShardIndex, result.Shard?.JobId);
+                return;
         }
         if (result.Shard is not { } shard) return; // a malformed message, dead-lettered: no job to tell
         _logger.LogInformation("shard {ShardId} of job {JobId} {Disposition} ({NumExecuted} requests run)",

@@ -41,7 +41,36 @@ public sealed class RequestPrompts(TextTokenizer tokenizer, int contextLength) :
         ? VicunaChatTemplate.EncodePrompt(Tokenizer, request.Messages.Select(m => new ChatMessage(m.Role, m.Content)).ToList())
         : PromptEncoder.EncodeCompletion(Tokenizer, request.Prompt ?? string.Empty);
 
-    public int CountPromptTokens(BatchRequest request) => Encode(request).Count;
+    /// <summary>
+    /// The prompt's ids, unless its text alone is certain not to fit the context: a text of more chars than the context
+    /// could hold at the tokenizer's longest piece is bounded from below first (<see cref="TextTokenizer.MinTokenCount"/>),
+    /// so BPE never runs over a prompt far too long, and what encoding costs stays bounded whatever a line holds.
+    /// False (no ids) when the bound already exceeds the context; <paramref name="numTokens"/> is then that lower bound,
+    /// else the exact count.
+    /// </summary>
+    public bool TryEncode(BatchRequest request, out IReadOnlyList<int> ids, out int numTokens)
+    {
+        var texts = request.Endpoint == BatchEndpoint.ChatCompletions ? request.Messages.Select(m => m.Content) : [request.Prompt ?? string.Empty];
+        if (texts.Sum(t => (long)t.Length) > (long)ContextLength * Tokenizer.MaxPieceChars)
+        {
+            var atLeast = 1 + texts.Sum(Tokenizer.MinTokenCount); // BOS, then the texts' ids; a template only adds more
+            if (!FitsContext(atLeast))
+            {
+                (ids, numTokens) = ([], atLeast);
+                return false;
+            }
+        }
+        ids = Encode(request);
+        numTokens = ids.Count;
+        return true;
+    }
+
+    /// <summary>The prompt's tokens, or a lower bound already over the context for a prompt certain not to fit (<see cref="TryEncode"/>).</summary>
+    public int CountPromptTokens(BatchRequest request)
+    {
+        TryEncode(request, out _, out var numTokens);
+        return numTokens;
+    }
 
     public bool FitsContext(int numPromptTokens) => InferenceEngine.FitsContext(numPromptTokens, ContextLength);
 }

@@ -5,8 +5,6 @@ using VicunaBatch.Api;
 using VicunaBatch.Azure;
 using VicunaBatch.Core;
 using VicunaBatch.Core.Pipelines;
-using VicunaBatch.Core.Ports;
-using VicunaBatch.Core.Services;
 using VicunaBatch.Core.Webhooks;
 
 namespace VicunaBatch.Functions;

@@ -5,8 +5,6 @@ using VicunaBatch.Azure;
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Pipelines;
 using VicunaBatch.Core.Ports;
-using VicunaBatch.Core.Services;
-using VicunaBatch.Core.Webhooks;
 using VicunaBatch.Execution;
 using VicunaBatch.Inference.Package;
 

@@ -68,7 +68,7 @@ public sealed class FolderCheckpointStore : ICheckpointStore
         var path = ShardPath(jobId, shardIndex);
         if (!File.Exists(path)) yield break;
         await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 64 * 1024, useAsync: true);
-        await foreach (var line in PhysicalLineReader.ReadAsync(file, 0, 1, cancellationToken))
+        await foreach (var line in PhysicalLineReader.ReadAsync(file, 0, 1, cancellationToken: cancellationToken))
             if (CheckpointLines.TryParse(line) is { } outcome) yield return outcome;
     }
 

@@ -47,6 +47,10 @@ public static class WorkerHost
     /// <summary>Options from <c>Worker</c>, <c>Model:Path</c>, validated.</summary>
     public static WorkerOptions GetWorkerOptions(this IConfiguration configuration)
     {
+        // renamed when restarts stopped counting against a shard: a value set for the old meaning is not silently ignored
+        if (configuration["Worker:MaxDeliveries"] is not null)
+            throw new InvalidOperationException("Worker:MaxDeliveries is gone: a shard is now poison only after Worker:MaxDeliveriesWithoutProgress " +
+                "deliveries in a row checkpoint no request (restarts that make progress never count); set that instead");
         var options = configuration.GetSection("Worker").Get<WorkerOptions>() ?? new WorkerOptions();
         if (configuration["Model:Path"] is { Length: > 0 } modelPath) options.ModelPath = modelPath;
         if (configuration["Model:SourceUri"] is { Length: > 0 } source) options.ModelSourceUri = new Uri(source);

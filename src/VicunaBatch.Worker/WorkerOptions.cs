@@ -41,11 +41,17 @@ public sealed class WorkerOptions
     public int PollIntervalMs { get; set; } = 500;
 
     /// <summary>
-    /// A message delivered more often than this is dead-lettered by the worker, which writes its shard report so its
-    /// requests become error lines and the job still finalizes. Default 4: below the Service Bus queue's max delivery
-    /// count (5 in infra), or the broker dead-letters the message first and the job waits for its expiry.
+    /// A shard whose last this-many deliveries in a row made no progress (no request checkpointed) is dead-lettered by
+    /// the worker, which writes its shard report so its requests become error lines and the job still finalizes.
+    /// Restarts and evictions that let requests finish, and deliveries given back on SIGTERM, never count. Default 4.
     /// </summary>
-    public int MaxDeliveries { get; set; } = 4;
+    public int MaxDeliveriesWithoutProgress { get; set; } = 4;
+
+    /// <summary>
+    /// A shard message delivered this often goes on as a fresh message (a new id), so Service Bus, which dead-letters a
+    /// message after its max delivery count (5 in infra), never takes a shard that is making progress. Default 4: below it.
+    /// </summary>
+    public int ResendAfterDeliveries { get; set; } = 4;
 
     /// <summary>Seconds between lock renewals of each held message; below the queue's lock duration (SQLite 60 s, Service Bus 5 min in infra). Default 20.</summary>
     public int LockRenewalSeconds { get; set; } = 20;
@@ -69,7 +75,11 @@ public sealed class WorkerOptions
         PrefetchCapacities = PrefetchCapacities,
         Defaults = Defaults,
         Input = Input,
-        Processor = new ShardProcessorOptions { MaxDeliveries = MaxDeliveries, LockRenewalInterval = TimeSpan.FromSeconds(LockRenewalSeconds) },
+        Processor = new ShardProcessorOptions
+        {
+            MaxDeliveriesWithoutProgress = MaxDeliveriesWithoutProgress, ResendAfterDeliveries = ResendAfterDeliveries,
+            LockRenewalInterval = TimeSpan.FromSeconds(LockRenewalSeconds),
+        },
     };
 
     public void Validate()
@@ -79,7 +89,8 @@ public sealed class WorkerOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxConcurrentShards, 1, nameof(MaxConcurrentShards));
         ArgumentOutOfRangeException.ThrowIfLessThan(PrefetchCapacities, 1, nameof(PrefetchCapacities));
         ArgumentOutOfRangeException.ThrowIfLessThan(PollIntervalMs, 1, nameof(PollIntervalMs));
-        ArgumentOutOfRangeException.ThrowIfLessThan(MaxDeliveries, 1, nameof(MaxDeliveries));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxDeliveriesWithoutProgress, 1, nameof(MaxDeliveriesWithoutProgress));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ResendAfterDeliveries, 2, nameof(ResendAfterDeliveries));
         ArgumentOutOfRangeException.ThrowIfLessThan(LockRenewalSeconds, 1, nameof(LockRenewalSeconds));
         if (string.IsNullOrWhiteSpace(HealthUrls)) throw new ArgumentException("Worker:HealthUrls is required", nameof(HealthUrls));
         Defaults.Validate();

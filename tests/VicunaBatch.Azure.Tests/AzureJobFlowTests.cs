@@ -33,7 +33,7 @@ public sealed class AzureJobFlowTests(AzuriteFixture azurite) : IAsyncLifetime
 
     private readonly ManualTimeProvider _time = new(Start);
     private readonly InputOptions _input = new() { RequestsPerShard = 2 };
-    private readonly FakeServiceBus _bus = new(TimeSpan.FromMinutes(5));
+    private readonly FakeServiceBus _bus = new(TimeSpan.FromMinutes(5)) { MaxDeliveryCount = 5 }; // as infra
     private StorageContainerNames _containers = null!;
     private AzureBlobStore _blobs = null!;
     private BlobCheckpointStore _checkpoints = null!;
@@ -61,7 +61,7 @@ public sealed class AzureJobFlowTests(AzuriteFixture azurite) : IAsyncLifetime
     private ServiceBusWorkQueue WorkQueue() => new(_bus.NewSender, _bus.NewReceiver, TimeSpan.FromSeconds(1), _bus.Clock);
 
     private ShardProcessor Processor(IWorkQueue queue, IRequestExecutor executor, int maxDeliveries = 5) =>
-        new(_blobs, _checkpoints, queue, _jobs, executor, _input, new ShardProcessorOptions { MaxDeliveries = maxDeliveries, LockRenewalInterval = TimeSpan.Zero }, _time);
+        new(_blobs, _checkpoints, queue, _jobs, executor, _input, new ShardProcessorOptions { MaxDeliveriesWithoutProgress = maxDeliveries, LockRenewalInterval = TimeSpan.Zero }, _time);
 
     private async Task<BatchJob> SubmitAsync(IWorkQueue queue, string jobId, string input, WebhookSettings? webhook = null)
     {
@@ -214,10 +214,62 @@ public sealed class AzureJobFlowTests(AzuriteFixture azurite) : IAsyncLifetime
 
         Assert.Equal(ShardDisposition.DeadLettered, Assert.Single(results).Disposition);
         var letter = Assert.Single(_bus.DeadLetters);
-        Assert.Equal(("job1:0", "delivered 3 times, more than MaxDeliveries (2)", 3), (letter.MessageId, letter.Reason, letter.DeliveryCount));
+        Assert.Equal(("job1:0", "2 deliveries in a row made no progress (no request checkpointed; MaxDeliveriesWithoutProgress 2)", 3),
+            (letter.MessageId, letter.Reason, letter.DeliveryCount));
         var errors = Encoding.UTF8.GetString(await _blobs.ReadBytesAsync(JobIds.ErrorsBlob("job1")));
         Assert.Contains("\"code\":\"shard_failed\"", errors);
         Assert.Equal((JobStatus.Completed, new RequestCounts(1, 0, 1)), ((await _jobs.GetAsync("job1"))!.Job.Status, (await _jobs.GetAsync("job1"))!.Job.RequestCounts));
+    }
+
+    [Fact]
+    public async Task ShardOnServiceBus_workersStoppedEightTimesInARow_goesOnAsFreshMessagesBeforeMaxDeliveryCountAndEndsWithNoneFailed()
+    {
+        var workQueue = WorkQueue();
+        await SubmitAsync(workQueue, "job1", "{\"custom_id\":\"a\",\"prompt\":\"one\"}\n{\"custom_id\":\"b\",\"prompt\":\"two\"}\n");
+        var executor = new StoppableExecutor(Start);
+        var processor = Processor(workQueue, executor);
+        var seen = new List<(string, int, ShardDisposition)>();
+
+        for (int stop = 0; stop < 8; stop++) // spot GPUs evicted, each with SIGTERM: every delivery is given back
+        {
+            var message = Assert.Single(await workQueue.ReceiveAsync(1));
+            using var shutdown = new CancellationTokenSource();
+            int dispatchedBefore = executor.NumDispatched;
+            var processing = processor.ProcessAsync(message, shutdown.Token);
+            while (!processing.IsCompleted && executor.NumDispatched == dispatchedBefore) await Task.Delay(10);
+            await shutdown.CancelAsync();
+            seen.Add((message.MessageId, message.DeliveryCount, (await processing).Disposition));
+        }
+        executor.Run = true;
+        var results = await DrainAsync(workQueue, processor);
+        await FinalizeFromEventsAsync();
+
+        Assert.Equal([
+            ("job1:0", 1, ShardDisposition.Abandoned), ("job1:0", 2, ShardDisposition.Abandoned), ("job1:0", 3, ShardDisposition.Abandoned),
+            ("job1:0", 4, ShardDisposition.Resent),
+            ("job1:0:g1", 1, ShardDisposition.Abandoned), ("job1:0:g1", 2, ShardDisposition.Abandoned), ("job1:0:g1", 3, ShardDisposition.Abandoned),
+            ("job1:0:g1", 4, ShardDisposition.Resent),
+        ], seen);
+        Assert.Equal((ShardDisposition.Completed, 2), (Assert.Single(results).Disposition, results[0].NumExecuted));
+        Assert.Empty(_bus.DeadLetters);
+        Assert.Equal(["job1:0", "job1:0:g1", "job1:0:g2"], _bus.Sent.Select(m => m.MessageId));
+        var job = (await _jobs.GetAsync("job1"))!.Job;
+        Assert.Equal((JobStatus.Completed, new RequestCounts(2, 2, 0)), (job.Status, job.RequestCounts));
+    }
+
+    /// <summary>Echoes once <see cref="Run"/> is set; until then each request waits for the worker to stop.</summary>
+    private sealed class StoppableExecutor(DateTimeOffset start) : IRequestExecutor
+    {
+        private int _numDispatched;
+        public volatile bool Run;
+        public int NumDispatched => Volatile.Read(ref _numDispatched);
+
+        public async Task<RequestOutcome> ExecuteAsync(BatchRequest request, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref _numDispatched);
+            if (!Run) await Task.Delay(Timeout.Infinite, cancellationToken);
+            return RequestOutcome.Success(request, "echo-model", "echo", FinishReason.Stop, 1, 1, start);
+        }
     }
 
     [Fact]

@@ -9,8 +9,9 @@ namespace VicunaBatch.Azure.Tests;
 /// received messages are built with <see cref="ServiceBusModelFactory.ServiceBusReceivedMessage"/>. It models what
 /// the work queue relies on: duplicate detection by MessageId, peek-lock with expiring lock tokens (clock in the
 /// test's hands), delivery counts, abandon, dead-letter with reason, a receive that waits up to its maxWaitTime
-/// (real time) for a first message, and the failure reasons the SDK throws (MessageLockLost for a stale lock). No
-/// emulator: the Service Bus emulator needs Docker, which is not here.
+/// (real time) for a first message, the queue's maxDeliveryCount (a message delivered that often and given back is
+/// dead-lettered with reason MaxDeliveryCountExceeded), and the failure reasons the SDK throws (MessageLockLost for a
+/// stale lock). No emulator: the Service Bus emulator needs Docker, which is not here.
 /// </summary>
 internal sealed class FakeServiceBus(TimeSpan lockDuration, long maxBatchBytes = 256 * 1024)
 {
@@ -33,6 +34,9 @@ internal sealed class FakeServiceBus(TimeSpan lockDuration, long maxBatchBytes =
     public List<ServiceBusMessage> Sent { get; } = [];
     public List<int> BatchSizes { get; } = [];
     public List<(string MessageId, string Reason, string Description, int DeliveryCount)> DeadLetters { get; } = [];
+
+    /// <summary>The queue's maxDeliveryCount (infra sets 5); unlimited when null.</summary>
+    public int? MaxDeliveryCount { get; init; }
 
     /// <summary>Thrown by the next call of any kind, once (a failing namespace).</summary>
     public ServiceBusException? NextFailure { get; set; }
@@ -97,6 +101,11 @@ internal sealed class FakeServiceBus(TimeSpan lockDuration, long maxBatchBytes =
         lock (_gate)
         {
             ThrowIfFailing();
+            foreach (var spent in _queue.Where(s => s.DeliveryCount >= MaxDeliveryCount && (s.LockToken is null || s.LockedUntil <= Now)).ToList())
+            {
+                _queue.Remove(spent);
+                DeadLetters.Add((spent.Message.MessageId, "MaxDeliveryCountExceeded", "delivered maxDeliveryCount times", spent.DeliveryCount));
+            }
             var visible = _queue.Where(s => s.LockToken is null || s.LockedUntil <= Now).Take(max).ToList();
             return visible.Select(s =>
             {

@@ -73,6 +73,8 @@ public sealed class BadInputTests : IDisposable
         Assert.Equal(("invalid_encoding", 2), (error.GetProperty("error").GetProperty("code").GetString(), error.GetProperty("error").GetProperty("line").GetInt32()));
     }
 
+    /// <summary>A 10 MB line is over the 1 MiB line limit: read past, never parsed (its custom_id comes from its head);
+    /// a prompt of 39 KB fits the line limit but not the context: refused by a lower bound, before it is tokenized whole.</summary>
     [Fact]
     public async Task A_10_MB_line_and_a_prompt_beyond_the_context_fail_alone_while_the_rest_run()
     {
@@ -87,14 +89,33 @@ public sealed class BadInputTests : IDisposable
 
         Assert.Equal(new RequestCounts(3, 1, 2), summary.Job.RequestCounts);
         var errors = RunFolder.ReadJsonLines(_folder.ErrorsPath).ToDictionary(e => e.GetProperty("custom_id").GetString()!, e => e.GetProperty("error").GetProperty("code").GetString());
-        Assert.Equal("context_length_exceeded", errors["ten-mb"]);
+        Assert.Equal("line_too_long", errors["ten-mb"]);
         Assert.Equal("context_length_exceeded", errors["long"]);
+        Assert.Empty((await CheckCommand.CheckAsync(input, _folder.Out, null)).Problems);
+    }
+
+    [Fact]
+    public async Task Max_line_bytes_sets_the_line_limit_and_a_longer_line_is_an_error_line_naming_it()
+    {
+        var input = _folder.WriteInput("lines.jsonl",
+        [
+            JsonSerializer.Serialize(new { custom_id = "short", prompt = "hello", max_tokens = 2 }),
+            JsonSerializer.Serialize(new { custom_id = "over", prompt = new string('a', 3000), max_tokens = 2 }),
+        ]);
+
+        var result = await CliProcess.RunAsync(_folder.Root, TimeSpan.FromSeconds(60), "run", input, "--out", _folder.Out, "--max-line-bytes", "2048");
+
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        var error = Assert.Single(RunFolder.ReadJsonLines(_folder.ErrorsPath)).GetProperty("error");
+        Assert.Equal(("line_too_long", 2, "the line is 3048 bytes, over the limit of 2048 (Input:MaxLineBytes)"),
+            (error.GetProperty("code").GetString(), error.GetProperty("line").GetInt32(), error.GetProperty("message").GetString()));
+        Assert.Single(RunFolder.ReadJsonLines(_folder.OutputPath));
         Assert.Empty((await CheckCommand.CheckAsync(input, _folder.Out, null)).Problems);
     }
 
     private Task<LocalRunSummary> RunAsync(string input, CancellationToken cancellationToken = default) =>
         new LocalJobRun(new LocalRunSettings(input, ModelOptions.DefaultModelPath, _folder.Out, new RequestDefaults { MaxTokens = 2 },
-            new EngineOptions { NumThreads = 1 }, Workers: 2, RequestsPerShard: new InputOptions().RequestsPerShard), TimeProvider.System)
+            new EngineOptions { NumThreads = 1 }, Workers: 2, Input: new InputOptions()), TimeProvider.System)
             .RunAsync(cancellationToken: cancellationToken);
 
 }

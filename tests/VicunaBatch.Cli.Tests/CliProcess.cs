@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Cli.Tests;
 
@@ -98,6 +99,9 @@ internal sealed class CliProcess : IDisposable
         _process.WaitForExit(); // drains the redirected streams
         return _process.ExitCode;
     }
+
+    /// <summary>SIGTERM: the program stops gracefully (what a container runtime sends on stop).</summary>
+    public void Terminate() => Signals.Terminate(_process.Id);
 
     /// <summary>SIGKILL on Unix: no cleanup runs in the child.</summary>
     public void Kill()

@@ -189,6 +189,7 @@ public sealed class RunCommandTests : IDisposable
     [InlineData(new[] { "--temperature", "-1" }, "vicuna-batch: --temperature -1: must be in [0, 2]")]
     [InlineData(new[] { "--workers", "0" }, "vicuna-batch: --workers 0: must be at least 1")]
     [InlineData(new[] { "--requests-per-shard", "0" }, "vicuna-batch: --requests-per-shard 0: must be at least 1")]
+    [InlineData(new[] { "--max-line-bytes", "100" }, "vicuna-batch: --max-line-bytes 100: must be at least 1024")]
     [InlineData(new[] { "--max-batch-size", "0" }, "vicuna-batch: --max-batch-size 0: 0 (as many KV slots as fit) needs the CUDA device")]
     public async Task Run_optionOutOfRange_exitsWith2NamingTheFlagBeforeMakingAnyJob(string[] options, string error)
     {
@@ -282,7 +283,7 @@ public sealed class RunCommandTests : IDisposable
         new RequestDefaults { MaxTokens = maxTokens },
         new EngineOptions(),
         Workers: 2,
-        RequestsPerShard: new InputOptions().RequestsPerShard);
+        Input: new InputOptions());
 
     /// <summary>With 400 lines, about 4 s of work on the tiny model: long enough to kill midway, short enough for a test.</summary>
     private (string Path, List<string> Ids) WriteLongInput(int numLines)

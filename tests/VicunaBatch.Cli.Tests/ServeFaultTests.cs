@@ -63,6 +63,73 @@ public sealed class ServeFaultTests : IDisposable
         Assert.Equal(NumValid, checkpointed.Distinct().Count());
     }
 
+    /// <summary>
+    /// Spot and serverless GPUs are stopped often, mid-batch: ten restarts, alternately SIGTERM (a drain) and kill -9,
+    /// each after the batch made some progress. Each restart is one more delivery of every shard in flight, twice the
+    /// count that once made a shard poison; none may fail, and none that was checkpointed may run again.
+    /// </summary>
+    [Fact]
+    public async Task Batch_through_ten_restarts_alternating_sigterm_and_kill9_ends_with_none_failed()
+    {
+        const int numRequests = 320, progressPerRestart = 8;
+        await using var receiver = new LoopbackReceiver();
+        var lines = Enumerable.Range(0, numRequests)
+            .Select(i => JsonSerializer.Serialize(new { custom_id = $"r{i}", prompt = $"shift note {i}", max_tokens = 20 + (i * 37 % 180) }))
+            .ToList();
+        var checkpoints = Path.Combine(DataPath, "checkpoints");
+        // two shards, four requests at a time: each shard is in flight at every restart
+        Task<ServeProcess> Start() => ServeProcess.StartAsync(_folder.Root, DataPath, ApiKey, null, "--requests-per-shard", "160", "--max-batch-size", "4");
+        var serve = await Start();
+        var batchId = await CreateBatchAsync(serve, lines, receiver.Url);
+        var stops = new List<string>();
+        try
+        {
+            for (int restart = 0; restart < 10; restart++)
+            {
+                int target = Math.Min(numRequests - 1, RunFolder.ReadCheckpointedIds(checkpoints).Count + progressPerRestart);
+                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+                while (RunFolder.ReadCheckpointedIds(checkpoints).Count < target && DateTime.UtcNow < deadline && !await EndedAsync(serve, batchId))
+                    await Task.Delay(20);
+                Assert.True(RunFolder.ReadCheckpointedIds(checkpoints).Count >= target,
+                    $"restart {restart}: no progress ({RunFolder.ReadCheckpointedIds(checkpoints).Count} done); batch: {await serve.GetBatchAsync(batchId)}\n{serve.Logs}");
+                if (restart % 2 == 0)
+                {
+                    serve.Process.Terminate();
+                    Assert.Equal(0, await serve.Process.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+                }
+                else
+                {
+                    serve.Process.Kill();
+                }
+                stops.Add($"{(restart % 2 == 0 ? "SIGTERM" : "kill -9")} at {RunFolder.ReadCheckpointedIds(checkpoints).Count} done");
+                serve.Dispose();
+                serve = await Start();
+            }
+            var batch = await serve.WaitForBatchEndAsync(batchId, TimeSpan.FromSeconds(120));
+            await WaitForDeliveriesAsync(serve, receiver, 1);
+            var report = await CheckAsync(serve, lines, batch, receiver);
+
+            var counts = batch.GetProperty("request_counts");
+            Assert.True(("completed", numRequests, numRequests, 0) ==
+                (batch.GetProperty("status").GetString(), counts.GetProperty("total").GetInt32(), counts.GetProperty("completed").GetInt32(), counts.GetProperty("failed").GetInt32()),
+                $"{batch}\nstops: {string.Join(", ", stops)}\n{serve.Logs}");
+            Assert.True(report.IsWhole, string.Join("\n", report.Problems));
+            Assert.Equal((numRequests, 0, 1), (report.NumOutputLines, report.NumErrorLines, report.NumTerminalEvents!.Value));
+            var checkpointed = RunFolder.ReadCheckpointedIds(checkpoints);
+            Assert.Equal(numRequests, checkpointed.Count); // none run twice after its result was checkpointed
+            Assert.Equal(numRequests, checkpointed.Distinct().Count());
+            // past the delivery count that once made them poison: both went on as fresh messages
+            var attempts = Directory.EnumerateFiles(DataPath, "*.json", SearchOption.AllDirectories)
+                .Where(f => Path.GetFileName(Path.GetDirectoryName(f)) == "attempts").ToList();
+            Assert.Equal(2, attempts.Count);
+            Assert.All(attempts, a => Assert.True(JsonDocument.Parse(File.ReadAllText(a)).RootElement.GetProperty("generation").GetInt32() >= 1, File.ReadAllText(a)));
+        }
+        finally
+        {
+            serve.Dispose();
+        }
+    }
+
     [Fact]
     public async Task Webhook_receiver_answering_500_then_200_gets_the_event_again_with_the_same_id_and_the_log_holds_one_terminal_event()
     {
@@ -130,6 +197,9 @@ public sealed class ServeFaultTests : IDisposable
         Assert.Equal(2, receiver.Requests.Count);
         Assert.Single(receiver.Requests.Select(r => r.Id).Distinct());
     }
+
+    private static async Task<bool> EndedAsync(ServeProcess serve, string batchId) =>
+        (await serve.GetBatchAsync(batchId)).GetProperty("status").GetString() is "completed" or "failed" or "expired" or "cancelled";
 
     /// <summary>40 prompts of 2 to 60 tokens, 10 per shard (the API refuses a file with broken lines as a whole, as
     /// OpenAI's does; broken lines inside a job are the run tests' and the bad-input corpus's).</summary>

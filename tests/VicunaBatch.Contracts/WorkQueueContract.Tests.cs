@@ -1,4 +1,3 @@
-using VicunaBatch.Core.Ports;
 using Xunit;
 
 namespace VicunaBatch.Contracts;

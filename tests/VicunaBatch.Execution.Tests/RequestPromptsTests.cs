@@ -23,6 +23,40 @@ public sealed class RequestPromptsTests
     }
 
     [Fact]
+    public void TryEncode_a_prompt_far_over_the_context_is_refused_with_a_lower_bound_without_encoding_it()
+    {
+        var prompts = new RequestPrompts(Tokenizer, 64);
+        var huge = Request(BatchEndpoint.Completions) with { Prompt = string.Concat(Enumerable.Repeat("once upon a time ", 200_000)) }; // 3.4 M chars
+        var chat = Request(BatchEndpoint.ChatCompletions) with { Messages = [new ChatTurn("user", huge.Prompt!)] };
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread();
+        Assert.False(prompts.TryEncode(huge, out var ids, out var atLeast));
+        allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
+
+        Assert.Empty(ids);
+        Assert.InRange(atLeast, 65, Tokenizer.Encode(huge.Prompt!).Count + 1);
+        Assert.True(allocated < 64L << 20, $"{allocated} bytes allocated"); // one normalized copy, no ids for 3.4 M chars
+        Assert.False(prompts.TryEncode(chat, out _, out _));
+        Assert.Equal(atLeast, prompts.CountPromptTokens(huge));
+        Assert.False(prompts.FitsContext(prompts.CountPromptTokens(huge)));
+    }
+
+    [Fact]
+    public void TryEncode_a_prompt_that_fits_or_is_just_over_gives_its_exact_ids()
+    {
+        var prompts = new RequestPrompts(Tokenizer, 64);
+        var fits = Request(BatchEndpoint.Completions) with { Prompt = "Hi there" };
+        var justOver = Request(BatchEndpoint.Completions) with { Prompt = string.Concat(Enumerable.Repeat("once upon a time ", 15)) };
+
+        Assert.True(prompts.TryEncode(fits, out var ids, out var count));
+        Assert.Equal(prompts.Encode(fits), ids);
+        Assert.Equal(ids.Count, count);
+        Assert.True(prompts.TryEncode(justOver, out ids, out count)); // not certain from its length alone: encoded, exact
+        Assert.Equal(prompts.Encode(justOver).Count, count);
+        Assert.False(prompts.FitsContext(count));
+    }
+
+    [Fact]
     public void Encode_chat_whose_roles_are_out_of_order_is_refused()
     {
         var chat = Request(BatchEndpoint.ChatCompletions) with { Messages = [new ChatTurn("assistant", "Hello")] };

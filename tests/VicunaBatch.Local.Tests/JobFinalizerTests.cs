@@ -104,14 +104,16 @@ public sealed class JobFinalizerTests : IDisposable
         await _rig.SubmitAsync("job1", "{\"custom_id\":\"a\",\"prompt\":\"x\"}\n{\"custom_id\":\"b\",\"prompt\":\"y\"}\n");
         await _rig.Checkpoints.AppendAsync("job1", 0, RequestOutcome.Success(
             new BatchRequest { CustomId = "a", LineNumber = 1, Endpoint = BatchEndpoint.Completions, Prompt = "x" }, "m", "done", FinishReason.Stop, 1, 1, LocalRig.Start));
-        await _rig.Processor(new EchoExecutor(), maxDeliveries: 1)
-            .ProcessAsync((await _rig.Queue.ReceiveAsync(1)).Single() with { DeliveryCount = 2 });
+        // a delivery that began with "a" done, and the next one finding no more done: poison after one stalled delivery
+        var message = (await _rig.Queue.ReceiveAsync(1)).Single();
+        await new ShardAttempts(_rig.Blobs).BeginAsync(Shard.FromJson(message.Body), message with { DeliveryCount = 2 }, numDone: 1);
+        await _rig.Processor(new EchoExecutor(), maxDeliveries: 1).ProcessAsync(message with { DeliveryCount = 3 });
 
         var result = await _rig.Finalizer.TryFinalizeAsync("job1");
 
         Assert.Equal((FinalizeStatus.Finalized, JobStatus.Completed), (result.Status, result.Job.Status));
         Assert.Equal(["a"], (await _rig.ReadLinesAsync(JobIds.OutputBlob("job1"))).Select(CustomId));
-        Assert.Equal("""{"custom_id":"b","error":{"code":"shard_failed","message":"shard 0 was dead-lettered: delivered 2 times, more than MaxDeliveries (1)","line":2}}""",
+        Assert.Equal("""{"custom_id":"b","error":{"code":"shard_failed","message":"shard 0 was dead-lettered: 1 delivery in a row made no progress (no request checkpointed; MaxDeliveriesWithoutProgress 1)","line":2}}""",
             Assert.Single(await _rig.ReadLinesAsync(JobIds.ErrorsBlob("job1"))));
         Assert.Equal(new RequestCounts(2, 1, 1), result.Job.RequestCounts);
     }

@@ -35,7 +35,7 @@ internal sealed class LocalRig : IDisposable
     }
 
     public ShardProcessor Processor(IRequestExecutor executor, int maxDeliveries = 5) =>
-        new(Blobs, Checkpoints, Queue, Jobs, executor, Input, new ShardProcessorOptions { MaxDeliveries = maxDeliveries, LockRenewalInterval = TimeSpan.Zero }, Time);
+        new(Blobs, Checkpoints, Queue, Jobs, executor, Input, new ShardProcessorOptions { MaxDeliveriesWithoutProgress = maxDeliveries, LockRenewalInterval = TimeSpan.Zero }, Time);
 
     public async Task<BatchJob> SubmitAsync(string jobId, string input, string blob = "inputs/in.jsonl")
     {

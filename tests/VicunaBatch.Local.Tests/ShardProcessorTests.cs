@@ -141,7 +141,7 @@ public sealed class ShardProcessorTests : IDisposable
     }
 
     [Fact]
-    public async Task ProcessAsync_deliveredMoreThanMaxDeliveries_deadLettered()
+    public async Task ProcessAsync_deliveriesWithoutProgressReachTheLimit_deadLettered()
     {
         await _rig.SubmitAsync("job1", Prompts("a"));
         var processor = _rig.Processor(new EchoExecutor(), maxDeliveries: 2);
@@ -150,8 +150,80 @@ public sealed class ShardProcessorTests : IDisposable
         var result = await processor.ProcessAsync((await _rig.Queue.ReceiveAsync(1)).Single());
 
         Assert.Equal(ShardDisposition.DeadLettered, result.Disposition);
-        Assert.Equal("delivered 3 times, more than MaxDeliveries (2)", (await _rig.Queue.ReadDeadLettersAsync()).Single().Reason);
+        Assert.Equal("2 deliveries in a row made no progress (no request checkpointed; MaxDeliveriesWithoutProgress 2)",
+            (await _rig.Queue.ReadDeadLettersAsync()).Single().Reason);
         Assert.True(await _rig.Blobs.ExistsAsync(JobIds.ShardReportBlob("job1", 0)));
+    }
+
+    [Fact]
+    public async Task ProcessAsync_stoppedGracefullyMoreOftenThanTheLimit_goesOnAsAFreshMessageAndIsNeverPoison()
+    {
+        await _rig.SubmitAsync("job1", Prompts("a", "hang"));
+        var executor = new EchoExecutor();
+        var processor = _rig.Processor(executor, maxDeliveries: 2);
+        var seen = new List<(string, int, ShardDisposition)>();
+
+        for (int cycle = 0; cycle < 7; cycle++)
+        {
+            var message = (await _rig.Queue.ReceiveAsync(1)).Single();
+            using var shutdown = new CancellationTokenSource();
+            int hangsBefore = executor.Executed.Count(id => id == "r2");
+            var processing = processor.ProcessAsync(message, shutdown.Token);
+            while (!processing.IsCompleted && executor.Executed.Count(id => id == "r2") == hangsBefore) await Task.Delay(10);
+            await shutdown.CancelAsync(); // a graceful stop while the shard runs
+            seen.Add((message.MessageId, message.DeliveryCount, (await processing).Disposition));
+        }
+
+        Assert.Equal([
+            ("job1:0", 1, ShardDisposition.Abandoned), ("job1:0", 2, ShardDisposition.Abandoned), ("job1:0", 3, ShardDisposition.Abandoned),
+            ("job1:0", 4, ShardDisposition.Resent),
+            ("job1:0:g1", 1, ShardDisposition.Abandoned), ("job1:0:g1", 2, ShardDisposition.Abandoned), ("job1:0:g1", 3, ShardDisposition.Abandoned),
+        ], seen);
+        Assert.Empty(await _rig.Queue.ReadDeadLettersAsync());
+        Assert.Equal(["r1"], (await CheckpointsAsync("job1")).Select(o => o.CustomId));
+    }
+
+    [Fact]
+    public async Task ProcessAsync_lostDeliveriesThatCheckpointedRequests_areNotPoisonAndTheShardFinishesAsAFreshMessage()
+    {
+        await _rig.SubmitAsync("job1", Prompts("a", "b", "c", "d"));
+        // three workers were killed in turn, each after checkpointing one request: the lock ran out, nothing else was written
+        for (int i = 1; i <= 3; i++)
+        {
+            var lost = (await _rig.Queue.ReceiveAsync(1)).Single();
+            var request = new BatchRequest { CustomId = $"r{i}", LineNumber = i, Endpoint = BatchEndpoint.Completions, Prompt = "x" };
+            await _rig.Checkpoints.AppendAsync("job1", 0, RequestOutcome.Success(request, "echo-model", "done", FinishReason.Stop, 1, 1, LocalRig.Start));
+            await _rig.Queue.AbandonAsync(lost);
+        }
+        var executor = new EchoExecutor();
+        var processor = _rig.Processor(executor, maxDeliveries: 2);
+
+        var fourth = await processor.ProcessAsync((await _rig.Queue.ReceiveAsync(1)).Single());
+        var fresh = (await _rig.Queue.ReceiveAsync(1)).Single();
+        var last = await processor.ProcessAsync(fresh);
+
+        Assert.Equal((ShardDisposition.Resent, 0), (fourth.Disposition, fourth.NumExecuted));
+        Assert.Equal(("job1:0:g1", 1), (fresh.MessageId, fresh.DeliveryCount));
+        Assert.Equal((ShardDisposition.Completed, 1), (last.Disposition, last.NumExecuted));
+        Assert.Equal(["r4"], executor.Executed);
+        Assert.Empty(await _rig.Queue.ReadDeadLettersAsync());
+    }
+
+    [Fact]
+    public async Task ProcessAsync_freshMessageThatStillMakesNoProgress_isPoisonAfterTheLimitCountedAcrossBothMessages()
+    {
+        await _rig.SubmitAsync("job1", Prompts("a"));
+        var processor = _rig.Processor(new EchoExecutor()); // 5 without progress; resend at delivery 4
+        for (int i = 0; i < 3; i++) await _rig.Queue.AbandonAsync((await _rig.Queue.ReceiveAsync(1)).Single());
+        Assert.Equal(ShardDisposition.Resent, (await processor.ProcessAsync((await _rig.Queue.ReceiveAsync(1)).Single())).Disposition);
+        for (int i = 0; i < 2; i++) await _rig.Queue.AbandonAsync((await _rig.Queue.ReceiveAsync(1)).Single());
+
+        var poison = await processor.ProcessAsync((await _rig.Queue.ReceiveAsync(1)).Single());
+
+        Assert.Equal(ShardDisposition.DeadLettered, poison.Disposition);
+        var deadLetter = (await _rig.Queue.ReadDeadLettersAsync()).Single();
+        Assert.Equal(("job1:0:g1", "5 deliveries in a row made no progress (no request checkpointed; MaxDeliveriesWithoutProgress 5)"),
+            (deadLetter.MessageId, deadLetter.Reason));
     }
 
     [Fact]

@@ -27,7 +27,7 @@ public sealed class StoreFaultTests : IDisposable
         await _rig.SubmitAsync("job1", Input);
         var checkpoints = new FlakyCheckpointStore(_rig.Checkpoints, numFailures: 3);
         var processor = new ShardProcessor(_rig.Blobs, checkpoints, _rig.Queue, _rig.Jobs, new EchoExecutor(), _rig.Input,
-            new ShardProcessorOptions { MaxDeliveries = 5, LockRenewalInterval = TimeSpan.Zero }, _rig.Time);
+            new ShardProcessorOptions { MaxDeliveriesWithoutProgress = 5, LockRenewalInterval = TimeSpan.Zero }, _rig.Time);
 
         var results = await _rig.DrainAsync(processor); // an abandoned shard is visible again at once: drained again
 

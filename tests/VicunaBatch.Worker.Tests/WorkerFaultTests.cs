@@ -23,7 +23,7 @@ public sealed class WorkerFaultTests : IDisposable
         var job = await _folder.SubmitAsync(lines);
         var settings = Settings();
         settings[CrashPoints.Variable] = "shard.start@1"; // every worker that starts shard 1 dies (SIGKILL) on the spot
-        settings["Worker__MaxDeliveries"] = "2";
+        settings["Worker__MaxDeliveriesWithoutProgress"] = "2";
         settings["Worker__MaxConcurrentShards"] = "1"; // the poison shard takes no other shard down with it
 
         var settled = new List<ShardDoneEvent>();
@@ -43,7 +43,7 @@ public sealed class WorkerFaultTests : IDisposable
 
         Assert.Equal([137, 137, 0], exitCodes); // deliveries 1 and 2 crashed; the 3rd was dead-lettered before it ran
         var dead = Assert.Single(await _folder.WorkQueue.ReadDeadLettersAsync());
-        Assert.Contains("delivered 3 times, more than MaxDeliveries (2)", dead.Reason);
+        Assert.Contains("2 deliveries in a row made no progress", dead.Reason);
         var finalized = await _folder.FinalizeAsync(job.Id);
         Assert.Equal(JobStatus.Completed, finalized.Job.Status);
         Assert.Equal(new RequestCounts(32, 24, 8), finalized.Job.RequestCounts);
@@ -60,7 +60,6 @@ public sealed class WorkerFaultTests : IDisposable
         var job = await _folder.SubmitAsync(lines);
         var settings = Settings(lockSeconds: 1);
         settings["Worker__LockRenewalSeconds"] = "30"; // renewal comes too late: every lock held past 1 s expires
-        settings["Worker__MaxDeliveries"] = "50";      // redelivery here is not poison
 
         using var first = WorkerProcess.Start(settings);
         await _folder.WaitForCheckpointsAsync(job.Id, 1);

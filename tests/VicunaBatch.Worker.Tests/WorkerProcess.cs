@@ -1,11 +1,11 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Text;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Worker.Tests;
 
 /// <summary>The compiled <c>vicuna-worker</c> started as a child process (as a container runs it), its output captured.</summary>
-internal sealed partial class WorkerProcess : IDisposable
+internal sealed class WorkerProcess : IDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
@@ -40,16 +40,10 @@ internal sealed partial class WorkerProcess : IDisposable
     }
 
     /// <summary>What a container runtime sends on stop.</summary>
-    public void SendSigterm()
-    {
-        if (Kill(_process.Id, 15) != 0) throw new InvalidOperationException($"kill(SIGTERM) failed: errno {Marshal.GetLastPInvokeError()}");
-    }
+    public void SendSigterm() => Signals.Terminate(_process.Id);
 
     /// <summary>What a container runtime sends when the grace period after SIGTERM is over: no cleanup runs.</summary>
-    public void SendSigkill()
-    {
-        if (Kill(_process.Id, 9) != 0) throw new InvalidOperationException($"kill(SIGKILL) failed: errno {Marshal.GetLastPInvokeError()}");
-    }
+    public void SendSigkill() => Signals.KillNow(_process.Id);
 
     public bool HasExited => _process.HasExited;
 
@@ -71,7 +65,4 @@ internal sealed partial class WorkerProcess : IDisposable
         }
         _process.Dispose();
     }
-
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int Kill(int pid, int signal);
 }

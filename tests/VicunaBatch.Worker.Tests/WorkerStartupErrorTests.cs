@@ -35,6 +35,18 @@ public sealed class WorkerStartupErrorTests : IDisposable
     }
 
     [Fact]
+    public async Task The_removed_MaxDeliveries_setting_says_what_replaced_it()
+    {
+        using var worker = WorkerProcess.Start(new Dictionary<string, string>
+        {
+            ["Local__DataPath"] = _folder.DataPath, ["Worker__HealthUrls"] = "http://127.0.0.1:0", ["Worker__MaxDeliveries"] = "4",
+        });
+
+        Assert.Equal(2, await worker.WaitForExitAsync(Timeout));
+        Assert.StartsWith("vicuna-worker: Worker:MaxDeliveries is gone: a shard is now poison only after Worker:MaxDeliveriesWithoutProgress", worker.Output.Trim());
+    }
+
+    [Fact]
     public async Task A_model_that_does_not_load_fails_the_worker_with_exit_1()
     {
         var missing = Path.Combine(_folder.DataPath, "no-such-model");

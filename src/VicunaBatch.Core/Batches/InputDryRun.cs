@@ -36,7 +36,7 @@ public sealed class InputDryRun(InputOptions options, IPromptTokenCounter? token
         var overContext = new List<LinePromptTokens>();
         var seenIds = new HashSet<string>(StringComparer.Ordinal);
         int numLines = 0, numRequests = 0, numInvalid = 0, numOver = 0;
-        await foreach (var line in PhysicalLineReader.ReadAsync(input, 0, 1, cancellationToken))
+        await foreach (var line in PhysicalLineReader.ReadAsync(input, 0, 1, options.MaxLineBytes, cancellationToken))
         {
             numLines = line.LineNumber;
             if (line.IsBlank) continue;

@@ -20,6 +20,15 @@ public sealed class InputOptions
     /// <summary>Longest accepted custom_id, in characters. Default 256.</summary>
     public int MaxCustomIdLength { get; init; } = 256;
 
+    /// <summary>
+    /// Longest input line, in bytes. A longer line is never held whole: it is read past, becomes a
+    /// <c>line_too_long</c> error line, and the rest of the file runs. Default 1 MiB, far above the text of any prompt a
+    /// model's context holds (a token is a few bytes), so it bounds what one line can cost and refuses nothing that fits.
+    /// </summary>
+    public int MaxLineBytes { get; init; } = DefaultMaxLineBytes;
+
+    public const int DefaultMaxLineBytes = 1 << 20;
+
     public static InputFormat FormatFromName(string fileName) =>
         fileName.EndsWith(".txt", StringComparison.OrdinalIgnoreCase) ? InputFormat.Text : InputFormat.Jsonl;
 
@@ -27,5 +36,6 @@ public sealed class InputOptions
     {
         if (RequestsPerShard < 1) throw new ArgumentOutOfRangeException(nameof(RequestsPerShard), RequestsPerShard, "must be at least 1");
         if (MaxCustomIdLength < 1) throw new ArgumentOutOfRangeException(nameof(MaxCustomIdLength), MaxCustomIdLength, "must be at least 1");
+        if (MaxLineBytes < 1024) throw new ArgumentOutOfRangeException(nameof(MaxLineBytes), MaxLineBytes, "must be at least 1024");
     }
 }

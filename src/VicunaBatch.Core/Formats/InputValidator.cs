@@ -24,7 +24,7 @@ public sealed class InputValidator(InputOptions options)
         var planner = new ShardPlanner(jobId, inputBlob, format, options.RequestsPerShard);
         int numLines = 0, numRequests = 0;
         BatchEndpoint? endpoint = null;
-        await foreach (var line in PhysicalLineReader.ReadAsync(input, 0, 1, cancellationToken))
+        await foreach (var line in PhysicalLineReader.ReadAsync(input, 0, 1, options.MaxLineBytes, cancellationToken))
         {
             numLines = line.LineNumber;
             if (line.IsBlank) { planner.Add(line, isRequest: false, skip: false); continue; }

@@ -17,6 +17,8 @@ public enum LineErrorCode
     UnknownField,
     InvalidCustomId,
     DuplicateCustomId,
+    /// <summary>Longer than <see cref="InputOptions.MaxLineBytes"/>: read past, never parsed.</summary>
+    LineTooLong,
 }
 
 /// <summary>A rejected input line. <see cref="CustomId"/> is the id the line would have had.</summary>

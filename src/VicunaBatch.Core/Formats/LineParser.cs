@@ -23,11 +23,21 @@ public sealed class LineParser
 
     public static string DefaultCustomId(int lineNumber) => $"line-{lineNumber}";
 
+    /// <summary>The longest line worth reading whole (<see cref="InputOptions.MaxLineBytes"/>): read with this limit.</summary>
+    public int MaxLineBytes => _options.MaxLineBytes;
+
     /// <summary>Parses a non-blank line.</summary>
     public ParsedLine Parse(InputLine line, InputFormat format)
     {
         try
         {
+            if (line.IsOverLimit)
+            {
+                throw new LineRejection(LineErrorCode.LineTooLong, $"the line is {line.ByteLength} bytes, over the limit of {_options.MaxLineBytes} (Input:MaxLineBytes)")
+                {
+                    CustomId = format == InputFormat.Jsonl ? CustomIdInHead(line.Content) : null,
+                };
+            }
             var request = format == InputFormat.Text ? ParseText(line) : ParseJson(line);
             return new ParsedLine(request, null);
         }
@@ -83,11 +93,34 @@ public sealed class LineParser
         if (value.ValueKind != JsonValueKind.String)
             throw new LineRejection(LineErrorCode.InvalidCustomId, "custom_id must be a string");
         var id = value.GetString()!;
-        if (id.Length == 0 || string.IsNullOrWhiteSpace(id))
-            throw new LineRejection(LineErrorCode.InvalidCustomId, "custom_id must not be empty");
-        if (id.Length > _options.MaxCustomIdLength)
-            throw new LineRejection(LineErrorCode.InvalidCustomId, $"custom_id is {id.Length} characters long; the limit is {_options.MaxCustomIdLength}");
-        return id;
+        return CustomIdProblem(id) is { } problem ? throw new LineRejection(LineErrorCode.InvalidCustomId, problem) : id;
+    }
+
+    private string? CustomIdProblem(string id) =>
+        id.Length == 0 || string.IsNullOrWhiteSpace(id) ? "custom_id must not be empty"
+        : id.Length > _options.MaxCustomIdLength ? $"custom_id is {id.Length} characters long; the limit is {_options.MaxCustomIdLength}"
+        : null;
+
+    /// <summary>
+    /// The custom_id a line too long to parse names in its head (<see cref="PhysicalLineReader.HeadBytes"/>), so its error
+    /// line can say which request it was: found when it comes before the long field, as in OpenAI's examples; else null.
+    /// </summary>
+    private string? CustomIdInHead(byte[] head)
+    {
+        var reader = new Utf8JsonReader(head, isFinalBlock: false, state: default);
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return null;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                bool isCustomId = reader.ValueTextEquals("custom_id"u8);
+                if (!reader.Read()) return null;
+                if (isCustomId) return reader.TokenType == JsonTokenType.String && reader.GetString() is { } id && CustomIdProblem(id) is null ? id : null;
+                if (!reader.TrySkip()) return null;
+            }
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException) { } // broken JSON or UTF-8 in the head
+        return null;
     }
 
     private static BatchRequest ParseOpenAi(JsonElement root, string customId, int lineNumber)

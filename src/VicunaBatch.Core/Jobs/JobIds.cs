@@ -26,6 +26,7 @@ public static partial class JobIds
     public static string ValidationErrorsBlob(string jobId) => $"jobs/{jobId}/validation_errors.jsonl";
     public static string ShardReportPrefix(string jobId) => $"jobs/{jobId}/shards/";
     public static string ShardReportBlob(string jobId, int shardIndex) => $"jobs/{jobId}/shards/{shardIndex:D6}.json";
+    public static string ShardAttemptBlob(string jobId, int shardIndex) => $"jobs/{jobId}/attempts/{shardIndex:D6}.json";
     public static string OutputBlob(string jobId) => $"jobs/{jobId}/output.jsonl";
     public static string ErrorsBlob(string jobId) => $"jobs/{jobId}/errors.jsonl";
 

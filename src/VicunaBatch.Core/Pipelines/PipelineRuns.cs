@@ -1,4 +1,3 @@
-using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Services;
 using VicunaBatch.Core.Webhooks;

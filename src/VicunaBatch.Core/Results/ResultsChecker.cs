@@ -80,7 +80,7 @@ public sealed class ResultsChecker(InputOptions options)
         input.Position = 0;
         var parser = new LineParser(options);
         var ids = new HashSet<string>(StringComparer.Ordinal);
-        await foreach (var line in PhysicalLineReader.ReadAsync(input, 0, 1, cancellationToken))
+        await foreach (var line in PhysicalLineReader.ReadAsync(input, 0, 1, options.MaxLineBytes, cancellationToken))
             if (!line.IsBlank && !rejected.Contains(line.LineNumber)) ids.Add(parser.Parse(line, format).CustomId);
         return ids;
     }

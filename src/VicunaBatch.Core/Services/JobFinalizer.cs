@@ -180,7 +180,7 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
         if (!await blobs.ExistsAsync(blob, cancellationToken))
             throw new InvalidOperationException($"job {jobId} has no recorded shards ({blob}): it was planned by a version that did not record them");
         await using var stream = await blobs.OpenReadAsync(blob, null, cancellationToken);
-        await foreach (var line in PhysicalLineReader.ReadAsync(stream, 0, 1, cancellationToken))
+        await foreach (var line in PhysicalLineReader.ReadAsync(stream, 0, 1, cancellationToken: cancellationToken))
         {
             if (line.IsBlank) continue;
             var shard = Shard.FromJson(System.Text.Encoding.UTF8.GetString(line.Content));
@@ -267,7 +267,7 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
     private async IAsyncEnumerable<ErrorLine> ReadValidationErrorsAsync(string jobId, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await using var stream = await blobs.OpenReadAsync(JobIds.ValidationErrorsBlob(jobId), null, cancellationToken);
-        await foreach (var line in PhysicalLineReader.ReadAsync(stream, 0, 1, cancellationToken))
+        await foreach (var line in PhysicalLineReader.ReadAsync(stream, 0, 1, cancellationToken: cancellationToken))
             if (!line.IsBlank) yield return JsonSerializer.Deserialize<ErrorLine>(line.Content, ResultsJson.Options)!;
     }
 

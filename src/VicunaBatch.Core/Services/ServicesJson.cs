@@ -13,4 +13,5 @@ internal static class ServicesJson
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonDefaults.SourceGeneration, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(ShardReport))]
 [JsonSerializable(typeof(ShardDoneEvent))]
+[JsonSerializable(typeof(ShardAttempt))]
 internal sealed partial class ServicesJsonContext : JsonSerializerContext;

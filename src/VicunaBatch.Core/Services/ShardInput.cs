@@ -13,7 +13,7 @@ public static class ShardInput
     {
         var skip = shard.SkipLines.ToHashSet();
         await using var stream = await blobs.OpenReadAsync(shard.InputBlob, new BlobRange(shard.ByteOffset, shard.ByteLength), cancellationToken);
-        await foreach (var line in PhysicalLineReader.ReadAsync(stream, shard.ByteOffset, shard.FirstLine, cancellationToken))
+        await foreach (var line in PhysicalLineReader.ReadAsync(stream, shard.ByteOffset, shard.FirstLine, parser.MaxLineBytes, cancellationToken))
             if (!line.IsBlank && !skip.Contains(line.LineNumber))
                 yield return parser.Parse(line, shard.Format);
     }

@@ -10,8 +10,19 @@ namespace VicunaBatch.Core.Services;
 /// <summary>Options of <see cref="ShardProcessor"/>.</summary>
 public sealed class ShardProcessorOptions
 {
-    /// <summary>A message delivered more often than this is dead-lettered unprocessed (poison). Default 5.</summary>
-    public int MaxDeliveries { get; init; } = 5;
+    /// <summary>
+    /// A shard whose last this-many deliveries in a row made no progress (no request checkpointed) is poison: it is
+    /// dead-lettered unprocessed and its requests become error lines. Restarts that let requests finish, and deliveries
+    /// given back on a graceful stop, never count (<see cref="ShardAttempts"/>). Default 5.
+    /// </summary>
+    public int MaxDeliveriesWithoutProgress { get; init; } = 5;
+
+    /// <summary>
+    /// A shard delivered this often (its message's delivery count) goes on as a fresh message instead of running, so a
+    /// queue that dead-letters by delivery count (Service Bus: 5 in infra) never takes a shard that is making progress.
+    /// Keep it below that count. Default 4.
+    /// </summary>
+    public int ResendAfterDeliveries { get; init; } = 4;
 
     /// <summary>How often the message lock is renewed while the shard runs; <see cref="TimeSpan.Zero"/>
     /// disables renewal. Default 20 s (a third of the default SQLite queue lock of 60 s).</summary>
@@ -19,7 +30,9 @@ public sealed class ShardProcessorOptions
 
     public void Validate()
     {
-        if (MaxDeliveries < 1) throw new ArgumentOutOfRangeException(nameof(MaxDeliveries), MaxDeliveries, "must be >= 1");
+        if (MaxDeliveriesWithoutProgress < 1)
+            throw new ArgumentOutOfRangeException(nameof(MaxDeliveriesWithoutProgress), MaxDeliveriesWithoutProgress, "must be >= 1");
+        if (ResendAfterDeliveries < 2) throw new ArgumentOutOfRangeException(nameof(ResendAfterDeliveries), ResendAfterDeliveries, "must be >= 2");
         if (LockRenewalInterval < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(LockRenewalInterval), LockRenewalInterval, "must be >= 0");
     }
 }
@@ -38,6 +51,9 @@ public enum ShardDisposition
     /// <summary>Not run: its job is cancelling, cancelled or expired. Report written (what ran before, if anything);
     /// message completed, so a cancellation settles once every shard has reported.</summary>
     Skipped,
+    /// <summary>Not run: delivered <see cref="ShardProcessorOptions.ResendAfterDeliveries"/> times but not poison, it goes
+    /// on as a fresh message (sent before this one was completed); no report.</summary>
+    Resent,
 }
 
 /// <param name="NumExecuted">Requests sent to the executor in this delivery (checkpointed ones are skipped).</param>
@@ -61,6 +77,7 @@ public sealed class ShardProcessor
     private readonly LineParser _parser;
     private readonly ShardReports _reports;
     private readonly IJobStore _jobs;
+    private readonly ShardAttempts _attempts;
 
     public ShardProcessor(IBlobStore blobs, ICheckpointStore checkpoints, IWorkQueue queue, IJobStore jobs, IRequestExecutor executor,
         InputOptions inputOptions, ShardProcessorOptions options, TimeProvider time)
@@ -69,6 +86,7 @@ public sealed class ShardProcessor
         (_blobs, _checkpoints, _queue, _jobs, _executor, _options, _time) = (blobs, checkpoints, queue, jobs, executor, options, time);
         _parser = new LineParser(inputOptions);
         _reports = new ShardReports(blobs);
+        _attempts = new ShardAttempts(blobs);
     }
 
     public Task<ShardResult> ProcessAsync(ReceivedMessage message, CancellationToken cancellationToken = default) =>
@@ -98,15 +116,25 @@ public sealed class ShardProcessor
             return await SettleAsync(() => _queue.DeadLetterAsync(message, $"malformed shard message: {e.Message}", CancellationToken.None),
                 new ShardResult(ShardDisposition.DeadLettered, null, 0));
         }
-        if (message.DeliveryCount > _options.MaxDeliveries)
-            return await DeadLetterAsync(message, shard,
-                $"delivered {message.DeliveryCount} times, more than MaxDeliveries ({_options.MaxDeliveries})", cancellationToken);
-
-        CrashPoints.Hit(CrashPoints.ShardStart, shard.ShardIndex.ToString(System.Globalization.CultureInfo.InvariantCulture));
         using var renewal = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var renewLoop = RenewLockLoopAsync(message, renewal.Token);
+        ShardAttempt? attempt = null;
         try
         {
+            var done = await _checkpoints.GetDoneCustomIdsAsync(shard.JobId, shard.ShardIndex, cancellationToken);
+            attempt = await _attempts.BeginAsync(shard, message, done.Count, cancellationToken);
+            if (attempt.Stalled >= _options.MaxDeliveriesWithoutProgress)
+            {
+                await StopAsync(renewal, renewLoop);
+                return await DeadLetterAsync(message, shard, $"{attempt.Stalled} deliver{(attempt.Stalled == 1 ? "y" : "ies")} in a row made no progress " +
+                    $"(no request checkpointed; MaxDeliveriesWithoutProgress {_options.MaxDeliveriesWithoutProgress})", cancellationToken);
+            }
+            if (message.DeliveryCount >= _options.ResendAfterDeliveries)
+            {
+                await StopAsync(renewal, renewLoop);
+                return await ResendAsync(message, shard, attempt, done.Count, cancellationToken);
+            }
+            CrashPoints.Hit(CrashPoints.ShardStart, shard.ShardIndex.ToString(System.Globalization.CultureInfo.InvariantCulture));
             if (await NotToRunAsync(shard.JobId, cancellationToken) is { } status)
             {
                 // the report counts what an earlier delivery ran, if any
@@ -114,7 +142,7 @@ public sealed class ShardProcessor
                 await StopAsync(renewal, renewLoop);
                 return await SettleAsync(() => _queue.CompleteAsync(message, CancellationToken.None), new ShardResult(ShardDisposition.Skipped, shard, 0));
             }
-            int executed = await RunAsync(shard, dispatched, cancellationToken);
+            int executed = await RunAsync(shard, done, dispatched, cancellationToken);
             await WriteReportAsync(shard, ShardState.Completed, null, cancellationToken);
             await StopAsync(renewal, renewLoop);
             var result = await SettleAsync(() => _queue.CompleteAsync(message, CancellationToken.None), new ShardResult(ShardDisposition.Completed, shard, executed));
@@ -126,8 +154,36 @@ public sealed class ShardProcessor
         {
             await StopAsync(renewal, renewLoop);
             bool cancelled = e is OperationCanceledException && cancellationToken.IsCancellationRequested;
+            if (cancelled && attempt is not null) await ReleaseAsync(shard, attempt); // given back on a stop: this delivery does not count
             return await SettleAsync(() => _queue.AbandonAsync(message, CancellationToken.None), new ShardResult(ShardDisposition.Abandoned, shard, 0, cancelled ? null : e));
         }
+    }
+
+    /// <summary>Records a delivery as given back, best effort (a stopping process may lose the store first: it then counts).</summary>
+    private async Task ReleaseAsync(Shard shard, ShardAttempt attempt)
+    {
+        try
+        {
+            var done = await _checkpoints.GetDoneCustomIdsAsync(shard.JobId, shard.ShardIndex, CancellationToken.None);
+            await _attempts.ReleaseAsync(shard, attempt, done.Count, CancellationToken.None);
+        }
+        catch (Exception e) when (e is BlobStoreException or CheckpointStoreException) { }
+    }
+
+    /// <summary>
+    /// Sends the shard again as its next generation (a message id the queue has not seen) and completes this delivery,
+    /// which is given back rather than run: the fresh message's delivery count starts again, its progress record does not.
+    /// </summary>
+    private async Task<ShardResult> ResendAsync(ReceivedMessage message, Shard shard, ShardAttempt attempt, int numDone, CancellationToken cancellationToken)
+    {
+        await _attempts.ReleaseAsync(shard, attempt, numDone, cancellationToken);
+        try { await _queue.SendAsync([new OutgoingMessage(ShardAttempts.MessageIdOf(shard, attempt.Generation + 1), message.Body)], cancellationToken); }
+        catch (WorkQueueException e)
+        {
+            // not sent: this message stays the shard's, delivered again
+            return await SettleAsync(() => _queue.AbandonAsync(message, CancellationToken.None), new ShardResult(ShardDisposition.Abandoned, shard, 0, e));
+        }
+        return await SettleAsync(() => _queue.CompleteAsync(message, CancellationToken.None), new ShardResult(ShardDisposition.Resent, shard, 0));
     }
 
     /// <summary>
@@ -163,9 +219,8 @@ public sealed class ShardProcessor
         }
     }
 
-    private async Task<int> RunAsync(Shard shard, TaskCompletionSource? dispatched, CancellationToken cancellationToken)
+    private async Task<int> RunAsync(Shard shard, IReadOnlySet<string> done, TaskCompletionSource? dispatched, CancellationToken cancellationToken)
     {
-        var done = await _checkpoints.GetDoneCustomIdsAsync(shard.JobId, shard.ShardIndex, cancellationToken);
         var seen = new HashSet<string>(done, StringComparer.Ordinal);
         var inFlight = new List<Task>();
         int executed = 0;

@@ -26,6 +26,13 @@ internal sealed class PieceNormalizer
         (_trieUnits, _normalized) = SplitCharsMap(model.PrecompiledCharsMap);
     }
 
+    /// <summary>Appends UTF-8 <paramref name="bytes"/> as chars, without a string per piece (a prompt is millions of them).</summary>
+    private static void AppendUtf8(StringBuilder output, ReadOnlySpan<byte> bytes)
+    {
+        Span<char> chars = bytes.Length <= 256 ? stackalloc char[bytes.Length] : new char[bytes.Length];
+        output.Append(chars[..Encoding.UTF8.GetChars(bytes, chars)]);
+    }
+
     public string Normalize(string text)
     {
         ReadOnlySpan<byte> input = Encoding.UTF8.GetBytes(text);
@@ -65,7 +72,7 @@ internal sealed class PieceNormalizer
             }
             if (!replacement.IsEmpty)
             {
-                output.Append(Encoding.UTF8.GetString(replacement));
+                AppendUtf8(output, replacement);
                 isPrevSpace = replacement[^1] == (byte)' ';
             }
             input = input[consumed..];

@@ -20,7 +20,14 @@ public sealed class TextTokenizer
         Model = model;
         _normalizer = new PieceNormalizer(model);
         _segmenter = new BpeSegmenter(model);
+        MaxPieceChars = Math.Max(1, model.Pieces.Where(p => p.Type is PieceType.Normal or PieceType.UserDefined).Select(p => p.Piece.Length).DefaultIfEmpty(1).Max());
     }
+
+    /// <summary>
+    /// The most normalized text one id stands for, in UTF-16 chars (its longest piece; a byte or unknown piece stands
+    /// for at most one char): the bound <see cref="MinTokenCount"/> rests on.
+    /// </summary>
+    public int MaxPieceChars { get; }
 
     /// <summary>Number of pieces, including control and byte pieces (32000 for LLaMA).</summary>
     public int VocabSize => Model.Pieces.Count;
@@ -61,6 +68,18 @@ public sealed class TextTokenizer
         var ids = new List<int>();
         _segmenter.Encode(_normalizer.Normalize(text), ids);
         return ids;
+    }
+
+    /// <summary>
+    /// A lower bound on <c>Encode(text).Count</c> that costs one pass of normalization and no segmentation: no id
+    /// stands for more than <see cref="MaxPieceChars"/> chars of the normalized text. It lets a caller refuse a text far
+    /// too long for a context without running BPE over all of it.
+    /// </summary>
+    public int MinTokenCount(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var normalized = _normalizer.Normalize(text).Length;
+        return (normalized + MaxPieceChars - 1) / MaxPieceChars;
     }
 
     /// <summary>

@@ -70,6 +70,21 @@ public sealed class TextTokenizerTests(SentencePieceReferenceFixture reference) 
     }
 
     [Fact]
+    public void MinTokenCount_isAtMostTheCountOfEveryCorpusTextAndOfLongRuns()
+    {
+        var small = TextTokenizer.Load(reference.SmallBpePath);
+        string[] runs = [new string('a', 5000), string.Concat(Enumerable.Repeat("the ", 2000)), string.Concat(Enumerable.Repeat("日本語 ", 800)), new string('-', 3000)];
+        List<string> over = [.. from tokenizer in new[] { Llama.Value, small }
+                                from text in reference.Texts.Concat(runs)
+                                where tokenizer.MinTokenCount(text) > tokenizer.Encode(text).Count
+                                select $"{tokenizer.MinTokenCount(text)} > {tokenizer.Encode(text).Count}: {text[..Math.Min(40, text.Length)]}"];
+
+        Assert.Empty(over);
+        Assert.True(Llama.Value.MinTokenCount(runs[0]) >= 5000 / Llama.Value.MaxPieceChars); // a bound, not zero
+        Assert.Equal(0, Llama.Value.MinTokenCount(""));
+    }
+
+    [Fact]
     public void Encode_helloWorldWithLlama_returnsKnownIds()
     {
         Assert.Equal([15043, 3186], Llama.Value.Encode("Hello world"));
