@@ -64,6 +64,15 @@ public sealed class WebhookTests(ServerFixture server)
     [InlineData("https://10.1.2.3/hook")]
     [InlineData("https://192.168.0.10/hook")]
     [InlineData("ftp://example.com/hook")]
+    [InlineData("https://[64:ff9b::a9fe:a9fe]/hook")]                       // NAT64 of 169.254.169.254
+    [InlineData("https://[2002:a9fe:a9fe::]/hook")]                         // 6to4
+    [InlineData("https://[::a9fe:a9fe]/hook")]                              // IPv4-compatible
+    [InlineData("https://[::ffff:0:a9fe:a9fe]/hook")]                       // SIIT
+    [InlineData("https://[2001:0:4136:e378:8000:63bf:5601:5601]/hook")]     // Teredo, client 169.254.169.254
+    [InlineData("https://198.18.0.1/hook")]                                 // benchmarking
+    [InlineData("https://192.0.0.1/hook")]                                  // IETF protocol assignments
+    [InlineData("https://192.0.2.1/hook")]                                  // documentation
+    [InlineData("https://[2001:db8::1]/hook")]                              // documentation
     public async Task Create_webhookAimedAtPrivateOrMetadataAddress_is400(string url)
     {
         using var client = server.Client(ServerFixture.Keys[0]);

@@ -50,8 +50,10 @@ public sealed class WebhookDelivererOptions
 /// the message's delivery count. 2xx: recorded and completed. 410 Gone: recorded as disabled, completed.
 /// Other status, timeout or connection failure: recorded and redelivered after <c>RetryDelays[n-1]</c>,
 /// or, once the schedule is used up, recorded as given up and dead-lettered. A URL the policy refuses at
-/// delivery time is recorded as rejected. An event whose log already holds a final outcome is not sent
-/// again. Each attempt is appended to <c>jobs/{id}/webhook_deliveries.jsonl</c> before the message is settled.
+/// delivery time is recorded as rejected, and so is an address it refuses at connect (the name resolved
+/// elsewhere after the check, DNS rebinding: the error says "refused at connect"). An event whose log already
+/// holds a final outcome is not sent again. Each attempt is appended to <c>jobs/{id}/webhook_deliveries.jsonl</c>
+/// before the message is settled.
 /// </summary>
 public sealed class WebhookDeliverer
 {
@@ -189,9 +191,9 @@ public sealed class WebhookDeliverer
         {
             return (null, $"timeout: no answer within {_options.Timeout.TotalSeconds:0.###} s", false);
         }
-        catch (HttpRequestException e) when (e.InnerException is WebhookUrlException url)
+        catch (HttpRequestException e) when (e.InnerException is WebhookUrlException url) // the check passed, the name then resolved elsewhere
         {
-            return (null, $"url_{url.Reason.SnakeCase()}: {url.Message}", !url.IsTransient);
+            return (null, $"url_{url.Reason.SnakeCase()}: {(url.IsTransient ? "at" : "refused at")} connect: {url.Message}", !url.IsTransient);
         }
         catch (HttpRequestException e)
         {

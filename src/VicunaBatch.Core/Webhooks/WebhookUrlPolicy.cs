@@ -9,11 +9,12 @@ public sealed class WebhookUrlPolicyOptions
     /// <summary>Allow <c>http://</c> URLs. Default false (https only).</summary>
     public bool AllowHttp { get; init; }
 
-    /// <summary>Allow hosts that are or resolve to loopback (127.0.0.0/8, ::1, localhost). Default false.</summary>
+    /// <summary>Allow hosts that are or resolve to loopback (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104, localhost). Default false.</summary>
     public bool AllowLoopback { get; init; }
 
-    /// <summary>Allow private and link-local ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7,
-    /// 169.254/16, fe80::/10). Default false. Cloud metadata (169.254.169.254) is link-local.</summary>
+    /// <summary>Allow private and link-local ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7, fec0::/10,
+    /// 169.254/16, fe80::/10), and their IPv4-mapped forms. Default false. Cloud metadata (169.254.169.254) is
+    /// link-local. No other IPv6 form of these IPv4 addresses (NAT64, 6to4, Teredo, …) is ever allowed.</summary>
     public bool AllowPrivateNetworks { get; init; }
 }
 
@@ -28,10 +29,16 @@ public enum WebhookUrlRejection
     PrivateNetwork,
     /// <summary>0.0.0.0/8 or ::.</summary>
     Unspecified,
-    /// <summary>Multicast, broadcast or reserved (240/4) addresses: never a webhook receiver.</summary>
+    /// <summary>Multicast, broadcast, 240/4, or IPv6 outside 2000::/3 that IANA holds reserved: never a webhook receiver.</summary>
     Reserved,
     /// <summary>The name did not resolve (may succeed later).</summary>
     ResolutionFailed,
+    /// <summary>An IANA special-purpose range that is no webhook receiver: documentation, benchmarking, IETF protocol
+    /// assignments (192.0.0.0/24, 2001::/23), discard-only, ORCHID, SRv6 SIDs, AS112, AMT, the 6to4 relay anycast.</summary>
+    SpecialPurpose,
+    /// <summary>An IPv6 transition form refused whatever IPv4 address it carries: 6to4, Teredo, IPv4-compatible,
+    /// SIIT, the NAT64 local-use prefix.</summary>
+    Transition,
 }
 
 /// <summary>The one exception of the webhook URL boundary.</summary>
@@ -59,10 +66,25 @@ public sealed class DnsHostResolver : IHostResolver
 
 /// <summary>
 /// Which webhook URLs may be called: absolute, https (unless allowed), and a host that is — and resolves
-/// only to — public addresses unless loopback / private ranges are allowed. Checked when a job is submitted
-/// and again at delivery, where <see cref="WebhookHttp.CreateHandler"/> also re-checks the address it
-/// connects to (DNS rebinding).
+/// only to — public unicast addresses unless loopback / private ranges are allowed. Checked when a job is
+/// submitted and again at delivery, where <see cref="WebhookHttp.CreateHandler"/> also re-checks the address
+/// it connects to (DNS rebinding).
 /// </summary>
+/// <remarks>
+/// <para>Ranges (<c>AddressRanges</c>, the IANA special-purpose registries): loopback is governed by
+/// <see cref="WebhookUrlPolicyOptions.AllowLoopback"/>; private use, shared (100.64/10), unique-local, site-local and
+/// link-local by <see cref="WebhookUrlPolicyOptions.AllowPrivateNetworks"/>; every other special-purpose range,
+/// multicast, broadcast and IPv6 outside 2000::/3 are refused always.</para>
+/// <para>IPv6 forms that carry an IPv4 address are also judged by it. IPv4-mapped (::ffff:0:0/96) is the IPv4
+/// address itself and is judged exactly as that. The NAT64 well-known prefix (64:ff9b::/96) is allowed when it
+/// carries a public IPv4 address: it is how an IPv6-only network reaches IPv4 hosts, and it reaches only what the
+/// IPv4 address would; RFC 6052 forbids it for non-global IPv4, so any other is refused whatever the options.
+/// Refused always, whatever they carry: 6to4 (2002::/16) and Teredo (2001::/32), tunnels through relays that are
+/// deprecated or someone else's, never a webhook receiver; IPv4-compatible (::/96, deprecated) and SIIT
+/// (::ffff:0:0:0/96, obsolete); and the NAT64 local-use prefix (64:ff9b:1::/48), whose IPv4 position depends on the
+/// operator's prefix length and so cannot be read with certainty. When a carried IPv4 address is refused, the reason
+/// is its reason (a 6to4 address of 169.254.169.254 is <see cref="WebhookUrlRejection.LinkLocal"/>).</para>
+/// </remarks>
 public sealed class WebhookUrlPolicy(WebhookUrlPolicyOptions options, IHostResolver? resolver = null)
 {
     private readonly IHostResolver _resolver = resolver ?? DnsHostResolver.Instance;
@@ -106,62 +128,36 @@ public sealed class WebhookUrlPolicy(WebhookUrlPolicyOptions options, IHostResol
         return addresses;
     }
 
-    /// <summary>Throws unless <paramref name="address"/> is in an allowed range.</summary>
+    /// <summary>Throws unless <paramref name="address"/> is allowed: its own range (<see cref="AddressRanges"/>) and
+    /// every IPv4 address it embeds.</summary>
     public void EnsureAllowed(string host, IPAddress address)
     {
-        var range = AddressRanges.Classify(address);
-        bool allowed = range switch
+        if (AddressRanges.Find(address) is not { } range) return;
+        foreach (var embedded in range.EmbeddedAddresses(address))
         {
-            null => true,
-            WebhookUrlRejection.Loopback => Options.AllowLoopback,
-            WebhookUrlRejection.PrivateNetwork or WebhookUrlRejection.LinkLocal => Options.AllowPrivateNetworks,
-            _ => false,
+            if (AddressRanges.Find(embedded) is not { Reason: { } reason } inner) continue;
+            bool mapped = range.Embedded == EmbeddedIPv4.Mapped; // the IPv4 address itself; any other form carries public IPv4 only
+            if (mapped && Allows(reason)) continue;
+            throw Refusal(reason, host, $"{address}, in {range}, which embeds {embedded}, in {inner}", mapped);
+        }
+        if (range.Reason is { } own && !Allows(own)) throw Refusal(own, host, $"{address}, in {range}", liftable: true);
+    }
+
+    private bool Allows(WebhookUrlRejection reason) => reason switch
+    {
+        WebhookUrlRejection.Loopback => Options.AllowLoopback,
+        WebhookUrlRejection.PrivateNetwork or WebhookUrlRejection.LinkLocal => Options.AllowPrivateNetworks,
+        _ => false,
+    };
+
+    private static WebhookUrlException Refusal(WebhookUrlRejection reason, string host, string what, bool liftable)
+    {
+        var option = !liftable ? null : reason switch
+        {
+            WebhookUrlRejection.Loopback => nameof(WebhookUrlPolicyOptions.AllowLoopback),
+            WebhookUrlRejection.PrivateNetwork or WebhookUrlRejection.LinkLocal => nameof(WebhookUrlPolicyOptions.AllowPrivateNetworks),
+            _ => null,
         };
-        if (!allowed)
-            throw new WebhookUrlException(range!.Value, $"webhook host \"{host}\" is {Describe(range.Value)} ({address}); "
-                + (range is WebhookUrlRejection.Loopback ? "allowed only with AllowLoopback"
-                    : range is WebhookUrlRejection.PrivateNetwork or WebhookUrlRejection.LinkLocal ? "allowed only with AllowPrivateNetworks"
-                    : "never allowed"));
+        return new WebhookUrlException(reason, $"webhook host \"{host}\" is {what}; {(option is null ? "never allowed" : $"allowed only with {option}")}");
     }
-
-    private static string Describe(WebhookUrlRejection range) => range switch
-    {
-        WebhookUrlRejection.Loopback => "a loopback address",
-        WebhookUrlRejection.LinkLocal => "a link-local address (cloud metadata lives here)",
-        WebhookUrlRejection.PrivateNetwork => "a private network address",
-        WebhookUrlRejection.Unspecified => "the unspecified address",
-        _ => "a multicast, broadcast or reserved address",
-    };
-}
-
-/// <summary>Address ranges a webhook may not reach by default; null = public unicast.</summary>
-internal static class AddressRanges
-{
-    public static WebhookUrlRejection? Classify(IPAddress address)
-    {
-        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
-        Span<byte> b = stackalloc byte[16];
-        address.TryWriteBytes(b, out int length);
-        if (length == 4) return ClassifyV4(b[0], b[1]);
-
-        if (address.Equals(IPAddress.IPv6Any)) return WebhookUrlRejection.Unspecified;
-        if (address.Equals(IPAddress.IPv6Loopback)) return WebhookUrlRejection.Loopback;
-        if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return WebhookUrlRejection.LinkLocal;          // fe80::/10
-        if ((b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0))                    // fc00::/7, fec0::/10
-            return WebhookUrlRejection.PrivateNetwork;
-        if (b[0] == 0xff) return WebhookUrlRejection.Reserved;                                    // ff00::/8 multicast
-        return null;
-    }
-
-    private static WebhookUrlRejection? ClassifyV4(byte a, byte b) => (a, b) switch
-    {
-        (0, _) => WebhookUrlRejection.Unspecified,                                     // 0/8
-        (127, _) => WebhookUrlRejection.Loopback,                                      // 127/8
-        (169, 254) => WebhookUrlRejection.LinkLocal,                                   // 169.254/16
-        (10, _) or (192, 168) => WebhookUrlRejection.PrivateNetwork,                   // 10/8, 192.168/16
-        (172, >= 16 and <= 31) => WebhookUrlRejection.PrivateNetwork,                  // 172.16/12
-        (100, >= 64 and <= 127) => WebhookUrlRejection.PrivateNetwork,                 // 100.64/10 shared (CGNAT)
-        (>= 224, _) => WebhookUrlRejection.Reserved,                                   // multicast, 240/4, broadcast
-        _ => null,
-    };
 }
