@@ -11,7 +11,6 @@ internal sealed record BatchCreateBody(
     string? WebhookSecret, bool SecretGenerated)
 {
     public static readonly IReadOnlyList<string> WebhookEvents = ["batch.completed", "batch.failed", "batch.cancelled", "batch.expired"];
-    private const int MaxMetadataPairs = 16;
 
     public static (BatchCreateBody? Body, string? Error, string? Param) Parse(JsonElement root, ApiOptions options)
     {
@@ -30,10 +29,10 @@ internal sealed record BatchCreateBody(
             metadata = [];
             foreach (var pair in meta.EnumerateObject())
             {
-                if (pair.Value.ValueKind != JsonValueKind.String) return Fail($"metadata '{pair.Name}' must be a string.", "metadata");
+                if (pair.Value.ValueKind != JsonValueKind.String) return Fail($"metadata '{Abbreviate(pair.Name)}' must be a string.", "metadata");
                 metadata[pair.Name] = pair.Value.GetString()!;
             }
-            if (metadata.Count > MaxMetadataPairs) return Fail($"'metadata' may have at most {MaxMetadataPairs} pairs.", "metadata");
+            if (MetadataLimits.Check(metadata) is { } problem) return Fail(problem, "metadata");
         }
 
         if (!root.TryGetProperty("webhook", out var hook) || hook.ValueKind == JsonValueKind.Null)

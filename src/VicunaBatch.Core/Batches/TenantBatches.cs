@@ -17,6 +17,7 @@ public sealed class TenantBatches(IBlobStore blobs, IJobStore jobs, JobSubmitter
     {
         if (creation.Webhook is not null && string.IsNullOrEmpty(creation.WebhookSecret))
             throw new ArgumentException("a webhook needs a signing secret", nameof(creation));
+        if (creation.Metadata is { } metadata && MetadataLimits.Check(metadata) is { } problem) throw new ArgumentException(problem, nameof(creation));
         var jobId = JobIds.New();
         var now = time.GetUtcNow();
         var record = new BatchRecord(jobId, creation.Owner, creation.InputFile.Id, now.ToUnixTimeSeconds());
