@@ -44,10 +44,11 @@ internal static class BatchHandlers
         if (!report.IsValid)
             return ApiErrors.BadRequest(ValidationObject.Summarize(report, file.Id), "input_file_id", "invalid_input_file", ValidationObject.From(report));
 
+        // accepted: created whole even if the client goes away now (a create cut short would leave a batch that never runs)
         var (job, record) = await batches.CreateAsync(new BatchCreation(owner, file, body.Endpoint)
         {
             Metadata = body.Metadata, Webhook = body.Webhook, WebhookSecret = body.WebhookSecret,
-        }, cancellationToken);
+        }, CancellationToken.None);
         var node = await objects.RenderAsync(job, record, cancellationToken);
         if (body.SecretGenerated && node["webhook"] is JsonObject webhook) webhook["secret"] = body.WebhookSecret; // shown once, here only
         return Results.Json(node, ApiJson.Options);

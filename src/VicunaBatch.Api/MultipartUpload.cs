@@ -10,8 +10,9 @@ namespace VicunaBatch.Api;
 /// the <c>file</c> part is handed to <c>onFile</c> as a stream as it arrives, with the fields
 /// that preceded it; afterwards the result maps <c>file</c> to its file name.
 /// A body past <c>maxBytes</c> (counted as it is read: a chunked body has no Content-Length), one that breaks off or
-/// does not parse, or one of more than <see cref="MaxParts"/> parts throws <see cref="RequestBodyException"/> — from
-/// inside <c>onFile</c>'s stream too, so what it was writing is dropped.
+/// does not parse, one of more than <see cref="MaxParts"/> parts, or a part name sent twice throws
+/// <see cref="RequestBodyException"/> — from inside <c>onFile</c>'s stream too, so what it was writing is dropped. A file
+/// <c>onFile</c> stored before such a throw is the caller's to delete.
 /// </summary>
 internal static class MultipartUpload
 {
@@ -46,6 +47,7 @@ internal static class MultipartUpload
             if (++numParts > MaxParts) throw RequestBodyException.Malformed($"more than {MaxParts} parts.");
             if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition)) continue;
             var name = HeaderUtilities.RemoveQuotes(disposition.Name).Value ?? "";
+            if (fields.ContainsKey(name)) throw RequestBodyException.DuplicatePart(name);
             var body = new RequestBodyStream(section.Body, null); // the reader's own "unexpected end" is the client's too
             if (disposition.IsFileDisposition())
             {

@@ -9,6 +9,8 @@ internal enum RequestBodyFault
     Malformed,
     /// <summary>Longer than the limit: 413 <c>request_too_large</c>.</summary>
     TooLarge,
+    /// <summary>A part sent twice (two <c>file</c> parts: one would be stored and never named): 400 <c>duplicate_parameter</c>.</summary>
+    DuplicatePart,
 }
 
 /// <summary>
@@ -29,9 +31,15 @@ internal sealed class RequestBodyException(RequestBodyFault reason, string messa
     public static RequestBodyException Malformed(string why, Exception? inner = null) =>
         new(RequestBodyFault.Malformed, $"The multipart/form-data body could not be read: {why}", null, inner);
 
-    public IResult ToResult() => Reason == RequestBodyFault.TooLarge
-        ? ApiErrors.Error(StatusCodes.Status413PayloadTooLarge, Message, "request_too_large", Param)
-        : ApiErrors.BadRequest(Message, Param, "invalid_multipart");
+    public static RequestBodyException DuplicatePart(string name) =>
+        new(RequestBodyFault.DuplicatePart, $"'{BatchCreateBody.Abbreviate(name)}' was sent more than once; send one.", name);
+
+    public IResult ToResult() => Reason switch
+    {
+        RequestBodyFault.TooLarge => ApiErrors.Error(StatusCodes.Status413PayloadTooLarge, Message, "request_too_large", Param),
+        RequestBodyFault.DuplicatePart => ApiErrors.BadRequest(Message, Param, "duplicate_parameter"),
+        _ => ApiErrors.BadRequest(Message, Param, "invalid_multipart"),
+    };
 }
 
 /// <summary>

@@ -22,6 +22,8 @@ public sealed class RequestFaultTests(ProbeServerFixture server)
         { "v1/files", "this is not multipart at all" },
         { "v1/files", RawMultipart.Field("purpose", "batch") + RawMultipart.FileHeader() + Line }, // ends inside the file part
         { "v1/files", RawMultipart.Field("purpose", "batch") + "--" + RawMultipart.Boundary + "\r\nContent-Disposition form-data no colon\r\n\r\nx\r\n" + RawMultipart.End },
+        // the file part is whole and stored before the bad part: it must go too
+        { "v1/files", RawMultipart.File(Line) + "--" + RawMultipart.Boundary + "\r\nContent-Disposition form-data no colon\r\n\r\nx\r\n" + RawMultipart.End },
         { "v1/batches/validate", RawMultipart.FileHeader() + Line },
         { "v1/files", string.Concat(Enumerable.Range(0, 17).Select(i => RawMultipart.Field($"f{i}", "x"))) + RawMultipart.End }, // more than 16 parts
     };

@@ -54,6 +54,7 @@ public sealed class ApiFunctionsRefusalTests(AzuriteFixture azurite) : IAsyncLif
 
     public static TheoryData<string, string, int, string?> Uploads => new()
     {
+        { "two file parts", FilePart(Line) + FilePart(Line, "b.jsonl") + Field("purpose", "batch") + End, 400, "file" },
         { "purpose refused after the file", FilePart(Line) + Field("purpose", "fine-tune") + End, 400, "purpose" },
         { "ends inside the file part", Field("purpose", "batch") + FilePart(Line)[..^2], 400, null },
         { "over the upload limit", Field("purpose", "batch") + FilePart(new string('x', MaxUploadBytes)) + End, 413, null },
