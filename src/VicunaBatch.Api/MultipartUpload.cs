@@ -32,12 +32,12 @@ internal static class MultipartUpload
             || !contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
             || HeaderUtilities.RemoveQuotes(contentType.Boundary).Value is not { Length: > 0 } boundary)
             return null;
-        if (boundary.Length > MaxBoundaryLength) throw RequestBodyException.Malformed($"the boundary is longer than {MaxBoundaryLength} characters.");
-        if (request.ContentLength > maxBytes) throw RequestBodyException.TooLarge(maxBytes);
-        // the limit is counted below, where a host has no such feature too; the server then drains what the client still
-        // sends after the 413 (to nowhere, for at most a few seconds), so the client reads the answer instead of a reset
+        // the limit is counted here, where a host has no such feature too; Kestrel, with none of its own, then drains what
+        // the client still sends after a 413 (to nowhere, for at most its 5 s), so the client reads the answer, not a reset
         if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
             limit.MaxRequestBodySize = null;
+        if (boundary.Length > MaxBoundaryLength) throw RequestBodyException.Malformed($"the boundary is longer than {MaxBoundaryLength} characters.");
+        if (request.ContentLength > maxBytes) throw RequestBodyException.TooLarge(maxBytes);
 
         var fields = new Dictionary<string, string>(StringComparer.Ordinal);
         var reader = new MultipartReader(boundary, new RequestBodyStream(request.Body, maxBytes)) { BodyLengthLimit = null };
