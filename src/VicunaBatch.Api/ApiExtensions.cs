@@ -2,6 +2,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using VicunaBatch.Core.Batches;
 using VicunaBatch.Core.Files;
 using VicunaBatch.Core.Ports;
@@ -23,16 +25,20 @@ public static class ApiExtensions
         options.Validate();
         services.AddSingleton(options);
         services.AddSingleton<ApiKeyFilter>();
+        services.AddSingleton(sp => new ApiFaultFilter(sp.GetService<ILogger<ApiFaultFilter>>() ?? NullLogger<ApiFaultFilter>.Instance));
         services.AddSingleton<BatchObjects>();
-        services.AddSingleton(sp => new BatchApi(sp.GetRequiredService<ApiKeyFilter>(), sp.GetRequiredService<FileCatalog>(),
-            sp.GetRequiredService<TenantBatches>(), sp.GetRequiredService<InputDryRun>(), sp.GetRequiredService<BatchObjects>(), options));
+        services.AddSingleton(sp => new BatchApi(sp.GetRequiredService<ApiKeyFilter>(), sp.GetRequiredService<ApiFaultFilter>(),
+            sp.GetRequiredService<FileCatalog>(), sp.GetRequiredService<TenantBatches>(), sp.GetRequiredService<InputDryRun>(),
+            sp.GetRequiredService<BatchObjects>(), options));
         return services;
     }
 
-    /// <summary>Maps <c>/v1/files…</c> and <c>/v1/batches…</c>, all behind bearer-key authentication.</summary>
+    /// <summary>Maps <c>/v1/files…</c> and <c>/v1/batches…</c>, all behind bearer-key authentication and
+    /// <see cref="ApiFaultFilter"/> (what a handler throws is answered in OpenAI's error shape).</summary>
     public static RouteGroupBuilder MapVicunaBatchApi(this IEndpointRouteBuilder endpoints)
     {
         var v1 = endpoints.MapGroup("/v1");
+        v1.AddEndpointFilter(endpoints.ServiceProvider.GetRequiredService<ApiFaultFilter>()); // outermost: added first
         v1.AddEndpointFilter<ApiKeyFilter>();
         v1.MapPost("/files", FileHandlers.UploadAsync).DisableAntiforgery();
         v1.MapGet("/files/{fileId}", FileHandlers.GetAsync);

@@ -7,19 +7,21 @@ namespace VicunaBatch.Api;
 /// <summary>
 /// The API's operations as plain calls over an <see cref="HttpContext"/>, each behind the same bearer-key check
 /// as the mapped endpoints: the entry point for a host that routes requests itself (the Azure Functions HTTP
-/// triggers), so both hosts run the same handlers. Registered by <see cref="ApiExtensions.AddVicunaBatchApi"/>.
+/// triggers), so both hosts run the same handlers, and what they throw is answered as serve answers it
+/// (<see cref="ApiFaultFilter"/>). Registered by <see cref="ApiExtensions.AddVicunaBatchApi"/>.
 /// </summary>
 public sealed class BatchApi
 {
     private readonly ApiKeyFilter _keys;
+    private readonly ApiFaultFilter _faults;
     private readonly FileCatalog _files;
     private readonly TenantBatches _batches;
     private readonly InputDryRun _dryRun;
     private readonly BatchObjects _objects;
     private readonly ApiOptions _options;
 
-    internal BatchApi(ApiKeyFilter keys, FileCatalog files, TenantBatches batches, InputDryRun dryRun, BatchObjects objects, ApiOptions options) =>
-        (_keys, _files, _batches, _dryRun, _objects, _options) = (keys, files, batches, dryRun, objects, options);
+    internal BatchApi(ApiKeyFilter keys, ApiFaultFilter faults, FileCatalog files, TenantBatches batches, InputDryRun dryRun, BatchObjects objects, ApiOptions options) =>
+        (_keys, _faults, _files, _batches, _dryRun, _objects, _options) = (keys, faults, files, batches, dryRun, objects, options);
 
     /// <summary><c>POST /v1/files</c></summary>
     public Task<IResult> UploadFileAsync(HttpContext context) =>
@@ -54,5 +56,5 @@ public sealed class BatchApi
         RunAuthenticatedAsync(context, ct => ValidateHandler.ValidateAsync(context, _files, _dryRun, _options, ct));
 
     private async Task<IResult> RunAuthenticatedAsync(HttpContext context, Func<CancellationToken, Task<IResult>> handler) =>
-        _keys.Authenticate(context) ?? await handler(context.RequestAborted);
+        (IResult)(await _faults.RunAsync(context, async () => _keys.Authenticate(context) ?? await handler(context.RequestAborted)))!;
 }

@@ -11,7 +11,6 @@ internal sealed record BatchCreateBody(
     string? WebhookSecret, bool SecretGenerated)
 {
     public static readonly IReadOnlyList<string> WebhookEvents = ["batch.completed", "batch.failed", "batch.cancelled", "batch.expired"];
-    private const int MaxMetadataPairs = 16;
 
     public static (BatchCreateBody? Body, string? Error, string? Param) Parse(JsonElement root, ApiOptions options)
     {
@@ -20,9 +19,8 @@ internal sealed record BatchCreateBody(
         var endpointUrl = Text(root, "endpoint");
         if (endpointUrl is null) return Fail("Missing required parameter: 'endpoint'.", "endpoint");
         if (!BatchEndpoints.TryParseUrl(endpointUrl, out var endpoint))
-            return Fail($"Unsupported endpoint '{endpointUrl}': use '{BatchEndpoints.ChatCompletionsUrl}' or '{BatchEndpoints.CompletionsUrl}'.", "endpoint");
-        var window = Text(root, "completion_window");
-        if (window is not null and not "24h") return Fail($"Unsupported completion_window '{window}': only '24h' is supported.", "completion_window");
+            return Fail($"Unsupported endpoint '{Abbreviate(endpointUrl)}': use '{BatchEndpoints.ChatCompletionsUrl}' or '{BatchEndpoints.CompletionsUrl}'.", "endpoint");
+        if (CompletionWindowProblem(root) is { } windowProblem) return Fail(windowProblem, "completion_window");
 
         Dictionary<string, string>? metadata = null;
         if (root.TryGetProperty("metadata", out var meta) && meta.ValueKind != JsonValueKind.Null)
@@ -31,10 +29,10 @@ internal sealed record BatchCreateBody(
             metadata = [];
             foreach (var pair in meta.EnumerateObject())
             {
-                if (pair.Value.ValueKind != JsonValueKind.String) return Fail($"metadata '{pair.Name}' must be a string.", "metadata");
+                if (pair.Value.ValueKind != JsonValueKind.String) return Fail($"metadata '{Abbreviate(pair.Name)}' must be a string.", "metadata");
                 metadata[pair.Name] = pair.Value.GetString()!;
             }
-            if (metadata.Count > MaxMetadataPairs) return Fail($"'metadata' may have at most {MaxMetadataPairs} pairs.", "metadata");
+            if (MetadataLimits.Check(metadata) is { } problem) return Fail(problem, "metadata");
         }
 
         if (!root.TryGetProperty("webhook", out var hook) || hook.ValueKind == JsonValueKind.Null)
@@ -44,6 +42,16 @@ internal sealed record BatchCreateBody(
         bool generated = secret is null;
         secret ??= "whsec_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
         return (new BatchCreateBody(fileId, endpoint, metadata, webhook, secret, generated), null, null);
+    }
+
+    /// <summary>As OpenAI: <c>completion_window</c> is required and is the string <c>"24h"</c>.</summary>
+    private static string? CompletionWindowProblem(JsonElement root)
+    {
+        if (!root.TryGetProperty("completion_window", out var window)) return "Missing required parameter: 'completion_window' (use '24h').";
+        if (window.ValueKind != JsonValueKind.String)
+            return $"Invalid type for 'completion_window': expected the string '24h', but got {window.ValueKind.ToString().ToLowerInvariant()}.";
+        var text = window.GetString();
+        return text == "24h" ? null : $"Invalid value for 'completion_window': '{Abbreviate(text!)}'. Supported values are: '24h'.";
     }
 
     private static (WebhookSettings?, string?, string?) ParseWebhook(JsonElement hook, ApiOptions options)
@@ -68,6 +76,9 @@ internal sealed record BatchCreateBody(
         }
         return (new WebhookSettings(url, events.Count > 0 ? events : WebhookEvents), secret, null);
     }
+
+    /// <summary>A value as an error message quotes it: at most 40 characters of it.</summary>
+    internal static string Abbreviate(string text) => text.Length <= 40 ? text : text[..40] + "...";
 
     private static string? Text(JsonElement obj, string name) =>
         obj.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;

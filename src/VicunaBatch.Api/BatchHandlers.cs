@@ -25,9 +25,14 @@ internal static class BatchHandlers
             {
                 await new WebhookUrlPolicy(options.WebhookUrls).ValidateAsync(hook.Url, cancellationToken);
             }
-            catch (WebhookUrlException e) when (!e.IsTransient)
+            catch (WebhookUrlException e) when (e.Reason == WebhookUrlRejection.ResolutionFailed)
             {
-                return ApiErrors.BadRequest($"webhook.url is not allowed: {e.Message}", "webhook.url");
+                // may resolve later, but nothing is created for a host that does not resolve now
+                return ApiErrors.BadRequest($"webhook.url cannot be reached: {e.Message}", "webhook.url", "webhook_host_unresolved");
+            }
+            catch (WebhookUrlException e)
+            {
+                return ApiErrors.BadRequest($"webhook.url is not allowed: {e.Message}", "webhook.url", "invalid_webhook_url");
             }
         }
         if (await files.GetAsync(owner, body.InputFileId, cancellationToken) is not { Purpose: FilePurpose.Batch } file)
@@ -39,10 +44,11 @@ internal static class BatchHandlers
         if (!report.IsValid)
             return ApiErrors.BadRequest(ValidationObject.Summarize(report, file.Id), "input_file_id", "invalid_input_file", ValidationObject.From(report));
 
+        // accepted: created whole even if the client goes away now (a create cut short would leave a batch that never runs)
         var (job, record) = await batches.CreateAsync(new BatchCreation(owner, file, body.Endpoint)
         {
             Metadata = body.Metadata, Webhook = body.Webhook, WebhookSecret = body.WebhookSecret,
-        }, cancellationToken);
+        }, CancellationToken.None);
         var node = await objects.RenderAsync(job, record, cancellationToken);
         if (body.SecretGenerated && node["webhook"] is JsonObject webhook) webhook["secret"] = body.WebhookSecret; // shown once, here only
         return Results.Json(node, ApiJson.Options);
@@ -85,13 +91,37 @@ internal static class BatchHandlers
         return Results.Json(await objects.RenderAsync(found!.Value.Stored.Job, found.Value.Record, cancellationToken), ApiJson.Options);
     }
 
+    /// <summary>The body as JSON, or null when it is not JSON or one of its strings does not decode (invalid UTF-8, a lone
+    /// surrogate escape: the parser lets them through, and reading them would throw later).</summary>
     internal static async Task<JsonElement?> ReadJsonAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         try
         {
             using var document = await JsonDocument.ParseAsync(request.Body, default, cancellationToken);
-            return document.RootElement.Clone();
+            return Decodes(document.RootElement) ? document.RootElement.Clone() : null;
         }
         catch (JsonException) { return null; }
+    }
+
+    private static bool Decodes(JsonElement element)
+    {
+        try
+        {
+            Read(element);
+            return true;
+        }
+        catch (InvalidOperationException) { return false; } // "Cannot transcode invalid UTF-8 JSON text to UTF-16 string"
+
+        static void Read(JsonElement element) // depth: at most the parser's 64
+        {
+            if (element.ValueKind == JsonValueKind.String) _ = element.GetString();
+            else if (element.ValueKind == JsonValueKind.Array) foreach (var item in element.EnumerateArray()) Read(item);
+            else if (element.ValueKind == JsonValueKind.Object)
+                foreach (var property in element.EnumerateObject())
+                {
+                    _ = property.Name;
+                    Read(property.Value);
+                }
+        }
     }
 }

@@ -33,7 +33,10 @@ internal static class ClientCommands
         var file = new Argument<FileInfo>("FILE") { Description = "Prompts: JSONL (OpenAI Batch lines or {\"prompt\" | \"messages\", ...}) or .txt (one prompt per line)." };
         var endpoint = new Option<string?>("--endpoint") { Description = "/v1/chat/completions or /v1/completions. Default: the request lines' (a file with lines for both is refused: a batch has one endpoint)." };
         var webhook = new Option<string?>("--webhook") { Description = "URL that gets the signed event when the batch ends (its secret is printed once)." };
-        var metadata = new Option<string[]>("--metadata") { Description = "KEY=VALUE kept with the batch (repeatable)." };
+        var metadata = new Option<string[]>("--metadata")
+        {
+            Description = $"KEY=VALUE kept with the batch (repeatable; at most {MetadataLimits.MaxPairs} pairs, keys of at most {MetadataLimits.MaxKeyLength} characters, values of at most {MetadataLimits.MaxValueLength})."
+        };
         var wait = new Option<bool>("--wait") { Description = "Wait for the batch to end, with progress, then download its files as `results` does." };
         var output = new Option<DirectoryInfo?>("--out") { Description = "With --wait: where the files go. Default: ./results/<batch id>/" };
         var command = new Command("submit", "Submit a bulk prompt file to the batch API (serve, or the Function App); prints the batch id.")
@@ -229,6 +232,8 @@ internal static class ClientCommands
             if (at <= 0) throw new UsageException($"--metadata {pair}: give KEY=VALUE");
             metadata[pair[..at]] = pair[(at + 1)..];
         }
+        // the API's limits, said before anything is uploaded
+        if (MetadataLimits.Check(metadata) is { } problem) throw new UsageException($"--metadata: {problem}");
         return metadata;
     }
 

@@ -72,6 +72,9 @@ public sealed record ServeSettings(int Port, string ModelPath, string DataPath, 
     public int Workers { get; init; } = 4;
     public InputOptions Input { get; init; } = new();
 
+    /// <summary>Largest accepted upload body, in bytes (<see cref="ApiOptions.MaxUploadBytes"/>; default 200 MiB).</summary>
+    public long MaxUploadBytes { get; init; } = new ApiOptions().MaxUploadBytes;
+
     /// <summary>Folder of pipeline definitions run on their schedules (<see cref="PipelineLoop"/>); null: none.</summary>
     public string? PipelinesPath { get; init; }
 
@@ -86,6 +89,7 @@ public sealed record ServeSettings(int Port, string ModelPath, string DataPath, 
         Defaults.Validate();
         new ShardPumpOptions { MaxConcurrentShards = Workers }.Validate();
         Input.Validate();
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxUploadBytes, 1, nameof(MaxUploadBytes));
     }
 }
 
@@ -161,6 +165,7 @@ public static class ServeHost
         services.AddVicunaBatchApi(api =>
         {
             api.ApiKeys.AddRange(keys);
+            api.MaxUploadBytes = settings.MaxUploadBytes;
             api.AllowLoopbackWebhooks = true; // the local server may call back to a receiver on this machine
         });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));

@@ -36,6 +36,7 @@ public static class FunctionsExtensions
         services.AddVicunaBatchApi(api =>
         {
             api.ApiKeys.AddRange(options.ApiKeys);
+            api.MaxUploadBytes = options.MaxUploadBytes;
             api.AllowLoopbackWebhooks = options.AllowLoopbackWebhooks;
         });
         services.AddSingleton(sp => new InboxAddress(sp.GetRequiredService<BlobServiceClient>().AccountName,

@@ -15,6 +15,9 @@ public sealed class FunctionsOptions
     /// <summary>Accepted bearer keys, comma-separated (<c>Api__Keys</c>); each key is a tenant. Required.</summary>
     public List<string> ApiKeys { get; } = [];
 
+    /// <summary>Largest accepted upload body in bytes (<c>Api__MaxUploadBytes</c>). Default <see cref="Api.ApiOptions.MaxUploadBytes"/>'s, 200 MiB.</summary>
+    public long MaxUploadBytes { get; set; } = new Api.ApiOptions().MaxUploadBytes;
+
     /// <summary>The <c>whsec_…</c> secret that signs webhooks of jobs without their own (inbox jobs) (<c>Webhooks__SigningSecret</c>). Required.</summary>
     public string SigningSecret { get; set; } = "";
 
@@ -47,6 +50,7 @@ public sealed class FunctionsOptions
     {
         var options = new FunctionsOptions
         {
+            MaxUploadBytes = configuration.GetValue("Api:MaxUploadBytes", new Api.ApiOptions().MaxUploadBytes),
             SigningSecret = configuration["Webhooks:SigningSecret"] ?? "",
             AllowLoopbackWebhooks = configuration.GetValue("Webhooks:AllowLoopback", false),
             RetryDelays = configuration["Webhooks:RetryDelays"] is { Length: > 0 } delays
@@ -66,6 +70,7 @@ public sealed class FunctionsOptions
         foreach (var (name, value) in new[] { ("Api__Keys", string.Join(',', ApiKeys)), ("Webhooks__SigningSecret", SigningSecret) })
             if (value.Contains("@Microsoft.KeyVault(", StringComparison.OrdinalIgnoreCase))
                 throw new ArgumentException($"{name} is an unresolved Key Vault reference: create the secret, and check the app identity's Key Vault Secrets User role");
+        if (MaxUploadBytes < 1) throw new ArgumentException($"Api__MaxUploadBytes {MaxUploadBytes} must be at least 1");
         if (ApiKeys.Count == 0) throw new ArgumentException("no API key configured: set Api__Keys (comma-separated; a Key Vault reference on Azure)");
         if (string.IsNullOrEmpty(SigningSecret)) throw new ArgumentException("no webhook signing secret configured: set Webhooks__SigningSecret (whsec_…; a Key Vault reference on Azure)");
         var deliverer = DelivererOptions();

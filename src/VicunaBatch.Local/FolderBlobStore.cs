@@ -24,7 +24,8 @@ public sealed class FolderBlobStoreOptions
 /// "{root}/.tmp" (made at the first write, so a store that is only read — a pipeline's source folder — gains no folder)
 /// and are renamed into place (readers never see half a blob). ETag = size + mtime.
 /// Create-only is an atomic no-overwrite rename; if-match is checked under an exclusive lock file,
-/// so conditions hold across processes.
+/// so conditions hold across processes. Folders are made by a put and removed by the delete that empties them, as a
+/// flat blob namespace has none: a deleted blob leaves no trace.
 /// </summary>
 public sealed class FolderBlobStore : IBlobStore
 {
@@ -53,11 +54,19 @@ public sealed class FolderBlobStore : IBlobStore
                 await file.FlushAsync(cancellationToken);
                 if (_options.FlushToDisk) file.Flush(flushToDisk: true);
             }
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            if (condition.CreateOnly) MoveCreateOnly(name, temp, path);
-            else if (condition.ETag is { } etag) await MoveIfMatchAsync(name, temp, path, etag, cancellationToken);
-            else File.Move(temp, path, overwrite: true);
-            return PropertiesOf(name, new FileInfo(path));
+            for (int attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                    if (condition.CreateOnly) MoveCreateOnly(name, temp, path);
+                    else if (condition.ETag is { } etag) await MoveIfMatchAsync(name, temp, path, etag, cancellationToken);
+                    else File.Move(temp, path, overwrite: true);
+                    return PropertiesOf(name, new FileInfo(path));
+                }
+                // a delete emptied and removed the folder meanwhile (rename's ENOENT reads as either exception)
+                catch (IOException e) when (e is DirectoryNotFoundException or FileNotFoundException && attempt < 10 && File.Exists(temp)) { }
+            }
         }
         catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
         {
@@ -118,7 +127,21 @@ public sealed class FolderBlobStore : IBlobStore
         var path = PathOf(name);
         if (!File.Exists(path)) return Task.FromResult(false);
         File.Delete(path);
+        RemoveEmptyFolders(Path.GetDirectoryName(path)!);
         return Task.FromResult(true);
+    }
+
+    /// <summary>Removes <paramref name="folder"/> and the folders above it, up to the root, while they are empty. A put that
+    /// made one meanwhile makes it again (<see cref="PutAsync"/>).</summary>
+    private void RemoveEmptyFolders(string folder)
+    {
+        while (folder.StartsWith(_root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        {
+            try { Directory.Delete(folder, recursive: false); }
+            catch (IOException) { return; } // not empty (or gone)
+            catch (UnauthorizedAccessException) { return; }
+            folder = Path.GetDirectoryName(folder)!;
+        }
     }
 
     /// <summary>Maps a blob name to a path under the root; rejects absolute names, traversal and odd segments.</summary>
@@ -168,6 +191,7 @@ public sealed class FolderBlobStore : IBlobStore
         while (true)
         {
             try { return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+            catch (DirectoryNotFoundException) { Directory.CreateDirectory(Path.GetDirectoryName(lockPath)!); } // removed by a delete
             catch (IOException) { await Task.Delay(5, cancellationToken); }
         }
     }

@@ -16,11 +16,7 @@ public sealed class SdkClientTests(ServerFixture server)
     [Fact]
     public async Task OpenAiNodeSdk_uploadCreatePollDownload_completesWithEveryCustomId()
     {
-        if (!Directory.Exists(Path.Combine(SdkFolder, "node_modules", "openai")))
-        {
-            var install = await RunAsync("npm", ["ci", "--no-audit", "--no-fund"], [], TimeSpan.FromMinutes(3));
-            Assert.True(install.ExitCode == 0, $"npm ci failed ({install.ExitCode}): {install.Error}");
-        }
+        await EnsureSdkAsync();
         var ids = Enumerable.Range(0, 6).Select(i => $"sdk-{i}").ToArray();
         var input = Path.Combine(server.DataPath, "sdk-input.jsonl");
         await File.WriteAllTextAsync(input, Api.ChatLines(ids));
@@ -36,6 +32,38 @@ public sealed class SdkClientTests(ServerFixture server)
         Assert.Equal("completed", result.GetProperty("status").GetString());
         Assert.Equal(6, result.GetProperty("request_counts").GetProperty("completed").GetInt32());
         Assert.Equal(ids, result.GetProperty("custom_ids").EnumerateArray().Select(e => e.GetString()!).Order());
+    }
+
+    /// <summary>Issue 22: <c>sdk/refusals.mjs</c> sends, through the SDK's own <c>batches.create</c>, metadata past
+    /// OpenAI's limits and a completion window other than 24h; each is a 400 the SDK reads as OpenAI's.</summary>
+    [Fact]
+    public async Task OpenAiNodeSdk_metadataPastTheLimitsOrAnotherWindow_isA400TheSdkReads()
+    {
+        await EnsureSdkAsync();
+        var input = Path.Combine(server.DataPath, "sdk-refusals.jsonl");
+        await File.WriteAllTextAsync(input, Api.ChatLines("sdk-r-1"));
+
+        var run = await RunAsync("node", ["refusals.mjs", input], new()
+        {
+            ["OPENAI_BASE_URL"] = new Uri(server.BaseAddress, "v1").ToString(),
+            ["OPENAI_API_KEY"] = ServerFixture.Keys[8],
+        }, TimeSpan.FromSeconds(60));
+
+        Assert.True(run.ExitCode == 0, $"node refusals.mjs failed ({run.ExitCode}): {run.Error}\n{run.Output}");
+        var results = run.Output.Trim().Split('\n').Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(
+            [("metadata: 17 pairs", 400, "metadata"), ("metadata: a key of 65 characters", 400, "metadata"),
+             ("metadata: a value of 513 characters", 400, "metadata"), ("completion_window: 1h", 400, "completion_window")],
+            results.Select(r => (r.GetProperty("case").GetString()!, r.GetProperty("status").GetInt32(),
+                r.TryGetProperty("param", out var p) ? p.GetString() : null)));
+        Assert.All(results, r => Assert.Equal("invalid_request_error", r.GetProperty("type").GetString()));
+    }
+
+    private static async Task EnsureSdkAsync()
+    {
+        if (Directory.Exists(Path.Combine(SdkFolder, "node_modules", "openai"))) return;
+        var install = await RunAsync("npm", ["ci", "--no-audit", "--no-fund"], [], TimeSpan.FromMinutes(3));
+        Assert.True(install.ExitCode == 0, $"npm ci failed ({install.ExitCode}): {install.Error}");
     }
 
     private static async Task<(int ExitCode, string Output, string Error)> RunAsync(

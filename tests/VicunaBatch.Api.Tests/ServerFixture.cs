@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using VicunaBatch.Cli;
 using VicunaBatch.Testing;
 
@@ -12,12 +13,13 @@ namespace VicunaBatch.Api.Tests;
 
 /// <summary>
 /// The real serve host (the one <c>vicuna-batch serve</c> builds) on 127.0.0.1 with a free port, the embedded
-/// tiny model and a temp data folder; shared by every test in <see cref="ServerCollection"/>.
+/// tiny model and a temp data folder; shared by every test in <see cref="ServerCollection"/>. What it logs at
+/// warning and above is in <see cref="Logs"/>.
 /// </summary>
-public sealed class ServerFixture : IAsyncLifetime
+public class ServerFixture : IAsyncLifetime
 {
     /// <summary>Keys the server accepts; tests that need an empty tenant use a key no other test uses.</summary>
-    public static readonly string[] Keys = ["key-tenant-a-0001", "key-tenant-b-0002", "key-tenant-c-0003", "key-tenant-d-0004", "key-tenant-e-0005", "key-tenant-f-0006", "key-tenant-g-0007", "key-tenant-h-0008"];
+    public static readonly string[] Keys = ["key-tenant-a-0001", "key-tenant-b-0002", "key-tenant-c-0003", "key-tenant-d-0004", "key-tenant-e-0005", "key-tenant-f-0006", "key-tenant-g-0007", "key-tenant-h-0008", "key-tenant-i-0009"];
 
     /// <summary>Tenants of the load test alone, so its batches never show up in other tests' listings.</summary>
     public static readonly string[] LoadKeys = ["key-load-tenant-01", "key-load-tenant-02", "key-load-tenant-03", "key-load-tenant-04"];
@@ -28,13 +30,19 @@ public sealed class ServerFixture : IAsyncLifetime
 
     public Uri BaseAddress { get; private set; } = null!;
 
+    public LogCapture Logs { get; } = new();
+
+    /// <summary>The settings serve starts with; a fixture of its own may change them.</summary>
+    protected virtual ServeSettings Configure(ServeSettings settings) => settings;
+
     public async Task InitializeAsync()
     {
-        var settings = new ServeSettings(0, Path.Combine(Checkout.Root, "models", "tiny"), DataPath, [.. Keys, .. LoadKeys])
+        var settings = Configure(new ServeSettings(0, Path.Combine(Checkout.Root, "models", "tiny"), DataPath, [.. Keys, .. LoadKeys])
         {
             Defaults = new Execution.RequestDefaults { MaxTokens = 8 },
-        };
+        });
         _app = ServeHost.Build(settings, ["--Logging:LogLevel:Default=Warning"]);
+        _app.Services.GetRequiredService<ILoggerFactory>().AddProvider(Logs);
         await _app.StartAsync();
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
         BaseAddress = new Uri(address.Replace("[::1]", "127.0.0.1"));
@@ -92,6 +100,17 @@ internal static class Api
         var text = await response.Content.ReadAsStringAsync();
         Assert.True((int)response.StatusCode == expectedStatus, $"expected {expectedStatus}, got {(int)response.StatusCode}: {text}");
         return JsonDocument.Parse(text).RootElement.Clone();
+    }
+
+    /// <summary>The body is <c>{"error": {"message", "type", "param", "code"}}</c> with the given type and code.</summary>
+    public static JsonElement AssertOpenAiError(JsonElement body, string type, string? code)
+    {
+        var error = body.GetProperty("error");
+        Assert.False(string.IsNullOrWhiteSpace(error.GetProperty("message").GetString()), body.ToString());
+        Assert.Equal(type, error.GetProperty("type").GetString());
+        Assert.True(error.TryGetProperty("param", out _), body.ToString());
+        if (code is not null) Assert.Equal(code, error.GetProperty("code").GetString());
+        return error;
     }
 
     public static async Task<JsonElement> PollAsync(HttpClient client, string batchId, string status)

@@ -158,4 +158,23 @@ public sealed class ClientCommandsTests : IDisposable
         var badUrl = await CliProcess.RunAsync(_folder.Root, Timeout, "status", "batch_x", "--url", "ftp://x", "--api-key", ApiKey);
         Assert.Equal((2, "vicuna-batch: --url ftp://x: give the API's http(s) base URL, e.g. http://127.0.0.1:8080"), (badUrl.ExitCode, badUrl.Stderr.Trim()));
     }
+
+    [Theory]
+    [InlineData(17, 2, 1, "'metadata' may have at most 16 pairs; it has 17.")]
+    [InlineData(1, 65, 1, "metadata key 'kkkkkkkkkkkkkkkkkkkk...' is 65 characters long; keys may be at most 64 characters.")]
+    [InlineData(1, 1, 513, "metadata value of 'k' is 513 characters long; values may be at most 512 characters.")]
+    public async Task Submit_metadata_past_OpenAIs_limits_is_refused_before_anything_is_sent(int numPairs, int keyLength, int valueLength, string message)
+    {
+        var input = WriteChatInput(1);
+        var metadata = Enumerable.Range(0, numPairs).SelectMany(i => new[]
+        {
+            "--metadata", $"{new string('k', keyLength - (numPairs > 1 ? 2 : 0))}{(numPairs > 1 ? i.ToString("D2") : "")}={new string('v', valueLength)}",
+        });
+        // nothing listens on the port: a submit that got as far as uploading would say it cannot reach it
+        var url = $"http://127.0.0.1:{LoopbackPorts.Free()}";
+
+        var refused = await CliProcess.RunAsync(_folder.Root, Timeout, ["submit", input, .. metadata, "--url", url, "--api-key", ApiKey]);
+
+        Assert.Equal((2, $"vicuna-batch: --metadata: {message}"), (refused.ExitCode, refused.Stderr.Trim()));
+    }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
 using Azure;
@@ -6,6 +7,7 @@ using Azure.Storage.Queues.Models;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using VicunaBatch.Azure;
 using VicunaBatch.Azure.Tests;
 using VicunaBatch.Core.Formats;
@@ -36,7 +38,7 @@ internal sealed class FunctionsRig : IAsyncDisposable
         (ShardDoneName, WebhooksName, InboxEventsName) = (azurite.UniqueName("shard-done"), azurite.UniqueName("webhooks"), azurite.UniqueName("inbox-events"));
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(Settings(settings)).Build();
         var services = new ServiceCollection();
-        services.AddLogging();
+        services.AddLogging(logging => logging.AddProvider(Logs));
         services.AddSingleton<TimeProvider>(Time);
         services.AddVicunaBatchFunctions(configuration);
         Shards = new StorageWorkQueue(azurite.Queues(), azurite.UniqueName("shards"), TimeSpan.FromMinutes(5), TimeProvider.System);
@@ -47,6 +49,7 @@ internal sealed class FunctionsRig : IAsyncDisposable
     }
 
     public ManualTimeProvider Time { get; } = new(Start);
+    public LogCapture Logs { get; } = new();
     public StorageContainerNames Containers { get; }
     public string ShardDoneName { get; }
     public string WebhooksName { get; }
@@ -163,6 +166,28 @@ internal sealed class FunctionsRig : IAsyncDisposable
         Encoding.UTF8.GetString(await Blobs.ReadBytesAsync(blob)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
     public ValueTask DisposeAsync() => Services.DisposeAsync();
+}
+
+/// <summary>What the app logged at warning and above: level, message and exception of each entry.</summary>
+internal sealed class LogCapture : ILoggerProvider
+{
+    private readonly ConcurrentQueue<(LogLevel Level, string Message, Exception? Exception)> _entries = new();
+
+    public IReadOnlyList<(LogLevel Level, string Message, Exception? Exception)> Entries => [.. _entries];
+
+    public ILogger CreateLogger(string categoryName) => new Logger(_entries);
+
+    public void Dispose() { }
+
+    private sealed class Logger(ConcurrentQueue<(LogLevel, string, Exception?)> entries) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel)) entries.Enqueue((logLevel, formatter(state, exception), exception));
+        }
+    }
 }
 
 /// <summary>A read-only, non-seekable view of a stream: what a request body from the network looks like.</summary>

@@ -162,4 +162,46 @@ public sealed class FolderBlobStoreTests : IDisposable
         Assert.True(await _store.DeleteAsync("a.txt"));
         Assert.False(await _store.DeleteAsync("a.txt"));
     }
+
+    [Fact]
+    public async Task DeleteAsync_lastBlobOfAFolder_leavesNoEmptyFolderUpToTheRoot()
+    {
+        await PutAsync("files/f1/content.jsonl", "x", BlobCondition.None);
+        await PutAsync("files/f2/content.jsonl", "y", BlobCondition.None);
+
+        Assert.True(await _store.DeleteAsync("files/f1/content.jsonl"));
+        Assert.False(Directory.Exists(Path.Combine(_folder.Path, "files", "f1")));
+        Assert.True(Directory.Exists(Path.Combine(_folder.Path, "files"))); // f2 is still there
+
+        Assert.True(await _store.DeleteAsync("files/f2/content.jsonl"));
+        Assert.False(Directory.Exists(Path.Combine(_folder.Path, "files")));
+        Assert.True(Directory.Exists(_folder.Path));
+
+        await PutAsync("files/f1/content.jsonl", "z", BlobCondition.IfNotExists); // a put makes the folders again
+        Assert.Equal("z", Encoding.UTF8.GetString(await _store.ReadBytesAsync("files/f1/content.jsonl")));
+    }
+
+    [Fact]
+    public async Task PutAsync_whileDeletesEmptyTheSameFolder_neverFails()
+    {
+        // one writer puts and deletes a blob over and over, another puts into the same folder: a folder removed by a
+        // delete between a put's making it and its rename is made again
+        var stop = DateTime.UtcNow.AddSeconds(2);
+        var churn = Task.Run(async () =>
+        {
+            while (DateTime.UtcNow < stop)
+            {
+                await PutAsync("jobs/j1/a.json", "a", BlobCondition.None);
+                await _store.DeleteAsync("jobs/j1/a.json");
+            }
+        });
+        int i = 0;
+        while (DateTime.UtcNow < stop)
+        {
+            await PutAsync($"jobs/j1/b{i}.json", "b", BlobCondition.None);
+            await _store.DeleteAsync($"jobs/j1/b{i++}.json");
+        }
+        await churn;
+        Assert.Empty(await _store.ListAsync("jobs/").ToListAsync());
+    }
 }

@@ -13,24 +13,56 @@ namespace VicunaBatch.Core.Batches;
 /// </summary>
 public sealed class TenantBatches(IBlobStore blobs, IJobStore jobs, JobSubmitter submitter, TimeProvider time)
 {
+    /// <summary>
+    /// Writes the owner record (so no job is ever without its owner), the webhook secret and the index entry, then submits
+    /// the job. Refused (<see cref="ArgumentException"/>) before anything is written; a create that fails before the job is
+    /// stored removes what it wrote, so no record, secret or index entry names a job that does not exist.
+    /// </summary>
     public async Task<(BatchJob Job, BatchRecord Record)> CreateAsync(BatchCreation creation, CancellationToken cancellationToken = default)
     {
         if (creation.Webhook is not null && string.IsNullOrEmpty(creation.WebhookSecret))
             throw new ArgumentException("a webhook needs a signing secret", nameof(creation));
+        if (creation.Metadata is { } metadata && MetadataLimits.Check(metadata) is { } problem) throw new ArgumentException(problem, nameof(creation));
         var jobId = JobIds.New();
         var now = time.GetUtcNow();
         var record = new BatchRecord(jobId, creation.Owner, creation.InputFile.Id, now.ToUnixTimeSeconds());
-        await blobs.PutBytesAsync(BatchRecord.Blob(jobId), JsonSerializer.SerializeToUtf8Bytes(record, BatchesJson.Options),
-            BlobCondition.IfNotExists, cancellationToken);
-        if (creation.WebhookSecret is { } secret)
-            await blobs.PutBytesAsync(BatchRecord.WebhookSecretBlob(jobId), Encoding.UTF8.GetBytes(secret), BlobCondition.IfNotExists, cancellationToken);
-        await blobs.PutBytesAsync(BatchRecord.IndexBlob(creation.Owner, jobId, now), [], BlobCondition.IfNotExists, cancellationToken);
-        var job = await submitter.SubmitAsync(new JobSubmission(creation.InputFile.Blob)
+        var written = new List<string>();
+        try
         {
-            JobId = jobId, Format = creation.InputFile.Format, Metadata = creation.Metadata,
-            Webhook = creation.Webhook, CompletionWindow = creation.CompletionWindow,
-        }, cancellationToken);
-        return (job, record);
+            await PutAsync(BatchRecord.Blob(jobId), JsonSerializer.SerializeToUtf8Bytes(record, BatchesJson.Options));
+            if (creation.WebhookSecret is { } secret) await PutAsync(BatchRecord.WebhookSecretBlob(jobId), Encoding.UTF8.GetBytes(secret));
+            await PutAsync(BatchRecord.IndexBlob(creation.Owner, jobId, now), []);
+            var job = await submitter.SubmitAsync(new JobSubmission(creation.InputFile.Blob)
+            {
+                JobId = jobId, Format = creation.InputFile.Format, Metadata = creation.Metadata,
+                Webhook = creation.Webhook, CompletionWindow = creation.CompletionWindow,
+            }, cancellationToken);
+            return (job, record);
+        }
+        catch (Exception)
+        {
+            await ForgetAsync(jobId, written);
+            throw;
+        }
+
+        async Task PutAsync(string blob, byte[] content)
+        {
+            await blobs.PutBytesAsync(blob, content, BlobCondition.IfNotExists, cancellationToken);
+            written.Add(blob);
+        }
+    }
+
+    /// <summary>After a failed create: unless its job was stored (then it is the batch, and they are its), deletes what
+    /// the create wrote, newest first. Best effort: the store that failed the create may fail this too, and the
+    /// create's own failure is the one its caller must see.</summary>
+    private async Task ForgetAsync(string jobId, List<string> written)
+    {
+        try
+        {
+            if (await jobs.GetAsync(jobId, CancellationToken.None) is not null) return;
+            for (int i = written.Count - 1; i >= 0; i--) await blobs.DeleteAsync(written[i], CancellationToken.None);
+        }
+        catch (Exception e) when (e is BlobStoreException or JobStoreException) { }
     }
 
     /// <summary>The job and its record, or null when it does not exist or belongs to another tenant.</summary>
