@@ -137,6 +137,8 @@ public static class ServeHost
             throw new UsageException($"--pipelines folder not found: {pipelinesPath}");
 
         var data = new LocalDataFolder(settings.DataPath);
+        if (data.OpenToOthers is { } mode)
+            Console.Error.WriteLine($"the data folder {data.Path} is open to other users (mode {mode}); its secrets and stores are not, but its queue is: chmod 700 {data.Path}");
         var services = builder.Services;
         // one serve per data folder (any number of vicuna-workers may share it); held until the app is disposed
         var dataLock = new ServeFolderLock(data.TryTakeExclusive("serve")

@@ -17,6 +17,14 @@ public sealed class FolderBlobStoreOptions
     /// Default null: "{root}/.tmp". A store over a user's folder puts it in its own state folder beside.
     /// </summary>
     public string? TempPath { get; init; }
+
+    /// <summary>
+    /// Folders the store makes are 0700 and its files 0600 from their creation (<see cref="Local.OwnerOnly"/>; nothing on
+    /// Windows). Default false: the modes of the user's umask, as a pipeline's output folder (the user's own) needs.
+    /// <c>AddLocalTransport</c> sets it for a data folder's blobs, which hold secrets (batches' webhook secrets,
+    /// pipeline definitions).
+    /// </summary>
+    public bool OwnerOnly { get; init; }
 }
 
 /// <summary>
@@ -46,14 +54,14 @@ public sealed class FolderBlobStore : IBlobStore
         var temp = Path.Combine(_temp, $"{Guid.NewGuid():N}.tmp");
         try
         {
-            Directory.CreateDirectory(_temp);
-            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, useAsync: true))
+            CreateFolder(_temp);
+            await using (var file = new FileStream(temp, StreamOptions(FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, useAsync: true)))
             {
                 await content.CopyToAsync(file, cancellationToken);
                 await file.FlushAsync(cancellationToken);
                 if (_options.FlushToDisk) file.Flush(flushToDisk: true);
             }
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            CreateFolder(Path.GetDirectoryName(path)!);
             if (condition.CreateOnly) MoveCreateOnly(name, temp, path);
             else if (condition.ETag is { } etag) await MoveIfMatchAsync(name, temp, path, etag, cancellationToken);
             else File.Move(temp, path, overwrite: true);
@@ -136,6 +144,17 @@ public sealed class FolderBlobStore : IBlobStore
             throw InvalidName(name, "resolves outside the store");
         return path;
     }
+
+    private void CreateFolder(string path)
+    {
+        if (_options.OwnerOnly) Local.OwnerOnly.CreateFolder(path);
+        else Directory.CreateDirectory(path);
+    }
+
+    /// <summary>A new file is 0600 with <see cref="FolderBlobStoreOptions.OwnerOnly"/>; the umask's mode without.</summary>
+    private FileStreamOptions StreamOptions(FileMode mode, FileAccess access, FileShare share, int bufferSize = 4096, bool useAsync = false) =>
+        _options.OwnerOnly ? Local.OwnerOnly.StreamOptions(mode, access, share, bufferSize, useAsync)
+            : new FileStreamOptions { Mode = mode, Access = access, Share = share, BufferSize = bufferSize, Options = useAsync ? FileOptions.Asynchronous : FileOptions.None };
 
     private static BlobStoreException InvalidName(string name, string why) =>
         new(BlobStoreFailure.InvalidName, name, $"invalid blob name \"{name}\": {why}");

@@ -60,6 +60,16 @@ public sealed class FolderBlobStoreTests : IDisposable
         Assert.Empty(Directory.EnumerateFileSystemEntries(temp));
     }
 
+    [UnixFact]
+    public async Task By_default_files_and_folders_get_the_modes_of_the_umask()
+    {
+        // a pipeline's output folder is its user's: its summaries keep the modes the user's other files get
+        await PutAsync("a/b/c.md", "summary", BlobCondition.None);
+
+        Assert.Equal(UnixModes.OfNewFolder(), UnixModes.Of(Path.Combine(_folder.Path, "a", "b")));
+        Assert.Equal(UnixModes.OfNewFile(), UnixModes.Of(Path.Combine(_folder.Path, "a", "b", "c.md")));
+    }
+
     [Fact]
     public async Task PutAsync_createOnlyWhenExists_throwsConditionFailedAndKeepsContent()
     {
