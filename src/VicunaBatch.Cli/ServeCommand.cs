@@ -28,11 +28,16 @@ internal static class ServeCommand
         var data = new Option<DirectoryInfo?>("--data") { Description = "Queue, blobs and checkpoints. Default: ./vicuna-data" };
         var keys = new Option<string[]>("--api-key")
         {
-            Description = "Accepted bearer key (repeatable; each key is a tenant). Also VICUNABATCH_API_KEYS (comma-separated). None: one is generated and printed.",
+            Description = "Accepted bearer key (repeatable; each key is a tenant). Every user's ps shows it: prefer --api-key-file or VICUNABATCH_API_KEYS "
+                + "(comma-separated). None of the three: one is generated and printed.",
+        };
+        var keyFile = new Option<FileInfo?>(ApiKeyFile.Flag)
+        {
+            Description = "File of accepted bearer keys, one a line (blank lines and # comments skipped); refused when group or others may read it (chmod 600).",
         };
         var pipelines = new Option<DirectoryInfo?>("--pipelines") { Description = "Run the pipeline definitions (*.json) in this folder on their schedules." };
         var perShard = new Option<int>("--requests-per-shard") { Description = "Requests per queue message.", DefaultValueFactory = _ => new InputOptions().RequestsPerShard };
-        var command = new Command("serve", "Serve the batch API with a local worker on 127.0.0.1.") { port, data, keys, pipelines, perShard };
+        var command = new Command("serve", "Serve the batch API with a local worker on 127.0.0.1.") { port, data, keys, keyFile, pipelines, perShard };
         modelOptions.AddTo(command);
         command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
         {
@@ -42,9 +47,11 @@ internal static class ServeCommand
             {
                 Engine = modelOptions.EngineOptions(r),
                 PipelinesPath = r.GetValue(pipelines)?.FullName,
+                ApiKeyFile = r.GetValue(keyFile)?.FullName,
                 Input = new InputOptions { RequestsPerShard = r.GetValue(perShard) },
             };
             await using var app = ServeHost.Build(settings);
+            if (settings.ApiKeys.Count > 0) Console.Error.WriteLine(ApiKeyFile.CommandLineWarning(ServeHost.ApiKeysVariable));
             app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
                 $"serving the batch API at {app.Urls.FirstOrDefault()}/v1 (the OpenAI base URL) with the model {settings.ModelPath}; " +
                 $"data in {settings.DataPath}; Ctrl+C stops"));
@@ -70,6 +77,9 @@ public sealed record ServeSettings(int Port, string ModelPath, string DataPath, 
     /// <summary>Shards the worker holds at once; more while its engine wants work (<see cref="EngineWorkerOptions.OneMachine"/>).</summary>
     public int Workers { get; init; } = 4;
     public InputOptions Input { get; init; } = new();
+
+    /// <summary>A file of accepted keys, one a line (<see cref="Cli.ApiKeyFile"/>), beside <see cref="ApiKeys"/>; null: none.</summary>
+    public string? ApiKeyFile { get; init; }
 
     /// <summary>Folder of pipeline definitions run on their schedules (<see cref="PipelineLoop"/>); null: none.</summary>
     public string? PipelinesPath { get; init; }
@@ -175,11 +185,12 @@ public static class ServeHost
     /// <summary>Every minute: jobs past their completion window expire with their partial results (as the Functions timer does).</summary>
     public static readonly TimeSpan SweepInterval = TimeSpan.FromMinutes(1);
 
-    /// <summary>The accepted keys from <c>--api-key</c> and <see cref="ApiKeysVariable"/>; with none, one generated and printed.</summary>
+    /// <summary>The accepted keys from <c>--api-key</c>, <c>--api-key-file</c> and <see cref="ApiKeysVariable"/>; with none, one generated and printed.</summary>
     private static List<string> ApiKeys(ServeSettings settings, string? variable)
     {
         var fromVariable = (variable ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        foreach (var (source, given) in new[] { ("--api-key", settings.ApiKeys), (ApiKeysVariable, (IReadOnlyList<string>)fromVariable) })
+        var fromFile = settings.ApiKeyFile is { } path ? ApiKeyFile.Read(path) : [];
+        foreach (var (source, given) in new[] { ("--api-key", settings.ApiKeys), (ApiKeyFile.Flag, fromFile), (ApiKeysVariable, (IReadOnlyList<string>)fromVariable) })
         {
             // the key itself is a secret: its length only
             if (given.FirstOrDefault(k => !ApiOptions.IsUsableKey(k)) is { } tooShort)
@@ -187,11 +198,11 @@ public static class ServeHost
                 throw new UsageException($"{source}: an API key must be at least {ApiOptions.MinKeyLength} non-blank characters; one given has {tooShort.Trim().Length}");
             }
         }
-        var keys = settings.ApiKeys.Concat(fromVariable).Distinct().ToList();
+        var keys = settings.ApiKeys.Concat(fromFile).Concat(fromVariable).Distinct().ToList();
         if (keys.Count == 0)
         {
             keys.Add("vb-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24)));
-            Console.Error.WriteLine($"no API key configured (--api-key or {ApiKeysVariable}); generated one for this run: {keys[0]}");
+            Console.Error.WriteLine($"no API key configured (--api-key-file, {ApiKeysVariable} or --api-key); generated one for this run: {keys[0]}");
         }
         return keys;
     }
