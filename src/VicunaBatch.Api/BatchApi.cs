@@ -54,5 +54,5 @@ public sealed class BatchApi
         RunAuthenticatedAsync(context, ct => ValidateHandler.ValidateAsync(context, _files, _dryRun, _options, ct));
 
     private async Task<IResult> RunAuthenticatedAsync(HttpContext context, Func<CancellationToken, Task<IResult>> handler) =>
-        _keys.Authenticate(context) ?? await handler(context.RequestAborted);
+        await _keys.AuthenticateAsync(context) ?? await handler(context.RequestAborted);
 }

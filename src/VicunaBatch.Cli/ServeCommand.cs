@@ -159,6 +159,14 @@ public static class ServeHost
         {
             SigningSecret = builder.Configuration[WebhookSecretVariable] is { Length: > 0 } secret ? secret : data.SigningSecret(),
         });
+        // first of the hosted services: the tenants' migration (TenantMigration) ends before the worker and the control
+        // plane's loops start, so no job of a tenant is finalized while its batches and files move
+        services.AddVicunaBatchApi(api =>
+        {
+            api.ApiKeys.AddRange(keys);
+            api.TenantKey = data.TenantKey();
+            api.AllowLoopbackWebhooks = true; // the local server may call back to a receiver on this machine
+        });
         // loaded as the host starts, before it listens: a large model takes minutes on a CPU, so serve says it is loading
         services.AddSingleton(_ => ModelOptions.OpenShowingWait(settings.ModelPath, settings.Engine));
         services.AddSingleton<IPromptTokenCounter>(sp => RequestPrompts.Of(sp.GetRequiredService<LoadedModel>())
@@ -169,11 +177,6 @@ public static class ServeHost
         services.AddLoop(sp => sp.GetRequiredService<WebhookDeliverer>().RunAsync);
         services.AddLoop(sp => ct => sp.GetRequiredService<JobSweeper>().RunAsync(SweepInterval, ct));
         if (settings.PipelinesPath is not null) services.AddHostedService<PipelineLoop>();
-        services.AddVicunaBatchApi(api =>
-        {
-            api.ApiKeys.AddRange(keys);
-            api.AllowLoopbackWebhooks = true; // the local server may call back to a receiver on this machine
-        });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 
         var app = builder.Build();

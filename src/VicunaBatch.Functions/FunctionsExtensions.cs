@@ -38,6 +38,7 @@ public static class FunctionsExtensions
         services.AddVicunaBatchApi(api =>
         {
             api.ApiKeys.AddRange(options.ApiKeys);
+            api.TenantKey = options.TenantKey;
             api.AllowLoopbackWebhooks = options.AllowLoopbackWebhooks;
         });
         services.AddSingleton(sp => new InboxAddress(sp.GetRequiredService<BlobServiceClient>().AccountName,

@@ -61,10 +61,18 @@ public sealed class FolderBlobStore : IBlobStore
                 await file.FlushAsync(cancellationToken);
                 if (_options.FlushToDisk) file.Flush(flushToDisk: true);
             }
-            CreateFolder(Path.GetDirectoryName(path)!);
-            if (condition.CreateOnly) MoveCreateOnly(name, temp, path);
-            else if (condition.ETag is { } etag) await MoveIfMatchAsync(name, temp, path, etag, cancellationToken);
-            else File.Move(temp, path, overwrite: true);
+            for (var attempt = 1; ; attempt++)
+            {
+                CreateFolder(Path.GetDirectoryName(path)!);
+                try
+                {
+                    if (condition.CreateOnly) MoveCreateOnly(name, temp, path);
+                    else if (condition.ETag is { } etag) await MoveIfMatchAsync(name, temp, path, etag, cancellationToken);
+                    else File.Move(temp, path, overwrite: true);
+                    break;
+                }
+                catch (DirectoryNotFoundException) when (attempt < 3 && File.Exists(temp)) { } // a delete pruned the folder just made: again
+            }
             return PropertiesOf(name, new FileInfo(path));
         }
         catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
@@ -121,12 +129,28 @@ public sealed class FolderBlobStore : IBlobStore
         await Task.CompletedTask;
     }
 
+    /// <summary>Deletes the blob and the folders that leaves empty: as in a blob container, a folder is there only while a blob is in it.</summary>
     public Task<bool> DeleteAsync(string name, CancellationToken cancellationToken = default)
     {
         var path = PathOf(name);
         if (!File.Exists(path)) return Task.FromResult(false);
         File.Delete(path);
+        PruneEmptyFolders(Path.GetDirectoryName(path)!);
         return Task.FromResult(true);
+    }
+
+    /// <summary>
+    /// Removes <paramref name="folder"/> and the folders above it, up to the root, while they are empty: a name that held
+    /// a blob names nothing once the blob is gone (the tenant folders a <c>TenantRename</c> empties, which were named
+    /// by a hash of an API key). A write into a folder pruned meanwhile makes it again (<see cref="PutAsync"/>).
+    /// </summary>
+    private void PruneEmptyFolders(string folder)
+    {
+        for (; folder.StartsWith(_root + Path.DirectorySeparatorChar, StringComparison.Ordinal); folder = Path.GetDirectoryName(folder)!)
+        {
+            try { Directory.Delete(folder, recursive: false); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return; } // not empty, or gone
+        }
     }
 
     /// <summary>Maps a blob name to a path under the root; rejects absolute names, traversal and odd segments.</summary>
@@ -182,11 +206,12 @@ public sealed class FolderBlobStore : IBlobStore
         File.Move(temp, path, overwrite: true);
     }
 
-    private static async Task<FileStream> AcquireLockAsync(string lockPath, CancellationToken cancellationToken)
+    private async Task<FileStream> AcquireLockAsync(string lockPath, CancellationToken cancellationToken)
     {
         while (true)
         {
-            try { return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+            try { return new FileStream(lockPath, StreamOptions(FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)); }
+            catch (DirectoryNotFoundException) { CreateFolder(Path.GetDirectoryName(lockPath)!); } // pruned by a delete meanwhile
             catch (IOException) { await Task.Delay(5, cancellationToken); }
         }
     }

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text;
 using VicunaBatch.Core.Webhooks;
 
@@ -8,7 +9,7 @@ namespace VicunaBatch.Local;
 /// --data</c>, the state folder of <c>run</c> and <c>pipeline run</c> (<c>OUT/.state</c>), <c>vicuna-worker</c> with
 /// <c>Local:DataPath</c>. <c>queue.db</c> holds the work queue (<see cref="WorkQueueName"/>) and the control queues
 /// (<see cref="ShardDoneQueueName"/>, <see cref="WebhookQueueName"/>); then <c>blobs/</c>, <c>checkpoints/</c>,
-/// <c>receivers/</c> (the processes' leases, <see cref="ReceiverLease"/>), <c>webhook_secret</c>, and the lock files
+/// <c>receivers/</c> (the processes' leases, <see cref="ReceiverLease"/>), <c>webhook_secret</c>, <c>tenant_key</c>, and the lock files
 /// of hosts that must be alone on the folder (<see cref="TryTakeExclusive"/>). The folder is its user's alone: 0700,
 /// its secret files and the blob store's files 0600 from their creation (<see cref="OwnerOnly"/>; Unix modes, none on Windows).
 /// </summary>
@@ -29,7 +30,7 @@ public sealed class LocalDataFolder
         Path = System.IO.Path.GetFullPath(path);
         if (System.IO.Path.GetDirectoryName(Path) is { } parent) Directory.CreateDirectory(parent);
         OwnerOnly.CreateFolder(Path);
-        foreach (var own in new[] { BlobsPath, CheckpointsPath, SigningSecretPath }) OwnerOnly.Tighten(own);
+        foreach (var own in new[] { BlobsPath, CheckpointsPath, SigningSecretPath, TenantKeyPath }) OwnerOnly.Tighten(own);
     }
 
     public string Path { get; }
@@ -47,6 +48,16 @@ public sealed class LocalDataFolder
 
     /// <summary>The signing secret, generated into <see cref="SigningSecretPath"/> the first time. Never log it.</summary>
     public string SigningSecret() => ReadOrCreateSecret(SigningSecretPath, () => WebhookSigner.GenerateSecret());
+
+    /// <summary>The installation key of this folder's tenant ids: <c>tenant_key</c>, 0600.</summary>
+    public string TenantKeyPath => Combine("tenant_key");
+
+    /// <summary>
+    /// The installation key that tenant ids are keyed with (HMAC-SHA256 of each API key; the Api's <c>TenantIds</c>): 64
+    /// hex digits of 32 random bytes, generated into <see cref="TenantKeyPath"/> the first time. Never log it, and never
+    /// change it: the tenants' batches and files are stored under the ids it made.
+    /// </summary>
+    public string TenantKey() => ReadOrCreateSecret(TenantKeyPath, () => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)));
 
     /// <summary>The mode as <c>chmod</c> writes it ("755") when other users may read or enter the folder; null when it is its user's alone.</summary>
     public string? OpenToOthers => OwnerOnly.OpenToOthers(Path);

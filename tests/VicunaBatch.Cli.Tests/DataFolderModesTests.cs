@@ -30,7 +30,7 @@ public sealed class DataFolderModesTests : IDisposable
         serve.Process.Kill();
 
         Assert.Equal("700", UnixModes.Of(data));
-        foreach (var secret in new[] { "webhook_secret", $"blobs/jobs/{batchId}/webhook_secret" })
+        foreach (var secret in new[] { "webhook_secret", "tenant_key", $"blobs/jobs/{batchId}/webhook_secret" })
             Assert.Equal(("600", secret), (UnixModes.Of(Path.Combine(data, secret)), secret));
         AssertPrivate(Path.Combine(data, "blobs"));
     }

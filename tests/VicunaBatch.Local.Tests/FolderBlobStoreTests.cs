@@ -165,6 +165,24 @@ public sealed class FolderBlobStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task DeleteAsync_removes_the_folders_it_leaves_empty_and_a_write_makes_them_again()
+    {
+        await PutAsync("tenants/t1/batches/e1", "", BlobCondition.IfNotExists);
+        await PutAsync("tenants/t2/batches/e2", "", BlobCondition.IfNotExists);
+
+        Assert.True(await _store.DeleteAsync("tenants/t1/batches/e1"));
+
+        // as in a blob container: a name that held a blob names nothing once it is gone; the root and full folders stay
+        Assert.False(Directory.Exists(Path.Combine(_folder.Path, "tenants", "t1")));
+        Assert.True(File.Exists(Path.Combine(_folder.Path, "tenants", "t2", "batches", "e2")));
+        Assert.True(await _store.DeleteAsync("tenants/t2/batches/e2"));
+        Assert.False(Directory.Exists(Path.Combine(_folder.Path, "tenants")));
+        Assert.True(Directory.Exists(_folder.Path));
+        await PutAsync("tenants/t1/batches/e1", "", BlobCondition.IfNotExists);
+        Assert.Equal(["tenants/t1/batches/e1"], await _store.ListAsync("tenants/").ToListAsync());
+    }
+
+    [Fact]
     public async Task DeleteAsync_existingThenMissing_trueThenFalse()
     {
         await PutAsync("a.txt", "x", BlobCondition.None);
