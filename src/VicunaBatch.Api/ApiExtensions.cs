@@ -17,6 +17,8 @@ public static class ApiExtensions
     /// Registers the API's services over Core's (<c>AddVicunaBatchCore</c>: <see cref="FileCatalog"/>,
     /// <see cref="TenantBatches"/>, <see cref="InputDryRun"/>, which counts prompt tokens when the host registered an
     /// <see cref="IPromptTokenCounter"/>). <see cref="BatchApi"/> is the same API for a host that routes requests itself (Functions).
+    /// The <see cref="TenantMigration"/> is a hosted service: a host that must not run its other services during it
+    /// (they may finalize a tenant's jobs) calls this before it registers them.
     /// </summary>
     public static IServiceCollection AddVicunaBatchApi(this IServiceCollection services, Action<ApiOptions> configure)
     {
@@ -24,6 +26,9 @@ public static class ApiExtensions
         configure(options);
         options.Validate();
         services.AddSingleton(options);
+        services.AddSingleton(new TenantIds(options.TenantKey));
+        services.AddSingleton<TenantMigration>();
+        services.AddHostedService(sp => sp.GetRequiredService<TenantMigration>());
         services.AddSingleton<ApiKeyFilter>();
         services.AddSingleton(sp => new ApiFaultFilter(sp.GetService<ILogger<ApiFaultFilter>>() ?? NullLogger<ApiFaultFilter>.Instance));
         services.AddSingleton<BatchObjects>();

@@ -56,5 +56,5 @@ public sealed class BatchApi
         RunAuthenticatedAsync(context, ct => ValidateHandler.ValidateAsync(context, _files, _dryRun, _options, ct));
 
     private async Task<IResult> RunAuthenticatedAsync(HttpContext context, Func<CancellationToken, Task<IResult>> handler) =>
-        (IResult)(await _faults.RunAsync(context, async () => _keys.Authenticate(context) ?? await handler(context.RequestAborted)))!;
+        (IResult)(await _faults.RunAsync(context, async () => await _keys.AuthenticateAsync(context) ?? await handler(context.RequestAborted)))!;
 }

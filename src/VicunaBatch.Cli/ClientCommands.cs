@@ -9,7 +9,8 @@ namespace VicunaBatch.Cli;
 /// <summary>
 /// <c>submit</c>, <c>status</c> and <c>results</c>: a bulk file to the batch API of a running <c>serve</c> or of the
 /// Function App on Azure (the same endpoints), its progress, and its files back. The address and key come from
-/// <c>--url</c> / <c>--api-key</c> or <c>VICUNABATCH_URL</c> / <c>VICUNABATCH_API_KEY</c>.
+/// <c>--url</c> / <c>--api-key-file</c> (or <c>--api-key</c>, which every user's <c>ps</c> shows) or <c>VICUNABATCH_URL</c> /
+/// <c>VICUNABATCH_API_KEY</c>.
 /// </summary>
 internal static class ClientCommands
 {
@@ -237,16 +238,21 @@ internal static class ClientCommands
         return metadata;
     }
 
-    /// <summary>--url and --api-key, or their environment variables.</summary>
+    /// <summary>--url and --api-key (or --api-key-file), or their environment variables.</summary>
     private sealed class ServerOptions
     {
         private readonly Option<string?> _url = new("--url") { Description = $"The batch API's base URL (serve's, or the Function App's). Default: ${UrlVariable}, else {DefaultUrl}" };
-        private readonly Option<string?> _apiKey = new("--api-key") { Description = $"Bearer key. Default: ${KeyVariable}" };
+        private readonly Option<string?> _apiKey = new("--api-key") { Description = $"Bearer key; every user's ps shows it: prefer {ApiKeyFile.Flag} or ${KeyVariable}, the default." };
+        private readonly Option<FileInfo?> _apiKeyFile = new(ApiKeyFile.Flag)
+        {
+            Description = "File holding the bearer key (one line; # comments skipped); refused when group or others may read it (chmod 600).",
+        };
 
         public void AddTo(Command command)
         {
             command.Options.Add(_url);
             command.Options.Add(_apiKey);
+            command.Options.Add(_apiKeyFile);
         }
 
         public BatchApiClient Client(ParseResult r)
@@ -256,12 +262,29 @@ internal static class ClientCommands
             {
                 throw new UsageException($"--url {url}: give the API's http(s) base URL, e.g. {DefaultUrl}");
             }
-            var key = r.GetValue(_apiKey) ?? Environment.GetEnvironmentVariable(KeyVariable);
+            return new BatchApiClient(uri, Key(r));
+        }
+
+        /// <summary>--api-key (said to be in the process list), else --api-key-file, else the environment.</summary>
+        private string Key(ParseResult r)
+        {
+            var given = r.GetValue(_apiKey);
+            var file = r.GetValue(_apiKeyFile);
+            if (given is not null && file is not null) throw new UsageException($"give --api-key or {ApiKeyFile.Flag}, not both");
+            if (given is not null) Console.Error.WriteLine(ApiKeyFile.CommandLineWarning(KeyVariable));
+            var key = given ?? (file is not null ? OneKeyOf(file.FullName) : Environment.GetEnvironmentVariable(KeyVariable));
             if (string.IsNullOrWhiteSpace(key))
             {
-                throw new UsageException($"no API key: give --api-key or set {KeyVariable} (serve prints the key it made when given none)");
+                throw new UsageException(
+                    $"no API key: give {ApiKeyFile.Flag} FILE, set {KeyVariable} or give --api-key (serve prints the key it made when given none)");
             }
-            return new BatchApiClient(uri, key);
+            return key;
+        }
+
+        private static string OneKeyOf(string path)
+        {
+            var keys = ApiKeyFile.Read(path);
+            return keys.Count == 1 ? keys[0] : throw new UsageException($"{ApiKeyFile.Flag} {path} holds {keys.Count} keys; a client sends one: give a file with one");
         }
     }
 }

@@ -28,12 +28,17 @@ internal static class ServeCommand
         var data = new Option<DirectoryInfo?>("--data") { Description = "Queue, blobs and checkpoints. Default: ./vicuna-data" };
         var keys = new Option<string[]>("--api-key")
         {
-            Description = "Accepted bearer key (repeatable; each key is a tenant). Also VICUNABATCH_API_KEYS (comma-separated). None: one is generated and printed.",
+            Description = "Accepted bearer key (repeatable; each key is a tenant). Every user's ps shows it: prefer --api-key-file or VICUNABATCH_API_KEYS "
+                + "(comma-separated). None of the three: one is generated and printed.",
+        };
+        var keyFile = new Option<FileInfo?>(ApiKeyFile.Flag)
+        {
+            Description = "File of accepted bearer keys, one a line (blank lines and # comments skipped); refused when group or others may read it (chmod 600).",
         };
         var pipelines = new Option<DirectoryInfo?>("--pipelines") { Description = "Run the pipeline definitions (*.json) in this folder on their schedules." };
         var perShard = new Option<int>("--requests-per-shard") { Description = "Requests per queue message.", DefaultValueFactory = _ => new InputOptions().RequestsPerShard };
         var maxLineBytes = InputFlags.MaxLineBytes();
-        var command = new Command("serve", "Serve the batch API with a local worker on 127.0.0.1.") { port, data, keys, pipelines, perShard, maxLineBytes };
+        var command = new Command("serve", "Serve the batch API with a local worker on 127.0.0.1.") { port, data, keys, keyFile, pipelines, perShard, maxLineBytes };
         modelOptions.AddTo(command);
         command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
         {
@@ -43,9 +48,11 @@ internal static class ServeCommand
             {
                 Engine = modelOptions.EngineOptions(r),
                 PipelinesPath = r.GetValue(pipelines)?.FullName,
+                ApiKeyFile = r.GetValue(keyFile)?.FullName,
                 Input = new InputOptions { RequestsPerShard = r.GetValue(perShard), MaxLineBytes = r.GetValue(maxLineBytes) },
             };
             await using var app = ServeHost.Build(settings);
+            if (settings.ApiKeys.Count > 0) Console.Error.WriteLine(ApiKeyFile.CommandLineWarning(ServeHost.ApiKeysVariable));
             app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
                 $"serving the batch API at {app.Urls.FirstOrDefault()}/v1 (the OpenAI base URL) with the model {settings.ModelPath}; " +
                 $"data in {settings.DataPath}; Ctrl+C stops"));
@@ -74,6 +81,9 @@ public sealed record ServeSettings(int Port, string ModelPath, string DataPath, 
 
     /// <summary>Largest accepted upload body, in bytes (<see cref="ApiOptions.MaxUploadBytes"/>; default 200 MiB).</summary>
     public long MaxUploadBytes { get; init; } = new ApiOptions().MaxUploadBytes;
+
+    /// <summary>A file of accepted keys, one a line (<see cref="Cli.ApiKeyFile"/>), beside <see cref="ApiKeys"/>; null: none.</summary>
+    public string? ApiKeyFile { get; init; }
 
     /// <summary>Folder of pipeline definitions run on their schedules (<see cref="PipelineLoop"/>); null: none.</summary>
     public string? PipelinesPath { get; init; }
@@ -142,6 +152,8 @@ public static class ServeHost
             throw new UsageException($"--pipelines folder not found: {pipelinesPath}");
 
         var data = new LocalDataFolder(settings.DataPath);
+        if (data.OpenToOthers is { } mode)
+            Console.Error.WriteLine($"the data folder {data.Path} is open to other users (mode {mode}); its secrets and stores are not, but its queue is: chmod 700 {data.Path}");
         var services = builder.Services;
         // one serve per data folder (any number of vicuna-workers may share it); held until the app is disposed
         var dataLock = new ServeFolderLock(data.TryTakeExclusive("serve")
@@ -151,6 +163,15 @@ public static class ServeHost
         services.AddOneMachine(data.Path, settings.Input, new WebhookDelivererOptions
         {
             SigningSecret = builder.Configuration[WebhookSecretVariable] is { Length: > 0 } secret ? secret : data.SigningSecret(),
+        });
+        // first of the hosted services: the tenants' migration (TenantMigration) ends before the worker and the control
+        // plane's loops start, so no job of a tenant is finalized while its batches and files move
+        services.AddVicunaBatchApi(api =>
+        {
+            api.ApiKeys.AddRange(keys);
+            api.TenantKey = data.TenantKey();
+            api.MaxUploadBytes = settings.MaxUploadBytes;
+            api.AllowLoopbackWebhooks = true; // the local server may call back to a receiver on this machine
         });
         // loaded as the host starts, before it listens: a large model takes minutes on a CPU, so serve says it is loading
         services.AddSingleton(_ => ModelOptions.OpenShowingWait(settings.ModelPath, settings.Engine));
@@ -162,12 +183,6 @@ public static class ServeHost
         services.AddLoop(sp => sp.GetRequiredService<WebhookDeliverer>().RunAsync);
         services.AddLoop(sp => ct => sp.GetRequiredService<JobSweeper>().RunAsync(SweepInterval, ct));
         if (settings.PipelinesPath is not null) services.AddHostedService<PipelineLoop>();
-        services.AddVicunaBatchApi(api =>
-        {
-            api.ApiKeys.AddRange(keys);
-            api.MaxUploadBytes = settings.MaxUploadBytes;
-            api.AllowLoopbackWebhooks = true; // the local server may call back to a receiver on this machine
-        });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 
         var app = builder.Build();
@@ -179,11 +194,12 @@ public static class ServeHost
     /// <summary>Every minute: jobs past their completion window expire with their partial results (as the Functions timer does).</summary>
     public static readonly TimeSpan SweepInterval = TimeSpan.FromMinutes(1);
 
-    /// <summary>The accepted keys from <c>--api-key</c> and <see cref="ApiKeysVariable"/>; with none, one generated and printed.</summary>
+    /// <summary>The accepted keys from <c>--api-key</c>, <c>--api-key-file</c> and <see cref="ApiKeysVariable"/>; with none, one generated and printed.</summary>
     private static List<string> ApiKeys(ServeSettings settings, string? variable)
     {
         var fromVariable = (variable ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        foreach (var (source, given) in new[] { ("--api-key", settings.ApiKeys), (ApiKeysVariable, (IReadOnlyList<string>)fromVariable) })
+        var fromFile = settings.ApiKeyFile is { } path ? ApiKeyFile.Read(path) : [];
+        foreach (var (source, given) in new[] { ("--api-key", settings.ApiKeys), (ApiKeyFile.Flag, fromFile), (ApiKeysVariable, (IReadOnlyList<string>)fromVariable) })
         {
             // the key itself is a secret: its length only
             if (given.FirstOrDefault(k => !ApiOptions.IsUsableKey(k)) is { } tooShort)
@@ -191,11 +207,11 @@ public static class ServeHost
                 throw new UsageException($"{source}: an API key must be at least {ApiOptions.MinKeyLength} non-blank characters; one given has {tooShort.Trim().Length}");
             }
         }
-        var keys = settings.ApiKeys.Concat(fromVariable).Distinct().ToList();
+        var keys = settings.ApiKeys.Concat(fromFile).Concat(fromVariable).Distinct().ToList();
         if (keys.Count == 0)
         {
             keys.Add("vb-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24)));
-            Console.Error.WriteLine($"no API key configured (--api-key or {ApiKeysVariable}); generated one for this run: {keys[0]}");
+            Console.Error.WriteLine($"no API key configured (--api-key-file, {ApiKeysVariable} or --api-key); generated one for this run: {keys[0]}");
         }
         return keys;
     }

@@ -19,7 +19,7 @@ public static class CoreServiceCollectionExtensions
     /// Registers the Core services over the ports a transport registered (<c>AddLocalTransport</c> or
     /// <c>AddAzureTransport</c>: <see cref="IBlobStore"/>, <see cref="ICheckpointStore"/>, <see cref="IJobStore"/>, the
     /// work <see cref="IWorkQueue"/>, <see cref="ControlQueues"/>): <see cref="JobSubmitter"/>, <see cref="JobFinalizer"/>,
-    /// the tenants' <see cref="FileCatalog"/> and <see cref="TenantBatches"/>, the <see cref="InputDryRun"/>, <see cref="JobSettler"/> with the
+    /// the tenants' <see cref="FileCatalog"/> and <see cref="TenantBatches"/> (and their <see cref="TenantRename"/>), the <see cref="InputDryRun"/>, <see cref="JobSettler"/> with the
     /// <see cref="WebhookOutbox"/>, <see cref="ShardDoneHandler"/>, <see cref="JobSweeper"/>, <see cref="InboxSubmitter"/>,
     /// <see cref="PipelineDefinitionStore"/> and <see cref="PipelineRuns"/>, the one webhook-secret source (<see cref="WebhookSecrets"/>) and the
     /// <see cref="WebhookDeliverer"/>; <see cref="TimeProvider.System"/> unless the host registered a clock, and no logging
@@ -45,6 +45,7 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton(sp => new FileCatalog(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new TenantBatches(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(),
             sp.GetRequiredService<JobSubmitter>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new TenantRename(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<TenantBatches>(), sp.GetRequiredService<FileCatalog>()));
         // a host with the model's tokenizer registers an IPromptTokenCounter: the dry run then counts prompt tokens
         services.AddSingleton(sp => new InputDryRun(options.Input, sp.GetService<IPromptTokenCounter>()));
 

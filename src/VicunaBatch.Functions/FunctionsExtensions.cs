@@ -37,6 +37,7 @@ public static class FunctionsExtensions
         {
             api.ApiKeys.AddRange(options.ApiKeys);
             api.MaxUploadBytes = options.MaxUploadBytes;
+            api.TenantKey = options.TenantKey;
             api.AllowLoopbackWebhooks = options.AllowLoopbackWebhooks;
         });
         services.AddSingleton(sp => new InboxAddress(sp.GetRequiredService<BlobServiceClient>().AccountName,

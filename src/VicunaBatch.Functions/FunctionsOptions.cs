@@ -18,6 +18,12 @@ public sealed class FunctionsOptions
     /// <summary>Largest accepted upload body in bytes (<c>Api__MaxUploadBytes</c>). Default <see cref="Api.ApiOptions.MaxUploadBytes"/>'s, 200 MiB.</summary>
     public long MaxUploadBytes { get; set; } = new Api.ApiOptions().MaxUploadBytes;
 
+    /// <summary>
+    /// The installation's secret that tenant ids are keyed with (<c>Api__TenantKey</c>; <see cref="Api.ApiOptions.TenantKey"/>),
+    /// at least 32 characters. Required. Never change it: the tenants' batches and files are stored under the ids it made.
+    /// </summary>
+    public string TenantKey { get; set; } = "";
+
     /// <summary>The <c>whsec_…</c> secret that signs webhooks of jobs without their own (inbox jobs) (<c>Webhooks__SigningSecret</c>). Required.</summary>
     public string SigningSecret { get; set; } = "";
 
@@ -51,6 +57,7 @@ public sealed class FunctionsOptions
         var options = new FunctionsOptions
         {
             MaxUploadBytes = configuration.GetValue("Api:MaxUploadBytes", new Api.ApiOptions().MaxUploadBytes),
+            TenantKey = configuration["Api:TenantKey"] ?? "",
             SigningSecret = configuration["Webhooks:SigningSecret"] ?? "",
             AllowLoopbackWebhooks = configuration.GetValue("Webhooks:AllowLoopback", false),
             RetryDelays = configuration["Webhooks:RetryDelays"] is { Length: > 0 } delays
@@ -67,11 +74,17 @@ public sealed class FunctionsOptions
     public void Validate()
     {
         // a reference the platform could not resolve (secret missing, no access) arrives as its own text
-        foreach (var (name, value) in new[] { ("Api__Keys", string.Join(',', ApiKeys)), ("Webhooks__SigningSecret", SigningSecret) })
+        foreach (var (name, value) in new[] { ("Api__Keys", string.Join(',', ApiKeys)), ("Api__TenantKey", TenantKey), ("Webhooks__SigningSecret", SigningSecret) })
             if (value.Contains("@Microsoft.KeyVault(", StringComparison.OrdinalIgnoreCase))
                 throw new ArgumentException($"{name} is an unresolved Key Vault reference: create the secret, and check the app identity's Key Vault Secrets User role");
         if (MaxUploadBytes < 1) throw new ArgumentException($"Api__MaxUploadBytes {MaxUploadBytes} must be at least 1");
         if (ApiKeys.Count == 0) throw new ArgumentException("no API key configured: set Api__Keys (comma-separated; a Key Vault reference on Azure)");
+        if (TenantKey.Length < Api.ApiOptions.MinTenantKeyLength)
+        {
+            throw new ArgumentException(TenantKey.Length == 0
+                ? "no tenant key configured: set Api__TenantKey (a Key Vault reference on Azure: the secret api-tenant-key, e.g. openssl rand -hex 32)"
+                : $"Api__TenantKey must be at least {Api.ApiOptions.MinTenantKeyLength} characters (e.g. openssl rand -hex 32)");
+        }
         if (string.IsNullOrEmpty(SigningSecret)) throw new ArgumentException("no webhook signing secret configured: set Webhooks__SigningSecret (whsec_…; a Key Vault reference on Azure)");
         var deliverer = DelivererOptions();
         deliverer.Validate(); // a malformed secret fails here, not at the first delivery

@@ -17,6 +17,14 @@ public sealed class FolderBlobStoreOptions
     /// Default null: "{root}/.tmp". A store over a user's folder puts it in its own state folder beside.
     /// </summary>
     public string? TempPath { get; init; }
+
+    /// <summary>
+    /// Folders the store makes are 0700 and its files 0600 from their creation (<see cref="Local.OwnerOnly"/>; nothing on
+    /// Windows). Default false: the modes of the user's umask, as a pipeline's output folder (the user's own) needs.
+    /// <c>AddLocalTransport</c> sets it for a data folder's blobs, which hold secrets (batches' webhook secrets,
+    /// pipeline definitions).
+    /// </summary>
+    public bool OwnerOnly { get; init; }
 }
 
 /// <summary>
@@ -47,8 +55,8 @@ public sealed class FolderBlobStore : IBlobStore
         var temp = Path.Combine(_temp, $"{Guid.NewGuid():N}.tmp");
         try
         {
-            Directory.CreateDirectory(_temp);
-            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, useAsync: true))
+            CreateFolder(_temp);
+            await using (var file = new FileStream(temp, StreamOptions(FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, useAsync: true)))
             {
                 await content.CopyToAsync(file, cancellationToken);
                 await file.FlushAsync(cancellationToken);
@@ -58,13 +66,13 @@ public sealed class FolderBlobStore : IBlobStore
             {
                 try
                 {
-                    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                    CreateFolder(Path.GetDirectoryName(path)!);
                     if (condition.CreateOnly) MoveCreateOnly(name, temp, path);
                     else if (condition.ETag is { } etag) await MoveIfMatchAsync(name, temp, path, etag, cancellationToken);
                     else File.Move(temp, path, overwrite: true);
                     return PropertiesOf(name, new FileInfo(path));
                 }
-                // a delete emptied and removed the folder meanwhile (rename's ENOENT reads as either exception)
+                // a delete emptied and pruned the folder meanwhile (rename's ENOENT reads as either exception): make it again
                 catch (IOException e) when (e is DirectoryNotFoundException or FileNotFoundException && attempt < 10 && File.Exists(temp)) { }
             }
         }
@@ -122,25 +130,27 @@ public sealed class FolderBlobStore : IBlobStore
         await Task.CompletedTask;
     }
 
+    /// <summary>Deletes the blob and the folders that leaves empty: as in a blob container, a folder is there only while a blob is in it.</summary>
     public Task<bool> DeleteAsync(string name, CancellationToken cancellationToken = default)
     {
         var path = PathOf(name);
         if (!File.Exists(path)) return Task.FromResult(false);
         File.Delete(path);
-        RemoveEmptyFolders(Path.GetDirectoryName(path)!);
+        PruneEmptyFolders(Path.GetDirectoryName(path)!);
         return Task.FromResult(true);
     }
 
-    /// <summary>Removes <paramref name="folder"/> and the folders above it, up to the root, while they are empty. A put that
-    /// made one meanwhile makes it again (<see cref="PutAsync"/>).</summary>
-    private void RemoveEmptyFolders(string folder)
+    /// <summary>
+    /// Removes <paramref name="folder"/> and the folders above it, up to the root, while they are empty: a name that held
+    /// a blob names nothing once the blob is gone (the tenant folders a <c>TenantRename</c> empties, which were named
+    /// by a hash of an API key). A write into a folder pruned meanwhile makes it again (<see cref="PutAsync"/>).
+    /// </summary>
+    private void PruneEmptyFolders(string folder)
     {
-        while (folder.StartsWith(_root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        for (; folder.StartsWith(_root + Path.DirectorySeparatorChar, StringComparison.Ordinal); folder = Path.GetDirectoryName(folder)!)
         {
             try { Directory.Delete(folder, recursive: false); }
-            catch (IOException) { return; } // not empty (or gone)
-            catch (UnauthorizedAccessException) { return; }
-            folder = Path.GetDirectoryName(folder)!;
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return; } // not empty, or gone
         }
     }
 
@@ -159,6 +169,17 @@ public sealed class FolderBlobStore : IBlobStore
             throw InvalidName(name, "resolves outside the store");
         return path;
     }
+
+    private void CreateFolder(string path)
+    {
+        if (_options.OwnerOnly) Local.OwnerOnly.CreateFolder(path);
+        else Directory.CreateDirectory(path);
+    }
+
+    /// <summary>A new file is 0600 with <see cref="FolderBlobStoreOptions.OwnerOnly"/>; the umask's mode without.</summary>
+    private FileStreamOptions StreamOptions(FileMode mode, FileAccess access, FileShare share, int bufferSize = 4096, bool useAsync = false) =>
+        _options.OwnerOnly ? Local.OwnerOnly.StreamOptions(mode, access, share, bufferSize, useAsync)
+            : new FileStreamOptions { Mode = mode, Access = access, Share = share, BufferSize = bufferSize, Options = useAsync ? FileOptions.Asynchronous : FileOptions.None };
 
     private static BlobStoreException InvalidName(string name, string why) =>
         new(BlobStoreFailure.InvalidName, name, $"invalid blob name \"{name}\": {why}");
@@ -186,12 +207,12 @@ public sealed class FolderBlobStore : IBlobStore
         File.Move(temp, path, overwrite: true);
     }
 
-    private static async Task<FileStream> AcquireLockAsync(string lockPath, CancellationToken cancellationToken)
+    private async Task<FileStream> AcquireLockAsync(string lockPath, CancellationToken cancellationToken)
     {
         while (true)
         {
-            try { return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
-            catch (DirectoryNotFoundException) { Directory.CreateDirectory(Path.GetDirectoryName(lockPath)!); } // removed by a delete
+            try { return new FileStream(lockPath, StreamOptions(FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)); }
+            catch (DirectoryNotFoundException) { CreateFolder(Path.GetDirectoryName(lockPath)!); } // pruned by a delete meanwhile
             catch (IOException) { await Task.Delay(5, cancellationToken); }
         }
     }

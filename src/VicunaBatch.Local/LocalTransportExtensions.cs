@@ -34,8 +34,8 @@ public sealed class LocalTransportOptions
 public static class LocalTransportExtensions
 {
     /// <summary>
-    /// Registers the ports over the data folder <paramref name="dataPath"/> (<see cref="LocalDataFolder"/>, made if
-    /// missing): <see cref="IBlobStore"/> (<see cref="FolderBlobStore"/>), <see cref="ICheckpointStore"/>
+    /// Registers the ports over the data folder <paramref name="dataPath"/> (<see cref="LocalDataFolder"/>, made 0700 if
+    /// missing): <see cref="IBlobStore"/> (<see cref="FolderBlobStore"/>, its files 0600), <see cref="ICheckpointStore"/>
     /// (<see cref="FolderCheckpointStore"/>), <see cref="IJobStore"/> (<see cref="BlobJobStore"/>), the work
     /// <see cref="IWorkQueue"/> and the <see cref="ControlQueues"/> (<see cref="SqliteWorkQueue"/>s in its
     /// <c>queue.db</c>), with this container's <see cref="ReceiverLease"/>; <see cref="TimeProvider.System"/> unless a
@@ -50,7 +50,7 @@ public static class LocalTransportExtensions
         services.AddSingleton(folder);
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(_ => ReceiverLease.Take(folder.ReceiversPath));
-        services.AddSingleton<IBlobStore>(new FolderBlobStore(new FolderBlobStoreOptions { RootPath = folder.BlobsPath, FlushToDisk = options.FlushToDisk }));
+        services.AddSingleton<IBlobStore>(new FolderBlobStore(new FolderBlobStoreOptions { RootPath = folder.BlobsPath, FlushToDisk = options.FlushToDisk, OwnerOnly = true }));
         services.AddSingleton<ICheckpointStore>(new FolderCheckpointStore(new FolderCheckpointStoreOptions { RootPath = folder.CheckpointsPath, FlushToDisk = options.FlushToDisk }));
         services.AddSingleton<IJobStore>(sp => new BlobJobStore(sp.GetRequiredService<IBlobStore>()));
         services.AddSingleton<IWorkQueue>(sp => Queue(sp, folder, LocalDataFolder.WorkQueueName, options.WorkLockDuration));

@@ -77,9 +77,14 @@ internal sealed class CliProcess : IDisposable
     }
 
     /// <summary>Runs the program to its end (killed after <paramref name="timeout"/>) and returns its exit code.</summary>
-    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string workingDirectory, TimeSpan timeout, params string[] args)
+    public static Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string workingDirectory, TimeSpan timeout, params string[] args) =>
+        RunAsync(workingDirectory, timeout, new Dictionary<string, string>(), args);
+
+    /// <summary>As <see cref="RunAsync(string, TimeSpan, string[])"/>, with extra environment variables.</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(
+        string workingDirectory, TimeSpan timeout, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
-        using var cli = Start(workingDirectory, args);
+        using var cli = Start(workingDirectory, environment, args);
         int exitCode = await cli.WaitForExitAsync(timeout);
         return (exitCode, cli.Stdout, cli.Stderr);
     }

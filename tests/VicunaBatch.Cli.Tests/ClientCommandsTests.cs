@@ -22,8 +22,11 @@ public sealed class ClientCommandsTests : IDisposable
     private string WriteChatInput(int count) => _folder.WriteInput("chat.jsonl", Enumerable.Range(0, count).Select(i =>
         $$"""{"custom_id":"q{{i}}","messages":[{"role":"user","content":"Question {{i}} about the night batch"}],"max_tokens":{{4 + i % 5}}}"""));
 
+    /// <summary>The key goes in the environment, as the README advises: on the command line every user's <c>ps</c> shows it.</summary>
     private async Task<(int ExitCode, string Stdout, string Stderr)> CliAsync(ServeProcess serve, params string[] args) =>
-        await CliProcess.RunAsync(_folder.Root, Timeout, [.. args, "--url", serve.Http.BaseAddress!.ToString(), "--api-key", ApiKey]);
+        await CliProcess.RunAsync(_folder.Root, Timeout, KeyInEnvironment(ApiKey), [.. args, "--url", serve.Http.BaseAddress!.ToString()]);
+
+    private static Dictionary<string, string> KeyInEnvironment(string key) => new() { ["VICUNABATCH_API_KEY"] = key };
 
     [Fact]
     public async Task Submit_wait_downloads_whole_results_and_status_and_results_agree()
@@ -138,7 +141,7 @@ public sealed class ClientCommandsTests : IDisposable
         var unknown = await CliAsync(serve, "status", "batch_nope");
         Assert.Equal((1, "vicuna-batch: 404 not found: No such batch: 'batch_nope'"), (unknown.ExitCode, unknown.Stderr.Trim()));
 
-        var wrongKey = await CliProcess.RunAsync(_folder.Root, Timeout, "status", "batch_nope", "--url", serve.Http.BaseAddress!.ToString(), "--api-key", "wrong-key-123");
+        var wrongKey = await CliProcess.RunAsync(_folder.Root, Timeout, KeyInEnvironment("wrong-key-123"), "status", "batch_nope", "--url", serve.Http.BaseAddress!.ToString());
         Assert.Equal((1, "vicuna-batch: 401 unauthorized (check --api-key): Incorrect API key provided."), (wrongKey.ExitCode, wrongKey.Stderr.Trim()));
     }
 
@@ -146,16 +149,16 @@ public sealed class ClientCommandsTests : IDisposable
     public async Task Without_a_key_or_a_server_the_error_says_which()
     {
         var noKey = await CliProcess.RunAsync(_folder.Root, Timeout, "status", "batch_x", "--url", "http://127.0.0.1:9");
-        Assert.Equal((2, "vicuna-batch: no API key: give --api-key or set VICUNABATCH_API_KEY (serve prints the key it made when given none)"),
+        Assert.Equal((2, "vicuna-batch: no API key: give --api-key-file FILE, set VICUNABATCH_API_KEY or give --api-key (serve prints the key it made when given none)"),
             (noKey.ExitCode, noKey.Stderr.Trim()));
 
         // a port nothing listens on: LoopbackPorts hands out free ones
         var port = LoopbackPorts.Free();
-        var unreachable = await CliProcess.RunAsync(_folder.Root, Timeout, "status", "batch_x", "--url", $"http://127.0.0.1:{port}", "--api-key", ApiKey);
+        var unreachable = await CliProcess.RunAsync(_folder.Root, Timeout, KeyInEnvironment(ApiKey), "status", "batch_x", "--url", $"http://127.0.0.1:{port}");
         Assert.Equal(1, unreachable.ExitCode);
         Assert.StartsWith($"vicuna-batch: cannot reach http://127.0.0.1:{port}/: ", unreachable.Stderr.Trim());
 
-        var badUrl = await CliProcess.RunAsync(_folder.Root, Timeout, "status", "batch_x", "--url", "ftp://x", "--api-key", ApiKey);
+        var badUrl = await CliProcess.RunAsync(_folder.Root, Timeout, KeyInEnvironment(ApiKey), "status", "batch_x", "--url", "ftp://x");
         Assert.Equal((2, "vicuna-batch: --url ftp://x: give the API's http(s) base URL, e.g. http://127.0.0.1:8080"), (badUrl.ExitCode, badUrl.Stderr.Trim()));
     }
 

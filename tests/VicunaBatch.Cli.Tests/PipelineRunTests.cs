@@ -5,6 +5,7 @@ using VicunaBatch.Core.Pipelines;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Webhooks;
 using VicunaBatch.Inference.Engine;
+using VicunaBatch.Local.Tests;
 using VicunaBatch.Local.Tests.Webhooks;
 using VicunaBatch.Testing;
 
@@ -96,6 +97,15 @@ public sealed class PipelineRunTests : IDisposable
         // and the output folder holds the summaries, _runs/ and the state folder, no folder of writes in progress
         Assert.Equal([".state", "_runs", "long.md.summary.md", "short.txt.summary.md"],
             Directory.EnumerateFileSystemEntries(_folder.Out).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        if (!OperatingSystem.IsWindows())
+        {
+            // the state folder and the secrets in it (the signing secret, the definition with the pipeline's own) are the
+            // user's alone; the summaries, in the user's folder, keep the umask's modes
+            var state = Path.Combine(_folder.Out, ".state");
+            Assert.Equal(("700", "600", "600"), (UnixModes.Of(state), UnixModes.Of(Path.Combine(state, "webhook_secret")),
+                UnixModes.Of(Path.Combine(state, "blobs", "pipelines", "_definitions", "test-notes.json"))));
+            Assert.Equal(UnixModes.OfNewFile(), UnixModes.Of(Path.Combine(_folder.Out, "long.md.summary.md")));
+        }
         var manifestPath = Path.Combine(_folder.Out, "_runs", m.RunId, "manifest.json");
         var onDisk = JsonDocument.Parse(File.ReadAllText(manifestPath)).RootElement;
         Assert.Equal(m.RunId, onDisk.GetProperty("run_id").GetString());

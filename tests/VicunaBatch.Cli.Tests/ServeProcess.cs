@@ -19,11 +19,15 @@ internal sealed partial class ServeProcess : IDisposable
     public string Logs => Process.Stdout + Process.Stderr;
 
     /// <summary>Starts serve on <paramref name="dataPath"/> with one API key and waits until it says where it listens.</summary>
-    public static async Task<ServeProcess> StartAsync(string workingDirectory, string dataPath, string apiKey,
-        IReadOnlyDictionary<string, string>? environment = null, params string[] extraArgs)
+    public static Task<ServeProcess> StartAsync(string workingDirectory, string dataPath, string apiKey,
+        IReadOnlyDictionary<string, string>? environment = null, params string[] extraArgs) =>
+        StartWithArgsAsync(workingDirectory, apiKey, environment, ["--port", "0", "--data", dataPath, "--api-key", apiKey, .. extraArgs]);
+
+    /// <summary>Starts <c>serve ARGS</c> (the keys given in them as the test chooses); the client sends <paramref name="apiKey"/>.</summary>
+    public static async Task<ServeProcess> StartWithArgsAsync(string workingDirectory, string apiKey,
+        IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
-        var process = CliProcess.Start(workingDirectory, environment ?? new Dictionary<string, string>(),
-            ["serve", "--port", "0", "--data", dataPath, "--api-key", apiKey, .. extraArgs]);
+        var process = CliProcess.Start(workingDirectory, environment ?? new Dictionary<string, string>(), ["serve", .. args]);
         try
         {
             var http = new HttpClient { BaseAddress = await ListeningOnAsync(process), Timeout = TimeSpan.FromSeconds(30) };

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text;
 using Microsoft.Azure.Functions.Worker;
 using VicunaBatch.Azure.Tests;
+using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Webhooks;
 
 namespace VicunaBatch.Functions.Tests;
@@ -72,6 +73,29 @@ public sealed class ApiFunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal([batchId], list.GetProperty("data").EnumerateArray().Select(b => b.GetProperty("id").GetString()));
         Assert.Equal(("cancelling", "cancelling"), (cancelling.GetProperty("status").GetString(), again.GetProperty("status").GetString()));
         Assert.Equal(1, await _rig.Shards.CountAsync()); // two requests, two per shard: one message on the work queue
+    }
+
+    [Fact]
+    public async Task Blobs_of_tenants_with_unkeyed_ids_move_to_the_keyed_ids_before_the_first_request_is_answered()
+    {
+        // tests/data/unkeyed-tenants (written by serve before tenant ids were keyed) in this app's containers, as an
+        // existing deployment holds them; the app's hosted services do not run here, so the first request runs the move
+        await using var rig = new FunctionsRig(azurite, new Dictionary<string, string?> { ["Api:Keys"] = "key-old-tenant-a1,key-old-tenant-b2" });
+        var fixture = Path.Combine(Testing.Checkout.Root, "tests", "data", "unkeyed-tenants", "blobs");
+        foreach (var file in Directory.EnumerateFiles(fixture, "*", SearchOption.AllDirectories))
+            await rig.Blobs.PutBytesAsync(Path.GetRelativePath(fixture, file).Replace('\\', '/'), File.ReadAllBytes(file), BlobCondition.None);
+        const string upload = "file-08a6dd8360c140eca4349ba1feb2d175";
+
+        var (listed, list) = await rig.HttpAsync((f, r) => f.ListBatchesAsync(r), "GET", "/v1/batches", "key-old-tenant-a1");
+        var (got, content) = await rig.HttpAsync((f, r) => f.GetFileContentAsync(r, upload), "GET", $"/v1/files/{upload}/content", "key-old-tenant-b2");
+
+        Assert.Equal((200, 200), (listed, got));
+        Assert.Equal(["batch_c769bf3a702c4cb0b209932475ef9eda", "batch_6d48ee74bfe445feabc9cb3c7b2bf507"],
+            list.GetProperty("data").EnumerateArray().Select(b => b.GetProperty("id").GetString()));
+        Assert.Equal("hello there\n", content.GetString());
+        var names = await rig.Blobs.ListAsync("").ToListAsync();
+        Assert.DoesNotContain(names, n => n.Contains("tfafa13b3b45db5176c053803b5363bb5") || n.Contains("t876ac370410b80616ec8a59baf308e77"));
+        Assert.Equal(2, names.Count(n => n.StartsWith("tenants/", StringComparison.Ordinal) && n.EndsWith("/renamed", StringComparison.Ordinal)));
     }
 
     [Fact]

@@ -16,11 +16,13 @@ public sealed class FunctionsExtensionsTests
         ["Storage:blobServiceUri"] = "https://acct.blob.core.windows.net", ["Storage:queueServiceUri"] = "https://acct.queue.core.windows.net",
         ["ServiceBus:fullyQualifiedNamespace"] = "ns.servicebus.windows.net",
         ["Api:Keys"] = "key-one-0001,key-two-0002",
+        ["Api:TenantKey"] = Convert.ToHexStringLower(new byte[32]),
         ["Webhooks:SigningSecret"] = "whsec_" + Convert.ToBase64String(new byte[32]),
     };
 
     [Theory]
     [InlineData("Api:Keys", "Api__Keys")]
+    [InlineData("Api:TenantKey", "Api__TenantKey")]
     [InlineData("Webhooks:SigningSecret", "Webhooks__SigningSecret")]
     public void AddVicunaBatchFunctions_requiredSettingMissing_throwsNamingIt(string key, string appSetting)
     {
@@ -34,6 +36,7 @@ public sealed class FunctionsExtensionsTests
 
     [Theory]
     [InlineData("Api:Keys")]
+    [InlineData("Api:TenantKey")]
     [InlineData("Webhooks:SigningSecret")]
     public void AddVicunaBatchFunctions_unresolvedKeyVaultReference_throwsInsteadOfUsingItsText(string key)
     {
@@ -43,6 +46,17 @@ public sealed class FunctionsExtensionsTests
         var e = Assert.Throws<ArgumentException>(() => new ServiceCollection().AddVicunaBatchFunctions(Configuration(settings)));
 
         Assert.Contains("unresolved Key Vault reference", e.Message);
+    }
+
+    [Fact]
+    public void AddVicunaBatchFunctions_tenantKeyShorterThan32Characters_throwsNamingIt()
+    {
+        var settings = AzureSettings();
+        settings["Api:TenantKey"] = "too-short-a-tenant-key";
+
+        var e = Assert.Throws<ArgumentException>(() => new ServiceCollection().AddVicunaBatchFunctions(Configuration(settings)));
+
+        Assert.Equal("Api__TenantKey must be at least 32 characters (e.g. openssl rand -hex 32)", e.Message);
     }
 
     [Fact]

@@ -75,6 +75,7 @@ internal sealed class FunctionsRig : IAsyncDisposable
             ["Storage:Queues:ShardDone"] = ShardDoneName, ["Storage:Queues:WebhookDeliveries"] = WebhooksName,
             ["Storage:Queues:InboxEvents"] = InboxEventsName,
             ["Api:Keys"] = $"{KeyA}, {KeyB}",
+            ["Api:TenantKey"] = "functions-test-tenant-key-0123456789abcdef",
             ["Webhooks:SigningSecret"] = "whsec_" + Convert.ToBase64String(Encoding.UTF8.GetBytes("functions-test-signing-secret-32b")),
             ["Webhooks:AllowLoopback"] = "true",
             ["Input:RequestsPerShard"] = "2",

@@ -70,6 +70,7 @@ public sealed class NoSecretsTests(BicepFixture bicep)
         var settings = functions.Json["variables"]!["appSettings"]!.AsObject();
         // the names VicunaBatch.Functions reads (FunctionsOptions); the values are references, never secrets
         Assert.StartsWith("[format('@Microsoft.KeyVault(SecretUri={0}secrets/api-keys/)'", (string?)settings["Api__Keys"]);
+        Assert.StartsWith("[format('@Microsoft.KeyVault(SecretUri={0}secrets/api-tenant-key/)'", (string?)settings["Api__TenantKey"]);
         Assert.StartsWith("[format('@Microsoft.KeyVault(SecretUri={0}secrets/webhook-signing-secret/)'", (string?)settings["Webhooks__SigningSecret"]);
         var app = functions.OfType("Microsoft.Web/sites").Single().Resource["properties"]!;
         Assert.Equal("[parameters('identityId')]", (string?)app["keyVaultReferenceIdentity"]);

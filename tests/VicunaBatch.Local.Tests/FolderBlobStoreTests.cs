@@ -60,6 +60,16 @@ public sealed class FolderBlobStoreTests : IDisposable
         Assert.Empty(Directory.EnumerateFileSystemEntries(temp));
     }
 
+    [UnixFact]
+    public async Task By_default_files_and_folders_get_the_modes_of_the_umask()
+    {
+        // a pipeline's output folder is its user's: its summaries keep the modes the user's other files get
+        await PutAsync("a/b/c.md", "summary", BlobCondition.None);
+
+        Assert.Equal(UnixModes.OfNewFolder(), UnixModes.Of(Path.Combine(_folder.Path, "a", "b")));
+        Assert.Equal(UnixModes.OfNewFile(), UnixModes.Of(Path.Combine(_folder.Path, "a", "b", "c.md")));
+    }
+
     [Fact]
     public async Task PutAsync_createOnlyWhenExists_throwsConditionFailedAndKeepsContent()
     {
@@ -155,30 +165,30 @@ public sealed class FolderBlobStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task DeleteAsync_removes_the_folders_it_leaves_empty_and_a_write_makes_them_again()
+    {
+        await PutAsync("tenants/t1/batches/e1", "", BlobCondition.IfNotExists);
+        await PutAsync("tenants/t2/batches/e2", "", BlobCondition.IfNotExists);
+
+        Assert.True(await _store.DeleteAsync("tenants/t1/batches/e1"));
+
+        // as in a blob container: a name that held a blob names nothing once it is gone; the root and full folders stay
+        Assert.False(Directory.Exists(Path.Combine(_folder.Path, "tenants", "t1")));
+        Assert.True(File.Exists(Path.Combine(_folder.Path, "tenants", "t2", "batches", "e2")));
+        Assert.True(await _store.DeleteAsync("tenants/t2/batches/e2"));
+        Assert.False(Directory.Exists(Path.Combine(_folder.Path, "tenants")));
+        Assert.True(Directory.Exists(_folder.Path));
+        await PutAsync("tenants/t1/batches/e1", "", BlobCondition.IfNotExists);
+        Assert.Equal(["tenants/t1/batches/e1"], await _store.ListAsync("tenants/").ToListAsync());
+    }
+
+    [Fact]
     public async Task DeleteAsync_existingThenMissing_trueThenFalse()
     {
         await PutAsync("a.txt", "x", BlobCondition.None);
 
         Assert.True(await _store.DeleteAsync("a.txt"));
         Assert.False(await _store.DeleteAsync("a.txt"));
-    }
-
-    [Fact]
-    public async Task DeleteAsync_lastBlobOfAFolder_leavesNoEmptyFolderUpToTheRoot()
-    {
-        await PutAsync("files/f1/content.jsonl", "x", BlobCondition.None);
-        await PutAsync("files/f2/content.jsonl", "y", BlobCondition.None);
-
-        Assert.True(await _store.DeleteAsync("files/f1/content.jsonl"));
-        Assert.False(Directory.Exists(Path.Combine(_folder.Path, "files", "f1")));
-        Assert.True(Directory.Exists(Path.Combine(_folder.Path, "files"))); // f2 is still there
-
-        Assert.True(await _store.DeleteAsync("files/f2/content.jsonl"));
-        Assert.False(Directory.Exists(Path.Combine(_folder.Path, "files")));
-        Assert.True(Directory.Exists(_folder.Path));
-
-        await PutAsync("files/f1/content.jsonl", "z", BlobCondition.IfNotExists); // a put makes the folders again
-        Assert.Equal("z", Encoding.UTF8.GetString(await _store.ReadBytesAsync("files/f1/content.jsonl")));
     }
 
     [Fact]

@@ -107,8 +107,10 @@ var appSettings = {
   ServiceBus__QueueName: workQueueName
   KeyVault__VaultUri: keyVaultUri
   // secrets as Key Vault references, resolved by the platform with keyVaultReferenceIdentity: no value passes through
-  // a deployment. api-keys: comma-separated bearer keys (one per tenant); webhook-signing-secret: whsec_… (see README)
+  // a deployment. api-keys: comma-separated bearer keys (one per tenant); api-tenant-key: the installation's key of the
+  // tenant ids (HMAC of each API key; openssl rand -hex 32, never changed); webhook-signing-secret: whsec_… (see README)
   Api__Keys: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/api-keys/)'
+  Api__TenantKey: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/api-tenant-key/)'
   Webhooks__SigningSecret: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/webhook-signing-secret/)'
   // DefaultAzureCredential in application code picks the user-assigned identity
   AZURE_CLIENT_ID: identityClientId

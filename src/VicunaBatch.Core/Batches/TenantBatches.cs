@@ -136,6 +136,46 @@ public sealed class TenantBatches(IBlobStore blobs, IJobStore jobs, JobSubmitter
             blob is null ? null : (await files.RegisterJobFileAsync(record.Owner, record.JobId, kind, blob, cancellationToken))?.Id;
     }
 
+    /// <summary>
+    /// Moves the batches of tenant <paramref name="from"/> to <paramref name="to"/> (<see cref="TenantRename"/>): for each
+    /// index entry, the record is given the new owner (if unchanged meanwhile), the entry made under the new tenant, then
+    /// the old one deleted. Each step is idempotent, so a run that stopped anywhere is finished by the next. Returns how
+    /// many entries moved.
+    /// </summary>
+    public async Task<int> RenameOwnerAsync(string from, string to, CancellationToken cancellationToken = default)
+    {
+        var entries = new List<string>();
+        await foreach (var name in blobs.ListAsync(BatchRecord.IndexPrefix(from), cancellationToken)) entries.Add(name);
+        foreach (var entry in entries)
+        {
+            var jobId = BatchRecord.JobIdOfIndexBlob(entry);
+            await RenameRecordOwnerAsync(jobId, from, to, cancellationToken);
+            try { await blobs.PutBytesAsync(BatchRecord.IndexPrefix(to) + entry[BatchRecord.IndexPrefix(from).Length..], [], BlobCondition.IfNotExists, cancellationToken); }
+            catch (BlobStoreException e) when (e.Reason == BlobStoreFailure.ConditionFailed) { } // made by a run that stopped before the delete
+            await blobs.DeleteAsync(entry, cancellationToken);
+        }
+        return entries.Count;
+    }
+
+    private async Task RenameRecordOwnerAsync(string jobId, string from, string to, CancellationToken cancellationToken)
+    {
+        if (!JobIds.IsValid(jobId)) return;
+        var name = BatchRecord.Blob(jobId);
+        while (true)
+        {
+            // no record (a creation interrupted before it) or one already renamed: nothing to do
+            if (await blobs.GetPropertiesAsync(name, cancellationToken) is not { } properties
+                || await ReadRecordAsync(jobId, cancellationToken) is not { } record || record.Owner != from) return;
+            try
+            {
+                await blobs.PutBytesAsync(name, JsonSerializer.SerializeToUtf8Bytes(record with { Owner = to }, BatchesJson.Options),
+                    BlobCondition.IfMatch(properties.ETag), cancellationToken);
+                return;
+            }
+            catch (BlobStoreException e) when (e.Reason == BlobStoreFailure.ConditionFailed) { } // changed meanwhile: read it again
+        }
+    }
+
     /// <summary>The job's webhook signing secret, or null when it has none. Never log it.</summary>
     public async Task<string?> GetWebhookSecretAsync(string jobId, CancellationToken cancellationToken = default)
     {

@@ -48,18 +48,60 @@ public sealed class FileCatalog(IBlobStore blobs, TimeProvider time)
 
     /// <summary>
     /// Makes a finished job's result blob a file of the job's owner (id from <see cref="FileIds.ForJobFile"/>);
-    /// idempotent. Returns null when the blob does not exist (yet).
+    /// idempotent. Returns null when the blob does not exist (yet). A job's files are its owner's: one registered for
+    /// another tenant id (by a finalizer that read the job's record just before <c>TenantRename</c>
+    /// renamed its owner) is given to <paramref name="owner"/>.
     /// </summary>
     public async Task<StoredFile?> RegisterJobFileAsync(string owner, string jobId, string kind, string blob, CancellationToken cancellationToken = default)
     {
         var id = FileIds.ForJobFile(jobId, kind);
         if (await GetAsync(owner, id, cancellationToken) is { } existing) return existing;
+        if (await RenameOwnerAsync(id, _ => owner, cancellationToken) is { } renamed) return renamed;
         var properties = await blobs.GetPropertiesAsync(blob, cancellationToken);
         if (properties is null) return null;
         var file = new StoredFile(id, owner, FilePurpose.BatchOutput, $"{jobId}_{kind}.jsonl", properties.Length,
             properties.LastModified.ToUnixTimeSeconds(), blob);
         await SaveAsync(file, cancellationToken);
         return file;
+    }
+
+    /// <summary>
+    /// Gives every file owned by a key of <paramref name="fromToTo"/> to its value, in one pass over all files
+    /// (<c>TenantRename</c>); idempotent. Returns how many files changed owner.
+    /// </summary>
+    public async Task<int> RenameOwnersAsync(IReadOnlyDictionary<string, string> fromToTo, CancellationToken cancellationToken = default)
+    {
+        int numRenamed = 0;
+        await foreach (var name in blobs.ListAsync(FileIds.Prefix, cancellationToken))
+        {
+            if (FileIds.OfMetadataBlob(name) is not { } fileId) continue; // content
+            if (await RenameOwnerAsync(fileId, from => fromToTo.GetValueOrDefault(from), cancellationToken) is not null) numRenamed++;
+        }
+        return numRenamed;
+    }
+
+    /// <summary>
+    /// Rewrites the file's owner to <paramref name="newOwnerOf"/>(its owner) unless that is null or the same, if the file
+    /// did not change meanwhile (else reads it again); the renamed file, or null when nothing changed.
+    /// </summary>
+    private async Task<StoredFile?> RenameOwnerAsync(string fileId, Func<string, string?> newOwnerOf, CancellationToken cancellationToken)
+    {
+        var name = FileIds.MetadataBlob(fileId);
+        while (true)
+        {
+            if (await blobs.GetPropertiesAsync(name, cancellationToken) is not { } properties) return null;
+            StoredFile file;
+            try { file = JsonSerializer.Deserialize<StoredFile>(await blobs.ReadBytesAsync(name, cancellationToken), FilesJson.Options)!; }
+            catch (BlobStoreException e) when (e.Reason == BlobStoreFailure.NotFound) { return null; }
+            if (newOwnerOf(file.Owner) is not { } owner || owner == file.Owner) return null;
+            var renamed = file with { Owner = owner };
+            try
+            {
+                await blobs.PutBytesAsync(name, JsonSerializer.SerializeToUtf8Bytes(renamed, FilesJson.Options), BlobCondition.IfMatch(properties.ETag), cancellationToken);
+                return renamed;
+            }
+            catch (BlobStoreException e) when (e.Reason == BlobStoreFailure.ConditionFailed) { } // changed meanwhile: read it again
+        }
     }
 
     public Task<bool> DeleteContentAsync(StoredFile file, CancellationToken cancellationToken = default) =>

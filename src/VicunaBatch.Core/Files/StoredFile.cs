@@ -36,7 +36,15 @@ public static partial class FileIds
     public static string ForJobFile(string jobId, string kind) =>
         "file-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{kind}\n{jobId}")))[..32];
 
-    public static string MetadataBlob(string fileId) => $"files/{fileId}/file.json";
+    /// <summary>Where every file's blobs are.</summary>
+    public const string Prefix = "files/";
+
+    public static string MetadataBlob(string fileId) => $"{Prefix}{fileId}/file.json";
+
+    /// <summary>The file id of a <see cref="MetadataBlob"/> name; null for any other name.</summary>
+    public static string? OfMetadataBlob(string name) =>
+        name.StartsWith(Prefix, StringComparison.Ordinal) && name.EndsWith("/file.json", StringComparison.Ordinal)
+        && name[Prefix.Length..^"/file.json".Length] is var id && IsValid(id) ? id : null;
 
     /// <summary>An upload's content; keeps a <c>.txt</c> extension so the format travels with the blob name.</summary>
     public static string ContentBlob(string fileId, string filename) =>
