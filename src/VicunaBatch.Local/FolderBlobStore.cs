@@ -72,8 +72,9 @@ public sealed class FolderBlobStore : IBlobStore
                     else File.Move(temp, path, overwrite: true);
                     return PropertiesOf(name, new FileInfo(path));
                 }
-                // a delete emptied and pruned the folder meanwhile (rename's ENOENT reads as either exception): make it again
-                catch (IOException e) when (e is DirectoryNotFoundException or FileNotFoundException && attempt < 10 && File.Exists(temp)) { }
+                // a delete emptied and pruned the folder meanwhile: make it again. The rename's ENOENT reads as either of
+                // the not-found exceptions, and a folder pruned between mkdir's EEXIST and its check as "already exists"
+                catch (IOException) when (attempt < 10 && File.Exists(temp)) { }
             }
         }
         catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)

@@ -41,8 +41,10 @@ public sealed class ApiFunctionsRefusalTests(AzuriteFixture azurite) : IAsyncLif
 
     private const string End = $"--{Boundary}--\r\n";
 
+    /// <summary>What the requests stored, less the markers of the tenant-id move (<see cref="Core.Batches.TenantRename"/>), which the
+    /// first request of an installation writes whatever it asks.</summary>
     private async Task<List<string>> StoredAsync() => [.. await _rig.Blobs.ListAsync("files/").ToListAsync(), .. await _rig.Blobs.ListAsync("jobs/").ToListAsync(),
-        .. await _rig.Blobs.ListAsync("tenants/").ToListAsync()];
+        .. (await _rig.Blobs.ListAsync("tenants/").ToListAsync()).Where(b => !b.EndsWith("/renamed", StringComparison.Ordinal))];
 
     private static JsonElement Error(JsonElement body, string type)
     {
