@@ -2,13 +2,14 @@
 # Peak RSS of `serve` taking a batch whose input has one very long line among ten normal ones (issue 22, item 1):
 # uploads the file, creates the batch, waits for it to end (or for the create to be refused), prints the figures.
 # usage: scripts/probes/long-line-rss.sh MB [CLI_DLL]   (MB: the long line's size; CLI_DLL: default the Release build)
+#        SERVE_ARGS="--max-line-bytes 67108864" scripts/probes/long-line-rss.sh 30   (a limit that lets the line in)
 # Traffic: 127.0.0.1 only. Needs curl.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mb=${1:?usage: long-line-rss.sh MB [CLI_DLL]}
 cli=${2:-src/VicunaBatch.Cli/bin/Release/net10.0/vicuna-batch.dll}
 work=$(mktemp -d)
-trap 'kill -9 $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill -9 $pid 2>/dev/null && wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 key=vb-probe-key-0123456789
 
 input=$work/in.jsonl
@@ -17,7 +18,8 @@ for i in $(seq 1 5); do printf '{"custom_id":"a%d","prompt":"note %d","max_token
 for i in $(seq 6 10); do printf '{"custom_id":"a%d","prompt":"note %d","max_tokens":4}\n' "$i" "$i"; done >> "$input"
 
 port=$(( 20000 + RANDOM % 20000 ))
-dotnet "$cli" serve --port "$port" --data "$work/data" --api-key "$key" > "$work/serve.log" 2>&1 &
+# shellcheck disable=SC2086
+dotnet "$cli" serve --port "$port" --data "$work/data" --api-key "$key" ${SERVE_ARGS:-} > "$work/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 300); do grep -q "Now listening" "$work/serve.log" && break; sleep 0.1; done
 base=http://127.0.0.1:$port
