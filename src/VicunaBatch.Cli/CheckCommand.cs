@@ -5,7 +5,7 @@ using VicunaBatch.Core.Results;
 namespace VicunaBatch.Cli;
 
 /// <summary>
-/// <c>vicuna-batch check FILE RESULTS [--webhook-log LOG]</c>: are a job's results whole? Every valid custom_id of
+/// <c>vicuna-batch check FILE RESULTS [--webhook-log LOG] [--max-line-bytes N]</c>: are a job's results whole? Every valid custom_id of
 /// FILE once across output.jsonl and errors.jsonl, every rejected line in errors.jsonl, counts in job.json that agree
 /// (and one terminal event for the job in a webhook receiver's log). Exit 0 when whole, 1 with the problems.
 /// </summary>
@@ -16,7 +16,8 @@ internal static class CheckCommand
         var file = new Argument<FileInfo>("FILE") { Description = "The job's input (JSONL or .txt), as submitted." };
         var results = new Argument<DirectoryInfo>("RESULTS") { Description = "The folder with output.jsonl, errors.jsonl and job.json (run's --out)." };
         var webhookLog = new Option<FileInfo?>("--webhook-log") { Description = "A webhook receiver's log: one received event body (JSON) per line." };
-        var command = new Command("check", "Check that a job's results account for every input line exactly once.") { file, results, webhookLog };
+        var maxLineBytes = InputFlags.MaxLineBytes(); // the job's: a line over it is a rejected line
+        var command = new Command("check", "Check that a job's results account for every input line exactly once.") { file, results, webhookLog, maxLineBytes };
         command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
         {
             var input = r.GetValue(file)!;
@@ -27,7 +28,9 @@ internal static class CheckCommand
             {
                 if (!File.Exists(path)) throw new UsageException($"not found: {path}");
             }
-            var report = await CheckAsync(input.FullName, folder.FullName, log?.FullName, cancellationToken);
+            var limits = new InputOptions { MaxLineBytes = r.GetValue(maxLineBytes) };
+            limits.Validate();
+            var report = await CheckAsync(input.FullName, folder.FullName, log?.FullName, limits, cancellationToken);
             foreach (var problem in report.Problems) Console.Out.WriteLine(problem);
             var events = report.NumTerminalEvents is { } n ? $", {n} terminal webhook event{(n == 1 ? "" : "s")}" : "";
             Console.Out.WriteLine(FormattableString.Invariant(
@@ -37,14 +40,19 @@ internal static class CheckCommand
         return command;
     }
 
-    public static async Task<CheckReport> CheckAsync(string inputPath, string resultsFolder, string? webhookLogPath, CancellationToken cancellationToken = default)
+    public static async Task<CheckReport> CheckAsync(string inputPath, string resultsFolder, string? webhookLogPath, CancellationToken cancellationToken = default) =>
+        await CheckAsync(inputPath, resultsFolder, webhookLogPath, new InputOptions(), cancellationToken);
+
+    /// <summary>As the job read its input: <paramref name="limits"/> are the job's (<c>--max-line-bytes</c>).</summary>
+    public static async Task<CheckReport> CheckAsync(string inputPath, string resultsFolder, string? webhookLogPath, InputOptions limits,
+        CancellationToken cancellationToken = default)
     {
         await using var input = File.OpenRead(inputPath);
         await using var output = File.OpenRead(Path.Combine(resultsFolder, "output.jsonl"));
         await using var errors = File.OpenRead(Path.Combine(resultsFolder, "errors.jsonl"));
         await using var job = File.OpenRead(Path.Combine(resultsFolder, "job.json"));
         await using var log = webhookLogPath is null ? null : File.OpenRead(webhookLogPath);
-        return await new ResultsChecker(new InputOptions())
+        return await new ResultsChecker(limits)
             .CheckAsync(input, InputOptions.FormatFromName(inputPath), output, errors, job, log, cancellationToken);
     }
 }

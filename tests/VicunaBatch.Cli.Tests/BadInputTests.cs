@@ -100,17 +100,22 @@ public sealed class BadInputTests : IDisposable
         var input = _folder.WriteInput("lines.jsonl",
         [
             JsonSerializer.Serialize(new { custom_id = "short", prompt = "hello", max_tokens = 2 }),
-            JsonSerializer.Serialize(new { custom_id = "over", prompt = new string('a', 3000), max_tokens = 2 }),
+            JsonSerializer.Serialize(new { prompt = new string('a', 5000), max_tokens = 2, custom_id = "over" }), // its id is past the 4 KiB head
         ]);
 
         var result = await CliProcess.RunAsync(_folder.Root, TimeSpan.FromSeconds(60), "run", input, "--out", _folder.Out, "--max-line-bytes", "2048");
 
         Assert.True(result.ExitCode == 0, result.Stderr);
         var error = Assert.Single(RunFolder.ReadJsonLines(_folder.ErrorsPath)).GetProperty("error");
-        Assert.Equal(("line_too_long", 2, "the line is 3048 bytes, over the limit of 2048 (Input:MaxLineBytes)"),
-            (error.GetProperty("code").GetString(), error.GetProperty("line").GetInt32(), error.GetProperty("message").GetString()));
+        Assert.Equal(("line_too_long", 2, "the line is 5048 bytes, over the limit of 2048 (Input:MaxLineBytes)", "line-2"),
+            (error.GetProperty("code").GetString(), error.GetProperty("line").GetInt32(), error.GetProperty("message").GetString(),
+                RunFolder.ReadJsonLines(_folder.ErrorsPath).Single().GetProperty("custom_id").GetString()));
         Assert.Single(RunFolder.ReadJsonLines(_folder.OutputPath));
-        Assert.Empty((await CheckCommand.CheckAsync(input, _folder.Out, null)).Problems);
+        var check = await CliProcess.RunAsync(_folder.Root, TimeSpan.FromSeconds(60), "check", input, _folder.Out, "--max-line-bytes", "2048");
+        Assert.True(check.ExitCode == 0, check.Stdout);
+        Assert.StartsWith("whole: 1 valid requests and 1 rejected lines", check.Stdout);
+        // with the default limit the line is a valid request whose id ("over") the results never name
+        Assert.Equal(1, (await CliProcess.RunAsync(_folder.Root, TimeSpan.FromSeconds(60), "check", input, _folder.Out)).ExitCode);
     }
 
     private Task<LocalRunSummary> RunAsync(string input, CancellationToken cancellationToken = default) =>
