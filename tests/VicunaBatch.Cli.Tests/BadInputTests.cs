@@ -43,7 +43,7 @@ public sealed class BadInputTests : IDisposable
         Assert.Equal(1, result.ExitCode);
         Assert.StartsWith("completed: 0 succeeded, 3 failed of 3 in ", result.Stdout);
         Assert.EndsWith("vicuna-batch: no request succeeded; errors.jsonl says why for each of the 3", result.Stderr.Trim());
-        Assert.Equal([1, 2, 3], RunFolder.ReadJsonLines(_folder.ErrorsPath).Select(e => e.GetProperty("error").GetProperty("line").GetInt32()));
+        Assert.Equal([1, 2, 3], RunFolder.ReadJsonLines(_folder.ErrorsPath).Select(e => ErrorLines.ErrorOf(e).GetProperty("line").GetInt32()));
         Assert.Empty((await CheckCommand.CheckAsync(input, _folder.Out, null)).Problems);
     }
 
@@ -70,7 +70,7 @@ public sealed class BadInputTests : IDisposable
     {
         await RunAsync(Path.Combine(Checkout.Root, "tests", "data", "bad-inputs", "invalid-utf8.jsonl"));
         var error = Assert.Single(RunFolder.ReadJsonLines(_folder.ErrorsPath));
-        Assert.Equal(("invalid_encoding", 2), (error.GetProperty("error").GetProperty("code").GetString(), error.GetProperty("error").GetProperty("line").GetInt32()));
+        Assert.Equal(("invalid_encoding", 2), (ErrorLines.ErrorOf(error).GetProperty("code").GetString(), ErrorLines.ErrorOf(error).GetProperty("line").GetInt32()));
     }
 
     /// <summary>A 10 MB line is over the 1 MiB line limit: read past, never parsed (its custom_id comes from its head);
@@ -88,7 +88,7 @@ public sealed class BadInputTests : IDisposable
         var summary = await RunAsync(input, timeout.Token);
 
         Assert.Equal(new RequestCounts(3, 1, 2), summary.Job.RequestCounts);
-        var errors = RunFolder.ReadJsonLines(_folder.ErrorsPath).ToDictionary(e => e.GetProperty("custom_id").GetString()!, e => e.GetProperty("error").GetProperty("code").GetString());
+        var errors = RunFolder.ReadJsonLines(_folder.ErrorsPath).ToDictionary(e => e.GetProperty("custom_id").GetString()!, e => ErrorLines.ErrorOf(e).GetProperty("code").GetString());
         Assert.Equal("line_too_long", errors["ten-mb"]);
         Assert.Equal("context_length_exceeded", errors["long"]);
         Assert.Empty((await CheckCommand.CheckAsync(input, _folder.Out, null)).Problems);
@@ -106,7 +106,7 @@ public sealed class BadInputTests : IDisposable
         var result = await CliProcess.RunAsync(_folder.Root, TimeSpan.FromSeconds(60), "run", input, "--out", _folder.Out, "--max-line-bytes", "2048");
 
         Assert.True(result.ExitCode == 0, result.Stderr);
-        var error = Assert.Single(RunFolder.ReadJsonLines(_folder.ErrorsPath)).GetProperty("error");
+        var error = ErrorLines.ErrorOf(Assert.Single(RunFolder.ReadJsonLines(_folder.ErrorsPath)));
         Assert.Equal(("line_too_long", 2, "the line is 5048 bytes, over the limit of 2048 (Input:MaxLineBytes)", "line-2"),
             (error.GetProperty("code").GetString(), error.GetProperty("line").GetInt32(), error.GetProperty("message").GetString(),
                 RunFolder.ReadJsonLines(_folder.ErrorsPath).Single().GetProperty("custom_id").GetString()));

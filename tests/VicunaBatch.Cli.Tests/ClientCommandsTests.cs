@@ -105,7 +105,7 @@ public sealed class ClientCommandsTests : IDisposable
         var check = await CheckCommand.CheckAsync(input, _folder.Out, null);
         Assert.True(check.Problems.Count == 0, string.Join("\n", check.Problems.Take(5))); // every line once, in one of the two files
         var ran = RunFolder.ReadJsonLines(_folder.OutputPath).Count;
-        var notRun = RunFolder.ReadJsonLines(_folder.ErrorsPath).Where(e => e.GetProperty("error").GetProperty("code").GetString() == "batch_cancelled").Count();
+        var notRun = RunFolder.ReadJsonLines(_folder.ErrorsPath).Where(e => ErrorLines.CodeOf(e) == "batch_cancelled").Count();
         Assert.True(ran < count / 2, $"{ran} of {count} ran after the cancel");
         Assert.Equal(count, ran + notRun);
     }

@@ -51,9 +51,9 @@ public sealed class RunCommandTests : IDisposable
         Assert.Equal(
             BrokenExampleLines.OrderBy(e => e.Key).Select(e => (e.Key, e.Value.CustomId, e.Value.Code)),
             errors.Select(e => (
-                e.GetProperty("error").GetProperty("line").GetInt32(),
+                ErrorLines.ErrorOf(e).GetProperty("line").GetInt32(),
                 CustomId(e),
-                e.GetProperty("error").GetProperty("code").GetString()!)).OrderBy(e => e.Item1));
+                ErrorLines.ErrorOf(e).GetProperty("code").GetString()!)).OrderBy(e => e.Item1));
 
         var job = JsonDocument.Parse(File.ReadAllText(_folder.JobPath)).RootElement;
         Assert.Equal("completed", job.GetProperty("status").GetString());

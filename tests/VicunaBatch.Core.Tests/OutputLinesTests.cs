@@ -24,7 +24,7 @@ public class OutputLinesTests
         var id = OutputLines.DerivedId("batch_abc", "req-1", "batch_req");
         var requestId = OutputLines.DerivedId("batch_abc", "req-1", "request");
         var bodyId = OutputLines.DerivedId("batch_abc", "req-1", "completion");
-        Assert.Equal($$$$"""{"id":"batch_req_{{{{id}}}}","custom_id":"req-1","response":{"status_code":200,"request_id":"req_{{{{requestId}}}}","body":{"id":"chatcmpl-{{{{bodyId}}}}","object":"chat.completion","created":1700000123,"model":"vicuna-13b","choices":[{"index":0,"message":{"role":"assistant","content":"Hello \"you\"\n"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8}}},"error":null}""", line);
+        Assert.Equal($$$$"""{"id":"batch_req_{{{{id}}}}","custom_id":"req-1","response":{"status_code":200,"request_id":"req_{{{{requestId}}}}","body":{"id":"chatcmpl-{{{{bodyId}}}}","object":"chat.completion","created":1700000123,"model":"vicuna-13b","choices":[{"index":0,"message":{"role":"assistant","content":"Hello \"you\"\n","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":3,"total_tokens":8,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"{{{{OutputBodies.SystemFingerprint("vicuna-13b")}}}}"}},"error":null}""", line);
         Assert.Equal(24, id.Length);
     }
 
@@ -36,7 +36,7 @@ public class OutputLinesTests
         var line = OutputLines.FormatOutput("batch_abc", outcome);
 
         var bodyId = OutputLines.DerivedId("batch_abc", "req-1", "completion");
-        Assert.EndsWith($$$$""""body":{"id":"cmpl-{{{{bodyId}}}}","object":"text_completion","created":1700000123,"model":"m","choices":[{"index":0,"text":"there","finish_reason":"length"}],"usage":{"prompt_tokens":2,"completion_tokens":16,"total_tokens":18}}},"error":null}"""", line);
+        Assert.EndsWith("\"body\":" + $$$$"""{"id":"cmpl-{{{{bodyId}}}}","object":"text_completion","created":1700000123,"model":"m","system_fingerprint":"{{{{OutputBodies.SystemFingerprint("m")}}}}","choices":[{"text":"there","index":0,"logprobs":null,"finish_reason":"length"}],"usage":{"prompt_tokens":2,"completion_tokens":16,"total_tokens":18,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}""" + "}},\"error\":null}", line);
     }
 
     [Fact]
@@ -49,20 +49,47 @@ public class OutputLinesTests
     }
 
     [Fact]
-    public void FormatError_failedOutcome_isErrorLine()
+    public void FormatError_failedOutcome_isResponseShapeWithOpenAiErrorBody()
     {
         var outcome = RequestOutcome.Failure(Request(BatchEndpoint.Completions), RequestErrorCode.ContextLengthExceeded, "prompt is 5000 tokens; context is 4096", Created);
 
-        var line = OutputLines.FormatError(ErrorLine.From(outcome));
+        var line = OutputLines.FormatError("batch_abc", ErrorLine.From(outcome));
 
-        Assert.Equal("""{"custom_id":"req-1","error":{"code":"context_length_exceeded","message":"prompt is 5000 tokens; context is 4096","line":4}}""", line);
+        var id = OutputLines.DerivedId("batch_abc", "req-1", "batch_req");
+        var requestId = OutputLines.DerivedId("batch_abc", "req-1", "request");
+        Assert.Equal($$$$"""{"id":"batch_req_{{{{id}}}}","custom_id":"req-1","response":{"status_code":400,"request_id":"req_{{{{requestId}}}}","body":{"error":{"message":"prompt is 5000 tokens; context is 4096","type":"invalid_request_error","param":"prompt","code":"context_length_exceeded"}}},"error":null}""", line);
     }
 
     [Fact]
-    public void FormatError_lineError_usesSnakeCaseCode()
+    public void FormatError_executionFailure_isServerErrorWith500()
     {
-        var line = OutputLines.FormatError(ErrorLine.From(new LineError(9, "line-9", LineErrorCode.InvalidJson, "invalid JSON")));
+        var outcome = RequestOutcome.Failure(Request(BatchEndpoint.ChatCompletions), RequestErrorCode.ExecutionFailed, "boom", Created);
 
-        Assert.Equal("""{"custom_id":"line-9","error":{"code":"invalid_json","message":"invalid JSON","line":9}}""", line);
+        var line = OutputLines.FormatError("batch_abc", ErrorLine.From(outcome));
+
+        Assert.Contains("\"response\":{\"status_code\":500,", line);
+        Assert.EndsWith("\"body\":" + """{"error":{"message":"boom","type":"server_error","param":null,"code":"execution_failed"}}},"error":null}""", line);
+    }
+
+    [Fact]
+    public void FormatError_lineError_keepsSnakeCaseCodeAndInputLineInTheErrorBody()
+    {
+        var line = OutputLines.FormatError("batch_abc", ErrorLine.From(new LineError(9, "line-9", LineErrorCode.InvalidJson, "invalid JSON")));
+
+        var key = OutputLines.RejectedLineKey(9);
+        var id = OutputLines.DerivedId("batch_abc", key, "batch_req");
+        var requestId = OutputLines.DerivedId("batch_abc", key, "request");
+        Assert.Equal($$$$"""{"id":"batch_req_{{{{id}}}}","custom_id":"line-9","response":{"status_code":400,"request_id":"req_{{{{requestId}}}}","body":{"error":{"message":"invalid JSON","type":"invalid_request_error","param":null,"code":"invalid_json","line":9}}},"error":null}""", line);
+    }
+
+    [Fact]
+    public void FormatError_requestThatNeverRan_hasNoResponseAndTheBatchLevelError()
+    {
+        var error = ErrorLine.ForRequest("req-1", 4, BatchEndpoint.ChatCompletions, RequestErrorCode.BatchExpired, "expired");
+
+        var line = OutputLines.FormatError("batch_abc", error);
+
+        var id = OutputLines.DerivedId("batch_abc", "req-1", "batch_req");
+        Assert.Equal($$$$"""{"id":"batch_req_{{{{id}}}}","custom_id":"req-1","response":null,"error":{"code":"batch_expired","message":"expired"}}""", line);
     }
 }

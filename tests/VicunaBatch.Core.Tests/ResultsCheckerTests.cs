@@ -18,7 +18,8 @@ public sealed class ResultsCheckerTests
 
     private static string Out(string id) => $$$"""{"id":"batch_req_{{{id}}}","custom_id":"{{{id}}}","response":{"status_code":200,"body":{}},"error":null}""";
 
-    private static string Err(string id, int line, string code = "invalid_json") => $$$"""{"custom_id":"{{{id}}}","error":{"code":"{{{code}}}","message":"m","line":{{{line}}}}}""";
+    private static string Err(string id, int line, string code = "invalid_json") =>
+        $$$"""{"id":"batch_req_{{{line}}}","custom_id":"{{{id}}}","response":{"status_code":400,"request_id":"req_{{{line}}}","body":{"error":{"message":"m","type":"invalid_request_error","param":null,"code":"{{{code}}}","line":{{{line}}}""" + "}}},\"error\":null}";
 
     private static string Job(int total, int completed, int failed) =>
         $$$"""{"id":"batch_1","object":"batch","status":"completed","request_counts":{"total":{{{total}}},"completed":{{{completed}}},"failed":{{{failed}}}}}""";

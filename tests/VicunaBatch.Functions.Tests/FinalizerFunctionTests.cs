@@ -1,3 +1,4 @@
+using VicunaBatch.Testing;
 using System.Text.Json;
 using Azure.Storage.Queues.Models;
 using VicunaBatch.Azure.Tests;
@@ -111,7 +112,7 @@ public sealed class FinalizerFunctionTests(AzuriteFixture azurite) : IAsyncLifet
         var job = (await _rig.Jobs.GetAsync("job1"))!.Job;
         Assert.Equal((JobStatus.Cancelled, new RequestCounts(4, 0, 4)), (job.Status, job.RequestCounts));
         Assert.Empty(await _rig.ReadLinesAsync(job.OutputFileId!));
-        var errors = (await _rig.ReadLinesAsync(job.ErrorFileId!)).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("error")).ToList();
+        var errors = (await _rig.ReadLinesAsync(job.ErrorFileId!)).Select(l => ErrorLines.ErrorOf(l)).ToList();
         Assert.Equal(["batch_cancelled", "invalid_json", "batch_cancelled", "batch_cancelled"], errors.Select(e => e.GetProperty("code").GetString()));
         Assert.Equal("batch.cancelled", Assert.Single(await OutboxAsync()).EventType);
     }

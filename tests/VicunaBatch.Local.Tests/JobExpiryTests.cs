@@ -1,3 +1,4 @@
+using VicunaBatch.Testing;
 using System.Text.Json;
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Jobs;
@@ -62,7 +63,9 @@ public sealed class JobExpiryTests : IDisposable
         Assert.Equal(["a", "b", "c"], (await _rig.ReadLinesAsync(JobIds.OutputBlob("job1"))).Select(CustomId));
         var errors = await _rig.ReadLinesAsync(JobIds.ErrorsBlob("job1"));
         Assert.Equal(["line-2", "d"], errors.Select(CustomId));
-        Assert.Equal("""{"custom_id":"d","error":{"code":"batch_expired","message":"the batch expired before this request ran","line":5}}""", errors[1]);
+        var expired = JsonDocument.Parse(errors[1]).RootElement;
+        Assert.Equal(JsonValueKind.Null, expired.GetProperty("response").ValueKind);
+        Assert.Equal("""{"code":"batch_expired","message":"This request could not be executed before the completion window expired."}""", expired.GetProperty("error").GetRawText());
     }
 
     [Fact]
@@ -80,7 +83,7 @@ public sealed class JobExpiryTests : IDisposable
         var errors = await _rig.ReadLinesAsync(JobIds.ErrorsBlob("job1"));
         Assert.Equal(["line-2", "c", "d"], errors.Select(CustomId));
         // c and d never ran: their shard (1) has no report; cut again as one shard of 64 they would read as shard 0's, failed
-        Assert.All(errors.Skip(1), e => Assert.Equal("batch_expired", JsonDocument.Parse(e).RootElement.GetProperty("error").GetProperty("code").GetString()));
+        Assert.All(errors.Skip(1), e => Assert.Equal("batch_expired", ErrorLines.CodeOf(JsonDocument.Parse(e).RootElement)));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using VicunaBatch.Testing;
 using System.Text.Json;
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Jobs;
@@ -24,6 +25,15 @@ public sealed class JobFinalizerTests : IDisposable
 
     private static string CustomId(string line) => JsonDocument.Parse(line).RootElement.GetProperty("custom_id").GetString()!;
 
+    /// <summary>An error line's HTTP status, code and input line (a rejected line's only).</summary>
+    private static (int, string, int?) StatusCodeAndLine(string line)
+    {
+        var root = JsonDocument.Parse(line).RootElement;
+        var error = ErrorLines.ErrorOf(root);
+        return (root.GetProperty("response").GetProperty("status_code").GetInt32(), error.GetProperty("code").GetString()!,
+            error.TryGetProperty("line", out var l) ? l.GetInt32() : null);
+    }
+
     [Fact]
     public async Task TryFinalizeAsync_allShardsDone_writesFilesInLineOrderWithAgreeingCounts()
     {
@@ -37,10 +47,11 @@ public sealed class JobFinalizerTests : IDisposable
         Assert.Equal(FinalizeStatus.Finalized, result.Status);
         Assert.Equal(["a", "b", "d"], output.Select(CustomId));
         Assert.Equal(["line-2", "c", "a"], errors.Select(CustomId));
-        Assert.StartsWith("""{"custom_id":"line-2","error":{"code":"invalid_json","message":"invalid JSON: """, errors[0]);
-        Assert.EndsWith(""","line":2}}""", errors[0]);
-        Assert.Equal("""{"custom_id":"c","error":{"code":"execution_failed","message":"engine exploded","line":5}}""", errors[1]);
-        Assert.Equal("""{"custom_id":"a","error":{"code":"duplicate_custom_id","message":"custom_id \"a\" already used on an earlier line","line":6}}""", errors[2]);
+        Assert.Equal([(400, "invalid_json", 2), (500, "execution_failed", null), (400, "duplicate_custom_id", 6)], errors.Select(StatusCodeAndLine));
+        Assert.StartsWith("invalid JSON: ", ErrorLines.ErrorOf(errors[0]).GetProperty("message").GetString());
+        Assert.Equal("engine exploded", ErrorLines.ErrorOf(errors[1]).GetProperty("message").GetString());
+        Assert.Equal("custom_id \"a\" already used on an earlier line", ErrorLines.ErrorOf(errors[2]).GetProperty("message").GetString());
+        Assert.All(errors, e => Assert.Equal(JsonValueKind.Null, JsonDocument.Parse(e).RootElement.GetProperty("error").ValueKind));
         var stored = (await _rig.Jobs.GetAsync("job1"))!.Job;
         Assert.Equal((JobStatus.Completed, new RequestCounts(6, 3, 3)), (stored.Status, stored.RequestCounts));
         Assert.Equal(new BatchUsage(3 + 3 + 4, 6, 16), stored.Usage);
@@ -113,8 +124,9 @@ public sealed class JobFinalizerTests : IDisposable
 
         Assert.Equal((FinalizeStatus.Finalized, JobStatus.Completed), (result.Status, result.Job.Status));
         Assert.Equal(["a"], (await _rig.ReadLinesAsync(JobIds.OutputBlob("job1"))).Select(CustomId));
-        Assert.Equal("""{"custom_id":"b","error":{"code":"shard_failed","message":"shard 0 was dead-lettered: 1 delivery in a row made no progress (no request checkpointed; MaxDeliveriesWithoutProgress 1)","line":2}}""",
-            Assert.Single(await _rig.ReadLinesAsync(JobIds.ErrorsBlob("job1"))));
+        var error = ErrorLines.ErrorOf(Assert.Single(await _rig.ReadLinesAsync(JobIds.ErrorsBlob("job1"))));
+        Assert.Equal(("shard_failed", "server_error", "shard 0 was dead-lettered: 1 delivery in a row made no progress (no request checkpointed; MaxDeliveriesWithoutProgress 1)"),
+            (error.GetProperty("code").GetString(), error.GetProperty("type").GetString(), error.GetProperty("message").GetString()));
         Assert.Equal(new RequestCounts(2, 1, 1), result.Job.RequestCounts);
     }
 

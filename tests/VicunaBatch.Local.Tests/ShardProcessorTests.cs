@@ -1,3 +1,4 @@
+using VicunaBatch.Testing;
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Ports;
@@ -89,7 +90,7 @@ public sealed class ShardProcessorTests : IDisposable
         Assert.Equal((FinalizeStatus.Finalized, JobStatus.Cancelled, new RequestCounts(6, 4, 2)), (result.Status, result.Job.Status, result.Job.RequestCounts));
         Assert.Equal(["r1", "r2", "r3", "r4"], (await _rig.ReadLinesAsync(result.Job.OutputFileId!)).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("custom_id").GetString()));
         Assert.Equal(["r5 batch_cancelled", "r6 batch_cancelled"], (await _rig.ReadLinesAsync(result.Job.ErrorFileId!))
-            .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).Select(e => $"{e.GetProperty("custom_id").GetString()} {e.GetProperty("error").GetProperty("code").GetString()}"));
+            .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).Select(e => $"{e.GetProperty("custom_id").GetString()} {ErrorLines.ErrorOf(e).GetProperty("code").GetString()}"));
         Assert.Equal(FinalizeStatus.Skipped, (await _rig.Finalizer.TryCancelAsync("job1")).Status); // once
     }
 

@@ -1,3 +1,4 @@
+using VicunaBatch.Testing;
 using System.Globalization;
 using VicunaBatch.Core.Diagnostics;
 using VicunaBatch.Core.Jobs;
@@ -48,7 +49,7 @@ public sealed class WorkerFaultTests : IDisposable
         Assert.Equal(JobStatus.Completed, finalized.Job.Status);
         Assert.Equal(new RequestCounts(32, 24, 8), finalized.Job.RequestCounts);
         var errors = await _folder.ReadLinesAsync(JobIds.ErrorsBlob(job.Id));
-        Assert.All(errors, e => Assert.Equal("shard_failed", e.GetProperty("error").GetProperty("code").GetString()));
+        Assert.All(errors, e => Assert.Equal("shard_failed", ErrorLines.CodeOf(e)));
         Assert.Equal(Enumerable.Range(8, 8).Select(i => $"r{i}"), errors.Select(e => e.GetProperty("custom_id").GetString()));
         AssertWhole(await _folder.CheckAsync(job.Id, lines));
     }

@@ -22,7 +22,20 @@ public enum LineErrorCode
 }
 
 /// <summary>A rejected input line. <see cref="CustomId"/> is the id the line would have had.</summary>
-public sealed record LineError(int LineNumber, string CustomId, LineErrorCode Code, string Message);
+public sealed record LineError(int LineNumber, string CustomId, LineErrorCode Code, string Message)
+{
+    /// <summary>The request field the rejection is about by its code alone (OpenAI's <c>param</c>); null when the
+    /// message names it instead.</summary>
+    public string? Param => Code switch
+    {
+        LineErrorCode.InvalidCustomId or LineErrorCode.DuplicateCustomId => "custom_id",
+        LineErrorCode.InvalidMethod => "method",
+        LineErrorCode.UnknownEndpoint => "url",
+        LineErrorCode.MissingBody => "body",
+        LineErrorCode.InvalidMessages => "messages",
+        _ => null,
+    };
+}
 
 /// <summary>Result of parsing one non-blank line: exactly one of the two is set.</summary>
 public sealed record ParsedLine(BatchRequest? Request, LineError? Error)

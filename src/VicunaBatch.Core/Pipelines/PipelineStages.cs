@@ -64,7 +64,9 @@ public sealed class PipelineStages(IBlobStore blobs, JobSubmitter submitter, IJo
         {
             var root = line.RootElement;
             var id = root.GetProperty("custom_id").GetString()!;
-            var error = root.GetProperty("error");
+            // a failed request's error is its response body's; one that never ran has the top-level error
+            var error = root.GetProperty("response") is { ValueKind: JsonValueKind.Object } response
+                ? response.GetProperty("body").GetProperty("error") : root.GetProperty("error");
             answers.TryAdd(id, new StageAnswer(id, null, $"{error.GetProperty("code").GetString()}: {error.GetProperty("message").GetString()}"));
         }
         foreach (var request in requests)

@@ -5,50 +5,61 @@ using VicunaBatch.Core.Formats;
 
 namespace VicunaBatch.Core.Results;
 
-/// <summary>One line of errors.jsonl: a rejected input line or a failed request.</summary>
-public sealed record ErrorLine(string CustomId, string Code, string Message, int Line)
-{
-    public static ErrorLine From(LineError error) => new(error.CustomId, error.Code.SnakeCase(), error.Message, error.LineNumber);
-
-    public static ErrorLine From(RequestOutcome outcome) =>
-        new(outcome.CustomId, outcome.ErrorCode!.Value.SnakeCase(), outcome.ErrorMessage ?? "", outcome.LineNumber);
-}
-
 /// <summary>
-/// Formats output.jsonl / errors.jsonl lines (no trailing newline). Ids are derived from job id and
-/// custom_id, and <c>created</c> from the outcome, so re-finalizing writes byte-identical files.
+/// Formats output.jsonl / errors.jsonl lines (no trailing newline) in the shape of OpenAI's batch request output:
+/// <c>{"id": "batch_req_…", "custom_id", "response": {"status_code", "request_id", "body"} | null, "error": {"code",
+/// "message"} | null}</c>. A success's body is a whole <c>chat.completion</c> or <c>text_completion</c> object; a
+/// failure's body is OpenAI's <c>{"error": {"message", "type", "param", "code"}}</c>. Ids are derived from job id and
+/// custom_id (a rejected line's from its line number), and <c>created</c> from the outcome, so re-finalizing writes
+/// byte-identical files.
 /// </summary>
 public static class OutputLines
 {
+    /// <summary>OpenAI's <c>service_tier</c> for standard processing, the only kind there is here.</summary>
+    public const string ServiceTier = "default";
+
     public static string FormatOutput(string jobId, RequestOutcome outcome)
     {
         if (!outcome.Succeeded) throw new ArgumentException($"outcome of {outcome.CustomId} is a failure", nameof(outcome));
         return Write(writer =>
         {
-            writer.WriteStartObject();
-            writer.WriteString("id", "batch_req_" + DerivedId(jobId, outcome.CustomId, "batch_req"));
-            writer.WriteString("custom_id", outcome.CustomId);
-            writer.WriteStartObject("response");
-            writer.WriteNumber("status_code", 200);
-            writer.WriteString("request_id", "req_" + DerivedId(jobId, outcome.CustomId, "request"));
-            writer.WritePropertyName("body");
-            WriteBody(writer, jobId, outcome);
-            writer.WriteEndObject();
-            writer.WriteNull("error");
-            writer.WriteEndObject();
+            WriteResponseStart(writer, jobId, outcome.CustomId, outcome.CustomId, 200);
+            OutputBodies.Write(writer, DerivedId(jobId, outcome.CustomId, "completion"), outcome);
+            WriteResponseEnd(writer);
         });
     }
 
-    public static string FormatError(ErrorLine error) => Write(writer =>
+    /// <summary>An errors.jsonl line: the response shape of a failed request or rejected line, or the top-level
+    /// <c>error</c> of a request that never ran.</summary>
+    public static string FormatError(string jobId, ErrorLine error) => Write(writer =>
     {
+        if (error.Kind == ErrorLineKind.NotRun)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("id", "batch_req_" + DerivedId(jobId, error.CustomId, "batch_req"));
+            writer.WriteString("custom_id", error.CustomId);
+            writer.WriteNull("response");
+            writer.WriteStartObject("error");
+            writer.WriteString("code", error.Code);
+            writer.WriteString("message", error.Message);
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+            return;
+        }
+        // a rejected line is no request, and its custom_id may be another line's (a duplicate): ids by line number
+        var key = error.Kind == ErrorLineKind.Rejected ? RejectedLineKey(error.Line) : error.CustomId;
+        WriteResponseStart(writer, jobId, key, error.CustomId, error.StatusCode);
         writer.WriteStartObject();
-        writer.WriteString("custom_id", error.CustomId);
         writer.WriteStartObject("error");
-        writer.WriteString("code", error.Code);
         writer.WriteString("message", error.Message);
-        writer.WriteNumber("line", error.Line);
+        writer.WriteString("type", error.Type);
+        if (error.Param is null) writer.WriteNull("param");
+        else writer.WriteString("param", error.Param);
+        writer.WriteString("code", error.Code);
+        if (error.Kind == ErrorLineKind.Rejected) writer.WriteNumber("line", error.Line);
         writer.WriteEndObject();
         writer.WriteEndObject();
+        WriteResponseEnd(writer);
     });
 
     /// <summary>24 lowercase hex digits of SHA-256(jobId, customId, purpose).</summary>
@@ -58,36 +69,25 @@ public static class OutputLines
         return Convert.ToHexStringLower(hash)[..24];
     }
 
-    private static void WriteBody(Utf8JsonWriter writer, string jobId, RequestOutcome outcome)
+    /// <summary>What a rejected line's ids are derived from in place of a custom_id (a NUL no custom_id holds).</summary>
+    public static string RejectedLineKey(int line) => $"\0line {line}";
+
+    /// <summary><c>{"id", "custom_id", "response": {"status_code", "request_id", "body":</c> — the body comes next.</summary>
+    private static void WriteResponseStart(Utf8JsonWriter writer, string jobId, string idKey, string customId, int statusCode)
     {
-        bool chat = outcome.Endpoint == BatchEndpoint.ChatCompletions;
         writer.WriteStartObject();
-        writer.WriteString("id", (chat ? "chatcmpl-" : "cmpl-") + DerivedId(jobId, outcome.CustomId, "completion"));
-        writer.WriteString("object", chat ? "chat.completion" : "text_completion");
-        writer.WriteNumber("created", outcome.CreatedAt);
-        writer.WriteString("model", outcome.Model ?? "");
-        writer.WriteStartArray("choices");
-        writer.WriteStartObject();
-        writer.WriteNumber("index", 0);
-        if (chat)
-        {
-            writer.WriteStartObject("message");
-            writer.WriteString("role", "assistant");
-            writer.WriteString("content", outcome.Text);
-            writer.WriteEndObject();
-        }
-        else
-        {
-            writer.WriteString("text", outcome.Text);
-        }
-        writer.WriteString("finish_reason", (outcome.FinishReason ?? FinishReason.Stop).SnakeCase());
+        writer.WriteString("id", "batch_req_" + DerivedId(jobId, idKey, "batch_req"));
+        writer.WriteString("custom_id", customId);
+        writer.WriteStartObject("response");
+        writer.WriteNumber("status_code", statusCode);
+        writer.WriteString("request_id", "req_" + DerivedId(jobId, idKey, "request"));
+        writer.WritePropertyName("body");
+    }
+
+    private static void WriteResponseEnd(Utf8JsonWriter writer)
+    {
         writer.WriteEndObject();
-        writer.WriteEndArray();
-        writer.WriteStartObject("usage");
-        writer.WriteNumber("prompt_tokens", outcome.PromptTokens);
-        writer.WriteNumber("completion_tokens", outcome.CompletionTokens);
-        writer.WriteNumber("total_tokens", outcome.PromptTokens + outcome.CompletionTokens);
-        writer.WriteEndObject();
+        writer.WriteNull("error");
         writer.WriteEndObject();
     }
 

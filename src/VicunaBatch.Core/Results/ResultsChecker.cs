@@ -53,7 +53,9 @@ public sealed class ResultsChecker(InputOptions options)
         {
             numErrors++;
             var id = StringAt(line, "custom_id");
-            var inputLine = line.TryGetProperty("error", out var error) && error.TryGetProperty("line", out var l) && l.TryGetInt32(out var n) ? n : (int?)null;
+            var error = ErrorOf(line);
+            if (error is null) problems.Add($"errors.jsonl:{lineNumber}: neither a response with an error body nor an error");
+            var inputLine = error is { } e && e.TryGetProperty("line", out var l) && l.TryGetInt32(out var n) ? n : (int?)null;
             if (inputLine is { } rejected && rejectedLines.ContainsKey(rejected))
             {
                 if (!rejectedSeen.Add(rejected)) problems.Add($"errors.jsonl:{lineNumber}: input line {rejected} reported again");
@@ -126,6 +128,21 @@ public sealed class ResultsChecker(InputOptions options)
             catch (JsonException) { problems.Add($"{name}:{lineNumber}: not JSON"); continue; }
             yield return (lineNumber, element);
         }
+    }
+
+    /// <summary>
+    /// The error object of an errors.jsonl line: <c>response.body.error</c> of a failed request or rejected line (a
+    /// rejected line's carries its input <c>line</c>), or the top-level <c>error</c> of one that never ran (or of any
+    /// line written before the lines took OpenAI's shape); null when the line has neither.
+    /// </summary>
+    private static JsonElement? ErrorOf(JsonElement line)
+    {
+        if (line.ValueKind != JsonValueKind.Object) return null;
+        if (line.TryGetProperty("response", out var response) && response.ValueKind == JsonValueKind.Object
+            && response.TryGetProperty("body", out var body) && body.ValueKind == JsonValueKind.Object
+            && body.TryGetProperty("error", out var bodyError) && bodyError.ValueKind == JsonValueKind.Object)
+            return bodyError;
+        return line.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object ? error : null;
     }
 
     private static string? StringAt(JsonElement element, string property) =>

@@ -202,8 +202,8 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
     /// <summary>What a request that never ran becomes (its shard has no report, or a skipped one): the job's end.</summary>
     private sealed record NotRun(RequestErrorCode Code, string Message)
     {
-        public static readonly NotRun Expired = new(RequestErrorCode.BatchExpired, "the batch expired before this request ran");
-        public static readonly NotRun Cancelled = new(RequestErrorCode.BatchCancelled, "the batch was cancelled before this request ran");
+        public static readonly NotRun Expired = new(RequestErrorCode.BatchExpired, "This request could not be executed before the completion window expired.");
+        public static readonly NotRun Cancelled = new(RequestErrorCode.BatchCancelled, "This request was not executed because the batch was cancelled.");
     }
 
     private async Task<Totals> WriteFilesAsync(
@@ -225,14 +225,14 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
             }
             foreach (var (_, outcome, error) in items.OrderBy(i => i.Line))
             {
-                if (error is not null) { await errors.WriteLineAsync(OutputLines.FormatError(error)); continue; }
+                if (error is not null) { await errors.WriteLineAsync(OutputLines.FormatError(jobId, error)); continue; }
                 await output.WriteLineAsync(OutputLines.FormatOutput(jobId, outcome!));
                 input += outcome!.PromptTokens;
                 outputTokens += outcome.CompletionTokens;
             }
         }
         for (; hasValidationError; hasValidationError = await validationErrors.MoveNextAsync())
-            await errors.WriteLineAsync(OutputLines.FormatError(validationErrors.Current));
+            await errors.WriteLineAsync(OutputLines.FormatError(jobId, validationErrors.Current));
 
         await output.UploadAsync(blobs, JobIds.OutputBlob(jobId), cancellationToken);
         await errors.UploadAsync(blobs, JobIds.ErrorsBlob(jobId), cancellationToken);
@@ -259,8 +259,11 @@ public sealed class JobFinalizer(IBlobStore blobs, IJobStore jobs, ICheckpointSt
 
         var done = outcomes.Select(o => o.CustomId).ToHashSet(StringComparer.Ordinal);
         await foreach (var parsed in shard.ReadAsync(blobs, _parser, cancellationToken))
+        {
+            // the endpoint shapes only a context-length error, which a request that did not run cannot have
             if (done.Add(parsed.CustomId))
-                items.Add((parsed.LineNumber, null, new ErrorLine(parsed.CustomId, code.SnakeCase(), message, parsed.LineNumber)));
+                items.Add((parsed.LineNumber, null, ErrorLine.ForRequest(parsed.CustomId, parsed.LineNumber, parsed.Request?.Endpoint ?? default, code, message)));
+        }
         return items;
     }
 
