@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using VicunaBatch.Core.Batches;
+using VicunaBatch.Core.ControlPlane;
 using VicunaBatch.Core.Files;
 using VicunaBatch.Core.Ports;
 
@@ -34,7 +35,7 @@ public static class ApiExtensions
         services.AddSingleton<BatchObjects>();
         services.AddSingleton(sp => new BatchApi(sp.GetRequiredService<ApiKeyFilter>(), sp.GetRequiredService<ApiFaultFilter>(),
             sp.GetRequiredService<FileCatalog>(), sp.GetRequiredService<TenantBatches>(), sp.GetRequiredService<InputDryRun>(),
-            sp.GetRequiredService<BatchObjects>(), options));
+            sp.GetRequiredService<BatchObjects>(), sp.GetRequiredService<JobSettler>(), options));
         return services;
     }
 

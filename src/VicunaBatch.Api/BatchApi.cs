@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using VicunaBatch.Core.Batches;
+using VicunaBatch.Core.ControlPlane;
 using VicunaBatch.Core.Files;
 
 namespace VicunaBatch.Api;
@@ -18,10 +19,12 @@ public sealed class BatchApi
     private readonly TenantBatches _batches;
     private readonly InputDryRun _dryRun;
     private readonly BatchObjects _objects;
+    private readonly JobSettler _settler;
     private readonly ApiOptions _options;
 
-    internal BatchApi(ApiKeyFilter keys, ApiFaultFilter faults, FileCatalog files, TenantBatches batches, InputDryRun dryRun, BatchObjects objects, ApiOptions options) =>
-        (_keys, _faults, _files, _batches, _dryRun, _objects, _options) = (keys, faults, files, batches, dryRun, objects, options);
+    internal BatchApi(ApiKeyFilter keys, ApiFaultFilter faults, FileCatalog files, TenantBatches batches, InputDryRun dryRun, BatchObjects objects,
+        JobSettler settler, ApiOptions options) =>
+        (_keys, _faults, _files, _batches, _dryRun, _objects, _settler, _options) = (keys, faults, files, batches, dryRun, objects, settler, options);
 
     /// <summary><c>POST /v1/files</c></summary>
     public Task<IResult> UploadFileAsync(HttpContext context) =>
@@ -37,7 +40,7 @@ public sealed class BatchApi
 
     /// <summary><c>POST /v1/batches</c></summary>
     public Task<IResult> CreateBatchAsync(HttpContext context) =>
-        RunAuthenticatedAsync(context, ct => BatchHandlers.CreateAsync(context, _batches, _files, _dryRun, _objects, _options, ct));
+        RunAuthenticatedAsync(context, ct => BatchHandlers.CreateAsync(context, _batches, _files, _dryRun, _objects, _settler, _options, ct));
 
     /// <summary><c>GET /v1/batches</c></summary>
     public Task<IResult> ListBatchesAsync(HttpContext context) =>

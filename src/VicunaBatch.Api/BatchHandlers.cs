@@ -2,8 +2,10 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
 using VicunaBatch.Core.Batches;
+using VicunaBatch.Core.ControlPlane;
 using VicunaBatch.Core.Files;
 using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Webhooks;
 
 namespace VicunaBatch.Api;
@@ -11,9 +13,14 @@ namespace VicunaBatch.Api;
 /// <summary><c>/v1/batches</c>: create (after a dry run of the input), retrieve, list, cancel.</summary>
 internal static class BatchHandlers
 {
+    /// <summary>
+    /// Creates the batch after a dry run of its input. An input that does not validate (a bad line, a line for another
+    /// endpoint, no request) is no refusal, as at OpenAI: the batch is created and fails validation at once, its lines'
+    /// problems in <c>errors.data</c>, and its <c>batch.failed</c> event goes to the webhook.
+    /// </summary>
     public static async Task<IResult> CreateAsync(
-        HttpContext context, TenantBatches batches, FileCatalog files, InputDryRun dryRun, BatchObjects objects, ApiOptions options,
-        CancellationToken cancellationToken)
+        HttpContext context, TenantBatches batches, FileCatalog files, InputDryRun dryRun, BatchObjects objects, JobSettler settler,
+        ApiOptions options, CancellationToken cancellationToken)
     {
         var owner = ApiKeyFilter.TenantOf(context);
         if (await ReadJsonAsync(context.Request, cancellationToken) is not { } root) return ApiErrors.BadRequest("The request body must be valid JSON.");
@@ -41,14 +48,14 @@ internal static class BatchHandlers
         DryRunReport report;
         await using (var content = await files.OpenReadAsync(file, cancellationToken))
             report = await dryRun.RunAsync(content, file.Format, body.Endpoint, cancellationToken);
-        if (!report.IsValid)
-            return ApiErrors.BadRequest(ValidationObject.Summarize(report, file.Id), "input_file_id", "invalid_input_file", ValidationObject.From(report));
 
         // accepted: created whole even if the client goes away now (a create cut short would leave a batch that never runs)
         var (job, record) = await batches.CreateAsync(new BatchCreation(owner, file, body.Endpoint)
         {
             Metadata = body.Metadata, Webhook = body.Webhook, WebhookSecret = body.WebhookSecret,
+            InvalidInput = report.IsValid ? null : report.Errors.Select(JobError.From).ToList(),
         }, CancellationToken.None);
+        if (job.Status == JobStatus.Failed) await settler.AnnounceAsync(job, CancellationToken.None);
         var node = await objects.RenderAsync(job, record, cancellationToken);
         if (body.SecretGenerated && node["webhook"] is JsonObject webhook) webhook["secret"] = body.WebhookSecret; // shown once, here only
         return Results.Json(node, ApiJson.Options);

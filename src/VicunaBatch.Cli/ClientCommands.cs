@@ -65,6 +65,13 @@ internal static class ClientCommands
             {
                 Console.Error.WriteLine($"webhook secret (shown once; the events are signed with it): {secret}");
             }
+            if (ToJob(created) is { Status: JobStatus.Failed } failed)
+            {
+                // the input did not validate: the batch failed at create, with nothing to run or download
+                Console.Error.WriteLine($"{StatusLine(failed)}: the input did not validate");
+                foreach (var error in failed.Errors?.Data ?? []) Console.Error.WriteLine($"  line {error.Line}: {error.Code}: {error.Message}");
+                return 1;
+            }
             if (!r.GetValue(wait)) return 0;
             return await WaitAndDownloadAsync(client, batchId, r.GetValue(output)?.FullName, cancellationToken);
         });

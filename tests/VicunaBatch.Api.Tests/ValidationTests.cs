@@ -1,3 +1,9 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+
 namespace VicunaBatch.Api.Tests;
 
 [Collection(ServerCollection.Name)]
@@ -37,18 +43,45 @@ public sealed class ValidationTests(ServerFixture server)
         Assert.Equal(0, report.GetProperty("num_over_context").GetInt32());
     }
 
+    /// <summary>Issue 23: as at OpenAI, a file that does not validate is no 400 at create: the batch is created, fails
+    /// validation with each bad line in <c>errors.data</c> (<c>{code, line, message, param}</c>), and sends <c>batch.failed</c>.</summary>
     [Fact]
-    public async Task CreateBatch_invalidFile_returns400WithReasonsAndNoBatch()
+    public async Task CreateBatch_invalidFile_batchFailsWithLineErrorsAndABatchFailedEvent()
     {
+        var received = new ConcurrentQueue<string>();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
+        await using var receiver = builder.Build();
+        receiver.MapPost("/hook", async (HttpContext context) =>
+        {
+            received.Enqueue(await new StreamReader(context.Request.Body).ReadToEndAsync());
+            return Results.Ok();
+        });
+        await receiver.StartAsync();
         using var client = server.Client(ServerFixture.Keys[6]);
         var fileId = (await Api.UploadAsync(client, BadInput)).GetProperty("id").GetString()!;
-        var body = await Api.ReadAsync(await Api.CreateBatchAsync(client, fileId), 400);
-        var message = body.GetProperty("error").GetProperty("message").GetString()!;
-        Assert.Contains("line 2: invalid_json", message);
-        Assert.Contains("line 3: duplicate_custom_id", message);
-        Assert.Equal("input_file_id", body.GetProperty("error").GetProperty("param").GetString());
+
+        var created = await Api.ReadAsync(await client.PostAsync("v1/batches", Api.Json(new
+        {
+            input_file_id = fileId, endpoint = "/v1/chat/completions", completion_window = "24h", webhook = new { url = receiver.Urls.Single() + "/hook" },
+        })), 200);
+
+        var batchId = created.GetProperty("id").GetString()!;
+        var batch = await Api.ReadAsync(await client.GetAsync($"v1/batches/{batchId}"), 200);
+        Assert.Equal("failed", batch.GetProperty("status").GetString());
+        Assert.Equal(JsonValueKind.Number, batch.GetProperty("failed_at").ValueKind);
+        Assert.Equal(JsonValueKind.Null, batch.GetProperty("in_progress_at").ValueKind);
+        Assert.Equal("list", batch.GetProperty("errors").GetProperty("object").GetString());
+        Assert.Equal([("invalid_json", 2, null), ("duplicate_custom_id", 3, "custom_id")], batch.GetProperty("errors").GetProperty("data").EnumerateArray()
+            .Select(e => (e.GetProperty("code").GetString(), e.GetProperty("line").GetInt32(), e.GetProperty("param").GetString())));
+        Assert.All(batch.GetProperty("errors").GetProperty("data").EnumerateArray(), e => Assert.False(string.IsNullOrEmpty(e.GetProperty("message").GetString())));
         var list = await Api.ReadAsync(await client.GetAsync("v1/batches"), 200);
-        Assert.Equal(0, list.GetProperty("data").GetArrayLength());
+        Assert.Contains(batchId, list.GetProperty("data").EnumerateArray().Select(b => b.GetProperty("id").GetString()));
+
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (received.IsEmpty && DateTime.UtcNow < deadline) await Task.Delay(100);
+        var evt = JsonDocument.Parse(Assert.Single(received)).RootElement;
+        Assert.Equal(("batch.failed", batchId), (evt.GetProperty("type").GetString(), evt.GetProperty("data").GetProperty("id").GetString()));
     }
 
     [Fact]

@@ -116,9 +116,11 @@ public sealed class ClientCommandsTests : IDisposable
         using var serve = await ServeProcess.StartAsync(_folder.Root, Path.Combine(_folder.Root, "data"), ApiKey);
         var duplicate = _folder.WriteInput("dup.jsonl", ["{\"custom_id\":\"a\",\"prompt\":\"x\"}", "{\"custom_id\":\"a\",\"prompt\":\"y\"}"]);
 
+        // a file that does not validate makes a batch that fails at once, as at OpenAI: its reasons, and nothing downloaded
         var invalid = await CliAsync(serve, "submit", duplicate, "--wait", "--out", _folder.Out);
         Assert.Equal(1, invalid.ExitCode);
-        Assert.Equal("vicuna-batch: 400 bad request: Input file", invalid.Stderr.Trim()[..41]);
+        Assert.Matches("^batch_[0-9a-f]{32}$", invalid.Stdout.Trim());
+        Assert.Contains($"{invalid.Stdout.Trim()} failed: 0 succeeded, 0 failed of 0 (0 output tokens): the input did not validate", invalid.Stderr);
         Assert.Contains("line 2: duplicate_custom_id", invalid.Stderr);
         Assert.False(Directory.Exists(_folder.Out));
 

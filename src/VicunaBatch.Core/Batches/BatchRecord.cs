@@ -1,6 +1,7 @@
 using VicunaBatch.Core.Files;
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Services;
 
 namespace VicunaBatch.Core.Batches;
 
@@ -35,6 +36,10 @@ public sealed record BatchCreation(string Owner, StoredFile InputFile, BatchEndp
     public string? WebhookSecret { get; init; }
 
     public TimeSpan CompletionWindow { get; init; } = TimeSpan.FromHours(24);
+
+    /// <summary>Why the input file is refused as a whole (<see cref="JobSubmission.InvalidInput"/>): the batch is created
+    /// and fails validation with these errors. Null: it runs.</summary>
+    public IReadOnlyList<JobError>? InvalidInput { get; init; }
 }
 
 /// <summary>One page of a tenant's batches, newest first.</summary>

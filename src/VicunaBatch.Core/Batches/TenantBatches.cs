@@ -35,7 +35,7 @@ public sealed class TenantBatches(IBlobStore blobs, IJobStore jobs, JobSubmitter
             var job = await submitter.SubmitAsync(new JobSubmission(creation.InputFile.Blob)
             {
                 JobId = jobId, Format = creation.InputFile.Format, Metadata = creation.Metadata,
-                Webhook = creation.Webhook, CompletionWindow = creation.CompletionWindow,
+                Webhook = creation.Webhook, CompletionWindow = creation.CompletionWindow, InvalidInput = creation.InvalidInput,
             }, cancellationToken);
             return (job, record);
         }
@@ -109,15 +109,17 @@ public sealed class TenantBatches(IBlobStore blobs, IJobStore jobs, JobSubmitter
         }
     }
 
-    /// <summary>A running job's progress and request counts as of the shard reports so far (the stored job is
-    /// updated only when it finishes); other jobs are returned unchanged.</summary>
+    /// <summary>A running job's progress, request counts and usage as of the shard reports and the running shards'
+    /// progress records so far (the stored job is updated only when it finishes); other jobs are returned unchanged.</summary>
     public async Task<BatchJob> WithCurrentProgressAsync(BatchJob job, CancellationToken cancellationToken = default)
     {
-        if (job.Status is not (JobStatus.InProgress or JobStatus.Cancelling) || !await blobs.ExistsAsync(JobIds.PlanBlob(job.Id), cancellationToken))
+        // finalizing too: its stored counts are still the submit's until the merge ends
+        if (job.Status is not (JobStatus.InProgress or JobStatus.Finalizing or JobStatus.Cancelling) || !await blobs.ExistsAsync(JobIds.PlanBlob(job.Id), cancellationToken))
             return job;
-        var progress = await new ShardReports(blobs).GetProgressAsync(job.Id, cancellationToken);
+        var progress = await new ShardReports(blobs).GetProgressAsync(job.Id, cancellationToken, running: true);
         job.Progress = progress;
         job.RequestCounts = new RequestCounts(progress.Total, progress.Completed, progress.Failed);
+        job.Usage = new BatchUsage(progress.InputTokens, progress.OutputTokens, progress.InputTokens + progress.OutputTokens);
         return job;
     }
 

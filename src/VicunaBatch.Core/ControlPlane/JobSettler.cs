@@ -1,5 +1,6 @@
 using VicunaBatch.Core.Batches;
 using VicunaBatch.Core.Files;
+using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Services;
 using VicunaBatch.Core.Webhooks;
@@ -32,6 +33,12 @@ public sealed class JobSettler(JobFinalizer finalizer, TenantBatches batches, Fi
         var result = await finalizer.TryExpireAsync(jobId, cancellationToken);
         return result.Status == FinalizeStatus.Finalized ? await EndAsync(result.Job, cancellationToken) : null;
     }
+
+    /// <summary>A job that ended at its submit (it failed validation): its event goes to the outbox as any ending's.</summary>
+    /// <exception cref="ArgumentException">The job has not ended.</exception>
+    public Task<JobEnding> AnnounceAsync(BatchJob job, CancellationToken cancellationToken = default) =>
+        JobStateMachine.IsTerminal(job.Status) ? EndAsync(job, cancellationToken)
+            : throw new ArgumentException($"job {job.Id} is {job.Status.SnakeCase()}, not ended", nameof(job));
 
     /// <summary>A job reached a terminal status: its event goes to the outbox (idempotent per event id).</summary>
     private async Task<JobEnding> EndAsync(BatchJob job, CancellationToken cancellationToken)

@@ -1,3 +1,5 @@
+using VicunaBatch.Core.Formats;
+
 namespace VicunaBatch.Core.Jobs;
 
 /// <summary>Job statuses of the OpenAI batch object (snake_case on the wire).</summary>
@@ -23,10 +25,15 @@ public sealed record BatchUsage(long InputTokens, long OutputTokens, long TotalT
 /// <summary>Where and for which events the completion webhook goes (events: batch.completed, …).</summary>
 public sealed record WebhookSettings(string Url, IReadOnlyList<string> Events);
 
-/// <summary>A running job's progress; counts grow per finished shard.</summary>
+/// <summary>A running job's progress; counts grow per finished request (as the running shards record it) and shard.</summary>
 public sealed record JobProgress(int Total, int Completed, int Failed, long InputTokens, long OutputTokens, int ShardsDone, int ShardsTotal);
 
-public sealed record JobError(string Code, string Message, string? Param, int? Line);
+/// <summary>One of a batch's <c>errors.data</c>: why it failed as a whole, and the input line when one is to blame.</summary>
+public sealed record JobError(string Code, string Message, string? Param, int? Line)
+{
+    /// <summary>An input line that fails the whole batch (the API's validation, as OpenAI's).</summary>
+    public static JobError From(LineError error) => new(error.Code.SnakeCase(), error.Message, error.Param, error.LineNumber);
+}
 
 public sealed record JobErrors(IReadOnlyList<JobError> Data)
 {

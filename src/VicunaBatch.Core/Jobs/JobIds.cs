@@ -26,6 +26,14 @@ public static partial class JobIds
     public static string ValidationErrorsBlob(string jobId) => $"jobs/{jobId}/validation_errors.jsonl";
     public static string ShardReportPrefix(string jobId) => $"jobs/{jobId}/shards/";
     public static string ShardReportBlob(string jobId, int shardIndex) => $"jobs/{jobId}/shards/{shardIndex:D6}.json";
+    public static string ShardProgressPrefix(string jobId) => $"jobs/{jobId}/progress/";
+    public static string ShardProgressBlob(string jobId, int shardIndex) => $"jobs/{jobId}/progress/{shardIndex:D6}.json";
+
+    /// <summary>The shard index a <see cref="ShardProgressBlob"/> name ends with, or null when it is no such name.</summary>
+    public static int? ShardIndexOf(string blobName) =>
+        Path.GetFileNameWithoutExtension(blobName) is { Length: 6 } digits && int.TryParse(digits, System.Globalization.NumberStyles.None,
+            System.Globalization.CultureInfo.InvariantCulture, out var index) ? index : null;
+
     public static string ShardAttemptBlob(string jobId, int shardIndex) => $"jobs/{jobId}/attempts/{shardIndex:D6}.json";
     public static string OutputBlob(string jobId) => $"jobs/{jobId}/output.jsonl";
     public static string ErrorsBlob(string jobId) => $"jobs/{jobId}/errors.jsonl";

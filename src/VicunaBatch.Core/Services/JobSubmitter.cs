@@ -21,6 +21,13 @@ public sealed record JobSubmission(string InputBlob)
 
     /// <summary>Time until <c>expires_at</c>. Default 24 hours.</summary>
     public TimeSpan CompletionWindow { get; init; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// Why the input is refused as a whole (OpenAI's batch <c>errors.data</c>), found before the submit; null: validate and
+    /// run it. A refused job is created <c>validating</c> and saved <c>failed</c> with these errors, as OpenAI fails a batch
+    /// whose file does not validate; nothing of the input is read or run.
+    /// </summary>
+    public IReadOnlyList<JobError>? InvalidInput { get; init; }
 }
 
 /// <summary>
@@ -41,6 +48,7 @@ public sealed class JobSubmitter(IBlobStore blobs, IJobStore jobs, IWorkQueue qu
         if (stored.Job.Status != JobStatus.Validating) return stored.Job;
 
         var job = stored.Job;
+        if (submission.InvalidInput is { } invalid) return await FailValidationAsync(job, stored.ETag, invalid, cancellationToken);
         var format = submission.Format ?? InputOptions.FormatFromName(job.InputFileId);
         ValidationReport report;
         await using (var input = await blobs.OpenReadAsync(job.InputFileId, null, cancellationToken))
@@ -49,7 +57,7 @@ public sealed class JobSubmitter(IBlobStore blobs, IJobStore jobs, IWorkQueue qu
 
         if (report.NumTotal == 0)
         {
-            job.Errors = new JobErrors([new JobError("empty_input", "the input file has no requests", null, null)]);
+            job.Errors = new JobErrors([EmptyInput]);
             JobStateMachine.Transition(job, JobStatus.Failed, time.GetUtcNow());
         }
         else
@@ -62,6 +70,17 @@ public sealed class JobSubmitter(IBlobStore blobs, IJobStore jobs, IWorkQueue qu
         }
         return await SaveOrReloadAsync(job, stored.ETag, cancellationToken);
     }
+
+    /// <summary>The job fails validation with <paramref name="errors"/> (an empty list still fails it, as an empty input).</summary>
+    private Task<BatchJob> FailValidationAsync(BatchJob job, string etag, IReadOnlyList<JobError> errors, CancellationToken cancellationToken)
+    {
+        job.Errors = new JobErrors(errors.Count > 0 ? errors : [EmptyInput]);
+        JobStateMachine.Transition(job, JobStatus.Failed, time.GetUtcNow());
+        return SaveOrReloadAsync(job, etag, cancellationToken);
+    }
+
+    /// <summary>The error of an input with no requests and no bad lines.</summary>
+    public static readonly JobError EmptyInput = new("empty_input", "the input file has no requests", null, null);
 
     private async Task<StoredJob> CreateAsync(string jobId, JobSubmission submission, CancellationToken cancellationToken)
     {

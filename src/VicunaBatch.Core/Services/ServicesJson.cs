@@ -14,4 +14,5 @@ internal static class ServicesJson
 [JsonSerializable(typeof(ShardReport))]
 [JsonSerializable(typeof(ShardDoneEvent))]
 [JsonSerializable(typeof(ShardAttempt))]
+[JsonSerializable(typeof(ShardProgressRecord))]
 internal sealed partial class ServicesJsonContext : JsonSerializerContext;

@@ -7,36 +7,6 @@ using VicunaBatch.Core.Results;
 
 namespace VicunaBatch.Core.Services;
 
-/// <summary>Options of <see cref="ShardProcessor"/>.</summary>
-public sealed class ShardProcessorOptions
-{
-    /// <summary>
-    /// A shard whose last this-many deliveries in a row made no progress (no request checkpointed) is poison: it is
-    /// dead-lettered unprocessed and its requests become error lines. Restarts that let requests finish, and deliveries
-    /// given back on a graceful stop, never count (<see cref="ShardAttempts"/>). Default 5.
-    /// </summary>
-    public int MaxDeliveriesWithoutProgress { get; init; } = 5;
-
-    /// <summary>
-    /// A shard delivered this often (its message's delivery count) goes on as a fresh message instead of running, so a
-    /// queue that dead-letters by delivery count (Service Bus: 5 in infra) never takes a shard that is making progress.
-    /// Keep it below that count. Default 4.
-    /// </summary>
-    public int ResendAfterDeliveries { get; init; } = 4;
-
-    /// <summary>How often the message lock is renewed while the shard runs; <see cref="TimeSpan.Zero"/>
-    /// disables renewal. Default 20 s (a third of the default SQLite queue lock of 60 s).</summary>
-    public TimeSpan LockRenewalInterval { get; init; } = TimeSpan.FromSeconds(20);
-
-    public void Validate()
-    {
-        if (MaxDeliveriesWithoutProgress < 1)
-            throw new ArgumentOutOfRangeException(nameof(MaxDeliveriesWithoutProgress), MaxDeliveriesWithoutProgress, "must be >= 1");
-        if (ResendAfterDeliveries < 2) throw new ArgumentOutOfRangeException(nameof(ResendAfterDeliveries), ResendAfterDeliveries, "must be >= 2");
-        if (LockRenewalInterval < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(LockRenewalInterval), LockRenewalInterval, "must be >= 0");
-    }
-}
-
 public enum ShardDisposition
 {
     /// <summary>Every request has an outcome; report written; message completed.</summary>
@@ -142,7 +112,7 @@ public sealed class ShardProcessor
                 await StopAsync(renewal, renewLoop);
                 return await SettleAsync(() => _queue.CompleteAsync(message, CancellationToken.None), new ShardResult(ShardDisposition.Skipped, shard, 0));
             }
-            int executed = await RunAsync(shard, done, dispatched, cancellationToken);
+            int executed = await RunAsync(shard, done, await ProgressOfAsync(shard, done.Count, cancellationToken), dispatched, cancellationToken);
             await WriteReportAsync(shard, ShardState.Completed, null, cancellationToken);
             await StopAsync(renewal, renewLoop);
             var result = await SettleAsync(() => _queue.CompleteAsync(message, CancellationToken.None), new ShardResult(ShardDisposition.Completed, shard, executed));
@@ -219,7 +189,16 @@ public sealed class ShardProcessor
         }
     }
 
-    private async Task<int> RunAsync(Shard shard, IReadOnlySet<string> done, TaskCompletionSource? dispatched, CancellationToken cancellationToken)
+    /// <summary>The shard's progress record, counting from what earlier deliveries checkpointed (read only when there is some).</summary>
+    private async Task<ShardProgress> ProgressOfAsync(Shard shard, int numDone, CancellationToken cancellationToken)
+    {
+        var progress = new ShardProgress(_blobs, shard, _time, _options.ProgressInterval);
+        if (numDone > 0)
+            progress.Seed(await OutcomeDeduplication.DeduplicateAsync(_checkpoints.ReadShardAsync(shard.JobId, shard.ShardIndex, cancellationToken), cancellationToken));
+        return progress;
+    }
+
+    private async Task<int> RunAsync(Shard shard, IReadOnlySet<string> done, ShardProgress progress, TaskCompletionSource? dispatched, CancellationToken cancellationToken)
     {
         var seen = new HashSet<string>(done, StringComparer.Ordinal);
         var inFlight = new List<Task>();
@@ -236,16 +215,16 @@ public sealed class ShardProcessor
             {
                 executed++;
                 Interlocked.Increment(ref numUndispatched);
-                inFlight.Add(ExecuteAsync(shard, request, OnDispatched, cancellationToken));
+                inFlight.Add(ExecuteAsync(shard, request, progress, OnDispatched, cancellationToken));
             }
-            else inFlight.Add(CheckpointAsync(shard, InvalidOutcome(parsed.Error!), cancellationToken));
+            else inFlight.Add(CheckpointAsync(shard, InvalidOutcome(parsed.Error!), progress, cancellationToken));
         }
         OnDispatched();
         await Task.WhenAll(inFlight);
         return executed;
     }
 
-    private async Task ExecuteAsync(Shard shard, BatchRequest request, Action onDispatched, CancellationToken cancellationToken)
+    private async Task ExecuteAsync(Shard shard, BatchRequest request, ShardProgress progress, Action onDispatched, CancellationToken cancellationToken)
     {
         await Task.Yield(); // start every request before any completes, even with a synchronous executor prologue
         RequestOutcome outcome;
@@ -262,12 +241,16 @@ public sealed class ShardProcessor
             outcome = RequestOutcome.Failure(request, RequestErrorCode.ExecutionFailed, e.Message, _time.GetUtcNow());
         }
         CrashPoints.Hit(CrashPoints.RequestBeforeCheckpoint, request.CustomId);
-        await CheckpointAsync(shard, outcome, cancellationToken);
+        await CheckpointAsync(shard, outcome, progress, cancellationToken);
         CrashPoints.Hit(CrashPoints.RequestAfterCheckpoint, request.CustomId);
     }
 
-    private Task CheckpointAsync(Shard shard, RequestOutcome outcome, CancellationToken cancellationToken) =>
-        _checkpoints.AppendAsync(shard.JobId, shard.ShardIndex, outcome with { ShardIndex = shard.ShardIndex }, cancellationToken);
+    /// <summary>Checkpoints the outcome, then counts it in the shard's progress record (which counts only what is durable).</summary>
+    private async Task CheckpointAsync(Shard shard, RequestOutcome outcome, ShardProgress progress, CancellationToken cancellationToken)
+    {
+        await _checkpoints.AppendAsync(shard.JobId, shard.ShardIndex, outcome with { ShardIndex = shard.ShardIndex }, cancellationToken);
+        await progress.RecordAsync(outcome, cancellationToken);
+    }
 
     private RequestOutcome InvalidOutcome(LineError error) => new()
     {

@@ -46,22 +46,32 @@ public sealed class ShardReports(IBlobStore blobs)
             yield return JsonSerializer.Deserialize<ShardReport>(await blobs.ReadBytesAsync(name, cancellationToken), ServicesJson.Options)!;
     }
 
-    /// <summary>Progress from the plan and the reports so far: one small blob per settled shard.
-    /// Lines rejected at validation count as failed from the start.</summary>
-    public async Task<JobProgress> GetProgressAsync(string jobId, CancellationToken cancellationToken = default)
+    /// <summary>Progress from the plan and the reports so far: one small blob per settled shard, and with
+    /// <paramref name="running"/> the progress records of the shards still running (<see cref="ShardProgress"/>), so the
+    /// counts move per finished request. Lines rejected at validation count as failed from the start.</summary>
+    public async Task<JobProgress> GetProgressAsync(string jobId, CancellationToken cancellationToken = default, bool running = false)
     {
         var plan = await ReadPlanAsync(blobs, jobId, cancellationToken);
-        int completed = 0, failed = plan.NumInvalid, shards = 0;
+        int completed = 0, failed = plan.NumInvalid;
         long input = 0, output = 0;
+        var reported = new HashSet<int>();
         await foreach (var report in ReadAllAsync(jobId, cancellationToken))
         {
-            shards++;
+            reported.Add(report.Shard.ShardIndex);
             completed += report.Completed;
             failed += report.Failed + Math.Max(0, report.Shard.NumRequests - report.Completed - report.Failed);
             input += report.InputTokens;
             output += report.OutputTokens;
         }
-        return new JobProgress(plan.NumTotal, completed, failed, input, output, shards, plan.NumShards);
+        if (running)
+            foreach (var record in await ShardProgress.ReadUnreportedAsync(blobs, jobId, reported, cancellationToken))
+            {
+                completed += record.Completed;
+                failed += record.Failed;
+                input += record.InputTokens;
+                output += record.OutputTokens;
+            }
+        return new JobProgress(plan.NumTotal, completed, failed, input, output, reported.Count, plan.NumShards);
     }
 
     /// <summary>Report of a shard from its (deduplicated) checkpointed outcomes.</summary>
