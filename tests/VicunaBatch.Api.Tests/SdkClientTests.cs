@@ -1,3 +1,4 @@
+using Xunit.Abstractions;
 using System.Diagnostics;
 using System.Text.Json;
 using VicunaBatch.Testing;
@@ -9,7 +10,7 @@ namespace VicunaBatch.Api.Tests;
 /// to upload, create, poll to completed and download. Installs the SDK (<c>npm ci</c>) when node_modules is missing.
 /// </summary>
 [Collection(ServerCollection.Name)]
-public sealed class SdkClientTests(ServerFixture server)
+public sealed class SdkClientTests(ServerFixture server, ITestOutputHelper log)
 {
     private static readonly string SdkFolder = Path.Combine(Checkout.Root, "tests", "VicunaBatch.Api.Tests", "sdk");
 
@@ -57,6 +58,78 @@ public sealed class SdkClientTests(ServerFixture server)
             results.Select(r => (r.GetProperty("case").GetString()!, r.GetProperty("status").GetInt32(),
                 r.TryGetProperty("param", out var p) ? p.GetString() : null)));
         Assert.All(results, r => Assert.Equal("invalid_request_error", r.GetProperty("type").GetString()));
+    }
+
+    /// <summary>
+    /// Issue 23: <c>sdk/lifecycle.mjs</c> drives the batch lifecycle through the SDK. A file with a bad line makes a batch
+    /// that fails with <c>errors.data</c>; a running batch's counts and usage move before it ends and it passes through
+    /// finalizing; its output and error lines have OpenAI's shape with every key the SDK types name; a 409 is not retried.
+    /// </summary>
+    [Fact]
+    public async Task OpenAiNodeSdk_batchLifecycle_failsInvalidInputMovesCountsShapesLinesAndDoesNotRetryA409()
+    {
+        await EnsureSdkAsync();
+        var invalid = Path.Combine(server.DataPath, "sdk-lifecycle-invalid.jsonl");
+        await File.WriteAllTextAsync(invalid, Api.ChatLines("ok-1") + "{not json\n");
+        var valid = Path.Combine(server.DataPath, "sdk-lifecycle.jsonl");
+        await File.WriteAllTextAsync(valid, string.Concat(Enumerable.Range(0, 40).Select(i =>
+            $$$"""{"custom_id":"l-{{{i}}}","method":"POST","url":"/v1/chat/completions","body":{"messages":[{"role":"user","content":"count {{{i}}}"}],"max_tokens":64}}""" + "\n"))
+            + $$$"""{"custom_id":"too-long","method":"POST","url":"/v1/chat/completions","body":{"messages":[{"role":"user","content":"{{{string.Concat(Enumerable.Repeat("word ", 6000))}}}"}]}}""" + "\n");
+
+        var run = await RunAsync("node", ["lifecycle.mjs", invalid, valid], new()
+        {
+            ["OPENAI_BASE_URL"] = new Uri(server.BaseAddress, "v1").ToString(),
+            ["OPENAI_API_KEY"] = ServerFixture.Keys[7],
+        }, TimeSpan.FromSeconds(180));
+
+        Assert.True(run.ExitCode == 0, $"node lifecycle.mjs failed ({run.ExitCode}): {run.Error}\n{run.Output}");
+        foreach (var line in run.Output.Trim().Split('\n')) log.WriteLine(line.Length > 600 ? line[..600] + "…" : line);
+        var steps = run.Output.Trim().Split('\n').Select(l => JsonDocument.Parse(l).RootElement).ToDictionary(s => s.GetProperty("step").GetString()!);
+        AssertFailedValidation(steps["invalid"]);
+        AssertRan(steps["run"]);
+        var cancel = steps["cancel_completed"];
+        Assert.Equal((409, "batch_not_cancellable", 1), (cancel.GetProperty("status").GetInt32(), cancel.GetProperty("code").GetString(), cancel.GetProperty("num_requests").GetInt32()));
+        Assert.Matches("^req_[0-9a-f]{32}$", cancel.GetProperty("request_id").GetString());
+    }
+
+    private static void AssertFailedValidation(JsonElement step)
+    {
+        Assert.Equal("failed", step.GetProperty("status").GetString());
+        Assert.Equal(JsonValueKind.Number, step.GetProperty("failed_at").ValueKind);
+        Assert.Equal("list", step.GetProperty("errors").GetProperty("object").GetString());
+        var error = Assert.Single(step.GetProperty("errors").GetProperty("data").EnumerateArray());
+        Assert.Equal(("invalid_json", 2), (error.GetProperty("code").GetString(), error.GetProperty("line").GetInt32()));
+    }
+
+    private static void AssertRan(JsonElement step)
+    {
+        var statuses = step.GetProperty("statuses").EnumerateArray().Select(s => s.GetString()!).ToList();
+        Assert.Contains("in_progress", statuses);
+        Assert.Equal("completed", statuses[^1]);
+        Assert.Matches("^req_[0-9a-f]{32}$", step.GetProperty("request_id").GetString());
+        Assert.NotEqual(0, step.GetProperty("partial").GetArrayLength()); // counts moved before the end, within the one shard
+        Assert.Equal(JsonValueKind.Number, step.GetProperty("finalizing_at").ValueKind);
+        Assert.Equal((41, 40, 1), (step.GetProperty("request_counts").GetProperty("total").GetInt32(),
+            step.GetProperty("request_counts").GetProperty("completed").GetInt32(), step.GetProperty("request_counts").GetProperty("failed").GetInt32()));
+        var output = step.GetProperty("output").EnumerateArray().ToList();
+        Assert.Equal(40, output.Count);
+        Assert.All(output, line =>
+        {
+            Assert.StartsWith("batch_req_", line.GetProperty("id").GetString());
+            Assert.Equal(JsonValueKind.Null, line.GetProperty("error").ValueKind);
+            var body = line.GetProperty("response").GetProperty("body");
+            var choice = body.GetProperty("choices")[0];
+            Assert.Equal((JsonValueKind.Null, JsonValueKind.Null), (choice.GetProperty("logprobs").ValueKind, choice.GetProperty("message").GetProperty("refusal").ValueKind));
+            Assert.Equal(0, body.GetProperty("usage").GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32());
+            Assert.Equal(0, body.GetProperty("usage").GetProperty("completion_tokens_details").GetProperty("reasoning_tokens").GetInt32());
+            Assert.StartsWith("fp_", body.GetProperty("system_fingerprint").GetString());
+        });
+        var error = Assert.Single(step.GetProperty("errors").EnumerateArray());
+        Assert.Equal(("too-long", 400, JsonValueKind.Null), (error.GetProperty("custom_id").GetString(),
+            error.GetProperty("response").GetProperty("status_code").GetInt32(), error.GetProperty("error").ValueKind));
+        var body = error.GetProperty("response").GetProperty("body").GetProperty("error");
+        Assert.Equal(("context_length_exceeded", "invalid_request_error", "messages"),
+            (body.GetProperty("code").GetString(), body.GetProperty("type").GetString(), body.GetProperty("param").GetString()));
     }
 
     private static async Task EnsureSdkAsync()

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http;
 using System.Net.Http.Headers;
 using System.Reflection;
 using System.Text.Json;
@@ -48,6 +49,28 @@ public sealed class ApiFunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal("invalid_api_key", body.GetProperty("error").GetProperty("code").GetString());
         Assert.Equal("authentication_error", body.GetProperty("error").GetProperty("type").GetString());
         Assert.Empty(await _rig.Blobs.ListAsync("files/").ToListAsync()); // nothing was stored
+    }
+
+    /// <summary>Issue 23: the OpenAI SDK reads <c>x-request-id</c> on every answer, and retries a 4xx such as 409
+    /// unless <c>x-should-retry: false</c> says a retry gets the same answer.</summary>
+    [Fact]
+    public async Task EveryAnswer_hasItsOwnRequestId_andARefusalSaysNotToRetry()
+    {
+        var answers = new List<(int Status, string RequestId, string ShouldRetry)>();
+        async Task AddAsync(Func<ApiFunctions, HttpRequest, Task<IResult>> function, string method, string path, string? key, HttpContent? content = null)
+        {
+            var (status, _) = await _rig.HttpAsync(function, method, path, key, content);
+            answers.Add((status, _rig.LastHeaders["x-request-id"].ToString(), _rig.LastHeaders["x-should-retry"].ToString()));
+        }
+
+        await AddAsync((f, r) => f.UploadFileAsync(r), "POST", "/v1/files", FunctionsRig.KeyA, FileForm(Lines));
+        await AddAsync((f, r) => f.ListBatchesAsync(r), "GET", "/v1/batches", "key-nobody-has-this");
+        await AddAsync((f, r) => f.GetBatchAsync(r, "batch_nope"), "GET", "/v1/batches/batch_nope", FunctionsRig.KeyA);
+        await AddAsync((f, r) => f.CancelBatchAsync(r, "batch_nope"), "POST", "/v1/batches/batch_nope/cancel", FunctionsRig.KeyA);
+
+        Assert.Equal([(200, ""), (401, "false"), (404, "false"), (404, "false")], answers.Select(a => (a.Status, a.ShouldRetry)));
+        Assert.All(answers, a => Assert.Matches("^req_[0-9a-f]{32}$", a.RequestId));
+        Assert.Equal(answers.Count, answers.Select(a => a.RequestId).Distinct().Count());
     }
 
     [Fact]

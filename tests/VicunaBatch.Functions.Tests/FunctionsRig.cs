@@ -142,6 +142,9 @@ internal sealed class FunctionsRig : IAsyncDisposable
     public Task<int> RunDelivererAsync() => TriggerAsync(WebhooksName, m => Function<DelivererFunction>().RunAsync(m, default));
 
     /// <summary>An HTTP request as the Functions ASP.NET Core integration hands it to a trigger, and the response the IResult writes.</summary>
+    /// <summary>The response headers of the last <see cref="HttpAsync"/>.</summary>
+    public IHeaderDictionary LastHeaders { get; private set; } = new HeaderDictionary();
+
     public async Task<(int Status, JsonElement Body)> HttpAsync(
         Func<ApiFunctions, HttpRequest, Task<IResult>> function, string method, string path, string? key, HttpContent? content = null)
     {
@@ -160,6 +163,7 @@ internal sealed class FunctionsRig : IAsyncDisposable
         var result = await function(Function<ApiFunctions>(), context.Request);
         await result.ExecuteAsync(context);
         var text = Encoding.UTF8.GetString(response.ToArray());
+        LastHeaders = context.Response.Headers;
         return (context.Response.StatusCode, context.Response.ContentType?.StartsWith("application/json", StringComparison.Ordinal) == true ? JsonDocument.Parse(text).RootElement.Clone() : JsonSerializer.SerializeToElement(text));
     }
 
