@@ -56,6 +56,10 @@ public sealed class WorkerOptions
     /// <summary>Seconds between lock renewals of each held message; below the queue's lock duration (SQLite 60 s, Service Bus 5 min in infra). Default 20.</summary>
     public int LockRenewalSeconds { get; set; } = 20;
 
+    /// <summary>Milliseconds between rewrites of a running shard's progress record (a batch's counts and usage move per
+    /// request from it); 0: after every request, a blob write each. Default 1000.</summary>
+    public int ProgressIntervalMs { get; set; } = 1000;
+
     /// <summary>
     /// Where <c>/healthz</c> listens (<c>Worker:HealthUrls</c>, ';'-separated). Default http://127.0.0.1:8081; in a
     /// container use http://0.0.0.0:8081 for the platform's probes. Port 0 picks a free port.
@@ -78,7 +82,7 @@ public sealed class WorkerOptions
         Processor = new ShardProcessorOptions
         {
             MaxDeliveriesWithoutProgress = MaxDeliveriesWithoutProgress, ResendAfterDeliveries = ResendAfterDeliveries,
-            LockRenewalInterval = TimeSpan.FromSeconds(LockRenewalSeconds),
+            LockRenewalInterval = TimeSpan.FromSeconds(LockRenewalSeconds), ProgressInterval = TimeSpan.FromMilliseconds(ProgressIntervalMs),
         },
     };
 
@@ -89,6 +93,7 @@ public sealed class WorkerOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxConcurrentShards, 1, nameof(MaxConcurrentShards));
         ArgumentOutOfRangeException.ThrowIfLessThan(PrefetchCapacities, 1, nameof(PrefetchCapacities));
         ArgumentOutOfRangeException.ThrowIfLessThan(PollIntervalMs, 1, nameof(PollIntervalMs));
+        ArgumentOutOfRangeException.ThrowIfNegative(ProgressIntervalMs, nameof(ProgressIntervalMs));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxDeliveriesWithoutProgress, 1, nameof(MaxDeliveriesWithoutProgress));
         ArgumentOutOfRangeException.ThrowIfLessThan(ResendAfterDeliveries, 2, nameof(ResendAfterDeliveries));
         ArgumentOutOfRangeException.ThrowIfLessThan(LockRenewalSeconds, 1, nameof(LockRenewalSeconds));

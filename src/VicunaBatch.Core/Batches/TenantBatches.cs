@@ -116,7 +116,7 @@ public sealed class TenantBatches(IBlobStore blobs, IJobStore jobs, JobSubmitter
         // finalizing too: its stored counts are still the submit's until the merge ends
         if (job.Status is not (JobStatus.InProgress or JobStatus.Finalizing or JobStatus.Cancelling) || !await blobs.ExistsAsync(JobIds.PlanBlob(job.Id), cancellationToken))
             return job;
-        var progress = await new ShardReports(blobs).GetProgressAsync(job.Id, cancellationToken, running: true);
+        var progress = await new ShardReports(blobs).GetRunningProgressAsync(job.Id, cancellationToken);
         job.Progress = progress;
         job.RequestCounts = new RequestCounts(progress.Total, progress.Completed, progress.Failed);
         job.Usage = new BatchUsage(progress.InputTokens, progress.OutputTokens, progress.InputTokens + progress.OutputTokens);

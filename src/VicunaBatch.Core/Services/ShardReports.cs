@@ -46,10 +46,17 @@ public sealed class ShardReports(IBlobStore blobs)
             yield return JsonSerializer.Deserialize<ShardReport>(await blobs.ReadBytesAsync(name, cancellationToken), ServicesJson.Options)!;
     }
 
-    /// <summary>Progress from the plan and the reports so far: one small blob per settled shard, and with
-    /// <paramref name="running"/> the progress records of the shards still running (<see cref="ShardProgress"/>), so the
-    /// counts move per finished request. Lines rejected at validation count as failed from the start.</summary>
-    public async Task<JobProgress> GetProgressAsync(string jobId, CancellationToken cancellationToken = default, bool running = false)
+    /// <summary>Progress from the plan and the reports so far: one small blob per settled shard.
+    /// Lines rejected at validation count as failed from the start.</summary>
+    public Task<JobProgress> GetProgressAsync(string jobId, CancellationToken cancellationToken = default) =>
+        ProgressAsync(jobId, running: false, cancellationToken);
+
+    /// <summary>As <see cref="GetProgressAsync"/>, plus the progress records of the shards still running
+    /// (<see cref="ShardProgress"/>), so the counts move per finished request.</summary>
+    public Task<JobProgress> GetRunningProgressAsync(string jobId, CancellationToken cancellationToken = default) =>
+        ProgressAsync(jobId, running: true, cancellationToken);
+
+    private async Task<JobProgress> ProgressAsync(string jobId, bool running, CancellationToken cancellationToken)
     {
         var plan = await ReadPlanAsync(blobs, jobId, cancellationToken);
         int completed = 0, failed = plan.NumInvalid;
