@@ -35,6 +35,8 @@ public sealed class EngineWorkerOptions
     /// shards at once (on the CPU, where the slots are few, those are all) and takes more while fewer than
     /// <see cref="EnginePrefetch.LocalCapacities"/> × its slots of requests are in flight, up to
     /// <see cref="EnginePrefetch.MaxLocalShards"/>: the more of a job its longest-first admission sees, the better it orders it.
+    /// Its shards rewrite their progress records every <see cref="OneMachineProgressInterval"/>: the store is a local
+    /// folder, where a small write costs little, so a batch's counts follow its requests closely.
     /// </summary>
     public static EngineWorkerOptions OneMachine(int workers, RequestDefaults? defaults = null, InputOptions? input = null, string? modelName = null) => new()
     {
@@ -43,7 +45,11 @@ public sealed class EngineWorkerOptions
         PrefetchCapacities = EnginePrefetch.LocalCapacities,
         Defaults = defaults ?? new RequestDefaults(),
         Input = input ?? new InputOptions(),
+        Processor = new ShardProcessorOptions { ProgressInterval = OneMachineProgressInterval },
     };
+
+    /// <summary>How often, at most, a one-machine host's running shard rewrites its progress record.</summary>
+    public static readonly TimeSpan OneMachineProgressInterval = TimeSpan.FromMilliseconds(200);
 
     public void Validate()
     {
