@@ -145,10 +145,10 @@ internal sealed class FunctionsRig : IAsyncDisposable
 
     public Task<int> RunDelivererAsync() => TriggerAsync(WebhooksName, m => Function<DelivererFunction>().RunAsync(m, default));
 
-    /// <summary>An HTTP request as the Functions ASP.NET Core integration hands it to a trigger, and the response the IResult writes.</summary>
     /// <summary>The response headers of the last <see cref="HttpAsync"/>.</summary>
     public IHeaderDictionary LastHeaders { get; private set; } = new HeaderDictionary();
 
+    /// <summary>An HTTP request as the Functions ASP.NET Core integration hands it to a trigger, and the response the IResult writes.</summary>
     public async Task<(int Status, JsonElement Body)> HttpAsync(
         Func<ApiFunctions, HttpRequest, Task<IResult>> function, string method, string path, string? key, HttpContent? content = null)
     {
