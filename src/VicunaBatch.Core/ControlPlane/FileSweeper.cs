@@ -7,7 +7,8 @@ using VicunaBatch.Core.Ports;
 
 namespace VicunaBatch.Core.ControlPlane;
 
-/// <summary>What one file sweep did: files it expired, and removals it finished (their content deleted).</summary>
+/// <summary>What one file sweep did: files it expired, and removals left pending (content a batch held, or a process
+/// that stopped in a removal) that it finished.</summary>
 public sealed record FileSweepResult(int NumExpired, int NumRemovalsFinished);
 
 /// <summary>

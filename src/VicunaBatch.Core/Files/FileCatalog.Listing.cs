@@ -12,8 +12,9 @@ public sealed partial class FileCatalog
     /// <summary>
     /// Up to <paramref name="limit"/> of the owner's live files with <paramref name="purpose"/> (null: any), by creation,
     /// newest first or (<paramref name="ascending"/>) oldest first, after the file <paramref name="after"/> (OpenAI's
-    /// cursor: the last id of the previous page; null: from the start). A cursor that names no file of the owner's
-    /// gives an empty page. The owner's listing is one blob listing; each file returned is one read.
+    /// cursor: the last id of the previous page; null: from the start). A cursor that names no file of the owner's (a
+    /// deleted upload's record is gone) gives an empty page; one that expired or a deleted job file (whose record stays)
+    /// still marks its place. The owner's listing is one blob listing; each file returned is one read.
     /// </summary>
     public async Task<FilePage> ListAsync(
         string owner, string? purpose, string? after, int limit, bool ascending, CancellationToken cancellationToken = default)
@@ -28,7 +29,7 @@ public sealed partial class FileCatalog
         int start = 0;
         if (after is not null)
         {
-            // the cursor's own entry, or where it was: a file deleted since its page still marks the place
+            // the cursor's own entry, or where it was
             if (await ReadAsync(after, cancellationToken) is not { } cursor || cursor.Owner != owner) return new FilePage([], HasMore: false);
             var cursorName = FileIds.ListingBlob(cursor);
             start = names.FindIndex(n => ascending ? string.CompareOrdinal(n, cursorName) < 0 : string.CompareOrdinal(n, cursorName) > 0);

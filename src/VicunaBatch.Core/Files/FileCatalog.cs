@@ -14,9 +14,12 @@ public sealed partial class FileCatalog(IBlobStore blobs, TimeProvider time)
 {
     /// <summary>Streams <paramref name="content"/> into a new file owned by <paramref name="owner"/>.</summary>
     public async Task<StoredFile> UploadAsync(
-        string owner, FilePurpose purpose, string filename, Stream content, long? expiresAfterSeconds = null, CancellationToken cancellationToken = default) =>
-        await RegisterUploadAsync(await UploadContentAsync(filename, content, cancellationToken) with { Owner = owner, Purpose = purpose },
+        string owner, FilePurpose purpose, string filename, Stream content, long? expiresAfterSeconds = null, CancellationToken cancellationToken = default)
+    {
+        CheckExpiresAfter(expiresAfterSeconds);
+        return await RegisterUploadAsync(await UploadContentAsync(filename, content, cancellationToken) with { Owner = owner, Purpose = purpose },
             expiresAfterSeconds, cancellationToken);
+    }
 
     /// <summary>Streams the content into a new blob and returns the file, not yet visible to anyone: fill in
     /// <see cref="StoredFile.Owner"/> and <see cref="StoredFile.Purpose"/> (multipart fields may follow the
@@ -35,12 +38,17 @@ public sealed partial class FileCatalog(IBlobStore blobs, TimeProvider time)
     public async Task<StoredFile> RegisterUploadAsync(StoredFile file, long? expiresAfterSeconds = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(file.Owner, nameof(file));
-        if (expiresAfterSeconds is { } given && !FileExpiry.IsInRange(given))
-            throw new ArgumentOutOfRangeException(nameof(expiresAfterSeconds), given, $"must be in [{FileExpiry.MinSeconds}, {FileExpiry.MaxSeconds}]");
+        CheckExpiresAfter(expiresAfterSeconds);
         var seconds = expiresAfterSeconds ?? (file.Purpose == FilePurpose.Batch ? FileExpiry.DefaultBatchSeconds : null);
         file = file with { ExpiresAt = FileExpiry.ExpiresAt(file.CreatedAt, seconds) };
         await SaveAsync(file, cancellationToken);
         return file;
+    }
+
+    private static void CheckExpiresAfter(long? seconds)
+    {
+        if (seconds is { } given && !FileExpiry.IsInRange(given))
+            throw new ArgumentOutOfRangeException(nameof(seconds), given, $"must be in [{FileExpiry.MinSeconds}, {FileExpiry.MaxSeconds}]");
     }
 
     /// <summary>The file, or null when it does not exist, belongs to another tenant, has expired or was deleted.</summary>
@@ -117,9 +125,10 @@ public sealed partial class FileCatalog(IBlobStore blobs, TimeProvider time)
             var renamed = file with { Owner = owner };
             try
             {
+                // the listing moves first: a rename stopped before the record's write is done again whole by the next
                 if (renamed.DeletedAt is null) await PutEntryAsync(FileIds.ListingBlob(renamed), cancellationToken);
-                await blobs.PutBytesAsync(name, JsonSerializer.SerializeToUtf8Bytes(renamed, FilesJson.Options), BlobCondition.IfMatch(properties.ETag), cancellationToken);
                 await blobs.DeleteAsync(FileIds.ListingBlob(file), cancellationToken);
+                await blobs.PutBytesAsync(name, JsonSerializer.SerializeToUtf8Bytes(renamed, FilesJson.Options), BlobCondition.IfMatch(properties.ETag), cancellationToken);
                 return renamed;
             }
             catch (BlobStoreException e) when (e.Reason == BlobStoreFailure.ConditionFailed) { } // changed meanwhile: read it again
