@@ -148,7 +148,7 @@ public sealed class ApiFunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
 
         Assert.All(triggers, t => Assert.Equal(AuthorizationLevel.Anonymous, t.AuthLevel));
         Assert.Equal(
-            ["get v1/batches", "get v1/batches/{batchId}", "get v1/files/{fileId}", "get v1/files/{fileId}/content",
+            ["delete v1/files/{fileId}", "get v1/batches", "get v1/batches/{batchId}", "get v1/files", "get v1/files/{fileId}", "get v1/files/{fileId}/content",
              "post v1/batches", "post v1/batches/validate", "post v1/batches/{batchId}/cancel", "post v1/files"],
             triggers.Select(t => $"{string.Join(',', t.Methods!)} {t.Route}").Order(StringComparer.Ordinal));
     }
