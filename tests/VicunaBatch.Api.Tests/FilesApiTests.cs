@@ -11,7 +11,7 @@ namespace VicunaBatch.Api.Tests;
 public sealed class FilesApiTests(ServerFixture server)
 {
     /// <summary>A tenant of this class's listing test alone, so its list holds only what the test uploads.</summary>
-    private static readonly string ListingKey = ServerFixture.Keys[9];
+    private static readonly string ListingKey = ServerFixture.Keys[11];
     private static readonly string Key = ServerFixture.Keys[0];
 
     private static MultipartFormDataContent FormWithExpiry(string? anchor, string? seconds)
