@@ -76,7 +76,6 @@ public sealed class BatchCreateBodyTests(ProbeServerFixture server)
         Assert.True(error.GetProperty("param").GetString() == "input_file_id", why);
     }
 
-    /// <summary>Posts the body, expects a 400 in OpenAI's shape and the blob store as it was; returns the error.</summary>
     /// <summary>Issue 23: <c>output_expires_after</c> as OpenAI's <c>{"anchor": "created_at", "seconds": 3600..2592000}</c>.</summary>
     [Theory]
     [InlineData("\"1h\"", "output_expires_after")]
@@ -95,6 +94,7 @@ public sealed class BatchCreateBodyTests(ProbeServerFixture server)
         Assert.Equal(param, error.GetProperty("param").GetString());
     }
 
+    /// <summary>Posts the body, expects a 400 in OpenAI's shape and the blob store as it was; returns the error.</summary>
     private async Task<System.Text.Json.JsonElement> RefusedAsync(string body)
     {
         using var client = server.Client(Key);

@@ -27,7 +27,11 @@ public sealed class FileSweeperTests : IDisposable
 
     public FileSweeperTests() =>
         _services = new ServiceCollection().AddSingleton<TimeProvider>(_time).AddLocalTransport(_folder.Path, local => local.FlushToDisk = false)
-            .AddVicunaBatchCore(core => core.Input = new() { RequestsPerShard = 2 })
+            .AddVicunaBatchCore(core =>
+            {
+                core.Input = new() { RequestsPerShard = 2 };
+                core.Models = LocalRig.Models.Names;
+            })
             .BuildServiceProvider();
 
     public void Dispose()
@@ -51,7 +55,7 @@ public sealed class FileSweeperTests : IDisposable
     /// <summary>Every shard of the queue through a <see cref="ShardProcessor"/> (the batch reads its input here).</summary>
     private async Task RunShardsAsync()
     {
-        var work = _services.GetRequiredService<IWorkQueue>();
+        var work = _services.GetRequiredService<IWorkQueues>().Of(LocalRig.Models.Default);
         var processor = new ShardProcessor(Blobs, _services.GetRequiredService<ICheckpointStore>(), work, _services.GetRequiredService<IJobStore>(),
             new EchoExecutor(), _services.GetRequiredService<InputOptions>(), new ShardProcessorOptions { LockRenewalInterval = TimeSpan.Zero }, _time);
         IReadOnlyList<ReceivedMessage> messages;
