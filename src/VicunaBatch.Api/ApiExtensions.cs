@@ -49,7 +49,9 @@ public static class ApiExtensions
         v1.AddEndpointFilter(endpoints.ServiceProvider.GetRequiredService<ApiFaultFilter>()); // outermost: added first
         v1.AddEndpointFilter<ApiKeyFilter>();
         v1.MapPost("/files", FileHandlers.UploadAsync).DisableAntiforgery();
+        v1.MapGet("/files", FileHandlers.ListAsync);
         v1.MapGet("/files/{fileId}", FileHandlers.GetAsync);
+        v1.MapDelete("/files/{fileId}", FileHandlers.DeleteAsync);
         v1.MapGet("/files/{fileId}/content", FileHandlers.GetContentAsync);
         v1.MapPost("/batches", BatchHandlers.CreateAsync);
         v1.MapGet("/batches", BatchHandlers.ListAsync);

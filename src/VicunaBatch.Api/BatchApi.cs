@@ -32,6 +32,14 @@ public sealed class BatchApi
     public Task<IResult> UploadFileAsync(HttpContext context) =>
         RunAuthenticatedAsync(context, ct => FileHandlers.UploadAsync(context, _files, _options, ct));
 
+    /// <summary><c>GET /v1/files</c></summary>
+    public Task<IResult> ListFilesAsync(HttpContext context) =>
+        RunAuthenticatedAsync(context, ct => FileHandlers.ListAsync(context, _files, ct));
+
+    /// <summary><c>DELETE /v1/files/{fileId}</c></summary>
+    public Task<IResult> DeleteFileAsync(HttpContext context, string fileId) =>
+        RunAuthenticatedAsync(context, ct => FileHandlers.DeleteAsync(context, fileId, _files, ct));
+
     /// <summary><c>GET /v1/files/{fileId}</c></summary>
     public Task<IResult> GetFileAsync(HttpContext context, string fileId) =>
         RunAuthenticatedAsync(context, ct => FileHandlers.GetAsync(context, fileId, _files, ct));

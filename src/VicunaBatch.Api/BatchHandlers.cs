@@ -50,11 +50,17 @@ internal static class BatchHandlers
             report = await dryRun.RunAsync(content, file.Format, body.Endpoint, cancellationToken);
 
         // accepted: created whole even if the client goes away now (a create cut short would leave a batch that never runs)
-        var (job, record) = await batches.CreateAsync(new BatchCreation(owner, file, body.Endpoint)
+        BatchJob job;
+        BatchRecord record;
+        try
         {
-            Metadata = body.Metadata, Webhook = body.Webhook, WebhookSecret = body.WebhookSecret,
-            InvalidInput = report.IsValid ? null : report.Errors.Select(JobError.From).ToList(),
-        }, CancellationToken.None);
+            (job, record) = await batches.CreateAsync(new BatchCreation(owner, file, body.Endpoint)
+            {
+                Metadata = body.Metadata, Webhook = body.Webhook, WebhookSecret = body.WebhookSecret, OutputExpiresAfterSeconds = body.OutputExpiresAfter,
+                InvalidInput = report.IsValid ? null : report.Errors.Select(JobError.From).ToList(),
+            }, CancellationToken.None);
+        }
+        catch (FileNotFoundException) { return ApiErrors.NotFound("file", body.InputFileId, "input_file_id"); } // deleted meanwhile
         if (job.Status == JobStatus.Failed) await settler.AnnounceAsync(job, CancellationToken.None);
         var node = await objects.RenderAsync(job, record, cancellationToken);
         if (body.SecretGenerated && node["webhook"] is JsonObject webhook) webhook["secret"] = body.WebhookSecret; // shown once, here only

@@ -197,6 +197,7 @@ public static class ServeHost
         services.AddLoop(sp => ct => sp.GetRequiredService<ShardDoneHandler>().RunAsync(sp.GetRequiredService<ControlQueues>().ShardDone, cancellationToken: ct));
         services.AddLoop(sp => sp.GetRequiredService<WebhookDeliverer>().RunAsync);
         services.AddLoop(sp => ct => sp.GetRequiredService<JobSweeper>().RunAsync(SweepInterval, ct));
+        services.AddLoop(sp => ct => sp.GetRequiredService<FileSweeper>().RunAsync(SweepInterval, ct));
         if (settings.PipelinesPath is not null) services.AddHostedService<PipelineLoop>();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 

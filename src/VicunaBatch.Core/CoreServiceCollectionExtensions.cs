@@ -21,7 +21,7 @@ public static class CoreServiceCollectionExtensions
     /// <c>AddAzureTransport</c>: <see cref="IBlobStore"/>, <see cref="ICheckpointStore"/>, <see cref="IJobStore"/>, the
     /// models' <see cref="IWorkQueues"/>, <see cref="ControlQueues"/>): the <see cref="ServedModels"/>, <see cref="JobSubmitter"/>, <see cref="JobFinalizer"/>,
     /// the tenants' <see cref="FileCatalog"/> and <see cref="TenantBatches"/> (and their <see cref="TenantRename"/>), the <see cref="InputDryRun"/>, <see cref="JobSettler"/> with the
-    /// <see cref="WebhookOutbox"/>, <see cref="ShardDoneHandler"/>, <see cref="JobSweeper"/>, <see cref="InboxSubmitter"/>,
+    /// <see cref="WebhookOutbox"/>, <see cref="ShardDoneHandler"/>, <see cref="JobSweeper"/>, <see cref="FileSweeper"/>, <see cref="InboxSubmitter"/>,
     /// <see cref="PipelineDefinitionStore"/> and <see cref="PipelineRuns"/>, the one webhook-secret source (<see cref="WebhookSecrets"/>) and the
     /// <see cref="WebhookDeliverer"/>; <see cref="TimeProvider.System"/> unless the host registered a clock, and no logging
     /// unless it registered some. Throws
@@ -57,6 +57,8 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton(sp => new ShardDoneHandler(sp.GetRequiredService<JobSettler>(), sp.GetRequiredService<ILogger<ShardDoneHandler>>(), options.ShardDone));
         services.AddSingleton(sp => new JobSweeper(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(), sp.GetRequiredService<JobSettler>(),
             sp.GetRequiredService<ControlQueues>().ShardDone, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobSweeper>>()));
+        services.AddSingleton(sp => new FileSweeper(sp.GetRequiredService<FileCatalog>(), sp.GetRequiredService<TenantBatches>(),
+            sp.GetRequiredService<IJobStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<FileSweeper>>()));
         services.AddSingleton(sp => new InboxSubmitter(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<JobSubmitter>(),
             sp.GetRequiredService<JobSettler>(), options.Inbox));
 

@@ -16,6 +16,14 @@ public sealed class ApiFunctions(BatchApi api)
     public Task<IResult> UploadFileAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/files")] HttpRequest request) =>
         api.UploadFileAsync(request.HttpContext);
 
+    [Function("FilesList")]
+    public Task<IResult> ListFilesAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/files")] HttpRequest request) =>
+        api.ListFilesAsync(request.HttpContext);
+
+    [Function("FilesDelete")]
+    public Task<IResult> DeleteFileAsync([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/files/{fileId}")] HttpRequest request, string fileId) =>
+        api.DeleteFileAsync(request.HttpContext, fileId);
+
     [Function("FilesGet")]
     public Task<IResult> GetFileAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/files/{fileId}")] HttpRequest request, string fileId) =>
         api.GetFileAsync(request.HttpContext, fileId);

@@ -11,7 +11,7 @@ public sealed class ResponseHeadersTests(ServerFixture server)
     [Fact]
     public async Task EveryAnswer_hasItsOwnRequestId_andEachRefusalSaysNotToRetry()
     {
-        using var client = server.Client(ServerFixture.Keys[10]);
+        using var client = server.Client(ServerFixture.Keys[12]);
         using var stranger = server.Client("not-a-known-key");
         var fileId = (await Api.UploadAsync(client, Api.ChatLines("hd-1"))).GetProperty("id").GetString()!;
         var batchId = (await Api.ReadAsync(await Api.CreateBatchAsync(client, fileId), 200)).GetProperty("id").GetString()!;

@@ -60,6 +60,51 @@ public sealed class SdkClientTests(ServerFixture server, ITestOutputHelper log)
         Assert.All(results, r => Assert.Equal("invalid_request_error", r.GetProperty("type").GetString()));
     }
 
+    /// <summary>Issue 23: <c>sdk/files.mjs</c> runs the Files methods through the SDK unchanged — upload with
+    /// <c>expires_after</c>, <c>files.list</c> with its auto-pagination, <c>files.delete</c>, a batch with
+    /// <c>output_expires_after</c> — and each answer has the shape and values OpenAI's would.</summary>
+    [Fact]
+    public async Task OpenAiNodeSdk_filesListDeleteAndExpiry_workAsAgainstOpenAi()
+    {
+        await EnsureSdkAsync();
+        var input = Path.Combine(server.DataPath, "sdk-files.jsonl");
+        await File.WriteAllTextAsync(input, Api.ChatLines("sdk-f-1", "sdk-f-2"));
+
+        var run = await RunAsync("node", ["files.mjs", input], new()
+        {
+            ["OPENAI_BASE_URL"] = new Uri(server.BaseAddress, "v1").ToString(),
+            ["OPENAI_API_KEY"] = ServerFixture.Keys[10],
+        }, TimeSpan.FromSeconds(90));
+
+        Assert.True(run.ExitCode == 0, $"node files.mjs failed ({run.ExitCode}): {run.Error}\n{run.Output}");
+        var result = JsonDocument.Parse(run.Output.Trim().Split('\n')[^1]).RootElement;
+        var uploaded = result.GetProperty("uploaded").EnumerateArray().ToList();
+        Assert.Equal([3600L, 7200L, 10800L], uploaded.Select(f => f.GetProperty("expires_at").GetInt64() - f.GetProperty("created_at").GetInt64()));
+        var ids = uploaded.Select(f => f.GetProperty("id").GetString()!).ToList();
+        var newestFirst = Enumerable.Reverse(ids).ToList();
+        Assert.Equal(newestFirst[..2], Strings(result.GetProperty("first_page").GetProperty("ids")));
+        Assert.True(result.GetProperty("first_page").GetProperty("has_more").GetBoolean());
+        Assert.Equal(newestFirst, Strings(result.GetProperty("listed"))); // for await: pages of 2, then of 1
+        Assert.Equal(ids, Strings(result.GetProperty("ascending"))); // pages of 1, oldest first
+
+        var batch = result.GetProperty("batch");
+        Assert.Equal("completed", batch.GetProperty("status").GetString());
+        var output = result.GetProperty("output");
+        Assert.Equal("batch_output", output.GetProperty("purpose").GetString());
+        Assert.Equal(output.GetProperty("created_at").GetInt64() + 7200, output.GetProperty("expires_at").GetInt64());
+
+        Assert.Equal($$"""{"id":"{{ids[1]}}","object":"file","deleted":true}""", result.GetProperty("deleted").GetRawText());
+        Assert.Equal(404, result.GetProperty("retrieve_deleted").GetProperty("status").GetInt32());
+        Assert.Equal(404, result.GetProperty("delete_again").GetProperty("status").GetInt32());
+        Assert.Equal(
+            new[] { ids[0], ids[2], batch.GetProperty("output_file_id").GetString()!, batch.GetProperty("error_file_id").GetString()! }.Order(),
+            Strings(result.GetProperty("after_delete")).Order());
+        Assert.Equal(400, result.GetProperty("too_short").GetProperty("status").GetInt32());
+        Assert.Equal("expires_after.seconds", result.GetProperty("too_short").GetProperty("param").GetString());
+    }
+
+    private static List<string> Strings(JsonElement array) => array.EnumerateArray().Select(e => e.GetString()!).ToList();
+
     /// <summary>
     /// Issue 23: <c>sdk/lifecycle.mjs</c> drives the batch lifecycle through the SDK. A file with a bad line makes a batch
     /// that fails with <c>errors.data</c>; a running batch's counts and usage move before it ends and it passes through
@@ -80,7 +125,7 @@ public sealed class SdkClientTests(ServerFixture server, ITestOutputHelper log)
         var run = await RunAsync("node", ["lifecycle.mjs", invalid, valid], new()
         {
             ["OPENAI_BASE_URL"] = new Uri(server.BaseAddress, "v1").ToString(),
-            ["OPENAI_API_KEY"] = ServerFixture.Keys[11],
+            ["OPENAI_API_KEY"] = ServerFixture.Keys[13],
         }, TimeSpan.FromSeconds(180));
 
         Assert.True(run.ExitCode == 0, $"node lifecycle.mjs failed ({run.ExitCode}): {run.Error}\n{run.Output}");

@@ -205,8 +205,9 @@ public sealed class ApiFunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
 
         Assert.All(triggers, t => Assert.Equal(AuthorizationLevel.Anonymous, t.AuthLevel));
         Assert.Equal(
-            ["delete v1/models/{modelId}", "get v1/batches", "get v1/batches/{batchId}", "get v1/files/{fileId}", "get v1/files/{fileId}/content",
-             "get v1/models", "get v1/models/{modelId}", "post v1/batches", "post v1/batches/validate", "post v1/batches/{batchId}/cancel", "post v1/files"],
+            ["delete v1/files/{fileId}", "delete v1/models/{modelId}", "get v1/batches", "get v1/batches/{batchId}", "get v1/files", "get v1/files/{fileId}",
+             "get v1/files/{fileId}/content", "get v1/models", "get v1/models/{modelId}", "post v1/batches", "post v1/batches/validate",
+             "post v1/batches/{batchId}/cancel", "post v1/files"],
             triggers.Select(t => $"{string.Join(',', t.Methods!)} {t.Route}").Order(StringComparer.Ordinal));
     }
 }

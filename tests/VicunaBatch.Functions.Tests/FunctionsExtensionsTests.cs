@@ -82,7 +82,7 @@ public sealed class FunctionsExtensionsTests
         var services = new ServiceCollection().AddLogging().AddVicunaBatchFunctions(Configuration(settings));
         await using var provider = services.BuildServiceProvider();
 
-        foreach (var type in new[] { typeof(ApiFunctions), typeof(FinalizerFunction), typeof(DelivererFunction), typeof(SweepFunction), typeof(InboxFunction) })
+        foreach (var type in new[] { typeof(ApiFunctions), typeof(FinalizerFunction), typeof(DelivererFunction), typeof(SweepFunction), typeof(FileSweepFunction), typeof(InboxFunction) })
             Assert.NotNull(ActivatorUtilities.CreateInstance(provider, type));
         Assert.Equal("done-events", provider.GetRequiredService<Azure.ControlPlaneQueues>().ShardDone.Name);
         Assert.Equal(16, provider.GetRequiredService<InputOptions>().RequestsPerShard);

@@ -154,7 +154,9 @@ internal sealed class FunctionsRig : IAsyncDisposable
     {
         var context = new DefaultHttpContext { RequestServices = Services };
         context.Request.Method = method;
-        context.Request.Path = path;
+        int queryAt = path.IndexOf('?');
+        context.Request.Path = queryAt < 0 ? path : path[..queryAt];
+        if (queryAt >= 0) context.Request.QueryString = new QueryString(path[queryAt..]);
         if (key is not null) context.Request.Headers.Authorization = $"Bearer {key}";
         if (content is not null)
         {

@@ -55,7 +55,7 @@ public sealed class TenantBatchesTests : IDisposable
 
         Assert.Equal(before, await BlobsAsync());
         Assert.False(Directory.Exists(Path.GetDirectoryName(_rig.Blobs.PathOf("jobs/x")))); // no empty folder either
-        Assert.False(Directory.Exists(Path.GetDirectoryName(_rig.Blobs.PathOf("tenants/x"))));
+        Assert.False(Directory.Exists(Path.GetDirectoryName(_rig.Blobs.PathOf(BatchRecord.IndexPrefix(Owner) + "x"))));
         Assert.Empty((await batches.ListAsync(Owner, null, 10)).Items);
     }
 
