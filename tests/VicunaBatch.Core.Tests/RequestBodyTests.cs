@@ -169,4 +169,12 @@ public class RequestBodyTests
             Assert.Equal(request, back.Request);
         }
     }
+
+    [Fact]
+    public void Parse_simpleLineWithTokenIdPrompt_isInvalidTypeAsBefore()
+    {
+        var error = _parser.Parse(new InputLine(2, 0, 1, Encoding.UTF8.GetBytes("""{"prompt":[1],"max_tokens":2}""")), InputFormat.Jsonl).Error!;
+
+        Assert.Equal((LineErrorCode.InvalidType, "prompt"), (error.Code, error.Param));
+    }
 }

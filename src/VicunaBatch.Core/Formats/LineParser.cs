@@ -157,6 +157,8 @@ public sealed class LineParser
             throw new LineRejection(LineErrorCode.AmbiguousPrompt, "line has both prompt and messages");
         if (!hasPrompt && !hasMessages)
             throw new LineRejection(LineErrorCode.MissingPrompt, "line needs prompt or messages");
+        if (hasPrompt && root.GetProperty("prompt").ValueKind != JsonValueKind.String) // token ids and prompt arrays are OpenAI lines' forms
+            throw new LineRejection(LineErrorCode.InvalidType, "a simple line's prompt must be a string; token ids and several prompts need an OpenAI Batch line", "prompt");
         var endpoint = hasMessages ? BatchEndpoint.ChatCompletions : BatchEndpoint.Completions;
         return RequestFields.Read(root, customId, lineNumber, endpoint);
     }
