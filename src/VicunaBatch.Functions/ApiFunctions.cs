@@ -41,6 +41,18 @@ public sealed class ApiFunctions(BatchApi api)
     public Task<IResult> GetBatchAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/batches/{batchId}")] HttpRequest request, string batchId) =>
         api.GetBatchAsync(request.HttpContext, batchId);
 
+    [Function("ModelsList")]
+    public Task<IResult> ListModelsAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/models")] HttpRequest request) =>
+        api.ListModelsAsync(request.HttpContext);
+
+    [Function("ModelsGet")]
+    public Task<IResult> GetModelAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/models/{modelId}")] HttpRequest request, string modelId) =>
+        api.GetModelAsync(request.HttpContext, modelId);
+
+    [Function("ModelsDelete")]
+    public Task<IResult> DeleteModelAsync([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/models/{modelId}")] HttpRequest request, string modelId) =>
+        api.DeleteModelAsync(request.HttpContext, modelId);
+
     [Function("BatchesCancel")]
     public Task<IResult> CancelBatchAsync(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/batches/{batchId}/cancel")] HttpRequest request, string batchId) =>

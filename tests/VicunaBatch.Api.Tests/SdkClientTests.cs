@@ -59,6 +59,48 @@ public sealed class SdkClientTests(ServerFixture server)
         Assert.All(results, r => Assert.Equal("invalid_request_error", r.GetProperty("type").GetString()));
     }
 
+    /// <summary>
+    /// Issue 23: <c>sdk/models.mjs</c> runs the SDK's Models methods against a serve of two models, then a batch whose
+    /// lines name the second (it runs there: its outputs and the batch name it) and one naming a model nobody serves
+    /// (failed, <c>model_not_found</c>).
+    /// </summary>
+    [Fact]
+    public async Task OpenAiNodeSdk_modelsAndABatchPerModel_listsBothAndRunsEachBatchOnItsModel()
+    {
+        await EnsureSdkAsync();
+        var second = Path.Combine(server.DataPath, "sdk-second-model.jsonl");
+        var unknown = Path.Combine(server.DataPath, "sdk-unknown-model.jsonl");
+        await File.WriteAllTextAsync(second, WithModel(Api.ChatLines("m-1", "m-2", "m-3"), ServerFixture.SecondModel));
+        await File.WriteAllTextAsync(unknown, WithModel(Api.ChatLines("u-1"), "gpt-4o-mini"));
+
+        var run = await RunAsync("node", ["models.mjs", second, unknown], new()
+        {
+            ["OPENAI_BASE_URL"] = new Uri(server.BaseAddress, "v1").ToString(),
+            ["OPENAI_API_KEY"] = ServerFixture.Keys[9],
+        }, TimeSpan.FromSeconds(90));
+
+        Assert.True(run.ExitCode == 0, $"node models.mjs failed ({run.ExitCode}): {run.Error}\n{run.Output}");
+        var result = JsonDocument.Parse(run.Output.Trim().Split('\n')[^1]).RootElement;
+        string[] served = ["tiny", ServerFixture.SecondModel];
+        Assert.Equal(served, result.GetProperty("listed").EnumerateArray().Select(m => m.GetProperty("id").GetString()));
+        Assert.All(result.GetProperty("listed").EnumerateArray(), m => Assert.Equal("model", m.GetProperty("object").GetString()));
+        Assert.Equal(served, result.GetProperty("retrieved").EnumerateArray().Select(m => m.GetString()));
+        Assert.Equal((404, "model_not_found", "NotFoundError"), Failure(result.GetProperty("missing")));
+        Assert.Equal((403, "permission_denied", "PermissionDeniedError"), Failure(result.GetProperty("delete")));
+        var batch = result.GetProperty("batch");
+        Assert.Equal(("completed", ServerFixture.SecondModel), (batch.GetProperty("status").GetString(), batch.GetProperty("model").GetString()));
+        Assert.Equal(Enumerable.Repeat(ServerFixture.SecondModel, 3), batch.GetProperty("output_models").EnumerateArray().Select(m => m.GetString()));
+        var failed = result.GetProperty("unknown");
+        Assert.Equal(("failed", "gpt-4o-mini"), (failed.GetProperty("status").GetString(), failed.GetProperty("model").GetString()));
+        var error = Assert.Single(failed.GetProperty("errors").EnumerateArray());
+        Assert.Equal(("model_not_found", "body.model", 1), (error.GetProperty("code").GetString(), error.GetProperty("param").GetString(), error.GetProperty("line").GetInt32()));
+    }
+
+    private static string WithModel(string lines, string model) => lines.Replace("\"body\":{", $"\"body\":{{\"model\":\"{model}\",");
+
+    private static (int, string?, string?) Failure(JsonElement failure) =>
+        (failure.GetProperty("status").GetInt32(), failure.GetProperty("code").GetString(), failure.GetProperty("name").GetString());
+
     internal static async Task EnsureSdkAsync()
     {
         if (Directory.Exists(Path.Combine(SdkFolder, "node_modules", "openai"))) return;

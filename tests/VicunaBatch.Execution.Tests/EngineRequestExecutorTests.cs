@@ -16,7 +16,7 @@ public sealed class EngineRequestExecutorTests : IAsyncDisposable
     public EngineRequestExecutorTests()
     {
         _host = new EngineHost(_model.Engine, ownsEngine: false);
-        _executor = new EngineRequestExecutor(_host, _model, new RequestDefaults { MaxTokens = 6 }, TimeProvider.System);
+        _executor = new EngineRequestExecutor(_host, _model, _model.Name, new RequestDefaults { MaxTokens = 6 }, TimeProvider.System);
     }
 
     private static BatchRequest Completion(string prompt) =>

@@ -46,7 +46,7 @@ public sealed class TenantBatchesTests : IDisposable
         var before = await BlobsAsync();
         var store = new FailingJobBlobs(_rig.Blobs);
         var jobs = new BlobJobStore(store);
-        var batches = new TenantBatches(store, jobs, new JobSubmitter(store, jobs, _rig.Queue, _rig.Input, _rig.Time), _rig.Time);
+        var batches = new TenantBatches(store, jobs, new JobSubmitter(store, jobs, new SharedWorkQueue(_rig.Queue), LocalRig.Models, _rig.Input, _rig.Time), _rig.Time);
 
         await Assert.ThrowsAsync<JobStoreException>(() => batches.CreateAsync(new BatchCreation(Owner, file, BatchEndpoint.Completions)
         {

@@ -4,6 +4,7 @@ using System.Text.Json;
 using VicunaBatch.Core.Batches;
 using VicunaBatch.Core.Files;
 using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Services;
 using VicunaBatch.Testing;
@@ -47,7 +48,7 @@ public sealed class TenantRenameTests : IDisposable
     {
         var jobs = new BlobJobStore(blobs);
         var queue = new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = _folder.Combine($"{Guid.NewGuid():N}.db") }, TimeProvider.System);
-        var submitter = new JobSubmitter(blobs, jobs, queue, new InputOptions(), TimeProvider.System);
+        var submitter = new JobSubmitter(blobs, jobs, new SharedWorkQueue(queue), LocalRig.Models, new InputOptions(), TimeProvider.System);
         return new TenantRename(blobs, new TenantBatches(blobs, jobs, submitter, TimeProvider.System), new FileCatalog(blobs, TimeProvider.System));
     }
 
