@@ -139,10 +139,13 @@ public class RequestBodyTests
         Assert.Contains("not supported", error.Message);
     }
 
-    [Fact]
-    public void Parse_parametersThatChangeNoAnswer_areAccepted()
+    [Theory]
+    [InlineData("auto")]
+    [InlineData("flex")]
+    [InlineData("priority")]
+    public void Parse_parametersThatChangeNoAnswer_areAccepted(string tier)
     {
-        var request = Chat("""{"messages":[{"role":"user","content":"Hi"}],"user":"u1","store":false,"metadata":{"k":"v"},"service_tier":"auto","stream":false,"n":1,"modalities":["text"],"response_format":{"type":"json_object"}}""");
+        var request = Chat($$$"""{"messages":[{"role":"user","content":"Hi"}],"user":"u1","store":false,"metadata":{"k":"v"},"service_tier":"{{{tier}}}","stream":false,"n":1,"modalities":["text"],"response_format":{"type":"json_object"}}""");
 
         Assert.Equal("Hi", request.Messages[0].Content);
     }

@@ -63,6 +63,7 @@ internal static class RequestParameters
         new("store", Chat, ParameterUse.Informational, IsBoolean, "a boolean"),
         new("prompt_cache_key", Chat, ParameterUse.Informational, IsString, "a string"),
         new("safety_identifier", Chat, ParameterUse.Informational, IsString, "a string"),
+        new("service_tier", Chat, ParameterUse.Informational, IsString, "a string"), // latency and price, never the answer
 
         new("n", Both, ParameterUse.Honoured),
         new("best_of", Completions, ParameterUse.Honoured), // only where it equals n (ChoiceFields)
@@ -76,7 +77,6 @@ internal static class RequestParameters
         new("frequency_penalty", Both, ParameterUse.NeutralOnly, IsNumber(0), "penalties are not applied; send 0 or leave it out"),
         new("stream", Both, ParameterUse.NeutralOnly, IsFalse, "batch answers are not streamed; send stream: false or leave it out"),
         new("stream_options", Both, ParameterUse.Refused, Why: "batch answers are not streamed"),
-        new("service_tier", Chat, ParameterUse.NeutralOnly, IsDefaultTier, "requests run in one tier; send \"auto\" or \"default\", or leave it out"),
         new("modalities", Chat, ParameterUse.NeutralOnly, IsTextOnly, "this model answers in text only; send [\"text\"] or leave it out"),
         new("audio", Chat, ParameterUse.Refused, Why: "this model answers in text only"),
         new("tools", Chat, ParameterUse.Refused, Why: NoTools),
@@ -140,7 +140,4 @@ internal static class RequestParameters
     private static bool IsTextOnly(JsonElement value) =>
         value.ValueKind == JsonValueKind.Array && value.GetArrayLength() == 1
         && value[0].ValueKind == JsonValueKind.String && value[0].GetString() == "text";
-
-    private static bool IsDefaultTier(JsonElement value) =>
-        value.ValueKind == JsonValueKind.String && value.GetString() is "auto" or "default";
 }
