@@ -55,11 +55,15 @@ public sealed class EngineRequestExecutor : IRequestExecutor
             if (Encode(one, out var ids) is { } refused) return Count(refused);
             prompts.Add(ids);
         }
-        var generations = prompts.SelectMany(ids => Enumerable.Range(0, request.N).Select(j => Generation(request, ids, j)))
+        // greedy choices of one prompt are all the same: one generation (one prefill, one decode) answers all n
+        var greedy = Generation(request, [], 0).Sampling!.IsGreedy;
+        var perPrompt = greedy ? 1 : request.N;
+        var generations = prompts.SelectMany(ids => Enumerable.Range(0, perPrompt).Select(j => Generation(request, ids, j)))
             .Select(generation => _host.GenerateAsync(generation, cancellationToken));
-        var results = await Task.WhenAll(generations);
+        var generated = await Task.WhenAll(generations);
         cancellationToken.ThrowIfCancellationRequested();
-        foreach (var result in results) Generated?.Invoke(result);
+        foreach (var result in generated) Generated?.Invoke(result);
+        var results = greedy ? generated.SelectMany(r => Enumerable.Repeat(r, request.N)).ToArray() : generated;
         return Count(ToOutcome(request, results));
     }
 

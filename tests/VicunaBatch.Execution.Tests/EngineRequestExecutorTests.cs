@@ -43,6 +43,19 @@ public sealed class EngineRequestExecutorTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task ExecuteAsync_n_greedy_runs_one_prefill_for_all_its_identical_choices()
+    {
+        var alone = await Run(Completion("Once upon a time") with { Temperature = 0 });
+        var prefillBefore = _model.Engine.Statistics.NumPrefillTokens;
+
+        var outcome = await Run(Completion("Once upon a time") with { N = 3, Temperature = 0 });
+
+        Assert.Equal(alone.PromptTokens, _model.Engine.Statistics.NumPrefillTokens - prefillBefore);
+        Assert.Equal([alone.Text, alone.Text, alone.Text], outcome.Choices!.Select(c => c.Text));
+        Assert.Equal(3 * alone.CompletionTokens, outcome.CompletionTokens); // billed per choice, as OpenAI bills n
+    }
+
+    [Fact]
     public async Task ExecuteAsync_several_prompts_index_choices_across_prompts()
     {
         var request = Completion("Once upon a time") with { MorePrompts = [new CompletionPrompt("The dog", null)], N = 2 };
