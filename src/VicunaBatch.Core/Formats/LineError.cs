@@ -15,18 +15,23 @@ public enum LineErrorCode
     InvalidParameter,
     InvalidMessages,
     UnknownField,
+    /// <summary>An OpenAI parameter or value this server does not honour (<c>n</c> &gt; 1, tools, an image part…):
+    /// refused rather than ignored, so no answer means other than what its sender meant (<see cref="RequestParameters"/>).</summary>
+    UnsupportedParameter,
     InvalidCustomId,
     DuplicateCustomId,
     /// <summary>Longer than <see cref="InputOptions.MaxLineBytes"/>: read past, never parsed.</summary>
     LineTooLong,
 }
 
-/// <summary>A rejected input line. <see cref="CustomId"/> is the id the line would have had.</summary>
-public sealed record LineError(int LineNumber, string CustomId, LineErrorCode Code, string Message)
+/// <summary>
+/// A rejected input line. <see cref="CustomId"/> is the id the line would have had; <see cref="Param"/> names the field
+/// at fault as OpenAI's errors do (<c>n</c>, <c>messages[0].content[1].type</c>); when the parser names none, the field
+/// the code alone points at (<c>custom_id</c>, <c>url</c>, ...), else null.
+/// </summary>
+public sealed record LineError(int LineNumber, string CustomId, LineErrorCode Code, string Message, string? Param = null)
 {
-    /// <summary>The request field the rejection is about by its code alone (OpenAI's <c>param</c>); null when the
-    /// message names it instead.</summary>
-    public string? Param => Code switch
+    public string? Param { get; init; } = Param ?? Code switch
     {
         LineErrorCode.InvalidCustomId or LineErrorCode.DuplicateCustomId => "custom_id",
         LineErrorCode.InvalidMethod => "method",

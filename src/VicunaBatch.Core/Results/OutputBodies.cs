@@ -8,8 +8,9 @@ namespace VicunaBatch.Core.Results;
 /// <summary>
 /// The <c>body</c> of a success line: OpenAI's chat completion object (<c>chat.completion</c>) or completion object
 /// (<c>text_completion</c>), every key of the API reference's examples in their order, so code typed against the
-/// official SDKs finds what their types promise. What this engine has no notion of is empty, not missing:
-/// <c>logprobs</c> and <c>refusal</c> are null, <c>annotations</c> is [], the token details are 0.
+/// official SDKs finds what their types promise: one choice per <see cref="RequestOutcome.Choices"/> (<c>n</c>), each
+/// with its <c>logprobs</c> when asked (<see cref="LogprobLines"/>). What this engine has no notion of is empty, not
+/// missing: <c>logprobs</c> not asked and <c>refusal</c> are null, <c>annotations</c> is [], the token details are 0.
 /// </summary>
 internal static class OutputBodies
 {
@@ -24,8 +25,12 @@ internal static class OutputBodies
         writer.WriteString("model", model);
         if (!chat) writer.WriteString("system_fingerprint", SystemFingerprint(model));
         writer.WriteStartArray("choices");
-        if (chat) WriteChatChoice(writer, outcome);
-        else WriteTextChoice(writer, outcome);
+        var choices = outcome.Choices ?? [new OutcomeChoice(outcome.Text ?? "", outcome.FinishReason ?? FinishReason.Stop)];
+        for (var i = 0; i < choices.Count; i++)
+        {
+            if (chat) WriteChatChoice(writer, i, choices[i]);
+            else WriteTextChoice(writer, i, choices[i]);
+        }
         writer.WriteEndArray();
         WriteUsage(writer, outcome);
         if (chat)
@@ -43,33 +48,35 @@ internal static class OutputBodies
     public static string SystemFingerprint(string model) =>
         "fp_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("system_fingerprint\0" + model)))[..10];
 
-    private static void WriteChatChoice(Utf8JsonWriter writer, RequestOutcome outcome)
+    private static void WriteChatChoice(Utf8JsonWriter writer, int index, OutcomeChoice choice)
     {
         writer.WriteStartObject();
-        writer.WriteNumber("index", 0);
+        writer.WriteNumber("index", index);
         writer.WriteStartObject("message");
         writer.WriteString("role", "assistant");
-        writer.WriteString("content", outcome.Text);
+        writer.WriteString("content", choice.Text);
         writer.WriteNull("refusal");
         writer.WriteStartArray("annotations");
         writer.WriteEndArray();
         writer.WriteEndObject();
-        writer.WriteNull("logprobs");
-        writer.WriteString("finish_reason", FinishReasonOf(outcome));
+        writer.WritePropertyName("logprobs");
+        if (choice.Logprobs is { } logprobs) LogprobLines.WriteChat(writer, logprobs);
+        else writer.WriteNullValue();
+        writer.WriteString("finish_reason", choice.FinishReason.SnakeCase());
         writer.WriteEndObject();
     }
 
-    private static void WriteTextChoice(Utf8JsonWriter writer, RequestOutcome outcome)
+    private static void WriteTextChoice(Utf8JsonWriter writer, int index, OutcomeChoice choice)
     {
         writer.WriteStartObject();
-        writer.WriteString("text", outcome.Text);
-        writer.WriteNumber("index", 0);
-        writer.WriteNull("logprobs");
-        writer.WriteString("finish_reason", FinishReasonOf(outcome));
+        writer.WriteString("text", choice.Text);
+        writer.WriteNumber("index", index);
+        writer.WritePropertyName("logprobs");
+        if (choice.Logprobs is { } logprobs) LogprobLines.WriteCompletions(writer, logprobs);
+        else writer.WriteNullValue();
+        writer.WriteString("finish_reason", choice.FinishReason.SnakeCase());
         writer.WriteEndObject();
     }
-
-    private static string FinishReasonOf(RequestOutcome outcome) => (outcome.FinishReason ?? FinishReason.Stop).SnakeCase();
 
     /// <summary>OpenAI's <c>CompletionUsage</c> with both detail objects and the fields its reference fills.</summary>
     private static void WriteUsage(Utf8JsonWriter writer, RequestOutcome outcome)

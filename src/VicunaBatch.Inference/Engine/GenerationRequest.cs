@@ -23,6 +23,11 @@ public sealed record SamplingParams(float Temperature = 0f, int TopK = 0, float 
 /// <param name="Stop">Stop strings (need a tokenizer); the text is cut before the first match.</param>
 /// <param name="IgnoreEos">Keep generating past EOS (benchmarks with random weights).</param>
 /// <param name="ReturnLogits">Copy the logits of every sampled step onto <see cref="GenerationResult.Logits"/> (verification; costs a vocab-sized copy per token).</param>
+/// <param name="TopLogprobs">
+/// Null: none. Else each generated token's log probability and the <c>TopLogprobs</c> (0..<see cref="TokenLogprobs.MaxTop"/>)
+/// most likely tokens at its step, on <see cref="GenerationResult.Logprobs"/>. Its tokens are picked on the host from
+/// the step's logits row, which is where the log-softmax is taken.
+/// </param>
 public sealed record GenerationRequest(
     string Id,
     IReadOnlyList<int> PromptIds,
@@ -30,7 +35,8 @@ public sealed record GenerationRequest(
     SamplingParams? Sampling = null,
     IReadOnlyList<string>? Stop = null,
     bool IgnoreEos = false,
-    bool ReturnLogits = false);
+    bool ReturnLogits = false,
+    int? TopLogprobs = null);
 
 public enum FinishReason
 {
@@ -70,6 +76,7 @@ public enum GenerationErrorKind
 /// [steps][vocab]; row i chose <c>OutputIds[i]</c>, and a request that stopped on EOS has one row more, the one that chose EOS.
 /// Null otherwise.
 /// </param>
+/// <param name="Logprobs">With <see cref="GenerationRequest.TopLogprobs"/>: one entry per <see cref="OutputIds"/> item. Null otherwise.</param>
 public sealed record GenerationResult(
     string Id,
     IReadOnlyList<int> OutputIds,
@@ -80,7 +87,8 @@ public sealed record GenerationResult(
     TimeSpan TimeToFirstToken = default,
     TimeSpan Latency = default,
     GenerationErrorKind ErrorKind = GenerationErrorKind.None,
-    IReadOnlyList<float[]>? Logits = null)
+    IReadOnlyList<float[]>? Logits = null,
+    IReadOnlyList<TokenLogprobs>? Logprobs = null)
 {
     public int CompletionTokens => OutputIds.Count;
 }

@@ -13,6 +13,7 @@ public sealed class InferenceEngine : IDisposable
     private readonly IKvCacheManager _kvCache;
     private readonly Scheduler _scheduler;
     private readonly Sampler _sampler = new();
+    private float[] _logprobScratch = [];
     private readonly StopCondition _stopCondition;
     private readonly Dictionary<long, Sequence> _sequences = [];
     private readonly List<GenerationResult> _finished = [];
@@ -138,6 +139,7 @@ public sealed class InferenceEngine : IDisposable
                 token = _sampler.Sample(outputs.LogitsOf(i), sampling, sampling.IsGreedy ? 0f : Sampler.Uniform(RngOf(sequence)));
             }
             sequence.Logits?.Add(outputs.LogitsOf(i).ToArray());   // only with ReturnLogits: the runner reuses its buffer
+            if (sequence.Logprobs is { } logprobs) logprobs.Add(LogprobsOf(outputs.LogitsOf(i), token, request.TopLogprobs!.Value));
             if (sequence.OutputIds.Count == 0)
             {
                 sequence.FirstTokenTicks = now;
@@ -152,9 +154,16 @@ public sealed class InferenceEngine : IDisposable
         }
     }
 
+    private TokenLogprobs LogprobsOf(ReadOnlySpan<float> logits, int token, int numTop)
+    {
+        if (_logprobScratch.Length < logits.Length) _logprobScratch = new float[logits.Length];
+        return TokenLogprobs.Of(logits, token, numTop, _logprobScratch);
+    }
+
     /// <summary>
     /// The step's sequences whose token the runner's graphs can pick: greedy ones (argmax) and sampled ones without
-    /// top-k, each with its one draw for this token, as far as the runner can, and none that wants its logits back.
+    /// top-k, each with its one draw for this token, as far as the runner can, and none that reads its logits (returned or
+    /// for log probabilities).
     /// </summary>
     private Dictionary<long, GraphPick> GraphPicks(StepPlan plan)
     {
@@ -173,7 +182,7 @@ public sealed class InferenceEngine : IDisposable
     private void AddGraphPick(long sequenceId, Dictionary<long, GraphPick> picks)
     {
         var sequence = _sequences[sequenceId];
-        if (sequence.Logits is not null) return;
+        if (sequence.ReadsLogits) return;
         var sampling = sequence.Request.Sampling ?? SamplingParams.Greedy;
         if (sampling.IsGreedy ? _runner.SelectsGreedyInGraph : _runner.SamplesInGraph && !sampling.CutsTopK(_runner.VocabSize))
         {
@@ -225,6 +234,10 @@ public sealed class InferenceEngine : IDisposable
         {
             return "the prompt is empty";
         }
+        if (request.TopLogprobs is < 0 or > TokenLogprobs.MaxTop)
+        {
+            return $"top_logprobs must be between 0 and {TokenLogprobs.MaxTop}, got {request.TopLogprobs}";
+        }
         if (request.MaxTokens < 1)
         {
             return $"max_tokens must be at least 1, got {request.MaxTokens}";
@@ -256,7 +269,8 @@ public sealed class InferenceEngine : IDisposable
             ttft,
             Stopwatch.GetElapsedTime(sequence.ArrivalTicks),
             kind,
-            sequence.Logits);
+            sequence.Logits,
+            sequence.Logprobs?.Take(sequence.OutputIds.Count).ToList()); // a step that chose EOS adds no output token
     }
 
     private List<GenerationResult> TakeFinished()
