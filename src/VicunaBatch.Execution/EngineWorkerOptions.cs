@@ -49,7 +49,7 @@ public sealed class EngineWorkerOptions
     };
 
     /// <summary>How often, at most, a one-machine host's running shard rewrites its progress record.</summary>
-    public static readonly TimeSpan OneMachineProgressInterval = TimeSpan.FromMilliseconds(200);
+    public static readonly TimeSpan OneMachineProgressInterval = TimeSpan.FromMilliseconds(50);
 
     public void Validate()
     {

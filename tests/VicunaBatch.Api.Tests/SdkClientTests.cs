@@ -119,7 +119,7 @@ public sealed class SdkClientTests(ServerFixture server, ITestOutputHelper log)
         var valid = Path.Combine(server.DataPath, "sdk-lifecycle.jsonl");
         // max_tokens rising line by line: the requests end one after another, not all in the engine's last step
         await File.WriteAllTextAsync(valid, string.Concat(Enumerable.Range(0, 40).Select(i =>
-            $$$"""{"custom_id":"l-{{{i}}}","method":"POST","url":"/v1/chat/completions","body":{"messages":[{"role":"user","content":"count {{{i}}}"}],"max_tokens":{{{8 + 2 * i}}}}}""" + "\n"))
+            $$$"""{"custom_id":"l-{{{i}}}","method":"POST","url":"/v1/chat/completions","body":{"messages":[{"role":"user","content":"count {{{i}}}"}],"max_tokens":{{{8 + 6 * i}}}}}""" + "\n"))
             + $$$"""{"custom_id":"too-long","method":"POST","url":"/v1/chat/completions","body":{"messages":[{"role":"user","content":"{{{string.Concat(Enumerable.Repeat("word ", 6000))}}}"}]}}""" + "\n");
 
         var run = await RunAsync("node", ["lifecycle.mjs", invalid, valid], new()

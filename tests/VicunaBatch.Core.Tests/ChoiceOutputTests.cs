@@ -33,7 +33,7 @@ public class ChoiceOutputTests
     {
         var body = Body(Outcome(BatchEndpoint.Completions, [new("a", FinishReason.Stop), new("b", FinishReason.Length)]));
 
-        Assert.Equal("""[{"index":0,"text":"a","finish_reason":"stop"},{"index":1,"text":"b","finish_reason":"length"}]""", body.GetProperty("choices").GetRawText());
+        Assert.Equal("""[{"text":"a","index":0,"logprobs":null,"finish_reason":"stop"},{"text":"b","index":1,"logprobs":null,"finish_reason":"length"}]""", body.GetProperty("choices").GetRawText());
     }
 
     [Fact]
