@@ -21,6 +21,7 @@ internal sealed class Sequence
         PromptIds = request.PromptIds.ToArray();
         ArrivalTicks = arrivalTicks;
         Logits = request.ReturnLogits ? [] : null;
+        Matcher = request.Grammar?.Start();
         NumPrefillTokens = PromptIds.Length;
     }
 
@@ -70,6 +71,9 @@ internal sealed class Sequence
 
     /// <summary>The logits of each sampled step, [steps][vocab], when the request asked for them; else null.</summary>
     public List<float[]>? Logits { get; }
+
+    /// <summary>Where the output is in the request's grammar, when it has one; else null.</summary>
+    public Grammar.JsonMatcher? Matcher { get; }
 
     public void Append(int tokenId) => _outputIds.Add(tokenId);
 
