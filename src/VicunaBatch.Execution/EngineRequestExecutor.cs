@@ -3,13 +3,14 @@ using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Results;
 using VicunaBatch.Inference;
 using VicunaBatch.Inference.Engine;
+using VicunaBatch.Inference.Grammar;
 using EngineFinish = VicunaBatch.Inference.Engine.FinishReason;
 
 namespace VicunaBatch.Execution;
 
 /// <summary>
 /// Runs batch requests on one engine: chat requests through the model's chat template (Vicuna v1.1), completion
-/// prompts as BOS + text. Every call is in flight in the engine at once — requests of many shards share its batch.
+/// prompts as BOS + text; a <c>response_format</c> other than text as the engine's JSON grammar (<see cref="ResponseGrammars"/>). Every call is in flight in the engine at once — requests of many shards share its batch.
 /// </summary>
 public sealed class EngineRequestExecutor : IRequestExecutor
 {
@@ -48,8 +49,10 @@ public sealed class EngineRequestExecutor : IRequestExecutor
                 $"model '{ModelName}' has no tokenizer.model, so text prompts cannot run", _time.GetUtcNow()));
         }
         IReadOnlyList<int> promptIds;
+        JsonGrammar? grammar;
         try
         {
+            grammar = ResponseGrammars.Of(request.ResponseFormat);
             if (!_prompts.TryEncode(request, out promptIds, out var atLeast))
             {
                 return Count(RequestOutcome.Failure(request, RequestErrorCode.ContextLengthExceeded,
@@ -62,7 +65,7 @@ public sealed class EngineRequestExecutor : IRequestExecutor
         }
         var sampling = new SamplingParams(
             (float)(request.Temperature ?? _defaults.Temperature), 0, (float)(request.TopP ?? _defaults.TopP), (ulong?)request.Seed);
-        var generation = new GenerationRequest(request.CustomId, promptIds, request.MaxTokens ?? _defaults.MaxTokens, sampling, request.Stop);
+        var generation = new GenerationRequest(request.CustomId, promptIds, request.MaxTokens ?? _defaults.MaxTokens, sampling, request.Stop, Grammar: grammar);
         var result = await _host.GenerateAsync(generation, cancellationToken);
         cancellationToken.ThrowIfCancellationRequested();
         Generated?.Invoke(result);

@@ -17,6 +17,8 @@ public enum LineErrorCode
     UnknownField,
     InvalidCustomId,
     DuplicateCustomId,
+    /// <summary>A parameter or value the engine does not support (a JSON Schema keyword outside the subset it enforces).</summary>
+    UnsupportedParameter,
     /// <summary>Longer than <see cref="InputOptions.MaxLineBytes"/>: read past, never parsed.</summary>
     LineTooLong,
 }

@@ -22,6 +22,7 @@ internal static class RequestFields
             Messages = endpoint == BatchEndpoint.ChatCompletions ? ReadMessages(obj) : [],
             MaxTokens = maxTokens, Temperature = temperature, TopP = topP,
             Seed = ReadSeed(obj), Stop = ReadStop(obj),
+            ResponseFormat = ResponseFormat.Read(obj, endpoint),
         };
     }
 
