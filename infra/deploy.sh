@@ -80,4 +80,5 @@ fi
 echo "API base URL:     $(output apiBaseUrl)"
 echo "models container: $(output modelsContainerUrl)"
 echo "key vault:        $(output keyVaultName)"
-echo "worker app:       $(output workerAppName)"
+echo "worker apps (model: app):"
+az deployment group show -g "$rg" -n "$deployment" --query "properties.outputs.workerAppNames.value" -o json

@@ -8,6 +8,8 @@
 
 targetScope = 'resourceGroup'
 
+import { servedModel } from 'types.bicep'
+
 @description('Short name used in every resource name.')
 @minLength(2)
 @maxLength(10)
@@ -20,16 +22,14 @@ param environment string
 @description('Azure region of every resource (pick one that offers Container Apps serverless GPUs).')
 param location string = resourceGroup().location
 
-@description('Serverless GPU of the workers: A100 80 GB (Vicuna-13B fp16) or T4 16 GB (int4 export only).')
-@allowed(['Consumption-GPU-NC24-A100', 'Consumption-GPU-NC8as-T4'])
-param gpuProfileType string = 'Consumption-GPU-NC24-A100'
+@description('The models served, the default first (batches whose lines name no model, and pipelines, run on it). Each gets its own work queue and GPU worker app, which KEDA scales on that queue.')
+@minLength(1)
+param models servedModel[] = [
+  { name: 'vicuna-13b', package: 'vicuna-13b-v1.5-fp16', gpuProfileType: 'Consumption-GPU-NC24-A100', maxReplicas: 2 }
+]
 
 @description('Worker image, repository:tag in the project registry (or a full reference elsewhere). The default is a public placeholder until the worker image is pushed.')
 param workerImage string = 'mcr.microsoft.com/k8se/quickstart:latest'
-
-@description('Most GPU worker replicas.')
-@minValue(1)
-param workerMaxReplicas int = 2
 
 @description('Queued shards per worker replica before another replica starts.')
 @minValue(1)
@@ -39,9 +39,6 @@ param messagesPerReplica int = 8
 @minValue(30)
 @maxValue(600)
 param terminationGracePeriodSeconds int = 240
-
-@description('Model package folder in the models container that workers load.')
-param modelName string = 'vicuna-13b-v1.5-fp16'
 
 @description('Deliveries of a shard before it is dead-lettered.')
 @minValue(1)
@@ -85,7 +82,8 @@ var names = {
   plan: 'plan-${name}-${environment}'
   functionApp: 'func-${name}-${environment}-${suffix}'
   containerEnvironment: 'cae-${name}-${environment}'
-  workerApp: 'ca-${name}-worker-${environment}'
+  // a worker app per model; container app names are lowercase, so the model's name goes in by its hash (and a tag)
+  workerAppPrefix: 'ca-${name}-${environment}-'
 }
 var containers = {
   inputs: 'inputs'
@@ -96,7 +94,9 @@ var containers = {
   models: 'models'
   deployment: 'app-package'
 }
-var workQueueName = 'work'
+// model M's work queue is work-M (the Functions app sends there: ServiceBus__ModelQueuePrefix)
+var workQueuePrefix = 'work-'
+var workQueueNames = [for model in models: '${workQueuePrefix}${model.name}']
 var shardDoneQueueName = 'shard-done'
 var webhookQueueName = 'webhook-deliveries'
 var inboxEventsQueueName = 'inbox-events'
@@ -136,7 +136,7 @@ module serviceBus 'modules/servicebus.bicep' = {
     location: location
     tags: tags
     namespaceName: names.serviceBus
-    queueName: workQueueName
+    queueNames: workQueueNames
     lockDuration: 'PT5M'
     maxDeliveryCount: maxDeliveryCount
     messageTimeToLive: 'P2D'
@@ -213,7 +213,7 @@ module rbac 'modules/rbac.bicep' = {
     inboxEventsQueueName: inboxEventsQueueName
     eventGridTopicName: names.eventGridTopic
     serviceBusNamespaceName: names.serviceBus
-    workQueueName: workQueueName
+    workQueueNames: workQueueNames
     keyVaultName: names.keyVault
     registryName: names.registry
     appInsightsName: names.appInsights
@@ -235,7 +235,8 @@ module functions 'modules/functions.bicep' = {
     queueEndpoint: storage.outputs.queueEndpoint
     deploymentContainerName: containers.deployment
     serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
-    workQueueName: serviceBus.outputs.queueName
+    modelNames: [for model in models: model.name]
+    workQueuePrefix: workQueuePrefix
     shardDoneQueueName: shardDoneQueueName
     webhookQueueName: webhookQueueName
     inboxEventsQueueName: inboxEventsQueueName
@@ -246,7 +247,7 @@ module functions 'modules/functions.bicep' = {
       inbox: containers.inbox
       pipelines: containers.pipelines
     }
-    modelSourceUri: '${storage.outputs.blobEndpoint}${containers.models}/${modelName}'
+    modelSourceUri: '${storage.outputs.blobEndpoint}${containers.models}/${models[0].package}'
     keyVaultUri: keyVault.outputs.vaultUri
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     maximumInstanceCount: functionMaxInstances
@@ -274,20 +275,19 @@ module workers 'modules/workers.bicep' = {
     location: location
     tags: tags
     environmentName: names.containerEnvironment
-    appName: names.workerApp
+    appNamePrefix: names.workerAppPrefix
     workspaceId: monitoring.outputs.workspaceId
-    gpuProfileType: gpuProfileType
+    models: models
     workerIdentityId: workerIdentity.id
     workerIdentityClientId: workerIdentity.properties.clientId
     scalerIdentityId: scalerIdentity.id
     registryLoginServer: registry.outputs.loginServer
     image: workerImage
-    maxReplicas: workerMaxReplicas
     messagesPerReplica: messagesPerReplica
     terminationGracePeriodSeconds: terminationGracePeriodSeconds
     serviceBusNamespaceName: serviceBus.outputs.namespaceName
     serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
-    workQueueName: serviceBus.outputs.queueName
+    workQueueNames: serviceBus.outputs.queueNames
     blobEndpoint: storage.outputs.blobEndpoint
     queueEndpoint: storage.outputs.queueEndpoint
     containers: {
@@ -297,7 +297,6 @@ module workers 'modules/workers.bicep' = {
       models: containers.models
     }
     shardDoneQueueName: shardDoneQueueName
-    modelName: modelName
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
   }
   // AcrPull and the scaler's queue role must exist before the first revision pulls and scales
@@ -307,11 +306,13 @@ module workers 'modules/workers.bicep' = {
 @description('Base URL of the OpenAI-compatible batch API.')
 output apiBaseUrl string = 'https://${functions.outputs.defaultHostName}${apiPath}'
 output functionAppName string = functions.outputs.appName
-output workerAppName string = workers.outputs.workerAppName
+@description('The worker app of each model, by the model\'s name.')
+output workerAppNames object = workers.outputs.workerAppNames
 output registryLoginServer string = registry.outputs.loginServer
 output registryName string = registry.outputs.registryName
 output storageAccountName string = storage.outputs.accountName
 output modelsContainerUrl string = '${storage.outputs.blobEndpoint}${containers.models}'
 output keyVaultName string = keyVault.outputs.vaultName
 output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
-output workQueueName string = serviceBus.outputs.queueName
+@description('The work queue of each model, by the model\'s name.')
+output workQueueNames object = toObject(models, model => model.name, model => '${workQueuePrefix}${model.name}')

@@ -1,11 +1,12 @@
 using 'main.bicep'
 
 param environment = 'prod'
-param gpuProfileType = 'Consumption-GPU-NC24-A100'
-param workerMaxReplicas = 8
+// the default model first; add a model (its own queue and worker app) by adding an entry
+param models = [
+  { name: 'vicuna-13b', package: 'vicuna-13b-v1.5-fp16', gpuProfileType: 'Consumption-GPU-NC24-A100', maxReplicas: 8 }
+]
 param messagesPerReplica = 8
 param terminationGracePeriodSeconds = 240
-param modelName = 'vicuna-13b-v1.5-fp16'
 param maxDeliveryCount = 5
 param duplicateDetectionWindow = 'PT6H'
 param functionMaxInstances = 100

@@ -10,6 +10,7 @@ internal static class ApiErrors
         var type = status switch
         {
             StatusCodes.Status401Unauthorized => "authentication_error",
+            StatusCodes.Status403Forbidden => "permission_error",
             StatusCodes.Status404NotFound => "invalid_request_error",
             StatusCodes.Status409Conflict => "invalid_request_error",
             >= 500 => "server_error",

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using VicunaBatch.Core.Batches;
 using VicunaBatch.Core.Files;
+using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Ports;
 
 namespace VicunaBatch.Api;
@@ -32,13 +33,14 @@ public static class ApiExtensions
         services.AddSingleton<ApiKeyFilter>();
         services.AddSingleton(sp => new ApiFaultFilter(sp.GetService<ILogger<ApiFaultFilter>>() ?? NullLogger<ApiFaultFilter>.Instance));
         services.AddSingleton<BatchObjects>();
+        services.AddSingleton(sp => new ModelHandlers(sp.GetRequiredService<ServedModels>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new BatchApi(sp.GetRequiredService<ApiKeyFilter>(), sp.GetRequiredService<ApiFaultFilter>(),
             sp.GetRequiredService<FileCatalog>(), sp.GetRequiredService<TenantBatches>(), sp.GetRequiredService<InputDryRun>(),
-            sp.GetRequiredService<BatchObjects>(), options));
+            sp.GetRequiredService<BatchObjects>(), sp.GetRequiredService<ModelHandlers>(), options));
         return services;
     }
 
-    /// <summary>Maps <c>/v1/files…</c> and <c>/v1/batches…</c>, all behind bearer-key authentication and
+    /// <summary>Maps <c>/v1/files…</c>, <c>/v1/batches…</c> and <c>/v1/models…</c>, all behind bearer-key authentication and
     /// <see cref="ApiFaultFilter"/> (what a handler throws is answered in OpenAI's error shape).</summary>
     public static RouteGroupBuilder MapVicunaBatchApi(this IEndpointRouteBuilder endpoints)
     {
@@ -46,13 +48,18 @@ public static class ApiExtensions
         v1.AddEndpointFilter(endpoints.ServiceProvider.GetRequiredService<ApiFaultFilter>()); // outermost: added first
         v1.AddEndpointFilter<ApiKeyFilter>();
         v1.MapPost("/files", FileHandlers.UploadAsync).DisableAntiforgery();
+        v1.MapGet("/files", FileHandlers.ListAsync);
         v1.MapGet("/files/{fileId}", FileHandlers.GetAsync);
+        v1.MapDelete("/files/{fileId}", FileHandlers.DeleteAsync);
         v1.MapGet("/files/{fileId}/content", FileHandlers.GetContentAsync);
         v1.MapPost("/batches", BatchHandlers.CreateAsync);
         v1.MapGet("/batches", BatchHandlers.ListAsync);
         v1.MapPost("/batches/validate", ValidateHandler.ValidateAsync).DisableAntiforgery();
         v1.MapGet("/batches/{batchId}", BatchHandlers.GetAsync);
         v1.MapPost("/batches/{batchId}/cancel", BatchHandlers.CancelAsync);
+        v1.MapGet("/models", (ModelHandlers models) => models.List());
+        v1.MapGet("/models/{modelId}", (string modelId, ModelHandlers models) => models.Get(modelId));
+        v1.MapDelete("/models/{modelId}", (string modelId, ModelHandlers models) => models.Delete(modelId));
         v1.Map("/{**path}", (HttpContext context) =>
             ApiErrors.Error(StatusCodes.Status404NotFound, $"Unknown request URL: {context.Request.Method} {context.Request.Path}.", "unknown_url"));
         return v1;

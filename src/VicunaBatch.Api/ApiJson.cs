@@ -26,6 +26,8 @@ internal static class ApiJson
 /// <summary>Compile-time metadata for the API's wire objects (see <see cref="ApiJson"/>).</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(FileObject))]
+[JsonSerializable(typeof(FileListObject))]
+[JsonSerializable(typeof(FileDeletedObject))]
 [JsonSerializable(typeof(ValidationObject))]
 [JsonSerializable(typeof(ApiErrors.ErrorEnvelope))]
 [JsonSerializable(typeof(ApiErrors.ErrorWithValidation))]

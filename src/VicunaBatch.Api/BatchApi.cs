@@ -18,14 +18,24 @@ public sealed class BatchApi
     private readonly TenantBatches _batches;
     private readonly InputDryRun _dryRun;
     private readonly BatchObjects _objects;
+    private readonly ModelHandlers _models;
     private readonly ApiOptions _options;
 
-    internal BatchApi(ApiKeyFilter keys, ApiFaultFilter faults, FileCatalog files, TenantBatches batches, InputDryRun dryRun, BatchObjects objects, ApiOptions options) =>
-        (_keys, _faults, _files, _batches, _dryRun, _objects, _options) = (keys, faults, files, batches, dryRun, objects, options);
+    internal BatchApi(ApiKeyFilter keys, ApiFaultFilter faults, FileCatalog files, TenantBatches batches, InputDryRun dryRun, BatchObjects objects,
+        ModelHandlers models, ApiOptions options) =>
+        (_keys, _faults, _files, _batches, _dryRun, _objects, _models, _options) = (keys, faults, files, batches, dryRun, objects, models, options);
 
     /// <summary><c>POST /v1/files</c></summary>
     public Task<IResult> UploadFileAsync(HttpContext context) =>
         RunAuthenticatedAsync(context, ct => FileHandlers.UploadAsync(context, _files, _options, ct));
+
+    /// <summary><c>GET /v1/files</c></summary>
+    public Task<IResult> ListFilesAsync(HttpContext context) =>
+        RunAuthenticatedAsync(context, ct => FileHandlers.ListAsync(context, _files, ct));
+
+    /// <summary><c>DELETE /v1/files/{fileId}</c></summary>
+    public Task<IResult> DeleteFileAsync(HttpContext context, string fileId) =>
+        RunAuthenticatedAsync(context, ct => FileHandlers.DeleteAsync(context, fileId, _files, ct));
 
     /// <summary><c>GET /v1/files/{fileId}</c></summary>
     public Task<IResult> GetFileAsync(HttpContext context, string fileId) =>
@@ -50,6 +60,15 @@ public sealed class BatchApi
     /// <summary><c>POST /v1/batches/{batchId}/cancel</c></summary>
     public Task<IResult> CancelBatchAsync(HttpContext context, string batchId) =>
         RunAuthenticatedAsync(context, ct => BatchHandlers.CancelAsync(context, batchId, _batches, _objects, ct));
+
+    /// <summary><c>GET /v1/models</c></summary>
+    public Task<IResult> ListModelsAsync(HttpContext context) => RunAuthenticatedAsync(context, _ => Task.FromResult(_models.List()));
+
+    /// <summary><c>GET /v1/models/{modelId}</c></summary>
+    public Task<IResult> GetModelAsync(HttpContext context, string modelId) => RunAuthenticatedAsync(context, _ => Task.FromResult(_models.Get(modelId)));
+
+    /// <summary><c>DELETE /v1/models/{modelId}</c></summary>
+    public Task<IResult> DeleteModelAsync(HttpContext context, string modelId) => RunAuthenticatedAsync(context, _ => Task.FromResult(_models.Delete(modelId)));
 
     /// <summary><c>POST /v1/batches/validate</c></summary>
     public Task<IResult> ValidateAsync(HttpContext context) =>

@@ -5,11 +5,14 @@ using VicunaBatch.Core.Jobs;
 
 namespace VicunaBatch.Api;
 
-/// <summary>The parsed body of <c>POST /v1/batches</c>, or the first problem with it (message and param).</summary>
+/// <summary>The parsed body of <c>POST /v1/batches</c>, or the first problem with it (message and param).
+/// <see cref="OutputExpiresAfter"/>: <c>output_expires_after.seconds</c>, null when absent.</summary>
 internal sealed record BatchCreateBody(
     string InputFileId, BatchEndpoint Endpoint, IReadOnlyDictionary<string, string>? Metadata, WebhookSettings? Webhook,
     string? WebhookSecret, bool SecretGenerated)
 {
+    public long? OutputExpiresAfter { get; init; }
+
     public static readonly IReadOnlyList<string> WebhookEvents = ["batch.completed", "batch.failed", "batch.cancelled", "batch.expired"];
 
     public static (BatchCreateBody? Body, string? Error, string? Param) Parse(JsonElement root, ApiOptions options)
@@ -21,6 +24,8 @@ internal sealed record BatchCreateBody(
         if (!BatchEndpoints.TryParseUrl(endpointUrl, out var endpoint))
             return Fail($"Unsupported endpoint '{Abbreviate(endpointUrl)}': use '{BatchEndpoints.ChatCompletionsUrl}' or '{BatchEndpoints.CompletionsUrl}'.", "endpoint");
         if (CompletionWindowProblem(root) is { } windowProblem) return Fail(windowProblem, "completion_window");
+        var (outputExpiresAfter, expiryProblem, expiryParam) = ExpiresAfterParam.FromJson(root, "output_expires_after");
+        if (expiryProblem is not null) return Fail(expiryProblem, expiryParam);
 
         Dictionary<string, string>? metadata = null;
         if (root.TryGetProperty("metadata", out var meta) && meta.ValueKind != JsonValueKind.Null)
@@ -36,12 +41,12 @@ internal sealed record BatchCreateBody(
         }
 
         if (!root.TryGetProperty("webhook", out var hook) || hook.ValueKind == JsonValueKind.Null)
-            return (new BatchCreateBody(fileId, endpoint, metadata, null, null, false), null, null);
+            return (new BatchCreateBody(fileId, endpoint, metadata, null, null, false) { OutputExpiresAfter = outputExpiresAfter }, null, null);
         var (webhook, secret, error) = ParseWebhook(hook, options);
         if (error is not null) return Fail(error, "webhook");
         bool generated = secret is null;
         secret ??= "whsec_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
-        return (new BatchCreateBody(fileId, endpoint, metadata, webhook, secret, generated), null, null);
+        return (new BatchCreateBody(fileId, endpoint, metadata, webhook, secret, generated) { OutputExpiresAfter = outputExpiresAfter }, null, null);
     }
 
     /// <summary>As OpenAI: <c>completion_window</c> is required and is the string <c>"24h"</c>.</summary>

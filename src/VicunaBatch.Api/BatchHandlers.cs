@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http;
 using VicunaBatch.Core.Batches;
 using VicunaBatch.Core.Files;
 using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Webhooks;
 
 namespace VicunaBatch.Api;
@@ -45,10 +46,16 @@ internal static class BatchHandlers
             return ApiErrors.BadRequest(ValidationObject.Summarize(report, file.Id), "input_file_id", "invalid_input_file", ValidationObject.From(report));
 
         // accepted: created whole even if the client goes away now (a create cut short would leave a batch that never runs)
-        var (job, record) = await batches.CreateAsync(new BatchCreation(owner, file, body.Endpoint)
+        BatchJob job;
+        BatchRecord record;
+        try
         {
-            Metadata = body.Metadata, Webhook = body.Webhook, WebhookSecret = body.WebhookSecret,
-        }, CancellationToken.None);
+            (job, record) = await batches.CreateAsync(new BatchCreation(owner, file, body.Endpoint)
+            {
+                Metadata = body.Metadata, Webhook = body.Webhook, WebhookSecret = body.WebhookSecret, OutputExpiresAfterSeconds = body.OutputExpiresAfter,
+            }, CancellationToken.None);
+        }
+        catch (FileNotFoundException) { return ApiErrors.NotFound("file", body.InputFileId, "input_file_id"); } // deleted meanwhile
         var node = await objects.RenderAsync(job, record, cancellationToken);
         if (body.SecretGenerated && node["webhook"] is JsonObject webhook) webhook["secret"] = body.WebhookSecret; // shown once, here only
         return Results.Json(node, ApiJson.Options);

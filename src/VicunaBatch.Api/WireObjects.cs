@@ -7,14 +7,33 @@ using VicunaBatch.Core.Jobs;
 
 namespace VicunaBatch.Api;
 
-/// <summary>OpenAI's file object.</summary>
-internal sealed record FileObject(string Id, long Bytes, long CreatedAt, string Filename, string Purpose)
+/// <summary>OpenAI's file object; <see cref="ExpiresAt"/> is null for a file that never expires.</summary>
+internal sealed record FileObject(string Id, long Bytes, long CreatedAt, long? ExpiresAt, string Filename, string Purpose)
 {
     public string Object => "file";
     public string Status => "processed";
     public object? StatusDetails => null;
 
-    public static FileObject From(StoredFile file) => new(file.Id, file.Bytes, file.CreatedAt, file.Filename, file.Purpose.SnakeCase());
+    public static FileObject From(StoredFile file) => new(file.Id, file.Bytes, file.CreatedAt, file.ExpiresAt, file.Filename, file.Purpose.SnakeCase());
+}
+
+/// <summary>OpenAI's list of files: a cursor page (<c>after</c> = <see cref="LastId"/> for the next).</summary>
+internal sealed record FileListObject(IReadOnlyList<FileObject> Data, string? FirstId, string? LastId, bool HasMore)
+{
+    public string Object => "list";
+
+    public static FileListObject From(FilePage page)
+    {
+        var data = page.Items.Select(FileObject.From).ToList();
+        return new(data, data.FirstOrDefault()?.Id, data.LastOrDefault()?.Id, page.HasMore);
+    }
+}
+
+/// <summary>OpenAI's answer to <c>DELETE /v1/files/{id}</c>.</summary>
+internal sealed record FileDeletedObject(string Id)
+{
+    public string Object => "file";
+    public bool Deleted => true;
 }
 
 /// <summary>The dry run report on the wire (<c>POST /v1/batches/validate</c>).</summary>

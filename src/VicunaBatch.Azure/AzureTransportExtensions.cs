@@ -23,8 +23,8 @@ public static class AzureTransportExtensions
     /// Binds <see cref="AzureTransportOptions"/> from the <c>Storage</c> and <c>ServiceBus</c> sections, applies
     /// <paramref name="configure"/>, validates (throws <see cref="ArgumentException"/> at once on a bad setting), and registers:
     /// <see cref="IBlobStore"/> (<see cref="AzureBlobStore"/>), <see cref="ICheckpointStore"/> (<see cref="BlobCheckpointStore"/>
-    /// on the results container), <see cref="IJobStore"/> (<see cref="BlobJobStore"/>), <see cref="IWorkQueue"/> (the shard
-    /// work queue, <see cref="ServiceBusWorkQueue"/>), <see cref="ControlQueues"/> (Storage queues, also as <see cref="ControlPlaneQueues"/>), the SDK clients and
+    /// on the results container), <see cref="IJobStore"/> (<see cref="BlobJobStore"/>), the models' shard work queues
+    /// (<see cref="IWorkQueues"/>: <see cref="ServiceBusWorkQueues"/>), <see cref="ControlQueues"/> (Storage queues, also as <see cref="ControlPlaneQueues"/>), the SDK clients and
     /// <see cref="TimeProvider.System"/> unless one is registered. Credentials: <c>DefaultAzureCredential</c> (managed
     /// identity on Azure, with <c>ClientId</c> when set), or the Azurite connection string.
     /// </summary>
@@ -71,8 +71,9 @@ public static class AzureTransportExtensions
                 : new ServiceBusClient(serviceBus.Host, Credential(serviceBus.ClientId))
             : throw new InvalidOperationException(
                 $"the Service Bus work queue is not configured: set {AzureTransportOptions.ServiceBusSection}:FullyQualifiedNamespace (ServiceBus__fullyQualifiedNamespace)"));
-        services.AddSingleton(sp => new ServiceBusWorkQueue(sp.GetRequiredService<ServiceBusClient>(), serviceBus, sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<IWorkQueue>(sp => sp.GetRequiredService<ServiceBusWorkQueue>());
+        services.AddSingleton(sp => new ServiceBusWorkQueues(
+            queue => new ServiceBusWorkQueue(sp.GetRequiredService<ServiceBusClient>(), queue, serviceBus, sp.GetRequiredService<TimeProvider>()), serviceBus));
+        services.AddSingleton<IWorkQueues>(sp => sp.GetRequiredService<ServiceBusWorkQueues>());
         return services;
     }
 

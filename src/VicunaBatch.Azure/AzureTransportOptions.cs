@@ -153,8 +153,19 @@ public sealed class AzureServiceBusOptions
     /// <summary>Client id of the user-assigned managed identity (<c>ServiceBus__clientId</c>). Default none: <c>AZURE_CLIENT_ID</c>.</summary>
     public string? ClientId { get; set; }
 
-    /// <summary>Work queue (<c>ServiceBus__QueueName</c>). Default "work".</summary>
+    /// <summary>
+    /// The work queue of a worker (<c>ServiceBus__QueueName</c>; infra sets its model's), and of every model where
+    /// <see cref="ModelQueuePrefix"/> is unset (one queue for every model). Default "work".
+    /// </summary>
     public string QueueName { get; set; } = "work";
+
+    /// <summary>
+    /// For the host that submits jobs (the Functions app): each served model's work queue is this prefix and the
+    /// model's name (<c>ServiceBus__ModelQueuePrefix</c>; infra sets "work-" and makes a queue per model). A prefix,
+    /// not a setting per model, because app setting names cannot carry every model name. Default none: every model's
+    /// shards go to <see cref="QueueName"/>.
+    /// </summary>
+    public string? ModelQueuePrefix { get; set; }
 
     /// <summary>Messages the receiver fetches ahead. Default 0: a shard runs for minutes, and a prefetched message's lock
     /// runs out while it waits; raise it only with short shards.</summary>
@@ -174,6 +185,8 @@ public sealed class AzureServiceBusOptions
         if (FullyQualifiedNamespace is { Length: > 0 } host && (host.Contains("://") || host.Contains('/')))
             throw new ArgumentException($"ServiceBus:FullyQualifiedNamespace \"{host}\" must be a host name (<ns>.servicebus.windows.net), not a URI");
         ArgumentException.ThrowIfNullOrWhiteSpace(QueueName, "ServiceBus:QueueName");
+        if (ModelQueuePrefix is { } prefix && (prefix.Length == 0 || prefix.Any(c => !char.IsAsciiLetterOrDigit(c) && c is not ('-' or '_' or '.'))))
+            throw new ArgumentException($"ServiceBus:ModelQueuePrefix \"{prefix}\" must be letters, digits, '-', '_' or '.' (e.g. \"work-\")");
         ArgumentOutOfRangeException.ThrowIfNegative(PrefetchCount, "ServiceBus:PrefetchCount");
         if (ReceiveWaitTime <= TimeSpan.Zero) throw new ArgumentOutOfRangeException("ServiceBus:ReceiveWaitTime", ReceiveWaitTime, "must be > 0");
     }

@@ -34,9 +34,14 @@ public sealed class ServiceBusWorkQueue : IWorkQueue, IAsyncDisposable
         (_sender, _receiver, _receiveWaitTime, _time) = (new(sender), new(receiver), receiveWaitTime, time);
     }
 
-    public ServiceBusWorkQueue(ServiceBusClient client, AzureServiceBusOptions options, TimeProvider time) : this(
-        () => client.CreateSender(options.QueueName),
-        () => client.CreateReceiver(options.QueueName, new ServiceBusReceiverOptions
+    public ServiceBusWorkQueue(ServiceBusClient client, AzureServiceBusOptions options, TimeProvider time) : this(client, options.QueueName, options, time)
+    {
+    }
+
+    /// <summary>The queue <paramref name="queueName"/> of the namespace, with <paramref name="options"/>' receive settings.</summary>
+    public ServiceBusWorkQueue(ServiceBusClient client, string queueName, AzureServiceBusOptions options, TimeProvider time) : this(
+        () => client.CreateSender(queueName),
+        () => client.CreateReceiver(queueName, new ServiceBusReceiverOptions
         {
             ReceiveMode = ServiceBusReceiveMode.PeekLock, PrefetchCount = options.PrefetchCount,
         }),

@@ -5,6 +5,7 @@ using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Services;
 using VicunaBatch.Execution;
 using VicunaBatch.Inference;
+using VicunaBatch.Local;
 
 namespace VicunaBatch.Cli;
 
@@ -31,7 +32,9 @@ internal sealed class LocalDrain(IServiceProvider services, LoadedModel model, E
             services.GetRequiredService<ICheckpointStore>().ReadJobAsync(jobId, cancellationToken), cancellationToken);
         long doneBefore = before.Count(o => o.Succeeded), failedBefore = before.Count - doneBefore;
 
-        await using var worker = new EngineWorker(model, services.GetRequiredService<ShardPorts>(), options, services.GetRequiredService<TimeProvider>());
+        var modelName = options.ModelName ?? model.Name;
+        await services.GetRequiredService<LocalWorkQueues>().MoveUnnamedShardsAsync(modelName, cancellationToken);
+        await using var worker = new EngineWorker(model, services.ShardPortsOf(modelName), options, services.GetRequiredService<TimeProvider>());
         var executor = worker.Executor;
         void Report() => onProgress?.Invoke(doneBefore + executor.NumSucceeded, failedBefore + executor.NumFailed, plan.NumRequests, executor.NumOutputTokens);
         using var progressTimer = new Timer(_ => Report(), null, TimeSpan.Zero, TimeSpan.FromMilliseconds(250));

@@ -15,7 +15,7 @@ namespace VicunaBatch.Cli;
 /// <summary>What <c>vicuna-batch run</c> was asked to do.</summary>
 internal sealed record LocalRunSettings(
     string InputPath,
-    string ModelPath,
+    ModelChoice Model,
     string? OutputDirectory,
     RequestDefaults Defaults,
     EngineOptions Engine,
@@ -72,7 +72,10 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
         }
         var d = settings.Defaults;
         hash.AppendData(Encoding.UTF8.GetBytes(FormattableString.Invariant(
-            $"\n{Path.GetFullPath(settings.ModelPath)}\n{d.MaxTokens}\n{d.Temperature}\n{d.TopP}\n{settings.Input.RequestsPerShard}")));
+            $"\n{settings.Model.Path}\n{d.MaxTokens}\n{d.Temperature}\n{d.TopP}\n{settings.Input.RequestsPerShard}")));
+        // only a name other than the package's joins the id (it names the outputs' model), so earlier runs keep theirs
+        if (settings.Model.Name != ModelChoice.Of(settings.Model.Path).Name)
+            hash.AppendData(Encoding.UTF8.GetBytes($"\nmodel {settings.Model.Name}"));
         // only a limit other than the default joins the id, so runs made before the setting existed keep theirs
         if (settings.Input.MaxLineBytes != InputOptions.DefaultMaxLineBytes)
             hash.AppendData(Encoding.UTF8.GetBytes(FormattableString.Invariant($"\nmax-line-bytes {settings.Input.MaxLineBytes}")));
@@ -114,13 +117,13 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
         onStage?.Invoke(RunStage.Submitting);
         var loading = Task.Run(() =>
         {
-            var model = LoadedModel.Open(settings.ModelPath, settings.Engine);
+            var model = LoadedModel.Open(settings.Model.Path, settings.Engine);
             onModelLoaded?.Invoke(model);
             return model;
         }, cancellationToken);
         try
         {
-            Inference.Package.ModelPackage.Load(settings.ModelPath);
+            Inference.Package.ModelPackage.Load(settings.Model.Path);
             return await RunAsync(loading, onProgress, onStage, cancellationToken);
         }
         finally
@@ -138,7 +141,7 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
         var outDir = OutputDirectoryFor(settings, jobId);
         var state = new LocalDataFolder(Path.Combine(outDir, ".state"));
         using var runLock = TakeStateFolder(state, $"job {jobId}");
-        await using var services = OneMachine.Build(state.Path, settings.Input, time);
+        await using var services = OneMachine.Build(state.Path, settings.Input, [settings.Model.Name], time);
         var blobs = services.GetRequiredService<IBlobStore>();
         var jobs = services.GetRequiredService<IJobStore>();
         await RefuseUnfinishedOtherJobAsync(blobs, jobs, jobId, outDir, cancellationToken);
@@ -157,7 +160,7 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
             if (!loading.IsCompleted) onStage?.Invoke(RunStage.LoadingModel);
             var model = await loading;
             onStage?.Invoke(RunStage.Running);
-            drain = await new LocalDrain(services, model, EngineWorkerOptions.OneMachine(settings.Workers, settings.Defaults, settings.Input))
+            drain = await new LocalDrain(services, model, EngineWorkerOptions.OneMachine(settings.Workers, settings.Defaults, settings.Input, settings.Model.Name))
                 .RunAsync(jobId, onProgress, cancellationToken);
             job = drain.Job;
         }

@@ -15,7 +15,7 @@ internal sealed record LocalPipelineSettings(
     string DefinitionPath,
     string? SourceDirectory,
     string? OutputDirectory,
-    string ModelPath,
+    ModelChoice Model,
     EngineOptions Engine,
     int Workers = 4)
 {
@@ -74,12 +74,12 @@ internal sealed class LocalPipelineRun(LocalPipelineSettings settings, TimeProvi
         settings.Validate();
         var definition = Load(settings);
         if (!Directory.Exists(definition.Source.Location.Folder)) throw new UsageException($"source folder not found: {definition.Source.Location.Folder}");
-        Inference.Package.ModelPackage.Load(settings.ModelPath); // a bad model path fails before the state folder is made
+        Inference.Package.ModelPackage.Load(settings.Model.Path); // a bad model path fails before the state folder is made
         var outDir = definition.Output.Folder!;
         var state = new LocalDataFolder(Path.Combine(outDir, ".state"));
         using var folderLock = LocalJobRun.TakeStateFolder(state, $"pipeline {definition.Name}");
         var input = new InputOptions();
-        await using var services = OneMachine.Build(state.Path, input, time, new WebhookDelivererOptions
+        await using var services = OneMachine.Build(state.Path, input, [settings.Model.Name], time, new WebhookDelivererOptions
         {
             SigningSecret = state.SigningSecret(), RetryDelays = settings.WebhookRetryDelays, Timeout = TimeSpan.FromSeconds(10),
         });
@@ -90,9 +90,9 @@ internal sealed class LocalPipelineRun(LocalPipelineSettings settings, TimeProvi
         // the run's events are signed with the pipeline's secret, found with its definition as every host finds it
         await services.GetRequiredService<PipelineDefinitionStore>().SaveAsync(await File.ReadAllTextAsync(settings.DefinitionPath, cancellationToken), cancellationToken);
 
-        using var model = settings.ShowProgress ? ModelOptions.OpenShowingWait(settings.ModelPath, settings.Engine) : LoadedModel.Open(settings.ModelPath, settings.Engine);
+        using var model = settings.ShowProgress ? ModelOptions.OpenShowingWait(settings.Model.Path, settings.Engine) : LoadedModel.Open(settings.Model.Path, settings.Engine);
         var prompts = RequestPrompts.Of(model) ?? throw new UsageException($"model '{model.Name}' has no tokenizer.model: pipelines need one to split documents");
-        IJobDriver driver = new LocalJobDriver(new LocalDrain(services, model, EngineWorkerOptions.OneMachine(settings.Workers, input: input)), settings.ShowProgress);
+        IJobDriver driver = new LocalJobDriver(new LocalDrain(services, model, EngineWorkerOptions.OneMachine(settings.Workers, input: input, modelName: settings.Model.Name)), settings.ShowProgress);
         var runner = runs.Runner(definition,
             new FolderBlobStore(new FolderBlobStoreOptions { RootPath = definition.Source.Location.Folder! }),
             // the writes in progress go to the state folder beside the summaries, not to a .tmp/ among them

@@ -14,6 +14,15 @@ internal sealed class ModelOptions
         Description = $"Model package folder (genai_config.json, model.onnx, tokenizer.model). Default: the embedded tiny model ({DefaultModelPath}).",
     };
 
+    /// <summary>The models a command that runs jobs serves, by name (<see cref="ModelChoice"/>).</summary>
+    public Option<string[]> Served { get; } = new("--model")
+    {
+        HelpName = "[NAME=]DIR",
+        Description = "A model package folder (genai_config.json, model.onnx, tokenizer.model) and the name lines' \"model\" and the outputs use for it; " +
+            $"without NAME=, its folder's name. serve takes several (repeat it): each gets an engine of its own, and the first is the default of lines that name none. " +
+            $"Default: the embedded tiny model ({DefaultModelPath}).",
+    };
+
     public Option<int> MaxBatchSize { get; } = new("--max-batch-size")
     {
         Description = "KV slots: requests decoding at once. 0 with --device cuda: as many as fit in GPU memory. Paged packages: requests running at once (at most 256; 0 = the package's).",
@@ -105,9 +114,10 @@ internal sealed class ModelOptions
     /// <summary>The embedded default: <c>models/tiny</c> copied beside the program at build time.</summary>
     public static string DefaultModelPath => Path.Combine(AppContext.BaseDirectory, "models", "tiny");
 
-    public void AddTo(Command command)
+    /// <param name="served">The command runs jobs: its <c>--model</c> is <see cref="Served"/> (<c>[NAME=]DIR</c>), else <see cref="Model"/>.</param>
+    public void AddTo(Command command, bool served = false)
     {
-        command.Options.Add(Model);
+        command.Options.Add(served ? Served : Model);
         command.Options.Add(MaxBatchSize);
         command.Options.Add(MaxScheduledTokens);
         command.Options.Add(NumKvBlocks);
@@ -131,6 +141,14 @@ internal sealed class ModelOptions
         Sampling = result.GetValue(Sampling),
         CudaGraphs = result.GetValue(CudaGraphs),
     };
+
+    /// <summary>The models given with <see cref="Served"/>, the default first; none given, the embedded one.</summary>
+    public IReadOnlyList<ModelChoice> ServedModels(ParseResult result) =>
+        result.GetValue(Served) is { Length: > 0 } values ? [.. values.Select(ModelChoice.Parse)] : [ModelChoice.Default];
+
+    /// <summary>The one model of a command that serves one (<c>run</c>, <c>pipeline run</c>).</summary>
+    public ModelChoice OneServedModel(ParseResult result, string command) => ServedModels(result) is [var one] ? one
+        : throw new UsageException($"{command} runs one model: give --model once (serve takes several)");
 
     public LoadedModel Open(ParseResult result) =>
         OpenShowingWait(result.GetValue(Model)?.FullName ?? DefaultModelPath, EngineOptions(result));

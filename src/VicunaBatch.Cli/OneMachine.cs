@@ -15,25 +15,27 @@ namespace VicunaBatch.Cli;
 /// </summary>
 internal static class OneMachine
 {
+    /// <param name="models">The names of the models served, the default first; each one's worker is the host's to start.</param>
     /// <param name="webhooks">The deliverer's signing secret and schedule; null: a host that delivers none.</param>
-    public static IServiceCollection AddOneMachine(this IServiceCollection services, string dataPath, InputOptions input, WebhookDelivererOptions? webhooks = null)
+    public static IServiceCollection AddOneMachine(this IServiceCollection services, string dataPath, InputOptions input, IReadOnlyList<string> models,
+        WebhookDelivererOptions? webhooks = null)
     {
         services.AddLocalTransport(dataPath);
         services.AddVicunaBatchCore(core =>
         {
             core.Input = input;
+            core.Models = models;
             core.Webhooks = webhooks;
             // the local server may call back to a receiver on this machine
             core.WebhookUrls = new WebhookUrlPolicyOptions { AllowHttp = true, AllowLoopback = true };
             core.ShardDone = new Core.ControlPlane.ShardDoneHandlerOptions { PollInterval = ControlPollInterval };
         });
-        services.AddShardPorts();
         return services;
     }
 
     /// <summary>The one-machine parts of a command that is no server (<c>run</c>, <c>pipeline run</c>), disposed with the command.</summary>
-    public static ServiceProvider Build(string dataPath, InputOptions input, TimeProvider time, WebhookDelivererOptions? webhooks = null) =>
-        new ServiceCollection().AddSingleton(time).AddOneMachine(dataPath, input, webhooks).BuildServiceProvider();
+    public static ServiceProvider Build(string dataPath, InputOptions input, IReadOnlyList<string> models, TimeProvider time, WebhookDelivererOptions? webhooks = null) =>
+        new ServiceCollection().AddSingleton(time).AddOneMachine(dataPath, input, models, webhooks).BuildServiceProvider();
 
     /// <summary>
     /// How long the control plane's loops wait on an empty queue: its events come from this process (which wakes them

@@ -15,14 +15,14 @@ internal static class PipelineCommand
         var output = new Option<DirectoryInfo?>("--out") { Description = "Write summaries and the manifest here instead of the definition's output (state in OUT/.state/)." };
         var workers = new Option<int>("--workers") { Description = "Shards in flight at once, all feeding the one engine; more while fewer than 8 × its KV slots of requests are in flight (a GPU's many slots), up to 32.", DefaultValueFactory = _ => 4 };
         var run = new Command("run", "Summarize the documents that are new or changed since the last run, now.") { file, source, output, workers };
-        modelOptions.AddTo(run);
+        modelOptions.AddTo(run, served: true);
         run.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
         {
             var settings = new LocalPipelineSettings(
                 r.GetValue(file)!.FullName,
                 r.GetValue(source)?.FullName,
                 r.GetValue(output)?.FullName,
-                r.GetValue(modelOptions.Model)?.FullName ?? ModelOptions.DefaultModelPath,
+                modelOptions.OneServedModel(r, "pipeline run"),
                 modelOptions.EngineOptions(r),
                 r.GetValue(workers)) { ShowProgress = true };
             return await ExecuteAsync(settings, cancellationToken);

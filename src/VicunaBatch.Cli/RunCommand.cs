@@ -27,7 +27,7 @@ internal static class RunCommand
         {
             file, output, maxTokens, temperature, workers, perShard, maxLineBytes,
         };
-        modelOptions.AddTo(command);
+        modelOptions.AddTo(command, served: true);
         command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
         {
             var input = r.GetValue(file)!;
@@ -45,7 +45,7 @@ internal static class RunCommand
             }
             var settings = new LocalRunSettings(
                 input.FullName,
-                r.GetValue(modelOptions.Model)?.FullName ?? ModelOptions.DefaultModelPath,
+                modelOptions.OneServedModel(r, "run"),
                 r.GetValue(output)?.FullName,
                 new RequestDefaults { MaxTokens = r.GetValue(maxTokens), Temperature = r.GetValue(temperature) },
                 modelOptions.EngineOptions(r),
@@ -62,7 +62,7 @@ internal static class RunCommand
         ProgressLine? bar = null;
         var run = new LocalJobRun(settings, TimeProvider.System);
         var jobId = LocalJobRun.JobIdFor(settings);
-        Console.Error.WriteLine($"job {jobId}: {Path.GetFileName(settings.InputPath)} on model {Path.GetFileName(settings.ModelPath)}");
+        Console.Error.WriteLine($"job {jobId}: {Path.GetFileName(settings.InputPath)} on model {settings.Model.Name}");
         if (LocalJobRun.OtherJobInOutput(settings, jobId) is { } other)
         {
             Console.Error.WriteLine($"{LocalJobRun.OutputDirectoryFor(settings, jobId)} has job {other}'s results: this job's replace them (its state stays in .state/)");

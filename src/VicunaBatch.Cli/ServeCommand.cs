@@ -9,6 +9,7 @@ using Microsoft.Extensions.Logging;
 using VicunaBatch.Api;
 using VicunaBatch.Core.ControlPlane;
 using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Webhooks;
 using VicunaBatch.Execution;
@@ -39,11 +40,11 @@ internal static class ServeCommand
         var perShard = new Option<int>("--requests-per-shard") { Description = "Requests per queue message.", DefaultValueFactory = _ => new InputOptions().RequestsPerShard };
         var maxLineBytes = InputFlags.MaxLineBytes();
         var command = new Command("serve", "Serve the batch API with a local worker on 127.0.0.1.") { port, data, keys, keyFile, pipelines, perShard, maxLineBytes };
-        modelOptions.AddTo(command);
+        modelOptions.AddTo(command, served: true);
         command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
         {
             var settings = new ServeSettings(
-                r.GetValue(port), r.GetValue(modelOptions.Model)?.FullName ?? ModelOptions.DefaultModelPath,
+                r.GetValue(port), modelOptions.ServedModels(r),
                 r.GetValue(data)?.FullName ?? Path.GetFullPath("vicuna-data"), r.GetValue(keys) ?? [])
             {
                 Engine = modelOptions.EngineOptions(r),
@@ -54,7 +55,7 @@ internal static class ServeCommand
             await using var app = ServeHost.Build(settings);
             if (settings.ApiKeys.Count > 0) Console.Error.WriteLine(ApiKeyFile.CommandLineWarning(ServeHost.ApiKeysVariable));
             app.Lifetime.ApplicationStarted.Register(() => Console.Error.WriteLine(
-                $"serving the batch API at {app.Urls.FirstOrDefault()}/v1 (the OpenAI base URL) with the model {settings.ModelPath}; " +
+                $"serving the batch API at {app.Urls.FirstOrDefault()}/v1 (the OpenAI base URL) with {ServeSettings.Describe(settings.Models)}; " +
                 $"data in {settings.DataPath}; Ctrl+C stops"));
             try
             {
@@ -70,9 +71,16 @@ internal static class ServeCommand
     }
 }
 
-/// <summary>What <c>serve</c> runs on. <see cref="Port"/> 0 picks a free port (tests read it from the server).</summary>
-public sealed record ServeSettings(int Port, string ModelPath, string DataPath, IReadOnlyList<string> ApiKeys)
+/// <summary>
+/// What <c>serve</c> runs on. <see cref="Port"/> 0 picks a free port (tests read it from the server). <see cref="Models"/>:
+/// each gets its own engine and work queue; the first is the default, the model of lines that name none.
+/// </summary>
+public sealed record ServeSettings(int Port, IReadOnlyList<ModelChoice> Models, string DataPath, IReadOnlyList<string> ApiKeys)
 {
+    /// <summary>"the model tiny (DIR)", or "the models a (DIR), b (DIR)".</summary>
+    public static string Describe(IReadOnlyList<ModelChoice> models) =>
+        $"the model{(models.Count == 1 ? "" : "s")} {string.Join(", ", models.Select(m => $"{m.Name} ({m.Path})"))}";
+
     public EngineOptions Engine { get; init; } = new();
     public RequestDefaults Defaults { get; init; } = new();
     /// <summary>Shards the worker holds at once; more while its engine wants work (<see cref="EngineWorkerOptions.OneMachine"/>).</summary>
@@ -100,6 +108,8 @@ public sealed record ServeSettings(int Port, string ModelPath, string DataPath, 
         new ShardPumpOptions { MaxConcurrentShards = Workers }.Validate();
         Input.Validate();
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxUploadBytes, 1, nameof(MaxUploadBytes));
+        try { _ = new ServedModels(Models.Select(m => m.Name)); }
+        catch (ArgumentException e) { throw new UsageException($"--model: {e.Message.Split(" (Parameter")[0]}"); }
     }
 }
 
@@ -141,7 +151,7 @@ public static class ServeHost
     public static WebApplication Build(ServeSettings settings, string[]? args = null)
     {
         settings.Validate();
-        Inference.Package.ModelPackage.Load(settings.ModelPath); // a bad package fails before anything listens
+        foreach (var model in settings.Models) Inference.Package.ModelPackage.Load(model.Path); // a bad package fails before anything listens
         RefusePortInUse(settings.Port);
         var builder = WebApplication.CreateSlimBuilder(HostArguments.With(args ?? []));
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, settings.Port));
@@ -160,7 +170,7 @@ public static class ServeHost
             ?? throw new UsageException($"another vicuna-batch serve is using {data.Path} (lock: {data.LockPath("serve")})"));
         services.AddSingleton(_ => dataLock);
         services.AddSingleton(settings);
-        services.AddOneMachine(data.Path, settings.Input, new WebhookDelivererOptions
+        services.AddOneMachine(data.Path, settings.Input, [.. settings.Models.Select(m => m.Name)], new WebhookDelivererOptions
         {
             SigningSecret = builder.Configuration[WebhookSecretVariable] is { Length: > 0 } secret ? secret : data.SigningSecret(),
         });
@@ -174,14 +184,20 @@ public static class ServeHost
             api.AllowLoopbackWebhooks = true; // the local server may call back to a receiver on this machine
         });
         // loaded as the host starts, before it listens: a large model takes minutes on a CPU, so serve says it is loading
-        services.AddSingleton(_ => ModelOptions.OpenShowingWait(settings.ModelPath, settings.Engine));
-        services.AddSingleton<IPromptTokenCounter>(sp => RequestPrompts.Of(sp.GetRequiredService<LoadedModel>())
-            ?? throw new UsageException($"model '{sp.GetRequiredService<LoadedModel>().Name}' has no tokenizer.model"));
-        services.AddHostedService<ServeWorker>();
+        services.AddSingleton(_ => new ServeEngines(settings.Models, settings.Engine));
+        services.AddSingleton(sp => sp.GetRequiredService<ServeEngines>().PromptCounter());
+        // a version from before models were named left its shards in one queue: the default model carries them on
+        services.AddLoop(sp => ct => sp.GetRequiredService<LocalWorkQueues>().MoveUnnamedShardsAsync(settings.Models[0].Name, ct));
+        for (int i = 0; i < settings.Models.Count; i++)
+        {
+            int index = i;
+            services.AddLoop(sp => new ServeWorker(sp.GetRequiredService<ServeEngines>().All[index], sp, settings, sp.GetRequiredService<ILogger<ServeWorker>>()).RunAsync);
+        }
         // the control plane, as the Functions app runs it on Azure: finalizer, deliverer, sweep
         services.AddLoop(sp => ct => sp.GetRequiredService<ShardDoneHandler>().RunAsync(sp.GetRequiredService<ControlQueues>().ShardDone, cancellationToken: ct));
         services.AddLoop(sp => sp.GetRequiredService<WebhookDeliverer>().RunAsync);
         services.AddLoop(sp => ct => sp.GetRequiredService<JobSweeper>().RunAsync(SweepInterval, ct));
+        services.AddLoop(sp => ct => sp.GetRequiredService<FileSweeper>().RunAsync(SweepInterval, ct));
         if (settings.PipelinesPath is not null) services.AddHostedService<PipelineLoop>();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 
@@ -223,14 +239,15 @@ internal sealed class ServeFolderLock(FileStream held) : IDisposable
     public void Dispose() => held.Dispose();
 }
 
-/// <summary>The worker: one engine fed by N shards, more while the engine wants work; each settled shard is announced on the
-/// shard-done queue, where serve's finalizer (or any other's) reads it. Stopping abandons the shards in flight (checkpointed
-/// requests are not redone).</summary>
-internal sealed class ServeWorker(LoadedModel model, ShardPorts ports, ServeSettings settings, TimeProvider time, ILogger<ServeWorker> logger) : BackgroundService
+/// <summary>A model's worker: its engine fed by N shards from its queue, more while the engine wants work; each settled
+/// shard is announced on the shard-done queue, where serve's finalizer (or any other's) reads it. Stopping abandons the
+/// shards in flight (checkpointed requests are not redone).</summary>
+internal sealed class ServeWorker(ServedEngine engine, IServiceProvider services, ServeSettings settings, ILogger<ServeWorker> logger)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    public async Task RunAsync(CancellationToken stoppingToken)
     {
-        await using var worker = new EngineWorker(model, ports, EngineWorkerOptions.OneMachine(settings.Workers, settings.Defaults, settings.Input), time, logger);
+        var options = EngineWorkerOptions.OneMachine(settings.Workers, settings.Defaults, settings.Input, engine.Name);
+        await using var worker = new EngineWorker(engine.Model, services.ShardPortsOf(engine.Name), options, services.GetRequiredService<TimeProvider>(), logger);
         try
         {
             await worker.RunAsync(_ => Task.FromResult(false), cancellationToken: stoppingToken);

@@ -15,14 +15,16 @@ namespace VicunaBatch.Cli;
 /// waits for them on the job store while serve's worker and finalizer run them. State in the data folder's blob store.
 /// </summary>
 internal sealed class PipelineLoop(
-    ServeSettings settings, PipelineRuns runs, PipelineDefinitionStore definitionStore, LoadedModel model, TimeProvider time, ILogger<PipelineLoop> logger)
+    ServeSettings settings, PipelineRuns runs, PipelineDefinitionStore definitionStore, ServeEngines engines, TimeProvider time, ILogger<PipelineLoop> logger)
     : BackgroundService
 {
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var prompts = RequestPrompts.Of(model) ?? throw new UsageException($"model '{model.Name}' has no tokenizer.model: pipelines need one");
+        // pipelines' lines name no model: their jobs run on the default one, whose tokenizer splits their documents
+        var model = engines.Default.Model;
+        var prompts = RequestPrompts.Of(model) ?? throw new UsageException($"model '{engines.Default.Name}' has no tokenizer.model: pipelines need one");
         var ticker = runs.Ticker(location => new FolderBlobStore(new FolderBlobStoreOptions { RootPath = location.Folder! }),
             new TokenizerDocuments(prompts.Tokenizer), prompts.ContextLength,
             runs.WaitingDriver(new PollingJobDriverOptions { MaxWait = TimeSpan.FromMinutes(10), PollInterval = TimeSpan.FromMilliseconds(250) }));

@@ -1,5 +1,6 @@
 using VicunaBatch.Core.ControlPlane;
 using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Webhooks;
 
 namespace VicunaBatch.Core;
@@ -9,6 +10,12 @@ public sealed class CoreOptions
 {
     /// <summary>How inputs are parsed and cut into shards; the workers must use the same. Default <see cref="InputOptions"/>'s.</summary>
     public InputOptions Input { get; set; } = new();
+
+    /// <summary>
+    /// The names of the models served, the default first (<see cref="ServedModels"/>); each has its own work queue
+    /// (<see cref="Ports.IWorkQueues"/>). Required: a host that submits jobs says what it serves.
+    /// </summary>
+    public IReadOnlyList<string> Models { get; set; } = [];
 
     /// <summary>
     /// The deliverer's signing secret (for jobs without their own) and retry schedule. Required by a host that delivers
@@ -27,6 +34,7 @@ public sealed class CoreOptions
 
     public void Validate()
     {
+        _ = new ServedModels(Models);
         Input.Validate();
         Webhooks?.Validate();
         Inbox.Validate();

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using VicunaBatch.Core.Batches;
 using VicunaBatch.Core.ControlPlane;
 using VicunaBatch.Core.Files;
+using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Pipelines;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Services;
@@ -18,9 +19,9 @@ public static class CoreServiceCollectionExtensions
     /// <summary>
     /// Registers the Core services over the ports a transport registered (<c>AddLocalTransport</c> or
     /// <c>AddAzureTransport</c>: <see cref="IBlobStore"/>, <see cref="ICheckpointStore"/>, <see cref="IJobStore"/>, the
-    /// work <see cref="IWorkQueue"/>, <see cref="ControlQueues"/>): <see cref="JobSubmitter"/>, <see cref="JobFinalizer"/>,
+    /// models' <see cref="IWorkQueues"/>, <see cref="ControlQueues"/>): the <see cref="ServedModels"/>, <see cref="JobSubmitter"/>, <see cref="JobFinalizer"/>,
     /// the tenants' <see cref="FileCatalog"/> and <see cref="TenantBatches"/> (and their <see cref="TenantRename"/>), the <see cref="InputDryRun"/>, <see cref="JobSettler"/> with the
-    /// <see cref="WebhookOutbox"/>, <see cref="ShardDoneHandler"/>, <see cref="JobSweeper"/>, <see cref="InboxSubmitter"/>,
+    /// <see cref="WebhookOutbox"/>, <see cref="ShardDoneHandler"/>, <see cref="JobSweeper"/>, <see cref="FileSweeper"/>, <see cref="InboxSubmitter"/>,
     /// <see cref="PipelineDefinitionStore"/> and <see cref="PipelineRuns"/>, the one webhook-secret source (<see cref="WebhookSecrets"/>) and the
     /// <see cref="WebhookDeliverer"/>; <see cref="TimeProvider.System"/> unless the host registered a clock, and no logging
     /// unless it registered some. Throws
@@ -33,13 +34,14 @@ public static class CoreServiceCollectionExtensions
         options.Validate();
         services.AddSingleton(options);
         services.AddSingleton(options.Input);
+        services.AddSingleton(new ServedModels(options.Models));
         services.TryAddSingleton(TimeProvider.System);
         // a host without logging (run, pipeline run) logs nothing; the hosts with a console keep theirs
         services.TryAddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
         services.TryAdd(ServiceDescriptor.Singleton(typeof(ILogger<>), typeof(Logger<>)));
 
         services.AddSingleton(sp => new JobSubmitter(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(),
-            sp.GetRequiredService<IWorkQueue>(), options.Input, sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<IWorkQueues>(), sp.GetRequiredService<ServedModels>(), options.Input, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new JobFinalizer(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(),
             sp.GetRequiredService<ICheckpointStore>(), options.Input, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new FileCatalog(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<TimeProvider>()));
@@ -55,6 +57,8 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton(sp => new ShardDoneHandler(sp.GetRequiredService<JobSettler>(), sp.GetRequiredService<ILogger<ShardDoneHandler>>(), options.ShardDone));
         services.AddSingleton(sp => new JobSweeper(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(), sp.GetRequiredService<JobSettler>(),
             sp.GetRequiredService<ControlQueues>().ShardDone, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobSweeper>>()));
+        services.AddSingleton(sp => new FileSweeper(sp.GetRequiredService<FileCatalog>(), sp.GetRequiredService<TenantBatches>(),
+            sp.GetRequiredService<IJobStore>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<FileSweeper>>()));
         services.AddSingleton(sp => new InboxSubmitter(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<JobSubmitter>(),
             sp.GetRequiredService<JobSettler>(), options.Inbox));
 

@@ -20,12 +20,13 @@ public sealed class EngineRequestExecutor : IRequestExecutor
     private readonly TimeProvider _time;
     private long _numSucceeded, _numFailed, _numOutputTokens;
 
-    public EngineRequestExecutor(EngineHost host, LoadedModel model, RequestDefaults defaults, TimeProvider time)
+    /// <param name="modelName">The name outputs give the model: the one the deployment serves it by.</param>
+    public EngineRequestExecutor(EngineHost host, LoadedModel model, string modelName, RequestDefaults defaults, TimeProvider time)
     {
         defaults.Validate();
         _host = host;
         _prompts = RequestPrompts.Of(model);
-        ModelName = model.Name;
+        ModelName = modelName;
         _defaults = defaults;
         _time = time;
     }

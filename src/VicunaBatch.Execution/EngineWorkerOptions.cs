@@ -15,6 +15,12 @@ public sealed class EngineWorkerOptions
     /// </summary>
     public int PrefetchCapacities { get; init; } = EnginePrefetch.DefaultCapacities;
 
+    /// <summary>
+    /// The name the deployment serves the model by (<c>ServedModels</c>): the <c>model</c> of every output, and the work
+    /// queue the host gave this worker (<see cref="ShardPorts.Work"/>) must be that model's. Null: the package's name.
+    /// </summary>
+    public string? ModelName { get; init; }
+
     /// <summary>Generation parameters of requests that do not set them.</summary>
     public RequestDefaults Defaults { get; init; } = new();
 
@@ -30,8 +36,9 @@ public sealed class EngineWorkerOptions
     /// <see cref="EnginePrefetch.LocalCapacities"/> × its slots of requests are in flight, up to
     /// <see cref="EnginePrefetch.MaxLocalShards"/>: the more of a job its longest-first admission sees, the better it orders it.
     /// </summary>
-    public static EngineWorkerOptions OneMachine(int workers, RequestDefaults? defaults = null, InputOptions? input = null) => new()
+    public static EngineWorkerOptions OneMachine(int workers, RequestDefaults? defaults = null, InputOptions? input = null, string? modelName = null) => new()
     {
+        ModelName = modelName,
         Pump = new ShardPumpOptions { MinConcurrentShards = workers, MaxConcurrentShards = Math.Max(workers, EnginePrefetch.MaxLocalShards) },
         PrefetchCapacities = EnginePrefetch.LocalCapacities,
         Defaults = defaults ?? new RequestDefaults(),

@@ -16,6 +16,14 @@ public sealed class ApiFunctions(BatchApi api)
     public Task<IResult> UploadFileAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "v1/files")] HttpRequest request) =>
         api.UploadFileAsync(request.HttpContext);
 
+    [Function("FilesList")]
+    public Task<IResult> ListFilesAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/files")] HttpRequest request) =>
+        api.ListFilesAsync(request.HttpContext);
+
+    [Function("FilesDelete")]
+    public Task<IResult> DeleteFileAsync([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/files/{fileId}")] HttpRequest request, string fileId) =>
+        api.DeleteFileAsync(request.HttpContext, fileId);
+
     [Function("FilesGet")]
     public Task<IResult> GetFileAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/files/{fileId}")] HttpRequest request, string fileId) =>
         api.GetFileAsync(request.HttpContext, fileId);
@@ -40,6 +48,18 @@ public sealed class ApiFunctions(BatchApi api)
     [Function("BatchesGet")]
     public Task<IResult> GetBatchAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/batches/{batchId}")] HttpRequest request, string batchId) =>
         api.GetBatchAsync(request.HttpContext, batchId);
+
+    [Function("ModelsList")]
+    public Task<IResult> ListModelsAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/models")] HttpRequest request) =>
+        api.ListModelsAsync(request.HttpContext);
+
+    [Function("ModelsGet")]
+    public Task<IResult> GetModelAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/models/{modelId}")] HttpRequest request, string modelId) =>
+        api.GetModelAsync(request.HttpContext, modelId);
+
+    [Function("ModelsDelete")]
+    public Task<IResult> DeleteModelAsync([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "v1/models/{modelId}")] HttpRequest request, string modelId) =>
+        api.DeleteModelAsync(request.HttpContext, modelId);
 
     [Function("BatchesCancel")]
     public Task<IResult> CancelBatchAsync(

@@ -28,6 +28,7 @@ public static class FunctionsExtensions
         services.AddVicunaBatchCore(core =>
         {
             core.Input = options.Input;
+            core.Models = options.Models;
             core.Webhooks = options.DelivererOptions();
             core.WebhookUrls = new WebhookUrlPolicyOptions { AllowHttp = options.AllowLoopbackWebhooks, AllowLoopback = options.AllowLoopbackWebhooks };
             core.Inbox = options.Inbox;

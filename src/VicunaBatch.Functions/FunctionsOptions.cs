@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using VicunaBatch.Core.ControlPlane;
 using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Webhooks;
 
 namespace VicunaBatch.Functions;
@@ -44,6 +45,12 @@ public sealed class FunctionsOptions
     /// <summary>Inbox jobs (<c>Inbox__CompletionWindow</c>, <c>Inbox__WebhookUrl</c>).</summary>
     public InboxOptions Inbox { get; set; } = new();
 
+    /// <summary>
+    /// The models the deployment serves (<c>Models__Served</c>, comma-separated, the default first), each with its work
+    /// queue (<c>ServiceBus__ModelQueuePrefix</c> and its name) and workers; infra sets both from its <c>models</c>. Required.
+    /// </summary>
+    public List<string> Models { get; } = [];
+
     /// <summary>Scheduled pipelines (<c>Pipelines__ModelPath</c>, <c>Pipelines__StageWait</c>).</summary>
     public PipelineHostOptions Pipelines { get; set; } = new();
 
@@ -68,6 +75,7 @@ public sealed class FunctionsOptions
             Pipelines = configuration.GetSection("Pipelines").Get<PipelineHostOptions>() ?? new PipelineHostOptions(),
         };
         options.ApiKeys.AddRange((configuration["Api:Keys"] ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+        options.Models.AddRange((configuration["Models:Served"] ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
         return options;
     }
 
@@ -90,6 +98,9 @@ public sealed class FunctionsOptions
         deliverer.Validate(); // a malformed secret fails here, not at the first delivery
         if (deliverer.RetryDelays.Count + 1 >= HostMaxDequeueCount)
             throw new ArgumentException($"Webhooks__RetryDelays: {deliverer.RetryDelays.Count + 1} attempts must stay below host.json's maxDequeueCount ({HostMaxDequeueCount})");
+        if (Models.Count == 0) throw new ArgumentException("no model configured: set Models__Served (the served models' names, comma-separated, the default first)");
+        try { _ = new ServedModels(Models); }
+        catch (ArgumentException e) { throw new ArgumentException($"Models__Served: {e.Message.Split(" (Parameter")[0]}", e); }
         Input.Validate();
         Inbox.Validate();
         Pipelines.Validate();

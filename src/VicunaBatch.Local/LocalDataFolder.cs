@@ -7,7 +7,7 @@ namespace VicunaBatch.Local;
 /// <summary>
 /// The layout of a local data folder, the one place it is written out. Every one-machine host uses it: <c>serve
 /// --data</c>, the state folder of <c>run</c> and <c>pipeline run</c> (<c>OUT/.state</c>), <c>vicuna-worker</c> with
-/// <c>Local:DataPath</c>. <c>queue.db</c> holds the work queue (<see cref="WorkQueueName"/>) and the control queues
+/// <c>Local:DataPath</c>. <c>queue.db</c> holds the work queue of each model (<see cref="WorkQueueNameOf"/>) and the control queues
 /// (<see cref="ShardDoneQueueName"/>, <see cref="WebhookQueueName"/>); then <c>blobs/</c>, <c>checkpoints/</c>,
 /// <c>receivers/</c> (the processes' leases, <see cref="ReceiverLease"/>), <c>webhook_secret</c>, <c>tenant_key</c>, and the lock files
 /// of hosts that must be alone on the folder (<see cref="TryTakeExclusive"/>). The folder is its user's alone: 0700,
@@ -15,7 +15,12 @@ namespace VicunaBatch.Local;
 /// </summary>
 public sealed class LocalDataFolder
 {
-    public const string WorkQueueName = "shards";
+    /// <summary>The work queue of <paramref name="model"/>'s shards (<see cref="LocalWorkQueues"/>).</summary>
+    public static string WorkQueueNameOf(string model) => $"{UnnamedWorkQueueName}/{model}";
+
+    /// <summary>The one work queue of versions from before models were named (<see cref="LocalWorkQueues.MoveUnnamedShardsAsync"/>).</summary>
+    public const string UnnamedWorkQueueName = "shards";
+
     public const string ShardDoneQueueName = "shard-done";
     public const string WebhookQueueName = "webhooks";
 

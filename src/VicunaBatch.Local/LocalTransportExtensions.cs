@@ -36,8 +36,8 @@ public static class LocalTransportExtensions
     /// <summary>
     /// Registers the ports over the data folder <paramref name="dataPath"/> (<see cref="LocalDataFolder"/>, made 0700 if
     /// missing): <see cref="IBlobStore"/> (<see cref="FolderBlobStore"/>, its files 0600), <see cref="ICheckpointStore"/>
-    /// (<see cref="FolderCheckpointStore"/>), <see cref="IJobStore"/> (<see cref="BlobJobStore"/>), the work
-    /// <see cref="IWorkQueue"/> and the <see cref="ControlQueues"/> (<see cref="SqliteWorkQueue"/>s in its
+    /// (<see cref="FolderCheckpointStore"/>), <see cref="IJobStore"/> (<see cref="BlobJobStore"/>), the models' work
+    /// queues (<see cref="IWorkQueues"/>, <see cref="LocalWorkQueues"/>) and the <see cref="ControlQueues"/> (<see cref="SqliteWorkQueue"/>s in its
     /// <c>queue.db</c>), with this container's <see cref="ReceiverLease"/>; <see cref="TimeProvider.System"/> unless a
     /// clock is registered. Any number of processes may use one folder at once.
     /// </summary>
@@ -53,7 +53,8 @@ public static class LocalTransportExtensions
         services.AddSingleton<IBlobStore>(new FolderBlobStore(new FolderBlobStoreOptions { RootPath = folder.BlobsPath, FlushToDisk = options.FlushToDisk, OwnerOnly = true }));
         services.AddSingleton<ICheckpointStore>(new FolderCheckpointStore(new FolderCheckpointStoreOptions { RootPath = folder.CheckpointsPath, FlushToDisk = options.FlushToDisk }));
         services.AddSingleton<IJobStore>(sp => new BlobJobStore(sp.GetRequiredService<IBlobStore>()));
-        services.AddSingleton<IWorkQueue>(sp => Queue(sp, folder, LocalDataFolder.WorkQueueName, options.WorkLockDuration));
+        services.AddSingleton(sp => new LocalWorkQueues(name => Queue(sp, folder, name, options.WorkLockDuration)));
+        services.AddSingleton<IWorkQueues>(sp => sp.GetRequiredService<LocalWorkQueues>());
         services.AddSingleton(sp => new ControlQueues(
             Queue(sp, folder, LocalDataFolder.ShardDoneQueueName, options.ControlLockDuration),
             Queue(sp, folder, LocalDataFolder.WebhookQueueName, options.ControlLockDuration)));

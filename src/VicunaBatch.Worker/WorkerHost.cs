@@ -54,6 +54,7 @@ public static class WorkerHost
         var options = configuration.GetSection("Worker").Get<WorkerOptions>() ?? new WorkerOptions();
         if (configuration["Model:Path"] is { Length: > 0 } modelPath) options.ModelPath = modelPath;
         if (configuration["Model:SourceUri"] is { Length: > 0 } source) options.ModelSourceUri = new Uri(source);
+        if (configuration["Model:Name"] is { Length: > 0 } name) options.ModelName = name;
         options.Validate();
         return options;
     }
@@ -71,7 +72,7 @@ public static class WorkerHost
         services.AddMetrics();
         services.AddSingleton<WorkerMetrics>();
         services.AddWorkerTelemetry(configuration);
-        AddTransport(services, configuration);
+        AddTransport(services, configuration, options.ServedName);
         services.AddHostedService<WorkerService>();
         return services;
     }
@@ -79,7 +80,7 @@ public static class WorkerHost
     /// <summary><c>Local:DataPath</c>: the embedded parts; otherwise the Azure parts from the <c>Storage</c> and
     /// <c>ServiceBus</c> sections (as infra/bicep/modules/workers.bicep sets them), with the worker's managed identity.
     /// Either way the engine chain gets its <see cref="ShardPorts"/> from the ports registered.</summary>
-    private static void AddTransport(IServiceCollection services, IConfiguration configuration)
+    private static void AddTransport(IServiceCollection services, IConfiguration configuration, string model)
     {
         if (configuration["Local:DataPath"] is { Length: > 0 } dataPath)
         {
@@ -100,6 +101,6 @@ public static class WorkerHost
                     $"no work queue configured: set Local:DataPath (env Local__DataPath) to a vicuna-batch data folder, or the Azure settings ({e.Message})", e);
             }
         }
-        services.AddShardPorts();
+        services.AddShardPorts(model);
     }
 }

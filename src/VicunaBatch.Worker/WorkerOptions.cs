@@ -1,4 +1,5 @@
 using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Services;
 using VicunaBatch.Execution;
 using VicunaBatch.Inference.Engine;
@@ -7,8 +8,8 @@ namespace VicunaBatch.Worker;
 
 /// <summary>
 /// The worker host's settings, bound from configuration: section <c>Worker</c> (these properties), <c>Engine</c>
-/// (<see cref="EngineOptions"/>), <c>Model:Path</c>. On Azure the Container App sets them as environment variables
-/// (<c>Worker__DrainSeconds</c>, <c>Model__Path</c>; see infra/bicep/modules/workers.bicep).
+/// (<see cref="EngineOptions"/>), <c>Model:Path</c>, <c>Model:Name</c>. On Azure the Container App sets them as
+/// environment variables (<c>Worker__DrainSeconds</c>, <c>Model__Path</c>, <c>Model__Name</c>; see infra/bicep/modules/workers.bicep).
 /// </summary>
 public sealed class WorkerOptions
 {
@@ -20,6 +21,16 @@ public sealed class WorkerOptions
     /// copied to <see cref="ModelPath"/> at start unless a package is already there. Null: <see cref="ModelPath"/> is local.
     /// </summary>
     public Uri? ModelSourceUri { get; set; }
+
+    /// <summary>
+    /// <c>Model:Name</c>: the name the deployment serves the model by, one of its served models. The worker drains that
+    /// model's work queue (in a data folder; on Azure the queue is <c>ServiceBus:QueueName</c>, set per model by infra)
+    /// and names every output with it. Null: the package folder's name.
+    /// </summary>
+    public string? ModelName { get; set; }
+
+    /// <summary>The served name: <see cref="ModelName"/>, or the package folder's name.</summary>
+    public string ServedName => ModelName ?? Path.GetFileName(Path.GetFullPath(ModelPath).TrimEnd(Path.DirectorySeparatorChar));
 
     /// <summary>
     /// After SIGTERM: seconds the shards in flight may run on (finished requests are checkpointed as they end)
@@ -71,6 +82,7 @@ public sealed class WorkerOptions
     /// <summary>The engine chain's options from these settings.</summary>
     public EngineWorkerOptions EngineWorker() => new()
     {
+        ModelName = ServedName,
         Pump = new ShardPumpOptions { MaxConcurrentShards = MaxConcurrentShards, PollInterval = TimeSpan.FromMilliseconds(PollIntervalMs) },
         PrefetchCapacities = PrefetchCapacities,
         Defaults = Defaults,
@@ -85,6 +97,8 @@ public sealed class WorkerOptions
     public void Validate()
     {
         if (string.IsNullOrWhiteSpace(ModelPath)) throw new ArgumentException("Model:Path is required", nameof(ModelPath));
+        if (!ServedModels.IsValidName(ServedName))
+            throw new ArgumentException($"Model:Name \"{ServedName}\" (the package folder's name unless set) {ServedModels.NameRule}", nameof(ModelName));
         ArgumentOutOfRangeException.ThrowIfNegative(DrainSeconds, nameof(DrainSeconds));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxConcurrentShards, 1, nameof(MaxConcurrentShards));
         ArgumentOutOfRangeException.ThrowIfLessThan(PrefetchCapacities, 1, nameof(PrefetchCapacities));

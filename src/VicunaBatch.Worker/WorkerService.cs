@@ -64,9 +64,9 @@ public sealed class WorkerService(
         worker.Host.StepCompleted += metrics.OnStep;
         worker.Executor.Generated += metrics.OnGenerated;
         health.NumRequestsInFlight = () => worker.Host.NumInFlight;
-        health.Ready(model.Name);
-        logger.LogInformation("worker ready: model {Model}, {NumSlots} KV slots, up to {MaxShards} shards held",
-            model.Name, model.Engine.NumSlots, options.MaxConcurrentShards);
+        health.Ready(options.ServedName);
+        logger.LogInformation("worker ready: model {Model} ({ModelPath}), {NumSlots} KV slots, up to {MaxShards} shards held",
+            options.ServedName, options.ModelPath, model.Engine.NumSlots, options.MaxConcurrentShards);
 
         using var drain = new CancellationTokenSource();
         using var onStop = stoppingToken.Register(() =>

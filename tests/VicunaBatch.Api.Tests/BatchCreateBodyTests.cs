@@ -76,6 +76,24 @@ public sealed class BatchCreateBodyTests(ProbeServerFixture server)
         Assert.True(error.GetProperty("param").GetString() == "input_file_id", why);
     }
 
+    /// <summary>Issue 23: <c>output_expires_after</c> as OpenAI's <c>{"anchor": "created_at", "seconds": 3600..2592000}</c>.</summary>
+    [Theory]
+    [InlineData("\"1h\"", "output_expires_after")]
+    [InlineData("{\"seconds\":3600}", "output_expires_after.anchor")]
+    [InlineData("{\"anchor\":\"last_active_at\",\"seconds\":3600}", "output_expires_after.anchor")]
+    [InlineData("{\"anchor\":7,\"seconds\":3600}", "output_expires_after.anchor")]
+    [InlineData("{\"anchor\":\"created_at\"}", "output_expires_after.seconds")]
+    [InlineData("{\"anchor\":\"created_at\",\"seconds\":\"3600\"}", "output_expires_after.seconds")]
+    [InlineData("{\"anchor\":\"created_at\",\"seconds\":3600.5}", "output_expires_after.seconds")]
+    [InlineData("{\"anchor\":\"created_at\",\"seconds\":3599}", "output_expires_after.seconds")]
+    [InlineData("{\"anchor\":\"created_at\",\"seconds\":2592001}", "output_expires_after.seconds")]
+    public async Task CreateBatch_outputExpiresAfterNotOpenAis_is400NamingTheField(string policy, string param)
+    {
+        var error = await RefusedAsync($$"""{"input_file_id":"{{NoSuchFile}}","endpoint":"/v1/chat/completions","completion_window":"24h","output_expires_after":{{policy}}}""");
+
+        Assert.Equal(param, error.GetProperty("param").GetString());
+    }
+
     /// <summary>Posts the body, expects a 400 in OpenAI's shape and the blob store as it was; returns the error.</summary>
     private async Task<System.Text.Json.JsonElement> RefusedAsync(string body)
     {

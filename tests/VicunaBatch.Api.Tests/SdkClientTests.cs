@@ -94,6 +94,93 @@ public sealed class SdkClientTests(ServerFixture server)
         Assert.Contains("\"maxLength\"", lines["unsupported"].GetProperty("message").GetString());
     }
 
+    /// <summary>Issue 23: <c>sdk/files.mjs</c> runs the Files methods through the SDK unchanged — upload with
+    /// <c>expires_after</c>, <c>files.list</c> with its auto-pagination, <c>files.delete</c>, a batch with
+    /// <c>output_expires_after</c> — and each answer has the shape and values OpenAI's would.</summary>
+    [Fact]
+    public async Task OpenAiNodeSdk_filesListDeleteAndExpiry_workAsAgainstOpenAi()
+    {
+        await EnsureSdkAsync();
+        var input = Path.Combine(server.DataPath, "sdk-files.jsonl");
+        await File.WriteAllTextAsync(input, Api.ChatLines("sdk-f-1", "sdk-f-2"));
+
+        var run = await RunAsync("node", ["files.mjs", input], new()
+        {
+            ["OPENAI_BASE_URL"] = new Uri(server.BaseAddress, "v1").ToString(),
+            ["OPENAI_API_KEY"] = ServerFixture.Keys[10],
+        }, TimeSpan.FromSeconds(90));
+
+        Assert.True(run.ExitCode == 0, $"node files.mjs failed ({run.ExitCode}): {run.Error}\n{run.Output}");
+        var result = JsonDocument.Parse(run.Output.Trim().Split('\n')[^1]).RootElement;
+        var uploaded = result.GetProperty("uploaded").EnumerateArray().ToList();
+        Assert.Equal([3600L, 7200L, 10800L], uploaded.Select(f => f.GetProperty("expires_at").GetInt64() - f.GetProperty("created_at").GetInt64()));
+        var ids = uploaded.Select(f => f.GetProperty("id").GetString()!).ToList();
+        var newestFirst = Enumerable.Reverse(ids).ToList();
+        Assert.Equal(newestFirst[..2], Strings(result.GetProperty("first_page").GetProperty("ids")));
+        Assert.True(result.GetProperty("first_page").GetProperty("has_more").GetBoolean());
+        Assert.Equal(newestFirst, Strings(result.GetProperty("listed"))); // for await: pages of 2, then of 1
+        Assert.Equal(ids, Strings(result.GetProperty("ascending"))); // pages of 1, oldest first
+
+        var batch = result.GetProperty("batch");
+        Assert.Equal("completed", batch.GetProperty("status").GetString());
+        var output = result.GetProperty("output");
+        Assert.Equal("batch_output", output.GetProperty("purpose").GetString());
+        Assert.Equal(output.GetProperty("created_at").GetInt64() + 7200, output.GetProperty("expires_at").GetInt64());
+
+        Assert.Equal($$"""{"id":"{{ids[1]}}","object":"file","deleted":true}""", result.GetProperty("deleted").GetRawText());
+        Assert.Equal(404, result.GetProperty("retrieve_deleted").GetProperty("status").GetInt32());
+        Assert.Equal(404, result.GetProperty("delete_again").GetProperty("status").GetInt32());
+        Assert.Equal(
+            new[] { ids[0], ids[2], batch.GetProperty("output_file_id").GetString()!, batch.GetProperty("error_file_id").GetString()! }.Order(),
+            Strings(result.GetProperty("after_delete")).Order());
+        Assert.Equal(400, result.GetProperty("too_short").GetProperty("status").GetInt32());
+        Assert.Equal("expires_after.seconds", result.GetProperty("too_short").GetProperty("param").GetString());
+    }
+
+    private static List<string> Strings(JsonElement array) => array.EnumerateArray().Select(e => e.GetString()!).ToList();
+
+    /// <summary>
+    /// Issue 23: <c>sdk/models.mjs</c> runs the SDK's Models methods against a serve of two models, then a batch whose
+    /// lines name the second (it runs there: its outputs and the batch name it) and one naming a model nobody serves
+    /// (failed, <c>model_not_found</c>).
+    /// </summary>
+    [Fact]
+    public async Task OpenAiNodeSdk_modelsAndABatchPerModel_listsBothAndRunsEachBatchOnItsModel()
+    {
+        await EnsureSdkAsync();
+        var second = Path.Combine(server.DataPath, "sdk-second-model.jsonl");
+        var unknown = Path.Combine(server.DataPath, "sdk-unknown-model.jsonl");
+        await File.WriteAllTextAsync(second, WithModel(Api.ChatLines("m-1", "m-2", "m-3"), ServerFixture.SecondModel));
+        await File.WriteAllTextAsync(unknown, WithModel(Api.ChatLines("u-1"), "gpt-4o-mini"));
+
+        var run = await RunAsync("node", ["models.mjs", second, unknown], new()
+        {
+            ["OPENAI_BASE_URL"] = new Uri(server.BaseAddress, "v1").ToString(),
+            ["OPENAI_API_KEY"] = ServerFixture.Keys[9],
+        }, TimeSpan.FromSeconds(90));
+
+        Assert.True(run.ExitCode == 0, $"node models.mjs failed ({run.ExitCode}): {run.Error}\n{run.Output}");
+        var result = JsonDocument.Parse(run.Output.Trim().Split('\n')[^1]).RootElement;
+        string[] served = ["tiny", ServerFixture.SecondModel];
+        Assert.Equal(served, result.GetProperty("listed").EnumerateArray().Select(m => m.GetProperty("id").GetString()));
+        Assert.All(result.GetProperty("listed").EnumerateArray(), m => Assert.Equal("model", m.GetProperty("object").GetString()));
+        Assert.Equal(served, result.GetProperty("retrieved").EnumerateArray().Select(m => m.GetString()));
+        Assert.Equal((404, "model_not_found", "NotFoundError"), Failure(result.GetProperty("missing")));
+        Assert.Equal((403, "permission_denied", "PermissionDeniedError"), Failure(result.GetProperty("delete")));
+        var batch = result.GetProperty("batch");
+        Assert.Equal(("completed", ServerFixture.SecondModel), (batch.GetProperty("status").GetString(), batch.GetProperty("model").GetString()));
+        Assert.Equal(Enumerable.Repeat(ServerFixture.SecondModel, 3), batch.GetProperty("output_models").EnumerateArray().Select(m => m.GetString()));
+        var failed = result.GetProperty("unknown");
+        Assert.Equal(("failed", "gpt-4o-mini"), (failed.GetProperty("status").GetString(), failed.GetProperty("model").GetString()));
+        var error = Assert.Single(failed.GetProperty("errors").EnumerateArray());
+        Assert.Equal(("model_not_found", "body.model", 1), (error.GetProperty("code").GetString(), error.GetProperty("param").GetString(), error.GetProperty("line").GetInt32()));
+    }
+
+    private static string WithModel(string lines, string model) => lines.Replace("\"body\":{", $"\"body\":{{\"model\":\"{model}\",");
+
+    private static (int, string?, string?) Failure(JsonElement failure) =>
+        (failure.GetProperty("status").GetInt32(), failure.GetProperty("code").GetString(), failure.GetProperty("name").GetString());
+
     private static async Task EnsureSdkAsync()
     {
         if (Directory.Exists(Path.Combine(SdkFolder, "node_modules", "openai"))) return;

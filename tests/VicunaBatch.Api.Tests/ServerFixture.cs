@@ -19,10 +19,19 @@ namespace VicunaBatch.Api.Tests;
 public class ServerFixture : IAsyncLifetime
 {
     /// <summary>Keys the server accepts; tests that need an empty tenant use a key no other test uses.</summary>
-    public static readonly string[] Keys = ["key-tenant-a-0001", "key-tenant-b-0002", "key-tenant-c-0003", "key-tenant-d-0004", "key-tenant-e-0005", "key-tenant-f-0006", "key-tenant-g-0007", "key-tenant-h-0008", "key-tenant-i-0009"];
+    public static readonly string[] Keys = ["key-tenant-a-0001", "key-tenant-b-0002", "key-tenant-c-0003", "key-tenant-d-0004", "key-tenant-e-0005", "key-tenant-f-0006", "key-tenant-g-0007", "key-tenant-h-0008", "key-tenant-i-0009", "key-tenant-j-0010", "key-tenant-k-0011", "key-tenant-l-0012"];
 
     /// <summary>Tenants of the load test alone, so its batches never show up in other tests' listings.</summary>
     public static readonly string[] LoadKeys = ["key-load-tenant-01", "key-load-tenant-02", "key-load-tenant-03", "key-load-tenant-04"];
+
+    /// <summary>
+    /// The models served: the embedded tiny model by its package's name (the default), and the same package again as
+    /// <see cref="SecondModel"/>, an engine of its own.
+    /// </summary>
+    public static readonly IReadOnlyList<ModelChoice> Models =
+        [ModelChoice.Of(Path.Combine(Checkout.Root, "models", "tiny")), new(SecondModel, Path.Combine(Checkout.Root, "models", "tiny"))];
+
+    public const string SecondModel = "tiny-second";
 
     private WebApplication? _app;
 
@@ -37,7 +46,7 @@ public class ServerFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var settings = Configure(new ServeSettings(0, Path.Combine(Checkout.Root, "models", "tiny"), DataPath, [.. Keys, .. LoadKeys])
+        var settings = Configure(new ServeSettings(0, Models, DataPath, [.. Keys, .. LoadKeys])
         {
             Defaults = new Execution.RequestDefaults { MaxTokens = 8 },
         });

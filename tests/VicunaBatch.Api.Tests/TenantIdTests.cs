@@ -43,7 +43,7 @@ public sealed class TenantIdTests : IAsyncLifetime
 
     private async Task<WebApplication> StartAsync(string data, params string[] keys)
     {
-        var app = ServeHost.Build(new ServeSettings(0, Path.Combine(Checkout.Root, "models", "tiny"), data, keys)
+        var app = ServeHost.Build(new ServeSettings(0, [ModelChoice.Of(Path.Combine(Checkout.Root, "models", "tiny"))], data, keys)
         {
             Defaults = new Execution.RequestDefaults { MaxTokens = 4 },
         }, ["--Logging:LogLevel:Default=Warning"]);

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using VicunaBatch.Core.Batches;
 using VicunaBatch.Core.Files;
 using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Services;
 using VicunaBatch.Local;
@@ -25,7 +26,7 @@ public sealed class TenantMigrationTests : IDisposable
         var ids = new TenantIds(options.TenantKey);
         var jobs = new BlobJobStore(blobs);
         var queue = new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = Path.Combine(_root, "queue.db") }, TimeProvider.System);
-        var batches = new TenantBatches(blobs, jobs, new JobSubmitter(blobs, jobs, queue, new InputOptions(), TimeProvider.System), TimeProvider.System);
+        var batches = new TenantBatches(blobs, jobs, new JobSubmitter(blobs, jobs, new SharedWorkQueue(queue), new ServedModels(["tiny"]), new InputOptions(), TimeProvider.System), TimeProvider.System);
         var migration = new TenantMigration(options, ids, new TenantRename(blobs, batches, new FileCatalog(blobs, TimeProvider.System)),
             NullLogger<TenantMigration>.Instance);
 

@@ -31,6 +31,7 @@ public sealed class AzureJobFlowTests(AzuriteFixture azurite) : IAsyncLifetime
         "{\"custom_id\":\"a\",\"prompt\":\"dup\"}\n" +
         "{\"custom_id\":\"d\",\"prompt\":\"four\"}\n";
 
+    private static readonly ServedModels Models = new(["echo-model"]);
     private readonly ManualTimeProvider _time = new(Start);
     private readonly InputOptions _input = new() { RequestsPerShard = 2 };
     private readonly FakeServiceBus _bus = new(TimeSpan.FromMinutes(5)) { MaxDeliveryCount = 5 }; // as infra
@@ -66,7 +67,7 @@ public sealed class AzureJobFlowTests(AzuriteFixture azurite) : IAsyncLifetime
     private async Task<BatchJob> SubmitAsync(IWorkQueue queue, string jobId, string input, WebhookSettings? webhook = null)
     {
         await _blobs.PutBytesAsync("files/file-1/content.jsonl", Encoding.UTF8.GetBytes(input), BlobCondition.None);
-        return await new JobSubmitter(_blobs, _jobs, queue, _input, _time).SubmitAsync(
+        return await new JobSubmitter(_blobs, _jobs, new SharedWorkQueue(queue), Models, _input, _time).SubmitAsync(
             new JobSubmission("files/file-1/content.jsonl") { JobId = jobId, Webhook = webhook });
     }
 
@@ -111,7 +112,7 @@ public sealed class AzureJobFlowTests(AzuriteFixture azurite) : IAsyncLifetime
         var queue = new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = Path.Combine(folder.Path, "queue.db") }, _time);
         var jobs = new BlobJobStore(blobs);
         await blobs.PutBytesAsync("files/file-1/content.jsonl", Encoding.UTF8.GetBytes(input), BlobCondition.None);
-        await new JobSubmitter(blobs, jobs, queue, _input, _time).SubmitAsync(new JobSubmission("files/file-1/content.jsonl") { JobId = jobId });
+        await new JobSubmitter(blobs, jobs, new SharedWorkQueue(queue), Models, _input, _time).SubmitAsync(new JobSubmission("files/file-1/content.jsonl") { JobId = jobId });
         var processor = new ShardProcessor(blobs, checkpoints, queue, jobs, new EchoExecutor(Start), _input,
             new ShardProcessorOptions { LockRenewalInterval = TimeSpan.Zero }, _time);
         IReadOnlyList<ReceivedMessage> messages;

@@ -62,7 +62,7 @@ public sealed class AzureTransportExtensionsTests(AzuriteFixture azurite)
         await using var services = Build(FunctionAppSettings);
 
         var queues = services.GetRequiredService<ControlPlaneQueues>();
-        var workQueue = services.GetRequiredService<IWorkQueue>();
+        var workQueue = services.GetRequiredService<IWorkQueues>().Of("any-model");
         var blobs = services.GetRequiredService<global::Azure.Storage.Blobs.BlobServiceClient>();
 
         Assert.IsType<AzureBlobStore>(services.GetRequiredService<IBlobStore>());
@@ -99,11 +99,11 @@ public sealed class AzureTransportExtensionsTests(AzuriteFixture azurite)
     }
 
     [Fact]
-    public void WorkQueue_serviceBusNotConfigured_failsOnResolveNamingTheSetting()
+    public async Task WorkQueue_serviceBusNotConfigured_failsOnResolveNamingTheSetting()
     {
-        using var services = Build(With(("ServiceBus:fullyQualifiedNamespace", null)));
+        await using var services = Build(With(("ServiceBus:fullyQualifiedNamespace", null)));
 
-        var e = Assert.Throws<InvalidOperationException>(() => services.GetRequiredService<IWorkQueue>());
+        var e = Assert.Throws<InvalidOperationException>(() => services.GetRequiredService<IWorkQueues>().Of("any-model"));
 
         Assert.Contains("ServiceBus__fullyQualifiedNamespace", e.Message);
         Assert.NotNull(services.GetRequiredService<ControlPlaneQueues>()); // the control plane does not need it

@@ -119,7 +119,7 @@ public sealed class BadInputTests : IDisposable
     }
 
     private Task<LocalRunSummary> RunAsync(string input, CancellationToken cancellationToken = default) =>
-        new LocalJobRun(new LocalRunSettings(input, ModelOptions.DefaultModelPath, _folder.Out, new RequestDefaults { MaxTokens = 2 },
+        new LocalJobRun(new LocalRunSettings(input, ModelChoice.Default, _folder.Out, new RequestDefaults { MaxTokens = 2 },
             new EngineOptions { NumThreads = 1 }, Workers: 2, Input: new InputOptions()), TimeProvider.System)
             .RunAsync(cancellationToken: cancellationToken);
 

@@ -37,7 +37,7 @@ public sealed class PipelineRunTests : IDisposable
     }
 
     private LocalPipelineSettings Settings(string definition) => new(
-        definition, Docs, _folder.Out, ModelOptions.DefaultModelPath, new EngineOptions { MaxSequenceLength = 192 }, Workers: 2);
+        definition, Docs, _folder.Out, ModelChoice.Default, new EngineOptions { MaxSequenceLength = 192 }, Workers: 2);
 
     private void WriteDoc(string name, string text) => WriteDoc(name, Encoding.UTF8.GetBytes(text));
 
@@ -234,7 +234,7 @@ public sealed class PipelineRunTests : IDisposable
         {
             "workers" => Settings(definition) with { Workers = 0 },
             "engine" => Settings(definition) with { Engine = new EngineOptions { MaxBatchSize = 0 } },
-            _ => Settings(definition) with { ModelPath = Path.Combine(_folder.Root, "no-model") },
+            _ => Settings(definition) with { Model = ModelChoice.Of(Path.Combine(_folder.Root, "no-model")) },
         };
 
         var e = await Assert.ThrowsAnyAsync<Exception>(() => new LocalPipelineRun(settings, TimeProvider.System).RunAsync());

@@ -219,12 +219,49 @@ public sealed class RunCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Run_modelGivenAName_namesItInEveryOutputAndTheJob()
+    {
+        var input = _folder.WriteInput("named.jsonl", [ChatLine("a", "house-model"), ChatLine("b", null)]);
+
+        var result = await CliProcess.RunAsync(_folder.Root, RunTimeout, "run", input, "--out", _folder.Out, "--max-tokens", "2",
+            "--model", $"house-model={Path.Combine(Checkout.Root, "models", "tiny")}");
+
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Equal(["house-model", "house-model"], RunFolder.ReadJsonLines(_folder.OutputPath)
+            .Select(l => l.GetProperty("response").GetProperty("body").GetProperty("model").GetString()));
+        Assert.Equal("house-model", JsonDocument.Parse(File.ReadAllText(_folder.JobPath)).RootElement.GetProperty("model").GetString());
+    }
+
+    [Fact]
+    public async Task Run_linesNamingAModelNotServed_failTheJobWithModelNotFound()
+    {
+        var input = _folder.WriteInput("other.jsonl", [ChatLine("a", null), ChatLine("b", "gpt-4o-mini")]);
+
+        var result = await CliProcess.RunAsync(_folder.Root, RunTimeout, "run", input, "--out", _folder.Out, "--max-tokens", "2");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("model_not_found: the model 'gpt-4o-mini' is not served here (served: tiny)", result.Stdout);
+        var job = JsonDocument.Parse(File.ReadAllText(_folder.JobPath)).RootElement;
+        Assert.Equal("failed", job.GetProperty("status").GetString());
+        Assert.Equal(2, job.GetProperty("errors").GetProperty("data")[0].GetProperty("line").GetInt32());
+        Assert.Empty(RunFolder.ReadJsonLines(_folder.OutputPath));
+    }
+
+    private static string ChatLine(string customId, string? model) => JsonSerializer.Serialize(new Dictionary<string, object>
+    {
+        ["custom_id"] = customId, ["method"] = "POST", ["url"] = "/v1/chat/completions",
+        ["body"] = model is null
+            ? new Dictionary<string, object> { ["messages"] = new[] { new { role = "user", content = "hi" } } }
+            : new Dictionary<string, object> { ["model"] = model, ["messages"] = new[] { new { role = "user", content = "hi" } } },
+    });
+
+    [Fact]
     public async Task Run_outHoldingAnUnfinishedJob_isRefusedBeforeThisJobIsSubmitted()
     {
         // the state an interrupted run of another file leaves: its job in progress, its shard still queued
         var other = _folder.WriteInput("other.txt", ["Hello", "World"]);
         var stateDir = Path.Combine(_folder.Out, ".state");
-        await using var parts = OneMachine.Build(stateDir, new InputOptions(), TimeProvider.System);
+        await using var parts = OneMachine.Build(stateDir, new InputOptions(), [ModelChoice.Default.Name], TimeProvider.System);
         await using (var input = File.OpenRead(other))
         {
             await parts.GetRequiredService<IBlobStore>().PutAsync("inputs/batch_other.txt", input, BlobCondition.IfNotExists);
@@ -240,7 +277,7 @@ public sealed class RunCommandTests : IDisposable
             $"vicuna-batch: {_folder.Out} holds job batch_other, which has not ended: run its command again to finish it, or give this one another --out",
             result.Stderr.Trim());
         Assert.Equal(["batch_other.txt"], Directory.GetFiles(Path.Combine(stateDir, "blobs", "inputs")).Select(Path.GetFileName));
-        Assert.Equal(1, await ((SqliteWorkQueue)parts.GetRequiredService<IWorkQueue>()).CountAsync()); // the other job's shard, untouched
+        Assert.Equal(1, await ((SqliteWorkQueue)parts.GetRequiredService<LocalWorkQueues>().Of(ModelChoice.Default.Name)).CountAsync()); // the other job's shard, untouched
     }
 
     [Fact]
@@ -278,7 +315,7 @@ public sealed class RunCommandTests : IDisposable
 
     private LocalRunSettings Settings(string input, int maxTokens = 256) => new(
         input,
-        ModelOptions.DefaultModelPath,
+        ModelChoice.Default,
         _folder.Out,
         new RequestDefaults { MaxTokens = maxTokens },
         new EngineOptions(),

@@ -28,7 +28,7 @@ public sealed class ServePipelinesTests : IDisposable
             """);
         File.WriteAllText(Path.Combine(pipelines, "broken.json"), """{"name":"broken"}"""); // logged and skipped
 
-        var settings = new ServeSettings(0, ModelOptions.DefaultModelPath, Path.Combine(_folder.Root, "data"), ["key-serve-pipelines"])
+        var settings = new ServeSettings(0, [ModelChoice.Default], Path.Combine(_folder.Root, "data"), ["key-serve-pipelines"])
         {
             Engine = new EngineOptions { MaxSequenceLength = 192 },
             PipelinesPath = pipelines,

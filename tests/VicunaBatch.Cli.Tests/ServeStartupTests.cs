@@ -10,6 +10,7 @@ public sealed class ServeStartupTests : IDisposable
 {
     private const string ApiKey = "vb-test-key-startup-3c9e";
     private const int NumFolders = 300;
+    private static readonly string TinyModel = Path.Combine(Testing.Checkout.Root, "models", "tiny");
     private readonly RunFolder _folder = new();
 
     public void Dispose() => _folder.Dispose();
@@ -43,6 +44,35 @@ public sealed class ServeStartupTests : IDisposable
         Assert.Equal(2, await serve.WaitForExitAsync(TimeSpan.FromSeconds(60)));
         Assert.Equal(error, serve.Stderr.Trim()); // not the host's "Hosting failed to start" and a stack trace
         Assert.False(Directory.Exists(data), "serve refused for its settings made its data folder");
+    }
+
+    [Theory]
+    [InlineData(new[] { "--model", "bad name=models/tiny" }, "vicuna-batch: --model bad name=models/tiny: the name 'bad name' must be 1-64 letters, digits, '.', '_' or '-', starting and ending with a letter or digit")]
+    [InlineData(new[] { "--model", "a=models/tiny", "--model", "A=models/tiny" }, "vicuna-batch: --model: model \"a\" is named twice (names differing only in case count as one)")]
+    public async Task A_model_name_serve_cannot_serve_is_one_line_and_makes_no_data_folder(string[] options, string error)
+    {
+        var data = Path.Combine(_folder.Root, "data");
+        using var serve = CliProcess.Start(_folder.Root, ["serve", "--data", data, "--api-key", ApiKey, .. options]);
+
+        Assert.Equal(2, await serve.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal(error, serve.Stderr.Trim());
+        Assert.False(Directory.Exists(data), "serve refused for its models made its data folder");
+    }
+
+    [Fact]
+    public async Task A_second_model_that_cannot_start_stops_serve_naming_it_before_it_listens()
+    {
+        var broken = Path.Combine(_folder.Root, "broken-model");
+        Directory.CreateDirectory(broken);
+        foreach (var file in Directory.GetFiles(TinyModel)) File.Copy(file, Path.Combine(broken, Path.GetFileName(file)));
+        File.WriteAllText(Path.Combine(broken, "model.onnx"), "not an onnx graph");
+
+        using var serve = CliProcess.Start(_folder.Root, ["serve", "--port", "0", "--data", Path.Combine(_folder.Root, "data"), "--api-key", ApiKey,
+            "--model", $"first={TinyModel}", "--model", $"second={broken}"]);
+
+        Assert.Equal(2, await serve.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.StartsWith($"vicuna-batch: model 'second' ({broken}) could not start beside 'first': ", serve.Stderr.Trim().Split('\n')[^1]);
+        Assert.DoesNotContain("listening", serve.Stdout);
     }
 
     [Fact]

@@ -74,7 +74,7 @@ public class JobStateMachineTests
 
         var json = JsonSerializer.Serialize(job, JobsJson.Options);
 
-        Assert.Equal("""{"id":"batch_1","object":"batch","endpoint":"/v1/completions","errors":null,"input_file_id":"in.jsonl","completion_window":"24h","status":"validating","output_file_id":null,"error_file_id":null,"created_at":1699999000,"in_progress_at":null,"expires_at":null,"finalizing_at":null,"completed_at":null,"failed_at":null,"expired_at":null,"cancelling_at":null,"cancelled_at":null,"request_counts":{"total":3,"completed":2,"failed":1},"usage":{"input_tokens":0,"output_tokens":0,"total_tokens":0},"metadata":null,"progress":null,"webhook":null}""", json);
+        Assert.Equal("""{"id":"batch_1","object":"batch","endpoint":"/v1/completions","model":null,"errors":null,"input_file_id":"in.jsonl","completion_window":"24h","status":"validating","output_file_id":null,"error_file_id":null,"created_at":1699999000,"in_progress_at":null,"expires_at":null,"finalizing_at":null,"completed_at":null,"failed_at":null,"expired_at":null,"cancelling_at":null,"cancelled_at":null,"request_counts":{"total":3,"completed":2,"failed":1},"usage":{"input_tokens":0,"output_tokens":0,"total_tokens":0},"metadata":null,"progress":null,"webhook":null}""", json);
         var back = JsonSerializer.Deserialize<BatchJob>(json, JobsJson.Options)!;
         Assert.Equal(json, JsonSerializer.Serialize(back, JobsJson.Options));
     }

@@ -17,11 +17,14 @@ namespace VicunaBatch.Execution.Tests;
 /// </summary>
 internal sealed class ExecutionFolder : IDisposable
 {
+    /// <summary>The one model this folder's jobs name.</summary>
+    public const string Model = "tiny";
+
     private readonly string _path = Path.Combine(Path.GetTempPath(), "vicuna-execution-tests", Guid.NewGuid().ToString("N"));
 
     public ExecutionFolder()
     {
-        Services = new ServiceCollection().AddLocalTransport(_path).AddVicunaBatchCore(core => core.Input = Input).AddShardPorts().BuildServiceProvider();
+        Services = new ServiceCollection().AddLocalTransport(_path).AddVicunaBatchCore(core => { core.Input = Input; core.Models = [Model]; }).AddShardPorts(Model).BuildServiceProvider();
         Ports = Services.GetRequiredService<ShardPorts>();
     }
 

@@ -76,6 +76,40 @@ public sealed class ApiFunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ModelRoutes_answerTheServedModels_andABatchRunsOnTheModelItsLinesName()
+    {
+        var (listed, list) = await _rig.HttpAsync((f, r) => f.ListModelsAsync(r), "GET", "/v1/models", FunctionsRig.KeyA);
+        var (got, model) = await _rig.HttpAsync((f, r) => f.GetModelAsync(r, FunctionsRig.OtherModel), "GET", $"/v1/models/{FunctionsRig.OtherModel}", FunctionsRig.KeyA);
+        var (missing, notFound) = await _rig.HttpAsync((f, r) => f.GetModelAsync(r, "gpt-4o"), "GET", "/v1/models/gpt-4o", FunctionsRig.KeyA);
+        var (deleted, refused) = await _rig.HttpAsync((f, r) => f.DeleteModelAsync(r, FunctionsRig.Model), "DELETE", $"/v1/models/{FunctionsRig.Model}", FunctionsRig.KeyA);
+        var (anonymous, _) = await _rig.HttpAsync((f, r) => f.ListModelsAsync(r), "GET", "/v1/models", null);
+
+        Assert.Equal((200, 200, 404, 403, 401), (listed, got, missing, deleted, anonymous));
+        Assert.Equal([FunctionsRig.Model, FunctionsRig.OtherModel], list.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()));
+        Assert.Equal(("model", FunctionsRig.OtherModel), (model.GetProperty("object").GetString(), model.GetProperty("id").GetString()));
+        Assert.Equal("model_not_found", notFound.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal("permission_denied", refused.GetProperty("error").GetProperty("code").GetString());
+
+        var other = await CreateBatchAsync(Lines.Replace("\"body\":{", $"\"body\":{{\"model\":\"{FunctionsRig.OtherModel}\","));
+        var unknown = await CreateBatchAsync(Lines.Replace("\"body\":{", "\"body\":{\"model\":\"gpt-4o\","));
+
+        Assert.Equal(("in_progress", FunctionsRig.OtherModel), (other.GetProperty("status").GetString(), other.GetProperty("model").GetString()));
+        Assert.Equal(("failed", "gpt-4o"), (unknown.GetProperty("status").GetString(), unknown.GetProperty("model").GetString()));
+        var error = unknown.GetProperty("errors").GetProperty("data")[0];
+        Assert.Equal(("model_not_found", 1), (error.GetProperty("code").GetString(), error.GetProperty("line").GetInt32()));
+        Assert.Equal(1, await _rig.Shards.CountAsync()); // the batch of the model served has its shard; the other none
+    }
+
+    private async Task<JsonElement> CreateBatchAsync(string lines)
+    {
+        var (_, file) = await _rig.HttpAsync((f, r) => f.UploadFileAsync(r), "POST", "/v1/files", FunctionsRig.KeyA, FileForm(lines));
+        var (status, batch) = await _rig.HttpAsync((f, r) => f.CreateBatchAsync(r), "POST", "/v1/batches", FunctionsRig.KeyA,
+            Json(new { input_file_id = file.GetProperty("id").GetString(), endpoint = "/v1/chat/completions", completion_window = "24h" }));
+        Assert.Equal(200, status);
+        return batch;
+    }
+
+    [Fact]
     public async Task Blobs_of_tenants_with_unkeyed_ids_move_to_the_keyed_ids_before_the_first_request_is_answered()
     {
         // tests/data/unkeyed-tenants (written by serve before tenant ids were keyed) in this app's containers, as an
@@ -148,8 +182,9 @@ public sealed class ApiFunctionsTests(AzuriteFixture azurite) : IAsyncLifetime
 
         Assert.All(triggers, t => Assert.Equal(AuthorizationLevel.Anonymous, t.AuthLevel));
         Assert.Equal(
-            ["get v1/batches", "get v1/batches/{batchId}", "get v1/files/{fileId}", "get v1/files/{fileId}/content",
-             "post v1/batches", "post v1/batches/validate", "post v1/batches/{batchId}/cancel", "post v1/files"],
+            ["delete v1/files/{fileId}", "delete v1/models/{modelId}", "get v1/batches", "get v1/batches/{batchId}", "get v1/files", "get v1/files/{fileId}",
+             "get v1/files/{fileId}/content", "get v1/models", "get v1/models/{modelId}", "post v1/batches", "post v1/batches/validate",
+             "post v1/batches/{batchId}/cancel", "post v1/files"],
             triggers.Select(t => $"{string.Join(',', t.Methods!)} {t.Route}").Order(StringComparer.Ordinal));
     }
 }

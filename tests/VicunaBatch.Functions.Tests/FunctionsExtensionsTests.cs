@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Ports;
 
 namespace VicunaBatch.Functions.Tests;
@@ -16,6 +17,8 @@ public sealed class FunctionsExtensionsTests
         ["Storage:blobServiceUri"] = "https://acct.blob.core.windows.net", ["Storage:queueServiceUri"] = "https://acct.queue.core.windows.net",
         ["ServiceBus:fullyQualifiedNamespace"] = "ns.servicebus.windows.net",
         ["Api:Keys"] = "key-one-0001,key-two-0002",
+        ["Models:Served"] = "vicuna-13b,vicuna-7b",
+        ["ServiceBus:ModelQueuePrefix"] = "work-",
         ["Api:TenantKey"] = Convert.ToHexStringLower(new byte[32]),
         ["Webhooks:SigningSecret"] = "whsec_" + Convert.ToBase64String(new byte[32]),
     };
@@ -79,11 +82,13 @@ public sealed class FunctionsExtensionsTests
         var services = new ServiceCollection().AddLogging().AddVicunaBatchFunctions(Configuration(settings));
         await using var provider = services.BuildServiceProvider();
 
-        foreach (var type in new[] { typeof(ApiFunctions), typeof(FinalizerFunction), typeof(DelivererFunction), typeof(SweepFunction), typeof(InboxFunction) })
+        foreach (var type in new[] { typeof(ApiFunctions), typeof(FinalizerFunction), typeof(DelivererFunction), typeof(SweepFunction), typeof(FileSweepFunction), typeof(InboxFunction) })
             Assert.NotNull(ActivatorUtilities.CreateInstance(provider, type));
         Assert.Equal("done-events", provider.GetRequiredService<Azure.ControlPlaneQueues>().ShardDone.Name);
         Assert.Equal(16, provider.GetRequiredService<InputOptions>().RequestsPerShard);
-        Assert.IsType<Azure.ServiceBusWorkQueue>(provider.GetRequiredService<IWorkQueue>()); // the Api sends shards to Service Bus
+        var queues = Assert.IsType<Azure.ServiceBusWorkQueues>(provider.GetRequiredService<IWorkQueues>()); // the Api sends shards to Service Bus
+        Assert.Equal(["work-vicuna-13b", "work-vicuna-7b"], new[] { "vicuna-13b", "vicuna-7b" }.Select(queues.QueueNameOf)); // a queue per model
+        Assert.Equal(["vicuna-13b", "vicuna-7b"], provider.GetRequiredService<ServedModels>().Names);
     }
 
     [Fact]

@@ -29,6 +29,9 @@ internal sealed class FunctionsRig : IAsyncDisposable
     public const string KeyA = "key-functions-tenant-a";
     public const string KeyB = "key-functions-tenant-b";
 
+    /// <summary>The deployment's models (<c>Models__Served</c>), the default first.</summary>
+    public const string Model = "tiny", OtherModel = "tiny-2";
+
     private readonly AzuriteFixture _azurite;
 
     public FunctionsRig(AzuriteFixture azurite, IDictionary<string, string?>? settings = null)
@@ -43,7 +46,7 @@ internal sealed class FunctionsRig : IAsyncDisposable
         services.AddVicunaBatchFunctions(configuration);
         Shards = new StorageWorkQueue(azurite.Queues(), azurite.UniqueName("shards"), TimeSpan.FromMinutes(5), TimeProvider.System);
         Shards.CreateIfNotExistsAsync().GetAwaiter().GetResult();
-        services.AddSingleton<IWorkQueue>(Shards);
+        services.AddSingleton<IWorkQueues>(new SharedWorkQueue(Shards)); // every model's shards: the Service Bus stand-in is a Storage queue
         Services = services.BuildServiceProvider();
         RawQueue(InboxEventsName).CreateIfNotExists(); // on Azure the infra creates it; the app only reads it
     }
@@ -75,6 +78,7 @@ internal sealed class FunctionsRig : IAsyncDisposable
             ["Storage:Queues:ShardDone"] = ShardDoneName, ["Storage:Queues:WebhookDeliveries"] = WebhooksName,
             ["Storage:Queues:InboxEvents"] = InboxEventsName,
             ["Api:Keys"] = $"{KeyA}, {KeyB}",
+            ["Models:Served"] = $"{Model}, {OtherModel}",
             ["Api:TenantKey"] = "functions-test-tenant-key-0123456789abcdef",
             ["Webhooks:SigningSecret"] = "whsec_" + Convert.ToBase64String(Encoding.UTF8.GetBytes("functions-test-signing-secret-32b")),
             ["Webhooks:AllowLoopback"] = "true",
@@ -147,7 +151,9 @@ internal sealed class FunctionsRig : IAsyncDisposable
     {
         var context = new DefaultHttpContext { RequestServices = Services };
         context.Request.Method = method;
-        context.Request.Path = path;
+        int queryAt = path.IndexOf('?');
+        context.Request.Path = queryAt < 0 ? path : path[..queryAt];
+        if (queryAt >= 0) context.Request.QueryString = new QueryString(path[queryAt..]);
         if (key is not null) context.Request.Headers.Authorization = $"Bearer {key}";
         if (content is not null)
         {

@@ -59,7 +59,7 @@ public sealed class InboxEventsTests(BicepFixture bicep)
     {
         var deployment = bicep.Main.OfType("Microsoft.Resources/deployments").Single(r => (string?)r.Resource["name"] == "inbox-events").Resource;
 
-        Assert.Contains("[resourceId('Microsoft.Resources/deployments', 'rbac')]", deployment["dependsOn"]!.AsArray().Select(d => (string)d!));
+        Assert.Contains("rbac", deployment["dependsOn"]!.AsArray().Select(d => (string)d!)); // the module's symbolic name
         Assert.Equal(TopicVariable, (string?)bicep.Main.Module("rbac").Parameters["eventGridTopicName"]!["value"]);
         Assert.Equal(QueueVariable, (string?)bicep.Main.Module("rbac").Parameters["inboxEventsQueueName"]!["value"]);
     }

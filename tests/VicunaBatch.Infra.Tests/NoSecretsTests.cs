@@ -80,7 +80,7 @@ public sealed class NoSecretsTests(BicepFixture bicep)
     public void Worker_environment_carries_no_secret()
     {
         var (workers, _) = bicep.Main.Module("workers");
-        var env = workers.Json["variables"]!["identityEnv"]!.AsArray();
+        var env = workers.Json["variables"]!["commonEnv"]!.AsArray();
         foreach (var variable in env)
         {
             var name = (string)variable!["name"]!;

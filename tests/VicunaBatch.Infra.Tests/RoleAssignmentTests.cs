@@ -37,11 +37,12 @@ public sealed partial class RoleAssignmentTests(BicepFixture bicep)
     };
 
     // principal → "role @ scope"; scope is the resource type's last segment and the parameter naming the resource
+    // (name[*]: each resource a list parameter names, the assignment being in a loop over it)
     private static readonly Dictionary<string, string[]> Expected = new()
     {
         ["function"] =
         [
-            $"{ServiceBusDataSender} @ queues(workQueueName)",
+            $"{ServiceBusDataSender} @ queues(workQueueNames[*])",
             $"{StorageBlobDataContributor} @ storageAccounts",
             $"{StorageQueueDataContributor} @ storageAccounts",
             $"{KeyVaultSecretsUser} @ vaults",
@@ -49,7 +50,7 @@ public sealed partial class RoleAssignmentTests(BicepFixture bicep)
         ],
         ["worker"] =
         [
-            $"{ServiceBusDataReceiver} @ queues(workQueueName)",
+            $"{ServiceBusDataReceiver} @ queues(workQueueNames[*])",
             $"{StorageBlobDataReader} @ containers(inputs)",
             $"{StorageBlobDataReader} @ containers(models)",
             $"{StorageBlobDataContributor} @ containers(results)",
@@ -60,7 +61,7 @@ public sealed partial class RoleAssignmentTests(BicepFixture bicep)
         ],
         ["scaler"] =
         [
-            $"{ServiceBusDataOwner} @ queues(workQueueName)",
+            $"{ServiceBusDataOwner} @ queues(workQueueNames[*])",
         ],
         ["eventGridTopic"] =
         [
@@ -175,6 +176,8 @@ public sealed partial class RoleAssignmentTests(BicepFixture bicep)
         var last = args[^1];
         var member = Regex.Match(last, @"^parameters\('\w+'\)\.(\w+)$");
         if (member.Success) return $"{type}({member.Groups[1].Value})";
+        var element = Regex.Match(last, @"^parameters\('(\w+)'\)\[copyIndex\(\)\]$"); // one assignment per element of a list
+        if (element.Success) return $"{type}({element.Groups[1].Value}[*])";
         var parameter = Regex.Match(last, @"^parameters\('(\w+)'\)$");
         return $"{type}({(parameter.Success ? parameter.Groups[1].Value : last)})";
     }

@@ -2,8 +2,8 @@ using System.Text.Json.Nodes;
 
 namespace VicunaBatch.Infra.Tests;
 
-/// <summary>The GPU worker scales 0..N on the work queue through KEDA with a managed identity, and gets time to
-/// checkpoint on SIGTERM.</summary>
+/// <summary>Each model's GPU worker app scales min..max on its own work queue through KEDA with a managed identity,
+/// and gets time to checkpoint on SIGTERM.</summary>
 [Collection(BicepCollection.Name)]
 public sealed class WorkerScalingTests(BicepFixture bicep)
 {
@@ -18,7 +18,8 @@ public sealed class WorkerScalingTests(BicepFixture bicep)
     {
         var app = WorkerApp(out _, out var parameters);
         var scale = app["properties"]!["template"]!["scale"]!;
-        Assert.Equal(0, (int)scale["minReplicas"]!);
+        Assert.Equal("[coalesce(tryGet(parameters('models')[copyIndex()], 'minReplicas'), 0)]", (string?)scale["minReplicas"]); // 0 unless the model says
+        Assert.Equal("[parameters('models')[copyIndex()].maxReplicas]", (string?)scale["maxReplicas"]);
 
         var rule = Assert.Single(scale["rules"]!.AsArray())!;
         var custom = rule["custom"]!;
@@ -28,17 +29,13 @@ public sealed class WorkerScalingTests(BicepFixture bicep)
         Assert.Contains(app["identity"]!["userAssignedIdentities"]!.AsObject(), p => p.Key.Contains("parameters('scalerIdentityId')"));
 
         var metadata = custom["metadata"]!;
-        Assert.Equal("[parameters('workQueueName')]", (string?)metadata["queueName"]);
+        Assert.Equal("[parameters('workQueueNames')[copyIndex()]]", (string?)metadata["queueName"]); // the app's own model's queue
         Assert.Equal("[parameters('serviceBusNamespaceName')]", (string?)metadata["namespace"]);
         Assert.NotNull(metadata["messageCount"]);
 
         // main wires those parameters to the Service Bus module's queue and namespace
-        Assert.Contains("'servicebus'", (string)parameters["workQueueName"]!["value"]!);
-        Assert.Contains("outputs.queueName", (string)parameters["workQueueName"]!["value"]!);
+        Assert.Equal("[reference('serviceBus').outputs.queueNames.value]", (string)parameters["workQueueNames"]!["value"]!);
         Assert.Contains("outputs.namespaceName", (string)parameters["serviceBusNamespaceName"]!["value"]!);
-        var (servicebus, sbParameters) = bicep.Main.Module("servicebus");
-        Assert.Equal("work", bicep.Main.Literal((string)sbParameters["queueName"]!["value"]!));
-        Assert.Single(servicebus.OfType("Microsoft.ServiceBus/namespaces/queues"));
     }
 
     [Fact]
@@ -50,14 +47,17 @@ public sealed class WorkerScalingTests(BicepFixture bicep)
         Assert.Null(registry["passwordSecretRef"]);
         Assert.Null(app["properties"]!["configuration"]!["secrets"]);
 
-        var gpuProfileName = workers.Literal("[variables('gpuProfileName')]");
-        Assert.Equal($"[variables('gpuProfileName')]", (string?)app["properties"]!["workloadProfileName"]);
+        // the app runs on the profile of its model's GPU kind, and the environment has a profile for each kind in use
+        Assert.Equal("[variables('gpuProfileNames')[parameters('models')[copyIndex()].gpuProfileType]]", (string?)app["properties"]!["workloadProfileName"]);
         var environment = workers.OfType("Microsoft.App/managedEnvironments").Single().Resource;
-        var profiles = environment["properties"]!["workloadProfiles"]!.AsArray();
-        Assert.Contains(profiles, p => (string?)p!["name"] == "[variables('gpuProfileName')]" || (string?)p!["name"] == gpuProfileName);
+        var profiles = (string)environment["properties"]!["workloadProfiles"]!;
+        Assert.Contains("variables('gpuProfileNames')[lambdaVariables('type')]", profiles);
+        Assert.Contains("variables('gpuProfileTypes')", profiles);
         Assert.Equal(
             ["Consumption-GPU-NC24-A100", "Consumption-GPU-NC8as-T4"],
-            workers.Parameter("gpuProfileType")!["allowedValues"]!.AsArray().Select(v => (string)v!).ToArray());
+            workers.Json["definitions"]!.AsObject().Single(d => d.Key.EndsWith("gpuProfile")).Value!["allowedValues"]!.AsArray().Select(v => (string)v!).ToArray());
+        var names = workers.Json["variables"]!["gpuProfileNames"]!.AsObject();
+        Assert.Equal(["Consumption-GPU-NC24-A100", "Consumption-GPU-NC8as-T4"], names.Select(p => p.Key));
 
         // A100 sizing for Vicuna-13B fp16: the whole profile (24 vCPU, 220 GiB host memory)
         var sizes = workers.Json["variables"]!["gpuSizes"]!;
@@ -78,7 +78,7 @@ public sealed class WorkerScalingTests(BicepFixture bicep)
     public void Work_queue_has_lock_dead_lettering_and_explicit_duplicate_detection()
     {
         var (servicebus, parameters) = bicep.Main.Module("servicebus");
-        var queue = servicebus.OfType("Microsoft.ServiceBus/namespaces/queues").Single().Resource["properties"]!;
+        var queue = servicebus.OfType("Microsoft.ServiceBus/namespaces/queues").Single().Resource["properties"]!; // each model's
         Assert.Equal("[parameters('lockDuration')]", (string?)queue["lockDuration"]);
         Assert.Equal("PT5M", (string?)parameters["lockDuration"]!["value"]);
         Assert.Equal("[parameters('maxDeliveryCount')]", (string?)queue["maxDeliveryCount"]);

@@ -13,6 +13,9 @@ internal sealed class LocalRig : IDisposable
 {
     public static readonly DateTimeOffset Start = DateTimeOffset.FromUnixTimeSeconds(1_700_000_000);
 
+    /// <summary>What the rig serves: one model, the default of every line that names none.</summary>
+    public static readonly ServedModels Models = new(["echo-model"]);
+
     private readonly TempFolder _folder = new();
     public ManualTimeProvider Time { get; } = new(Start);
     public InputOptions Input { get; }
@@ -30,7 +33,7 @@ internal sealed class LocalRig : IDisposable
         Queue = new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = _folder.Combine("queue.db") }, Time);
         Checkpoints = new FolderCheckpointStore(new FolderCheckpointStoreOptions { RootPath = _folder.Combine("checkpoints"), FlushToDisk = false });
         Jobs = new BlobJobStore(Blobs);
-        Submitter = new JobSubmitter(Blobs, Jobs, Queue, Input, Time);
+        Submitter = new JobSubmitter(Blobs, Jobs, new SharedWorkQueue(Queue), Models, Input, Time);
         Finalizer = new JobFinalizer(Blobs, Jobs, Checkpoints, Input, Time);
     }
 

@@ -46,7 +46,7 @@ public sealed class TenantBatchesTests : IDisposable
         var before = await BlobsAsync();
         var store = new FailingJobBlobs(_rig.Blobs);
         var jobs = new BlobJobStore(store);
-        var batches = new TenantBatches(store, jobs, new JobSubmitter(store, jobs, _rig.Queue, _rig.Input, _rig.Time), _rig.Time);
+        var batches = new TenantBatches(store, jobs, new JobSubmitter(store, jobs, new SharedWorkQueue(_rig.Queue), LocalRig.Models, _rig.Input, _rig.Time), _rig.Time);
 
         await Assert.ThrowsAsync<JobStoreException>(() => batches.CreateAsync(new BatchCreation(Owner, file, BatchEndpoint.Completions)
         {
@@ -55,7 +55,7 @@ public sealed class TenantBatchesTests : IDisposable
 
         Assert.Equal(before, await BlobsAsync());
         Assert.False(Directory.Exists(Path.GetDirectoryName(_rig.Blobs.PathOf("jobs/x")))); // no empty folder either
-        Assert.False(Directory.Exists(Path.GetDirectoryName(_rig.Blobs.PathOf("tenants/x"))));
+        Assert.False(Directory.Exists(Path.GetDirectoryName(_rig.Blobs.PathOf(BatchRecord.IndexPrefix(Owner) + "x"))));
         Assert.Empty((await batches.ListAsync(Owner, null, 10)).Items);
     }
 

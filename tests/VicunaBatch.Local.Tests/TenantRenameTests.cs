@@ -4,6 +4,7 @@ using System.Text.Json;
 using VicunaBatch.Core.Batches;
 using VicunaBatch.Core.Files;
 using VicunaBatch.Core.Formats;
+using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Services;
 using VicunaBatch.Testing;
@@ -47,7 +48,7 @@ public sealed class TenantRenameTests : IDisposable
     {
         var jobs = new BlobJobStore(blobs);
         var queue = new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = _folder.Combine($"{Guid.NewGuid():N}.db") }, TimeProvider.System);
-        var submitter = new JobSubmitter(blobs, jobs, queue, new InputOptions(), TimeProvider.System);
+        var submitter = new JobSubmitter(blobs, jobs, new SharedWorkQueue(queue), LocalRig.Models, new InputOptions(), TimeProvider.System);
         return new TenantRename(blobs, new TenantBatches(blobs, jobs, submitter, TimeProvider.System), new FileCatalog(blobs, TimeProvider.System));
     }
 
@@ -81,7 +82,9 @@ public sealed class TenantRenameTests : IDisposable
     {
         var counting = new DyingBlobStore(CopyOfFixture("count"), int.MaxValue);
         await RenameOver(counting).RunAsync(Renamings);
-        Assert.Equal(2 * 3 + 8 + 2, counting.NumWrites); // per batch: its record, its new entry, the old one deleted; 8 files; 2 markers
+        // per batch: its record, its new entry, the old one deleted; per file (8): its new listing entry, the old one deleted,
+        // its record; 2 markers
+        Assert.Equal(2 * 3 + 8 * 3 + 2, counting.NumWrites);
 
         for (var numWrites = 0; numWrites < counting.NumWrites; numWrites++)
         {
@@ -135,6 +138,10 @@ public sealed class TenantRenameTests : IDisposable
             Assert.NotNull(await files.GetAsync(ToA, FileIds.ForJobFile(jobId, "output")));
         }
         Assert.NotNull(await files.GetAsync(ToB, UploadOfB));
+        // each file renamed is in its new owner's listing (written by the rename itself, not by a later backfill)
+        Assert.Contains(UploadOfB, (await blobs.ListAsync(FileIds.ListingPrefix(ToB)).ToListAsync()).Select(n => FileIds.OfListingBlob(n)!.Value.FileId));
+        Assert.Contains(FileIds.ForJobFile(JobsOfA[0], "output"),
+            (await blobs.ListAsync(FileIds.ListingPrefix(ToA)).ToListAsync()).Select(n => FileIds.OfListingBlob(n)!.Value.FileId));
         Assert.True(await blobs.ExistsAsync(TenantRename.DoneBlob(ToA)) && await blobs.ExistsAsync(TenantRename.DoneBlob(ToB)));
     }
 }

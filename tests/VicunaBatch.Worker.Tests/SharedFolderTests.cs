@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using VicunaBatch.Core.Jobs;
 
 namespace VicunaBatch.Worker.Tests;
@@ -56,6 +57,28 @@ public sealed class SharedFolderTests : IDisposable
         Assert.Equal(32, (await _folder.ReadCheckpointedIdsAsync(job.Id)).Distinct().Count());
         next.SendSigterm();
         Assert.Equal(0, await next.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+    }
+
+    [Fact]
+    public async Task A_worker_serves_the_model_it_is_named_for_and_leaves_other_models_shards_alone()
+    {
+        using var other = WorkerProcess.Start(new Dictionary<string, string>(Settings()) { ["Model__Name"] = WorkerFolder.OtherModel });
+        await WaitForReadyAsync(other);
+        string[] otherLines = [.. Enumerable.Range(0, 3).Select(i => JsonSerializer.Serialize(new
+        {
+            custom_id = $"o{i}", method = "POST", url = "/v1/completions",
+            body = new { model = WorkerFolder.OtherModel, prompt = $"tell me about o{i}", max_tokens = 4 },
+        }))];
+
+        var defaultJob = await _folder.SubmitAsync([WorkerFolder.Prompt("d0", 4)]);
+        var otherJob = await _folder.SubmitAsync(otherLines);
+        var ended = await _folder.RunControlPlaneUntilEndedAsync(otherJob.Id, TimeSpan.FromSeconds(120));
+
+        Assert.Equal((JobStatus.Completed, WorkerFolder.OtherModel), (ended.Status, ended.Model));
+        Assert.All(await _folder.ReadLinesAsync(JobIds.OutputBlob(otherJob.Id)),
+            line => Assert.Equal(WorkerFolder.OtherModel, line.GetProperty("response").GetProperty("body").GetProperty("model").GetString()));
+        Assert.Equal(1, await _folder.CountQueuedAsync(WorkerFolder.Model)); // the default model's shard waits for its own worker
+        Assert.Equal(WorkerFolder.Model, defaultJob.Model);
     }
 
     private async Task WaitForReadyAsync(params WorkerProcess[] workers)

@@ -19,13 +19,19 @@ namespace VicunaBatch.Worker.Tests;
 /// </summary>
 internal sealed class WorkerFolder : IDisposable
 {
+    /// <summary>The one model this folder's jobs name.</summary>
+    public const string Model = "tiny";
+
+    /// <summary>A second model the folder's jobs may name: a worker serves it with <c>Model__Name</c>.</summary>
+    public const string OtherModel = "tiny-other";
+
     private readonly ServiceProvider _services;
 
     public WorkerFolder()
     {
         DataPath = Path.Combine(Path.GetTempPath(), "vicuna-worker-tests", Guid.NewGuid().ToString("N"));
         // the parts a submitter and a finalizer have on this folder, composed as every one-machine host composes them
-        _services = new ServiceCollection().AddLocalTransport(DataPath).AddVicunaBatchCore(core => core.Input = Input).AddShardPorts().BuildServiceProvider();
+        _services = new ServiceCollection().AddLocalTransport(DataPath).AddVicunaBatchCore(core => { core.Input = Input; core.Models = [Model, OtherModel]; }).AddShardPorts(Model).BuildServiceProvider();
         Ports = _services.GetRequiredService<ShardPorts>();
         WorkQueue = (SqliteWorkQueue)Ports.Work;
         SettledQueue = (SqliteWorkQueue)Ports.ShardDone;
@@ -49,6 +55,9 @@ internal sealed class WorkerFolder : IDisposable
         await Ports.Blobs.PutBytesAsync(blob, Encoding.UTF8.GetBytes(string.Join('\n', lines) + "\n"), BlobCondition.IfNotExists);
         return await _services.GetRequiredService<JobSubmitter>().SubmitAsync(new JobSubmission(blob) { JobId = jobId });
     }
+
+    /// <summary>Shards waiting in <paramref name="model"/>'s work queue.</summary>
+    public Task<int> CountQueuedAsync(string model) => ((SqliteWorkQueue)_services.GetRequiredService<IWorkQueues>().Of(model)).CountAsync();
 
     /// <summary>Consumes the settled events queued now (none: an empty list).</summary>
     public async Task<List<ShardDoneEvent>> TakeSettledAsync()

@@ -35,8 +35,11 @@ param deploymentContainerName string
 @description('Service Bus namespace host name (<ns>.servicebus.windows.net).')
 param serviceBusFullyQualifiedNamespace string
 
-@description('Work queue name.')
-param workQueueName string
+@description('The served models\' names, the default first (Models__Served).')
+param modelNames string[]
+
+@description('Model M\'s work queue is this prefix and M (ServiceBus__ModelQueuePrefix).')
+param workQueuePrefix string
 
 @description('Storage queue of shard-done events (Finalizer trigger).')
 param shardDoneQueueName string
@@ -50,7 +53,7 @@ param inboxEventsQueueName string
 @description('Blob container names by role.')
 param containers { inputs: string, results: string, jobs: string, inbox: string, pipelines: string }
 
-@description('Blob folder of the workers\' model package; the Pipelines timer copies its tokenizer and config from it (not the weights).')
+@description('Blob folder of the default model\'s package; the Pipelines timer copies its tokenizer and config from it (not the weights).')
 param modelSourceUri string
 
 @description('Key Vault URI for API keys and webhook secrets.')
@@ -100,11 +103,12 @@ var appSettings = {
   Storage__Queues__ShardDone: shardDoneQueueName
   Storage__Queues__WebhookDeliveries: webhookQueueName
   Storage__Queues__InboxEvents: inboxEventsQueueName
-  // work queue (the Api sends shards)
+  // the served models, and their work queues (the Api sends each batch's shards to its model's queue)
+  Models__Served: join(modelNames, ',')
   ServiceBus__fullyQualifiedNamespace: serviceBusFullyQualifiedNamespace
   ServiceBus__credential: identityConnection.credential
   ServiceBus__clientId: identityConnection.clientId
-  ServiceBus__QueueName: workQueueName
+  ServiceBus__ModelQueuePrefix: workQueuePrefix
   KeyVault__VaultUri: keyVaultUri
   // secrets as Key Vault references, resolved by the platform with keyVaultReferenceIdentity: no value passes through
   // a deployment. api-keys: comma-separated bearer keys (one per tenant); api-tenant-key: the installation's key of the

@@ -60,8 +60,8 @@ param eventGridTopicName string
 @description('Service Bus namespace name.')
 param serviceBusNamespaceName string
 
-@description('Work queue name.')
-param workQueueName string
+@description('The work queues, one per served model.')
+param workQueueNames string[]
 
 @description('Key Vault name.')
 param keyVaultName string
@@ -125,9 +125,12 @@ resource eventGridTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing =
 
 resource serviceBus 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
   name: serviceBusNamespaceName
-
-  resource workQueue 'queues' existing = { name: workQueueName }
 }
+
+resource workQueues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = [for queueName in workQueueNames: {
+  parent: serviceBus
+  name: queueName
+}]
 
 resource vault 'Microsoft.KeyVault/vaults@2024-11-01' existing = {
   name: keyVaultName
@@ -143,15 +146,15 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
 
 // ---- function identity
 
-resource functionSendsWork 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(serviceBus::workQueue.id, functionIdentity.id, roles.serviceBusDataSender)
-  scope: serviceBus::workQueue
+resource functionSendsWork 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (queueName, i) in workQueueNames: {
+  name: guid(workQueues[i].id, functionIdentity.id, roles.serviceBusDataSender)
+  scope: workQueues[i]
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
     principalId: functionIdentity.properties.principalId
     principalType: 'ServicePrincipal'
   }
-}
+}]
 
 resource functionBlobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, functionIdentity.id, roles.storageBlobDataContributor)
@@ -195,15 +198,15 @@ resource functionTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' 
 
 // ---- worker identity
 
-resource workerReceivesWork 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(serviceBus::workQueue.id, workerIdentity.id, roles.serviceBusDataReceiver)
-  scope: serviceBus::workQueue
+resource workerReceivesWork 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (queueName, i) in workQueueNames: {
+  name: guid(workQueues[i].id, workerIdentity.id, roles.serviceBusDataReceiver)
+  scope: workQueues[i]
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
     principalId: workerIdentity.properties.principalId
     principalType: 'ServicePrincipal'
   }
-}
+}]
 
 resource workerReadsInputs 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage::blobService::inputs.id, workerIdentity.id, roles.storageBlobDataReader)
@@ -277,15 +280,15 @@ resource workerTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
 
 // ---- scaler identity
 
-resource scalerReadsQueueLength 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(serviceBus::workQueue.id, scalerIdentity.id, roles.serviceBusDataOwner)
-  scope: serviceBus::workQueue
+resource scalerReadsQueueLength 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (queueName, i) in workQueueNames: {
+  name: guid(workQueues[i].id, scalerIdentity.id, roles.serviceBusDataOwner)
+  scope: workQueues[i]
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataOwner)
     principalId: scalerIdentity.properties.principalId
     principalType: 'ServicePrincipal'
   }
-}
+}]
 
 // ---- Event Grid system topic
 

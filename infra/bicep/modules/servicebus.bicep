@@ -1,5 +1,5 @@
-// Service Bus namespace (Entra ID only: SAS keys disabled) and the work queue that GPU workers consume.
-// One message per shard; the message id is the shard id, so duplicate detection drops a re-sent shard.
+// Service Bus namespace (Entra ID only: SAS keys disabled) and the work queues that GPU workers consume, one per
+// served model. One message per shard; the message id is the shard id, so duplicate detection drops a re-sent shard.
 
 @description('Azure region.')
 param location string
@@ -10,8 +10,9 @@ param tags object
 @description('Namespace name (globally unique).')
 param namespaceName string
 
-@description('Work queue name.')
-param queueName string
+@description('Work queue names, one per served model.')
+@minLength(1)
+param queueNames string[]
 
 @description('Peek-lock duration; the worker renews the lock while a shard runs (5 minutes is the Service Bus maximum).')
 param lockDuration string
@@ -39,7 +40,7 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
   }
 }
 
-resource queue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
+resource queues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = [for queueName in queueNames: {
   parent: namespace
   name: queueName
   properties: {
@@ -53,9 +54,9 @@ resource queue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
     enablePartitioning: false
     maxSizeInMegabytes: 5120
   }
-}
+}]
 
 output namespaceName string = namespace.name
-output queueName string = queue.name
+output queueNames string[] = [for (queueName, i) in queueNames: queues[i].name]
 // serviceBusEndpoint is https://<name>.servicebus.windows.net:443/ (the suffix differs per cloud)
 output fullyQualifiedNamespace string = replace(replace(namespace.properties.serviceBusEndpoint, 'https://', ''), ':443/', '')

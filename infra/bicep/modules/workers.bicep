@@ -1,6 +1,6 @@
-// Container Apps environment with a serverless GPU workload profile and the GPU worker app.
-// Scale: 0..maxReplicas on the work queue's length through KEDA's azure-servicebus scaler, authenticated with a
-// managed identity (no SAS connection string). On scale-in or eviction the worker gets SIGTERM and
+// Container Apps environment with a serverless GPU workload profile per GPU kind the models use, and one GPU worker
+// app per served model. Each app scales minReplicas..maxReplicas on its own model's work queue through KEDA's
+// azure-servicebus scaler, authenticated with a managed identity (no SAS connection string). On scale-in or eviction the worker gets SIGTERM and
 // terminationGracePeriodSeconds to stop taking shards, checkpoint in-flight requests and abandon its messages.
 
 @description('Azure region (must offer serverless GPUs).')
@@ -9,18 +9,20 @@ param location string
 @description('Resource tags.')
 param tags object
 
+import { servedModel } from '../types.bicep'
+
 @description('Container Apps environment name.')
 param environmentName string
 
-@description('Worker container app name.')
-param appName string
+@description('Worker app names are this prefix and a hash of the model\'s name (app names are lowercase; the model\'s name is a tag).')
+param appNamePrefix string
+
+@description('The served models: each gets a worker app on its GPU profile, draining its own work queue.')
+@minLength(1)
+param models servedModel[]
 
 @description('Log Analytics workspace that receives the environment\'s logs (through diagnostic settings: no shared key).')
 param workspaceId string
-
-@description('Serverless GPU workload profile type.')
-@allowed(['Consumption-GPU-NC24-A100', 'Consumption-GPU-NC8as-T4'])
-param gpuProfileType string
 
 @description('Resource id of the worker\'s runtime identity (AcrPull, Service Bus receive, blobs).')
 param workerIdentityId string
@@ -37,10 +39,6 @@ param registryLoginServer string
 @description('Worker image: a repository:tag in the registry, or a full reference to another registry.')
 param image string
 
-@description('Most GPU replicas.')
-@minValue(1)
-param maxReplicas int
-
 @description('Shards per replica before KEDA adds one (the engine batches requests of several shards).')
 @minValue(1)
 param messagesPerReplica int
@@ -56,8 +54,8 @@ param serviceBusNamespaceName string
 @description('Service Bus namespace host name.')
 param serviceBusFullyQualifiedNamespace string
 
-@description('Work queue name.')
-param workQueueName string
+@description('The work queue of each model, in the order of models.')
+param workQueueNames string[]
 
 @description('Blob endpoint of the storage account.')
 param blobEndpoint string
@@ -71,9 +69,6 @@ param containers { inputs: string, results: string, jobs: string, models: string
 @description('Storage queue that receives shard-done events.')
 param shardDoneQueueName string
 
-@description('Model package: blob prefix (folder) in the models container, e.g. vicuna-13b-v1.5-fp16.')
-param modelName string
-
 @description('Application Insights connection string (not a credential: local auth is disabled).')
 param appInsightsConnectionString string
 
@@ -83,8 +78,16 @@ var gpuSizes = {
   'Consumption-GPU-NC24-A100': { cpu: 24, memory: '220Gi' }
   'Consumption-GPU-NC8as-T4': { cpu: 8, memory: '56Gi' }
 }
-var gpuProfileName = 'gpu'
+// the environment's workload profile of each GPU kind
+var gpuProfileNames = {
+  'Consumption-GPU-NC24-A100': 'gpu-a100'
+  'Consumption-GPU-NC8as-T4': 'gpu-t4'
+}
+var gpuProfileTypes = union(map(models, model => model.gpuProfileType), [])
 var modelMountPath = '/models'
+
+// a model's worker app: the prefix and a stable hash of the model's name
+func appNameOfModel(prefix string, model string) string => '${prefix}${take(uniqueString(model), 6)}'
 
 resource environment 'Microsoft.App/managedEnvironments@2025-01-01' = {
   name: environmentName
@@ -93,10 +96,10 @@ resource environment 'Microsoft.App/managedEnvironments@2025-01-01' = {
   properties: {
     // logs go to Azure Monitor; the diagnostic setting below routes them to Log Analytics
     appLogsConfiguration: { destination: 'azure-monitor' }
-    workloadProfiles: [
-      { name: 'Consumption', workloadProfileType: 'Consumption' }
-      { name: gpuProfileName, workloadProfileType: gpuProfileType }
-    ]
+    workloadProfiles: concat(
+      [{ name: 'Consumption', workloadProfileType: 'Consumption' }],
+      map(gpuProfileTypes, type => { name: gpuProfileNames[type], workloadProfileType: type })
+    )
   }
 }
 
@@ -110,28 +113,25 @@ resource environmentLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-previ
   }
 }
 
-var identityEnv = [
+// what every model's worker is told; workerEnv adds the model and its queue
+var commonEnv = [
   { name: 'AZURE_CLIENT_ID', value: workerIdentityClientId }
   { name: 'ServiceBus__FullyQualifiedNamespace', value: serviceBusFullyQualifiedNamespace }
-  { name: 'ServiceBus__QueueName', value: workQueueName }
   { name: 'Storage__BlobServiceUri', value: blobEndpoint }
   { name: 'Storage__QueueServiceUri', value: queueEndpoint }
   { name: 'Storage__Containers__Inputs', value: containers.inputs }
   { name: 'Storage__Containers__Results', value: containers.results }
   { name: 'Storage__Containers__Jobs', value: containers.jobs }
   { name: 'Storage__Queues__ShardDone', value: shardDoneQueueName }
-  // at start the worker copies <models container>/<modelName>/ into the local volume, then loads it
-  { name: 'Model__SourceUri', value: '${blobEndpoint}${containers.models}/${modelName}' }
-  { name: 'Model__Path', value: '${modelMountPath}/${modelName}' }
   { name: 'Worker__DrainSeconds', value: string(terminationGracePeriodSeconds - 15) }
   { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
   { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${workerIdentityClientId};Authorization=AAD' }
 ]
 
-resource worker 'Microsoft.App/containerApps@2025-01-01' = {
-  name: appName
+resource workers 'Microsoft.App/containerApps@2025-01-01' = [for (model, i) in models: {
+  name: appNameOfModel(appNamePrefix, model.name)
   location: location
-  tags: tags
+  tags: union(tags, { model: model.name })
   identity: {
     type: 'UserAssigned'
     userAssignedIdentities: {
@@ -141,7 +141,7 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
   }
   properties: {
     environmentId: environment.id
-    workloadProfileName: gpuProfileName
+    workloadProfileName: gpuProfileNames[model.gpuProfileType]
     configuration: {
       activeRevisionsMode: 'Single'
       // no ingress: the worker only pulls from the queue
@@ -154,10 +154,17 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
           name: 'worker'
           image: contains(image, '/') ? image : '${registryLoginServer}/${image}'
           resources: {
-            cpu: gpuSizes[gpuProfileType].cpu
-            memory: gpuSizes[gpuProfileType].memory
+            cpu: gpuSizes[model.gpuProfileType].cpu
+            memory: gpuSizes[model.gpuProfileType].memory
           }
-          env: identityEnv
+          // the model it serves and that model's queue; at start it copies <models container>/<package>/ into the
+          // local volume, then loads it
+          env: concat(commonEnv, [
+            { name: 'Model__Name', value: model.name }
+            { name: 'ServiceBus__QueueName', value: workQueueNames[i] }
+            { name: 'Model__SourceUri', value: '${blobEndpoint}${containers.models}/${model.package}' }
+            { name: 'Model__Path', value: '${modelMountPath}/${model.package}' }
+          ])
           volumeMounts: [{ volumeName: 'model', mountPath: modelMountPath }]
           // vicuna-worker answers /healthz on 8081 (Worker__HealthUrls in its image): healthy while it downloads and
           // loads the model, works or drains; 503 once it failed or lost the queue for over a minute
@@ -174,8 +181,8 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
       ]
       volumes: [{ name: 'model', storageType: 'EmptyDir' }]
       scale: {
-        minReplicas: 0
-        maxReplicas: maxReplicas
+        minReplicas: model.?minReplicas ?? 0
+        maxReplicas: model.maxReplicas
         // KEDA polls the queue; 300 s without messages before the last replica goes
         cooldownPeriod: 300
         pollingInterval: 30
@@ -187,7 +194,7 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
               identity: scalerIdentityId
               metadata: {
                 namespace: serviceBusNamespaceName
-                queueName: workQueueName
+                queueName: workQueueNames[i]
                 messageCount: string(messagesPerReplica)
               }
             }
@@ -196,7 +203,8 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
       }
     }
   }
-}
+}]
 
 output environmentName string = environment.name
-output workerAppName string = worker.name
+@description('The worker app of each model, by the model\'s name.')
+output workerAppNames object = toObject(models, model => model.name, model => appNameOfModel(appNamePrefix, model.name))

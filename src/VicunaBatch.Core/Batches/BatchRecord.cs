@@ -6,9 +6,10 @@ namespace VicunaBatch.Core.Batches;
 
 /// <summary>
 /// Who owns a batch and which file it was created from, stored at <c>jobs/{id}/owner.json</c> beside the job
-/// (the job itself keeps the input blob name, which the submitter and shards read).
+/// (the job itself keeps the input blob name, which the submitter and shards read). <see cref="OutputExpiresAfter"/>:
+/// the batch's <c>output_expires_after</c> seconds, applied to its output and error files; null when none.
 /// </summary>
-public sealed record BatchRecord(string JobId, string Owner, string InputFileId, long CreatedAt)
+public sealed record BatchRecord(string JobId, string Owner, string InputFileId, long CreatedAt, long? OutputExpiresAfter = null)
 {
     public static string Blob(string jobId) => $"jobs/{JobIds.Validate(jobId)}/owner.json";
 
@@ -35,6 +36,10 @@ public sealed record BatchCreation(string Owner, StoredFile InputFile, BatchEndp
     public string? WebhookSecret { get; init; }
 
     public TimeSpan CompletionWindow { get; init; } = TimeSpan.FromHours(24);
+
+    /// <summary>OpenAI's <c>output_expires_after.seconds</c>: the output and error files expire this long after they are
+    /// written (<see cref="FileExpiry"/>'s bounds); null: they never do.</summary>
+    public long? OutputExpiresAfterSeconds { get; init; }
 }
 
 /// <summary>One page of a tenant's batches, newest first.</summary>

@@ -13,25 +13,35 @@ namespace VicunaBatch.Core.Batches;
 /// </summary>
 public sealed class TenantBatches(IBlobStore blobs, IJobStore jobs, JobSubmitter submitter, TimeProvider time)
 {
+    /// <summary>The input file's holds (<see cref="FileCatalog.HoldAsync"/>): a running batch keeps its input when the file is deleted.</summary>
+    private readonly FileCatalog _files = new(blobs, time);
+
     /// <summary>
     /// Writes the owner record (so no job is ever without its owner), the webhook secret and the index entry, then submits
     /// the job. Refused (<see cref="ArgumentException"/>) before anything is written; a create that fails before the job is
-    /// stored removes what it wrote, so no record, secret or index entry names a job that does not exist.
+    /// stored removes what it wrote, so no record, secret or index entry names a job that does not exist. The input file's
+    /// content is held for the job (released when it ends); <see cref="FileNotFoundException"/> when the file was deleted
+    /// or expired meanwhile.
     /// </summary>
     public async Task<(BatchJob Job, BatchRecord Record)> CreateAsync(BatchCreation creation, CancellationToken cancellationToken = default)
     {
         if (creation.Webhook is not null && string.IsNullOrEmpty(creation.WebhookSecret))
             throw new ArgumentException("a webhook needs a signing secret", nameof(creation));
         if (creation.Metadata is { } metadata && MetadataLimits.Check(metadata) is { } problem) throw new ArgumentException(problem, nameof(creation));
+        if (creation.OutputExpiresAfterSeconds is { } seconds && !FileExpiry.IsInRange(seconds))
+            throw new ArgumentException($"output_expires_after.seconds must be in [{FileExpiry.MinSeconds}, {FileExpiry.MaxSeconds}]", nameof(creation));
         var jobId = JobIds.New();
         var now = time.GetUtcNow();
-        var record = new BatchRecord(jobId, creation.Owner, creation.InputFile.Id, now.ToUnixTimeSeconds());
+        var record = new BatchRecord(jobId, creation.Owner, creation.InputFile.Id, now.ToUnixTimeSeconds(), creation.OutputExpiresAfterSeconds);
         var written = new List<string>();
         try
         {
             await PutAsync(BatchRecord.Blob(jobId), JsonSerializer.SerializeToUtf8Bytes(record, BatchesJson.Options));
             if (creation.WebhookSecret is { } secret) await PutAsync(BatchRecord.WebhookSecretBlob(jobId), Encoding.UTF8.GetBytes(secret));
             await PutAsync(BatchRecord.IndexBlob(creation.Owner, jobId, now), []);
+            written.Add(FileIds.HoldBlob(creation.InputFile.Id, jobId));
+            if (!await _files.HoldAsync(creation.InputFile, jobId, cancellationToken))
+                throw new FileNotFoundException($"input file {creation.InputFile.Id} was deleted or expired", creation.InputFile.Id);
             var job = await submitter.SubmitAsync(new JobSubmission(creation.InputFile.Blob)
             {
                 JobId = jobId, Format = creation.InputFile.Format, Metadata = creation.Metadata,
@@ -133,7 +143,7 @@ public sealed class TenantBatches(IBlobStore blobs, IJobStore jobs, JobSubmitter
         return job;
 
         async Task<string?> FileIdAsync(string? blob, string kind) =>
-            blob is null ? null : (await files.RegisterJobFileAsync(record.Owner, record.JobId, kind, blob, cancellationToken))?.Id;
+            blob is null ? null : (await files.RegisterJobFileAsync(record.Owner, record.JobId, kind, blob, record.OutputExpiresAfter, cancellationToken))?.Id;
     }
 
     /// <summary>
@@ -183,7 +193,8 @@ public sealed class TenantBatches(IBlobStore blobs, IJobStore jobs, JobSubmitter
         catch (BlobStoreException e) when (e.Reason == BlobStoreFailure.NotFound) { return null; }
     }
 
-    private async Task<BatchRecord?> ReadRecordAsync(string jobId, CancellationToken cancellationToken)
+    /// <summary>The batch's record, or null when there is none (no such batch, or a create that failed before it).</summary>
+    public async Task<BatchRecord?> ReadRecordAsync(string jobId, CancellationToken cancellationToken = default)
     {
         try { return JsonSerializer.Deserialize<BatchRecord>(await blobs.ReadBytesAsync(BatchRecord.Blob(jobId), cancellationToken), BatchesJson.Options); }
         catch (BlobStoreException e) when (e.Reason == BlobStoreFailure.NotFound) { return null; }

@@ -33,9 +33,11 @@ public sealed class JobSettler(JobFinalizer finalizer, TenantBatches batches, Fi
         return result.Status == FinalizeStatus.Finalized ? await EndAsync(result.Job, cancellationToken) : null;
     }
 
-    /// <summary>A job reached a terminal status: its event goes to the outbox (idempotent per event id).</summary>
+    /// <summary>A job reached a terminal status: its hold on its input file goes (a deleted file's content with it), and its
+    /// event goes to the outbox (idempotent per event id).</summary>
     private async Task<JobEnding> EndAsync(BatchJob job, CancellationToken cancellationToken)
     {
+        if (await batches.ReadRecordAsync(job.Id, cancellationToken) is { } record) await files.ReleaseHoldAsync(record.InputFileId, job.Id, cancellationToken);
         // the event names the files as the API does (file ids the receiver can download)
         job = await batches.WithFileIdsAsync(job, files, cancellationToken);
         return new JobEnding(job, await outbox.EnqueueAsync(job, cancellationToken));

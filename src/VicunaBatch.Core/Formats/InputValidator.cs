@@ -1,9 +1,15 @@
 namespace VicunaBatch.Core.Formats;
 
-/// <summary>Outcome of the validation pass. <see cref="Errors"/> are in line order.</summary>
+/// <summary>A model an input file names (<c>body.model</c>), and the first line that names it.</summary>
+public sealed record NamedModel(string Name, int Line);
+
+/// <summary>Outcome of the validation pass. <see cref="Errors"/> are in line order; <see cref="Models"/> are the distinct
+/// models the valid lines name, in the order they first appear.</summary>
 public sealed record ValidationReport(
     int NumLines, int NumRequests, IReadOnlyList<LineError> Errors, IReadOnlyList<Shard> Shards, BatchEndpoint? Endpoint)
 {
+    public IReadOnlyList<NamedModel> Models { get; init; } = [];
+
     /// <summary>Requests counted for the job: valid plus rejected lines.</summary>
     public int NumTotal => NumRequests + Errors.Count;
 }
@@ -24,6 +30,7 @@ public sealed class InputValidator(InputOptions options)
         var planner = new ShardPlanner(jobId, inputBlob, format, options.RequestsPerShard);
         int numLines = 0, numRequests = 0;
         BatchEndpoint? endpoint = null;
+        var models = new List<NamedModel>();
         await foreach (var line in PhysicalLineReader.ReadAsync(input, 0, 1, options.MaxLineBytes, cancellationToken))
         {
             numLines = line.LineNumber;
@@ -34,10 +41,15 @@ public sealed class InputValidator(InputOptions options)
                 error = new LineError(line.LineNumber, parsed.CustomId, LineErrorCode.DuplicateCustomId,
                     $"custom_id \"{parsed.CustomId}\" already used on an earlier line");
             if (error is not null) errors.Add(error);
-            else { numRequests++; endpoint ??= parsed.Request!.Endpoint; }
+            else
+            {
+                numRequests++;
+                endpoint ??= parsed.Request!.Endpoint;
+                if (parsed.Request!.Model is { } model && !models.Any(m => m.Name == model)) models.Add(new NamedModel(model, line.LineNumber));
+            }
             planner.Add(line, isRequest: error is null, skip: error is not null);
         }
-        return new ValidationReport(numLines, numRequests, errors, planner.Finish(), endpoint);
+        return new ValidationReport(numLines, numRequests, errors, planner.Finish(), endpoint) { Models = models };
     }
 
     /// <summary>Cuts shards; a shard closes when full and the next valid request arrives, so

@@ -43,6 +43,11 @@ public sealed class BatchJob
     public required string Id { get; init; }
     public string Object { get; init; } = "batch";
     public required string Endpoint { get; set; }
+
+    /// <summary>The served model the batch runs on (<see cref="ServedModels"/>); null for a job from before models were
+    /// named, or one that failed before its lines named one.</summary>
+    public string? Model { get; set; }
+
     public JobErrors? Errors { get; set; }
     public required string InputFileId { get; init; }
     public string CompletionWindow { get; init; } = "24h";

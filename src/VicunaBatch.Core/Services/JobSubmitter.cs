@@ -28,9 +28,11 @@ public sealed record JobSubmission(string InputBlob)
 /// shard. Idempotent per job id: a job past <c>validating</c> is returned as is; one left in
 /// <c>validating</c> (crash mid-submit) is validated again and its messages re-sent (the queue drops
 /// duplicates by message id; a shard that already ran skips its checkpointed requests).
-/// A job with no valid requests has no shards: call <see cref="JobFinalizer.TryFinalizeAsync"/> right away.
+/// A job with no valid requests has no shards: call <see cref="JobFinalizer.TryFinalizeAsync"/> right away. The job's
+/// model is the one its lines name (<see cref="ServedModels.Resolve"/>), and its shards go to that model's queue; a model
+/// not served, or two models in one file, fail the job (<c>model_not_found</c>) before any shard is sent.
 /// </summary>
-public sealed class JobSubmitter(IBlobStore blobs, IJobStore jobs, IWorkQueue queue, InputOptions options, TimeProvider time)
+public sealed class JobSubmitter(IBlobStore blobs, IJobStore jobs, IWorkQueues queues, ServedModels models, InputOptions options, TimeProvider time)
 {
     private readonly InputValidator _validator = new(options);
 
@@ -47,14 +49,17 @@ public sealed class JobSubmitter(IBlobStore blobs, IJobStore jobs, IWorkQueue qu
             report = await _validator.ValidateAsync(input, jobId, job.InputFileId, format, cancellationToken);
         await WritePlanAsync(job, format, report, cancellationToken);
 
-        if (report.NumTotal == 0)
+        var (model, modelError) = models.Resolve(report.Models);
+        if (report.NumTotal == 0 || modelError is not null)
         {
-            job.Errors = new JobErrors([new JobError("empty_input", "the input file has no requests", null, null)]);
+            job.Errors = new JobErrors([modelError ?? new JobError("empty_input", "the input file has no requests", null, null)]);
+            job.Model = report.Models.Count > 0 ? report.Models[0].Name : null;
             JobStateMachine.Transition(job, JobStatus.Failed, time.GetUtcNow());
         }
         else
         {
-            await queue.SendAsync(report.Shards.Select(s => new OutgoingMessage(s.MessageId, s.ToJson())).ToList(), cancellationToken);
+            job.Model = model;
+            await queues.Of(model!).SendAsync(report.Shards.Select(s => new OutgoingMessage(s.MessageId, s.ToJson())).ToList(), cancellationToken);
             job.Endpoint = (report.Endpoint ?? BatchEndpoint.ChatCompletions).ToUrl();
             job.RequestCounts = new RequestCounts(report.NumTotal, 0, 0);
             job.Progress = new JobProgress(report.NumTotal, 0, report.Errors.Count, 0, 0, 0, report.Shards.Count);

@@ -26,6 +26,7 @@ public sealed class ShardDoneHandlerTests : IDisposable
             .AddVicunaBatchCore(core =>
             {
                 core.Input = new() { RequestsPerShard = 2 };
+                core.Models = LocalRig.Models.Names;
                 core.ShardDone = new ShardDoneHandlerOptions { PollInterval = TimeSpan.FromMilliseconds(20), MaxDeliveries = 2, RetryDelay = TimeSpan.FromSeconds(1) };
             })
             .BuildServiceProvider();
@@ -46,7 +47,7 @@ public sealed class ShardDoneHandlerTests : IDisposable
     public async Task RunAsync_eventsOfEverySettledShard_endTheJobOnceAndCompleteEveryEvent()
     {
         await SubmitAsync("job1");
-        var work = _services.GetRequiredService<IWorkQueue>();
+        var work = _services.GetRequiredService<IWorkQueues>().Of(LocalRig.Models.Default);
         var processor = new ShardProcessor(_services.GetRequiredService<IBlobStore>(), _services.GetRequiredService<ICheckpointStore>(), work,
             _services.GetRequiredService<IJobStore>(), new EchoExecutor(), _services.GetRequiredService<Core.Formats.InputOptions>(),
             new ShardProcessorOptions { LockRenewalInterval = TimeSpan.Zero }, _time);

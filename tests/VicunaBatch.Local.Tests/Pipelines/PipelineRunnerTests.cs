@@ -46,7 +46,7 @@ public sealed class PipelineRunnerTests : IDisposable
         var state = new FolderBlobStore(new FolderBlobStoreOptions { RootPath = _folder.Combine("state") });
         var queue = new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = _folder.Combine("queue.db") }, _time);
         var driver = new GateDriver();
-        var stages = new PipelineStages(state, new JobSubmitter(state, new BlobJobStore(state), queue, new InputOptions(), _time), driver);
+        var stages = new PipelineStages(state, new JobSubmitter(state, new BlobJobStore(state), new SharedWorkQueue(queue), LocalRig.Models, new InputOptions(), _time), driver);
         var parts = new PipelineParts(new FolderBlobStore(new FolderBlobStoreOptions { RootPath = _folder.Combine("docs") }),
             new FolderBlobStore(new FolderBlobStoreOptions { RootPath = _folder.Combine("out") }), state, stages, new CharTokenizer(), 64, null);
 

@@ -22,7 +22,7 @@ public sealed class PipelineTickerTests : IDisposable
         var queue = new SqliteWorkQueue(new SqliteWorkQueueOptions { DatabasePath = _folder.Combine("queue.db") }, _time);
         var jobs = new BlobJobStore(_state);
         // the stage's job never ends within a tick: every run stays in progress
-        var stages = new PipelineStages(_state, new JobSubmitter(_state, jobs, queue, new InputOptions(), _time),
+        var stages = new PipelineStages(_state, new JobSubmitter(_state, jobs, new SharedWorkQueue(queue), LocalRig.Models, new InputOptions(), _time),
             new PollingJobDriver(jobs, _time, new PollingJobDriverOptions { MaxWait = TimeSpan.Zero }));
         _parts = new PipelineParts(new FolderBlobStore(new FolderBlobStoreOptions { RootPath = _folder.Combine("docs") }),
             new FolderBlobStore(new FolderBlobStoreOptions { RootPath = _folder.Combine("out") }), _state, stages, new CharTokenizer(), 64, null);
