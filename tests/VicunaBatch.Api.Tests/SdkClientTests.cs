@@ -61,7 +61,8 @@ public sealed class SdkClientTests(ServerFixture server)
 
     /// <summary>Issue 23: <c>sdk/json_schema.mjs</c> sends chat lines with <c>response_format</c> json_schema (strict) and
     /// json_object through the SDK: every schema output parses and fits the schema, the json_object one parses as an
-    /// object, and a schema keyword outside the subset is an <c>unsupported_parameter</c> error line naming it.</summary>
+    /// object, and a file whose schema has a keyword outside the subset is refused at batch create, its line's
+    /// <c>unsupported_parameter</c> naming the keyword.</summary>
     [Fact]
     public async Task OpenAiNodeSdk_responseFormatJsonSchema_outputsParseAndFitTheSchema()
     {
@@ -90,8 +91,10 @@ public sealed class SdkClientTests(ServerFixture server)
         }
         Assert.Equal("stop", lines["object"].GetProperty("finish_reason").GetString());
         Assert.Equal(JsonValueKind.Object, JsonDocument.Parse(lines["object"].GetProperty("content").GetString()!).RootElement.ValueKind);
-        Assert.Equal("unsupported_parameter", lines["unsupported"].GetProperty("error_code").GetString());
-        Assert.Contains("\"maxLength\"", lines["unsupported"].GetProperty("message").GetString());
+        Assert.Equal(400, lines["unsupported"].GetProperty("status").GetInt32());
+        Assert.Equal("invalid_input_file", lines["unsupported"].GetProperty("error_code").GetString());
+        Assert.Contains("unsupported_parameter: response_format.json_schema.schema: the keyword \"maxLength\"",
+            lines["unsupported"].GetProperty("message").GetString());
     }
 
     /// <summary>Issue 23: <c>sdk/files.mjs</c> runs the Files methods through the SDK unchanged — upload with

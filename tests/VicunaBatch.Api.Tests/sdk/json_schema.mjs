@@ -1,8 +1,10 @@
 // response_format through the plain OpenAI SDK (issue 23): a batch whose lines ask for json_schema (strict) and
-// json_object, and one whose schema uses a keyword vicuna-batch does not enforce; only baseURL and apiKey point at it.
+// json_object, then a file whose schema uses a keyword vicuna-batch does not enforce (refused at batch create, as
+// every file with an invalid line is); only baseURL and apiKey point at vicuna-batch.
 // Usage: OPENAI_BASE_URL=http://127.0.0.1:8080/v1 OPENAI_API_KEY=... node json_schema.mjs input.jsonl
-// Writes input.jsonl, then prints one JSON line per output or error line:
-// {"custom_id", "finish_reason", "content"} or {"custom_id", "error_code", "message"}.
+// Writes input.jsonl (and input.jsonl.unsupported), then prints one JSON line per output or error line,
+// {"custom_id", "finish_reason", "content"} or {"custom_id", "error_code", "message"}, and one for the refused create,
+// {"custom_id": "unsupported", "status", "error_code", "message"}.
 import fs from 'node:fs';
 import OpenAI from 'openai';
 
@@ -23,9 +25,11 @@ const lines = [
   line('schema-greedy', schemaFormat, 0),
   line('schema-sampled', schemaFormat, 1),
   line('object', { type: 'json_object' }, 0),
-  line('unsupported', { type: 'json_schema', json_schema: { name: 'r', schema: { type: 'string', maxLength: 5 } } }, 0),
 ];
 fs.writeFileSync(process.argv[2], lines.join('\n') + '\n');
+const unsupportedPath = `${process.argv[2]}.unsupported`;
+fs.writeFileSync(unsupportedPath,
+  line('unsupported', { type: 'json_schema', json_schema: { name: 'r', schema: { type: 'string', maxLength: 5 } } }, 0) + '\n');
 
 const file = await client.files.create({ file: fs.createReadStream(process.argv[2]), purpose: 'batch' });
 let batch = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
@@ -43,4 +47,13 @@ for (const out of await linesOf(batch.output_file_id)) {
 for (const err of await linesOf(batch.error_file_id)) {
   const error = err.error ?? err.response?.body?.error;
   console.log(JSON.stringify({ custom_id: err.custom_id, error_code: error?.code, message: error?.message }));
+}
+
+const unsupported = await client.files.create({ file: fs.createReadStream(unsupportedPath), purpose: 'batch' });
+try {
+  await client.batches.create({ input_file_id: unsupported.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+  console.log(JSON.stringify({ custom_id: 'unsupported', status: 200 }));
+} catch (err) {
+  if (!(err instanceof OpenAI.APIError)) throw err;
+  console.log(JSON.stringify({ custom_id: 'unsupported', status: err.status, error_code: err.code, message: err.message }));
 }
