@@ -44,13 +44,13 @@ internal sealed record ValidationObject(
 {
     public string Object => "batch.validation";
 
-    public sealed record LineProblem(int Line, string CustomId, string Code, string Message);
+    public sealed record LineProblem(int Line, string CustomId, string Code, string Message, string? Param);
 
     public static ValidationObject From(DryRunReport report)
     {
         bool counted = report.ContextLength is not null;
         return new(report.IsValid, report.NumLines, report.NumRequests, report.NumInvalid,
-            report.Errors.Select(e => new LineProblem(e.LineNumber, e.CustomId, e.Code.SnakeCase(), e.Message)).ToList(),
+            report.Errors.Select(e => new LineProblem(e.LineNumber, e.CustomId, e.Code.SnakeCase(), e.Message, e.Param)).ToList(),
             report.DuplicateCustomIds, report.ContextLength, counted ? report.PromptTokens : null,
             counted ? report.NumOverContext : null, counted ? report.OverContext : null);
     }

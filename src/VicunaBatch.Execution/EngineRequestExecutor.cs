@@ -9,8 +9,10 @@ using EngineFinish = VicunaBatch.Inference.Engine.FinishReason;
 namespace VicunaBatch.Execution;
 
 /// <summary>
-/// Runs batch requests on one engine: chat requests through the model's chat template (Vicuna v1.1), completion
-/// prompts as BOS + text; a <c>response_format</c> other than text as the engine's JSON grammar (<see cref="ResponseGrammars"/>). Every call is in flight in the engine at once — requests of many shards share its batch.
+/// Runs batch requests on one engine, their prompts encoded by <see cref="RequestPrompts"/>; a prompt it refuses (roles
+/// out of order, a token id outside the vocabulary) is an <c>invalid_request</c> outcome; a <c>response_format</c> other
+/// than text runs as the engine's JSON grammar (<see cref="ResponseGrammars"/>). Every call is in flight in the engine
+/// at once — requests of many shards share its batch.
 /// </summary>
 public sealed class EngineRequestExecutor : IRequestExecutor
 {
@@ -49,43 +51,93 @@ public sealed class EngineRequestExecutor : IRequestExecutor
             return Count(RequestOutcome.Failure(request, RequestErrorCode.ExecutionFailed,
                 $"model '{ModelName}' has no tokenizer.model, so text prompts cannot run", _time.GetUtcNow()));
         }
-        IReadOnlyList<int> promptIds;
-        JsonGrammar? grammar;
+        if (GrammarOf(request, out var grammar) is { } unmatched) return Count(unmatched);
+        var prompts = new List<IReadOnlyList<int>>();
+        foreach (var one in OnePromptEach(request))
+        {
+            if (Encode(one, out var ids) is { } refused) return Count(refused);
+            prompts.Add(ids);
+        }
+        // greedy choices of one prompt are all the same: one generation (one prefill, one decode) answers all n
+        var greedy = Generation(request, [], 0, grammar).Sampling!.IsGreedy;
+        var perPrompt = greedy ? 1 : request.N;
+        var generations = prompts.SelectMany(ids => Enumerable.Range(0, perPrompt).Select(j => Generation(request, ids, j, grammar)))
+            .Select(generation => _host.GenerateAsync(generation, cancellationToken));
+        var generated = await Task.WhenAll(generations);
+        cancellationToken.ThrowIfCancellationRequested();
+        foreach (var result in generated) Generated?.Invoke(result);
+        var results = greedy ? generated.SelectMany(r => Enumerable.Repeat(r, request.N)).ToArray() : generated;
+        return Count(ToOutcome(request, results));
+    }
+
+    /// <summary>A completions request once per prompt (choices are indexed across them); a chat request as it is.</summary>
+    private static IEnumerable<BatchRequest> OnePromptEach(BatchRequest request) =>
+        request.Endpoint == BatchEndpoint.Completions ? request.CompletionPrompts().Select(request.WithPrompt) : [request];
+
+    /// <summary>The prompt's ids, or the failed outcome of a prompt that cannot run.</summary>
+    private RequestOutcome? Encode(BatchRequest request, out IReadOnlyList<int> ids)
+    {
         try
         {
-            grammar = ResponseGrammars.Of(request.ResponseFormat);
-            if (!_prompts.TryEncode(request, out promptIds, out var atLeast))
-            {
-                return Count(RequestOutcome.Failure(request, RequestErrorCode.ContextLengthExceeded,
-                    $"the prompt has at least {atLeast} tokens; the context holds {_prompts.ContextLength} (prompt + at least one generated token)", _time.GetUtcNow()));
-            }
+            if (_prompts!.TryEncode(request, out ids, out var atLeast)) return null;
+            return RequestOutcome.Failure(request, RequestErrorCode.ContextLengthExceeded,
+                $"the prompt has at least {atLeast} tokens; the context holds {_prompts.ContextLength} (prompt + at least one generated token)", _time.GetUtcNow());
         }
         catch (ArgumentException e)
         {
-            return Count(RequestOutcome.Failure(request, RequestErrorCode.InvalidRequest, e.Message, _time.GetUtcNow()));
+            ids = [];
+            return RequestOutcome.Failure(request, RequestErrorCode.InvalidRequest, e.Message, _time.GetUtcNow());
         }
-        var sampling = new SamplingParams(
-            (float)(request.Temperature ?? _defaults.Temperature), 0, (float)(request.TopP ?? _defaults.TopP), (ulong?)request.Seed);
-        var generation = new GenerationRequest(request.CustomId, promptIds, request.MaxTokens ?? _defaults.MaxTokens, sampling, request.Stop, Grammar: grammar);
-        var result = await _host.GenerateAsync(generation, cancellationToken);
-        cancellationToken.ThrowIfCancellationRequested();
-        Generated?.Invoke(result);
-        return Count(ToOutcome(request, result));
     }
 
-    private RequestOutcome ToOutcome(BatchRequest request, GenerationResult result)
+    /// <summary>The grammar of the request's <c>response_format</c> (null for text), or the failed outcome of one that cannot be matched.</summary>
+    private RequestOutcome? GrammarOf(BatchRequest request, out JsonGrammar? grammar)
+    {
+        try
+        {
+            grammar = ResponseGrammars.Of(request.ResponseFormat);
+            return null;
+        }
+        catch (ArgumentException e)
+        {
+            grammar = null;
+            return RequestOutcome.Failure(request, RequestErrorCode.InvalidRequest, e.Message, _time.GetUtcNow());
+        }
+    }
+
+    /// <summary>Choice <paramref name="choice"/> of a prompt: a seeded request's choices use seeds seed, seed + 1, …, so
+    /// they differ from each other and each repeats with its seed.</summary>
+    private GenerationRequest Generation(BatchRequest request, IReadOnlyList<int> promptIds, int choice, JsonGrammar? grammar)
+    {
+        var seed = request.Seed is { } s ? unchecked((ulong)(s + choice)) : (ulong?)null;
+        var sampling = new SamplingParams((float)(request.Temperature ?? _defaults.Temperature), 0, (float)(request.TopP ?? _defaults.TopP), seed);
+        return new GenerationRequest(request.CustomId, promptIds, request.MaxTokens ?? _defaults.MaxTokens, sampling, request.Stop,
+            Grammar: grammar, TopLogprobs: request.Logprobs);
+    }
+
+    /// <summary>Every choice's outcome, or the first failed generation's. Usage counts each prompt once, as OpenAI does for n.</summary>
+    private RequestOutcome ToOutcome(BatchRequest request, GenerationResult[] results)
     {
         var now = _time.GetUtcNow();
-        return result.FinishReason switch
+        if (results.FirstOrDefault(r => r.FinishReason is not (EngineFinish.Stop or EngineFinish.Length)) is { } failed)
         {
-            EngineFinish.Stop or EngineFinish.Length => RequestOutcome.Success(
-                request, ModelName, result.Text ?? string.Empty,
-                result.FinishReason == EngineFinish.Stop ? Core.Results.FinishReason.Stop : Core.Results.FinishReason.Length,
-                result.PromptTokens, result.CompletionTokens, now),
-            EngineFinish.Cancelled => throw new OperationCanceledException($"request {request.CustomId} was cancelled"),
-            _ => RequestOutcome.Failure(request, ErrorCode(result), result.Error ?? "generation failed", now),
+            return failed.FinishReason == EngineFinish.Cancelled
+                ? throw new OperationCanceledException($"request {request.CustomId} was cancelled")
+                : RequestOutcome.Failure(request, ErrorCode(failed), failed.Error ?? "generation failed", now);
+        }
+        var choices = results.Select(r => Choice(request, r)).ToList();
+        var promptTokens = results.Where((_, i) => i % request.N == 0).Sum(r => r.PromptTokens);
+        return RequestOutcome.Success(request, ModelName, choices[0].Text, choices[0].FinishReason,
+            promptTokens, results.Sum(r => r.CompletionTokens), now) with
+        {
+            Choices = choices.Count > 1 || request.Logprobs is not null ? choices : null,
         };
     }
+
+    private OutcomeChoice Choice(BatchRequest request, GenerationResult result) => new(
+        result.Text ?? string.Empty,
+        result.FinishReason == EngineFinish.Stop ? Core.Results.FinishReason.Stop : Core.Results.FinishReason.Length,
+        request.Logprobs is null ? null : ChoiceLogprobs.Of(_prompts!.Tokenizer, result));
 
     private static RequestErrorCode ErrorCode(GenerationResult result) => result.ErrorKind switch
     {

@@ -8,20 +8,26 @@ using VicunaBatch.Inference.Text;
 namespace VicunaBatch.Execution;
 
 /// <summary>
-/// The one rule from a batch request to the engine's prompt: a chat request through the Vicuna v1.1 template, a
-/// completion as BOS + its text; its token count; and whether it fits the context the engine gives a request. The
-/// executor encodes with it, <c>validate</c> counts with it, pipelines split documents with its tokenizer.
+/// The one rule from a batch request to the engine's prompt: a chat request through the Vicuna v1.1 template (a
+/// <c>developer</c> message as a <c>system</c> one), a completion as BOS + its text, or its token ids as given; its
+/// token count; and whether it fits the context the engine gives a request. The executor encodes with it,
+/// <c>validate</c> counts with it, pipelines split documents with its tokenizer.
 /// </summary>
-public sealed class RequestPrompts(TextTokenizer tokenizer, int contextLength) : IPromptTokenCounter
+/// <param name="vocabSize">Ids a token-id prompt may hold: [0, vocabSize). Default: the tokenizer's pieces.</param>
+public sealed class RequestPrompts(TextTokenizer tokenizer, int contextLength, int? vocabSize = null) : IPromptTokenCounter
 {
     public TextTokenizer Tokenizer { get; } = tokenizer;
 
     /// <summary>Longest prompt + output a request may have, in tokens: the engine's maximum sequence length.</summary>
     public int ContextLength { get; } = contextLength;
 
+    /// <summary>The model's vocabulary size: a token-id prompt's ids are below it.</summary>
+    public int VocabSize { get; } = vocabSize ?? tokenizer.VocabSize;
+
     /// <summary>The prompts of <paramref name="model"/>'s engine, or null when its package has no tokenizer.</summary>
-    public static RequestPrompts? Of(LoadedModel model) =>
-        model.Tokenizer is { } tokenizer ? new RequestPrompts(tokenizer, model.Engine.MaxSequenceLength) : null;
+    public static RequestPrompts? Of(LoadedModel model) => model.Tokenizer is { } tokenizer
+        ? new RequestPrompts(tokenizer, model.Engine.MaxSequenceLength, model.Package.Config.Model.VocabSize)
+        : null;
 
     /// <summary>
     /// The prompts of a package folder from its <c>genai_config.json</c> and <c>tokenizer.model</c> alone (a host that
@@ -33,13 +39,34 @@ public sealed class RequestPrompts(TextTokenizer tokenizer, int contextLength) :
         var configPath = Path.Combine(packageDirectory, ModelPackage.ConfigFileName);
         var config = GenAiConfig.Parse(File.ReadAllText(configPath), configPath);
         var tokenizer = TextTokenizer.Load(Path.Combine(packageDirectory, ModelPackage.TokenizerFileName));
-        return new RequestPrompts(tokenizer, (engine ?? new EngineOptions()).ContextLengthFor(config.Model.ContextLength));
+        return new RequestPrompts(tokenizer, (engine ?? new EngineOptions()).ContextLengthFor(config.Model.ContextLength), config.Model.VocabSize);
     }
 
-    /// <summary>The prompt's token ids. <see cref="ArgumentException"/> for messages the template refuses (roles out of order).</summary>
-    public IReadOnlyList<int> Encode(BatchRequest request) => request.Endpoint == BatchEndpoint.ChatCompletions
-        ? VicunaChatTemplate.EncodePrompt(Tokenizer, request.Messages.Select(m => new ChatMessage(m.Role, m.Content)).ToList())
-        : PromptEncoder.EncodeCompletion(Tokenizer, request.Prompt ?? string.Empty);
+    /// <summary>
+    /// The prompt's token ids. <see cref="ArgumentException"/> for messages the template refuses (roles out of order) and
+    /// for a token-id prompt with an id outside the model's vocabulary. Token ids are the engine's prompt as given, no
+    /// BOS added: a client that tokenizes with the model's tokenizer already has its BOS, as <c>generate --prompt-ids</c> does.
+    /// </summary>
+    public IReadOnlyList<int> Encode(BatchRequest request) => request switch
+    {
+        { Endpoint: BatchEndpoint.ChatCompletions } => VicunaChatTemplate.EncodePrompt(Tokenizer, request.Messages.Select(ToTemplate).ToList()),
+        { PromptIds: { } ids } => InVocabulary(ids),
+        _ => PromptEncoder.EncodeCompletion(Tokenizer, request.Prompt ?? string.Empty),
+    };
+
+    /// <summary>A chat turn as the template takes it: OpenAI maps <c>developer</c> to <c>system</c> for models without it.</summary>
+    private static ChatMessage ToTemplate(ChatTurn turn) =>
+        new(turn.Role == ChatTurn.DeveloperRole ? ChatMessage.SystemRole : turn.Role, turn.Content);
+
+    private IReadOnlyList<int> InVocabulary(IReadOnlyList<int> ids)
+    {
+        for (int i = 0; i < ids.Count; i++)
+        {
+            if (ids[i] < 0 || ids[i] >= VocabSize)
+                throw new ArgumentException($"prompt[{i}] is token id {ids[i]}, outside the model's vocabulary [0, {VocabSize})");
+        }
+        return ids;
+    }
 
     /// <summary>
     /// The prompt's ids, unless its text alone is certain not to fit the context: a text of more chars than the context
@@ -50,6 +77,12 @@ public sealed class RequestPrompts(TextTokenizer tokenizer, int contextLength) :
     /// </summary>
     public bool TryEncode(BatchRequest request, out IReadOnlyList<int> ids, out int numTokens)
     {
+        if (request.PromptIds is not null)
+        {
+            ids = Encode(request);
+            numTokens = ids.Count;
+            return true;
+        }
         var texts = request.Endpoint == BatchEndpoint.ChatCompletions ? request.Messages.Select(m => m.Content) : [request.Prompt ?? string.Empty];
         if (texts.Sum(t => (long)t.Length) > (long)ContextLength * Tokenizer.MaxPieceChars)
         {
@@ -65,9 +98,17 @@ public sealed class RequestPrompts(TextTokenizer tokenizer, int contextLength) :
         return true;
     }
 
-    /// <summary>The prompt's tokens, or a lower bound already over the context for a prompt certain not to fit (<see cref="TryEncode"/>).</summary>
-    public int CountPromptTokens(BatchRequest request)
+    /// <summary>
+    /// The prompt's tokens, or a lower bound already over the context for a prompt certain not to fit (<see cref="TryEncode"/>);
+    /// of a completions request with several prompts, its longest prompt's, the one that decides whether all fit.
+    /// </summary>
+    public int CountPromptTokens(BatchRequest request) => request.MorePrompts.Count > 0
+        ? request.CompletionPrompts().Max(prompt => CountPromptTokens(request.WithPrompt(prompt)))
+        : CountOnePrompt(request);
+
+    private int CountOnePrompt(BatchRequest request)
     {
+        if (request.PromptIds is { } ids) return ids.Count; // counted as given; an id outside the vocabulary fails at execution
         TryEncode(request, out _, out var numTokens);
         return numTokens;
     }

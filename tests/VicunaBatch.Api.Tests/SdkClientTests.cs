@@ -184,14 +184,14 @@ public sealed class SdkClientTests(ServerFixture server)
     private static (int, string?, string?) Failure(JsonElement failure) =>
         (failure.GetProperty("status").GetInt32(), failure.GetProperty("code").GetString(), failure.GetProperty("name").GetString());
 
-    private static async Task EnsureSdkAsync()
+    internal static async Task EnsureSdkAsync()
     {
         if (Directory.Exists(Path.Combine(SdkFolder, "node_modules", "openai"))) return;
         var install = await RunAsync("npm", ["ci", "--no-audit", "--no-fund"], [], TimeSpan.FromMinutes(3));
         Assert.True(install.ExitCode == 0, $"npm ci failed ({install.ExitCode}): {install.Error}");
     }
 
-    private static async Task<(int ExitCode, string Output, string Error)> RunAsync(
+    internal static async Task<(int ExitCode, string Output, string Error)> RunAsync(
         string program, string[] args, Dictionary<string, string> environment, TimeSpan timeout)
     {
         var start = new ProcessStartInfo(program) { WorkingDirectory = SdkFolder, RedirectStandardOutput = true, RedirectStandardError = true };

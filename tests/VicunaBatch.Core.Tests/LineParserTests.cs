@@ -132,7 +132,7 @@ public class LineParserTests
     {
         var parsed = Parse("""{"custom_id":"x1","prompt":"a","top_p":2}""", lineNumber: 4);
 
-        Assert.Equal(new LineError(4, "x1", LineErrorCode.InvalidParameter, "top_p must be in (0, 1], got 2"), parsed.Error);
+        Assert.Equal(new LineError(4, "x1", LineErrorCode.InvalidParameter, "top_p must be in (0, 1], got 2", "top_p"), parsed.Error);
     }
 
     [Fact]

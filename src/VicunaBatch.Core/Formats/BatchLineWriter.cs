@@ -40,8 +40,10 @@ public static class BatchLineWriter
         }
         else
         {
-            writer.WriteString("prompt", request.Prompt);
+            WritePrompts(writer, request.CompletionPrompts().ToList());
         }
+        if (request.N != 1) writer.WriteNumber("n", request.N);
+        if (request.Logprobs is { } logprobs) WriteLogprobs(writer, request.Endpoint, logprobs);
         if (request.MaxTokens is { } maxTokens) writer.WriteNumber("max_tokens", maxTokens);
         if (request.Temperature is { } temperature) writer.WriteNumber("temperature", temperature);
         if (request.TopP is { } topP) writer.WriteNumber("top_p", topP);
@@ -52,5 +54,44 @@ public static class BatchLineWriter
             foreach (var stop in request.Stop) writer.WriteStringValue(stop);
             writer.WriteEndArray();
         }
+    }
+
+    /// <summary>One text prompt as a string, else as OpenAI's arrays: of ids, of strings, of id arrays.</summary>
+    private static void WritePrompts(Utf8JsonWriter writer, List<CompletionPrompt> prompts)
+    {
+        if (prompts is [{ Text: { } text }])
+        {
+            writer.WriteString("prompt", text);
+            return;
+        }
+        writer.WriteStartArray("prompt");
+        if (prompts is [{ Ids: { } ids }]) WriteIds(writer, ids);
+        foreach (var prompt in prompts.Count > 1 ? prompts : [])
+        {
+            if (prompt.Text is { } one) writer.WriteStringValue(one);
+            else
+            {
+                writer.WriteStartArray();
+                WriteIds(writer, prompt.Ids!);
+                writer.WriteEndArray();
+            }
+        }
+        writer.WriteEndArray();
+    }
+
+    private static void WriteIds(Utf8JsonWriter writer, IReadOnlyList<int> ids)
+    {
+        foreach (var id in ids) writer.WriteNumberValue(id);
+    }
+
+    private static void WriteLogprobs(Utf8JsonWriter writer, BatchEndpoint endpoint, int logprobs)
+    {
+        if (endpoint == BatchEndpoint.Completions)
+        {
+            writer.WriteNumber("logprobs", logprobs);
+            return;
+        }
+        writer.WriteBoolean("logprobs", true);
+        writer.WriteNumber("top_logprobs", logprobs);
     }
 }

@@ -15,16 +15,21 @@ public enum LineErrorCode
     InvalidParameter,
     InvalidMessages,
     UnknownField,
+    /// <summary>An OpenAI parameter or value this server does not honour (<c>n</c> &gt; 1, tools, an image part, a JSON
+    /// Schema keyword outside the subset <c>response_format</c> enforces…):
+    /// refused rather than ignored, so no answer means other than what its sender meant (<see cref="RequestParameters"/>).</summary>
+    UnsupportedParameter,
     InvalidCustomId,
     DuplicateCustomId,
-    /// <summary>A parameter or value the engine does not support (a JSON Schema keyword outside the subset it enforces).</summary>
-    UnsupportedParameter,
     /// <summary>Longer than <see cref="InputOptions.MaxLineBytes"/>: read past, never parsed.</summary>
     LineTooLong,
 }
 
-/// <summary>A rejected input line. <see cref="CustomId"/> is the id the line would have had.</summary>
-public sealed record LineError(int LineNumber, string CustomId, LineErrorCode Code, string Message);
+/// <summary>
+/// A rejected input line. <see cref="CustomId"/> is the id the line would have had; <see cref="Param"/> names the field
+/// at fault as OpenAI's errors do (<c>n</c>, <c>messages[0].content[1].type</c>), or is null when no one field is.
+/// </summary>
+public sealed record LineError(int LineNumber, string CustomId, LineErrorCode Code, string Message, string? Param = null);
 
 /// <summary>Result of parsing one non-blank line: exactly one of the two is set.</summary>
 public sealed record ParsedLine(BatchRequest? Request, LineError? Error)

@@ -44,7 +44,7 @@ public sealed class LineParser
         catch (LineRejection e)
         {
             var id = e.CustomId ?? DefaultCustomId(line.LineNumber);
-            return new ParsedLine(null, new LineError(line.LineNumber, id, e.Code, e.Message));
+            return new ParsedLine(null, new LineError(line.LineNumber, id, e.Code, e.Message, e.Param));
         }
     }
 
@@ -91,9 +91,9 @@ public sealed class LineParser
     {
         if (!TryGet(root, "custom_id", out var value)) return DefaultCustomId(lineNumber);
         if (value.ValueKind != JsonValueKind.String)
-            throw new LineRejection(LineErrorCode.InvalidCustomId, "custom_id must be a string");
+            throw new LineRejection(LineErrorCode.InvalidCustomId, "custom_id must be a string", "custom_id");
         var id = value.GetString()!;
-        return CustomIdProblem(id) is { } problem ? throw new LineRejection(LineErrorCode.InvalidCustomId, problem) : id;
+        return CustomIdProblem(id) is { } problem ? throw new LineRejection(LineErrorCode.InvalidCustomId, problem, "custom_id") : id;
     }
 
     private string? CustomIdProblem(string id) =>
@@ -126,23 +126,24 @@ public sealed class LineParser
     private static BatchRequest ParseOpenAi(JsonElement root, string customId, int lineNumber)
     {
         if (!TryGet(root, "method", out var method) || method.ValueKind != JsonValueKind.String || method.GetString() != "POST")
-            throw new LineRejection(LineErrorCode.InvalidMethod, "method must be \"POST\"");
+            throw new LineRejection(LineErrorCode.InvalidMethod, "method must be \"POST\"", "method");
         if (!TryGet(root, "url", out var url) || url.ValueKind != JsonValueKind.String)
-            throw new LineRejection(LineErrorCode.UnknownEndpoint, $"url must be \"{BatchEndpoints.ChatCompletionsUrl}\" or \"{BatchEndpoints.CompletionsUrl}\"");
+            throw new LineRejection(LineErrorCode.UnknownEndpoint, $"url must be \"{BatchEndpoints.ChatCompletionsUrl}\" or \"{BatchEndpoints.CompletionsUrl}\"", "url");
         if (!BatchEndpoints.TryParseUrl(url.GetString(), out var endpoint))
-            throw new LineRejection(LineErrorCode.UnknownEndpoint, $"unknown endpoint \"{url.GetString()}\"; expected \"{BatchEndpoints.ChatCompletionsUrl}\" or \"{BatchEndpoints.CompletionsUrl}\"");
+            throw new LineRejection(LineErrorCode.UnknownEndpoint, $"unknown endpoint \"{url.GetString()}\"; expected \"{BatchEndpoints.ChatCompletionsUrl}\" or \"{BatchEndpoints.CompletionsUrl}\"", "url");
         if (!TryGet(root, "body", out var body))
-            throw new LineRejection(LineErrorCode.MissingBody, "body is required");
+            throw new LineRejection(LineErrorCode.MissingBody, "body is required", "body");
         if (body.ValueKind != JsonValueKind.Object)
-            throw new LineRejection(LineErrorCode.InvalidType, "body must be an object");
+            throw new LineRejection(LineErrorCode.InvalidType, "body must be an object", "body");
 
         bool hasPrompt = TryGet(body, "prompt", out _), hasMessages = TryGet(body, "messages", out _);
         if (hasPrompt && hasMessages)
             throw new LineRejection(LineErrorCode.AmbiguousPrompt, "body has both prompt and messages");
         if (endpoint == BatchEndpoint.ChatCompletions && !hasMessages)
-            throw new LineRejection(LineErrorCode.MissingPrompt, $"{BatchEndpoints.ChatCompletionsUrl} requires body.messages");
+            throw new LineRejection(LineErrorCode.MissingPrompt, $"{BatchEndpoints.ChatCompletionsUrl} requires body.messages", "messages");
         if (endpoint == BatchEndpoint.Completions && !hasPrompt)
-            throw new LineRejection(LineErrorCode.MissingPrompt, $"{BatchEndpoints.CompletionsUrl} requires body.prompt");
+            throw new LineRejection(LineErrorCode.MissingPrompt, $"{BatchEndpoints.CompletionsUrl} requires body.prompt", "prompt");
+        RequestParameters.Check(body, endpoint);
         return RequestFields.Read(body, customId, lineNumber, endpoint);
     }
 
@@ -150,12 +151,14 @@ public sealed class LineParser
     {
         foreach (var property in root.EnumerateObject())
             if (!SimpleFields.Contains(property.Name))
-                throw new LineRejection(LineErrorCode.UnknownField, $"unknown field \"{property.Name}\"");
+                throw new LineRejection(LineErrorCode.UnknownField, $"unknown field \"{property.Name}\"", property.Name);
         bool hasPrompt = TryGet(root, "prompt", out _), hasMessages = TryGet(root, "messages", out _);
         if (hasPrompt && hasMessages)
             throw new LineRejection(LineErrorCode.AmbiguousPrompt, "line has both prompt and messages");
         if (!hasPrompt && !hasMessages)
             throw new LineRejection(LineErrorCode.MissingPrompt, "line needs prompt or messages");
+        if (hasPrompt && root.GetProperty("prompt").ValueKind != JsonValueKind.String) // token ids and prompt arrays are OpenAI lines' forms
+            throw new LineRejection(LineErrorCode.InvalidType, "a simple line's prompt must be a string; token ids and several prompts need an OpenAI Batch line", "prompt");
         var endpoint = hasMessages ? BatchEndpoint.ChatCompletions : BatchEndpoint.Completions;
         return RequestFields.Read(root, customId, lineNumber, endpoint);
     }
@@ -165,9 +168,10 @@ public sealed class LineParser
         obj.TryGetProperty(name, out value) && value.ValueKind != JsonValueKind.Null;
 }
 
-/// <summary>A line was rejected; carries the code and message of its <see cref="LineError"/>.</summary>
-internal sealed class LineRejection(LineErrorCode code, string message) : Exception(message)
+/// <summary>A line was rejected; carries the code, message and param of its <see cref="LineError"/>.</summary>
+internal sealed class LineRejection(LineErrorCode code, string message, string? param = null) : Exception(message)
 {
     public LineErrorCode Code { get; } = code;
+    public string? Param { get; } = param;
     public string? CustomId { get; set; }
 }

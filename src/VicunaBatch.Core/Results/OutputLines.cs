@@ -5,10 +5,10 @@ using VicunaBatch.Core.Formats;
 
 namespace VicunaBatch.Core.Results;
 
-/// <summary>One line of errors.jsonl: a rejected input line or a failed request.</summary>
-public sealed record ErrorLine(string CustomId, string Code, string Message, int Line)
+/// <summary>One line of errors.jsonl: a rejected input line or a failed request. <see cref="Param"/>: the field at fault, when one is.</summary>
+public sealed record ErrorLine(string CustomId, string Code, string Message, int Line, string? Param = null)
 {
-    public static ErrorLine From(LineError error) => new(error.CustomId, error.Code.SnakeCase(), error.Message, error.LineNumber);
+    public static ErrorLine From(LineError error) => new(error.CustomId, error.Code.SnakeCase(), error.Message, error.LineNumber, error.Param);
 
     public static ErrorLine From(RequestOutcome outcome) =>
         new(outcome.CustomId, outcome.ErrorCode!.Value.SnakeCase(), outcome.ErrorMessage ?? "", outcome.LineNumber);
@@ -47,6 +47,7 @@ public static class OutputLines
         writer.WriteString("code", error.Code);
         writer.WriteString("message", error.Message);
         writer.WriteNumber("line", error.Line);
+        if (error.Param is not null) writer.WriteString("param", error.Param);
         writer.WriteEndObject();
         writer.WriteEndObject();
     });
@@ -67,27 +68,39 @@ public static class OutputLines
         writer.WriteNumber("created", outcome.CreatedAt);
         writer.WriteString("model", outcome.Model ?? "");
         writer.WriteStartArray("choices");
-        writer.WriteStartObject();
-        writer.WriteNumber("index", 0);
-        if (chat)
-        {
-            writer.WriteStartObject("message");
-            writer.WriteString("role", "assistant");
-            writer.WriteString("content", outcome.Text);
-            writer.WriteEndObject();
-        }
-        else
-        {
-            writer.WriteString("text", outcome.Text);
-        }
-        writer.WriteString("finish_reason", (outcome.FinishReason ?? FinishReason.Stop).SnakeCase());
-        writer.WriteEndObject();
+        var choices = outcome.Choices ?? [new OutcomeChoice(outcome.Text ?? "", outcome.FinishReason ?? FinishReason.Stop)];
+        for (var i = 0; i < choices.Count; i++) WriteChoice(writer, i, choices[i], chat);
         writer.WriteEndArray();
         writer.WriteStartObject("usage");
         writer.WriteNumber("prompt_tokens", outcome.PromptTokens);
         writer.WriteNumber("completion_tokens", outcome.CompletionTokens);
         writer.WriteNumber("total_tokens", outcome.PromptTokens + outcome.CompletionTokens);
         writer.WriteEndObject();
+        writer.WriteEndObject();
+    }
+
+    private static void WriteChoice(Utf8JsonWriter writer, int index, OutcomeChoice choice, bool chat)
+    {
+        writer.WriteStartObject();
+        writer.WriteNumber("index", index);
+        if (chat)
+        {
+            writer.WriteStartObject("message");
+            writer.WriteString("role", "assistant");
+            writer.WriteString("content", choice.Text);
+            writer.WriteEndObject();
+        }
+        else
+        {
+            writer.WriteString("text", choice.Text);
+        }
+        if (choice.Logprobs is { } logprobs)
+        {
+            writer.WritePropertyName("logprobs");
+            if (chat) LogprobLines.WriteChat(writer, logprobs);
+            else LogprobLines.WriteCompletions(writer, logprobs);
+        }
+        writer.WriteString("finish_reason", choice.FinishReason.SnakeCase());
         writer.WriteEndObject();
     }
 

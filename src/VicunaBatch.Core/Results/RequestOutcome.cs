@@ -41,6 +41,10 @@ public sealed record RequestOutcome
     public FinishReason? FinishReason { get; init; }
     public int PromptTokens { get; init; }
     public int CompletionTokens { get; init; }
+    /// <summary>Every choice, when the request asked for more than one or for log probabilities; else null, and its
+    /// one choice is <see cref="Text"/> and <see cref="FinishReason"/> (which repeat choice 0 when this is set).</summary>
+    public IReadOnlyList<OutcomeChoice>? Choices { get; init; }
+
     public RequestErrorCode? ErrorCode { get; init; }
     public string? ErrorMessage { get; init; }
 

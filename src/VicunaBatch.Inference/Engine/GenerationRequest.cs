@@ -28,6 +28,11 @@ public sealed record SamplingParams(float Temperature = 0f, int TopK = 0, float 
 /// only once the value is whole. <c>max_tokens</c> or the context may still cut it short (<see cref="FinishReason.Length"/>).
 /// Needs a tokenizer.
 /// </param>
+/// <param name="TopLogprobs">
+/// Null: none. Else each generated token's log probability and the <c>TopLogprobs</c> (0..<see cref="TokenLogprobs.MaxTop"/>)
+/// most likely tokens at its step, on <see cref="GenerationResult.Logprobs"/>. Its tokens are picked on the host from
+/// the step's logits row, which is where the log-softmax is taken.
+/// </param>
 public sealed record GenerationRequest(
     string Id,
     IReadOnlyList<int> PromptIds,
@@ -36,7 +41,8 @@ public sealed record GenerationRequest(
     IReadOnlyList<string>? Stop = null,
     bool IgnoreEos = false,
     bool ReturnLogits = false,
-    Grammar.JsonGrammar? Grammar = null);
+    Grammar.JsonGrammar? Grammar = null,
+    int? TopLogprobs = null);
 
 public enum FinishReason
 {
@@ -76,6 +82,7 @@ public enum GenerationErrorKind
 /// [steps][vocab]; row i chose <c>OutputIds[i]</c>, and a request that stopped on EOS has one row more, the one that chose EOS.
 /// Null otherwise.
 /// </param>
+/// <param name="Logprobs">With <see cref="GenerationRequest.TopLogprobs"/>: one entry per <see cref="OutputIds"/> item. Null otherwise.</param>
 public sealed record GenerationResult(
     string Id,
     IReadOnlyList<int> OutputIds,
@@ -86,7 +93,8 @@ public sealed record GenerationResult(
     TimeSpan TimeToFirstToken = default,
     TimeSpan Latency = default,
     GenerationErrorKind ErrorKind = GenerationErrorKind.None,
-    IReadOnlyList<float[]>? Logits = null)
+    IReadOnlyList<float[]>? Logits = null,
+    IReadOnlyList<TokenLogprobs>? Logprobs = null)
 {
     public int CompletionTokens => OutputIds.Count;
 }

@@ -14,6 +14,7 @@ public sealed class InferenceEngine : IDisposable
     private readonly Scheduler _scheduler;
     private readonly Sampler _sampler = new();
     private readonly GrammarSampling _grammarSampling;
+    private float[] _logprobScratch = [];
     private readonly StopCondition _stopCondition;
     private readonly Dictionary<long, Sequence> _sequences = [];
     private readonly List<GenerationResult> _finished = [];
@@ -142,6 +143,7 @@ public sealed class InferenceEngine : IDisposable
                 continue;
             }
             sequence.Logits?.Add(outputs.LogitsOf(i).ToArray());   // only with ReturnLogits: the runner reuses its buffer
+            if (sequence.Logprobs is { } logprobs) logprobs.Add(LogprobsOf(outputs.LogitsOf(i), token, sequence.Request.TopLogprobs!.Value));
             if (sequence.OutputIds.Count == 0)
             {
                 sequence.FirstTokenTicks = now;
@@ -168,10 +170,16 @@ public sealed class InferenceEngine : IDisposable
         return token;
     }
 
+    private TokenLogprobs LogprobsOf(ReadOnlySpan<float> logits, int token, int numTop)
+    {
+        if (_logprobScratch.Length < logits.Length) _logprobScratch = new float[logits.Length];
+        return TokenLogprobs.Of(logits, token, numTop, _logprobScratch);
+    }
+
     /// <summary>
     /// The step's sequences whose token the runner's graphs can pick: greedy ones (argmax) and sampled ones without
-    /// top-k, each with its one draw for this token, as far as the runner can, and none that wants its logits back or
-    /// has a grammar (its row comes to the host to be masked).
+    /// top-k, each with its one draw for this token, as far as the runner can, and none that reads its logits (returned, for log
+    /// probabilities, or to mask under its grammar).
     /// </summary>
     private Dictionary<long, GraphPick> GraphPicks(StepPlan plan)
     {
@@ -190,7 +198,7 @@ public sealed class InferenceEngine : IDisposable
     private void AddGraphPick(long sequenceId, Dictionary<long, GraphPick> picks)
     {
         var sequence = _sequences[sequenceId];
-        if (sequence.Logits is not null || sequence.Matcher is not null) return;
+        if (sequence.ReadsLogits) return;
         var sampling = sequence.Request.Sampling ?? SamplingParams.Greedy;
         if (sampling.IsGreedy ? _runner.SelectsGreedyInGraph : _runner.SamplesInGraph && !sampling.CutsTopK(_runner.VocabSize))
         {
@@ -242,6 +250,10 @@ public sealed class InferenceEngine : IDisposable
         {
             return "the prompt is empty";
         }
+        if (request.TopLogprobs is < 0 or > TokenLogprobs.MaxTop)
+        {
+            return $"top_logprobs must be between 0 and {TokenLogprobs.MaxTop}, got {request.TopLogprobs}";
+        }
         if (request.MaxTokens < 1)
         {
             return $"max_tokens must be at least 1, got {request.MaxTokens}";
@@ -277,7 +289,8 @@ public sealed class InferenceEngine : IDisposable
             ttft,
             Stopwatch.GetElapsedTime(sequence.ArrivalTicks),
             kind,
-            sequence.Logits);
+            sequence.Logits,
+            sequence.Logprobs?.Take(sequence.OutputIds.Count).ToList()); // a step that chose EOS adds no output token
     }
 
     private List<GenerationResult> TakeFinished()

@@ -22,6 +22,7 @@ internal sealed class Sequence
         ArrivalTicks = arrivalTicks;
         Logits = request.ReturnLogits ? [] : null;
         Matcher = request.Grammar?.Start();
+        Logprobs = request.TopLogprobs is null ? null : [];
         NumPrefillTokens = PromptIds.Length;
     }
 
@@ -74,6 +75,13 @@ internal sealed class Sequence
 
     /// <summary>Where the output is in the request's grammar, when it has one; else null.</summary>
     public Grammar.JsonMatcher? Matcher { get; }
+
+    /// <summary>Each output token's log probabilities, when the request asked for them; else null.</summary>
+    public List<TokenLogprobs>? Logprobs { get; }
+
+    /// <summary>The request needs each step's logits row on the host: to return it, to take log probabilities from
+    /// it, or to mask it under its grammar.</summary>
+    public bool ReadsLogits => Logits is not null || Logprobs is not null || Matcher is not null;
 
     public void Append(int tokenId) => _outputIds.Add(tokenId);
 

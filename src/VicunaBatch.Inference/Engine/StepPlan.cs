@@ -31,7 +31,7 @@ public sealed record StepPlan(ImmutableArray<DecodeRow> DecodeRows, ImmutableArr
     /// <summary>
     /// Sequences whose next token the runner picks in its graphs, so no logits row of theirs comes to the host: greedy
     /// ones when it <see cref="IStepRunner.SelectsGreedyInGraph"/>, sampled ones when it
-    /// <see cref="IStepRunner.SamplesInGraph"/>, never one with <see cref="GenerationRequest.ReturnLogits"/>. Filled by
+    /// <see cref="IStepRunner.SamplesInGraph"/>, never one that reads its logits row (<see cref="GenerationRequest.ReturnLogits"/>, <see cref="GenerationRequest.TopLogprobs"/>). Filled by
     /// the engine; the runner returns their tokens in <see cref="StepOutputs.Tokens"/>.
     /// </summary>
     public IReadOnlyDictionary<long, GraphPick> GraphPicks { get; init; } = ImmutableDictionary<long, GraphPick>.Empty;

@@ -97,4 +97,24 @@ public sealed class TextTokenizer
         }
         return text.Append(decoder.Flush()).ToString();
     }
+
+    /// <summary>
+    /// The UTF-8 bytes one id stands for on its own, as a log probability reports a token: a byte piece's one byte, a
+    /// piece's text with "▁" as a space (kept at the start too), the unknown piece's surface, nothing for a control piece.
+    /// </summary>
+    public byte[] TokenBytes(int id)
+    {
+        if ((uint)id >= (uint)Model.Pieces.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id must be in [0, {Model.Pieces.Count}).");
+        }
+        var (piece, _, type) = Model.Pieces[id];
+        return type switch
+        {
+            PieceType.Byte => [Convert.ToByte(piece[3..5], 16)],
+            PieceType.Control => [],
+            _ when id == Model.UnkId => System.Text.Encoding.UTF8.GetBytes(Model.UnkSurface),
+            _ => System.Text.Encoding.UTF8.GetBytes(piece.Replace('\u2581', ' ')),
+        };
+    }
 }
