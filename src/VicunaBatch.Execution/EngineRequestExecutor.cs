@@ -3,14 +3,16 @@ using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Results;
 using VicunaBatch.Inference;
 using VicunaBatch.Inference.Engine;
+using VicunaBatch.Inference.Grammar;
 using EngineFinish = VicunaBatch.Inference.Engine.FinishReason;
 
 namespace VicunaBatch.Execution;
 
 /// <summary>
 /// Runs batch requests on one engine, their prompts encoded by <see cref="RequestPrompts"/>; a prompt it refuses (roles
-/// out of order, a token id outside the vocabulary) is an <c>invalid_request</c> outcome. Every call is in flight in
-/// the engine at once — requests of many shards share its batch.
+/// out of order, a token id outside the vocabulary) is an <c>invalid_request</c> outcome; a <c>response_format</c> other
+/// than text runs as the engine's JSON grammar (<see cref="ResponseGrammars"/>). Every call is in flight in the engine
+/// at once — requests of many shards share its batch.
 /// </summary>
 public sealed class EngineRequestExecutor : IRequestExecutor
 {
@@ -49,6 +51,7 @@ public sealed class EngineRequestExecutor : IRequestExecutor
             return Count(RequestOutcome.Failure(request, RequestErrorCode.ExecutionFailed,
                 $"model '{ModelName}' has no tokenizer.model, so text prompts cannot run", _time.GetUtcNow()));
         }
+        if (GrammarOf(request, out var grammar) is { } unmatched) return Count(unmatched);
         var prompts = new List<IReadOnlyList<int>>();
         foreach (var one in OnePromptEach(request))
         {
@@ -56,9 +59,9 @@ public sealed class EngineRequestExecutor : IRequestExecutor
             prompts.Add(ids);
         }
         // greedy choices of one prompt are all the same: one generation (one prefill, one decode) answers all n
-        var greedy = Generation(request, [], 0).Sampling!.IsGreedy;
+        var greedy = Generation(request, [], 0, grammar).Sampling!.IsGreedy;
         var perPrompt = greedy ? 1 : request.N;
-        var generations = prompts.SelectMany(ids => Enumerable.Range(0, perPrompt).Select(j => Generation(request, ids, j)))
+        var generations = prompts.SelectMany(ids => Enumerable.Range(0, perPrompt).Select(j => Generation(request, ids, j, grammar)))
             .Select(generation => _host.GenerateAsync(generation, cancellationToken));
         var generated = await Task.WhenAll(generations);
         cancellationToken.ThrowIfCancellationRequested();
@@ -87,14 +90,29 @@ public sealed class EngineRequestExecutor : IRequestExecutor
         }
     }
 
+    /// <summary>The grammar of the request's <c>response_format</c> (null for text), or the failed outcome of one that cannot be matched.</summary>
+    private RequestOutcome? GrammarOf(BatchRequest request, out JsonGrammar? grammar)
+    {
+        try
+        {
+            grammar = ResponseGrammars.Of(request.ResponseFormat);
+            return null;
+        }
+        catch (ArgumentException e)
+        {
+            grammar = null;
+            return RequestOutcome.Failure(request, RequestErrorCode.InvalidRequest, e.Message, _time.GetUtcNow());
+        }
+    }
+
     /// <summary>Choice <paramref name="choice"/> of a prompt: a seeded request's choices use seeds seed, seed + 1, …, so
     /// they differ from each other and each repeats with its seed.</summary>
-    private GenerationRequest Generation(BatchRequest request, IReadOnlyList<int> promptIds, int choice)
+    private GenerationRequest Generation(BatchRequest request, IReadOnlyList<int> promptIds, int choice, JsonGrammar? grammar)
     {
         var seed = request.Seed is { } s ? unchecked((ulong)(s + choice)) : (ulong?)null;
         var sampling = new SamplingParams((float)(request.Temperature ?? _defaults.Temperature), 0, (float)(request.TopP ?? _defaults.TopP), seed);
         return new GenerationRequest(request.CustomId, promptIds, request.MaxTokens ?? _defaults.MaxTokens, sampling, request.Stop,
-            TopLogprobs: request.Logprobs);
+            Grammar: grammar, TopLogprobs: request.Logprobs);
     }
 
     /// <summary>Every choice's outcome, or the first failed generation's. Usage counts each prompt once, as OpenAI does for n.</summary>

@@ -39,7 +39,7 @@ public sealed class LoadedModel : IDisposable
         var maxLength = options.ContextLengthFor(package.Config.Model.ContextLength);
         var (runner, kvCache) = EngineVariant.Of(package).Open(package, options, maxLength);
         var eos = package.Config.Model.EosTokenIds;
-        var vocabulary = new ModelVocabulary(eos, tokenizer is null ? null : tokenizer.Decode);
+        var vocabulary = new ModelVocabulary(eos, tokenizer is null ? null : tokenizer.Decode, tokenizer is null ? null : TokenTexts.Of(tokenizer));
         var engine = new InferenceEngine(runner, kvCache, options, vocabulary);
         return new LoadedModel(package, tokenizer, engine) { SlotsNote = NoteOnSlots(options, engine) };
     }

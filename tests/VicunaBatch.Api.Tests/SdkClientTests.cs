@@ -60,6 +60,44 @@ public sealed class SdkClientTests(ServerFixture server, ITestOutputHelper log)
         Assert.All(results, r => Assert.Equal("invalid_request_error", r.GetProperty("type").GetString()));
     }
 
+    /// <summary>Issue 23: <c>sdk/json_schema.mjs</c> sends chat lines with <c>response_format</c> json_schema (strict) and
+    /// json_object through the SDK: every schema output parses and fits the schema, the json_object one parses as an
+    /// object, and a file whose schema has a keyword outside the subset is refused at batch create, its line's
+    /// <c>unsupported_parameter</c> naming the keyword.</summary>
+    [Fact]
+    public async Task OpenAiNodeSdk_responseFormatJsonSchema_outputsParseAndFitTheSchema()
+    {
+        await EnsureSdkAsync();
+        var input = Path.Combine(server.DataPath, "sdk-json-schema.jsonl");
+
+        var run = await RunAsync("node", ["json_schema.mjs", input], new()
+        {
+            ["OPENAI_BASE_URL"] = new Uri(server.BaseAddress, "v1").ToString(),
+            ["OPENAI_API_KEY"] = ServerFixture.Keys[7],
+        }, TimeSpan.FromSeconds(90));
+
+        Assert.True(run.ExitCode == 0, $"node json_schema.mjs failed ({run.ExitCode}): {run.Error}\n{run.Output}");
+        var lines = run.Output.Trim().Split('\n').Select(l => JsonDocument.Parse(l).RootElement)
+            .ToDictionary(l => l.GetProperty("custom_id").GetString()!);
+        Assert.Equal(["object", "schema-greedy", "schema-sampled", "unsupported"], lines.Keys.Order());
+        foreach (var id in new[] { "schema-greedy", "schema-sampled" })
+        {
+            Assert.Equal("stop", lines[id].GetProperty("finish_reason").GetString());
+            var reading = JsonDocument.Parse(lines[id].GetProperty("content").GetString()!).RootElement;
+            Assert.Equal(["kind", "n", "ok", "x"], reading.EnumerateObject().Select(p => p.Name).Order());
+            Assert.True(reading.GetProperty("x").TryGetInt64(out _), reading.ToString());
+            Assert.Contains(reading.GetProperty("ok").ValueKind, new[] { JsonValueKind.True, JsonValueKind.False });
+            Assert.Contains(reading.GetProperty("kind").GetString(), new[] { "a", "b" });
+            Assert.Equal(JsonValueKind.Null, reading.GetProperty("n").ValueKind);
+        }
+        Assert.Equal("stop", lines["object"].GetProperty("finish_reason").GetString());
+        Assert.Equal(JsonValueKind.Object, JsonDocument.Parse(lines["object"].GetProperty("content").GetString()!).RootElement.ValueKind);
+        Assert.Equal(400, lines["unsupported"].GetProperty("status").GetInt32());
+        Assert.Equal("invalid_input_file", lines["unsupported"].GetProperty("error_code").GetString());
+        Assert.Contains("unsupported_parameter: response_format.json_schema.schema: the keyword \"maxLength\"",
+            lines["unsupported"].GetProperty("message").GetString());
+    }
+
     /// <summary>Issue 23: <c>sdk/files.mjs</c> runs the Files methods through the SDK unchanged — upload with
     /// <c>expires_after</c>, <c>files.list</c> with its auto-pagination, <c>files.delete</c>, a batch with
     /// <c>output_expires_after</c> — and each answer has the shape and values OpenAI's would.</summary>

@@ -76,6 +76,9 @@ public sealed record BatchRequest
     public long? Seed { get; init; }
     public IReadOnlyList<string> Stop { get; init; } = [];
 
+    /// <summary>The chat line's <c>response_format</c>; null when it has none (free text).</summary>
+    public ResponseFormat? ResponseFormat { get; init; }
+
     public bool Equals(BatchRequest? other) =>
         other is not null
         && CustomId == other.CustomId && LineNumber == other.LineNumber && Endpoint == other.Endpoint
@@ -83,7 +86,7 @@ public sealed record BatchRequest
         && CompletionPrompt.IdsEqual(PromptIds, other.PromptIds) && MorePrompts.SequenceEqual(other.MorePrompts)
         && N == other.N && Logprobs == other.Logprobs
         && MaxTokens == other.MaxTokens && Temperature == other.Temperature && TopP == other.TopP
-        && Seed == other.Seed && Stop.SequenceEqual(other.Stop);
+        && Seed == other.Seed && Stop.SequenceEqual(other.Stop) && Equals(ResponseFormat, other.ResponseFormat);
 
     public override int GetHashCode() => HashCode.Combine(CustomId, LineNumber, Endpoint, Prompt, Messages.Count, MaxTokens);
 

@@ -15,7 +15,8 @@ public enum LineErrorCode
     InvalidParameter,
     InvalidMessages,
     UnknownField,
-    /// <summary>An OpenAI parameter or value this server does not honour (<c>n</c> &gt; 1, tools, an image part…):
+    /// <summary>An OpenAI parameter or value this server does not honour (<c>n</c> &gt; 1, tools, an image part, a JSON
+    /// Schema keyword outside the subset <c>response_format</c> enforces…):
     /// refused rather than ignored, so no answer means other than what its sender meant (<see cref="RequestParameters"/>).</summary>
     UnsupportedParameter,
     InvalidCustomId,

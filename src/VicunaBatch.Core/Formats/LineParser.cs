@@ -11,7 +11,7 @@ public sealed class LineParser
 {
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
     private static readonly HashSet<string> SimpleFields =
-        ["custom_id", "model", "prompt", "messages", "max_tokens", "temperature", "top_p", "seed", "stop"];
+        ["custom_id", "model", "prompt", "messages", "max_tokens", "temperature", "top_p", "seed", "stop", "response_format"];
 
     private readonly InputOptions _options;
 

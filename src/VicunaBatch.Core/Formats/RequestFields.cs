@@ -29,6 +29,7 @@ internal static class RequestFields
             Messages = endpoint == BatchEndpoint.ChatCompletions ? MessageFields.Read(obj.GetProperty("messages")) : [],
             MaxTokens = maxTokens, Temperature = temperature, TopP = topP,
             Seed = ReadSeed(obj), Stop = ReadStop(obj),
+            ResponseFormat = ResponseFormat.Read(obj, endpoint),
         };
     }
 

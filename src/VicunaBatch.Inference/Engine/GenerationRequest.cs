@@ -23,6 +23,11 @@ public sealed record SamplingParams(float Temperature = 0f, int TopK = 0, float 
 /// <param name="Stop">Stop strings (need a tokenizer); the text is cut before the first match.</param>
 /// <param name="IgnoreEos">Keep generating past EOS (benchmarks with random weights).</param>
 /// <param name="ReturnLogits">Copy the logits of every sampled step onto <see cref="GenerationResult.Logits"/> (verification; costs a vocab-sized copy per token).</param>
+/// <param name="Grammar">
+/// Constrain the output to this JSON grammar: tokens it cannot read are masked on the host each step, end of sequence
+/// only once the value is whole. <c>max_tokens</c> or the context may still cut it short (<see cref="FinishReason.Length"/>).
+/// Needs a tokenizer.
+/// </param>
 /// <param name="TopLogprobs">
 /// Null: none. Else each generated token's log probability and the <c>TopLogprobs</c> (0..<see cref="TokenLogprobs.MaxTop"/>)
 /// most likely tokens at its step, on <see cref="GenerationResult.Logprobs"/>. Its tokens are picked on the host from
@@ -36,6 +41,7 @@ public sealed record GenerationRequest(
     IReadOnlyList<string>? Stop = null,
     bool IgnoreEos = false,
     bool ReturnLogits = false,
+    Grammar.JsonGrammar? Grammar = null,
     int? TopLogprobs = null);
 
 public enum FinishReason
@@ -61,7 +67,7 @@ public enum GenerationErrorKind
     /// <summary>The prompt leaves no room to generate within the context.</summary>
     PromptTooLong,
 
-    /// <summary>Empty prompt, token ids outside the vocabulary, bad limits, stop strings without a tokenizer.</summary>
+    /// <summary>Empty prompt, token ids outside the vocabulary, bad limits, stop strings or a grammar without a tokenizer, a grammar the vocabulary cannot write.</summary>
     InvalidRequest,
 
     /// <summary>The model failed to run the step the request was in.</summary>

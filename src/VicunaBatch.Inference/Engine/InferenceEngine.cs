@@ -13,6 +13,7 @@ public sealed class InferenceEngine : IDisposable
     private readonly IKvCacheManager _kvCache;
     private readonly Scheduler _scheduler;
     private readonly Sampler _sampler = new();
+    private readonly GrammarSampling _grammarSampling;
     private float[] _logprobScratch = [];
     private readonly StopCondition _stopCondition;
     private readonly Dictionary<long, Sequence> _sequences = [];
@@ -29,6 +30,7 @@ public sealed class InferenceEngine : IDisposable
         Vocabulary = vocabulary;
         _scheduler = new Scheduler(kvCache, runner.NumSlots, options.MaxScheduledTokens, options.Admission);
         _stopCondition = new StopCondition(vocabulary);
+        _grammarSampling = new GrammarSampling(vocabulary, _sampler);
     }
 
     public EngineOptions Options { get; }
@@ -132,14 +134,16 @@ public sealed class InferenceEngine : IDisposable
         for (var i = 0; i < outputs.SequenceIds.Length; i++)
         {
             var sequence = _sequences[outputs.SequenceIds[i]];
-            var request = sequence.Request;
-            var sampling = request.Sampling ?? SamplingParams.Greedy;
-            if (!outputs.TryGetToken(i, out var token))
+            var token = NextToken(sequence, outputs, i);
+            if (token < 0)
             {
-                token = _sampler.Sample(outputs.LogitsOf(i), sampling, sampling.IsGreedy ? 0f : Sampler.Uniform(RngOf(sequence)));
+                _sequences.Remove(sequence.SequenceId);
+                _scheduler.Finish(sequence);
+                _finished.Add(Result(sequence, FinishReason.Error, "no token of the vocabulary continues the JSON text", GenerationErrorKind.InvalidRequest));
+                continue;
             }
             sequence.Logits?.Add(outputs.LogitsOf(i).ToArray());   // only with ReturnLogits: the runner reuses its buffer
-            if (sequence.Logprobs is { } logprobs) logprobs.Add(LogprobsOf(outputs.LogitsOf(i), token, request.TopLogprobs!.Value));
+            if (sequence.Logprobs is { } logprobs) logprobs.Add(LogprobsOf(outputs.LogitsOf(i), token, sequence.Request.TopLogprobs!.Value));
             if (sequence.OutputIds.Count == 0)
             {
                 sequence.FirstTokenTicks = now;
@@ -154,6 +158,18 @@ public sealed class InferenceEngine : IDisposable
         }
     }
 
+    /// <summary>Row <paramref name="row"/>'s token: the runner's, or sampled here (under the grammar's mask when the request has one); −1: none is legal.</summary>
+    private int NextToken(Sequence sequence, StepOutputs outputs, int row)
+    {
+        if (outputs.TryGetToken(row, out var token)) return token;
+        var sampling = sequence.Request.Sampling ?? SamplingParams.Greedy;
+        var uniform = sampling.IsGreedy ? 0f : Sampler.Uniform(RngOf(sequence));
+        if (sequence.Matcher is not { } matcher) return _sampler.Sample(outputs.LogitsOf(row), sampling, uniform);
+        token = _grammarSampling.Pick(matcher, outputs.LogitsOf(row), sampling, uniform);
+        if (token >= 0) _grammarSampling.Advance(matcher, token);
+        return token;
+    }
+
     private TokenLogprobs LogprobsOf(ReadOnlySpan<float> logits, int token, int numTop)
     {
         if (_logprobScratch.Length < logits.Length) _logprobScratch = new float[logits.Length];
@@ -162,8 +178,8 @@ public sealed class InferenceEngine : IDisposable
 
     /// <summary>
     /// The step's sequences whose token the runner's graphs can pick: greedy ones (argmax) and sampled ones without
-    /// top-k, each with its one draw for this token, as far as the runner can, and none that reads its logits (returned or
-    /// for log probabilities).
+    /// top-k, each with its one draw for this token, as far as the runner can, and none that reads its logits (returned, for log
+    /// probabilities, or to mask under its grammar).
     /// </summary>
     private Dictionary<long, GraphPick> GraphPicks(StepPlan plan)
     {
@@ -252,6 +268,10 @@ public sealed class InferenceEngine : IDisposable
         if (request.Stop is { Count: > 0 } && !Vocabulary.CanDecode)
         {
             return "stop strings need a tokenizer, and this model package has none";
+        }
+        if (request.Grammar is not null && Vocabulary.TokenBytes is null)
+        {
+            return "JSON output (response_format) needs a tokenizer, and this model package has none";
         }
         return null;
     }

@@ -21,6 +21,7 @@ internal sealed class Sequence
         PromptIds = request.PromptIds.ToArray();
         ArrivalTicks = arrivalTicks;
         Logits = request.ReturnLogits ? [] : null;
+        Matcher = request.Grammar?.Start();
         Logprobs = request.TopLogprobs is null ? null : [];
         NumPrefillTokens = PromptIds.Length;
     }
@@ -72,11 +73,15 @@ internal sealed class Sequence
     /// <summary>The logits of each sampled step, [steps][vocab], when the request asked for them; else null.</summary>
     public List<float[]>? Logits { get; }
 
+    /// <summary>Where the output is in the request's grammar, when it has one; else null.</summary>
+    public Grammar.JsonMatcher? Matcher { get; }
+
     /// <summary>Each output token's log probabilities, when the request asked for them; else null.</summary>
     public List<TokenLogprobs>? Logprobs { get; }
 
-    /// <summary>The request needs each step's logits row on the host: to return it, or to take log probabilities from it.</summary>
-    public bool ReadsLogits => Logits is not null || Logprobs is not null;
+    /// <summary>The request needs each step's logits row on the host: to return it, to take log probabilities from
+    /// it, or to mask it under its grammar.</summary>
+    public bool ReadsLogits => Logits is not null || Logprobs is not null || Matcher is not null;
 
     public void Append(int tokenId) => _outputIds.Add(tokenId);
 

@@ -1,0 +1,56 @@
+using VicunaBatch.Inference.Grammar;
+
+namespace VicunaBatch.Inference.Engine;
+
+/// <summary>
+/// Picks the next token of a request constrained by a <see cref="JsonGrammar"/>, on the host: every token whose text
+/// the request's <see cref="JsonMatcher"/> cannot read next gets −∞, end of sequence only once the value is whole,
+/// then <see cref="Sampler"/> picks as for any request. The mask is a bit per token id, rebuilt each step.
+/// </summary>
+internal sealed class GrammarSampling(ModelVocabulary vocabulary, Sampler sampler)
+{
+    private ulong[] _allowed = [];  // [ceil(vocab / 64)] bits
+    private float[] _masked = [];   // [vocab]
+
+    /// <returns>The token, or −1 when no token of the vocabulary continues the text.</returns>
+    public int Pick(JsonMatcher matcher, ReadOnlySpan<float> logits, SamplingParams sampling, float uniform)
+    {
+        var allowed = Mask(matcher, logits.Length);
+        if (_masked.Length < logits.Length) _masked = new float[logits.Length];
+        var masked = _masked.AsSpan(0, logits.Length);
+        var any = false;
+        for (var id = 0; id < logits.Length; id++)
+        {
+            var keep = (allowed[id >> 6] >> (id & 63) & 1) != 0;
+            masked[id] = keep ? logits[id] : float.NegativeInfinity;
+            any |= keep;
+        }
+        return any ? sampler.Sample(masked, sampling, uniform) : -1;
+    }
+
+    /// <summary>The tokens <paramref name="matcher"/> allows next, as bits over [0, <paramref name="vocab"/>) (valid until the next call).</summary>
+    public ReadOnlySpan<ulong> Mask(JsonMatcher matcher, int vocab)
+    {
+        var trie = vocabulary.Trie ?? throw new InvalidOperationException("constrained output needs the vocabulary's token texts");
+        var words = (Math.Max(vocab, trie.VocabSize) + 63) / 64;
+        if (_allowed.Length < words) _allowed = new ulong[words];
+        var allowed = _allowed.AsSpan(0, words);
+        allowed.Clear();
+        trie.Allow(matcher, allowed);
+        if (matcher.CanEnd)
+        {
+            foreach (var eos in vocabulary.EosTokenIds) allowed[eos >> 6] |= 1UL << (eos & 63);
+        }
+        return allowed;
+    }
+
+    /// <summary>Moves <paramref name="matcher"/> past <paramref name="token"/> (end of sequence: nothing to read).</summary>
+    public void Advance(JsonMatcher matcher, int token)
+    {
+        if (vocabulary.IsEos(token)) return;
+        if (!matcher.TryAdvance(vocabulary.TokenBytes![token]))
+        {
+            throw new InvalidOperationException($"token {token} was picked under the grammar's mask but does not continue the text");
+        }
+    }
+}
