@@ -1,10 +1,10 @@
 // response_format through the plain OpenAI SDK (issue 23): a batch whose lines ask for json_schema (strict) and
-// json_object, then a file whose schema uses a keyword vicuna-batch does not enforce (refused at batch create, as
-// every file with an invalid line is); only baseURL and apiKey point at vicuna-batch.
+// json_object, then a file whose schema uses a keyword vicuna-batch does not enforce (its batch fails validation, as
+// every batch of a file with an invalid line does); only baseURL and apiKey point at vicuna-batch.
 // Usage: OPENAI_BASE_URL=http://127.0.0.1:8080/v1 OPENAI_API_KEY=... node json_schema.mjs input.jsonl
 // Writes input.jsonl (and input.jsonl.unsupported), then prints one JSON line per output or error line,
-// {"custom_id", "finish_reason", "content"} or {"custom_id", "error_code", "message"}, and one for the refused create,
-// {"custom_id": "unsupported", "status", "error_code", "message"}.
+// {"custom_id", "finish_reason", "content"} or {"custom_id", "error_code", "message"}, and one for the batch of the
+// unsupported line, which fails validation: {"custom_id": "unsupported", "status", "error_code", "param", "message"}.
 import fs from 'node:fs';
 import OpenAI from 'openai';
 
@@ -50,10 +50,7 @@ for (const err of await linesOf(batch.error_file_id)) {
 }
 
 const unsupported = await client.files.create({ file: fs.createReadStream(unsupportedPath), purpose: 'batch' });
-try {
-  await client.batches.create({ input_file_id: unsupported.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
-  console.log(JSON.stringify({ custom_id: 'unsupported', status: 200 }));
-} catch (err) {
-  if (!(err instanceof OpenAI.APIError)) throw err;
-  console.log(JSON.stringify({ custom_id: 'unsupported', status: err.status, error_code: err.code, message: err.message }));
-}
+// as at OpenAI, a file that does not validate makes a batch that fails, its lines' problems in errors.data
+const refused = await client.batches.retrieve((await client.batches.create({ input_file_id: unsupported.id, endpoint: '/v1/chat/completions', completion_window: '24h' })).id);
+const first = refused.errors?.data?.[0];
+console.log(JSON.stringify({ custom_id: 'unsupported', status: refused.status, error_code: first?.code, param: first?.param, message: first?.message }));
