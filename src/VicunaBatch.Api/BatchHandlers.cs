@@ -57,7 +57,8 @@ internal static class BatchHandlers
             (job, record) = await batches.CreateAsync(new BatchCreation(owner, file, body.Endpoint)
             {
                 Metadata = body.Metadata, Webhook = body.Webhook, WebhookSecret = body.WebhookSecret, OutputExpiresAfterSeconds = body.OutputExpiresAfter,
-                InvalidInput = report.IsValid ? null : report.Errors.Select(JobError.From).ToList(),
+                // no valid line: the batch fails validation, as at OpenAI; otherwise the bad lines become error lines
+                InvalidInput = report is { NumRequests: 0, NumInvalid: > 0 } ? report.Errors.Select(JobError.From).ToList() : null,
             }, CancellationToken.None);
         }
         catch (FileNotFoundException) { return ApiErrors.NotFound("file", body.InputFileId, "input_file_id"); } // deleted meanwhile

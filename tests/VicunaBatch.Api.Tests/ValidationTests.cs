@@ -43,10 +43,10 @@ public sealed class ValidationTests(ServerFixture server)
         Assert.Equal(0, report.GetProperty("num_over_context").GetInt32());
     }
 
-    /// <summary>Issue 23: as at OpenAI, a file that does not validate is no 400 at create: the batch is created, fails
+    /// <summary>Issue 23: as at OpenAI, a file with no valid line is no 400 at create: the batch is created, fails
     /// validation with each bad line in <c>errors.data</c> (<c>{code, line, message, param}</c>), and sends <c>batch.failed</c>.</summary>
     [Fact]
-    public async Task CreateBatch_invalidFile_batchFailsWithLineErrorsAndABatchFailedEvent()
+    public async Task CreateBatch_fileWithNoValidLine_batchFailsWithLineErrorsAndABatchFailedEvent()
     {
         var received = new ConcurrentQueue<string>();
         var builder = WebApplication.CreateSlimBuilder();
@@ -59,7 +59,8 @@ public sealed class ValidationTests(ServerFixture server)
         });
         await receiver.StartAsync();
         using var client = server.Client(ServerFixture.Keys[6]);
-        var fileId = (await Api.UploadAsync(client, BadInput)).GetProperty("id").GetString()!;
+        var noValidLine = "{not json\n" + """{"custom_id":"get","method":"GET","url":"/v1/chat/completions","body":{"messages":[]}}""" + "\n";
+        var fileId = (await Api.UploadAsync(client, noValidLine)).GetProperty("id").GetString()!;
 
         var created = await Api.ReadAsync(await client.PostAsync("v1/batches", Api.Json(new
         {
@@ -72,7 +73,7 @@ public sealed class ValidationTests(ServerFixture server)
         Assert.Equal(JsonValueKind.Number, batch.GetProperty("failed_at").ValueKind);
         Assert.Equal(JsonValueKind.Null, batch.GetProperty("in_progress_at").ValueKind);
         Assert.Equal("list", batch.GetProperty("errors").GetProperty("object").GetString());
-        Assert.Equal([("invalid_json", 2, null), ("duplicate_custom_id", 3, "custom_id")], batch.GetProperty("errors").GetProperty("data").EnumerateArray()
+        Assert.Equal([("invalid_json", 1, null), ("invalid_method", 2, "method")], batch.GetProperty("errors").GetProperty("data").EnumerateArray()
             .Select(e => (e.GetProperty("code").GetString(), e.GetProperty("line").GetInt32(), e.GetProperty("param").GetString())));
         Assert.All(batch.GetProperty("errors").GetProperty("data").EnumerateArray(), e => Assert.False(string.IsNullOrEmpty(e.GetProperty("message").GetString())));
         var list = await Api.ReadAsync(await client.GetAsync("v1/batches"), 200);
@@ -83,6 +84,34 @@ public sealed class ValidationTests(ServerFixture server)
         var evt = JsonDocument.Parse(Assert.Single(received)).RootElement;
         Assert.Equal(("batch.failed", batchId), (evt.GetProperty("type").GetString(), evt.GetProperty("data").GetProperty("id").GetString()));
     }
+
+    /// <summary>Issue 23, our extra kept: where OpenAI fails the whole file, a file with some valid lines runs them, and
+    /// each bad line (a duplicate id, a line for another endpoint, invalid JSON) is an error line in OpenAI's shape: a 400
+    /// response whose body's error has the code, the param and the input line.</summary>
+    [Fact]
+    public async Task CreateBatch_fileWithSomeBadLines_runsTheRestAndEachBadLineIsAnErrorLine()
+    {
+        using var client = server.Client(ServerFixture.Keys[6]);
+        var input = BadInput + """{"custom_id":"other","method":"POST","url":"/v1/completions","body":{"prompt":"hi"}}""" + "\n";
+        var fileId = (await Api.UploadAsync(client, input)).GetProperty("id").GetString()!;
+
+        var created = await Api.ReadAsync(await Api.CreateBatchAsync(client, fileId), 200);
+        var done = await Api.PollAsync(client, created.GetProperty("id").GetString()!, "completed");
+
+        Assert.Equal((4, 1, 3), (done.GetProperty("request_counts").GetProperty("total").GetInt32(),
+            done.GetProperty("request_counts").GetProperty("completed").GetInt32(), done.GetProperty("request_counts").GetProperty("failed").GetInt32()));
+        Assert.Equal(JsonValueKind.Null, done.GetProperty("errors").ValueKind);
+        var output = Lines(await client.GetStringAsync($"v1/files/{done.GetProperty("output_file_id").GetString()}/content"));
+        Assert.Equal(["ok-1"], output.Select(l => l.GetProperty("custom_id").GetString()));
+        var errors = Lines(await client.GetStringAsync($"v1/files/{done.GetProperty("error_file_id").GetString()}/content"));
+        Assert.All(errors, e => Assert.Equal((400, JsonValueKind.Null), (e.GetProperty("response").GetProperty("status_code").GetInt32(), e.GetProperty("error").ValueKind)));
+        Assert.Equal([(2, "invalid_json", null), (3, "duplicate_custom_id", "custom_id"), (4, "unknown_endpoint", "url")], errors
+            .Select(e => e.GetProperty("response").GetProperty("body").GetProperty("error"))
+            .Select(e => (e.GetProperty("line").GetInt32(), e.GetProperty("code").GetString(), e.GetProperty("param").GetString())));
+    }
+
+    private static List<JsonElement> Lines(string jsonl) =>
+        jsonl.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
 
     [Fact]
     public async Task UploadFile_wrongPurpose_returns400()

@@ -114,14 +114,15 @@ public sealed class ClientCommandsTests : IDisposable
     public async Task What_the_api_refuses_is_one_line_with_its_reason_and_nothing_is_downloaded()
     {
         using var serve = await ServeProcess.StartAsync(_folder.Root, Path.Combine(_folder.Root, "data"), ApiKey);
-        var duplicate = _folder.WriteInput("dup.jsonl", ["{\"custom_id\":\"a\",\"prompt\":\"x\"}", "{\"custom_id\":\"a\",\"prompt\":\"y\"}"]);
+        var noValidLine = _folder.WriteInput("bad.jsonl", ["{\"custom_id\":\"a\",\"prompt\":\"x\",\"top_p\":7}", "{not json"]);
 
-        // a file that does not validate makes a batch that fails at once, as at OpenAI: its reasons, and nothing downloaded
-        var invalid = await CliAsync(serve, "submit", duplicate, "--wait", "--out", _folder.Out);
+        // a file with no valid line makes a batch that fails at once, as at OpenAI: its reasons, and nothing downloaded
+        var invalid = await CliAsync(serve, "submit", noValidLine, "--wait", "--out", _folder.Out);
         Assert.Equal(1, invalid.ExitCode);
         Assert.Matches("^batch_[0-9a-f]{32}$", invalid.Stdout.Trim());
         Assert.Contains($"{invalid.Stdout.Trim()} failed: 0 succeeded, 0 failed of 0 (0 output tokens): the input did not validate", invalid.Stderr);
-        Assert.Contains("line 2: duplicate_custom_id", invalid.Stderr);
+        Assert.Contains("line 1: invalid_parameter", invalid.Stderr);
+        Assert.Contains("line 2: invalid_json", invalid.Stderr);
         Assert.False(Directory.Exists(_folder.Out));
 
         // lines for both endpoints (run takes them; a batch has one): refused before anything is uploaded

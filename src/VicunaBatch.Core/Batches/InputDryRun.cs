@@ -34,23 +34,15 @@ public sealed class InputDryRun(InputOptions options, IPromptTokenCounter? token
         var duplicates = new List<string>();
         var tokens = new List<LinePromptTokens>();
         var overContext = new List<LinePromptTokens>();
-        var seenIds = new HashSet<string>(StringComparer.Ordinal);
+        var rules = new FileLineRules(expectedEndpoint);
         int numLines = 0, numRequests = 0, numInvalid = 0, numOver = 0;
         await foreach (var line in PhysicalLineReader.ReadAsync(input, 0, 1, options.MaxLineBytes, cancellationToken))
         {
             numLines = line.LineNumber;
             if (line.IsBlank) continue;
             var parsed = _parser.Parse(line, format);
-            var error = parsed.Error;
-            if (error is null && !seenIds.Add(parsed.CustomId))
-            {
-                error = new LineError(line.LineNumber, parsed.CustomId, LineErrorCode.DuplicateCustomId,
-                    $"custom_id \"{parsed.CustomId}\" already used on an earlier line");
-                if (duplicates.Count < MaxListed) duplicates.Add(parsed.CustomId);
-            }
-            if (error is null && expectedEndpoint is { } expected && parsed.Request!.Endpoint != expected)
-                error = new LineError(line.LineNumber, parsed.CustomId, LineErrorCode.UnknownEndpoint,
-                    $"line targets {parsed.Request.Endpoint.ToUrl()} but the batch endpoint is {expected.ToUrl()}");
+            var error = rules.Check(parsed);
+            if (error is { Code: LineErrorCode.DuplicateCustomId } && duplicates.Count < MaxListed) duplicates.Add(parsed.CustomId);
             if (error is not null)
             {
                 numInvalid++;

@@ -44,7 +44,7 @@ public sealed class TenantBatches(IBlobStore blobs, IJobStore jobs, JobSubmitter
                 throw new FileNotFoundException($"input file {creation.InputFile.Id} was deleted or expired", creation.InputFile.Id);
             var job = await submitter.SubmitAsync(new JobSubmission(creation.InputFile.Blob)
             {
-                JobId = jobId, Format = creation.InputFile.Format, Metadata = creation.Metadata,
+                JobId = jobId, Format = creation.InputFile.Format, Metadata = creation.Metadata, Endpoint = creation.Endpoint,
                 Webhook = creation.Webhook, CompletionWindow = creation.CompletionWindow, InvalidInput = creation.InvalidInput,
             }, cancellationToken);
             return (job, record);

@@ -23,10 +23,11 @@ public sealed class InputValidator(InputOptions options)
     private readonly LineParser _parser = new(options);
 
     public async Task<ValidationReport> ValidateAsync(
-        Stream input, string jobId, string inputBlob, InputFormat format, CancellationToken cancellationToken = default)
+        Stream input, string jobId, string inputBlob, InputFormat format, CancellationToken cancellationToken = default,
+        BatchEndpoint? expectedEndpoint = null)
     {
         var errors = new List<LineError>();
-        var seenIds = new HashSet<string>(StringComparer.Ordinal);
+        var rules = new FileLineRules(expectedEndpoint);
         var planner = new ShardPlanner(jobId, inputBlob, format, options.RequestsPerShard);
         int numLines = 0, numRequests = 0;
         BatchEndpoint? endpoint = null;
@@ -36,10 +37,7 @@ public sealed class InputValidator(InputOptions options)
             numLines = line.LineNumber;
             if (line.IsBlank) { planner.Add(line, isRequest: false, skip: false); continue; }
             var parsed = _parser.Parse(line, format);
-            var error = parsed.Error;
-            if (error is null && !seenIds.Add(parsed.CustomId))
-                error = new LineError(line.LineNumber, parsed.CustomId, LineErrorCode.DuplicateCustomId,
-                    $"custom_id \"{parsed.CustomId}\" already used on an earlier line");
+            var error = rules.Check(parsed);
             if (error is not null) errors.Add(error);
             else
             {

@@ -22,10 +22,15 @@ public sealed record JobSubmission(string InputBlob)
     /// <summary>Time until <c>expires_at</c>. Default 24 hours.</summary>
     public TimeSpan CompletionWindow { get; init; } = TimeSpan.FromHours(24);
 
+    /// <summary>The batch's one endpoint (an API batch): a line for another is an <c>unknown_endpoint</c> error line. Null:
+    /// each line runs on its own (<c>run</c>, pipelines, the inbox).</summary>
+    public BatchEndpoint? Endpoint { get; init; }
+
     /// <summary>
     /// Why the input is refused as a whole (OpenAI's batch <c>errors.data</c>), found before the submit; null: validate and
     /// run it. A refused job is created <c>validating</c> and saved <c>failed</c> with these errors, as OpenAI fails a batch
-    /// whose file does not validate; nothing of the input is read or run.
+    /// whose file does not validate; nothing of the input is read or run. The API refuses a file with no valid line so;
+    /// one with some runs them, its bad lines becoming error lines.
     /// </summary>
     public IReadOnlyList<JobError>? InvalidInput { get; init; }
 }
@@ -54,7 +59,7 @@ public sealed class JobSubmitter(IBlobStore blobs, IJobStore jobs, IWorkQueues q
         var format = submission.Format ?? InputOptions.FormatFromName(job.InputFileId);
         ValidationReport report;
         await using (var input = await blobs.OpenReadAsync(job.InputFileId, null, cancellationToken))
-            report = await _validator.ValidateAsync(input, jobId, job.InputFileId, format, cancellationToken);
+            report = await _validator.ValidateAsync(input, jobId, job.InputFileId, format, cancellationToken, submission.Endpoint);
         await WritePlanAsync(job, format, report, cancellationToken);
 
         var (model, modelError) = models.Resolve(report.Models);

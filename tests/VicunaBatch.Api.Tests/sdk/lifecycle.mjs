@@ -1,6 +1,6 @@
 // The batch lifecycle and line shapes through the plain OpenAI SDK (issue 23); only baseURL and apiKey point at vicuna-batch.
 // Usage: OPENAI_BASE_URL=http://127.0.0.1:8080/v1 OPENAI_API_KEY=... node lifecycle.mjs invalid.jsonl valid.jsonl
-// Prints one JSON line per step: "invalid" (a file with a bad line), "run" (what polling a running batch saw, and its
+// Prints one JSON line per step: "invalid" (a file with no valid line), "run" (what polling a running batch saw, and its
 // files' lines), "cancel_completed" (the 409 with the SDK's default retries: how many requests, how long).
 import fs from 'node:fs';
 import OpenAI from 'openai';
