@@ -218,7 +218,7 @@ public sealed class SdkClientTests(ServerFixture server, ITestOutputHelper log)
     /// <summary>
     /// Issue 23: <c>sdk/models.mjs</c> runs the SDK's Models methods against a serve of two models, then a batch whose
     /// lines name the second (it runs there: its outputs and the batch name it) and one naming a model nobody serves
-    /// (failed, <c>model_not_found</c>).
+    /// (failed, <c>model_not_found</c>), and lists the tenant's batches with the SDK's auto-pagination.
     /// </summary>
     [Fact]
     public async Task OpenAiNodeSdk_modelsAndABatchPerModel_listsBothAndRunsEachBatchOnItsModel()
@@ -250,6 +250,9 @@ public sealed class SdkClientTests(ServerFixture server, ITestOutputHelper log)
         Assert.Equal(("failed", "gpt-4o-mini"), (failed.GetProperty("status").GetString(), failed.GetProperty("model").GetString()));
         var error = Assert.Single(failed.GetProperty("errors").EnumerateArray());
         Assert.Equal(("model_not_found", "body.model", 1), (error.GetProperty("code").GetString(), error.GetProperty("param").GetString(), error.GetProperty("line").GetInt32()));
+        // batches.list, paged one by one by the SDK: this tenant's two batches, newest first
+        Assert.Equal([failed.GetProperty("id").GetString(), batch.GetProperty("id").GetString()],
+            result.GetProperty("batches").EnumerateArray().Select(b => b.GetString()));
     }
 
     private static string WithModel(string lines, string model) => lines.Replace("\"body\":{", $"\"body\":{{\"model\":\"{model}\",");

@@ -1,7 +1,8 @@
 // The OpenAI SDK's Models methods, and a batch per model, against a serve of two models; only baseURL and apiKey
 // point at vicuna-batch.
 // Usage: OPENAI_BASE_URL=... OPENAI_API_KEY=... node models.mjs input-second-model.jsonl input-unknown-model.jsonl
-// Prints one JSON line: {"listed", "retrieved", "missing", "delete", "batch", "unknown"}.
+// Prints one JSON line: {"listed", "retrieved", "missing", "delete", "batch", "unknown", "batches"}: batches being
+// what batches.list's auto-pagination (one a page) gives, newest first.
 import fs from 'node:fs';
 import OpenAI from 'openai';
 
@@ -26,7 +27,7 @@ async function run(path) {
     await new Promise((resolve) => setTimeout(resolve, 250));
     batch = await client.batches.retrieve(batch.id);
   }
-  const result = { status: batch.status, model: batch.model, errors: batch.errors?.data ?? [] };
+  const result = { id: batch.id, status: batch.status, model: batch.model, errors: batch.errors?.data ?? [] };
   if (batch.output_file_id) {
     const lines = (await (await client.files.content(batch.output_file_id)).text()).split('\n').filter((l) => l.trim() !== '');
     result.output_models = lines.map((line) => JSON.parse(line).response.body.model);
@@ -34,8 +35,8 @@ async function run(path) {
   return result;
 }
 
-console.log(JSON.stringify({
-  listed, retrieved, missing, delete: del,
-  batch: await run(process.argv[2]),
-  unknown: await run(process.argv[3]),
-}));
+const batch = await run(process.argv[2]);
+const unknown = await run(process.argv[3]);
+const batches = [];
+for await (const b of client.batches.list({ limit: 1 })) batches.push(b.id);
+console.log(JSON.stringify({ listed, retrieved, missing, delete: del, batch, unknown, batches }));
