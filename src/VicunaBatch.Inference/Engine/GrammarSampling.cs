@@ -1,3 +1,4 @@
+using System.Numerics;
 using VicunaBatch.Inference.Grammar;
 
 namespace VicunaBatch.Inference.Engine;
@@ -18,14 +19,36 @@ internal sealed class GrammarSampling(ModelVocabulary vocabulary, Sampler sample
         var allowed = Mask(matcher, logits.Length);
         if (_masked.Length < logits.Length) _masked = new float[logits.Length];
         var masked = _masked.AsSpan(0, logits.Length);
+        return CopyAllowed(allowed, logits, masked) ? sampler.Sample(masked, sampling, uniform) : -1;
+    }
+
+    /// <summary>
+    /// <paramref name="masked"/>: the allowed logits, −∞ elsewhere; false when no id below the row's length is allowed.
+    /// A word of bits at a time: whole runs of 64 allowed ids are one copy, a sparse word only its set bits.
+    /// </summary>
+    internal static bool CopyAllowed(ReadOnlySpan<ulong> allowed, ReadOnlySpan<float> logits, Span<float> masked)
+    {
+        masked.Fill(float.NegativeInfinity);
         var any = false;
-        for (var id = 0; id < logits.Length; id++)
+        for (var w = 0; w < allowed.Length && w * 64 < logits.Length; w++)
         {
-            var keep = (allowed[id >> 6] >> (id & 63) & 1) != 0;
-            masked[id] = keep ? logits[id] : float.NegativeInfinity;
-            any |= keep;
+            var word = allowed[w];
+            var start = w * 64;
+            if (word == ulong.MaxValue && start + 64 <= logits.Length)
+            {
+                logits.Slice(start, 64).CopyTo(masked[start..]);
+                any = true;
+                continue;
+            }
+            for (; word != 0; word &= word - 1)
+            {
+                var id = start + BitOperations.TrailingZeroCount(word);
+                if (id >= logits.Length) break;
+                masked[id] = logits[id];
+                any = true;
+            }
         }
-        return any ? sampler.Sample(masked, sampling, uniform) : -1;
+        return any;
     }
 
     /// <summary>The tokens <paramref name="matcher"/> allows next, as bits over [0, <paramref name="vocab"/>) (valid until the next call).</summary>
