@@ -3,9 +3,10 @@ namespace VicunaBatch.Inference.Grammar;
 /// <summary>
 /// A vocabulary's token texts (UTF-8 bytes) as a trie, built once per model: a token is allowed when the automaton
 /// can read its bytes, and tokens sharing a prefix share the steps that read it, so a mask costs one walk of the part
-/// of the trie the grammar leaves open.
+/// of the trie the grammar leaves open. Inside a string the walk skips the tokens that are plain content
+/// (TokenTrie.StringContent.cs).
 /// </summary>
-public sealed class TokenTrie
+public sealed partial class TokenTrie
 {
     // node 0 is the root; a node's children are _childByte/_childNode[_childStart[n] .. _childStart[n + 1])
     private readonly int[] _childStart;
@@ -49,6 +50,8 @@ public sealed class TokenTrie
         _childByte = children.SelectMany(c => c.Keys).ToArray();
         _childNode = children.SelectMany(c => c.Values).ToArray();
         _tokens = ends.SelectMany(e => e).ToArray();
+        (_plainTokens, _leadsOut) = (new ulong[NumContentStates][], new ulong[NumContentStates][]);
+        IndexContent();
     }
 
     public int NumNodes { get; }
@@ -60,8 +63,24 @@ public sealed class TokenTrie
     public void Allow(JsonMatcher matcher, Span<ulong> allowed)
     {
         var scratch = new List<Frame>();
-        Visit(0, matcher.Frames, allowed, scratch);
+        var frames = matcher.Frames;
+        List<Frame>? others = null;
+        foreach (var frame in frames)
+        {
+            if (frame is StringFrame inString && ContentState(inString) is var state && state >= 0)
+            {
+                AllowInContent(inString, state, allowed, scratch);
+            }
+            else
+            {
+                (others ??= []).Add(frame);
+            }
+        }
+        if (others is not null) Visit(0, others.Count == frames.Length ? frames : [.. others], allowed, scratch);
     }
+
+    /// <summary>The same bits as <see cref="Allow"/>, by a walk of the whole open trie (the reference the fast path is tested against).</summary>
+    internal void AllowByFullWalk(JsonMatcher matcher, Span<ulong> allowed) => Visit(0, matcher.Frames, allowed, new List<Frame>());
 
     private void Visit(int node, Frame[] frames, Span<ulong> allowed, List<Frame> scratch)
     {
