@@ -30,6 +30,7 @@ public sealed class ServeFaultTests : IDisposable
         { "request.after-checkpoint#12", 1 },  // 12 checkpointed, their shard message not settled
         { "shard.after-complete#2", 1 },       // two shards acknowledged, their shard-done events never sent
         { "job.after-files", 1 },              // output and error files written, job.json still "finalizing"
+        { "job.after-end", 1 },                // job.json says completed, its webhook event not yet in the outbox
         { "webhook.after-send", 2 },           // the receiver answered 200, the server died before recording it: sent again, same event id
     };
 

@@ -1,4 +1,5 @@
 using VicunaBatch.Core.Batches;
+using VicunaBatch.Core.Diagnostics;
 using VicunaBatch.Core.Files;
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Jobs;
@@ -18,13 +19,19 @@ public sealed record JobEnding(BatchJob Job, WebhookEnqueueResult Webhook);
 /// </summary>
 public sealed class JobSettler(JobFinalizer finalizer, TenantBatches batches, FileCatalog files, WebhookOutbox outbox)
 {
-    /// <summary>Finalizes the job or settles its cancellation; null when the job did not end by this call.</summary>
+    /// <summary>
+    /// Finalizes the job or settles its cancellation; null when the job did not end by this call. A job that had already
+    /// ended is announced again: the process that ended it may have stopped before its event reached the outbox (the
+    /// event that brought us here is then a redelivery), and the outbox and the deliverer's log make that idempotent.
+    /// </summary>
     public async Task<JobEnding?> SettleAsync(string jobId, CancellationToken cancellationToken = default)
     {
         var result = await finalizer.TryFinalizeAsync(jobId, cancellationToken);
         if (result.Status == FinalizeStatus.Finalized) return await EndAsync(result.Job, cancellationToken);
         var cancelled = await finalizer.TryCancelAsync(jobId, cancellationToken);
-        return cancelled.Status == FinalizeStatus.Finalized ? await EndAsync(cancelled.Job, cancellationToken) : null;
+        if (cancelled.Status == FinalizeStatus.Finalized) return await EndAsync(cancelled.Job, cancellationToken);
+        if (JobStateMachine.IsTerminal(cancelled.Job.Status)) await EndAsync(cancelled.Job, cancellationToken);
+        return null;
     }
 
     /// <summary>Expires the job when it is past <c>expires_at</c> (<see cref="JobFinalizer.TryExpireAsync"/>); null when it did not end by this call.</summary>
@@ -44,6 +51,7 @@ public sealed class JobSettler(JobFinalizer finalizer, TenantBatches batches, Fi
     /// event goes to the outbox (idempotent per event id).</summary>
     private async Task<JobEnding> EndAsync(BatchJob job, CancellationToken cancellationToken)
     {
+        CrashPoints.Hit(CrashPoints.JobAfterEnd, job.Id);
         if (await batches.ReadRecordAsync(job.Id, cancellationToken) is { } record) await files.ReleaseHoldAsync(record.InputFileId, job.Id, cancellationToken);
         // the event names the files as the API does (file ids the receiver can download)
         job = await batches.WithFileIdsAsync(job, files, cancellationToken);

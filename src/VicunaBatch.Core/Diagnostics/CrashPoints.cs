@@ -28,11 +28,14 @@ public static class CrashPoints
     /// <summary>A job's output and error files are written; job.json does not say completed yet (detail: job id).</summary>
     public const string JobAfterFiles = "job.after-files";
 
+    /// <summary>job.json says the job ended; its webhook event is not in the outbox yet (detail: job id).</summary>
+    public const string JobAfterEnd = "job.after-end";
+
     /// <summary>A webhook receiver answered 2xx; the attempt is not recorded and the outbox message not settled (detail: job id).</summary>
     public const string WebhookAfterSend = "webhook.after-send";
 
     public static readonly IReadOnlyList<string> All =
-        [RequestBeforeCheckpoint, RequestAfterCheckpoint, ShardStart, ShardAfterComplete, JobAfterFiles, WebhookAfterSend];
+        [RequestBeforeCheckpoint, RequestAfterCheckpoint, ShardStart, ShardAfterComplete, JobAfterFiles, JobAfterEnd, WebhookAfterSend];
 
     private static readonly CrashPlan? Plan = CrashPlan.Parse(Environment.GetEnvironmentVariable(Variable));
     private static int _numHits;
