@@ -53,7 +53,7 @@ public static class CoreServiceCollectionExtensions
 
         services.AddSingleton(sp => new WebhookOutbox(sp.GetRequiredService<ControlQueues>().WebhookDeliveries));
         services.AddSingleton(sp => new JobSettler(sp.GetRequiredService<JobFinalizer>(), sp.GetRequiredService<TenantBatches>(),
-            sp.GetRequiredService<FileCatalog>(), sp.GetRequiredService<WebhookOutbox>()));
+            sp.GetRequiredService<FileCatalog>(), sp.GetRequiredService<WebhookOutbox>(), sp.GetRequiredService<IBlobStore>()));
         services.AddSingleton(sp => new ShardDoneHandler(sp.GetRequiredService<JobSettler>(), sp.GetRequiredService<ILogger<ShardDoneHandler>>(), options.ShardDone));
         services.AddSingleton(sp => new JobSweeper(sp.GetRequiredService<IBlobStore>(), sp.GetRequiredService<IJobStore>(), sp.GetRequiredService<JobSettler>(),
             sp.GetRequiredService<ControlQueues>().ShardDone, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<JobSweeper>>()));

@@ -3,6 +3,7 @@ using VicunaBatch.Core.Diagnostics;
 using VicunaBatch.Core.Files;
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Jobs;
+using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Services;
 using VicunaBatch.Core.Webhooks;
 
@@ -17,12 +18,12 @@ public sealed record JobEnding(BatchJob Job, WebhookEnqueueResult Webhook);
 /// or expire it past its window; when that ended the job, its webhook event goes to the outbox with the
 /// file ids the API shows. Every step is idempotent, so duplicate and late events are harmless.
 /// </summary>
-public sealed class JobSettler(JobFinalizer finalizer, TenantBatches batches, FileCatalog files, WebhookOutbox outbox)
+public sealed class JobSettler(JobFinalizer finalizer, TenantBatches batches, FileCatalog files, WebhookOutbox outbox, IBlobStore blobs)
 {
     /// <summary>
     /// Finalizes the job or settles its cancellation; null when the job did not end by this call. A job that had already
-    /// ended is announced again: the process that ended it may have stopped before its event reached the outbox (the
-    /// event that brought us here is then a redelivery), and the outbox and the deliverer's log make that idempotent.
+    /// ended but was never announced (its <see cref="JobIds.AnnouncedBlob"/> missing) is announced now: the process
+    /// that ended it stopped before its event reached the outbox, and the event that brought us here is a redelivery.
     /// </summary>
     public async Task<JobEnding?> SettleAsync(string jobId, CancellationToken cancellationToken = default)
     {
@@ -30,7 +31,8 @@ public sealed class JobSettler(JobFinalizer finalizer, TenantBatches batches, Fi
         if (result.Status == FinalizeStatus.Finalized) return await EndAsync(result.Job, cancellationToken);
         var cancelled = await finalizer.TryCancelAsync(jobId, cancellationToken);
         if (cancelled.Status == FinalizeStatus.Finalized) return await EndAsync(cancelled.Job, cancellationToken);
-        if (JobStateMachine.IsTerminal(cancelled.Job.Status)) await EndAsync(cancelled.Job, cancellationToken);
+        if (JobStateMachine.IsTerminal(cancelled.Job.Status) && !await blobs.ExistsAsync(JobIds.AnnouncedBlob(jobId), cancellationToken))
+            await EndAsync(cancelled.Job, cancellationToken);
         return null;
     }
 
@@ -55,6 +57,8 @@ public sealed class JobSettler(JobFinalizer finalizer, TenantBatches batches, Fi
         if (await batches.ReadRecordAsync(job.Id, cancellationToken) is { } record) await files.ReleaseHoldAsync(record.InputFileId, job.Id, cancellationToken);
         // the event names the files as the API does (file ids the receiver can download)
         job = await batches.WithFileIdsAsync(job, files, cancellationToken);
-        return new JobEnding(job, await outbox.EnqueueAsync(job, cancellationToken));
+        var enqueued = await outbox.EnqueueAsync(job, cancellationToken);
+        await blobs.PutBytesAsync(JobIds.AnnouncedBlob(job.Id), [], BlobCondition.None, cancellationToken);
+        return new JobEnding(job, enqueued);
     }
 }

@@ -38,6 +38,9 @@ public static partial class JobIds
     public static string OutputBlob(string jobId) => $"jobs/{jobId}/output.jsonl";
     public static string ErrorsBlob(string jobId) => $"jobs/{jobId}/errors.jsonl";
 
+    /// <summary>Empty; written once the ended job's webhook event is in the outbox (<c>JobSettler</c>).</summary>
+    public static string AnnouncedBlob(string jobId) => $"jobs/{jobId}/announced";
+
     [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
     private static partial Regex Pattern();
 }
