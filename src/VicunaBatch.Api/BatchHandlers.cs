@@ -62,7 +62,7 @@ internal static class BatchHandlers
             }, CancellationToken.None);
         }
         catch (FileNotFoundException) { return ApiErrors.NotFound("file", body.InputFileId, "input_file_id"); } // deleted meanwhile
-        if (job.Status == JobStatus.Failed) await settler.AnnounceAsync(job, CancellationToken.None);
+        if (job.Status == JobStatus.Failed) await settler.SettleAsync(job.Id, CancellationToken.None); // ended at submit: announced as any ending
         var node = await objects.RenderAsync(job, record, cancellationToken);
         if (body.SecretGenerated && node["webhook"] is JsonObject webhook) webhook["secret"] = body.WebhookSecret; // shown once, here only
         return Results.Json(node, ApiJson.Options);

@@ -34,10 +34,6 @@ public sealed class ServiceBusWorkQueue : IWorkQueue, IAsyncDisposable
         (_sender, _receiver, _receiveWaitTime, _time) = (new(sender), new(receiver), receiveWaitTime, time);
     }
 
-    public ServiceBusWorkQueue(ServiceBusClient client, AzureServiceBusOptions options, TimeProvider time) : this(client, options.QueueName, options, time)
-    {
-    }
-
     /// <summary>The queue <paramref name="queueName"/> of the namespace, with <paramref name="options"/>' receive settings.</summary>
     public ServiceBusWorkQueue(ServiceBusClient client, string queueName, AzureServiceBusOptions options, TimeProvider time) : this(
         () => client.CreateSender(queueName),

@@ -1,4 +1,5 @@
 using VicunaBatch.Core.Jobs;
+using VicunaBatch.Inference.Package;
 
 namespace VicunaBatch.Cli;
 
@@ -12,11 +13,7 @@ public sealed record ModelChoice(string Name, string Path)
     public static ModelChoice Default => Of(ModelOptions.DefaultModelPath);
 
     /// <summary>The package at <paramref name="path"/>, named as its folder is.</summary>
-    public static ModelChoice Of(string path)
-    {
-        var full = System.IO.Path.GetFullPath(path);
-        return new ModelChoice(System.IO.Path.GetFileName(full.TrimEnd(System.IO.Path.DirectorySeparatorChar)), full);
-    }
+    public static ModelChoice Of(string path) => new(ModelPackage.NameOf(path), System.IO.Path.GetFullPath(path));
 
     /// <summary><c>NAME=DIR</c> or <c>DIR</c> (a folder that exists is always a DIR, whatever it holds).</summary>
     public static ModelChoice Parse(string value)

@@ -59,7 +59,7 @@ public sealed class EngineRequestExecutor : IRequestExecutor
             prompts.Add(ids);
         }
         // greedy choices of one prompt are all the same: one generation (one prefill, one decode) answers all n
-        var greedy = Generation(request, [], 0, grammar).Sampling!.IsGreedy;
+        var greedy = Sampling(request, 0).IsGreedy;
         var perPrompt = greedy ? 1 : request.N;
         var generations = prompts.SelectMany(ids => Enumerable.Range(0, perPrompt).Select(j => Generation(request, ids, j, grammar)))
             .Select(generation => _host.GenerateAsync(generation, cancellationToken));
@@ -105,14 +105,17 @@ public sealed class EngineRequestExecutor : IRequestExecutor
         }
     }
 
-    /// <summary>Choice <paramref name="choice"/> of a prompt: a seeded request's choices use seeds seed, seed + 1, …, so
+    /// <summary>Choice <paramref name="choice"/> of a prompt.</summary>
+    private GenerationRequest Generation(BatchRequest request, IReadOnlyList<int> promptIds, int choice, JsonGrammar? grammar) =>
+        new(request.CustomId, promptIds, request.MaxTokens ?? _defaults.MaxTokens, Sampling(request, choice), request.Stop,
+            Grammar: grammar, TopLogprobs: request.Logprobs);
+
+    /// <summary>Choice <paramref name="choice"/>'s sampling: a seeded request's choices use seeds seed, seed + 1, …, so
     /// they differ from each other and each repeats with its seed.</summary>
-    private GenerationRequest Generation(BatchRequest request, IReadOnlyList<int> promptIds, int choice, JsonGrammar? grammar)
+    private SamplingParams Sampling(BatchRequest request, int choice)
     {
         var seed = request.Seed is { } s ? unchecked((ulong)(s + choice)) : (ulong?)null;
-        var sampling = new SamplingParams((float)(request.Temperature ?? _defaults.Temperature), 0, (float)(request.TopP ?? _defaults.TopP), seed);
-        return new GenerationRequest(request.CustomId, promptIds, request.MaxTokens ?? _defaults.MaxTokens, sampling, request.Stop,
-            Grammar: grammar, TopLogprobs: request.Logprobs);
+        return new SamplingParams((float)(request.Temperature ?? _defaults.Temperature), 0, (float)(request.TopP ?? _defaults.TopP), seed);
     }
 
     /// <summary>Every choice's outcome, or the first failed generation's. Usage counts each prompt once, as OpenAI does for n.</summary>

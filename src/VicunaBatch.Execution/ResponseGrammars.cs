@@ -6,9 +6,23 @@ namespace VicunaBatch.Execution;
 /// <summary>A request's <c>response_format</c> as the engine's JSON grammar: the schema subset Core read, node for node.</summary>
 internal static class ResponseGrammars
 {
-    /// <summary>The grammar the output must follow; null for free text.</summary>
+    /// <summary>The last format compiled and its grammar: a batch's lines mostly share one format.</summary>
+    private sealed record Compiled(ResponseFormat Format, JsonGrammar? Grammar);
+
+    private static Compiled? _last;
+
+    /// <summary>The grammar the output must follow; null for free text. Compiled once for a run of equal formats.</summary>
     /// <exception cref="ArgumentException">The schema cannot be matched (Core's reader refuses these first).</exception>
-    public static JsonGrammar? Of(ResponseFormat? format) => format?.Kind switch
+    public static JsonGrammar? Of(ResponseFormat? format)
+    {
+        if (format is null) return null;
+        if (_last is { } last && last.Format.Equals(format)) return last.Grammar;
+        var grammar = Compile(format);
+        _last = new Compiled(format, grammar);
+        return grammar;
+    }
+
+    private static JsonGrammar? Compile(ResponseFormat format) => format.Kind switch
     {
         ResponseFormatKind.JsonObject => JsonGrammar.AnyObject,
         ResponseFormatKind.JsonSchema => JsonGrammar.ForSchema(ToNode(format.Schema ?? new ResponseSchema.Any())),

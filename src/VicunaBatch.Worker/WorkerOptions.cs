@@ -3,6 +3,7 @@ using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Services;
 using VicunaBatch.Execution;
 using VicunaBatch.Inference.Engine;
+using VicunaBatch.Inference.Package;
 
 namespace VicunaBatch.Worker;
 
@@ -30,7 +31,7 @@ public sealed class WorkerOptions
     public string? ModelName { get; set; }
 
     /// <summary>The served name: <see cref="ModelName"/>, or the package folder's name.</summary>
-    public string ServedName => ModelName ?? Path.GetFileName(Path.GetFullPath(ModelPath).TrimEnd(Path.DirectorySeparatorChar));
+    public string ServedName => ModelName ?? ModelPackage.NameOf(ModelPath);
 
     /// <summary>
     /// After SIGTERM: seconds the shards in flight may run on (finished requests are checkpointed as they end)

@@ -137,9 +137,10 @@ public sealed class TenantBatches(IBlobStore blobs, IJobStore jobs, JobSubmitter
     /// The job as its owner sees it: output and error blobs replaced by file ids (registered as the owner's files on
     /// first sight), so the API's batch object and the webhook event name the same downloadable files.
     /// </summary>
-    public async Task<BatchJob> WithFileIdsAsync(BatchJob job, FileCatalog files, CancellationToken cancellationToken = default)
+    /// <param name="known">The job's record when the caller has read it; null: read here.</param>
+    public async Task<BatchJob> WithFileIdsAsync(BatchJob job, FileCatalog files, CancellationToken cancellationToken = default, BatchRecord? known = null)
     {
-        if (await ReadRecordAsync(job.Id, cancellationToken) is not { } record) return job;
+        if ((known ?? await ReadRecordAsync(job.Id, cancellationToken)) is not { } record) return job;
         job.OutputFileId = await FileIdAsync(job.OutputFileId, "output");
         job.ErrorFileId = await FileIdAsync(job.ErrorFileId, "errors");
         return job;

@@ -1,7 +1,6 @@
 using VicunaBatch.Core.Batches;
 using VicunaBatch.Core.Diagnostics;
 using VicunaBatch.Core.Files;
-using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Services;
@@ -43,20 +42,15 @@ public sealed class JobSettler(JobFinalizer finalizer, TenantBatches batches, Fi
         return result.Status == FinalizeStatus.Finalized ? await EndAsync(result.Job, cancellationToken) : null;
     }
 
-    /// <summary>A job that ended at its submit (it failed validation): its event goes to the outbox as any ending's.</summary>
-    /// <exception cref="ArgumentException">The job has not ended.</exception>
-    public Task<JobEnding> AnnounceAsync(BatchJob job, CancellationToken cancellationToken = default) =>
-        JobStateMachine.IsTerminal(job.Status) ? EndAsync(job, cancellationToken)
-            : throw new ArgumentException($"job {job.Id} is {job.Status.SnakeCase()}, not ended", nameof(job));
-
     /// <summary>A job reached a terminal status: its hold on its input file goes (a deleted file's content with it), and its
     /// event goes to the outbox (idempotent per event id).</summary>
     private async Task<JobEnding> EndAsync(BatchJob job, CancellationToken cancellationToken)
     {
         CrashPoints.Hit(CrashPoints.JobAfterEnd, job.Id);
-        if (await batches.ReadRecordAsync(job.Id, cancellationToken) is { } record) await files.ReleaseHoldAsync(record.InputFileId, job.Id, cancellationToken);
+        var record = await batches.ReadRecordAsync(job.Id, cancellationToken);
+        if (record is not null) await files.ReleaseHoldAsync(record.InputFileId, job.Id, cancellationToken);
         // the event names the files as the API does (file ids the receiver can download)
-        job = await batches.WithFileIdsAsync(job, files, cancellationToken);
+        job = await batches.WithFileIdsAsync(job, files, cancellationToken, record);
         var enqueued = await outbox.EnqueueAsync(job, cancellationToken);
         await blobs.PutBytesAsync(JobIds.AnnouncedBlob(job.Id), [], BlobCondition.None, cancellationToken);
         return new JobEnding(job, enqueued);

@@ -3,8 +3,8 @@ namespace VicunaBatch.Core.Formats;
 /// <summary>A model an input file names (<c>body.model</c>), and the first line that names it.</summary>
 public sealed record NamedModel(string Name, int Line);
 
-/// <summary>Outcome of the validation pass. <see cref="Errors"/> are in line order; <see cref="Models"/> are the distinct
-/// models the valid lines name, in the order they first appear.</summary>
+/// <summary>Outcome of the validation pass. <see cref="Errors"/> are in line order; <see cref="Models"/> are the first
+/// two distinct models the valid lines name, in the order they first appear (a second is already one too many).</summary>
 public sealed record ValidationReport(
     int NumLines, int NumRequests, IReadOnlyList<LineError> Errors, IReadOnlyList<Shard> Shards, BatchEndpoint? Endpoint)
 {
@@ -43,7 +43,8 @@ public sealed class InputValidator(InputOptions options)
             {
                 numRequests++;
                 endpoint ??= parsed.Request!.Endpoint;
-                if (parsed.Request!.Model is { } model && !models.Any(m => m.Name == model)) models.Add(new NamedModel(model, line.LineNumber));
+                if (models.Count < 2 && parsed.Request!.Model is { } model && !models.Any(m => m.Name == model))
+                    models.Add(new NamedModel(model, line.LineNumber));
             }
             planner.Add(line, isRequest: error is null, skip: error is not null);
         }

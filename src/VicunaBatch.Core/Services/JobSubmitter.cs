@@ -65,19 +65,15 @@ public sealed class JobSubmitter(IBlobStore blobs, IJobStore jobs, IWorkQueues q
         var (model, modelError) = models.Resolve(report.Models);
         if (report.NumTotal == 0 || modelError is not null)
         {
-            job.Errors = new JobErrors([modelError ?? EmptyInput]);
             job.Model = report.Models.Count > 0 ? report.Models[0].Name : null;
-            JobStateMachine.Transition(job, JobStatus.Failed, time.GetUtcNow());
+            return await FailValidationAsync(job, stored.ETag, [modelError ?? EmptyInput], cancellationToken);
         }
-        else
-        {
-            job.Model = model;
-            await queues.Of(model!).SendAsync(report.Shards.Select(s => new OutgoingMessage(s.MessageId, s.ToJson())).ToList(), cancellationToken);
-            job.Endpoint = (report.Endpoint ?? BatchEndpoint.ChatCompletions).ToUrl();
-            job.RequestCounts = new RequestCounts(report.NumTotal, 0, 0);
-            job.Progress = new JobProgress(report.NumTotal, 0, report.Errors.Count, 0, 0, 0, report.Shards.Count);
-            JobStateMachine.Transition(job, JobStatus.InProgress, time.GetUtcNow());
-        }
+        job.Model = model;
+        await queues.Of(model!).SendAsync(report.Shards.Select(s => new OutgoingMessage(s.MessageId, s.ToJson())).ToList(), cancellationToken);
+        job.Endpoint = (report.Endpoint ?? BatchEndpoint.ChatCompletions).ToUrl();
+        job.RequestCounts = new RequestCounts(report.NumTotal, 0, 0);
+        job.Progress = new JobProgress(report.NumTotal, 0, report.Errors.Count, 0, 0, 0, report.Shards.Count);
+        JobStateMachine.Transition(job, JobStatus.InProgress, time.GetUtcNow());
         return await SaveOrReloadAsync(job, stored.ETag, cancellationToken);
     }
 

@@ -6,8 +6,20 @@ using VicunaBatch.Core.Results;
 
 namespace VicunaBatch.Core.Services;
 
-/// <summary>What a running shard has finished so far (deduplicated by custom_id), as its worker last recorded it.</summary>
-public sealed record ShardProgressRecord(int Completed, int Failed, long InputTokens, long OutputTokens);
+/// <summary>What a running shard has finished so far (deduplicated by custom_id), as its worker last recorded it; also
+/// the sum of finished requests a shard's report and a job's progress are counted with.</summary>
+public sealed record ShardProgressRecord(int Completed, int Failed, long InputTokens, long OutputTokens)
+{
+    public static readonly ShardProgressRecord None = new(0, 0, 0, 0);
+
+    /// <summary>These counts and one more finished request: a failure counts no tokens.</summary>
+    public ShardProgressRecord Add(RequestOutcome outcome) => outcome.Succeeded
+        ? new(Completed + 1, Failed, InputTokens + outcome.PromptTokens, OutputTokens + outcome.CompletionTokens)
+        : this with { Failed = Failed + 1 };
+
+    public ShardProgressRecord Plus(ShardProgressRecord other) =>
+        new(Completed + other.Completed, Failed + other.Failed, InputTokens + other.InputTokens, OutputTokens + other.OutputTokens);
+}
 
 /// <summary>
 /// A running shard's progress record at <see cref="JobIds.ShardProgressBlob"/>: the counts and tokens of its finished
@@ -19,14 +31,13 @@ internal sealed class ShardProgress(IBlobStore blobs, Shard shard, TimeProvider 
 {
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _writing = new(1, 1);
-    private int _completed, _failed;
-    private long _inputTokens, _outputTokens;
+    private ShardProgressRecord _counts = ShardProgressRecord.None;
     private DateTimeOffset? _lastWrite;
 
     /// <summary>Starts from what earlier deliveries of the shard checkpointed.</summary>
     public void Seed(IEnumerable<RequestOutcome> outcomes)
     {
-        foreach (var outcome in outcomes) Count(outcome);
+        lock (_lock) foreach (var outcome in outcomes) _counts = _counts.Add(outcome);
     }
 
     /// <summary>Counts one finished request and writes the record when the interval has passed since the last write.</summary>
@@ -35,20 +46,12 @@ internal sealed class ShardProgress(IBlobStore blobs, Shard shard, TimeProvider 
         bool due;
         lock (_lock)
         {
-            Count(outcome);
+            _counts = _counts.Add(outcome);
             var now = time.GetUtcNow();
             due = _lastWrite is not { } last || now - last >= interval;
             if (due) _lastWrite = now;
         }
         if (due) await WriteAsync(cancellationToken);
-    }
-
-    private void Count(RequestOutcome outcome)
-    {
-        if (!outcome.Succeeded) { _failed++; return; }
-        _completed++;
-        _inputTokens += outcome.PromptTokens;
-        _outputTokens += outcome.CompletionTokens;
     }
 
     private async Task WriteAsync(CancellationToken cancellationToken)
@@ -57,7 +60,7 @@ internal sealed class ShardProgress(IBlobStore blobs, Shard shard, TimeProvider 
         try
         {
             ShardProgressRecord record;
-            lock (_lock) record = new ShardProgressRecord(_completed, _failed, _inputTokens, _outputTokens);
+            lock (_lock) record = _counts;
             await blobs.PutBytesAsync(JobIds.ShardProgressBlob(shard.JobId, shard.ShardIndex),
                 JsonSerializer.SerializeToUtf8Bytes(record, ServicesJson.Options), BlobCondition.None, cancellationToken);
         }

@@ -59,41 +59,25 @@ public sealed class ShardReports(IBlobStore blobs)
     private async Task<JobProgress> ProgressAsync(string jobId, bool running, CancellationToken cancellationToken)
     {
         var plan = await ReadPlanAsync(blobs, jobId, cancellationToken);
-        int completed = 0, failed = plan.NumInvalid;
-        long input = 0, output = 0;
+        var sum = ShardProgressRecord.None with { Failed = plan.NumInvalid };
         var reported = new HashSet<int>();
         await foreach (var report in ReadAllAsync(jobId, cancellationToken))
         {
             reported.Add(report.Shard.ShardIndex);
-            completed += report.Completed;
-            failed += report.Failed + Math.Max(0, report.Shard.NumRequests - report.Completed - report.Failed);
-            input += report.InputTokens;
-            output += report.OutputTokens;
+            // a request a settled shard never finished counts as failed
+            var unfinished = Math.Max(0, report.Shard.NumRequests - report.Completed - report.Failed);
+            sum = sum.Plus(new ShardProgressRecord(report.Completed, report.Failed + unfinished, report.InputTokens, report.OutputTokens));
         }
         if (running)
-            foreach (var record in await ShardProgress.ReadUnreportedAsync(blobs, jobId, reported, cancellationToken))
-            {
-                completed += record.Completed;
-                failed += record.Failed;
-                input += record.InputTokens;
-                output += record.OutputTokens;
-            }
-        return new JobProgress(plan.NumTotal, completed, failed, input, output, reported.Count, plan.NumShards);
+            foreach (var record in await ShardProgress.ReadUnreportedAsync(blobs, jobId, reported, cancellationToken)) sum = sum.Plus(record);
+        return new JobProgress(plan.NumTotal, sum.Completed, sum.Failed, sum.InputTokens, sum.OutputTokens, reported.Count, plan.NumShards);
     }
 
     /// <summary>Report of a shard from its (deduplicated) checkpointed outcomes.</summary>
     public static ShardReport Summarize(Shard shard, ShardState state, string? reason, IEnumerable<RequestOutcome> outcomes)
     {
-        int completed = 0, failed = 0;
-        long input = 0, output = 0;
-        foreach (var outcome in outcomes)
-        {
-            if (!outcome.Succeeded) { failed++; continue; }
-            completed++;
-            input += outcome.PromptTokens;
-            output += outcome.CompletionTokens;
-        }
-        return new ShardReport(shard, state, reason, completed, failed, input, output);
+        var sum = outcomes.Aggregate(ShardProgressRecord.None, (counts, outcome) => counts.Add(outcome));
+        return new ShardReport(shard, state, reason, sum.Completed, sum.Failed, sum.InputTokens, sum.OutputTokens);
     }
 
     public static async Task<JobPlan> ReadPlanAsync(IBlobStore blobs, string jobId, CancellationToken cancellationToken = default) =>

@@ -19,7 +19,10 @@ public sealed class ModelPackage
 
     public GenAiConfig Config { get; }
 
-    public string Name => Path.GetFileName(Directory.TrimEnd(Path.DirectorySeparatorChar));
+    public string Name => NameOf(Directory);
+
+    /// <summary>The name a package at <paramref name="directory"/> is served under when it is given none: its folder's.</summary>
+    public static string NameOf(string directory) => Path.GetFileName(Path.GetFullPath(directory).TrimEnd(Path.DirectorySeparatorChar));
 
     public string DecoderPath => Path.Combine(Directory, Config.Model.Decoder.Filename);
 
