@@ -14,16 +14,19 @@ public enum ExecutionDevice
     Cuda,
 }
 
-/// <summary>Where the tokens of sampled requests (temperature &gt; 0) are drawn. Greedy ones take the graph's argmax when it has one.</summary>
+/// <summary>
+/// Where the tokens of sampled requests (temperature &gt; 0) are drawn, and the log probabilities of requests that ask for
+/// them taken. Greedy ones take the graph's argmax when it has one.
+/// </summary>
 public enum SamplingSite
 {
-    /// <summary>In the graph when the logits stay on the GPU (CUDA, a package with <c>greedy_ids</c>); else on the host.</summary>
+    /// <summary>In the graphs when the logits stay on the GPU (CUDA, a package with <c>greedy_ids</c>); else on the host.</summary>
     Auto,
 
     /// <summary>On the host, from the logits row copied down.</summary>
     Host,
 
-    /// <summary>In the engine's <c>sampler.onnx</c>, on the runner's device, over the logits where they are.</summary>
+    /// <summary>In the engine's <c>sampler.onnx</c> and <c>logprobs.onnx</c>, on the runner's device, over the logits where they are.</summary>
     Graph,
 }
 

@@ -20,6 +20,16 @@ public sealed class EngineStatistics
     /// <summary>Wall time of those runs (part of <see cref="StepTime"/>).</summary>
     public TimeSpan GraphSamplingTime { get; private set; }
 
+    /// <summary><c>logprobs.onnx</c> runs: one per decoder call that had picks asking for log probabilities.</summary>
+    public long NumGraphLogprobRuns { get; private set; }
+
+    /// <summary>Wall time of those runs (part of <see cref="StepTime"/>).</summary>
+    public TimeSpan GraphLogprobTime { get; private set; }
+
+    /// <summary>Logits rows brought to the host for the engine to read (<see cref="StepOutputs.NumLogitRowsRead"/>): one per
+    /// step of each request the graphs did not pick for.</summary>
+    public long NumLogitRowsRead { get; private set; }
+
     private double _occupancySum;
 
     /// <summary>Mean over steps of the share of KV slots holding a request.</summary>
@@ -29,6 +39,9 @@ public sealed class EngineStatistics
     {
         NumGraphSamplings += outputs?.GraphSamplings ?? 0;
         GraphSamplingTime += outputs?.GraphSamplingTime ?? TimeSpan.Zero;
+        NumGraphLogprobRuns += outputs?.GraphLogprobRuns ?? 0;
+        GraphLogprobTime += outputs?.GraphLogprobTime ?? TimeSpan.Zero;
+        NumLogitRowsRead += outputs?.NumLogitRowsRead ?? 0;
         NumPreemptions = numPreemptions;
         NumSteps++;
         NumDecodeTokens += plan.NumDecodes;

@@ -21,6 +21,10 @@ public interface IStepRunner : IDisposable
     /// are (<see cref="SamplingSite"/>): only the token id is read.</summary>
     bool SamplesInGraph => false;
 
+    /// <summary>The log probabilities of <see cref="GraphPick.TakesLogprobs"/> picks are taken by <c>logprobs.onnx</c> where
+    /// the logits are, with the sampler graph (<see cref="SamplingSite"/>): no logits row is read for them.</summary>
+    bool TakesLogprobsInGraph => false;
+
     /// <summary>Decode calls replay as CUDA graphs (<see cref="EngineOptions.CudaGraphs"/>).</summary>
     bool ReplaysCudaGraphs => false;
 

@@ -143,7 +143,7 @@ public sealed class InferenceEngine : IDisposable
                 continue;
             }
             sequence.Logits?.Add(outputs.LogitsOf(i).ToArray());   // only with ReturnLogits: the runner reuses its buffer
-            if (sequence.Logprobs is { } logprobs) logprobs.Add(LogprobsOf(outputs.LogitsOf(i), token, sequence.Request.TopLogprobs!.Value));
+            if (sequence.Logprobs is { } logprobs) logprobs.Add(LogprobsOf(outputs, i, token, sequence.Request.TopLogprobs!.Value));
             if (sequence.OutputIds.Count == 0)
             {
                 sequence.FirstTokenTicks = now;
@@ -170,16 +170,19 @@ public sealed class InferenceEngine : IDisposable
         return token;
     }
 
-    private TokenLogprobs LogprobsOf(ReadOnlySpan<float> logits, int token, int numTop)
+    /// <summary>Row <paramref name="row"/>'s log probabilities: the runner's, cut to <paramref name="numTop"/>, or taken here from its logits.</summary>
+    private TokenLogprobs LogprobsOf(StepOutputs outputs, int row, int token, int numTop)
     {
+        if (outputs.TryGetLogprobs(row, out var taken)) return taken.WithTop(numTop);
+        var logits = outputs.LogitsOf(row);
         if (_logprobScratch.Length < logits.Length) _logprobScratch = new float[logits.Length];
         return TokenLogprobs.Of(logits, token, numTop, _logprobScratch);
     }
 
     /// <summary>
     /// The step's sequences whose token the runner's graphs can pick: greedy ones (argmax) and sampled ones without
-    /// top-k, each with its one draw for this token, as far as the runner can, and none that reads its logits (returned, for log
-    /// probabilities, or to mask under its grammar).
+    /// top-k, each with its one draw for this token, as far as the runner can, and none that reads its logits (returned,
+    /// or to mask under its grammar); one that asks for log probabilities only when the runner takes them in its graphs.
     /// </summary>
     private Dictionary<long, GraphPick> GraphPicks(StepPlan plan)
     {
@@ -198,11 +201,12 @@ public sealed class InferenceEngine : IDisposable
     private void AddGraphPick(long sequenceId, Dictionary<long, GraphPick> picks)
     {
         var sequence = _sequences[sequenceId];
-        if (sequence.ReadsLogits) return;
+        var takesLogprobs = sequence.Logprobs is not null;
+        if (sequence.ReadsLogits || (takesLogprobs && !_runner.TakesLogprobsInGraph)) return;
         var sampling = sequence.Request.Sampling ?? SamplingParams.Greedy;
         if (sampling.IsGreedy ? _runner.SelectsGreedyInGraph : _runner.SamplesInGraph && !sampling.CutsTopK(_runner.VocabSize))
         {
-            picks[sequenceId] = new GraphPick(sampling, sampling.IsGreedy ? 0f : Sampler.Uniform(RngOf(sequence)));
+            picks[sequenceId] = new GraphPick(sampling, sampling.IsGreedy ? 0f : Sampler.Uniform(RngOf(sequence)), takesLogprobs);
         }
     }
 

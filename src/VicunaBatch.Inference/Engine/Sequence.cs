@@ -79,9 +79,9 @@ internal sealed class Sequence
     /// <summary>Each output token's log probabilities, when the request asked for them; else null.</summary>
     public List<TokenLogprobs>? Logprobs { get; }
 
-    /// <summary>The request needs each step's logits row on the host: to return it, to take log probabilities from
-    /// it, or to mask it under its grammar.</summary>
-    public bool ReadsLogits => Logits is not null || Logprobs is not null || Matcher is not null;
+    /// <summary>The request needs each step's logits row on the host: to return it, or to mask it under its grammar.
+    /// (Log probabilities need it only from a runner that cannot take them in its graphs.)</summary>
+    public bool ReadsLogits => Logits is not null || Matcher is not null;
 
     public void Append(int tokenId) => _outputIds.Add(tokenId);
 

@@ -31,8 +31,10 @@ public sealed record StepPlan(ImmutableArray<DecodeRow> DecodeRows, ImmutableArr
     /// <summary>
     /// Sequences whose next token the runner picks in its graphs, so no logits row of theirs comes to the host: greedy
     /// ones when it <see cref="IStepRunner.SelectsGreedyInGraph"/>, sampled ones when it
-    /// <see cref="IStepRunner.SamplesInGraph"/>, never one that reads its logits row (<see cref="GenerationRequest.ReturnLogits"/>, <see cref="GenerationRequest.TopLogprobs"/>). Filled by
-    /// the engine; the runner returns their tokens in <see cref="StepOutputs.Tokens"/>.
+    /// <see cref="IStepRunner.SamplesInGraph"/>, never one that reads its logits row (<see cref="GenerationRequest.ReturnLogits"/>,
+    /// a grammar, or <see cref="GenerationRequest.TopLogprobs"/> unless the runner <see cref="IStepRunner.TakesLogprobsInGraph"/>).
+    /// Filled by the engine; the runner returns their tokens in <see cref="StepOutputs.Tokens"/> and, for those that
+    /// take them, their log probabilities in <see cref="StepOutputs.Logprobs"/>.
     /// </summary>
     public IReadOnlyDictionary<long, GraphPick> GraphPicks { get; init; } = ImmutableDictionary<long, GraphPick>.Empty;
 
@@ -46,7 +48,9 @@ public sealed record StepPlan(ImmutableArray<DecodeRow> DecodeRows, ImmutableArr
 /// <summary>How the runner's graphs pick one sequence's next token (<see cref="StepPlan.GraphPicks"/>).</summary>
 /// <param name="Sampling">Greedy: the decoder's argmax (<c>greedy_ids</c>); else drawn by <c>sampler.onnx</c>.</param>
 /// <param name="Uniform">The request's draw for this token (<see cref="Sampler.Uniform"/>); unused when greedy.</param>
-public readonly record struct GraphPick(SamplingParams Sampling, float Uniform);
+/// <param name="TakesLogprobs">The request asks for log probabilities: <c>logprobs.onnx</c> takes them over the same logits
+/// once the token is picked (<see cref="IStepRunner.TakesLogprobsInGraph"/>).</param>
+public readonly record struct GraphPick(SamplingParams Sampling, float Uniform, bool TakesLogprobs = false);
 
 /// <summary>
 /// The next token of every sequence that makes one this step: row i is <c>SequenceIds[i]</c>'s. Either the runner
@@ -58,10 +62,24 @@ public sealed record StepOutputs(ImmutableArray<long> SequenceIds, float[] Logit
     /// <summary>Per row, the token the runner picked, or −1: sample from the row's logits. Default (not set): every row's logits are there.</summary>
     public ImmutableArray<int> Tokens { get; init; }
 
+    /// <summary>
+    /// Per row, the log probabilities <c>logprobs.onnx</c> took for a <see cref="GraphPick.TakesLogprobs"/> pick (the chosen
+    /// token and the <see cref="TokenLogprobs.MaxTop"/> most likely), or null. Default (not set): none was taken.
+    /// </summary>
+    public ImmutableArray<TokenLogprobs?> Logprobs { get; init; }
+
+    /// <summary>Rows of <c>Logits</c> the runner filled this step: logits rows brought to the host for the engine to read.</summary>
+    public int NumLogitRowsRead { get; init; }
+
     /// <summary>Runs of <c>sampler.onnx</c> this step took, and their wall time.</summary>
     public int GraphSamplings { get; init; }
 
     public TimeSpan GraphSamplingTime { get; init; }
+
+    /// <summary>Runs of <c>logprobs.onnx</c> this step took, and their wall time.</summary>
+    public int GraphLogprobRuns { get; init; }
+
+    public TimeSpan GraphLogprobTime { get; init; }
 
     public ReadOnlySpan<float> LogitsOf(int row) => Logits.AsSpan(row * VocabSize, VocabSize);
 
@@ -70,5 +88,12 @@ public sealed record StepOutputs(ImmutableArray<long> SequenceIds, float[] Logit
     {
         token = Tokens.IsDefault ? -1 : Tokens[row];
         return token >= 0;
+    }
+
+    /// <summary>The log probabilities the runner took for row <paramref name="row"/>, if it took them.</summary>
+    public bool TryGetLogprobs(int row, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out TokenLogprobs? logprobs)
+    {
+        logprobs = Logprobs.IsDefault ? null : Logprobs[row];
+        return logprobs is not null;
     }
 }

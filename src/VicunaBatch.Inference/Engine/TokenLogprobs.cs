@@ -30,6 +30,9 @@ public sealed record TokenLogprobs(LogprobEntry Chosen, IReadOnlyList<LogprobEnt
         return new TokenLogprobs(new LogprobEntry(token, logits[token] - logSum), top);
     }
 
+    /// <summary>The chosen token with only the first <paramref name="numTop"/> of <see cref="Top"/>.</summary>
+    public TokenLogprobs WithTop(int numTop) => numTop >= Top.Count ? this : this with { Top = Top.Take(numTop).ToArray() };
+
     /// <summary>log Σ exp(l_i), shifted by the largest logit so no exp overflows.</summary>
     private static float LogSumExp(ReadOnlySpan<float> logits, Span<float> scratch)
     {

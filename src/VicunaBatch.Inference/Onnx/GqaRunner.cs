@@ -104,6 +104,8 @@ internal sealed class GqaRunner : IStepRunner
 
     public bool SamplesInGraph => _logits.SamplesInGraph;
 
+    public bool TakesLogprobsInGraph => _logits.TakesLogprobsInGraph;
+
     public bool ReplaysCudaGraphs { get; }
 
     public int VocabSize { get; }

@@ -39,10 +39,13 @@ internal sealed class GraphSampler : IDisposable
         owned.Keep();
     }
 
-    public static byte[] ReadGraph()
+    public static byte[] ReadGraph() => ReadEmbedded(ResourceName);
+
+    /// <summary>The bytes of one of this assembly's embedded graphs (<c>sampler.onnx</c>, <c>logprobs.onnx</c>).</summary>
+    public static byte[] ReadEmbedded(string resourceName)
     {
-        using var stream = typeof(GraphSampler).Assembly.GetManifestResourceStream(ResourceName)
-            ?? throw new InvalidOperationException($"{ResourceName} is not embedded in {typeof(GraphSampler).Assembly.GetName().Name}");
+        using var stream = typeof(GraphSampler).Assembly.GetManifestResourceStream(resourceName)
+            ?? throw new InvalidOperationException($"{resourceName} is not embedded in {typeof(GraphSampler).Assembly.GetName().Name}");
         using var copy = new MemoryStream();
         stream.CopyTo(copy);
         return copy.ToArray();

@@ -120,6 +120,8 @@ internal sealed class PagedRunner : IStepRunner
 
     public bool SamplesInGraph => _logits.SamplesInGraph;
 
+    public bool TakesLogprobsInGraph => _logits.TakesLogprobsInGraph;
+
     public StepOutputs Execute(StepPlan plan)
     {
         // one request per row, decodes first: (sequence, past length, tokens, samples this step, block table)
