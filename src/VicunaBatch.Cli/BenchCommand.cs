@@ -29,16 +29,20 @@ internal static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print the figures as one JSON object." };
         var temperature = new Option<float>("--temperature") { Description = "Sample every line without its own temperature at this one; 0 = greedy.", DefaultValueFactory = _ => 0f };
         var topP = new Option<float>("--top-p") { Description = "top_p of lines without their own.", DefaultValueFactory = _ => 1f };
+        var topLogprobs = new Option<int?>("--top-logprobs")
+        {
+            Description = $"Every request asks for each token's log probability and this many alternatives (0-{TokenLogprobs.MaxTop}); unset: none.",
+        };
         var command = new Command("bench", "Measure throughput and latency of the engine on a workload.")
         {
-            workload, sequential, limit, respectEos, json, temperature, topP,
+            workload, sequential, limit, respectEos, json, temperature, topP, topLogprobs,
         };
         modelOptions.AddTo(command);
         command.SetAction((ParseResult r) =>
         {
             using var model = modelOptions.Open(r);
             var requests = ReadWorkload(model, r.GetValue(workload)!, r.GetValue(limit), !r.GetValue(respectEos),
-                r.GetValue(temperature), r.GetValue(topP));
+                r.GetValue(temperature), r.GetValue(topP), r.GetValue(topLogprobs));
             var report = Run(model.Engine, requests, r.GetValue(sequential));
             Console.Out.WriteLine(r.GetValue(json) ? report.ToJson() : report.ToTable(model.Name, r.GetValue(sequential)));
             return report.NumErrors == 0 ? 0 : 1;
@@ -47,9 +51,9 @@ internal static class BenchCommand
     }
 
     /// <summary>The workload's requests; a line without its own <c>temperature</c> / <c>top_p</c> takes these, one without a
-    /// <c>seed</c> its line number (runs compare like for like).</summary>
+    /// <c>seed</c> its line number (runs compare like for like); each asks for <paramref name="topLogprobs"/> when set.</summary>
     internal static List<GenerationRequest> ReadWorkload(LoadedModel model, FileInfo file, int limit, bool ignoreEos,
-        float temperature = 0f, float topP = 1f)
+        float temperature = 0f, float topP = 1f, int? topLogprobs = null)
     {
         var tokenizer = model.Tokenizer
             ?? throw new UsageException($"{model.Package.Directory} has no tokenizer.model; bench workloads are text");
@@ -71,7 +75,8 @@ internal static class BenchCommand
                 PromptEncoder.EncodeCompletion(tokenizer, prompt),
                 node["max_tokens"]?.GetValue<int>() ?? 128,
                 sampling,
-                IgnoreEos: ignoreEos));
+                IgnoreEos: ignoreEos,
+                TopLogprobs: topLogprobs));
             if (limit > 0 && requests.Count == limit)
             {
                 break;
@@ -137,6 +142,9 @@ internal static class BenchCommand
         /// <summary>Mean engine step time; with --sequential and short prompts, close to the batch-1 time per output token.</summary>
         public double MeanStepMs => Statistics.NumSteps == 0 ? 0 : Statistics.StepTime.TotalMilliseconds / Statistics.NumSteps;
 
+        /// <summary>Mean logits rows brought to the host per step (0 when the graphs pick every token and take every log probability).</summary>
+        public double LogitRowsPerStep => Statistics.NumSteps == 0 ? 0 : (double)Statistics.NumLogitRowsRead / Statistics.NumSteps;
+
         public double TtftPercentileMs(double p)
         {
             var sorted = Results.Select(r => r.TimeToFirstToken.TotalMilliseconds).Order().ToArray();
@@ -158,6 +166,11 @@ internal static class BenchCommand
                 json["graph_samplings"] = Statistics.NumGraphSamplings;
                 json["graph_sampling_ms"] = Math.Round(Statistics.GraphSamplingTime.TotalMilliseconds, 1);
             }
+            if (Statistics.NumGraphLogprobRuns > 0)
+            {
+                json["graph_logprob_runs"] = Statistics.NumGraphLogprobRuns;
+                json["graph_logprob_ms"] = Math.Round(Statistics.GraphLogprobTime.TotalMilliseconds, 1);
+            }
             return json.ToJsonString(JsonOutput.Options);
         }
 
@@ -177,6 +190,8 @@ internal static class BenchCommand
             ["prefill_tokens"] = Statistics.NumPrefillTokens,
             ["decode_tokens"] = Statistics.NumDecodeTokens,
             ["mean_step_ms"] = Math.Round(MeanStepMs, 2),
+            ["logit_rows_read"] = Statistics.NumLogitRowsRead,
+            ["logit_rows_per_step"] = Math.Round(LogitRowsPerStep, 3),
         };
 
         public string ToTable(string modelName, bool sequential) => string.Join('\n', TableLines(modelName, sequential));
@@ -195,6 +210,7 @@ internal static class BenchCommand
                 $"TTFT p50 / p99        {TtftPercentileMs(50).ToString("F1", CultureInfo.InvariantCulture)} / {TtftPercentileMs(99).ToString("F1", CultureInfo.InvariantCulture)} ms",
                 $"engine steps          {Statistics.NumSteps} ({Statistics.NumPrefillTokens} prefill + {Statistics.NumDecodeTokens} decode tokens)",
                 $"mean step time        {MeanStepMs.ToString("F2", CultureInfo.InvariantCulture)} ms",
+                $"logits rows to host   {Statistics.NumLogitRowsRead} ({LogitRowsPerStep.ToString("F2", CultureInfo.InvariantCulture)} per step)",
             ];
             IEnumerable<string> all = lines;
             if (CudaGraphs) all = all.Append("CUDA graphs           decode steps replayed (--cuda-graphs)");
@@ -203,6 +219,12 @@ internal static class BenchCommand
                 var total = Statistics.GraphSamplingTime.TotalMilliseconds;
                 all = all.Append($"graph sampling        {(total / Statistics.NumSteps).ToString("F2", CultureInfo.InvariantCulture)} ms per step "
                     + $"({Statistics.NumGraphSamplings} runs of {(total / Statistics.NumGraphSamplings).ToString("F2", CultureInfo.InvariantCulture)} ms)");
+            }
+            if (Statistics.NumGraphLogprobRuns > 0)
+            {
+                var total = Statistics.GraphLogprobTime.TotalMilliseconds;
+                all = all.Append($"graph logprobs        {(total / Statistics.NumSteps).ToString("F2", CultureInfo.InvariantCulture)} ms per step "
+                    + $"({Statistics.NumGraphLogprobRuns} runs of {(total / Statistics.NumGraphLogprobRuns).ToString("F2", CultureInfo.InvariantCulture)} ms)");
             }
             return Blocks is { } blocks
                 ? all.Append($"paged KV              {blocks.NumBlocks} blocks of {blocks.BlockSize} tokens, {Statistics.NumPreemptions} preemptions")

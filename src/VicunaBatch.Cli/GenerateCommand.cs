@@ -32,9 +32,13 @@ internal static class GenerateCommand
         {
             Description = "With --json: add \"logits\", the raw logits of every sampled step ([steps][vocab]; one row more than \"ids\" when it stopped on EOS).",
         };
+        var topLogprobs = new Option<int?>("--top-logprobs")
+        {
+            Description = $"With --json: add \"logprobs\", per generated token {{\"id\", \"logprob\", \"top\": [[id, logprob], ...]}} with this many alternatives (0-{TokenLogprobs.MaxTop}).",
+        };
         var command = new Command("generate", "Generate from prompts with one continuous-batching engine.")
         {
-            prompt, promptIds, requests, maxTokens, temperature, topP, seed, json, logits,
+            prompt, promptIds, requests, maxTokens, temperature, topP, seed, json, logits, topLogprobs,
         };
         modelOptions.AddTo(command);
         command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
@@ -44,9 +48,13 @@ internal static class GenerateCommand
             {
                 throw new UsageException("--logits needs --json");
             }
+            if (r.GetValue(topLogprobs) is not null && !r.GetValue(json))
+            {
+                throw new UsageException("--top-logprobs needs --json");
+            }
             var specs = ReadSpecs(r.GetValue(prompt), r.GetValue(promptIds), r.GetValue(requests), r.GetValue(maxTokens), defaults);
             using var model = modelOptions.Open(r);
-            var results = await RunAsync(model, specs, r.GetValue(logits), cancellationToken);
+            var results = await RunAsync(model, specs, r.GetValue(logits), r.GetValue(topLogprobs), cancellationToken);
             foreach (var result in results)
             {
                 Console.Out.WriteLine(r.GetValue(json) ? ToJson(result) : ToText(result));
@@ -60,10 +68,11 @@ internal static class GenerateCommand
     internal sealed record PromptSpec(string Id, string? Text, IReadOnlyList<int>? Ids, int MaxTokens, SamplingParams Sampling);
 
     internal static async Task<IReadOnlyList<GenerationResult>> RunAsync(
-        LoadedModel model, IReadOnlyList<PromptSpec> specs, bool returnLogits = false, CancellationToken cancellationToken = default)
+        LoadedModel model, IReadOnlyList<PromptSpec> specs, bool returnLogits = false, int? topLogprobs = null,
+        CancellationToken cancellationToken = default)
     {
         var requests = specs.Select(s => new GenerationRequest(
-            s.Id, s.Ids ?? EncodeText(model, s.Text!), s.MaxTokens, s.Sampling, ReturnLogits: returnLogits)).ToList();
+            s.Id, s.Ids ?? EncodeText(model, s.Text!), s.MaxTokens, s.Sampling, ReturnLogits: returnLogits, TopLogprobs: topLogprobs)).ToList();
         await using var host = new EngineHost(model.Engine, ownsEngine: false);
         return await Task.WhenAll(requests.Select(q => host.GenerateAsync(q, cancellationToken)));
     }
@@ -155,6 +164,15 @@ internal static class GenerateCommand
         if (result.Logits is { } logits)
         {
             line["logits"] = new JsonArray(logits.Select(row => (JsonNode)new JsonArray(row.Select(v => (JsonNode)v).ToArray())).ToArray()); // floats as their shortest round-trip text
+        }
+        if (result.Logprobs is { } logprobs)
+        {
+            line["logprobs"] = new JsonArray(logprobs.Select(step => (JsonNode)new JsonObject
+            {
+                ["id"] = step.Chosen.TokenId,
+                ["logprob"] = step.Chosen.Logprob,
+                ["top"] = new JsonArray(step.Top.Select(e => (JsonNode)new JsonArray(e.TokenId, e.Logprob)).ToArray()),
+            }).ToArray());
         }
         return line.ToJsonString(JsonOutput.Options);
     }

@@ -5,7 +5,8 @@ using VicunaBatch.Testing;
 
 namespace VicunaBatch.Cli.Tests;
 
-/// <summary><c>bench</c>'s sampled workloads: the lines' own temperature, top_p and seed, or --temperature / --top-p, and --sampling.</summary>
+/// <summary><c>bench</c>'s sampled workloads: the lines' own temperature, top_p and seed, or --temperature / --top-p, and --sampling;
+/// --top-logprobs and the logits rows it brings to the host.</summary>
 public sealed class BenchCommandTests : IDisposable
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
@@ -50,6 +51,24 @@ public sealed class BenchCommandTests : IDisposable
         Assert.Equal(24, report.RootElement.GetProperty("output_tokens").GetInt32());
         Assert.Equal(inGraph, report.RootElement.TryGetProperty("graph_samplings", out var runs));
         if (inGraph) Assert.True(runs.GetInt32() >= 6, stdout); // at least one run a step: 6 tokens each
+    }
+
+    [Theory]
+    [InlineData("graph", 0)]
+    [InlineData("host", 24)] // every token of the 4 requests
+    public async Task Bench_topLogprobs_countsTheLogitsRowsBroughtToTheHost(string site, int rowsRead)
+    {
+        var workload = Write(string.Join('\n', Enumerable.Range(1, 4).Select(i => $$"""{"custom_id": "r{{i}}", "prompt": "line {{i}}", "max_tokens": 6}""")));
+
+        var (exitCode, stdout, stderr) = await CliProcess.RunAsync(_dir, Timeout,
+            "bench", "--workload", workload, "--top-logprobs", "5", "--sampling", site, "--json");
+
+        Assert.True(exitCode == 0, stderr);
+        using var report = JsonDocument.Parse(stdout);
+        Assert.Equal(24, report.RootElement.GetProperty("output_tokens").GetInt32());
+        Assert.Equal(rowsRead, report.RootElement.GetProperty("logit_rows_read").GetInt32());
+        Assert.Equal(rowsRead == 0, report.RootElement.TryGetProperty("graph_logprob_runs", out var runs));
+        if (rowsRead == 0) Assert.True(runs.GetInt32() >= 6, stdout); // at least one run a step: 6 tokens each
     }
 
     [Fact]

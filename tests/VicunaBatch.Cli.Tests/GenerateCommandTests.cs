@@ -108,6 +108,45 @@ public sealed partial class GenerateCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Generate_topLogprobs_printsEachTokensLogprobs_theGraphsEqualTheLogitsRows()
+    {
+        string[] common = ["generate", "--prompt-ids", "1,300,301,302", "--max-tokens", "5", "--json", "--top-logprobs", "3"];
+        var (hostExit, hostOut, hostErr) = await CliProcess.RunAsync(_dir, Timeout, [.. common, "--logits"]); // read on the host
+        var (graphExit, graphOut, graphErr) = await CliProcess.RunAsync(_dir, Timeout, [.. common, "--sampling", "graph"]);
+
+        Assert.True(hostExit == 0, hostErr);
+        Assert.True(graphExit == 0, graphErr);
+        using var host = JsonDocument.Parse(hostOut);
+        using var graph = JsonDocument.Parse(graphOut);
+        var ids = host.RootElement.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()).ToList();
+        var rows = host.RootElement.GetProperty("logits").EnumerateArray().Select(r => r.EnumerateArray().Select(v => (double)v.GetSingle()).ToArray()).ToList();
+        Assert.Equal(ids, graph.RootElement.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()));
+        var hostSteps = host.RootElement.GetProperty("logprobs").EnumerateArray().ToList();
+        var graphSteps = graph.RootElement.GetProperty("logprobs").EnumerateArray().ToList();
+        Assert.Equal(5, graphSteps.Count);
+        for (var step = 0; step < 5; step++)
+        {
+            var logSum = Math.Log(rows[step].Sum(Math.Exp));
+            Assert.Equal(ids[step], graphSteps[step].GetProperty("id").GetInt32());
+            Assert.Equal(rows[step][ids[step]] - logSum, graphSteps[step].GetProperty("logprob").GetDouble(), 1e-4);
+            var top = graphSteps[step].GetProperty("top").EnumerateArray().Select(e => (Id: e[0].GetInt32(), Logprob: e[1].GetDouble())).ToList();
+            Assert.Equal(hostSteps[step].GetProperty("top").EnumerateArray().Select(e => e[0].GetInt32()), top.Select(t => t.Id));
+            Assert.Equal(rows[step].Select((l, id) => (l, id)).OrderByDescending(t => t.l).ThenBy(t => t.id).Take(3).Select(t => t.id), top.Select(t => t.Id));
+            Assert.All(top, t => Assert.Equal(rows[step][t.Id] - logSum, t.Logprob, 1e-4));
+        }
+    }
+
+    [Fact]
+    public async Task Generate_topLogprobsWithoutJson_isAUsageError()
+    {
+        var (exitCode, stdout, stderr) = await CliProcess.RunAsync(_dir, Timeout, "generate", "--prompt-ids", "1,300", "--top-logprobs", "2");
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", stdout);
+        Assert.Contains("--top-logprobs needs --json", stderr);
+    }
+
+    [Fact]
     public async Task Generate_logitsWithoutJson_isAUsageError()
     {
         var (exitCode, stdout, stderr) = await CliProcess.RunAsync(_dir, Timeout, "generate", "--prompt-ids", "1,300", "--logits");
