@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics.CodeAnalysis;
 
 namespace VicunaBatch.Inference.Engine;
 
@@ -96,6 +97,25 @@ internal sealed class Scheduler
         }
         Admit(ref budget, preempted);
         return BuildPlan();
+    }
+
+    /// <summary>
+    /// Runs <paramref name="child"/>, a new choice of the running <paramref name="parent"/> (<see cref="GenerationRequest.NumChoices"/>),
+    /// on a fork of the parent's KV: its computed tokens are the child's too, once the runner has made the fork's copies.
+    /// It joins the batch as its youngest. False, and nothing changed, when the batch is full or the KV short: queue it instead.
+    /// </summary>
+    public bool TryFork(Sequence parent, Sequence child, [NotNullWhen(true)] out KvFork? fork)
+    {
+        fork = null;
+        if (parent.Status != SequenceStatus.Running || _running.Count >= _maxBatchSize
+            || !_kvCache.TryFork(parent.SequenceId, child.SequenceId, parent.NumComputed, out fork))
+        {
+            return false;
+        }
+        child.Status = SequenceStatus.Running;
+        child.NumComputed = parent.NumComputed;
+        _running.Add(child);
+        return true;
     }
 
     /// <summary>Ends a running or waiting request and gives its KV back.</summary>

@@ -120,6 +120,16 @@ internal sealed class PagedRunner : IStepRunner
 
     public bool SamplesInGraph => _logits.SamplesInGraph;
 
+    public bool CopiesKv => true;
+
+    public void CopyKv(KvFork fork)
+    {
+        foreach (var copy in fork.Copies)
+        {
+            _kv.CopyRows(copy.From, copy.To, copy.NumTokens);
+        }
+    }
+
     public StepOutputs Execute(StepPlan plan)
     {
         // one request per row, decodes first: (sequence, past length, tokens, samples this step, block table)
