@@ -8,7 +8,8 @@ namespace VicunaBatch.Inference.Engine;
 /// step, within a budget of <c>maxScheduledTokens</c>: every running request past its prompt decodes one token
 /// (decode-first, oldest first), then prompts still being prefilled continue, oldest first, then — when nobody was
 /// preempted this step — waiting requests are admitted in the <see cref="WaitingQueue"/>'s order while the batch has
-/// room (at most <c>maxBatchSize</c> running) and the KV cache manager takes their first chunk. Prompts longer than the
+/// room (at most <c>maxBatchSize</c> running, counting the choices a request of n will fork, <see cref="Places"/>) and
+/// the KV cache manager takes their first chunk. Prompts longer than the
 /// budget left are split into chunks.
 /// When a running request's KV cannot grow, the youngest running request (last admitted) is preempted by recompute:
 /// it gives its KV back and goes to the front of the queue, to prefill prompt ++ output again; its output so far is
@@ -136,7 +137,8 @@ internal sealed class Scheduler
     /// <summary>Waiting requests, in queue order, while the step has budget, the batch has room and their first chunk's KV fits.</summary>
     private void Admit(ref int budget, bool preempted)
     {
-        while (!preempted && budget > 0 && _running.Count < _maxBatchSize && _waiting.Peek() is { } waiting)
+        var placesTaken = _running.Sum(Places);
+        while (!preempted && budget > 0 && _waiting.Peek() is { } waiting && placesTaken + Places(waiting) <= _maxBatchSize)
         {
             var length = Math.Min(waiting.NumPrefillTokensLeft, budget);
             if (!_kvCache.TryReserve(waiting.SequenceId, length))
@@ -149,8 +151,15 @@ internal sealed class Scheduler
             _running.Add(waiting);
             _step.Add((waiting, length));
             budget -= length;
+            placesTaken += Places(waiting);
         }
     }
+
+    /// <summary>
+    /// The batch places <paramref name="sequence"/> takes: its own, and one for each choice it will fork once its prompt
+    /// is computed (as many as the batch holds), kept free from admission on so the choices share its prefill.
+    /// </summary>
+    private int Places(Sequence sequence) => Math.Min(1 + sequence.ChoicesToFork, _maxBatchSize);
 
     /// <summary>
     /// Grows <paramref name="sequence"/>'s KV to its computed tokens + <paramref name="numTokens"/>, preempting the

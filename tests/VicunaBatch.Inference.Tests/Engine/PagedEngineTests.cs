@@ -152,6 +152,30 @@ public sealed class PagedEngineTests
     }
 
     [Fact]
+    public void NumChoices_admissionKeepsBatchPlacesForTheChoicesSoEveryOneOfThemForks()
+    {
+        var engine = Engine(new FakePagedRunner(numBlocks: 64, blockSize: 4, maxBatchSize: 8, maxLength: 64),
+            new EngineOptions { MaxBatchSize = 8, MaxScheduledTokens = 32, Admission = AdmissionOrder.Arrival });
+        var sampling = new SamplingParams(Temperature: 1f, Seed: 1);
+        GenerationRequest[] requests =
+        [
+            new("a", [1, 2, 3, 4, 5], MaxTokens: 4, sampling, IgnoreEos: true, NumChoices: 4),
+            new("b", [6, 7, 8], MaxTokens: 4, sampling, IgnoreEos: true, NumChoices: 4),
+            new("c", [9, 10], MaxTokens: 4, sampling, IgnoreEos: true),
+        ];
+        foreach (var request in requests) engine.Submit(request);
+
+        Assert.Empty(engine.Step()); // a and b take 4 places each; c waits for one
+        Assert.Equal(8, engine.NumRunning);
+        var results = new List<GenerationResult>();
+        while (engine.HasWork) results.AddRange(engine.Step());
+
+        Assert.Equal(6, engine.Statistics.NumForkedChoices);
+        Assert.Equal(5 + 3 + 2, engine.Statistics.NumPrefillTokens);
+        Assert.Equal(9, results.Count);
+    }
+
+    [Fact]
     public void NumChoices_tightPool_forkedChoicesArePreemptedAndRecomputedWithoutChangingTheirIds()
     {
         // 7 blocks of 4: three choices of 6 + 14 tokens (5 blocks each, 2 of them shared) cannot all grow
