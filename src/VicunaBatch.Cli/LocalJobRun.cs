@@ -179,7 +179,7 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
     /// </summary>
     private static async Task RefuseUnfinishedOtherJobAsync(IBlobStore blobs, IJobStore jobs, string jobId, string outDir, CancellationToken cancellationToken)
     {
-        await foreach (var (otherId, _) in JobListing.ListAsync(blobs, cancellationToken))
+        await foreach (var (otherId, _, _) in JobListing.ListAsync(blobs, cancellationToken))
         {
             if (otherId != jobId && await jobs.GetAsync(otherId, cancellationToken) is { } other && !JobStateMachine.IsTerminal(other.Job.Status))
             {
