@@ -17,6 +17,8 @@
 #                                             package without greedy_ids: every logits row copied down, as before that output),
 #                                             seqsep, 640sep:SLOTS:MAXLEN, w64sep:SLOTS:MAXLEN (as seq, 640:…, w64:… on the
 #                                             13B exported with --qkv separate: three q, k, v MatMuls a layer, not one),
+#                                             fork-check (n choices sharing one prefill on the device, variants A and B,
+#                                             against the choices as separate requests; bench --choices 8 vs --separate-choices),
 #                                             paged-check (variant B vs variant A, tiny fp16, same seed: greedy ids and logits;
 #                                             block 256 flash, block 16 fallback with preemption, chunked mixed steps),
 #                                             640paged:BLOCKSIZE / w64paged:BLOCKSIZE (Vicuna-13B fp16 as variant B, e.g. 128 or
@@ -197,6 +199,34 @@ for step in $STEPS; do
           | tail -1 | tee -a "$OUT/summary.txt"
       done
       rm -f "$OUT"/sample-*.jsonl ;;
+    fork-check)
+      # n choices sharing one prefill (a KV fork: device-to-device copies of a slot, or of a block's filled rows with
+      # the whole blocks shared) against the same choices as requests of their own: greedy (every choice = the one
+      # greedy run) and seeded (choice c = the request of seed + c). Variant A, B block 256 (prompts end inside the
+      # first block: rows copied), B block 16 (an 18-token prompt: one block shared, two rows copied). Then bench of
+      # long prompts x 8 choices, shared against --separate-choices, on variant A.
+      export_model tiny tiny /tmp/tiny16 60 &&
+        export_model tinyp256 tiny /tmp/tiny16p256 60 --attention paged --block-size 256 &&
+        export_model tinyp16 tiny /tmp/tiny16p16 60 --attention paged --block-size 16 || continue
+      "$PY" scripts/gpu/fork-check.py make scripts/gpu/prefill-check.jsonl $W/fork-forked.jsonl $W/fork-separate.jsonl
+      for variant in a:/tmp/tiny16 b256:/tmp/tiny16p256 b16:/tmp/tiny16p16; do
+        name=${variant%%:*}; model=${variant#*:}
+        for how in forked separate; do
+          timeout 90 "${VB[@]}" generate --device cuda --model "$model" --requests $W/fork-$how.jsonl --json --max-batch-size 32 \
+            >"$OUT/fork-$name-$how.jsonl" 2>"$OUT/fork-$name-$how.err"
+          rc=$?; log "generate fork-$name-$how rc=$rc"; (( rc == 0 )) || tail -5 "$OUT/fork-$name-$how.err" | tee -a "$OUT/summary.txt"
+        done
+        "$PY" scripts/gpu/fork-check.py compare "$OUT/fork-$name-forked.jsonl" "$OUT/fork-$name-separate.jsonl" --label "fork check $name" \
+          | tee "$OUT/fork-check-$name.txt" | tail -1 | tee -a "$OUT/summary.txt"
+      done
+      rm -f "$OUT"/fork-*.jsonl
+      "$PY" -c 'import json
+text = open("model-export/tiny-corpus.txt").read()
+for i in range(16): print(json.dumps({"custom_id": f"doc-{i}", "prompt": text[i * 1500:(i + 1) * 1500], "max_tokens": 16}))' >$W/long16.jsonl
+      for how in shared separate; do
+        bench "choices8-$how" 90 --model /tmp/tiny16 --workload $W/long16.jsonl --temperature 0.8 --choices 8 --max-batch-size 16 \
+          $([[ $how == separate ]] && echo --separate-choices)
+      done ;;
     paged-check)
       # variant B (PagedAttention) against variant A (GroupQueryAttention): same seed, same weights, same requests.
       # A on one slot is the reference; B runs: all in one step (block 256: FlashAttention at head 16 needs 256),

@@ -59,10 +59,11 @@ internal static class BatchHandlers
                 Metadata = body.Metadata, Webhook = body.Webhook, WebhookSecret = body.WebhookSecret, OutputExpiresAfterSeconds = body.OutputExpiresAfter,
                 // no valid line: the batch fails validation, as at OpenAI; otherwise the bad lines become error lines
                 InvalidInput = report is { NumRequests: 0, NumInvalid: > 0 } ? report.Errors.Select(JobError.From).ToList() : null,
+                InvalidInputModel = report.AskedModel,
             }, CancellationToken.None);
         }
         catch (FileNotFoundException) { return ApiErrors.NotFound("file", body.InputFileId, "input_file_id"); } // deleted meanwhile
-        if (job.Status == JobStatus.Failed) await settler.SettleAsync(job.Id, CancellationToken.None); // ended at submit: announced as any ending
+        job = await settler.SettleSubmittedAsync(job, CancellationToken.None); // ended at submit: announced as any ending
         var node = await objects.RenderAsync(job, record, cancellationToken);
         if (body.SecretGenerated && node["webhook"] is JsonObject webhook) webhook["secret"] = body.WebhookSecret; // shown once, here only
         return Results.Json(node, ApiJson.Options);

@@ -33,16 +33,25 @@ internal static class BenchCommand
         {
             Description = $"Every request asks for each token's log probability and this many alternatives (0-{TokenLogprobs.MaxTop}); unset: none.",
         };
+        var choices = new Option<int>("--choices")
+        {
+            Description = "n: every line asks for this many choices, which share its prompt's prefill (one result each).",
+            DefaultValueFactory = _ => 1,
+        };
+        var separateChoices = new Option<bool>("--separate-choices")
+        {
+            Description = "Run each of the --choices as a request of its own, computing the prompt each time (the baseline for --choices).",
+        };
         var command = new Command("bench", "Measure throughput and latency of the engine on a workload.")
         {
-            workload, sequential, limit, respectEos, json, temperature, topP, topLogprobs,
+            workload, sequential, limit, respectEos, json, temperature, topP, topLogprobs, choices, separateChoices,
         };
         modelOptions.AddTo(command);
         command.SetAction((ParseResult r) =>
         {
             using var model = modelOptions.Open(r);
-            var requests = ReadWorkload(model, r.GetValue(workload)!, r.GetValue(limit), !r.GetValue(respectEos),
-                r.GetValue(temperature), r.GetValue(topP), r.GetValue(topLogprobs));
+            var requests = WithChoices(ReadWorkload(model, r.GetValue(workload)!, r.GetValue(limit), !r.GetValue(respectEos),
+                r.GetValue(temperature), r.GetValue(topP), r.GetValue(topLogprobs)), r.GetValue(choices), r.GetValue(separateChoices));
             var report = Run(model.Engine, requests, r.GetValue(sequential));
             Console.Out.WriteLine(r.GetValue(json) ? report.ToJson() : report.ToTable(model.Name, r.GetValue(sequential)));
             return report.NumErrors == 0 ? 0 : 1;
@@ -83,6 +92,26 @@ internal static class BenchCommand
             }
         }
         return requests;
+    }
+
+    /// <summary>
+    /// Each request with <paramref name="numChoices"/> choices: as one request of that many (they share the prompt's
+    /// prefill), or <paramref name="separate"/>ly as that many requests, choice c with its seed moved as the engine moves it.
+    /// </summary>
+    internal static List<GenerationRequest> WithChoices(List<GenerationRequest> requests, int numChoices, bool separate)
+    {
+        if (numChoices is < 1 or > GenerationRequest.MaxChoices)
+        {
+            throw new UsageException($"--choices must be 1 to {GenerationRequest.MaxChoices}, got {numChoices}");
+        }
+        if (numChoices == 1) return requests;
+        return separate
+            ? [.. requests.SelectMany(request => Enumerable.Range(0, numChoices).Select(choice => request with
+            {
+                Id = $"{request.Id}#{choice}",
+                Sampling = (request.Sampling ?? SamplingParams.Greedy).ForChoice(choice),
+            }))]
+            : [.. requests.Select(request => request with { NumChoices = numChoices })];
     }
 
     internal static BenchReport Run(InferenceEngine engine, IReadOnlyList<GenerationRequest> requests, bool sequential)
@@ -161,6 +190,11 @@ internal static class BenchCommand
                 json["preemptions"] = Statistics.NumPreemptions;
             }
             if (CudaGraphs) json["cuda_graphs"] = true;
+            if (Statistics.NumForkedChoices > 0)
+            {
+                json["forked_choices"] = Statistics.NumForkedChoices;
+                json["forked_prompt_tokens"] = Statistics.NumForkedTokens;
+            }
             if (Statistics.NumGraphSamplings > 0)
             {
                 json["graph_samplings"] = Statistics.NumGraphSamplings;
@@ -214,6 +248,10 @@ internal static class BenchCommand
             ];
             IEnumerable<string> all = lines;
             if (CudaGraphs) all = all.Append("CUDA graphs           decode steps replayed (--cuda-graphs)");
+            if (Statistics.NumForkedChoices > 0)
+            {
+                all = all.Append($"forked choices        {Statistics.NumForkedChoices} took their prompt's KV from a fork ({Statistics.NumForkedTokens} prompt tokens not computed again)");
+            }
             if (Statistics.NumGraphSamplings > 0)
             {
                 var total = Statistics.GraphSamplingTime.TotalMilliseconds;

@@ -21,7 +21,7 @@ internal static class GenerateCommand
         var promptIds = new Option<string?>("--prompt-ids") { Description = "One prompt as comma-separated token ids, e.g. 1,2,3." };
         var requests = new Option<FileInfo?>("--requests")
         {
-            Description = "JSONL of {\"id\", \"prompt\" | \"prompt_ids\", \"max_tokens\"?, \"temperature\"?, \"seed\"?}; all run together.",
+            Description = "JSONL of {\"id\", \"prompt\" | \"prompt_ids\", \"max_tokens\"?, \"temperature\"?, \"seed\"?, \"n\"?}; all run together (n: that many choices, sharing the prompt's prefill, one output line each).",
         };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens to generate at most.", DefaultValueFactory = _ => 64 };
         var temperature = new Option<float>("--temperature") { Description = "0 = greedy.", DefaultValueFactory = _ => 0f };
@@ -57,7 +57,7 @@ internal static class GenerateCommand
             var results = await RunAsync(model, specs, r.GetValue(logits), r.GetValue(topLogprobs), cancellationToken);
             foreach (var result in results)
             {
-                Console.Out.WriteLine(r.GetValue(json) ? ToJson(result) : ToText(result));
+                Console.Out.WriteLine(r.GetValue(json) ? ToJson(result, specs.Any(s => s.NumChoices > 1)) : ToText(result));
             }
             return results.Any(x => x.FinishReason == FinishReason.Error) ? 1 : 0;
         });
@@ -65,16 +65,18 @@ internal static class GenerateCommand
     }
 
     /// <summary>A prompt as given on the command line or in a requests file; text is tokenized once the model is open.</summary>
-    internal sealed record PromptSpec(string Id, string? Text, IReadOnlyList<int>? Ids, int MaxTokens, SamplingParams Sampling);
+    internal sealed record PromptSpec(string Id, string? Text, IReadOnlyList<int>? Ids, int MaxTokens, SamplingParams Sampling, int NumChoices = 1);
 
     internal static async Task<IReadOnlyList<GenerationResult>> RunAsync(
         LoadedModel model, IReadOnlyList<PromptSpec> specs, bool returnLogits = false, int? topLogprobs = null,
         CancellationToken cancellationToken = default)
     {
         var requests = specs.Select(s => new GenerationRequest(
-            s.Id, s.Ids ?? EncodeText(model, s.Text!), s.MaxTokens, s.Sampling, ReturnLogits: returnLogits, TopLogprobs: topLogprobs)).ToList();
+            s.Id, s.Ids ?? EncodeText(model, s.Text!), s.MaxTokens, s.Sampling, ReturnLogits: returnLogits, TopLogprobs: topLogprobs,
+            NumChoices: s.NumChoices)).ToList();
         await using var host = new EngineHost(model.Engine, ownsEngine: false);
-        return await Task.WhenAll(requests.Select(q => host.GenerateAsync(q, cancellationToken)));
+        var choices = await Task.WhenAll(requests.Select(q => host.GenerateChoicesAsync(q, cancellationToken)));
+        return [.. choices.SelectMany(c => c)];
     }
 
     private static IReadOnlyList<int> EncodeText(LoadedModel model, string text) =>
@@ -128,7 +130,7 @@ internal static class GenerateCommand
                 Temperature = node["temperature"]?.GetValue<float>() ?? sampling.Temperature,
                 Seed = node["seed"]?.GetValue<ulong>() ?? sampling.Seed,
             };
-            return new PromptSpec(id, text, ids, node["max_tokens"]?.GetValue<int>() ?? maxTokens, lineSampling);
+            return new PromptSpec(id, text, ids, node["max_tokens"]?.GetValue<int>() ?? maxTokens, lineSampling, node["n"]?.GetValue<int>() ?? 1);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
         {
@@ -149,7 +151,8 @@ internal static class GenerateCommand
         }
     }
 
-    private static string ToJson(GenerationResult result)
+    /// <param name="withChoice">Name each line's choice (some request asked for several).</param>
+    private static string ToJson(GenerationResult result, bool withChoice)
     {
         var line = new JsonObject
         {
@@ -161,6 +164,7 @@ internal static class GenerateCommand
             ["completion_tokens"] = result.CompletionTokens,
             ["error"] = result.Error,
         };
+        if (withChoice) line["choice"] = result.Choice;
         if (result.Logits is { } logits)
         {
             line["logits"] = new JsonArray(logits.Select(row => (JsonNode)new JsonArray(row.Select(v => (JsonNode)v).ToArray())).ToArray()); // floats as their shortest round-trip text
@@ -179,7 +183,7 @@ internal static class GenerateCommand
 
     private static string ToText(GenerationResult result) => result.Error is { } error
         ? $"[{result.Id}] error: {error}"
-        : $"[{result.Id}] ({FinishReasonName(result.FinishReason)}, {result.CompletionTokens} tokens) {result.Text ?? string.Join(',', result.OutputIds)}";
+        : $"[{result.Id}{(result.Choice > 0 ? $"#{result.Choice}" : "")}] ({FinishReasonName(result.FinishReason)}, {result.CompletionTokens} tokens) {result.Text ?? string.Join(',', result.OutputIds)}";
 
     internal static string FinishReasonName(FinishReason reason) => reason switch
     {

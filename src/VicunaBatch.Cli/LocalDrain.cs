@@ -20,8 +20,9 @@ internal sealed record DrainResult(BatchJob Job, long CheckpointedBefore, long R
 /// (<see cref="EngineWorker"/>) takes the shards and announces each settled one on the shard-done queue, the
 /// <see cref="ShardDoneHandler"/> finalizes the job from those events, and the <see cref="JobSweeper"/> rechecks a job
 /// an interrupted run left with every shard reported. <c>run</c> drives one job with it, <c>pipeline run</c> each stage.
+/// <paramref name="modelName"/> is the name the data folder serves <paramref name="model"/> by: its queue's, its outputs'.
 /// </summary>
-internal sealed class LocalDrain(IServiceProvider services, LoadedModel model, EngineWorkerOptions options)
+internal sealed class LocalDrain(IServiceProvider services, LoadedModel model, string modelName, EngineWorkerOptions options)
 {
     /// <param name="onProgress">Requests done, failed, in all, and output tokens, while the queue drains.</param>
     public async Task<DrainResult> RunAsync(string jobId, Action<long, long, long, long>? onProgress, CancellationToken cancellationToken = default)
@@ -32,7 +33,6 @@ internal sealed class LocalDrain(IServiceProvider services, LoadedModel model, E
             services.GetRequiredService<ICheckpointStore>().ReadJobAsync(jobId, cancellationToken), cancellationToken);
         long doneBefore = before.Count(o => o.Succeeded), failedBefore = before.Count - doneBefore;
 
-        var modelName = options.ModelName ?? model.Name;
         await services.GetRequiredService<LocalWorkQueues>().MoveUnnamedShardsAsync(modelName, cancellationToken);
         await using var worker = new EngineWorker(model, services.ShardPortsOf(modelName), options, services.GetRequiredService<TimeProvider>());
         var executor = worker.Executor;

@@ -160,7 +160,7 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
             if (!loading.IsCompleted) onStage?.Invoke(RunStage.LoadingModel);
             var model = await loading;
             onStage?.Invoke(RunStage.Running);
-            drain = await new LocalDrain(services, model, EngineWorkerOptions.OneMachine(settings.Workers, settings.Defaults, settings.Input, settings.Model.Name))
+            drain = await new LocalDrain(services, model, settings.Model.Name, EngineWorkerOptions.OneMachine(settings.Workers, settings.Defaults, settings.Input))
                 .RunAsync(jobId, onProgress, cancellationToken);
             job = drain.Job;
         }
@@ -179,7 +179,7 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
     /// </summary>
     private static async Task RefuseUnfinishedOtherJobAsync(IBlobStore blobs, IJobStore jobs, string jobId, string outDir, CancellationToken cancellationToken)
     {
-        await foreach (var (otherId, _) in JobListing.ListAsync(blobs, cancellationToken))
+        await foreach (var (otherId, _, _) in JobListing.ListAsync(blobs, cancellationToken))
         {
             if (otherId != jobId && await jobs.GetAsync(otherId, cancellationToken) is { } other && !JobStateMachine.IsTerminal(other.Job.Status))
             {

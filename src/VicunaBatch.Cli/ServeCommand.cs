@@ -108,8 +108,7 @@ public sealed record ServeSettings(int Port, IReadOnlyList<ModelChoice> Models, 
         new ShardPumpOptions { MaxConcurrentShards = Workers }.Validate();
         Input.Validate();
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxUploadBytes, 1, nameof(MaxUploadBytes));
-        try { _ = new ServedModels(Models.Select(m => m.Name)); }
-        catch (ArgumentException e) { throw new UsageException($"--model: {e.Message.Split(" (Parameter")[0]}"); }
+        if (ServedModels.Problem([.. Models.Select(m => m.Name)]) is { } problem) throw new UsageException($"--model: {problem}");
     }
 }
 
@@ -246,7 +245,7 @@ internal sealed class ServeWorker(ServedEngine engine, IServiceProvider services
 {
     public async Task RunAsync(CancellationToken stoppingToken)
     {
-        var options = EngineWorkerOptions.OneMachine(settings.Workers, settings.Defaults, settings.Input, engine.Name);
+        var options = EngineWorkerOptions.OneMachine(settings.Workers, settings.Defaults, settings.Input);
         await using var worker = new EngineWorker(engine.Model, services.ShardPortsOf(engine.Name), options, services.GetRequiredService<TimeProvider>(), logger);
         try
         {

@@ -58,12 +58,11 @@ public sealed class EngineRequestExecutor : IRequestExecutor
             if (Encode(one, out var ids) is { } refused) return Count(refused);
             prompts.Add(ids);
         }
-        // greedy choices of one prompt are all the same: one generation (one prefill, one decode) answers all n
-        var greedy = Sampling(request, 0).IsGreedy;
-        var perPrompt = greedy ? 1 : request.N;
-        var generations = prompts.SelectMany(ids => Enumerable.Range(0, perPrompt).Select(j => Generation(request, ids, j, grammar)))
-            .Select(generation => _host.GenerateAsync(generation, cancellationToken));
-        var generated = await Task.WhenAll(generations);
+        // greedy choices of one prompt are all the same: one generation (one prefill, one decode) answers all n;
+        // sampled ones share the prompt's prefill in the engine (GenerationRequest.NumChoices) and decode apart
+        var greedy = Sampling(request).IsGreedy;
+        var generations = prompts.Select(ids => _host.GenerateChoicesAsync(Generation(request, ids, greedy ? 1 : request.N, grammar), cancellationToken));
+        var generated = (await Task.WhenAll(generations)).SelectMany(choices => choices).ToArray();
         cancellationToken.ThrowIfCancellationRequested();
         foreach (var result in generated) Generated?.Invoke(result);
         var results = greedy ? generated.SelectMany(r => Enumerable.Repeat(r, request.N)).ToArray() : generated;
@@ -105,18 +104,14 @@ public sealed class EngineRequestExecutor : IRequestExecutor
         }
     }
 
-    /// <summary>Choice <paramref name="choice"/> of a prompt.</summary>
-    private GenerationRequest Generation(BatchRequest request, IReadOnlyList<int> promptIds, int choice, JsonGrammar? grammar) =>
-        new(request.CustomId, promptIds, request.MaxTokens ?? _defaults.MaxTokens, Sampling(request, choice), request.Stop,
-            Grammar: grammar, TopLogprobs: request.Logprobs);
+    /// <summary>A prompt's generation of <paramref name="numChoices"/> choices.</summary>
+    private GenerationRequest Generation(BatchRequest request, IReadOnlyList<int> promptIds, int numChoices, JsonGrammar? grammar) =>
+        new(request.CustomId, promptIds, request.MaxTokens ?? _defaults.MaxTokens, Sampling(request), request.Stop,
+            Grammar: grammar, TopLogprobs: request.Logprobs, NumChoices: numChoices);
 
-    /// <summary>Choice <paramref name="choice"/>'s sampling: a seeded request's choices use seeds seed, seed + 1, …, so
-    /// they differ from each other and each repeats with its seed.</summary>
-    private SamplingParams Sampling(BatchRequest request, int choice)
-    {
-        var seed = request.Seed is { } s ? unchecked((ulong)(s + choice)) : (ulong?)null;
-        return new SamplingParams((float)(request.Temperature ?? _defaults.Temperature), 0, (float)(request.TopP ?? _defaults.TopP), seed);
-    }
+    /// <summary>The request's sampling; a seeded request's choices draw with seeds seed, seed + 1, … (<see cref="SamplingParams.ForChoice"/>).</summary>
+    private SamplingParams Sampling(BatchRequest request) =>
+        new((float)(request.Temperature ?? _defaults.Temperature), 0, (float)(request.TopP ?? _defaults.TopP), request.Seed is { } seed ? unchecked((ulong)seed) : null);
 
     /// <summary>Every choice's outcome, or the first failed generation's. Usage counts each prompt once, as OpenAI does for n.</summary>
     private RequestOutcome ToOutcome(BatchRequest request, GenerationResult[] results)

@@ -39,7 +39,7 @@ public sealed class EngineWorker : IAsyncDisposable
         options.Validate();
         (_ports, _options, _time, _logger, _hooks) = (ports, options, time, logger ?? NullLogger.Instance, hooks ?? new EngineWorkerHooks());
         Host = new EngineHost(model.Engine, ownsEngine: false);
-        Executor = new EngineRequestExecutor(Host, model, options.ModelName ?? model.Name, options.Defaults, time);
+        Executor = new EngineRequestExecutor(Host, model, ports.Model, options.Defaults, time);
         var processor = new ShardProcessor(ports.Blobs, ports.Checkpoints, ports.Work, ports.Jobs, Executor, options.Input, options.Processor, time);
         var prefetch = new EnginePrefetch(Host, model.Engine.NumSlots, options.PrefetchCapacities);
         _pump = new ShardPump(ports.Work, processor, options.Pump, new ShardPumpHooks(prefetch.WantsWork, _hooks.Received, _hooks.ReceiveFailed));

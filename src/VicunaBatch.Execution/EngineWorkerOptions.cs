@@ -15,12 +15,6 @@ public sealed class EngineWorkerOptions
     /// </summary>
     public int PrefetchCapacities { get; init; } = EnginePrefetch.DefaultCapacities;
 
-    /// <summary>
-    /// The name the deployment serves the model by (<c>ServedModels</c>): the <c>model</c> of every output, and the work
-    /// queue the host gave this worker (<see cref="ShardPorts.Work"/>) must be that model's. Null: the package's name.
-    /// </summary>
-    public string? ModelName { get; init; }
-
     /// <summary>Generation parameters of requests that do not set them.</summary>
     public RequestDefaults Defaults { get; init; } = new();
 
@@ -38,9 +32,8 @@ public sealed class EngineWorkerOptions
     /// Its shards rewrite their progress records every <see cref="OneMachineProgressInterval"/>: the store is a local
     /// folder, where a small write costs little, so a batch's counts follow its requests closely.
     /// </summary>
-    public static EngineWorkerOptions OneMachine(int workers, RequestDefaults? defaults = null, InputOptions? input = null, string? modelName = null) => new()
+    public static EngineWorkerOptions OneMachine(int workers, RequestDefaults? defaults = null, InputOptions? input = null) => new()
     {
-        ModelName = modelName,
         Pump = new ShardPumpOptions { MinConcurrentShards = workers, MaxConcurrentShards = Math.Max(workers, EnginePrefetch.MaxLocalShards) },
         PrefetchCapacities = EnginePrefetch.LocalCapacities,
         Defaults = defaults ?? new RequestDefaults(),

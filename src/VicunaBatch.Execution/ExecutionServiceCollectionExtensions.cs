@@ -13,8 +13,8 @@ public static class ExecutionServiceCollectionExtensions
     public static IServiceCollection AddShardPorts(this IServiceCollection services, string model) =>
         services.AddSingleton(sp => sp.ShardPortsOf(model));
 
-    /// <summary>The ports of <paramref name="model"/>'s workers: its work queue, and the stores and shard-done queue all share.</summary>
+    /// <summary>The ports of <paramref name="model"/>'s workers: its name and work queue, and the stores and shard-done queue all share.</summary>
     public static ShardPorts ShardPortsOf(this IServiceProvider services, string model) => new(
-        services.GetRequiredService<IWorkQueues>().Of(model), services.GetRequiredService<IBlobStore>(), services.GetRequiredService<ICheckpointStore>(),
+        model, services.GetRequiredService<IWorkQueues>().Of(model), services.GetRequiredService<IBlobStore>(), services.GetRequiredService<ICheckpointStore>(),
         services.GetRequiredService<IJobStore>(), services.GetRequiredService<ControlQueues>().ShardDone);
 }

@@ -99,8 +99,7 @@ public sealed class FunctionsOptions
         if (deliverer.RetryDelays.Count + 1 >= HostMaxDequeueCount)
             throw new ArgumentException($"Webhooks__RetryDelays: {deliverer.RetryDelays.Count + 1} attempts must stay below host.json's maxDequeueCount ({HostMaxDequeueCount})");
         if (Models.Count == 0) throw new ArgumentException("no model configured: set Models__Served (the served models' names, comma-separated, the default first)");
-        try { _ = new ServedModels(Models); }
-        catch (ArgumentException e) { throw new ArgumentException($"Models__Served: {e.Message.Split(" (Parameter")[0]}", e); }
+        if (ServedModels.Problem(Models) is { } problem) throw new ArgumentException($"Models__Served: {problem}");
         Input.Validate();
         Inbox.Validate();
         Pipelines.Validate();

@@ -87,7 +87,6 @@ public sealed class WorkerOptions
     /// <summary>The engine chain's options from these settings.</summary>
     public EngineWorkerOptions EngineWorker() => new()
     {
-        ModelName = ServedName,
         Pump = new ShardPumpOptions { MaxConcurrentShards = MaxConcurrentShards, PollInterval = TimeSpan.FromMilliseconds(PollIntervalMs) },
         PrefetchCapacities = PrefetchCapacities,
         Defaults = Defaults,

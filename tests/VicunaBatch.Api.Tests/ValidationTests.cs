@@ -85,6 +85,23 @@ public sealed class ValidationTests(ServerFixture server)
         Assert.Equal(("batch.failed", batchId), (evt.GetProperty("type").GetString(), evt.GetProperty("data").GetProperty("id").GetString()));
     }
 
+    /// <summary>Issue 23: a batch that fails validation names the model its lines asked for, as OpenAI's does, even when
+    /// every line naming it is refused; lines that name none leave it the default model.</summary>
+    [Theory]
+    [InlineData("""{"custom_id":"get","method":"GET","url":"/v1/chat/completions","body":{"model":"tiny-second","messages":[]}}""", ServerFixture.SecondModel)]
+    [InlineData("{not json", "tiny")]
+    public async Task CreateBatch_fileWithNoValidLine_failedBatchNamesTheModelItsLinesAskedFor(string line, string model)
+    {
+        using var client = server.Client(ServerFixture.Keys[6]);
+        var fileId = (await Api.UploadAsync(client, line + "\n")).GetProperty("id").GetString()!;
+
+        var created = await Api.ReadAsync(await Api.CreateBatchAsync(client, fileId), 200);
+
+        var batch = await Api.ReadAsync(await client.GetAsync($"v1/batches/{created.GetProperty("id").GetString()}"), 200);
+        Assert.Equal(("failed", model), (batch.GetProperty("status").GetString(), batch.GetProperty("model").GetString()));
+        Assert.Equal(model, created.GetProperty("model").GetString());
+    }
+
     /// <summary>Issue 23, our extra kept: where OpenAI fails the whole file, a file with some valid lines runs them, and
     /// each bad line (a duplicate id, a line for another endpoint, invalid JSON) is an error line in OpenAI's shape: a 400
     /// response whose body's error has the code, the param and the input line.</summary>

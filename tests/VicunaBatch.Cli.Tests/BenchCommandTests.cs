@@ -72,6 +72,27 @@ public sealed class BenchCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Bench_choices_computeEachPromptOnceWhereSeparateChoicesComputeItPerChoice()
+    {
+        var workload = Write(string.Join('\n', Enumerable.Range(1, 3).Select(i => $$"""{"custom_id": "r{{i}}", "prompt": "the batch of line {{i}} runs", "max_tokens": 5}""")));
+        string[] bench = ["bench", "--workload", workload, "--temperature", "0.8", "--choices", "4", "--json"];
+
+        var shared = await CliProcess.RunAsync(_dir, Timeout, bench);
+        var separate = await CliProcess.RunAsync(_dir, Timeout, [.. bench, "--separate-choices"]);
+
+        Assert.True(shared.ExitCode == 0, shared.Stderr);
+        Assert.True(separate.ExitCode == 0, separate.Stderr);
+        using var sharedReport = JsonDocument.Parse(shared.Stdout);
+        using var separateReport = JsonDocument.Parse(separate.Stdout);
+        int Figure(JsonDocument report, string name) => report.RootElement.GetProperty(name).GetInt32();
+        Assert.Equal((12, 60), (Figure(sharedReport, "requests"), Figure(sharedReport, "output_tokens")));
+        Assert.Equal((12, 60), (Figure(separateReport, "requests"), Figure(separateReport, "output_tokens")));
+        Assert.Equal(9, Figure(sharedReport, "forked_choices"));
+        Assert.False(separateReport.RootElement.TryGetProperty("forked_choices", out _));
+        Assert.Equal(4 * Figure(sharedReport, "prefill_tokens"), Figure(separateReport, "prefill_tokens"));
+    }
+
+    [Fact]
     public async Task Bench_unknownSampling_isAUsageError()
     {
         var (exitCode, _, stderr) = await CliProcess.RunAsync(_dir, Timeout, "bench", "--workload", Write(""), "--sampling", "gpu");

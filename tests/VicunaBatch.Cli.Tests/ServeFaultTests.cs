@@ -65,6 +65,37 @@ public sealed class ServeFaultTests : IDisposable
     }
 
     /// <summary>
+    /// A batch that fails at create (no valid line) ends inside the create request, before any shard exists: killed
+    /// between job.json's <c>failed</c> and the outbox, no shard-done event will come back for it. The sweep that runs as
+    /// the restarted serve starts finds it ended but never announced and announces it.
+    /// </summary>
+    [Fact]
+    public async Task Killed_after_a_batch_failed_at_create_before_its_event_then_restarted_the_sweep_announces_it_once()
+    {
+        await using var receiver = new LoopbackReceiver();
+        using (var first = await StartAsync(new Dictionary<string, string> { [CrashPoints.Variable] = CrashPoints.JobAfterEnd }))
+        {
+            var fileId = await first.UploadAsync(["{not json", "{\"custom_id\":\"get\",\"method\":\"GET\",\"url\":\"/v1/completions\",\"body\":{\"prompt\":\"x\"}}"]);
+            await Assert.ThrowsAsync<HttpRequestException>(() => first.CreateBatchAsync(new
+            {
+                input_file_id = fileId, endpoint = "/v1/completions", completion_window = "24h", webhook = new { url = receiver.Url },
+            })); // killed inside the create: no answer
+            Assert.Equal(137, await first.Process.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Contains($"{CrashPoints.Variable}: reached", first.Logs);
+        }
+
+        using var second = await StartAsync();
+        var batch = Assert.Single((await ServeProcess.JsonAsync(await second.SendAsync(HttpMethod.Get, "/v1/batches"))).GetProperty("data").EnumerateArray());
+        await WaitForDeliveriesAsync(second, receiver, 1);
+        second.Process.Kill();
+
+        Assert.Equal("failed", batch.GetProperty("status").GetString());
+        var request = Assert.Single(receiver.Requests);
+        var evt = JsonDocument.Parse(request.Body).RootElement;
+        Assert.Equal(("batch.failed", batch.GetProperty("id").GetString()), (evt.GetProperty("type").GetString(), evt.GetProperty("data").GetProperty("id").GetString()));
+    }
+
+    /// <summary>
     /// Spot and serverless GPUs are stopped often, mid-batch: ten restarts, alternately SIGTERM (a drain) and kill -9,
     /// each after the batch made some progress. Each restart is one more delivery of every shard in flight, twice the
     /// count that once made a shard poison; none may fail, and none that was checkpointed may run again.

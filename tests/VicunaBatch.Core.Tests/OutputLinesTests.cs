@@ -40,6 +40,14 @@ public class OutputLinesTests
     }
 
     [Fact]
+    public void SystemFingerprint_sameModel_hashedOnceAndTheSameStringEveryLine()
+    {
+        Assert.Same(OutputBodies.SystemFingerprint("m-fingerprint"), OutputBodies.SystemFingerprint("m-fingerprint"));
+        Assert.NotEqual(OutputBodies.SystemFingerprint("m-fingerprint"), OutputBodies.SystemFingerprint("m-other"));
+        Assert.Matches("^fp_[0-9a-f]{10}$", OutputBodies.SystemFingerprint("m-fingerprint"));
+    }
+
+    [Fact]
     public void FormatOutput_sameJobAndCustomId_sameLineEveryTime()
     {
         var outcome = RequestOutcome.Success(Request(BatchEndpoint.Completions), "m", "x", FinishReason.Stop, 1, 1, Created);

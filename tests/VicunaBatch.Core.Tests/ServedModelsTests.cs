@@ -8,6 +8,19 @@ public sealed class ServedModelsTests
 {
     private readonly ServedModels _models = new(["vicuna-13b", "tiny"]);
 
+    /// <summary>The one check of every host's model settings (serve's <c>--model</c>, the Functions app's <c>Models__Served</c>,
+    /// the constructor): a sentence each host prefixes with its setting's name.</summary>
+    [Theory]
+    [InlineData(new string[0], "at least one model must be served")]
+    [InlineData(new[] { "tiny", "bad name" }, "model name \"bad name\" " + ServedModels.NameRule)]
+    [InlineData(new[] { "tiny", "Tiny" }, "model \"tiny\" is named twice (names differing only in case count as one)")]
+    [InlineData(new[] { "tiny", "tiny-2" }, null)]
+    public void Problem_namesOfADeployment_saysWhatIsWrongOrNull(string[] names, string? problem)
+    {
+        Assert.Equal(problem, ServedModels.Problem(names));
+        if (problem is not null) Assert.Equal(problem + " (Parameter 'names')", Assert.Throws<ArgumentException>(() => new ServedModels(names)).Message);
+    }
+
     [Fact]
     public void Resolve_noLineNamesAModel_isTheDefaultTheFirstServed()
     {

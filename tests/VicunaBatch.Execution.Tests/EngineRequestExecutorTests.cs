@@ -28,16 +28,19 @@ public sealed class EngineRequestExecutorTests : IAsyncDisposable
     private Task<RequestOutcome> Run(BatchRequest request) => _executor.ExecuteAsync(request);
 
     [Fact]
-    public async Task ExecuteAsync_n_seeded_gives_n_choices_each_the_one_choice_of_its_seed()
+    public async Task ExecuteAsync_n_seeded_gives_n_choices_each_the_one_choice_of_its_seed_from_one_prefill()
     {
         var request = Completion("Once upon a time") with { N = 3, Temperature = 1.5, Seed = 40 };
+        var prefillBefore = _model.Engine.Statistics.NumPrefillTokens;
 
         var outcome = await Run(request);
+        var prefilled = _model.Engine.Statistics.NumPrefillTokens - prefillBefore;
         var alone = await Task.WhenAll(Enumerable.Range(0, 3).Select(j => Run(request with { N = 1, Seed = 40 + j })));
 
         Assert.True(outcome.Succeeded, outcome.ErrorMessage);
         Assert.Equal(alone.Select(a => a.Text), outcome.Choices!.Select(c => c.Text));
         Assert.Equal(alone[0].PromptTokens, outcome.PromptTokens); // the prompt counts once, as OpenAI counts it for n
+        Assert.Equal(outcome.PromptTokens, prefilled);             // and is computed once: its KV is forked for choices 1 and 2
         Assert.Equal(alone.Sum(a => a.CompletionTokens), outcome.CompletionTokens);
         Assert.True(outcome.Choices!.Select(c => c.Text).Distinct().Count() > 1, "seeds 40, 41, 42 drew the same text three times");
     }

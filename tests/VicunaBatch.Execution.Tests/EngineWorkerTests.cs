@@ -44,6 +44,16 @@ public sealed class EngineWorkerTests : IDisposable
         Assert.Empty(await shardDone.ReceiveAsync(16)); // every event was read and completed
     }
 
+    /// <summary>The worker is told its model's name once, by its ports (the name its queue is the queue of): its outputs
+    /// carry that name, not the package's.</summary>
+    [Fact]
+    public async Task EngineWorker_outputsNameTheModelOfItsPorts()
+    {
+        await using var worker = new EngineWorker(_model, _folder.Ports with { Model = "tiny-served-as" }, EngineWorkerOptions.OneMachine(1, input: _folder.Input), TimeProvider.System);
+
+        Assert.Equal(("tiny-served-as", "tiny"), (worker.Executor.ModelName, _model.Name));
+    }
+
     [Fact]
     public async Task RunAsync_with_stopTaking_cancelled_finishes_the_held_shards_and_takes_no_more()
     {

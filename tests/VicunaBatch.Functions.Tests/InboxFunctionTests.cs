@@ -147,6 +147,32 @@ public sealed class InboxFunctionTests(AzuriteFixture azurite) : IAsyncLifetime
         Assert.Equal((JobStatus.Completed, new RequestCounts(1, 0, 1)), (job!.Status, job.RequestCounts));
     }
 
+    public static TheoryData<string, string, string> FailedAtSubmit => new()
+    {
+        { "unserved.jsonl", "{\"custom_id\":\"a\",\"model\":\"nobody-serves-this\",\"prompt\":\"one\"}\n", "model_not_found" },
+        { "empty.jsonl", "\n", "empty_input" },
+    };
+
+    [Theory]
+    [MemberData(nameof(FailedAtSubmit))]
+    public async Task Run_fileThatFailsAtSubmit_itsBatchFailedEventReachesTheInboxWebhook(string name, string content, string code)
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var rig = new FunctionsRig(azurite, new Dictionary<string, string?> { ["Inbox:WebhookUrl"] = receiver.Url });
+        _ = rig.Blobs; // containers exist once the store is resolved
+        var blob = azurite.Blobs.GetBlobContainerClient(rig.Containers.Inbox).GetBlobClient(name);
+        await blob.UploadAsync(BinaryData.FromString(content), overwrite: true);
+        await rig.RawQueue(rig.InboxEventsName).SendMessageAsync(await BlobCreatedAsync(blob));
+
+        var job = Assert.Single(await rig.RunInboxAsync());
+        Assert.Equal((JobStatus.Failed, code), (job!.Status, job.Errors!.Data[0].Code));
+        Assert.Equal(1, await rig.RunDelivererAsync());
+
+        var (status, _, body) = Assert.Single(receiver.Received);
+        var evt = JsonNode.Parse(body)!;
+        Assert.Equal((200, "batch.failed", job.Id), (status, (string?)evt["type"], (string?)evt["data"]!["id"]));
+    }
+
     [Fact]
     public async Task Run_blobDeletedBeforeTheEventArrives_submitsNothing()
     {

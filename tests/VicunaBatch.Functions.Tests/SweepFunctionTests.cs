@@ -28,6 +28,23 @@ public sealed class SweepFunctionTests(AzuriteFixture azurite) : IAsyncLifetime
 
     private static string CustomId(string line) => JsonDocument.Parse(line).RootElement.GetProperty("custom_id").GetString()!;
 
+    /// <summary>A job that ended with nothing to report (failed at submit) and whose process stopped before announcing it:
+    /// no shard-done event will come, so the sweep announces it, once.</summary>
+    [Fact]
+    public async Task Run_jobEndedButNeverAnnounced_announcedOnceAndItsEventReachesTheWebhook()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var job = await _rig.SubmitAsync("job1", "\n", new WebhookSettings(receiver.Url, [])); // empty: failed, not announced
+        Assert.Equal(JobStatus.Failed, job.Status);
+
+        Assert.Equal(["job1"], (await SweepAsync()).Announced);
+        Assert.Empty((await SweepAsync()).Announced); // announced: the next sweep does not read it
+
+        Assert.Equal(1, await _rig.RunDelivererAsync());
+        var (status, _, body) = Assert.Single(receiver.Received);
+        Assert.Equal((200, "batch.failed"), (status, JsonDocument.Parse(body).RootElement.GetProperty("type").GetString()));
+    }
+
     [Fact]
     public async Task Run_jobPastItsWindow_expiresWithPartialResultsAndItsWebhook()
     {

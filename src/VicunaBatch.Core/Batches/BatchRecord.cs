@@ -42,6 +42,9 @@ public sealed record BatchCreation(string Owner, StoredFile InputFile, BatchEndp
     /// and fails validation with these errors. Null: it runs.</summary>
     public IReadOnlyList<JobError>? InvalidInput { get; init; }
 
+    /// <summary>With <see cref="InvalidInput"/>: the model the refused lines name (<see cref="JobSubmission.InvalidInputModel"/>).</summary>
+    public string? InvalidInputModel { get; init; }
+
     /// <summary>OpenAI's <c>output_expires_after.seconds</c>: the output and error files expire this long after they are
     /// written (<see cref="FileExpiry"/>'s bounds); null: they never do.</summary>
     public long? OutputExpiresAfterSeconds { get; init; }

@@ -15,6 +15,10 @@ public sealed record DryRunReport(
     int? ContextLength, IReadOnlyList<LinePromptTokens> PromptTokens, int NumOverContext, IReadOnlyList<LinePromptTokens> OverContext)
 {
     public bool IsValid => NumInvalid == 0 && NumRequests > 0;
+
+    /// <summary>The first model a line names, refused lines included (<see cref="ParsedLine.Model"/>): the model a batch
+    /// of this file that fails validation names; null when no line names one.</summary>
+    public string? AskedModel { get; init; }
 }
 
 /// <summary>
@@ -36,12 +40,14 @@ public sealed class InputDryRun(InputOptions options, IPromptTokenCounter? token
         var overContext = new List<LinePromptTokens>();
         var rules = new FileLineRules(expectedEndpoint);
         int numLines = 0, numRequests = 0, numInvalid = 0, numOver = 0;
+        string? askedModel = null;
         await foreach (var line in PhysicalLineReader.ReadAsync(input, 0, 1, options.MaxLineBytes, cancellationToken))
         {
             numLines = line.LineNumber;
             if (line.IsBlank) continue;
             var parsed = _parser.Parse(line, format);
             var error = rules.Check(parsed);
+            askedModel ??= parsed.Model;
             if (error is { Code: LineErrorCode.DuplicateCustomId } && duplicates.Count < MaxListed) duplicates.Add(parsed.CustomId);
             if (error is not null)
             {
@@ -56,6 +62,6 @@ public sealed class InputDryRun(InputOptions options, IPromptTokenCounter? token
             if (!tokenCounter.FitsContext(count.Tokens) && numOver++ < MaxListed) overContext.Add(count);
         }
         return new DryRunReport(numLines, numRequests, numInvalid, errors, duplicates,
-            tokenCounter?.ContextLength, tokens, numOver, overContext);
+            tokenCounter?.ContextLength, tokens, numOver, overContext) { AskedModel = askedModel };
     }
 }

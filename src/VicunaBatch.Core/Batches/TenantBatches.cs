@@ -45,7 +45,8 @@ public sealed class TenantBatches(IBlobStore blobs, IJobStore jobs, JobSubmitter
             var job = await submitter.SubmitAsync(new JobSubmission(creation.InputFile.Blob)
             {
                 JobId = jobId, Format = creation.InputFile.Format, Metadata = creation.Metadata, Endpoint = creation.Endpoint,
-                Webhook = creation.Webhook, CompletionWindow = creation.CompletionWindow, InvalidInput = creation.InvalidInput,
+                Webhook = creation.Webhook, CompletionWindow = creation.CompletionWindow,
+                InvalidInput = creation.InvalidInput, InvalidInputModel = creation.InvalidInputModel,
             }, cancellationToken);
             return (job, record);
         }

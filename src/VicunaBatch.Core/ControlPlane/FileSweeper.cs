@@ -52,18 +52,7 @@ public sealed class FileSweeper(FileCatalog files, TenantBatches batches, IJobSt
             || record.CreatedAt + (long)CreateGrace.TotalSeconds < time.GetUtcNow().ToUnixTimeSeconds();
     }
 
-    /// <summary>A one-machine host's timer: a sweep now, then every <paramref name="interval"/>, until cancelled.</summary>
-    public async Task RunAsync(TimeSpan interval, CancellationToken cancellationToken = default)
-    {
-        try
-        {
-            while (true)
-            {
-                try { await SweepAsync(cancellationToken); }
-                catch (Exception e) when (e is not OperationCanceledException) { _logger.LogError(e, "sweeping files failed"); }
-                await Task.Delay(interval, time, cancellationToken);
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested) { }
-    }
+    /// <summary>A one-machine host's timer (<see cref="SweepTimer"/>): a sweep now, then every <paramref name="interval"/>, until cancelled.</summary>
+    public Task RunAsync(TimeSpan interval, CancellationToken cancellationToken = default) =>
+        SweepTimer.RunAsync(SweepAsync, "files", interval, time, _logger, cancellationToken);
 }

@@ -27,7 +27,9 @@ public sealed class InboxOptions
 /// A file dropped in the inbox (port name <c>inbox/{name}</c>) becomes a job. The job id comes from the name and
 /// the blob's ETag, so a retried trigger finds the same job (JobSubmitter is idempotent per id) and a new version
 /// of the same name is a new job. The content is first copied, create-only, to <c>files/{jobId}/content.*</c>:
-/// the job reads an input nobody overwrites, in the container the workers may read.
+/// the job reads an input nobody overwrites, in the container the workers may read. A job that ended at submit (a model
+/// nobody serves, an empty file) or has nothing to run is settled at once (<see cref="JobSettler.SettleSubmittedAsync"/>),
+/// so its webhook hears of it as of any ending.
 /// </summary>
 public sealed class InboxSubmitter(IBlobStore blobs, JobSubmitter submitter, JobSettler settler, InboxOptions options)
 {
@@ -56,8 +58,6 @@ public sealed class InboxSubmitter(IBlobStore blobs, JobSubmitter submitter, Job
             Metadata = new Dictionary<string, string> { ["inbox_blob"] = name, ["inbox_etag"] = properties.ETag },
             Webhook = options.WebhookUrl is { } url ? new WebhookSettings(url, []) : null,
         }, cancellationToken);
-        // every line was invalid: no shard will report, so end the job now
-        if (job is { Status: JobStatus.InProgress, Progress.ShardsTotal: 0 }) return (await settler.SettleAsync(jobId, cancellationToken))?.Job ?? job;
-        return job;
+        return await settler.SettleSubmittedAsync(job, cancellationToken);
     }
 }

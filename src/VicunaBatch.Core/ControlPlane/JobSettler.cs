@@ -35,6 +35,17 @@ public sealed class JobSettler(JobFinalizer finalizer, TenantBatches batches, Fi
         return null;
     }
 
+    /// <summary>
+    /// A job just submitted (the API's create, the inbox): one that ended at submit (failed validation: no valid line, a
+    /// model not served, an empty input) is announced now, and one with nothing to run (every line refused: no shard
+    /// will report) is finalized now, each through <see cref="SettleAsync"/> as any ending is; the job as it stands.
+    /// </summary>
+    public async Task<BatchJob> SettleSubmittedAsync(BatchJob job, CancellationToken cancellationToken = default)
+    {
+        if (!JobStateMachine.IsTerminal(job.Status) && job is not { Status: JobStatus.InProgress, Progress.ShardsTotal: 0 }) return job;
+        return (await SettleAsync(job.Id, cancellationToken))?.Job ?? job;
+    }
+
     /// <summary>Expires the job when it is past <c>expires_at</c> (<see cref="JobFinalizer.TryExpireAsync"/>); null when it did not end by this call.</summary>
     public async Task<JobEnding?> ExpireAsync(string jobId, CancellationToken cancellationToken = default)
     {

@@ -48,4 +48,11 @@ public sealed record ParsedLine(BatchRequest? Request, LineError? Error)
 {
     public int LineNumber => Request?.LineNumber ?? Error!.LineNumber;
     public string CustomId => Request?.CustomId ?? Error!.CustomId;
+
+    /// <summary>The model a refused line names where its request would (<c>body.model</c>), read when its JSON object
+    /// could be; null otherwise. A batch that fails validation names it, as OpenAI's does.</summary>
+    public string? RefusedModel { get; init; }
+
+    /// <summary>The model the line names: its request's, or the one a refused line names; null when none.</summary>
+    public string? Model => Request?.Model ?? RefusedModel;
 }

@@ -44,7 +44,7 @@ public sealed class LineParser
         catch (LineRejection e)
         {
             var id = e.CustomId ?? DefaultCustomId(line.LineNumber);
-            return new ParsedLine(null, new LineError(line.LineNumber, id, e.Code, e.Message, e.Param));
+            return new ParsedLine(null, new LineError(line.LineNumber, id, e.Code, e.Message, e.Param)) { RefusedModel = e.Model };
         }
     }
 
@@ -82,6 +82,7 @@ public sealed class LineParser
             catch (LineRejection e)
             {
                 e.CustomId = customId;
+                e.Model = ModelNamedIn(root);
                 throw;
             }
         }
@@ -163,6 +164,15 @@ public sealed class LineParser
         return RequestFields.Read(root, customId, lineNumber, endpoint);
     }
 
+    /// <summary>The model a refused line names where its request would (an OpenAI line's <c>body.model</c>, a simple line's
+    /// <c>model</c>), when that is a string; else null.</summary>
+    private static string? ModelNamedIn(JsonElement root)
+    {
+        var holder = TryGet(root, "body", out var body) ? body : root;
+        return holder.ValueKind == JsonValueKind.Object && TryGet(holder, "model", out var model) && model.ValueKind == JsonValueKind.String
+            ? model.GetString() : null;
+    }
+
     /// <summary>Gets a property that is present and not JSON null.</summary>
     internal static bool TryGet(JsonElement obj, string name, out JsonElement value) =>
         obj.TryGetProperty(name, out value) && value.ValueKind != JsonValueKind.Null;
@@ -174,4 +184,7 @@ internal sealed class LineRejection(LineErrorCode code, string message, string? 
     public LineErrorCode Code { get; } = code;
     public string? Param { get; } = param;
     public string? CustomId { get; set; }
+
+    /// <summary>The model the refused line names (<see cref="ParsedLine.RefusedModel"/>).</summary>
+    public string? Model { get; set; }
 }

@@ -12,12 +12,22 @@ public sealed partial class ServedModels
     public ServedModels(IEnumerable<string> names)
     {
         Names = [.. names];
-        if (Names.Count == 0) throw new ArgumentException("at least one model must be served", nameof(names));
-        if (Names.FirstOrDefault(n => !IsValidName(n)) is { } bad)
-            throw new ArgumentException($"model name \"{bad}\" {NameRule}", nameof(names));
+        if (Problem(Names) is { } problem) throw new ArgumentException(problem, nameof(names));
+    }
+
+    /// <summary>
+    /// Why <paramref name="names"/> cannot be a deployment's served models (none; a name against <see cref="NameRule"/>;
+    /// two names that would share a queue), or null: the one check of every host's model settings, which each says in
+    /// its own terms (<c>--model</c>, <c>Models__Served</c>).
+    /// </summary>
+    public static string? Problem(IReadOnlyList<string> names)
+    {
+        if (names.Count == 0) return "at least one model must be served";
+        if (names.FirstOrDefault(n => !IsValidName(n)) is { } bad) return $"model name \"{bad}\" {NameRule}";
         // queue names ignore case (Service Bus), so two names that differ only in case would share a queue
-        if (Names.GroupBy(n => n, StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1) is { } twice)
-            throw new ArgumentException($"model \"{twice.Key}\" is named twice (names differing only in case count as one)", nameof(names));
+        if (names.GroupBy(n => n, StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            return $"model \"{twice.Key}\" is named twice (names differing only in case count as one)";
+        return null;
     }
 
     /// <summary>Every served model, the default first.</summary>

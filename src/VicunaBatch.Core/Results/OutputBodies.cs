@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -41,12 +42,15 @@ internal static class OutputBodies
         writer.WriteEndObject();
     }
 
+    /// <summary>Each model's fingerprint, hashed once per name: outcomes carry the served models' names, a handful.</summary>
+    private static readonly ConcurrentDictionary<string, string> Fingerprints = new(StringComparer.Ordinal);
+
     /// <summary>
     /// <c>fp_</c> and 10 hex digits of a hash of the model's name: what OpenAI's <c>system_fingerprint</c> is for
-    /// (telling when the backend changed, with <c>seed</c>), as far as the name tells it.
+    /// (telling when the backend changed, with <c>seed</c>), as far as the name tells it. Hashed once per model, not per line.
     /// </summary>
-    public static string SystemFingerprint(string model) =>
-        "fp_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("system_fingerprint\0" + model)))[..10];
+    public static string SystemFingerprint(string model) => Fingerprints.GetOrAdd(model, static name =>
+        "fp_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("system_fingerprint\0" + name)))[..10]);
 
     private static void WriteChatChoice(Utf8JsonWriter writer, int index, OutcomeChoice choice)
     {

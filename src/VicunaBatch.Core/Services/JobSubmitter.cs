@@ -33,6 +33,10 @@ public sealed record JobSubmission(string InputBlob)
     /// one with some runs them, its bad lines becoming error lines.
     /// </summary>
     public IReadOnlyList<JobError>? InvalidInput { get; init; }
+
+    /// <summary>With <see cref="InvalidInput"/>: the model the refused input's lines name, the failed job's model as
+    /// OpenAI's batch names it; null: the default model.</summary>
+    public string? InvalidInputModel { get; init; }
 }
 
 /// <summary>
@@ -55,7 +59,11 @@ public sealed class JobSubmitter(IBlobStore blobs, IJobStore jobs, IWorkQueues q
         if (stored.Job.Status != JobStatus.Validating) return stored.Job;
 
         var job = stored.Job;
-        if (submission.InvalidInput is { } invalid) return await FailValidationAsync(job, stored.ETag, invalid, cancellationToken);
+        if (submission.InvalidInput is { } invalid)
+        {
+            job.Model = submission.InvalidInputModel ?? models.Default;
+            return await FailValidationAsync(job, stored.ETag, invalid, cancellationToken);
+        }
         var format = submission.Format ?? InputOptions.FormatFromName(job.InputFileId);
         ValidationReport report;
         await using (var input = await blobs.OpenReadAsync(job.InputFileId, null, cancellationToken))
@@ -65,7 +73,7 @@ public sealed class JobSubmitter(IBlobStore blobs, IJobStore jobs, IWorkQueues q
         var (model, modelError) = models.Resolve(report.Models);
         if (report.NumTotal == 0 || modelError is not null)
         {
-            job.Model = report.Models.Count > 0 ? report.Models[0].Name : null;
+            job.Model = report.Models.Count > 0 ? report.Models[0].Name : models.Default; // the model asked for, as OpenAI's names it
             return await FailValidationAsync(job, stored.ETag, [modelError ?? EmptyInput], cancellationToken);
         }
         job.Model = model;

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics.CodeAnalysis;
 
 namespace VicunaBatch.Inference.Engine;
 
@@ -6,6 +7,8 @@ namespace VicunaBatch.Inference.Engine;
 /// The KV cache manager of the paged graph: each running request's block table (its block ids in position order:
 /// token p lives in block <c>table[p / BlockSize]</c> at row <c>p % BlockSize</c>) over one <see cref="BlockPool"/>.
 /// Tables grow a block at a time as requests are scheduled and go back whole when a request ends or is preempted.
+/// A fork (n choices of one prompt) shares the parent's whole blocks — positions before a sequence's computed tokens are
+/// never written again — and copies only its last, partly filled block: copy on write, done once at the fork.
 /// The pool holds at least one request of <see cref="MaxLength"/> tokens, so the oldest running request can always grow.
 /// </summary>
 internal sealed class BlockTables : IKvCacheManager
@@ -68,6 +71,38 @@ internal sealed class BlockTables : IKvCacheManager
             _sequenceToBlocks.Remove(sequenceId);
         }
         return false;
+    }
+
+    /// <summary>
+    /// The child's table: the parent's whole blocks of its first <paramref name="numTokens"/> tokens, shared, and a new
+    /// block for the rest of them (copied by the runner), if they end inside a block.
+    /// </summary>
+    public bool TryFork(long parentId, long childId, int numTokens, [NotNullWhen(true)] out KvFork? fork)
+    {
+        fork = null;
+        if (!_sequenceToBlocks.TryGetValue(parentId, out var parent) || NumBlocksFor(numTokens) > parent.Count)
+        {
+            throw new InvalidOperationException($"sequence {parentId} holds {parent?.Count ?? 0} KV blocks; a fork of {numTokens} tokens needs {NumBlocksFor(numTokens)}");
+        }
+        if (_sequenceToBlocks.ContainsKey(childId))
+        {
+            throw new InvalidOperationException($"sequence {childId} already holds KV blocks; a fork makes a new table");
+        }
+        var whole = numTokens / BlockSize;
+        var rest = numTokens % BlockSize;
+        var child = new List<int>(whole + 1);
+        if (rest > 0 && !_pool.TryAllocate(1, child))
+        {
+            return false;
+        }
+        child.InsertRange(0, parent.Take(whole));
+        foreach (var block in parent.Take(whole))
+        {
+            _pool.Share(block);
+        }
+        _sequenceToBlocks[childId] = child;
+        fork = new KvFork(parentId, childId, numTokens, rest > 0 ? [new KvUnitCopy(parent[whole], child[whole], rest)] : []);
+        return true;
     }
 
     /// <summary>The table of <paramref name="sequenceId"/>; empty when it holds no blocks.</summary>

@@ -35,12 +35,22 @@ public sealed class EngineHost : IAsyncDisposable
     /// <summary>Observed after each step on the engine thread (progress, metrics).</summary>
     public event Action<InferenceEngine>? StepCompleted;
 
-    public Task<GenerationResult> GenerateAsync(GenerationRequest request, CancellationToken cancellationToken = default)
+    /// <summary>Runs a request of one choice (<see cref="GenerationRequest.NumChoices"/> 1).</summary>
+    public async Task<GenerationResult> GenerateAsync(GenerationRequest request, CancellationToken cancellationToken = default)
+    {
+        if (request.NumChoices != 1)
+        {
+            throw new ArgumentException($"a request of {request.NumChoices} choices has as many results: use {nameof(GenerateChoicesAsync)}", nameof(request));
+        }
+        return (await GenerateChoicesAsync(request, cancellationToken))[0];
+    }
+
+    /// <summary>Runs a request and returns its <see cref="GenerationRequest.NumChoices"/> results, in choice order.</summary>
+    public Task<IReadOnlyList<GenerationResult>> GenerateChoicesAsync(GenerationRequest request, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
         var key = Interlocked.Increment(ref _nextKey).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var completion = new TaskCompletionSource<GenerationResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var pending = new Pending(request, completion);
+        var pending = new Pending(request);
         Interlocked.Increment(ref _numInFlight);
         if (!_commands.Writer.TryWrite(new Command(key, pending)))
         {
@@ -52,7 +62,7 @@ public sealed class EngineHost : IAsyncDisposable
             // after the submit: a token already cancelled runs this at once, and its cancel must come behind the submit
             pending.Registration = cancellationToken.Register(() => _commands.Writer.TryWrite(new Command(key, null)));
         }
-        return completion.Task;
+        return pending.Completion.Task;
     }
 
     private void Loop()
@@ -106,14 +116,15 @@ public sealed class EngineHost : IAsyncDisposable
 
     private void Complete(GenerationResult result)
     {
-        if (!_pendingByKey.Remove(result.Id, out var pending))
+        if (!_pendingByKey.TryGetValue(result.Id, out var pending) || !pending.Add(result with { Id = pending.Request.Id }))
         {
-            return;
+            return; // more choices to come
         }
+        _pendingByKey.Remove(result.Id);
         _keyToSequence.Remove(result.Id);
         pending.Registration.Dispose();
         Interlocked.Decrement(ref _numInFlight);
-        pending.Completion.TrySetResult(result with { Id = pending.Request.Id });
+        pending.Completion.TrySetResult(pending.Results);
     }
 
     private void FailAll(Exception e)
@@ -143,12 +154,28 @@ public sealed class EngineHost : IAsyncDisposable
 
     private sealed record Command(string Key, Pending? Submit);
 
-    private sealed class Pending(GenerationRequest request, TaskCompletionSource<GenerationResult> completion)
+    private sealed class Pending(GenerationRequest request)
     {
+        private readonly GenerationResult?[] _results = new GenerationResult?[Math.Max(1, request.NumChoices)];
+        private int _numResults;
+
         public GenerationRequest Request { get; } = request;
 
-        public TaskCompletionSource<GenerationResult> Completion { get; } = completion;
+        public TaskCompletionSource<IReadOnlyList<GenerationResult>> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public CancellationTokenRegistration Registration { get; set; }
+
+        public IReadOnlyList<GenerationResult> Results => [.. _results.Select(r => r!)];
+
+        /// <summary>Takes one choice's result; true once every choice has one.</summary>
+        public bool Add(GenerationResult result)
+        {
+            if (result.Choice < 0 || result.Choice >= _results.Length || _results[result.Choice] is not null)
+            {
+                throw new InvalidOperationException($"request {Request.Id}: result of choice {result.Choice} unexpected ({_results.Length} choices, {_numResults} in)");
+            }
+            _results[result.Choice] = result;
+            return ++_numResults == _results.Length;
+        }
     }
 }

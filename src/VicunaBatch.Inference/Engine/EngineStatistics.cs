@@ -14,6 +14,12 @@ public sealed class EngineStatistics
     /// <summary>Requests preempted by recompute (paged KV out of blocks); their recomputed tokens count as prefill.</summary>
     public long NumPreemptions { get; private set; }
 
+    /// <summary>Choices that took their prompt's KV from a fork (<see cref="GenerationRequest.NumChoices"/>) instead of computing it.</summary>
+    public long NumForkedChoices { get; private set; }
+
+    /// <summary>Prompt tokens those forks did not compute again.</summary>
+    public long NumForkedTokens { get; private set; }
+
     /// <summary><c>sampler.onnx</c> runs (<see cref="SamplingSite.Graph"/>): one per decoder call that had sampled rows.</summary>
     public long NumGraphSamplings { get; private set; }
 
@@ -34,6 +40,12 @@ public sealed class EngineStatistics
 
     /// <summary>Mean over steps of the share of KV slots holding a request.</summary>
     public double MeanBatchOccupancy => NumSteps == 0 ? 0 : _occupancySum / NumSteps;
+
+    internal void RecordFork(KvFork fork)
+    {
+        NumForkedChoices++;
+        NumForkedTokens += fork.NumTokens;
+    }
 
     internal void Record(StepPlan plan, int slotsInUse, int numSlots, TimeSpan elapsed, long numPreemptions = 0, StepOutputs? outputs = null)
     {

@@ -12,6 +12,13 @@ public sealed record SamplingParams(float Temperature = 0f, int TopK = 0, float 
     /// <summary>Temperature 0 — or one so small that 1 / T overflows float, which is the argmax too.</summary>
     public bool IsGreedy => !(Temperature > 0f) || float.IsInfinity(1f / Temperature);
 
+    /// <summary>
+    /// Choice <paramref name="choice"/>'s sampling (<see cref="GenerationRequest.NumChoices"/>): a seeded request's choices
+    /// draw with seeds seed, seed + 1, …, so they differ from each other and each repeats with its seed.
+    /// </summary>
+    public SamplingParams ForChoice(int choice) =>
+        choice == 0 || Seed is not { } seed ? this : this with { Seed = unchecked(seed + (ulong)choice) };
+
     /// <summary>Top-k removes tokens from a vocabulary of <paramref name="vocab"/>: 0 &lt; k &lt; vocab.</summary>
     public bool CutsTopK(int vocab) => TopK > 0 && TopK < vocab;
 }
@@ -33,6 +40,13 @@ public sealed record SamplingParams(float Temperature = 0f, int TopK = 0, float 
 /// most likely tokens at its step, on <see cref="GenerationResult.Logprobs"/>. Its tokens are picked on the host from
 /// the step's logits row, which is where the log-softmax is taken.
 /// </param>
+/// <param name="NumChoices">
+/// n: this many generations of the prompt (1 to <see cref="MaxChoices"/>), one result each (<see cref="GenerationResult.Choice"/>).
+/// They share the prompt's prefill: it is computed once, then its KV is forked (<see cref="IStepRunner.CopyKv"/>) and
+/// each choice samples its first token from the same logits. Choice c samples with <see cref="SamplingParams.ForChoice"/>.
+/// A choice that finds no KV memory free at the fork waits and computes the prompt itself; a runner that cannot copy
+/// KV computes it for every choice.
+/// </param>
 public sealed record GenerationRequest(
     string Id,
     IReadOnlyList<int> PromptIds,
@@ -42,7 +56,12 @@ public sealed record GenerationRequest(
     bool IgnoreEos = false,
     bool ReturnLogits = false,
     Grammar.JsonGrammar? Grammar = null,
-    int? TopLogprobs = null);
+    int? TopLogprobs = null,
+    int NumChoices = 1)
+{
+    /// <summary>Most choices of one request (OpenAI's <c>n</c> allows 128).</summary>
+    public const int MaxChoices = 128;
+}
 
 public enum FinishReason
 {
@@ -83,6 +102,7 @@ public enum GenerationErrorKind
 /// Null otherwise.
 /// </param>
 /// <param name="Logprobs">With <see cref="GenerationRequest.TopLogprobs"/>: one entry per <see cref="OutputIds"/> item. Null otherwise.</param>
+/// <param name="Choice">Which of the request's <see cref="GenerationRequest.NumChoices"/> this is.</param>
 public sealed record GenerationResult(
     string Id,
     IReadOnlyList<int> OutputIds,
@@ -94,7 +114,8 @@ public sealed record GenerationResult(
     TimeSpan Latency = default,
     GenerationErrorKind ErrorKind = GenerationErrorKind.None,
     IReadOnlyList<float[]>? Logits = null,
-    IReadOnlyList<TokenLogprobs>? Logprobs = null)
+    IReadOnlyList<TokenLogprobs>? Logprobs = null,
+    int Choice = 0)
 {
     public int CompletionTokens => OutputIds.Count;
 }

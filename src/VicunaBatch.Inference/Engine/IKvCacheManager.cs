@@ -1,3 +1,6 @@
+using System.Collections.Immutable;
+using System.Diagnostics.CodeAnalysis;
+
 namespace VicunaBatch.Inference.Engine;
 
 /// <summary>
@@ -22,6 +25,14 @@ internal interface IKvCacheManager
 
     /// <summary>Gives back everything <paramref name="sequenceId"/> holds (nothing when it holds none).</summary>
     void Free(long sequenceId);
+
+    /// <summary>
+    /// Gives <paramref name="childId"/> (holding nothing) KV that holds <paramref name="parentId"/>'s first
+    /// <paramref name="numTokens"/> tokens once the runner has made the returned fork's copies
+    /// (<see cref="IStepRunner.CopyKv"/>): n choices of one prompt share its prefill. False, and nothing changed, when
+    /// the memory is short.
+    /// </summary>
+    bool TryFork(long parentId, long childId, int numTokens, [NotNullWhen(true)] out KvFork? fork);
 }
 
 /// <summary>The unit a KV cache manager hands out.</summary>
@@ -36,6 +47,16 @@ public enum KvUnit
 
 /// <summary>A KV cache in its manager's unit: <paramref name="NumUnits"/> of <paramref name="UnitTokens"/> tokens each, <paramref name="NumInUse"/> held by running requests.</summary>
 public readonly record struct KvCacheUsage(KvUnit Unit, int NumUnits, int UnitTokens, int NumInUse);
+
+/// <summary>
+/// What the runner copies so a forked sequence's KV holds its parent's first <paramref name="NumTokens"/> tokens:
+/// each copy's first tokens of unit <c>From</c> (a KV slot or a KV block, the manager's <see cref="KvUnit"/>) into unit
+/// <c>To</c>, in every layer's keys and values. Blocks the two share (whole ones, never written again) need no copy.
+/// </summary>
+public sealed record KvFork(long ParentId, long ChildId, int NumTokens, ImmutableArray<KvUnitCopy> Copies);
+
+/// <summary>Tokens [0, <paramref name="NumTokens"/>) of KV unit <paramref name="From"/> copied into unit <paramref name="To"/>.</summary>
+public readonly record struct KvUnitCopy(int From, int To, int NumTokens);
 
 /// <summary>A pool of <paramref name="NumBlocks"/> KV blocks of <paramref name="BlockSize"/> tokens, shared by every request.</summary>
 public sealed record KvBlocks(int NumBlocks, int BlockSize);

@@ -29,4 +29,10 @@ public interface IStepRunner : IDisposable
     bool ReplaysCudaGraphs => false;
 
     StepOutputs Execute(StepPlan plan);
+
+    /// <summary>The runner copies KV within its memory (<see cref="CopyKv"/>): n choices of one prompt share its prefill.</summary>
+    bool CopiesKv => false;
+
+    /// <summary>Makes <paramref name="fork"/>'s copies in every layer's keys and values, between steps; returns when they are done.</summary>
+    void CopyKv(KvFork fork) => throw new NotSupportedException($"{GetType().Name} does not copy KV");
 }

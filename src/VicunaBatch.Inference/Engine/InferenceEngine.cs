@@ -67,7 +67,10 @@ public sealed class InferenceEngine : IDisposable
 
     public EngineStatistics Statistics { get; } = new();
 
-    /// <summary>Queues a request. One that cannot run (empty prompt, longer than the context) fails alone at the next step.</summary>
+    /// <summary>
+    /// Queues a request; its id is the one <see cref="Cancel"/> takes. One that cannot run (empty prompt, longer than the
+    /// context) fails alone at the next step. Each of its <see cref="GenerationRequest.NumChoices"/> ends in a result of its own.
+    /// </summary>
     public long Submit(GenerationRequest request)
     {
         var sequence = new Sequence(_nextSequenceId++, request, Stopwatch.GetTimestamp());
@@ -76,6 +79,7 @@ public sealed class InferenceEngine : IDisposable
         {
             sequence.Status = SequenceStatus.Finished;
             _finished.Add(Result(sequence, FinishReason.Error, error, kind));
+            EndUnforked(sequence, FinishReason.Error, error, kind);
             return sequence.SequenceId;
         }
         _sequences.Add(sequence.SequenceId, sequence);
@@ -83,16 +87,16 @@ public sealed class InferenceEngine : IDisposable
         return sequence.SequenceId;
     }
 
-    /// <summary>Ends a request early; its result (so far) comes out of the next <see cref="Step"/>.</summary>
+    /// <summary>Ends a request (every choice of it) early; its results (so far) come out of the next <see cref="Step"/>.</summary>
+    /// <param name="sequenceId">What <see cref="Submit"/> returned.</param>
     public bool Cancel(long sequenceId)
     {
-        if (!_sequences.Remove(sequenceId, out var sequence))
+        var choices = _sequences.Values.Where(s => s.GroupId == sequenceId).ToList();
+        foreach (var choice in choices)
         {
-            return false;
+            End(choice, FinishReason.Cancelled, "cancelled");
         }
-        _scheduler.Finish(sequence);
-        _finished.Add(Result(sequence, FinishReason.Cancelled, "cancelled"));
-        return true;
+        return choices.Count > 0;
     }
 
     /// <summary>Runs one iteration and returns the requests that ended in it.</summary>
@@ -134,35 +138,96 @@ public sealed class InferenceEngine : IDisposable
         for (var i = 0; i < outputs.SequenceIds.Length; i++)
         {
             var sequence = _sequences[outputs.SequenceIds[i]];
-            var token = NextToken(sequence, outputs, i);
-            if (token < 0)
+            var forked = sequence.ChoicesToFork > 0 ? Fork(sequence) : [];
+            Advance(sequence, outputs, i, now);
+            foreach (var choice in forked)
             {
-                _sequences.Remove(sequence.SequenceId);
-                _scheduler.Finish(sequence);
-                _finished.Add(Result(sequence, FinishReason.Error, "no token of the vocabulary continues the JSON text", GenerationErrorKind.InvalidRequest));
-                continue;
-            }
-            sequence.Logits?.Add(outputs.LogitsOf(i).ToArray());   // only with ReturnLogits: the runner reuses its buffer
-            if (sequence.Logprobs is { } logprobs) logprobs.Add(LogprobsOf(outputs, i, token, sequence.Request.TopLogprobs!.Value));
-            if (sequence.OutputIds.Count == 0)
-            {
-                sequence.FirstTokenTicks = now;
-            }
-            var stop = _stopCondition.Append(sequence, token, _runner.MaxLength);
-            if (stop is { } reason)
-            {
-                _sequences.Remove(sequence.SequenceId);
-                _scheduler.Finish(sequence);
-                _finished.Add(Result(sequence, reason, null));
+                Advance(choice, outputs, i, now); // its first token from the same logits, with its own draw
             }
         }
+    }
+
+    /// <summary>Appends <paramref name="sequence"/>'s next token, taken from row <paramref name="row"/>, and ends it if it stops there.</summary>
+    private void Advance(Sequence sequence, StepOutputs outputs, int row, long now)
+    {
+        var token = NextToken(sequence, outputs, row);
+        if (token < 0)
+        {
+            End(sequence, FinishReason.Error, "no token of the vocabulary continues the JSON text", GenerationErrorKind.InvalidRequest);
+            return;
+        }
+        sequence.Logits?.Add(outputs.LogitsOf(row).ToArray());   // only with ReturnLogits: the runner reuses its buffer
+        if (sequence.Logprobs is { } logprobs) logprobs.Add(LogprobsOf(outputs, row, token, sequence.Request.TopLogprobs!.Value));
+        if (sequence.OutputIds.Count == 0)
+        {
+            sequence.FirstTokenTicks = now;
+        }
+        if (_stopCondition.Append(sequence, token, _runner.MaxLength) is { } reason)
+        {
+            End(sequence, reason, null);
+        }
+    }
+
+    /// <summary>
+    /// The choices <paramref name="parent"/> (choice 0, its prompt just computed) forks: each one the batch has room and
+    /// the KV cache memory for runs on a copy of the parent's KV and is returned, to sample its first token from the
+    /// parent's logits; the others wait in the queue and compute the prompt themselves.
+    /// </summary>
+    private List<Sequence> Fork(Sequence parent)
+    {
+        var forked = new List<Sequence>();
+        var numChoices = parent.Request.NumChoices;
+        for (var choice = numChoices - parent.ChoicesToFork; choice < numChoices; choice++)
+        {
+            var child = new Sequence(_nextSequenceId++, parent.Request, parent.ArrivalTicks, choice, parent.SequenceId);
+            _sequences.Add(child.SequenceId, child);
+            if (!_runner.CopiesKv || !_scheduler.TryFork(parent, child, out var fork))
+            {
+                _scheduler.Add(child);
+                continue;
+            }
+            try
+            {
+                _runner.CopyKv(fork);
+            }
+            catch (InferenceException e)
+            {
+                End(child, FinishReason.Error, e.Message, GenerationErrorKind.ModelFailure);
+                continue;
+            }
+            Statistics.RecordFork(fork);
+            forked.Add(child);
+        }
+        parent.ChoicesToFork = 0;
+        return forked;
+    }
+
+    /// <summary>Ends <paramref name="sequence"/> with a result, gives its KV back, and ends the choices it had still to fork alike.</summary>
+    private void End(Sequence sequence, FinishReason reason, string? error, GenerationErrorKind kind = GenerationErrorKind.None)
+    {
+        _sequences.Remove(sequence.SequenceId);
+        _scheduler.Finish(sequence);
+        _finished.Add(Result(sequence, reason, error, kind));
+        EndUnforked(sequence, reason, error, kind);
+    }
+
+    /// <summary>The choices <paramref name="parent"/> had still to fork end as it did, with nothing generated.</summary>
+    private void EndUnforked(Sequence parent, FinishReason reason, string? error, GenerationErrorKind kind)
+    {
+        var numChoices = parent.Request.NumChoices;
+        for (var choice = numChoices - parent.ChoicesToFork; choice < numChoices; choice++)
+        {
+            var unforked = new Sequence(_nextSequenceId++, parent.Request, parent.ArrivalTicks, choice, parent.SequenceId) { Status = SequenceStatus.Finished };
+            _finished.Add(Result(unforked, reason, error, kind));
+        }
+        parent.ChoicesToFork = 0;
     }
 
     /// <summary>Row <paramref name="row"/>'s token: the runner's, or sampled here (under the grammar's mask when the request has one); −1: none is legal.</summary>
     private int NextToken(Sequence sequence, StepOutputs outputs, int row)
     {
         if (outputs.TryGetToken(row, out var token)) return token;
-        var sampling = sequence.Request.Sampling ?? SamplingParams.Greedy;
+        var sampling = sequence.Sampling;
         var uniform = sampling.IsGreedy ? 0f : Sampler.Uniform(RngOf(sequence));
         if (sequence.Matcher is not { } matcher) return _sampler.Sample(outputs.LogitsOf(row), sampling, uniform);
         token = _grammarSampling.Pick(matcher, outputs.LogitsOf(row), sampling, uniform);
@@ -203,7 +268,7 @@ public sealed class InferenceEngine : IDisposable
         var sequence = _sequences[sequenceId];
         var takesLogprobs = sequence.Logprobs is not null;
         if (sequence.ReadsLogits || (takesLogprobs && !_runner.TakesLogprobsInGraph)) return;
-        var sampling = sequence.Request.Sampling ?? SamplingParams.Greedy;
+        var sampling = sequence.Sampling;
         if (sampling.IsGreedy ? _runner.SelectsGreedyInGraph : _runner.SamplesInGraph && !sampling.CutsTopK(_runner.VocabSize))
         {
             picks[sequenceId] = new GraphPick(sampling, sampling.IsGreedy ? 0f : Sampler.Uniform(RngOf(sequence)), takesLogprobs);
@@ -212,7 +277,7 @@ public sealed class InferenceEngine : IDisposable
 
     /// <summary>The request's random stream: its seed's, or a random one; one draw per sampled token.</summary>
     private static SamplingRng RngOf(Sequence sequence) =>
-        sequence.Rng ??= new SamplingRng(sequence.Request.Sampling?.Seed ?? (ulong)Random.Shared.NextInt64());
+        sequence.Rng ??= new SamplingRng(sequence.Sampling.Seed ?? (ulong)Random.Shared.NextInt64());
 
     private void FailAll(StepPlan plan, string message)
     {
@@ -220,10 +285,7 @@ public sealed class InferenceEngine : IDisposable
             .Concat(plan.Prefills.Select(p => p.SequenceId)).Distinct().ToList();
         foreach (var id in ids)
         {
-            var sequence = _sequences[id];
-            _sequences.Remove(id);
-            _scheduler.Finish(sequence);
-            _finished.Add(Result(sequence, FinishReason.Error, message, GenerationErrorKind.ModelFailure));
+            End(_sequences[id], FinishReason.Error, message, GenerationErrorKind.ModelFailure);
         }
     }
 
@@ -253,6 +315,10 @@ public sealed class InferenceEngine : IDisposable
         if (request.PromptIds.Count == 0)
         {
             return "the prompt is empty";
+        }
+        if (request.NumChoices is < 1 or > GenerationRequest.MaxChoices)
+        {
+            return $"the number of choices must be between 1 and {GenerationRequest.MaxChoices}, got {request.NumChoices}";
         }
         if (request.TopLogprobs is < 0 or > TokenLogprobs.MaxTop)
         {
@@ -294,7 +360,8 @@ public sealed class InferenceEngine : IDisposable
             Stopwatch.GetElapsedTime(sequence.ArrivalTicks),
             kind,
             sequence.Logits,
-            sequence.Logprobs?.Take(sequence.OutputIds.Count).ToList()); // a step that chose EOS adds no output token
+            sequence.Logprobs?.Take(sequence.OutputIds.Count).ToList(), // a step that chose EOS adds no output token
+            sequence.Choice);
     }
 
     private List<GenerationResult> TakeFinished()

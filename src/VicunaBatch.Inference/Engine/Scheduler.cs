@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics.CodeAnalysis;
 
 namespace VicunaBatch.Inference.Engine;
 
@@ -7,7 +8,8 @@ namespace VicunaBatch.Inference.Engine;
 /// step, within a budget of <c>maxScheduledTokens</c>: every running request past its prompt decodes one token
 /// (decode-first, oldest first), then prompts still being prefilled continue, oldest first, then — when nobody was
 /// preempted this step — waiting requests are admitted in the <see cref="WaitingQueue"/>'s order while the batch has
-/// room (at most <c>maxBatchSize</c> running) and the KV cache manager takes their first chunk. Prompts longer than the
+/// room (at most <c>maxBatchSize</c> running, counting the choices a request of n will fork, <see cref="Places"/>) and
+/// the KV cache manager takes their first chunk. Prompts longer than the
 /// budget left are split into chunks.
 /// When a running request's KV cannot grow, the youngest running request (last admitted) is preempted by recompute:
 /// it gives its KV back and goes to the front of the queue, to prefill prompt ++ output again; its output so far is
@@ -98,6 +100,25 @@ internal sealed class Scheduler
         return BuildPlan();
     }
 
+    /// <summary>
+    /// Runs <paramref name="child"/>, a new choice of the running <paramref name="parent"/> (<see cref="GenerationRequest.NumChoices"/>),
+    /// on a fork of the parent's KV: its computed tokens are the child's too, once the runner has made the fork's copies.
+    /// It joins the batch as its youngest. False, and nothing changed, when the batch is full or the KV short: queue it instead.
+    /// </summary>
+    public bool TryFork(Sequence parent, Sequence child, [NotNullWhen(true)] out KvFork? fork)
+    {
+        fork = null;
+        if (parent.Status != SequenceStatus.Running || _running.Count >= _maxBatchSize
+            || !_kvCache.TryFork(parent.SequenceId, child.SequenceId, parent.NumComputed, out fork))
+        {
+            return false;
+        }
+        child.Status = SequenceStatus.Running;
+        child.NumComputed = parent.NumComputed;
+        _running.Add(child);
+        return true;
+    }
+
     /// <summary>Ends a running or waiting request and gives its KV back.</summary>
     public void Finish(Sequence sequence)
     {
@@ -116,7 +137,8 @@ internal sealed class Scheduler
     /// <summary>Waiting requests, in queue order, while the step has budget, the batch has room and their first chunk's KV fits.</summary>
     private void Admit(ref int budget, bool preempted)
     {
-        while (!preempted && budget > 0 && _running.Count < _maxBatchSize && _waiting.Peek() is { } waiting)
+        var placesTaken = _running.Sum(Places);
+        while (!preempted && budget > 0 && _waiting.Peek() is { } waiting && placesTaken + Places(waiting) <= _maxBatchSize)
         {
             var length = Math.Min(waiting.NumPrefillTokensLeft, budget);
             if (!_kvCache.TryReserve(waiting.SequenceId, length))
@@ -129,8 +151,15 @@ internal sealed class Scheduler
             _running.Add(waiting);
             _step.Add((waiting, length));
             budget -= length;
+            placesTaken += Places(waiting);
         }
     }
+
+    /// <summary>
+    /// The batch places <paramref name="sequence"/> takes: its own, and one for each choice it will fork once its prompt
+    /// is computed (as many as the batch holds), kept free from admission on so the choices share its prefill.
+    /// </summary>
+    private int Places(Sequence sequence) => Math.Min(1 + sequence.ChoicesToFork, _maxBatchSize);
 
     /// <summary>
     /// Grows <paramref name="sequence"/>'s KV to its computed tokens + <paramref name="numTokens"/>, preempting the

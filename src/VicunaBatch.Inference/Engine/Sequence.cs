@@ -9,15 +9,23 @@ internal enum SequenceStatus
     Finished,
 }
 
-/// <summary>A request's mutable state inside the engine. Tokens = prompt ++ output.</summary>
+/// <summary>
+/// One choice of a request inside the engine, with its mutable state. Tokens = prompt ++ output. A request of n choices
+/// is submitted as its choice 0, which forks choices 1 … n − 1 when its prompt is computed (<see cref="ChoicesToFork"/>).
+/// </summary>
 internal sealed class Sequence
 {
     private readonly List<int> _outputIds = [];
 
-    public Sequence(long sequenceId, GenerationRequest request, long arrivalTicks)
+    /// <param name="groupId">Choice 0's sequence id; null: this is choice 0.</param>
+    public Sequence(long sequenceId, GenerationRequest request, long arrivalTicks, int choice = 0, long? groupId = null)
     {
         SequenceId = sequenceId;
         Request = request;
+        Choice = choice;
+        GroupId = groupId ?? sequenceId;
+        ChoicesToFork = choice == 0 ? Math.Max(0, request.NumChoices - 1) : 0;
+        Sampling = (request.Sampling ?? SamplingParams.Greedy).ForChoice(choice);
         PromptIds = request.PromptIds.ToArray();
         ArrivalTicks = arrivalTicks;
         Logits = request.ReturnLogits ? [] : null;
@@ -29,6 +37,18 @@ internal sealed class Sequence
     public long SequenceId { get; }
 
     public GenerationRequest Request { get; }
+
+    /// <summary>Which of the request's <see cref="GenerationRequest.NumChoices"/> this is.</summary>
+    public int Choice { get; }
+
+    /// <summary>The sequence id of the request's choice 0, which every choice of it shares.</summary>
+    public long GroupId { get; }
+
+    /// <summary>Choices still to fork off this one (choice 0) once its prompt is computed; 0 after the fork.</summary>
+    public int ChoicesToFork { get; set; }
+
+    /// <summary>This choice's sampling: the request's, its seed moved by the choice (<see cref="SamplingParams.ForChoice"/>).</summary>
+    public SamplingParams Sampling { get; }
 
     public int[] PromptIds { get; }
 
@@ -79,9 +99,10 @@ internal sealed class Sequence
     /// <summary>Each output token's log probabilities, when the request asked for them; else null.</summary>
     public List<TokenLogprobs>? Logprobs { get; }
 
-    /// <summary>The request needs each step's logits row on the host: to return it, or to mask it under its grammar.
-    /// (Log probabilities need it only from a runner that cannot take them in its graphs.)</summary>
-    public bool ReadsLogits => Logits is not null || Matcher is not null;
+    /// <summary>The request needs this step's logits row on the host: to return it, to mask it under its grammar, or for
+    /// the choices it forks to sample their first tokens from (and take their log probabilities from). Log probabilities
+    /// alone need it only from a runner that cannot take them in its graphs.</summary>
+    public bool ReadsLogits => Logits is not null || Matcher is not null || ChoicesToFork > 0;
 
     public void Append(int tokenId) => _outputIds.Add(tokenId);
 

@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace VicunaBatch.Inference.Engine;
 
 /// <summary>
@@ -55,6 +57,25 @@ internal sealed class SlotTable : IKvCacheManager
         }
         _slotToSequence[slot] = sequenceId;
         _sequenceToSlot.Add(sequenceId, slot);
+        return true;
+    }
+
+    /// <summary>A free slot for the child, into which the runner copies the parent's tokens.</summary>
+    public bool TryFork(long parentId, long childId, int numTokens, [NotNullWhen(true)] out KvFork? fork)
+    {
+        var parentSlot = _sequenceToSlot.TryGetValue(parentId, out var held)
+            ? held
+            : throw new InvalidOperationException($"sequence {parentId} holds no KV slot to fork");
+        if (_sequenceToSlot.ContainsKey(childId))
+        {
+            throw new InvalidOperationException($"sequence {childId} already holds a KV slot; a fork makes a new one");
+        }
+        if (!TryReserve(childId, numTokens))
+        {
+            fork = null;
+            return false;
+        }
+        fork = new KvFork(parentId, childId, numTokens, [new KvUnitCopy(parentSlot, _sequenceToSlot[childId], numTokens)]);
         return true;
     }
 

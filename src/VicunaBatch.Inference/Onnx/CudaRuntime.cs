@@ -36,8 +36,21 @@ internal static partial class CudaRuntime
     public static void CopyToDevice(IntPtr device, IntPtr host, long numBytes) =>
         Check(CudaMemcpy(device, host, (nuint)numBytes, CudaMemcpyHostToDevice), $"cudaMemcpy(host to device, {numBytes})");
 
+    /// <summary>
+    /// Copies <paramref name="height"/> runs of <paramref name="width"/> bytes, <paramref name="pitch"/> bytes apart, within
+    /// device memory, and waits for the device: a device-to-device <c>cudaMemcpy2D</c> may return before it is done, and
+    /// ONNX Runtime's next call runs on its own stream.
+    /// </summary>
+    public static void CopyOnDevice(IntPtr destination, IntPtr source, long pitch, long width, int height)
+    {
+        Check(CudaMemcpy2D(destination, (nuint)pitch, source, (nuint)pitch, (nuint)width, (nuint)height, CudaMemcpyDeviceToDevice),
+            $"cudaMemcpy2D(device to device, {height} × {width} bytes)");
+        Check(CudaDeviceSynchronize(), "cudaDeviceSynchronize");
+    }
+
     private const int CudaMemcpyHostToDevice = 1;
     private const int CudaMemcpyDeviceToHost = 2;
+    private const int CudaMemcpyDeviceToDevice = 3;
 
     /// <summary>Releases <see cref="HostAlloc"/> memory; false when CUDA refused (a SafeHandle release must not throw).</summary>
     public static bool TryFreeHost(IntPtr pointer) => CudaFreeHost(pointer) == 0;
@@ -55,6 +68,12 @@ internal static partial class CudaRuntime
 
     [LibraryImport(Library, EntryPoint = "cudaMemcpy")]
     private static partial int CudaMemcpy(IntPtr destination, IntPtr source, nuint count, int kind);
+
+    [LibraryImport(Library, EntryPoint = "cudaMemcpy2D")]
+    private static partial int CudaMemcpy2D(IntPtr destination, nuint destinationPitch, IntPtr source, nuint sourcePitch, nuint width, nuint height, int kind);
+
+    [LibraryImport(Library, EntryPoint = "cudaDeviceSynchronize")]
+    private static partial int CudaDeviceSynchronize();
 
     [LibraryImport(Library, EntryPoint = "cudaFreeHost")]
     private static partial int CudaFreeHost(IntPtr pointer);

@@ -122,6 +122,16 @@ internal sealed class GqaRunner : IStepRunner
     /// <summary>Decode calls take <see cref="FixedDecodeShapes"/>' shapes (CUDA graphs, or padDecodes).</summary>
     internal bool FixedDecodes => _fixedDecodes is not null;
 
+    public bool CopiesKv => true;
+
+    public void CopyKv(KvFork fork)
+    {
+        foreach (var copy in fork.Copies)
+        {
+            _kv.CopyTokens(copy.From, copy.To, copy.NumTokens);
+        }
+    }
+
     public StepOutputs Execute(StepPlan plan)
     {
         _logits.BeginStep(plan.NumDecodes + plan.Prefills.Count(p => p.NeedsLogits));

@@ -75,6 +75,29 @@ internal sealed class KvBuffers : IDisposable
 
     public OrtValue ValueView(int layer, int firstSlot, int numSlots) => View(_values[layer], firstSlot, numSlots);
 
+    /// <summary>
+    /// Copies tokens [0, <paramref name="numTokens"/>) of slot <paramref name="fromSlot"/> into slot
+    /// <paramref name="toSlot"/> in every layer's keys and values: per layer and buffer one strided copy, a run per KV head.
+    /// </summary>
+    public void CopyTokens(int fromSlot, int toSlot, int numTokens)
+    {
+        if (fromSlot < 0 || fromSlot >= NumSlots || toSlot < 0 || toSlot >= NumSlots || fromSlot == toSlot)
+        {
+            throw new ArgumentOutOfRangeException(nameof(toSlot), $"copy from slot {fromSlot} to slot {toSlot}: two different slots of [0, {NumSlots}) needed");
+        }
+        if (numTokens < 0 || numTokens > MaxLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(numTokens), numTokens, $"a slot holds {MaxLength} tokens");
+        }
+        if (numTokens == 0) return;
+        var headBytes = (long)MaxLength * HeadSize * ElementSize(ElementType);
+        var tokenBytes = (long)numTokens * HeadSize * ElementSize(ElementType);
+        foreach (var buffer in _keys.Concat(_values))
+        {
+            _memory.Copy(buffer.At(RowBytes * toSlot), buffer.At(RowBytes * fromSlot), headBytes, tokenBytes, NumKvHeads);
+        }
+    }
+
     private OrtValue View(KvAllocation buffer, int firstSlot, int numSlots)
     {
         if (firstSlot < 0 || numSlots < 1 || firstSlot + numSlots > NumSlots)

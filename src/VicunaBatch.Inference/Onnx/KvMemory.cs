@@ -15,6 +15,13 @@ internal abstract class KvMemory : IDisposable
     /// <summary>One buffer of <paramref name="numBytes"/> bytes, live until disposed (before this memory).</summary>
     public abstract KvAllocation Allocate(long numBytes);
 
+    /// <summary>
+    /// Copies <paramref name="height"/> runs of <paramref name="width"/> bytes, <paramref name="pitch"/> bytes apart, from
+    /// <paramref name="source"/> to <paramref name="destination"/> (both in this memory, not overlapping); returns when
+    /// the copy is done, so the next decoder call reads it.
+    /// </summary>
+    public abstract void Copy(IntPtr destination, IntPtr source, long pitch, long width, int height);
+
     public virtual void Dispose()
     {
     }
@@ -65,6 +72,14 @@ internal sealed class HostKvMemory : KvMemory
     }
 
     public override KvAllocation Allocate(long numBytes) => new HostAllocation(new NativeBuffer(numBytes));
+
+    public override unsafe void Copy(IntPtr destination, IntPtr source, long pitch, long width, int height)
+    {
+        for (var run = 0; run < height; run++)
+        {
+            Buffer.MemoryCopy((void*)(source + (nint)(run * pitch)), (void*)(destination + (nint)(run * pitch)), width, width);
+        }
+    }
 
     private sealed class HostAllocation(NativeBuffer buffer) : KvAllocation
     {
@@ -130,6 +145,9 @@ internal sealed class CudaKvMemory : KvMemory
         }
         return new DeviceAllocation(_allocator.Allocate((uint)numBytes));
     }
+
+    public override void Copy(IntPtr destination, IntPtr source, long pitch, long width, int height) =>
+        CudaRuntime.CopyOnDevice(destination, source, pitch, width, height);
 
     public override void Dispose()
     {

@@ -13,15 +13,18 @@ namespace VicunaBatch.Inference.Onnx;
 /// </summary>
 internal sealed class PagedKvCache : IDisposable
 {
+    private readonly KvMemory _memory;
     private readonly KvAllocation[] _allocations;
     private readonly OrtValue[] _tensors;
 
     public PagedKvCache(KvMemory memory, int numLayers, int numBlocks, int blockSize, int numKvHeads, int headSize, TensorElementType elementType)
     {
+        _memory = memory;
         NumLayers = numLayers;
         NumBlocks = numBlocks;
         BlockSize = blockSize;
-        LayerBytes = (long)numBlocks * BlockBytesPerLayer(blockSize, numKvHeads, headSize, elementType);
+        BlockLayerBytes = BlockBytesPerLayer(blockSize, numKvHeads, headSize, elementType);
+        LayerBytes = numBlocks * BlockLayerBytes;
         _allocations = new KvAllocation[2 * numLayers];
         _tensors = new OrtValue[2 * numLayers];
         long[] shape = [numBlocks, blockSize, numKvHeads, headSize];
@@ -54,6 +57,9 @@ internal sealed class PagedKvCache : IDisposable
 
     public int BlockSize { get; }
 
+    /// <summary>Bytes of one block in one layer's key (or value) buffer.</summary>
+    public long BlockLayerBytes { get; }
+
     /// <summary>Bytes of one layer's key (or value) buffer.</summary>
     public long LayerBytes { get; }
 
@@ -64,6 +70,25 @@ internal sealed class PagedKvCache : IDisposable
 
     /// <summary>Layer <paramref name="layer"/>'s value cache <c>[numBlocks, blockSize, kvHeads, headSize]</c>.</summary>
     public OrtValue Values(int layer) => _tensors[2 * layer + 1];
+
+    /// <summary>Copies rows [0, <paramref name="numRows"/>) (tokens) of block <paramref name="fromBlock"/> into block <paramref name="toBlock"/> in every layer's keys and values.</summary>
+    public void CopyRows(int fromBlock, int toBlock, int numRows)
+    {
+        if (fromBlock < 0 || fromBlock >= NumBlocks || toBlock < 0 || toBlock >= NumBlocks || fromBlock == toBlock)
+        {
+            throw new ArgumentOutOfRangeException(nameof(toBlock), $"copy from block {fromBlock} to block {toBlock}: two different blocks of [0, {NumBlocks}) needed");
+        }
+        if (numRows < 0 || numRows > BlockSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(numRows), numRows, $"a block holds {BlockSize} tokens");
+        }
+        if (numRows == 0) return;
+        var bytes = BlockLayerBytes / BlockSize * numRows; // a row: kvHeads × headSize elements
+        foreach (var allocation in _allocations)
+        {
+            _memory.Copy(allocation.At(BlockLayerBytes * toBlock), allocation.At(BlockLayerBytes * fromBlock), bytes, bytes, 1);
+        }
+    }
 
     public void Dispose()
     {

@@ -122,6 +122,16 @@ internal sealed class PagedRunner : IStepRunner
 
     public bool TakesLogprobsInGraph => _logits.TakesLogprobsInGraph;
 
+    public bool CopiesKv => true;
+
+    public void CopyKv(KvFork fork)
+    {
+        foreach (var copy in fork.Copies)
+        {
+            _kv.CopyRows(copy.From, copy.To, copy.NumTokens);
+        }
+    }
+
     public StepOutputs Execute(StepPlan plan)
     {
         // one request per row, decodes first: (sequence, past length, tokens, samples this step, block table)

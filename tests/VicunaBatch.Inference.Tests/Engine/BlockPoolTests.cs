@@ -49,4 +49,20 @@ public sealed class BlockPoolTests
 
         Assert.Equal($"block {block} is not allocated (blocks: 4, free: 3)", e.Message);
     }
+
+    [Fact]
+    public void Share_aBlockHeldByTwoTables_isFreeOnlyWhenBothLetGo()
+    {
+        var pool = new BlockPool(2);
+        var blocks = new List<int>();
+        pool.TryAllocate(1, blocks);
+        pool.Share(blocks[0]);
+
+        pool.Free(blocks[0]);
+        Assert.Equal((1, 1), (pool.NumUsed, pool.HoldersOf(blocks[0])));
+        pool.Free(blocks[0]);
+
+        Assert.Equal((0, 0), (pool.NumUsed, pool.HoldersOf(blocks[0])));
+        Assert.Throws<InvalidOperationException>(() => pool.Share(blocks[0])); // free: nobody to share it with
+    }
 }

@@ -91,4 +91,50 @@ public sealed class BlockTablesTests
 
         Assert.Equal("sequence 2 holds no KV blocks (2 of 4 held)", error.Message);
     }
+
+    [Fact]
+    public void TryFork_promptEndingInsideABlock_sharesTheWholeBlocksAndCopiesTheLastIntoANewOne()
+    {
+        var tables = new BlockTables(numBlocks: 8, blockSize: 4, maxLength: 32);
+        tables.TryReserve(1, 10); // blocks 0 1 2, the last holding 2 tokens
+
+        Assert.True(tables.TryFork(1, 2, 10, out var fork));
+
+        Assert.Equal([0, 1, 3], tables.BlocksOf(2).ToArray());
+        Assert.Equal([new KvUnitCopy(From: 2, To: 3, NumTokens: 2)], fork.Copies.ToArray());
+        Assert.Equal(4, tables.Usage.NumInUse);
+        tables.Free(1);
+        Assert.Equal(3, tables.Usage.NumInUse); // blocks 0 and 1 stay with the fork
+        tables.Free(2);
+        Assert.Equal(8, tables.NumFreeBlocks);
+    }
+
+    [Fact]
+    public void TryFork_promptEndingOnABlockBoundary_sharesEveryBlockAndCopiesNothing()
+    {
+        var tables = new BlockTables(numBlocks: 8, blockSize: 4, maxLength: 32);
+        tables.TryReserve(1, 8);
+
+        Assert.True(tables.TryFork(1, 2, 8, out var fork));
+        Assert.True(tables.TryReserve(2, 9)); // the fork's next token goes to a block of its own
+
+        Assert.Empty(fork.Copies);
+        Assert.Equal([0, 1, 2], tables.BlocksOf(2).ToArray());
+        Assert.Equal([0, 1], tables.BlocksOf(1).ToArray());
+    }
+
+    [Fact]
+    public void TryFork_noBlockFreeForTheCopy_isFalseAndChangesNothing()
+    {
+        var tables = new BlockTables(numBlocks: 3, blockSize: 4, maxLength: 12);
+        tables.TryReserve(1, 10);
+
+        Assert.False(tables.TryFork(1, 2, 10, out var fork));
+
+        Assert.Null(fork);
+        Assert.Empty(tables.BlocksOf(2));
+        Assert.Equal(3, tables.Usage.NumInUse);
+        tables.Free(1);
+        Assert.Equal(3, tables.NumFreeBlocks);
+    }
 }

@@ -63,6 +63,30 @@ public sealed class EngineBehaviourTests(ModelFixture models)
     }
 
     [Fact]
+    public async Task GenerateChoicesAsync_threeSampledChoices_oneComputedPromptCopiedIntoSlotsAndEachChoiceAsItIsAlone()
+    {
+        const int maxTokens = 16;
+        var sampling = new SamplingParams(Temperature: 0.9f, Seed: 77);
+        using var model = LoadedModel.Open(models.TinyPackage, new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 64 });
+        await using var host = new EngineHost(model.Engine, ownsEngine: false);
+
+        var choices = await host.GenerateChoicesAsync(new GenerationRequest("n", Prompts[3], maxTokens, sampling, NumChoices: 3));
+
+        Assert.Equal([0, 1, 2], choices.Select(c => c.Choice));
+        Assert.All(choices, c => Assert.Equal(("n", null), (c.Id, c.Error)));
+        Assert.Equal(Prompts[3].Length, model.Engine.Statistics.NumPrefillTokens); // computed once, in slot 0
+        Assert.Equal(2, model.Engine.Statistics.NumForkedChoices);                 // copied into slots 1 and 2
+        var aloneOptions = new EngineOptions { MaxBatchSize = 1, MaxScheduledTokens = 64 };
+        for (var choice = 0; choice < 3; choice++)
+        {
+            var alone = EngineGoldenTests.Generate(models.TinyPackage, [Prompts[3]], maxTokens, aloneOptions, _ => sampling.ForChoice(choice))["p0"];
+            Assert.Equal(alone.OutputIds, choices[choice].OutputIds);
+        }
+        Assert.Equal(3, choices.Select(c => string.Join(',', c.OutputIds)).Distinct().Count());
+        await Assert.ThrowsAsync<ArgumentException>(() => host.GenerateAsync(new GenerationRequest("n", Prompts[3], maxTokens, sampling, NumChoices: 2)));
+    }
+
+    [Fact]
     public void Submit_promptAsLongAsTheContext_failsAloneWhileOthersComplete()
     {
         using var model = LoadedModel.Open(models.TinyPackage, new EngineOptions { MaxBatchSize = 2, MaxScheduledTokens = 16, MaxSequenceLength = 64 });

@@ -8,7 +8,9 @@ namespace VicunaBatch.Inference.Tests.Engine;
 /// at (block_table[p / blockSize], p % blockSize), and every step reads each request's whole history back through
 /// its block table. The next token is a fixed function of that history (<see cref="NextToken"/>), so a request's
 /// greedy ids depend only on its own tokens, as with a real model. Throws when a plan breaks the paged contract:
-/// a past length that is not what the blocks hold, a table too short, a block shared by two requests of a step.
+/// a past length that is not what the blocks hold (written by the request itself, or by the request it was forked from
+/// before the fork), a table too short, a step writing into a block that another request of the step holds (forks share
+/// whole blocks only: copy on write).
 /// With <c>greedyOnDevice</c> it acts as a graph with an argmax output: the id of every row in
 /// <see cref="StepPlan.GraphPicks"/> in <see cref="StepOutputs.Tokens"/>, and for those rows a logits row that points
 /// at the wrong token, so an engine that sampled from it would go wrong.
@@ -29,7 +31,28 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
     /// <summary>Block tables over this runner's blocks, as <c>PagedVariant</c> opens them with a <c>PagedRunner</c>.</summary>
     public BlockTables NewBlockTables() => new(numBlocks, blockSize, maxLength);
 
+    private readonly Dictionary<long, long> _forkedFrom = [];
+
     public List<StepPlan> Plans { get; } = [];
+
+    /// <summary>The forks made, in order.</summary>
+    public List<KvFork> Forks { get; } = [];
+
+    public bool CopiesKv => true;
+
+    public void CopyKv(KvFork fork)
+    {
+        Forks.Add(fork);
+        _forkedFrom[fork.ChildId] = fork.ParentId;
+        foreach (var copy in fork.Copies)
+        {
+            for (var row = 0; row < copy.NumTokens; row++)
+            {
+                var entry = _blocks[copy.From][row] ?? throw new InvalidOperationException($"fork of {fork.ParentId}: block {copy.From} row {row} was never written");
+                _blocks[copy.To][row] = (fork.ChildId, entry.Token);
+            }
+        }
+    }
 
     public bool SelectsGreedyInGraph => greedyOnDevice;
 
@@ -50,14 +73,15 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
         var scheduled = plan.DecodeRows.Select(r => (r.SequenceId, r.PastLength, Tokens: ImmutableArray.Create(r.TokenId), NeedsLogits: true, Table: KvBlockTable.BlocksOf(r.Place)))
             .Concat(plan.Prefills.Select(p => (p.SequenceId, p.PastLength, p.TokenIds, p.NeedsLogits, Table: KvBlockTable.BlocksOf(p.Place))))
             .ToList();
-        var owners = new Dictionary<int, long>();
-        foreach (var (id, _, _, _, table) in scheduled)
+        foreach (var (id, past, tokens, _, table) in scheduled)
         {
-            foreach (var block in table)
+            var written = Enumerable.Range(past, tokens.Length).Select(p => table[p / blockSize]).ToHashSet();
+            foreach (var (other, _, _, _, otherTable) in scheduled)
             {
-                if (!owners.TryAdd(block, id))
+                var shared = other == id ? -1 : otherTable.FirstOrDefault(written.Contains, -1);
+                if (shared >= 0)
                 {
-                    throw new InvalidOperationException($"block {block} is in the tables of sequences {owners[block]} and {id}");
+                    throw new InvalidOperationException($"sequence {id} writes block {shared}, which sequence {other} holds too");
                 }
             }
         }
@@ -94,11 +118,21 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
     private int Read(ImmutableArray<int> table, int position, long sequenceId)
     {
         var entry = _blocks[table[position / blockSize]][position % blockSize];
-        if (entry is not { } written || written.SequenceId != sequenceId)
+        if (entry is not { } written || !WrittenByOrBefore(sequenceId, written.SequenceId))
         {
             throw new InvalidOperationException($"sequence {sequenceId}: position {position} of its blocks holds {entry?.ToString() ?? "nothing"}");
         }
         return written.Token;
+    }
+
+    /// <summary>The entry's writer is the reader, or a request the reader was forked from (shared whole blocks).</summary>
+    private bool WrittenByOrBefore(long reader, long writer)
+    {
+        for (long? id = reader; id is { } current; id = _forkedFrom.TryGetValue(current, out var parent) ? parent : null)
+        {
+            if (current == writer) return true;
+        }
+        return false;
     }
 
     public void Dispose()

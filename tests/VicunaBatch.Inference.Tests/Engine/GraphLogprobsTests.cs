@@ -140,6 +140,41 @@ public sealed class GraphLogprobsTests(ModelFixture models)
         }
     }
 
+    [Fact]
+    public void Engine_choicesWithLogprobs_forkFromChoiceZerosRow_thenTakeThemInTheGraph()
+    {
+        var request = new GenerationRequest("n", EngineLogitsTests.Prompts[2], 8, new SamplingParams(Temperature: 0.3f, TopP: 0.9f, Seed: 5),
+            IgnoreEos: true, TopLogprobs: 4, NumChoices: 3);
+
+        var (graph, graphStatistics) = GenerateChoices(SamplingSite.Graph, request);
+        var (host, hostStatistics) = GenerateChoices(SamplingSite.Host, request);
+
+        Assert.Equal(2, graphStatistics.NumForkedChoices);
+        Assert.Equal(1, graphStatistics.NumLogitRowsRead); // choice 0's last prompt row: its forks sample their first tokens from it
+        Assert.Equal(3 * 8 - 2, hostStatistics.NumLogitRowsRead); // every token's row, the forks' first ones shared with choice 0
+        Assert.Equal(3, graph.Count);
+        foreach (var (choice, result) in graph)
+        {
+            Assert.Equal(host[choice].OutputIds, result.OutputIds);
+            Assert.Equal(8, result.Logprobs!.Count);
+            for (var step = 0; step < 8; step++) AssertSame(host[choice].Logprobs![step], result.Logprobs[step]);
+        }
+        Assert.Equal(3, graph.Values.Select(r => string.Join(',', r.OutputIds)).Distinct().Count()); // the choices drew apart
+    }
+
+    /// <summary>One request of several choices in the tiny package's engine (4 slots, room to fork): results by choice.</summary>
+    private (Dictionary<int, GenerationResult> Results, EngineStatistics Statistics) GenerateChoices(SamplingSite site, GenerationRequest request)
+    {
+        using var model = LoadedModel.Open(models.TinyPackage, new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 16, Sampling = site });
+        model.Engine.Submit(request);
+        var results = new Dictionary<int, GenerationResult>();
+        while (model.Engine.HasWork)
+        {
+            foreach (var result in model.Engine.Step()) results.Add(result.Choice, result);
+        }
+        return (results, model.Engine.Statistics);
+    }
+
     private (Dictionary<string, GenerationResult> Results, EngineStatistics Statistics) Generate(SamplingSite site, IEnumerable<GenerationRequest> requests)
     {
         var options = new EngineOptions

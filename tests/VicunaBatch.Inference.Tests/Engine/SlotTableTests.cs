@@ -79,4 +79,19 @@ public sealed class SlotTableTests
         Assert.Equal("expected a KV slot, got blocks [3 1]", error.Message);
         Assert.Equal(2, KvSlot.IndexOf(new KvSlot(2)));
     }
+
+    [Fact]
+    public void TryFork_takesAFreeSlotAndCopiesTheParentsTokensIntoIt()
+    {
+        var slots = new SlotTable(numSlots: 2, maxLength: 16);
+        slots.TryReserve(7, 5);
+
+        Assert.True(slots.TryFork(7, 8, 5, out var fork));
+        Assert.False(slots.TryFork(7, 9, 5, out var none)); // both slots held
+
+        Assert.Equal(new KvFork(7, 8, 5, [new KvUnitCopy(From: 0, To: 1, NumTokens: 5)]).Copies.ToArray(), fork.Copies.ToArray());
+        Assert.Equal((7L, 8L), (fork.ParentId, fork.ChildId));
+        Assert.Null(none);
+        Assert.Equal(1, KvSlot.IndexOf(slots.PlaceOf(8)));
+    }
 }
