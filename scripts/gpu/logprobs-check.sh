@@ -17,6 +17,7 @@
 # 2. generate scripts/gpu/prefill-check.jsonl with --top-logprobs 20 on both variants, --sampling graph against
 #    --sampling host, greedy and sampled: scripts/gpu/check-logprobs.py compares the graph's log probabilities with the
 #    host's (tolerance 1e-4; top ids in the same order but within exact ties).
+# ROUNDS=N repeats the bench runs N times, interleaved; CHECKS=0 skips the generate comparisons.
 # Logs under $OUT (or /tmp/out), the table last in $OUT/summary.txt.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -53,12 +54,15 @@ bench() { # name model limit args...
 print("%-24s %9.2f %9.2f %10.3f %9.1f %6d" % (sys.argv[1], d["logit_rows_per_step"], d["mean_step_ms"],
       d.get("graph_logprob_ms", 0) / d["steps"], d["output_tokens_per_s"], d["errors"]))' "$name" "$OUT/bench-$name.json")")
 }
-for variant in a:/tmp/tiny16 b:/tmp/tiny16p256; do
-  v=${variant%%:*}; model=${variant#*:}
-  bench "$v-greedy" "$model" 64
-  bench "$v-greedy-lp20" "$model" 64 --top-logprobs 20
-  bench "$v-greedy-lp20-host" "$model" 64 --top-logprobs 20 --sampling host
-  bench "$v-sampled-lp20" "$model" 64 --top-logprobs 20 --temperature 0.8 --top-p 0.9
+for round in $(seq 1 "${ROUNDS:-1}"); do # ROUNDS > 1: the runs interleaved, round after round (names end in -rN)
+  r=$([[ ${ROUNDS:-1} -gt 1 ]] && echo "-r$round")
+  for variant in a:/tmp/tiny16 b:/tmp/tiny16p256; do
+    v=${variant%%:*}; model=${variant#*:}
+    bench "$v-greedy$r" "$model" 64
+    bench "$v-greedy-lp20$r" "$model" 64 --top-logprobs 20
+    bench "$v-greedy-lp20-host$r" "$model" 64 --top-logprobs 20 --sampling host
+    bench "$v-sampled-lp20$r" "$model" 64 --top-logprobs 20 --temperature 0.8 --top-p 0.9
+  done
 done
 if [[ -f /tmp/v13/genai_config.json ]]; then
   bench v13-greedy /tmp/v13 32 --max-sequence-length 1152
@@ -67,6 +71,7 @@ if [[ -f /tmp/v13/genai_config.json ]]; then
 fi
 
 for variant in a:/tmp/tiny16 b:/tmp/tiny16p256; do
+  [[ ${CHECKS:-1} == 0 ]] && break # CHECKS=0: the bench runs only
   v=${variant%%:*}; model=${variant#*:}
   for kind in greedy sampled; do
     sampling=(); [[ $kind == sampled ]] && sampling=(--temperature 0.8 --top-p 0.9 --seed 7)
