@@ -28,8 +28,8 @@ param models servedModel[] = [
   { name: 'vicuna-13b', package: 'vicuna-13b-v1.5-fp16', gpuProfileType: 'Consumption-GPU-NC24-A100', maxReplicas: 2 }
 ]
 
-@description('Worker image, repository:tag in the project registry (or a full reference elsewhere). The default is a public placeholder until the worker image is pushed.')
-param workerImage string = 'mcr.microsoft.com/k8se/quickstart:latest'
+@description('Worker image, repository:tag in the project registry (or a full reference elsewhere); empty for the public placeholder, which a first deploy runs until deploy.sh has pushed the worker image.')
+param workerImage string = ''
 
 @description('Queued shards per worker replica before another replica starts.')
 @minValue(1)
@@ -65,6 +65,8 @@ param adminPrincipalType string = 'User'
 @description('Path of the OpenAI-compatible API under the Function App host.')
 param apiPath string = '/v1'
 
+// a public image that exists before the registry does (it serves nothing: the worker apps scale on an empty queue)
+var placeholderImage = 'mcr.microsoft.com/k8se/quickstart:latest'
 var suffix = take(uniqueString(resourceGroup().id, name, environment), 6)
 var tags = { app: 'vicuna-batch', environment: environment }
 var compact = toLower('${name}${environment}${suffix}')
@@ -282,7 +284,7 @@ module workers 'modules/workers.bicep' = {
     workerIdentityClientId: workerIdentity.properties.clientId
     scalerIdentityId: scalerIdentity.id
     registryLoginServer: registry.outputs.loginServer
-    image: workerImage
+    image: empty(workerImage) ? placeholderImage : workerImage
     messagesPerReplica: messagesPerReplica
     terminationGracePeriodSeconds: terminationGracePeriodSeconds
     serviceBusNamespaceName: serviceBus.outputs.namespaceName

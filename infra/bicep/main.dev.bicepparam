@@ -11,4 +11,5 @@ param messagesPerReplica = 8
 param functionMaxInstances = 10
 param storageSku = 'Standard_LRS'
 param adminPrincipalId = readEnvironmentVariable('VICUNA_ADMIN_PRINCIPAL_ID', '')
-param workerImage = readEnvironmentVariable('VICUNA_WORKER_IMAGE', 'mcr.microsoft.com/k8se/quickstart:latest')
+// empty: the public placeholder (main.bicep) until deploy.sh has pushed the worker image and sets VICUNA_WORKER_IMAGE
+param workerImage = readEnvironmentVariable('VICUNA_WORKER_IMAGE', '')

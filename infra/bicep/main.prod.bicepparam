@@ -12,4 +12,5 @@ param duplicateDetectionWindow = 'PT6H'
 param functionMaxInstances = 100
 param storageSku = 'Standard_ZRS'
 param adminPrincipalId = readEnvironmentVariable('VICUNA_ADMIN_PRINCIPAL_ID', '')
-param workerImage = readEnvironmentVariable('VICUNA_WORKER_IMAGE', 'vicuna-batch-worker:latest')
+// empty: the public placeholder (main.bicep) until deploy.sh has pushed the worker image and sets VICUNA_WORKER_IMAGE
+param workerImage = readEnvironmentVariable('VICUNA_WORKER_IMAGE', '')

@@ -20,7 +20,7 @@ public sealed class DelivererFunction(ControlPlaneQueues queues, WebhookDelivere
 {
     [Function("Deliverer")]
     public async Task RunAsync(
-        [QueueTrigger("%Storage:Queues:WebhookDeliveries%", Connection = "Storage")] QueueMessage message, CancellationToken cancellationToken)
+        [QueueTrigger("%Storage:Queues:WebhookDeliveries%", Connection = FunctionsOptions.QueueTriggerConnection)] QueueMessage message, CancellationToken cancellationToken)
     {
         var received = queues.WebhookDeliveries.Track(message);
         if (await deliverer.DeliverAsync(received, cancellationToken) is not { } attempt) return;

@@ -16,6 +16,6 @@ public sealed class FinalizerFunction(ShardDoneHandler handler)
 {
     [Function("Finalizer")]
     public Task RunAsync(
-        [QueueTrigger("%Storage:Queues:ShardDone%", Connection = "Storage")] QueueMessage message, CancellationToken cancellationToken) =>
+        [QueueTrigger("%Storage:Queues:ShardDone%", Connection = FunctionsOptions.QueueTriggerConnection)] QueueMessage message, CancellationToken cancellationToken) =>
         handler.HandleAsync(StorageWorkQueue.BodyOf(message), cancellationToken);
 }

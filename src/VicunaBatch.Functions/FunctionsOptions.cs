@@ -39,6 +39,14 @@ public sealed class FunctionsOptions
     /// <summary>host.json <c>extensions.queues.maxDequeueCount</c>: deliveries after which the host moves a message to its poison queue.</summary>
     public const int HostMaxDequeueCount = 10;
 
+    /// <summary>
+    /// The connection the queue triggers (Finalizer, Deliverer, Inbox) read their Storage queues with: the settings
+    /// <c>ControlQueues__queueServiceUri</c>, <c>ControlQueues__credential</c> and <c>ControlQueues__clientId</c> (infra/bicep
+    /// writes them). Not <c>Storage</c>: the Functions runtime looks a connection <c>X</c> up as <c>AzureWebJobsX</c> first,
+    /// so <c>Storage</c> would resolve to the host storage connection <c>AzureWebJobsStorage__*</c> and ignore <c>Storage__*</c>.
+    /// </summary>
+    public const string QueueTriggerConnection = "ControlQueues";
+
     /// <summary>Sharding and line limits (<c>Input__RequestsPerShard</c>, …); the workers must use the same. Default <see cref="InputOptions"/>'s.</summary>
     public InputOptions Input { get; set; } = new();
 

@@ -23,7 +23,7 @@ public sealed class InboxFunction(InboxSubmitter inbox, InboxAddress address, IL
 {
     [Function("Inbox")]
     public async Task<BatchJob?> RunAsync(
-        [QueueTrigger("%Storage:Queues:InboxEvents%", Connection = "Storage")] QueueMessage message, CancellationToken cancellationToken)
+        [QueueTrigger("%Storage:Queues:InboxEvents%", Connection = FunctionsOptions.QueueTriggerConnection)] QueueMessage message, CancellationToken cancellationToken)
     {
         BlobCreatedEvent created;
         try { created = BlobCreatedEvent.Parse(message.MessageText); }

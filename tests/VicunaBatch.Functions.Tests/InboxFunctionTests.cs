@@ -274,7 +274,7 @@ public sealed class InboxFunctionTests(AzuriteFixture azurite) : IAsyncLifetime
         var parameter = typeof(InboxFunction).GetMethod(nameof(InboxFunction.RunAsync))!.GetParameters()[0];
         var trigger = (Microsoft.Azure.Functions.Worker.QueueTriggerAttribute)Attribute.GetCustomAttribute(parameter, typeof(Microsoft.Azure.Functions.Worker.QueueTriggerAttribute))!;
 
-        // infra/bicep/modules/functions.bicep writes Storage__Queues__InboxEvents
-        Assert.Equal(("%Storage:Queues:InboxEvents%", "Storage", typeof(QueueMessage)), (trigger.QueueName, trigger.Connection, parameter.ParameterType));
+        // infra/bicep/modules/functions.bicep writes Storage__Queues__InboxEvents and ControlQueues__*
+        Assert.Equal(("%Storage:Queues:InboxEvents%", "ControlQueues", typeof(QueueMessage)), (trigger.QueueName, trigger.Connection, parameter.ParameterType));
     }
 }

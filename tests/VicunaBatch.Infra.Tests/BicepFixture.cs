@@ -11,13 +11,16 @@ public sealed class BicepFixture : IAsyncLifetime
     public static readonly string BicepDir = Path.Combine(Checkout.Root, "infra", "bicep");
     public static readonly string[] ParamFiles = ["main.dev.bicepparam", "main.prod.bicepparam"];
 
+    /// <summary>Path of the Bicep CLI (restored by infra/bicep-tool.sh).</summary>
+    public string Bicep { get; private set; } = null!;
+
     public ArmTemplate Main { get; private set; } = null!;
     public IReadOnlyDictionary<string, BicepRun> Lint { get; private set; } = null!;
 
     public async Task InitializeAsync()
     {
         // restore once before the parallel runs
-        var bicep = (await RunAsync("bash", [Path.Combine(Checkout.Root, "infra", "bicep-tool.sh")], Checkout.Root)).RequireSuccess().Stdout.Trim();
+        var bicep = Bicep = (await RunAsync("bash", [Path.Combine(Checkout.Root, "infra", "bicep-tool.sh")], Checkout.Root)).RequireSuccess().Stdout.Trim();
         var build = RunAsync(bicep, ["build", "main.bicep", "--stdout"], BicepDir);
         var lints = ParamFiles.ToDictionary(f => f, f => RunAsync(bicep, ["lint", f], BicepDir));
         Main = new ArmTemplate(JsonNode.Parse((await build).RequireSuccess().Stdout)!.AsObject());
@@ -28,7 +31,7 @@ public sealed class BicepFixture : IAsyncLifetime
 
     public Task DisposeAsync() => Task.CompletedTask;
 
-    public static async Task<BicepRun> RunAsync(string fileName, string[] args, string workingDirectory)
+    public static async Task<BicepRun> RunAsync(string fileName, string[] args, string workingDirectory, IReadOnlyDictionary<string, string?>? environment = null)
     {
         var info = new ProcessStartInfo(fileName)
         {
@@ -39,6 +42,8 @@ public sealed class BicepFixture : IAsyncLifetime
         };
         foreach (var arg in args) info.ArgumentList.Add(arg);
         info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+            if (value is null) info.Environment.Remove(name); else info.Environment[name] = value;
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

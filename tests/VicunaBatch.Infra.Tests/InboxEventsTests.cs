@@ -73,10 +73,11 @@ public sealed class InboxEventsTests(BicepFixture bicep)
 
         var (functions, parameters) = bicep.Main.Module("functions");
         var settings = functions.Json["variables"]!["appSettings"]!.AsObject();
-        // the inbox trigger's [QueueTrigger("%Storage:Queues:InboxEvents%", Connection = "Storage")]
+        // the inbox trigger's [QueueTrigger("%Storage:Queues:InboxEvents%", Connection = "ControlQueues")]
         Assert.Equal("[parameters('inboxEventsQueueName')]", (string?)settings["Storage__Queues__InboxEvents"]);
         Assert.Equal(QueueVariable, (string?)parameters["inboxEventsQueueName"]!["value"]);
-        Assert.Equal("[variables('identityConnection').credential]", (string?)settings["Storage__credential"]);
+        Assert.Equal("[parameters('queueEndpoint')]", (string?)settings["ControlQueues__queueServiceUri"]);
+        Assert.Equal("[variables('identityConnection').credential]", (string?)settings["ControlQueues__credential"]);
     }
 
     [Fact]

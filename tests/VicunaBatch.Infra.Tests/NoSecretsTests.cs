@@ -46,13 +46,19 @@ public sealed class NoSecretsTests(BicepFixture bicep)
             foreach (var forbidden in ForbiddenText) Assert.DoesNotContain(forbidden, text);
         }
         Assert.DoesNotContain("AzureWebJobsStorage", settings.Select(s => s.Key)); // the connection-string form
-        foreach (var connection in new[] { "AzureWebJobsStorage", "Storage", "ServiceBus" })
+        // host storage, the queue triggers' connection (FunctionsOptions.QueueTriggerConnection), Service Bus
+        foreach (var connection in new[] { "AzureWebJobsStorage", "ControlQueues", "ServiceBus" })
         {
             Assert.Equal("[variables('identityConnection').credential]", (string?)settings[$"{connection}__credential"]);
             Assert.Equal("[variables('identityConnection').clientId]", (string?)settings[$"{connection}__clientId"]);
         }
         Assert.Equal("managedidentity", functions.Literal("[variables('identityConnection').credential]"));
         Assert.NotNull(settings["AzureWebJobsStorage__accountName"]);
+        Assert.Equal("[parameters('queueEndpoint')]", (string?)settings["ControlQueues__queueServiceUri"]);
+        // the app's own Storage section: its clients use DefaultAzureCredential with this client id; no "credential"
+        // setting claims to configure what does not read it
+        Assert.Equal("[variables('identityConnection').clientId]", (string?)settings["Storage__clientId"]);
+        Assert.Null(settings["Storage__credential"]);
         Assert.NotNull(settings["ServiceBus__fullyQualifiedNamespace"]);
 
         var app = functions.OfType("Microsoft.Web/sites").Single().Resource["properties"]!;

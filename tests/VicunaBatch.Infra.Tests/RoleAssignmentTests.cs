@@ -14,6 +14,7 @@ public sealed partial class RoleAssignmentTests(BicepFixture bicep)
     private const string ServiceBusDataOwner = "090c5cfd-751d-490a-894a-3ce6f1109419";
     private const string StorageBlobDataReader = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1";
     private const string StorageBlobDataContributor = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
+    private const string StorageBlobDataOwner = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b";
     private const string StorageQueueDataContributor = "974c5e8b-45b9-4653-ba55-5f855dd0fb88";
     private const string StorageQueueDataMessageSender = "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a";
     private const string KeyVaultSecretsUser = "4633458b-17de-408a-b874-0445c86b69e6";
@@ -28,6 +29,7 @@ public sealed partial class RoleAssignmentTests(BicepFixture bicep)
         [ServiceBusDataOwner] = "Azure Service Bus Data Owner",
         [StorageBlobDataReader] = "Storage Blob Data Reader",
         [StorageBlobDataContributor] = "Storage Blob Data Contributor",
+        [StorageBlobDataOwner] = "Storage Blob Data Owner",
         [StorageQueueDataContributor] = "Storage Queue Data Contributor",
         [StorageQueueDataMessageSender] = "Storage Queue Data Message Sender",
         [KeyVaultSecretsUser] = "Key Vault Secrets User",
@@ -43,7 +45,7 @@ public sealed partial class RoleAssignmentTests(BicepFixture bicep)
         ["function"] =
         [
             $"{ServiceBusDataSender} @ queues(workQueueNames[*])",
-            $"{StorageBlobDataContributor} @ storageAccounts",
+            $"{StorageBlobDataOwner} @ storageAccounts", // what Functions documents for host storage (AzureWebJobsStorage) with an identity
             $"{StorageQueueDataContributor} @ storageAccounts",
             $"{KeyVaultSecretsUser} @ vaults",
             $"{MonitoringMetricsPublisher} @ components",

@@ -39,6 +39,17 @@ public sealed class WorkerScalingTests(BicepFixture bicep)
     }
 
     [Fact]
+    public void Scaler_identity_is_for_the_scale_rule_only_and_the_worker_identity_for_the_code()
+    {
+        var app = WorkerApp(out _, out _);
+        // lifecycle None: no container can get a token for the Service Bus Data Owner identity (the KEDA rule still can)
+        // the worker identity (receive, blobs, AcrPull) has no setting, so the default, All: the worker's code signs in with it
+        var setting = Assert.Single(app["properties"]!["configuration"]!["identitySettings"]!.AsArray())!;
+        Assert.Equal("[parameters('scalerIdentityId')]", (string?)setting["identity"]);
+        Assert.Equal("None", (string?)setting["lifecycle"]);
+    }
+
+    [Fact]
     public void Worker_pulls_its_image_with_its_identity_and_runs_on_the_gpu_profile()
     {
         var app = WorkerApp(out var workers, out _);

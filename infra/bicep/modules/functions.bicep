@@ -89,10 +89,14 @@ var appSettings = {
   AzureWebJobsStorage__accountName: storageAccountName
   AzureWebJobsStorage__credential: identityConnection.credential
   AzureWebJobsStorage__clientId: identityConnection.clientId
-  // data: blobs and control-plane queues (connection name "Storage" for the queue triggers)
+  // the queue triggers' connection (FunctionsOptions.QueueTriggerConnection): not "Storage", which the runtime resolves
+  // to AzureWebJobsStorage (it tries AzureWebJobs<name> first)
+  ControlQueues__queueServiceUri: queueEndpoint
+  ControlQueues__credential: identityConnection.credential
+  ControlQueues__clientId: identityConnection.clientId
+  // data: blobs and control-plane queues as the app's code reaches them (AzureTransportOptions)
   Storage__blobServiceUri: blobEndpoint
   Storage__queueServiceUri: queueEndpoint
-  Storage__credential: identityConnection.credential
   Storage__clientId: identityConnection.clientId
   Storage__Containers__Inputs: containers.inputs
   Storage__Containers__Results: containers.results

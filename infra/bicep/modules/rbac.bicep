@@ -3,10 +3,11 @@
 //
 //   function identity (Api, Finalizer, Deliverer, Pipelines)
 //     Azure Service Bus Data Sender    work queue        the Api enqueues shards
-//     Storage Blob Data Contributor    storage account   host storage (azure-webjobs-* containers), data
-//                                                        containers, deployment package
-//     Storage Queue Data Contributor   storage account   queue triggers (shard-done, webhook deliveries,
-//                                                        inbox-events, poison queues)
+//     Storage Blob Data Owner          storage account   host storage (AzureWebJobsStorage: the documented role
+//                                                        for an identity; it creates the azure-webjobs-*
+//                                                        containers), data containers, deployment package
+//     Storage Queue Data Contributor   storage account   queue triggers (ControlQueues connection: shard-done,
+//                                                        webhook deliveries, inbox-events, poison queues)
 //     Key Vault Secrets User           vault             API keys, webhook signing secrets
 //     Monitoring Metrics Publisher     App Insights      telemetry with Entra auth
 //   worker identity (GPU workers)
@@ -16,7 +17,8 @@
 //     Storage Queue Data Message Sender shard-done queue shard-done events
 //     AcrPull                          registry          the worker image
 //     Monitoring Metrics Publisher     App Insights      telemetry with Entra auth
-//   scaler identity (KEDA scale rule only)
+//   scaler identity (KEDA scale rule only; lifecycle None in the worker apps' identitySettings, so no
+//   container can get a token for it)
 //     Azure Service Bus Data Owner     work queue        the queue's message count comes from the
 //                                                        management (runtime properties) API, which
 //                                                        needs Manage; scoped to the one queue
@@ -79,6 +81,7 @@ var roles = {
   serviceBusDataOwner: '090c5cfd-751d-490a-894a-3ce6f1109419'
   storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   storageQueueDataMessageSender: 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
@@ -157,10 +160,10 @@ resource functionSendsWork 'Microsoft.Authorization/roleAssignments@2022-04-01' 
 }]
 
 resource functionBlobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, functionIdentity.id, roles.storageBlobDataContributor)
+  name: guid(storage.id, functionIdentity.id, roles.storageBlobDataOwner)
   scope: storage
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
     principalId: functionIdentity.properties.principalId
     principalType: 'ServicePrincipal'
   }

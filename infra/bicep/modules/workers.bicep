@@ -146,6 +146,8 @@ resource workers 'Microsoft.App/containerApps@2025-01-01' = [for (model, i) in m
       activeRevisionsMode: 'Single'
       // no ingress: the worker only pulls from the queue
       registries: [{ server: registryLoginServer, identity: workerIdentityId }]
+      // the scaler's identity (Service Bus Data Owner) serves the KEDA rule only: no container gets a token for it
+      identitySettings: [{ identity: scalerIdentityId, lifecycle: 'None' }]
     }
     template: {
       terminationGracePeriodSeconds: terminationGracePeriodSeconds
