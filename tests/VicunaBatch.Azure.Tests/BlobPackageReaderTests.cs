@@ -94,6 +94,26 @@ public sealed class BlobPackageReaderTests(AzuriteFixture azurite, ExternalDataP
     }
 
     [Fact]
+    public async Task The_committed_tiny_model_read_into_memory_computes_the_same_logits_as_its_files()
+    {
+        var source = BlobModelSource.From(azurite.Blobs, await UploadAsync(TinyPackage, "tiny"));
+        var options = new EngineOptions { MaxBatchSize = 1, NumThreads = 1, MaxSequenceLength = 64 };
+        var (files, _) = await new BlobPackageReader(source.Store, source.Prefix, source.Uri.ToString()).ReadAsync();
+        using var fromMemory = LoadedModel.Open(files, options);
+        using var fromDisk = LoadedModel.Open(TinyPackage, options);
+
+        var prompt = fromDisk.Tokenizer!.Encode("Once upon a time").Prepend(1).ToArray();
+        var request = new GenerationRequest("p", prompt, 8, ReturnLogits: true);
+        var memoryResult = Run(fromMemory, request);
+        var diskResult = Run(fromDisk, request);
+
+        Assert.Equal(fromDisk.Tokenizer.Encode("a longer text, with punctuation!"), fromMemory.Tokenizer!.Encode("a longer text, with punctuation!"));
+        Assert.Equal(8, memoryResult.OutputIds.Count);
+        Assert.Equal(diskResult.OutputIds, memoryResult.OutputIds);
+        for (int step = 0; step < 8; step++) Assert.Equal(diskResult.Logits![step], memoryResult.Logits![step]);
+    }
+
+    [Fact]
     public async Task ReadAsync_without_a_package_at_the_source_says_what_it_found()
     {
         var container = azurite.Blobs.GetBlobContainerClient(azurite.UniqueName("models"));
