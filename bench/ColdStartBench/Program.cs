@@ -9,6 +9,7 @@ using VicunaBatch.Inference.Package;
 // ColdStartBench upload CONNECTION_STRING FOLDER_URI DIR   uploads a package folder's files under FOLDER_URI
 // ColdStartBench blob CONNECTION_STRING FOLDER_URI         reads the package into memory, opens it, generates one token
 // ColdStartBench dir DIR                                   opens the package folder, generates one token
+// ColdStartBench memory DIR                                reads the folder's files into memory (no blobs), opens them from there
 // Times are from the process's start (the kernel's, so the runtime's own start counts); one CPU engine of one slot.
 var started = Process.GetCurrentProcess().StartTime.ToUniversalTime();
 double Since() => (DateTime.UtcNow - started).TotalSeconds;
@@ -36,6 +37,21 @@ if (args[0] == "blob")
     numBytes = summary.NumBytes;
     Console.WriteLine($"blob -> memory   {summary.NumBytes / 1e6,10:F1} MB in {summary.NumReads} ranged reads: {summary.Elapsed.TotalSeconds,7:F2} s, {summary.BytesPerSecond / 1e6,8:F0} MB/s");
 }
+else if (args[0] == "memory")
+{
+    var readStarted = Stopwatch.GetTimestamp();
+    var buffers = new Dictionary<string, PackageFileBuffer>();
+    foreach (var file in Directory.GetFiles(args[1]))
+    {
+        var buffer = buffers[Path.GetFileName(file)] = new PackageFileBuffer(new FileInfo(file).Length);
+        using var source = File.OpenRead(file);
+        using var target = buffer.OpenWrite(0, buffer.NumBytes);
+        source.CopyTo(target, 1 << 20);
+    }
+    files = PackageFiles.InMemory(args[1], buffers);
+    numBytes = buffers.Values.Sum(b => b.NumBytes);
+    Console.WriteLine($"disk -> memory   {numBytes / 1e6,10:F1} MB: {Stopwatch.GetElapsedTime(readStarted).TotalSeconds,7:F2} s");
+}
 else
 {
     files = PackageFiles.InDirectory(args[1]);
@@ -44,7 +60,7 @@ else
 var beforeOpen = Stopwatch.GetTimestamp();
 using var model = LoadedModel.Open(files, new EngineOptions { MaxBatchSize = 1, MaxSequenceLength = 64, MaxScheduledTokens = 16 });
 var open = Stopwatch.GetElapsedTime(beforeOpen).TotalSeconds;
-Console.WriteLine($"{(args[0] == "blob" ? "memory" : "disk  ")} -> session {numBytes / 1e6,10:F1} MB: {open,7:F2} s, {numBytes / 1e6 / open,8:F0} MB/s");
+Console.WriteLine($"{(args[0] == "dir" ? "disk  " : "memory")} -> session {numBytes / 1e6,10:F1} MB: {open,7:F2} s, {numBytes / 1e6 / open,8:F0} MB/s");
 var beforeToken = Stopwatch.GetTimestamp();
 model.Engine.Submit(new GenerationRequest("p", [1, 15, 300, 500], 1));
 while (model.Engine.HasWork) model.Engine.Step();
