@@ -73,7 +73,8 @@ param shardDoneQueueName string
 param appInsightsConnectionString string
 
 // One replica takes the whole serverless GPU profile: A100 80 GB holds Vicuna-13B fp16 (about 26 GB of weights)
-// plus the KV cache; host memory holds the package (read from blob storage) for as long as the model is loaded. A T4 (16 GB) needs the int4 export.
+// plus the KV cache; host memory holds the package (read from blob storage) for as long as the model is loaded.
+// A T4 (16 GB) needs the int4 export.
 var gpuSizes = {
   'Consumption-GPU-NC24-A100': { cpu: 24, memory: '220Gi' }
   'Consumption-GPU-NC8as-T4': { cpu: 8, memory: '56Gi' }
