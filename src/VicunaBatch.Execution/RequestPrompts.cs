@@ -36,9 +36,17 @@ public sealed class RequestPrompts(TextTokenizer tokenizer, int contextLength, i
     /// </summary>
     public static RequestPrompts OfPackage(string packageDirectory, EngineOptions? engine = null)
     {
-        var configPath = Path.Combine(packageDirectory, ModelPackage.ConfigFileName);
-        var config = GenAiConfig.Parse(File.ReadAllText(configPath), configPath);
-        var tokenizer = TextTokenizer.Load(Path.Combine(packageDirectory, ModelPackage.TokenizerFileName));
+        using var files = PackageFiles.InDirectory(packageDirectory);
+        return OfPackage(files, engine);
+    }
+
+    /// <summary>The same from a package's files wherever they are (a folder, or the two files read from blob storage into memory).</summary>
+    public static RequestPrompts OfPackage(PackageFiles files, EngineOptions? engine = null)
+    {
+        var config = ModelPackage.ReadConfig(files);
+        if (!files.Contains(ModelPackage.TokenizerFileName))
+            throw new ModelPackageException($"{files.Location} has no {ModelPackage.TokenizerFileName}");
+        var tokenizer = TextTokenizer.Parse(files.ReadAllBytes(ModelPackage.TokenizerFileName), files.Describe(ModelPackage.TokenizerFileName));
         return new RequestPrompts(tokenizer, (engine ?? new EngineOptions()).ContextLengthFor(config.Model.ContextLength), config.Model.VocabSize);
     }
 

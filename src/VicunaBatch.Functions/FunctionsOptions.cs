@@ -123,8 +123,7 @@ public sealed class PipelineHostOptions
 
     /// <summary>
     /// <c>Pipelines__ModelSourceUri</c>: the workers' model package folder in blob storage (infra sets it to the one the
-    /// workers load); its genai_config.json and tokenizer.model — not the weights — are copied to a temporary folder at the
-    /// first tick. Used when <see cref="ModelPath"/> is not set.
+    /// workers load); its genai_config.json and tokenizer.model — not the weights — are read into memory at the first tick. Used when <see cref="ModelPath"/> is not set.
     /// </summary>
     public Uri? ModelSourceUri { get; set; }
 

@@ -41,10 +41,6 @@ public sealed class PipelineTicks(PipelineRuns runs, PipelineDefinitionStore def
     private (IDocumentTokenizer Tokenizer, int ContextLength)? _model;
     private bool _loaded;
 
-    /// <summary>Where a blob-sourced tokenizer is copied: a temporary folder per source.</summary>
-    public static string LocalModelFolder(Uri source) => Path.Combine(Path.GetTempPath(), "vicuna-pipelines-model",
-        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(source.AbsoluteUri)))[..16]);
-
     public async Task<(IReadOnlyList<PipelineTickResult> Results, IReadOnlyList<PipelineDefinitionProblem> Problems)> TickAsync(CancellationToken cancellationToken = default)
     {
         if (await ModelAsync(cancellationToken) is not { } model) return ([], []);
@@ -70,18 +66,17 @@ public sealed class PipelineTicks(PipelineRuns runs, PipelineDefinitionStore def
         try
         {
             if (_loaded) return _model;
-            var path = options.Pipelines.ModelPath;
-            if (string.IsNullOrEmpty(path) && options.Pipelines.ModelSourceUri is { } source)
+            RequestPrompts? prompts = null;
+            if (options.Pipelines.ModelPath is { Length: > 0 } path) prompts = RequestPrompts.OfPackage(path);
+            else if (options.Pipelines.ModelSourceUri is { } uri)
             {
-                path = LocalModelFolder(source);
-                await BlobModelDownload.From(service, source, path, new HashSet<string> { ModelPackage.ConfigFileName, ModelPackage.TokenizerFileName })
-                    .EnsureAsync(cancellationToken: cancellationToken);
+                // the config and the tokenizer only, read into memory: no weights, no local copy
+                var source = BlobModelSource.From(service, uri);
+                var (files, _) = await new BlobPackageReader(source.Store, source.Prefix, uri.ToString())
+                    .ReadAsync(new HashSet<string> { ModelPackage.ConfigFileName, ModelPackage.TokenizerFileName }, cancellationToken);
+                using (files) prompts = RequestPrompts.OfPackage(files);
             }
-            if (!string.IsNullOrEmpty(path))
-            {
-                var prompts = RequestPrompts.OfPackage(path);
-                _model = (new TokenizerDocuments(prompts.Tokenizer), prompts.ContextLength);
-            }
+            if (prompts is not null) _model = (new TokenizerDocuments(prompts.Tokenizer), prompts.ContextLength);
             _loaded = true;
             return _model;
         }

@@ -26,22 +26,46 @@ public sealed class LoadedModel : IDisposable
 
     public string Name => Package.Name;
 
+    /// <summary>The package in the folder <paramref name="packageDirectory"/>; ONNX Runtime reads the weights from its files.</summary>
     public static LoadedModel Open(string packageDirectory, EngineOptions options)
     {
         options.Validate();
-        var package = ModelPackage.Load(packageDirectory);
-        var tokenizer = package.TokenizerPath is { } path ? TextTokenizer.Load(path) : null;
-        if (tokenizer is not null && tokenizer.VocabSize > package.Config.Model.VocabSize)
-        {
-            throw new ModelPackageException(
-                $"{package.TokenizerPath}: the tokenizer has {tokenizer.VocabSize} pieces but the model's vocabulary is {package.Config.Model.VocabSize}");
-        }
+        return Open(PackageFiles.InDirectory(packageDirectory), options);
+    }
+
+    /// <summary>
+    /// The package whose files are <paramref name="files"/> (a folder, or buffers in memory: ONNX Runtime then takes the
+    /// weights from the buffers without copying them). The model owns the files from here: it disposes them after its
+    /// session, and at once when opening fails.
+    /// </summary>
+    public static LoadedModel Open(PackageFiles files, EngineOptions options)
+    {
+        using var owned = new DisposeOnFailure();
+        owned.Own(files);
+        options.Validate();
+        var package = ModelPackage.Open(files);
+        var tokenizer = TokenizerOf(package);
         var maxLength = options.ContextLengthFor(package.Config.Model.ContextLength);
         var (runner, kvCache) = EngineVariant.Of(package).Open(package, options, maxLength);
+        owned.Own(runner);
         var eos = package.Config.Model.EosTokenIds;
         var vocabulary = new ModelVocabulary(eos, tokenizer is null ? null : tokenizer.Decode, tokenizer is null ? null : TokenTexts.Of(tokenizer));
         var engine = new InferenceEngine(runner, kvCache, options, vocabulary);
+        owned.Keep();
         return new LoadedModel(package, tokenizer, engine) { SlotsNote = NoteOnSlots(options, engine) };
+    }
+
+    /// <summary>The package's tokenizer, or null when it ships none; one with more pieces than the model's vocabulary is refused.</summary>
+    public static TextTokenizer? TokenizerOf(ModelPackage package)
+    {
+        if (package.TokenizerLocation is not { } location) return null;
+        var tokenizer = TextTokenizer.Parse(package.Files.ReadAllBytes(ModelPackage.TokenizerFileName), location);
+        if (tokenizer.VocabSize > package.Config.Model.VocabSize)
+        {
+            throw new ModelPackageException(
+                $"{location}: the tokenizer has {tokenizer.VocabSize} pieces but the model's vocabulary is {package.Config.Model.VocabSize}");
+        }
+        return tokenizer;
     }
 
     /// <summary>
@@ -58,5 +82,9 @@ public sealed class LoadedModel : IDisposable
             $"{engine.NumSlots} of the {options.MaxBatchSize} KV slots asked fit in this machine's memory ({slotMiB} MiB each, for {engine.MaxSequenceLength} tokens): {engine.NumSlots} request{(engine.NumSlots == 1 ? "" : "s")} run at once; a shorter --max-sequence-length fits more");
     }
 
-    public void Dispose() => Engine.Dispose();
+    public void Dispose()
+    {
+        Engine.Dispose();
+        Package.Files.Dispose(); // after the session: ONNX Runtime reads weights in memory in place
+    }
 }

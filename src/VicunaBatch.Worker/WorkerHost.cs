@@ -44,7 +44,7 @@ public static class WorkerHost
         return app;
     }
 
-    /// <summary>Options from <c>Worker</c>, <c>Model:Path</c>, validated.</summary>
+    /// <summary>Options from <c>Worker</c> and <c>Model</c> (<c>Path</c>, <c>SourceUri</c>, <c>Read</c>, <c>Name</c>), validated.</summary>
     public static WorkerOptions GetWorkerOptions(this IConfiguration configuration)
     {
         // renamed when restarts stopped counting against a shard: a value set for the old meaning is not silently ignored
@@ -54,6 +54,7 @@ public static class WorkerHost
         var options = configuration.GetSection("Worker").Get<WorkerOptions>() ?? new WorkerOptions();
         if (configuration["Model:Path"] is { Length: > 0 } modelPath) options.ModelPath = modelPath;
         if (configuration["Model:SourceUri"] is { Length: > 0 } source) options.ModelSourceUri = new Uri(source);
+        configuration.GetSection("Model:Read").Bind(options.ModelRead);
         if (configuration["Model:Name"] is { Length: > 0 } name) options.ModelName = name;
         options.Validate();
         return options;

@@ -9,8 +9,8 @@ namespace VicunaBatch.Worker;
 
 /// <summary>
 /// The worker host's settings, bound from configuration: section <c>Worker</c> (these properties), <c>Engine</c>
-/// (<see cref="EngineOptions"/>), <c>Model:Path</c>, <c>Model:Name</c>. On Azure the Container App sets them as
-/// environment variables (<c>Worker__DrainSeconds</c>, <c>Model__Path</c>, <c>Model__Name</c>; see infra/bicep/modules/workers.bicep).
+/// (<see cref="EngineOptions"/>), <c>Model:Path</c> or <c>Model:SourceUri</c> (with <c>Model:Read</c>), <c>Model:Name</c>. On Azure the Container App sets them as
+/// environment variables (<c>Worker__DrainSeconds</c>, <c>Model__SourceUri</c>, <c>Model__Name</c>; see infra/bicep/modules/workers.bicep).
 /// </summary>
 public sealed class WorkerOptions
 {
@@ -19,9 +19,13 @@ public sealed class WorkerOptions
 
     /// <summary>
     /// <c>Model:SourceUri</c>: a blob folder holding the package (<c>https://ACCOUNT.blob.core.windows.net/models/NAME</c>),
-    /// copied to <see cref="ModelPath"/> at start unless a package is already there. Null: <see cref="ModelPath"/> is local.
+    /// read at start straight into host memory (no local copy: a replica's disk is smaller than a 13B package) and
+    /// loaded from there. Null: the package is the folder <see cref="ModelPath"/>.
     /// </summary>
     public Uri? ModelSourceUri { get; set; }
+
+    /// <summary><c>Model:Read</c>: how a package at <see cref="ModelSourceUri"/> is read (chunk size, reads in flight).</summary>
+    public PackageReadOptions ModelRead { get; set; } = new();
 
     /// <summary>
     /// <c>Model:Name</c>: the name the deployment serves the model by, one of its served models. The worker drains that
@@ -30,8 +34,11 @@ public sealed class WorkerOptions
     /// </summary>
     public string? ModelName { get; set; }
 
-    /// <summary>The served name: <see cref="ModelName"/>, or the package folder's name.</summary>
-    public string ServedName => ModelName ?? ModelPackage.NameOf(ModelPath);
+    /// <summary>The served name: <see cref="ModelName"/>, or the package folder's name (the blob folder's with <see cref="ModelSourceUri"/>).</summary>
+    public string ServedName => ModelName ?? (ModelSourceUri is { } source ? source.AbsolutePath.TrimEnd('/').Split('/')[^1] : ModelPackage.NameOf(ModelPath));
+
+    /// <summary>Where the package is, as logs name it.</summary>
+    public string ModelLocation => ModelSourceUri?.ToString() ?? ModelPath;
 
     /// <summary>
     /// After SIGTERM: seconds the shards in flight may run on (finished requests are checkpointed as they end)
@@ -112,6 +119,7 @@ public sealed class WorkerOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(ResendAfterDeliveries, 2, nameof(ResendAfterDeliveries));
         ArgumentOutOfRangeException.ThrowIfLessThan(LockRenewalSeconds, 1, nameof(LockRenewalSeconds));
         if (string.IsNullOrWhiteSpace(HealthUrls)) throw new ArgumentException("Worker:HealthUrls is required", nameof(HealthUrls));
+        ModelRead.Validate();
         Defaults.Validate();
     }
 }

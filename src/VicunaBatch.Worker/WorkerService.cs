@@ -6,6 +6,7 @@ using VicunaBatch.Core.Services;
 using VicunaBatch.Execution;
 using VicunaBatch.Inference;
 using VicunaBatch.Inference.Engine;
+using VicunaBatch.Inference.Package;
 
 namespace VicunaBatch.Worker;
 
@@ -42,16 +43,7 @@ public sealed class WorkerService(
 
     private async Task RunAsync(CancellationToken stoppingToken)
     {
-        if (options.ModelSourceUri is { } source)
-        {
-            var storage = modelStorage
-                ?? throw new InvalidOperationException($"Model:SourceUri {source} needs the Azure transport (the storage account it is in); locally set Model:Path");
-            var copied = await BlobModelDownload.From(storage, source, options.ModelPath)
-                .EnsureAsync(line => logger.LogInformation("{Progress}", line), stoppingToken);
-            logger.LogInformation("model package {ModelPath}: {MiB} MiB copied from {Source}", options.ModelPath, copied >> 20, source);
-        }
-        logger.LogInformation("loading model {ModelPath}", options.ModelPath);
-        using var model = await Task.Run(() => LoadedModel.Open(options.ModelPath, engineOptions), stoppingToken);
+        using var model = await LoadModelAsync(stoppingToken);
         if (model.SlotsNote is { } note) logger.LogWarning("{Note}", note);
         await using var worker = new EngineWorker(model, ports, options.EngineWorker(), time, logger, new EngineWorkerHooks(
             Received: message => { health.ReceiveSucceeded(); metrics.OnReceived(message, time.GetUtcNow()); },
@@ -66,7 +58,7 @@ public sealed class WorkerService(
         health.NumRequestsInFlight = () => worker.Host.NumInFlight;
         health.Ready(options.ServedName);
         logger.LogInformation("worker ready: model {Model} ({ModelPath}), {NumSlots} KV slots, up to {MaxShards} shards held",
-            options.ServedName, options.ModelPath, model.Engine.NumSlots, options.MaxConcurrentShards);
+            options.ServedName, options.ModelLocation, model.Engine.NumSlots, options.MaxConcurrentShards);
 
         using var drain = new CancellationTokenSource();
         using var onStop = stoppingToken.Register(() =>
@@ -85,5 +77,30 @@ public sealed class WorkerService(
         {
             logger.LogInformation("drain time over: the shards still held were released for redelivery");
         }
+    }
+
+    /// <summary>
+    /// The package from <see cref="WorkerOptions.ModelSourceUri"/> read into host memory and opened from there, or the
+    /// folder <see cref="WorkerOptions.ModelPath"/>; each stage's time and rate logged (docs/performance.md, cold start).
+    /// </summary>
+    private async Task<LoadedModel> LoadModelAsync(CancellationToken cancellationToken)
+    {
+        PackageFiles files;
+        if (options.ModelSourceUri is { } uri)
+        {
+            var storage = modelStorage
+                ?? throw new InvalidOperationException($"Model:SourceUri {uri} needs the Azure transport (the storage account it is in); locally set Model:Path");
+            var source = BlobModelSource.From(storage, uri);
+            logger.LogInformation("reading model package {Source} into memory", uri);
+            (files, var read) = await new BlobPackageReader(source.Store, source.Prefix, uri.ToString(), options.ModelRead).ReadAsync(cancellationToken: cancellationToken);
+            logger.LogInformation("model package {Source}: {NumFiles} files, {MiB} MiB in {NumReads} ranged reads, {Seconds:F2} s ({MiBPerSecond:F0} MiB/s)",
+                uri, read.NumFiles, read.NumBytes >> 20, read.NumReads, read.Elapsed.TotalSeconds, read.BytesPerSecond / (1 << 20));
+        }
+        else files = PackageFiles.InDirectory(options.ModelPath);
+        logger.LogInformation("loading model {ModelPath}", options.ModelLocation);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var model = await Task.Run(() => LoadedModel.Open(files, engineOptions), CancellationToken.None); // it owns the files once it runs
+        logger.LogInformation("model {ModelPath} loaded: {Seconds:F2} s", options.ModelLocation, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+        return model;
     }
 }

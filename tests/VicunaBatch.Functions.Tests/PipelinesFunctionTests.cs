@@ -100,24 +100,34 @@ public sealed class PipelinesFunctionTests(AzuriteFixture azurite) : IAsyncLifet
     }
 
     [Fact]
-    public async Task Run_withModelSourceUri_copiesOnlyTheTokenizerAndConfigFromBlobStorage()
+    public async Task Run_withModelSourceUri_readsTheTokenizerAndConfigFromBlobStorage()
     {
         var models = azurite.Blobs.GetBlobContainerClient(azurite.UniqueName("models"));
         await models.CreateIfNotExistsAsync();
         foreach (var name in new[] { "genai_config.json", "tokenizer.model", "model.onnx" })
             await models.GetBlobClient($"tiny/{name}").UploadAsync(Path.Combine(Checkout.Root, "models", "tiny", name));
         var source = new Uri(models.Uri + "/tiny");
-        var local = PipelineTicks.LocalModelFolder(source);
-        if (Directory.Exists(local)) Directory.Delete(local, recursive: true);
         await using var rig = new FunctionsRig(azurite, new Dictionary<string, string?> { ["Pipelines:ModelSourceUri"] = source.ToString() });
         var definition = "{\"name\":\"nightly\",\"source\":{\"container\":\"" + _source.Name + "\"},\"prompt\":\"{text}\",\"schedule\":\"0 2 * * *\",\"output\":{\"container\":\"" + _output.Name + "\"}}";
         await rig.Blobs.PutBytesAsync(PipelineDefinitionStore.BlobName("nightly"), Encoding.UTF8.GetBytes(definition), BlobCondition.None);
 
         var first = await rig.Function<PipelinesFunction>().RunAsync(new TimerInfo(), default);
 
-        Assert.Equal(PipelineTickOutcome.NotDue, Assert.Single(first).Outcome); // the timer runs: the model's tokenizer is there
-        Assert.Equal(["genai_config.json", "tokenizer.model"], Directory.GetFiles(local).Select(Path.GetFileName).Order());
-        Assert.Equal(File.ReadAllBytes(Path.Combine(Checkout.Root, "models", "tiny", "tokenizer.model")), File.ReadAllBytes(Path.Combine(local, "tokenizer.model")));
+        Assert.Equal(PipelineTickOutcome.NotDue, Assert.Single(first).Outcome); // the timer runs: the model's tokenizer was read
+    }
+
+    [Fact]
+    public async Task Run_withModelSourceUri_withoutATokenizer_failsNamingIt()
+    {
+        var models = azurite.Blobs.GetBlobContainerClient(azurite.UniqueName("models"));
+        await models.CreateIfNotExistsAsync();
+        await models.GetBlobClient("tiny/genai_config.json").UploadAsync(Path.Combine(Checkout.Root, "models", "tiny", "genai_config.json"));
+        var source = new Uri(models.Uri + "/tiny");
+        await using var rig = new FunctionsRig(azurite, new Dictionary<string, string?> { ["Pipelines:ModelSourceUri"] = source.ToString() });
+
+        var error = await Assert.ThrowsAsync<Inference.Package.ModelPackageException>(() => rig.Function<PipelinesFunction>().RunAsync(new TimerInfo(), default));
+
+        Assert.Equal($"{source}/tokenizer.model: blob not found", error.Message);
     }
 
     [Fact]

@@ -67,6 +67,19 @@ public sealed class ModelsTests(BicepFixture bicep)
     }
 
     [Fact]
+    public void The_worker_reads_its_package_from_blob_storage_into_memory_with_no_volume_for_a_copy()
+    {
+        var (workers, _) = bicep.Main.Module("workers");
+        var app = workers.OfType("Microsoft.App/containerApps").Single().Resource;
+        var env = (string)app["properties"]!["template"]!["containers"]![0]!["env"]!;
+        // Model__SourceUri alone: the package is read into memory (a replica's 8 GiB of ephemeral storage holds no 13B package)
+        Assert.Contains("createObject('name', 'Model__SourceUri', 'value', format('{0}{1}/{2}', parameters('blobEndpoint'), parameters('containers').models, parameters('models')[copyIndex()].package))", env);
+        Assert.DoesNotContain("Model__Path", env);
+        Assert.Null(app["properties"]!["template"]!["containers"]![0]!["volumeMounts"]);
+        Assert.Null(app["properties"]!["template"]!["volumes"]);
+    }
+
+    [Fact]
     public void Pipelines_run_on_the_default_model()
     {
         var (_, parameters) = bicep.Main.Module("functions");

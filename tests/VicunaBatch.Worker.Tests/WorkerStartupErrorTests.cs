@@ -58,4 +58,17 @@ public sealed class WorkerStartupErrorTests : IDisposable
         Assert.Equal(1, await worker.WaitForExitAsync(Timeout));
         Assert.Contains($"worker failed: model package folder not found: {missing}", worker.Output);
     }
+
+    [Fact]
+    public async Task A_model_in_blob_storage_without_the_azure_transport_fails_the_worker_naming_both_settings()
+    {
+        using var worker = WorkerProcess.Start(new Dictionary<string, string>
+        {
+            ["Local__DataPath"] = _folder.DataPath, ["Worker__HealthUrls"] = "http://127.0.0.1:0",
+            ["Model__SourceUri"] = "https://account.blob.core.windows.net/models/tiny",
+        });
+
+        Assert.Equal(1, await worker.WaitForExitAsync(Timeout));
+        Assert.Contains("worker failed: Model:SourceUri https://account.blob.core.windows.net/models/tiny needs the Azure transport (the storage account it is in); locally set Model:Path", worker.Output);
+    }
 }

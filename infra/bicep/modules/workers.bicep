@@ -73,7 +73,8 @@ param shardDoneQueueName string
 param appInsightsConnectionString string
 
 // One replica takes the whole serverless GPU profile: A100 80 GB holds Vicuna-13B fp16 (about 26 GB of weights)
-// plus the KV cache; host memory holds the model while it is loaded. A T4 (16 GB) needs the int4 export.
+// plus the KV cache; host memory holds the package (read from blob storage) for as long as the model is loaded.
+// A T4 (16 GB) needs the int4 export.
 var gpuSizes = {
   'Consumption-GPU-NC24-A100': { cpu: 24, memory: '220Gi' }
   'Consumption-GPU-NC8as-T4': { cpu: 8, memory: '56Gi' }
@@ -84,7 +85,6 @@ var gpuProfileNames = {
   'Consumption-GPU-NC8as-T4': 'gpu-t4'
 }
 var gpuProfileTypes = union(map(models, model => model.gpuProfileType), [])
-var modelMountPath = '/models'
 
 // a model's worker app: the prefix and a stable hash of the model's name
 func appNameOfModel(prefix string, model string) string => '${prefix}${take(uniqueString(model), 6)}'
@@ -159,16 +159,15 @@ resource workers 'Microsoft.App/containerApps@2025-01-01' = [for (model, i) in m
             cpu: gpuSizes[model.gpuProfileType].cpu
             memory: gpuSizes[model.gpuProfileType].memory
           }
-          // the model it serves and that model's queue; at start it copies <models container>/<package>/ into the
-          // local volume, then loads it
+          // the model it serves and that model's queue; at start it reads <models container>/<package>/ in parallel
+          // ranged reads straight into host memory and loads it from there: no copy on the replica's disk (8 GiB of
+          // ephemeral storage, less than a 13B package)
           env: concat(commonEnv, [
             { name: 'Model__Name', value: model.name }
             { name: 'ServiceBus__QueueName', value: workQueueNames[i] }
             { name: 'Model__SourceUri', value: '${blobEndpoint}${containers.models}/${model.package}' }
-            { name: 'Model__Path', value: '${modelMountPath}/${model.package}' }
           ])
-          volumeMounts: [{ volumeName: 'model', mountPath: modelMountPath }]
-          // vicuna-worker answers /healthz on 8081 (Worker__HealthUrls in its image): healthy while it downloads and
+          // vicuna-worker answers /healthz on 8081 (Worker__HealthUrls in its image): healthy while it reads and
           // loads the model, works or drains; 503 once it failed or lost the queue for over a minute
           probes: [
             {
@@ -181,7 +180,6 @@ resource workers 'Microsoft.App/containerApps@2025-01-01' = [for (model, i) in m
           ]
         }
       ]
-      volumes: [{ name: 'model', storageType: 'EmptyDir' }]
       scale: {
         minReplicas: model.?minReplicas ?? 0
         maxReplicas: model.maxReplicas

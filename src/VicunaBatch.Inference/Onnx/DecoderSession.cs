@@ -17,6 +17,11 @@ internal static class DecoderSession
     /// </summary>
     public const string GreedyIdsOutput = "greedy_ids";
 
+    /// <summary>
+    /// The decoder's session: from the graph's file (ONNX Runtime reads or maps its external data beside it), or, for a
+    /// package in memory, from the graph's bytes with its external data taken in place from the package's buffers
+    /// (<see cref="ExternalDataInMemory"/>), which must outlive the session.
+    /// </summary>
     /// <param name="cudaGraphs">CUDA only: ONNX Runtime's <c>enable_cuda_graph</c>; every run must then name its graph
     /// in <c>gpu_graph_id</c> (-1: not captured), and a captured one must see the same shapes and addresses again.</param>
     public static InferenceSession Open(ModelPackage package, int numThreads, ExecutionDevice device, bool cudaGraphs = false)
@@ -24,11 +29,15 @@ internal static class DecoderSession
         using var options = Options(numThreads, device, cudaGraphs);
         try
         {
-            return new InferenceSession(package.DecoderPath, options);
+            if (package.Files.PathOf(package.DecoderFileName) is { } path) return new InferenceSession(path, options);
+            // in memory: the graph from its bytes, every other buffer offered as the external data files it may name
+            var external = package.Files.Buffers.Where(file => file.Key != package.DecoderFileName).ToList();
+            ExternalDataInMemory.Add(options, external);
+            return new InferenceSession(package.Files.ReadAllBytes(package.DecoderFileName), options);
         }
         catch (OnnxRuntimeException e)
         {
-            throw new ModelPackageException($"ONNX Runtime could not load {package.DecoderPath}: {e.Message}", e);
+            throw new ModelPackageException($"ONNX Runtime could not load {package.DecoderLocation}: {e.Message}", e);
         }
     }
 
@@ -79,14 +88,14 @@ internal static class DecoderSession
         {
             if (!inputs.ContainsKey(name))
             {
-                throw new ModelPackageException($"{package.DecoderPath}: graph has no input '{name}' (inputs: {string.Join(", ", inputs.Keys)})");
+                throw new ModelPackageException($"{package.DecoderLocation}: graph has no input '{name}' (inputs: {string.Join(", ", inputs.Keys)})");
             }
         }
         foreach (var name in outputNames)
         {
             if (!outputs.ContainsKey(name))
             {
-                throw new ModelPackageException($"{package.DecoderPath}: graph has no output '{name}' (outputs: {string.Join(", ", outputs.Keys)})");
+                throw new ModelPackageException($"{package.DecoderLocation}: graph has no output '{name}' (outputs: {string.Join(", ", outputs.Keys)})");
             }
         }
     }

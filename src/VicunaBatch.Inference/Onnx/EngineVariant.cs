@@ -39,13 +39,13 @@ internal sealed class PagedVariant : EngineVariant
         if (options.Device != ExecutionDevice.Cuda)
         {
             throw new NotSupportedException(
-                $"{package.Directory} is a paged-attention package (ONNX_CONTRACT.md variant B, com.microsoft.PagedAttention), which ONNX Runtime runs on CUDA only: " +
+                $"{package.Location} is a paged-attention package (ONNX_CONTRACT.md variant B, com.microsoft.PagedAttention), which ONNX Runtime runs on CUDA only: " +
                 "run it with --device cuda on a GPU, or export variant A for the CPU (model-export/export.py without --attention paged)");
         }
         if (options.CudaGraphs == CudaGraphUse.On)
         {
             throw new NotSupportedException(
-                $"{package.Directory} is a paged-attention package: its calls are not captured as CUDA graphs (PagedAttention reads each step's bounds on the host); run it with --cuda-graphs auto or off");
+                $"{package.Location} is a paged-attention package: its calls are not captured as CUDA graphs (PagedAttention reads each step's bounds on the host); run it with --cuda-graphs auto or off");
         }
         using var owned = new DisposeOnFailure();
         var runner = owned.Own(new PagedRunner(package, BatchSize(package, options), maxLength, options.MaxScheduledTokens, options.NumKvBlocks, options.NumThreads, options.Sampling));

@@ -68,7 +68,7 @@ internal sealed class GqaRunner : IStepRunner
         if (device == ExecutionDevice.Cuda && kvType is not (TensorElementType.Float16 or TensorElementType.BFloat16))
         {
             throw new NotSupportedException(
-                $"{package.DecoderPath}: KV cache is {kvType}; the CUDA GroupQueryAttention kernel needs a float16 or bfloat16 package (export.py --dtype float16)");
+                $"{package.DecoderLocation}: KV cache is {kvType}; the CUDA GroupQueryAttention kernel needs a float16 or bfloat16 package (export.py --dtype float16)");
         }
         _kvMemory = owned.Own<KvMemory>(device == ExecutionDevice.Cuda ? new CudaKvMemory(_session, DecoderSession.CudaDeviceId) : new HostKvMemory());
         try
@@ -283,7 +283,7 @@ internal sealed class GqaRunner : IStepRunner
         var outputs = _session.OutputMetadata;
         if (outputs[_logitsName].ElementDataType != TensorElementType.Float)
         {
-            throw new ModelPackageException($"{package.DecoderPath}: logits must be float32, got {outputs[_logitsName].ElementDataType}");
+            throw new ModelPackageException($"{package.DecoderLocation}: logits must be float32, got {outputs[_logitsName].ElementDataType}");
         }
         return inputs[_pastKeyNames[0]].ElementDataType;
     }

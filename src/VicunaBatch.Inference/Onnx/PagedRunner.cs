@@ -240,18 +240,18 @@ internal sealed class PagedRunner : IStepRunner
         var logits = _session.OutputMetadata[_logitsName];
         if (logits.ElementDataType != TensorElementType.Float)
         {
-            throw new ModelPackageException($"{package.DecoderPath}: logits must be float32, got {logits.ElementDataType}");
+            throw new ModelPackageException($"{package.DecoderLocation}: logits must be float32, got {logits.ElementDataType}");
         }
         var cache = _session.InputMetadata[firstKeyCache];
         if (cache.ElementDataType is not (TensorElementType.Float16 or TensorElementType.BFloat16))
         {
             throw new ModelPackageException(
-                $"{package.DecoderPath}: KV cache is {cache.ElementDataType}; PagedAttention needs float16 or bfloat16 (export.py --attention paged --dtype float16)");
+                $"{package.DecoderLocation}: KV cache is {cache.ElementDataType}; PagedAttention needs float16 or bfloat16 (export.py --attention paged --dtype float16)");
         }
         if (cache.Dimensions.Length != 4 || (cache.Dimensions[1] > 0 && cache.Dimensions[1] != blockSize))
         {
             throw new ModelPackageException(
-                $"{package.DecoderPath}: KV cache input {firstKeyCache} is [{string.Join(", ", cache.Dimensions)}]; genai_config.json says [num_blocks, {blockSize}, kv_heads, head_size]");
+                $"{package.DecoderLocation}: KV cache input {firstKeyCache} is [{string.Join(", ", cache.Dimensions)}]; genai_config.json says [num_blocks, {blockSize}, kv_heads, head_size]");
         }
         return cache.ElementDataType;
     }

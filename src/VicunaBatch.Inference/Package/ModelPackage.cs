@@ -1,59 +1,64 @@
 namespace VicunaBatch.Inference.Package;
 
 /// <summary>
-/// A model package folder: <c>genai_config.json</c>, the decoder graph (+ external data) and an optional
-/// SentencePiece <c>tokenizer.model</c>. The graph's inputs and outputs: docs/model-export.md.
+/// A model package: <c>genai_config.json</c>, the decoder graph (+ external data) and an optional SentencePiece
+/// <c>tokenizer.model</c>, in a folder or in memory (<see cref="PackageFiles"/>). The graph's inputs and outputs:
+/// docs/model-export.md.
 /// </summary>
 public sealed class ModelPackage
 {
     public const string ConfigFileName = "genai_config.json";
     public const string TokenizerFileName = "tokenizer.model";
 
-    private ModelPackage(string directory, GenAiConfig config)
+    private ModelPackage(PackageFiles files, GenAiConfig config)
     {
-        Directory = directory;
+        Files = files;
         Config = config;
     }
 
-    public string Directory { get; }
+    public PackageFiles Files { get; }
+
+    /// <summary>The folder, or the blob folder the package was read from into memory.</summary>
+    public string Location => Files.Location;
 
     public GenAiConfig Config { get; }
 
-    public string Name => NameOf(Directory);
+    public string Name => Files.Name;
 
     /// <summary>The name a package at <paramref name="directory"/> is served under when it is given none: its folder's.</summary>
     public static string NameOf(string directory) => Path.GetFileName(Path.GetFullPath(directory).TrimEnd(Path.DirectorySeparatorChar));
 
-    public string DecoderPath => Path.Combine(Directory, Config.Model.Decoder.Filename);
+    /// <summary>The decoder graph's file name in the package.</summary>
+    public string DecoderFileName => Config.Model.Decoder.Filename;
 
-    /// <summary>The tokenizer file, or null when the package ships none (token ids only).</summary>
-    public string? TokenizerPath
-    {
-        get
-        {
-            var path = Path.Combine(Directory, TokenizerFileName);
-            return File.Exists(path) ? path : null;
-        }
-    }
+    /// <summary>The decoder graph as error messages name it (a path, or the blob it was read from).</summary>
+    public string DecoderLocation => Files.Describe(DecoderFileName);
 
-    public static ModelPackage Load(string directory)
+    /// <summary>The tokenizer file as error messages name it, or null when the package ships none (token ids only).</summary>
+    public string? TokenizerLocation => Files.Contains(TokenizerFileName) ? Files.Describe(TokenizerFileName) : null;
+
+    /// <summary>The package in the folder <paramref name="directory"/>.</summary>
+    public static ModelPackage Load(string directory) => Open(PackageFiles.InDirectory(directory));
+
+    /// <summary>The package whose files are <paramref name="files"/>; they must hold the config and the decoder graph.</summary>
+    public static ModelPackage Open(PackageFiles files)
     {
-        var full = Path.GetFullPath(directory);
-        if (!System.IO.Directory.Exists(full))
+        var package = new ModelPackage(files, ReadConfig(files));
+        if (!files.Contains(package.DecoderFileName))
         {
-            throw new ModelPackageException($"model package folder not found: {full}");
-        }
-        var configPath = Path.Combine(full, ConfigFileName);
-        if (!File.Exists(configPath))
-        {
-            throw new ModelPackageException($"{full} is not a model package: {ConfigFileName} is missing");
-        }
-        var config = GenAiConfig.Parse(File.ReadAllText(configPath), configPath);
-        var package = new ModelPackage(full, config);
-        if (!File.Exists(package.DecoderPath))
-        {
-            throw new ModelPackageException($"decoder graph not found: {package.DecoderPath}");
+            throw new ModelPackageException($"decoder graph not found: {package.DecoderLocation}");
         }
         return package;
+    }
+
+    /// <summary>The package's <c>genai_config.json</c> (a host that only counts or splits text needs no graph).</summary>
+    public static GenAiConfig ReadConfig(PackageFiles files)
+    {
+        if (!files.Contains(ConfigFileName))
+        {
+            throw new ModelPackageException($"{files.Location} is not a model package: {ConfigFileName} is missing");
+        }
+        using var text = new StreamReader(new MemoryStream(files.ReadAllBytes(ConfigFileName))); // as File.ReadAllText: a BOM is dropped
+        return GenAiConfig.Parse(text.ReadToEnd(), files.Describe(ConfigFileName));
     }
 }

@@ -41,9 +41,12 @@ public sealed class TextTokenizer
     internal SentencePieceModel Model { get; }
 
     /// <summary>Loads a SentencePiece BPE model; throws <see cref="NotSupportedException"/> for other model types.</summary>
-    public static TextTokenizer Load(string path)
+    public static TextTokenizer Load(string path) => Parse(File.ReadAllBytes(path), path);
+
+    /// <summary>A SentencePiece BPE model from its bytes; <paramref name="path"/> names it in errors (a file, or a package in memory).</summary>
+    public static TextTokenizer Parse(ReadOnlySpan<byte> bytes, string path)
     {
-        var model = SentencePieceModel.Parse(File.ReadAllBytes(path));
+        var model = SentencePieceModel.Parse(bytes);
         if (model.ModelType != SentencePieceModelType.Bpe)
         {
             throw new NotSupportedException(
