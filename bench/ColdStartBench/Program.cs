@@ -10,7 +10,8 @@ using VicunaBatch.Inference.Package;
 // ColdStartBench blob CONNECTION_STRING FOLDER_URI         reads the package into memory, opens it, generates one token
 // ColdStartBench dir DIR                                   opens the package folder, generates one token
 // ColdStartBench memory DIR                                reads the folder's files into memory (no blobs), opens them from there
-// Times are from the process's start (the kernel's, so the runtime's own start counts); one CPU engine of one slot.
+// Times are from the process's start (the kernel's, so the runtime's own start counts); one engine of one slot, on the
+// CPU, or on the GPU with COLDSTART_DEVICE=cuda (the CUDA build of ONNX Runtime: scripts/gpu/coldstart-13b.sh).
 var started = Process.GetCurrentProcess().StartTime.ToUniversalTime();
 double Since() => (DateTime.UtcNow - started).TotalSeconds;
 static long PeakResident() => long.Parse(File.ReadAllLines("/proc/self/status").First(l => l.StartsWith("VmHWM:")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) << 10;
@@ -58,7 +59,8 @@ else
     numBytes = Directory.GetFiles(args[1]).Sum(f => new FileInfo(f).Length);
 }
 var beforeOpen = Stopwatch.GetTimestamp();
-using var model = LoadedModel.Open(files, new EngineOptions { MaxBatchSize = 1, MaxSequenceLength = 64, MaxScheduledTokens = 16 });
+var device = Environment.GetEnvironmentVariable("COLDSTART_DEVICE") == "cuda" ? ExecutionDevice.Cuda : ExecutionDevice.Cpu;
+using var model = LoadedModel.Open(files, new EngineOptions { MaxBatchSize = 1, MaxSequenceLength = 64, MaxScheduledTokens = 16, Device = device });
 var open = Stopwatch.GetElapsedTime(beforeOpen).TotalSeconds;
 Console.WriteLine($"{(args[0] == "dir" ? "disk  " : "memory")} -> session {numBytes / 1e6,10:F1} MB: {open,7:F2} s, {numBytes / 1e6 / open,8:F0} MB/s");
 var beforeToken = Stopwatch.GetTimestamp();
