@@ -5,7 +5,7 @@
 #   here:  ../shared/gpu/pack.sh bench/ColdStartBench/ColdStartBench.csproj; mkdir -p .gpuwork;
 #          cp ../shared/models/llama-tokenizer.model .gpuwork/tokenizer.model
 #   there: carry .gpu/app .gpu/setup.sh .gpuwork (runtime parts first, as pack.sh prints), then
-#          bash scripts/gpu/coldstart-13b.sh
+#          bash scripts/gpu/coldstart-13b.sh        (MODES="dir memory dir" to repeat; default "dir memory")
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -21,7 +21,7 @@ if [[ ! -f /tmp/v13/genai_config.json ]]; then
     --out /tmp/v13 >"$OUT/export.log" 2>&1 || { echo "export failed"; tail -5 "$OUT/export.log"; exit 1; }
   echo "export: $(( $(date +%s) - s0 )) s, $(du -sh /tmp/v13 | cut -f1)" | tee -a "$OUT/summary.txt"
 fi
-for mode in dir memory dir memory; do
+for mode in ${MODES:-dir memory}; do
   sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null && cache=cold || cache=warm
   echo "== $mode (page cache $cache)" | tee -a "$OUT/summary.txt"
   timeout 150 dotnet .gpu/app/ColdStartBench.dll $mode /tmp/v13 2>"$OUT/coldstart-$mode.err" | tee -a "$OUT/summary.txt"
