@@ -14,7 +14,7 @@ using VicunaBatch.Inference.Package;
 // CPU, or on the GPU with COLDSTART_DEVICE=cuda (the CUDA build of ONNX Runtime: scripts/gpu/coldstart-13b.sh).
 var started = Process.GetCurrentProcess().StartTime.ToUniversalTime();
 double Since() => (DateTime.UtcNow - started).TotalSeconds;
-static long PeakResident() => long.Parse(File.ReadAllLines("/proc/self/status").First(l => l.StartsWith("VmHWM:")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) << 10;
+static long PeakResident() => long.Parse(File.ReadAllLines("/proc/self/status").First(l => l.StartsWith("VmHWM:")).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[1]) << 10;
 
 if (args[0] == "upload")
 {
