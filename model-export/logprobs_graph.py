@@ -17,12 +17,10 @@ Log probabilities are of the raw logits (before temperature, top-p), as on the h
 logits, not on their log-softmax, so two logits that round to one log probability keep the host's order. It does not
 depend on the model: one graph serves every vocabulary size. The test suite regenerates it and compares the bytes, so
 edit this file, not the .onnx."""
-import sys
-
 import onnx
 from onnx import TensorProto, helper
 
-from sampler_graph import IR_VERSION, OPSET, Graph
+from sampler_graph import Graph, write_main
 
 MAX_TOP = 20  # TokenLogprobs.MaxTop
 
@@ -40,8 +38,8 @@ def build() -> onnx.ModelProto:
     chosen = g.op("GatherElements", log_probs, g.op("Unsqueeze", "token_ids", axis1), axis=1)  # [n, 1]
     g.nodes.append(helper.make_node("Squeeze", [chosen, axis1], ["chosen_logprobs"], name="chosen_logprobs"))
 
-    graph = helper.make_graph(
-        g.nodes, "vicunabatch_logprobs",
+    return g.model(
+        "vicunabatch_logprobs",
         inputs=[
             helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["rows", "vocab"]),
             helper.make_tensor_value_info("row_index", TensorProto.INT64, ["n"]),
@@ -52,20 +50,9 @@ def build() -> onnx.ModelProto:
             helper.make_tensor_value_info("top_ids", TensorProto.INT64, ["n", "top"]),
             helper.make_tensor_value_info("top_logprobs", TensorProto.FLOAT, ["n", "top"]),
         ],
-        initializer=g.initializers,
+        producer="vicunabatch-logprobs",
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="vicunabatch-logprobs")
-    model.ir_version = IR_VERSION
-    onnx.checker.check_model(model, full_check=True)
-    return model
-
-
-def main() -> None:
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    with open(sys.argv[1], "wb") as f:
-        f.write(build().SerializeToString())
 
 
 if __name__ == "__main__":
-    main()
+    write_main(build, __doc__)

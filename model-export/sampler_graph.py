@@ -42,6 +42,22 @@ class Graph:
         self.initializers.append(helper.make_tensor(name, data_type, dims if dims is not None else [len(values)], values))
         return name
 
+    def model(self, name: str, inputs: list, outputs: list, producer: str) -> onnx.ModelProto:
+        """These nodes and initializers as a checked model of OPSET and IR_VERSION."""
+        graph = helper.make_graph(self.nodes, name, inputs=inputs, outputs=outputs, initializer=self.initializers)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name=producer)
+        model.ir_version = IR_VERSION
+        onnx.checker.check_model(model, full_check=True)
+        return model
+
+
+def write_main(build, doc: str) -> None:
+    """A graph script's command line: OUT.onnx, the bytes of build()."""
+    if len(sys.argv) != 2:
+        sys.exit(doc)
+    with open(sys.argv[1], "wb") as f:
+        f.write(build().SerializeToString())
+
 
 def build(ways: int = None, rounds: int = None) -> onnx.ModelProto:
     ways = TOP_P_WAYS if ways is None else ways
@@ -117,8 +133,8 @@ def build(ways: int = None, rounds: int = None) -> onnx.ModelProto:
     first_over = g.op("Add", g.op("Mul", b, block), j)
     g.nodes.append(helper.make_node("Where", [found, first_over, g.op("ArgMax", w, axis=1, keepdims=0)], ["token_ids"], name="token_ids"))
 
-    graph = helper.make_graph(
-        g.nodes, "vicunabatch_sampler",
+    return g.model(
+        "vicunabatch_sampler",
         inputs=[
             helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["rows", "vocab"]),
             helper.make_tensor_value_info("row_index", TensorProto.INT64, ["n"]),
@@ -127,20 +143,9 @@ def build(ways: int = None, rounds: int = None) -> onnx.ModelProto:
             helper.make_tensor_value_info("uniform", TensorProto.FLOAT, ["n"]),
         ],
         outputs=[helper.make_tensor_value_info("token_ids", TensorProto.INT64, ["n"])],
-        initializer=g.initializers,
+        producer="vicunabatch-sampler",
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="vicunabatch-sampler")
-    model.ir_version = IR_VERSION
-    onnx.checker.check_model(model, full_check=True)
-    return model
-
-
-def main() -> None:
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    with open(sys.argv[1], "wb") as f:
-        f.write(build().SerializeToString())
 
 
 if __name__ == "__main__":
-    main()
+    write_main(build, __doc__)
