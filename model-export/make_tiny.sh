@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Builds models/tiny: a SentencePiece BPE tokenizer (1024 pieces) trained on model-export/tiny-corpus.txt
-# and a random-weight "tiny" package (float32, seed 20261128). Run from the repository root.
-# The weights are random: the model's text is noise. It exists for tests, demos and CI.
+# Builds models/tiny: a SentencePiece BPE tokenizer (1024 pieces) trained on model-export/tiny-corpus.txt, then a
+# small LLaMA (hidden 128, 2 layers, 4 heads, 2 KV heads) trained on the same corpus by model-export/train_tiny.py,
+# exported as an ordinary float32 package. Run from the repository root.
+#
+#   model-export/make_tiny.sh [OUT]                       # trains here (PyTorch on the CPU: hours on 2 cores)
+#   TRAINED=DIR model-export/make_tiny.sh [OUT]           # exports weights trained elsewhere (a Hugging Face folder
+#                                                         # from train_tiny.py, e.g. scripts/gpu/train-tiny.sh's)
+#   DEVICE=cuda model-export/make_tiny.sh [OUT]           # trains on this machine's GPU
+# The tokenizer is byte-identical on every run; the weights are seeded (models/tiny/README.md says where they were
+# trained and how the loss went).
 set -euo pipefail
 
 PY=/usr/bin/python3
 CORPUS=model-export/tiny-corpus.txt
 OUT=${1:-models/tiny}
+# the committed weights: shape A of models/tiny/README.md
+SHAPE=(--hidden 128 --layers 2 --heads 4 --kv-heads 2 --ffn 384 --steps 8000 --seed 20261207)
 
 if [[ ! -f "$CORPUS" || ! -f model-export/export.py ]]; then
     echo "run from the repository root ($CORPUS not found)" >&2
@@ -36,7 +45,13 @@ assert sp.decode(sp.encode(sample)) == sample, "tokenizer does not round-trip"
 print(f"tokenizer: {sp.get_piece_size()} pieces", file=sys.stderr)
 PY
 
-"$PY" model-export/export.py --config tiny --seed 20261128 --dtype float32 \
-    --tokenizer "$work/tokenizer.model" --out "$OUT"
+weights=${TRAINED:-}
+if [[ -z "$weights" ]]; then
+    weights="$work/trained"
+    "$PY" model-export/train_tiny.py --tokenizer "$work/tokenizer.model" --corpus "$CORPUS" \
+        --device "${DEVICE:-cpu}" --out "$weights" "${SHAPE[@]}"
+fi
+
+"$PY" model-export/export.py --from-hf "$weights" --dtype float32 --tokenizer "$work/tokenizer.model" --out "$OUT"
 
 ls -l "$OUT"
