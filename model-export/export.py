@@ -210,7 +210,10 @@ def external_table(model_path: str) -> dict[str, tuple]:
 
 
 def genai_config(cfg: ModelConfig, extras: dict | None = None, paged: dict | None = None) -> dict:
-    """extras (Hugging Face sources): eos_token_ids (one id or a list) and generation_config search defaults.
+    """ONNX Runtime GenAI's schema only: GenAI (0.20.0) refuses a key it does not know, so values the graph already
+    holds (rms_norm_eps, rope_theta: the norms' epsilon, the cos/sin caches) stay out; packages written before carry
+    them under model.decoder and still load in the engine, which ignores them.
+    extras (Hugging Face sources): eos_token_ids (one id or a list) and generation_config search defaults.
     paged (variant B): {"block_size", "max_scheduled_tokens"} -> the paged inputs and engine.dynamic_batching."""
     extras = extras or {}
     search = {"max_length": cfg.context_length, "past_present_share_buffer": True, "do_sample": False,
@@ -231,7 +234,6 @@ def genai_config(cfg: ModelConfig, extras: dict | None = None, paged: dict | Non
                            "past_value_names": "past_key_values.%d.value"},
                 "outputs": {"logits": "logits", "present_key_names": "present.%d.key",
                             "present_value_names": "present.%d.value"},
-                "rms_norm_eps": cfg.rms_norm_eps, "rope_theta": cfg.rope_theta,
             },
         },
         "search": search,
