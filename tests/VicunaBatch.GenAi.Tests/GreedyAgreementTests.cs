@@ -64,12 +64,18 @@ public sealed class GreedyAgreementTests(ModelFixture models)
     [Fact]
     public void PromptsOfDifferentLengthsRunTogetherInTheEngine_eachEqualsGenAiRunningItAlone()
     {
-        // 1 to 61 tokens; 8 tokens a step: long prompts are chunked while the short ones already decode beside them
-        int[][] prompts = [.. Enumerable.Range(0, 6).Select(i => new[] { 1 }.Concat(Enumerable.Range(0, i * 12).Select(j => 3 + (j * 37 + i * 101) % 500)).ToArray())];
-        AssertAgree(models.StoriesPackage, prompts, new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 8 });
+        AssertAgree(models.StoriesPackage, PromptsOfDifferentLengths, Together);
     }
 
-    private static void AssertAgree(string package, IReadOnlyList<int[]> prompts, EngineOptions options)
+    /// <summary>1 to 61 tokens: with <see cref="Together"/>, long prompts are chunked while short ones already decode beside them.</summary>
+    internal static readonly int[][] PromptsOfDifferentLengths =
+        [.. Enumerable.Range(0, 6).Select(i => new[] { 1 }.Concat(Enumerable.Range(0, i * 12).Select(j => 3 + (j * 37 + i * 101) % 500)).ToArray())];
+
+    /// <summary>4 requests at once, 8 tokens a step.</summary>
+    internal static readonly EngineOptions Together = new() { MaxBatchSize = 4, MaxScheduledTokens = 8 };
+
+    /// <summary>GenAI's greedy ids for <paramref name="prompts"/> equal the engine's run with <paramref name="options"/>; the ids.</summary>
+    internal static IReadOnlyList<GenAiContinuation> AssertAgree(string package, IReadOnlyList<int[]> prompts, EngineOptions options)
     {
         var expected = GenAiGreedy.Generate(package, prompts, MaxTokens);
         Dictionary<string, GenerationResult> actual;
@@ -88,5 +94,6 @@ public sealed class GreedyAgreementTests(ModelFixture models)
         // a comparison of empty or constant outputs would prove nothing
         Assert.True(expected.Sum(c => c.Ids.Count) >= prompts.Count * 5, $"GenAI wrote only {expected.Sum(c => c.Ids.Count)} ids");
         Assert.True(expected.SelectMany(c => c.Ids).Distinct().Count() > 5, "degenerate greedy output");
+        return expected;
     }
 }
