@@ -6,23 +6,25 @@ namespace GenAiPeer;
 /// GenAI 0.20.0's native Engine (<c>OgaCreateEngine</c>; its C API in build/native/include/ort_genai_c.h of the
 /// package), which the C# binding does not wrap: every request added at once, the engine stepped until none is pending.
 /// A package without <c>engine.dynamic_batching</c> (paged attention, CUDA) gets GenAI's static-batching engine;
-/// <c>engine.static_batching.max_batch_size</c> is overlaid from <c>batchSize</c>.
+/// the batch size and session options come as a config overlay.
 /// </summary>
 internal static class NativeEngine
 {
     private const string Lib = "onnxruntime-genai";
     private const uint TokenFlag = 1u << 0, FinishedFlag = 1u << 1, FailedFlag = 1u << 3;
 
-    public static Generated Run(string package, List<(int[] Prompt, int MaxTokens)> requests, int batchSize)
+    /// <param name="overlay">JSON overlaid on the package's genai_config.json (<c>engine.static_batching.max_batch_size</c>, session options).</param>
+    public static Generated Run(string package, string overlay, List<(int[] Prompt, int MaxTokens)> requests)
     {
         Check(OgaCreateConfig(package, out var config));
-        Check(OgaConfigOverlay(config, "{\"engine\": {\"static_batching\": {\"max_batch_size\": " + batchSize + "}}}"));
+        Check(OgaConfigOverlay(config, overlay));
         Check(OgaCreateModelFromConfig(config, out var model));
         OgaDestroyConfig(config);
         Check(OgaCreateEngine(model, out var engine));
         OgaDestroyModel(model);
         Check(OgaCreateEngineEventBuffer(engine, 1024, out var buffer));
         var handles = new List<IntPtr>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         try
         {
             foreach (var (prompt, maxTokens) in requests)
@@ -52,7 +54,7 @@ internal static class NativeEngine
                 }
             }
             if (finished != requests.Count) throw new InvalidOperationException($"{finished} of {requests.Count} requests finished");
-            return new Generated(tokens, tokens);
+            return new Generated(tokens, tokens, clock.Elapsed.TotalSeconds);
         }
         finally
         {

@@ -2,8 +2,9 @@ using Microsoft.ML.OnnxRuntimeGenAI;
 
 namespace GenAiPeer;
 
-/// <summary>Tokens a run asked for (each request's max_tokens) and tokens its batches computed (padding rows included).</summary>
-internal readonly record struct Generated(long Useful, long Computed);
+/// <summary>Tokens a run asked for (each request's max_tokens), tokens its batches computed (padding rows included), and
+/// the seconds from the first request given to the last token (the model loaded before).</summary>
+internal readonly record struct Generated(long Useful, long Computed, double Seconds);
 
 /// <summary>
 /// GenAI's batched generator through the managed API: the workload in order, <c>batchSize</c> requests a batch, prompts
@@ -11,9 +12,13 @@ internal readonly record struct Generated(long Useful, long Computed);
 /// </summary>
 internal static class StaticBatches
 {
-    public static Generated Run(string package, List<(int[] Prompt, int MaxTokens)> requests, int batchSize)
+    /// <param name="overlay">JSON overlaid on the package's genai_config.json (session options).</param>
+    public static Generated Run(string package, string overlay, List<(int[] Prompt, int MaxTokens)> requests, int batchSize)
     {
-        using var model = new Model(package);
+        using var config = new Config(package);
+        config.Overlay(overlay);
+        using var model = new Model(config);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         long useful = 0, computed = 0;
         for (var first = 0; first < requests.Count; first += batchSize)
         {
@@ -42,6 +47,6 @@ internal static class StaticBatches
             useful += batch.Sum(r => r.MaxTokens);
             computed += (long)batch.Count * steps;
         }
-        return new Generated(useful, computed);
+        return new Generated(useful, computed, clock.Elapsed.TotalSeconds);
     }
 }
