@@ -6,6 +6,8 @@
 # generator (bench/GenAiPeer generator: static batches of 16, workload order). Both run one ONNX Runtime thread per core
 # (`bench --threads 0`; the peer overlays intra_op_num_threads, GenAI's own default being one thread here).
 #   scripts/genai-peer-cpu.sh ROUNDS [PACKAGE]
+# CONTENDERS overrides the list (e.g. "ours-4 genai-engine-4"); MAX_LENGTH sets the KV length per request on both sides
+# (bench --max-sequence-length, the peer's --max-length), for a package whose context would not fit in memory.
 # Builds both programs first (Release). Prints one line per round and contender (output tok/s, seconds), then each
 # contender's median tok/s and the median over rounds of the engine's best / GenAI's best in that round (the machine's
 # load moves between rounds; within one round the contenders ran back to back). WORKLOAD overrides the workload file.
@@ -18,12 +20,14 @@ dotnet build "$root/src/VicunaBatch.Cli" -c Release 2>&1 | tail -1
 dotnet build "$root/bench/GenAiPeer" -c Release 2>&1 | tail -1
 ours=$root/src/VicunaBatch.Cli/bin/Release/net10.0/vicuna-batch
 peer=$root/bench/GenAiPeer/bin/Release/net10.0/GenAiPeer
-names=(ours-16 ours-32 genai-engine-16 genai-engine-32 genai-engine-64 genai-generator-16)
+read -r -a names <<<"${CONTENDERS:-ours-16 ours-32 genai-engine-16 genai-engine-32 genai-engine-64 genai-generator-16}"
+max_length=${MAX_LENGTH:-0}
 run() {
   case $1 in
-    ours-*) "$ours" bench --model "$model" --workload "$workload" --json --max-batch-size "${1#ours-}" 2>/dev/null ;;
-    genai-engine-*) "$peer" engine "$model" "$workload" --batch-size "${1#genai-engine-}" 2>/dev/null ;;
-    genai-generator-*) "$peer" generator "$model" "$workload" --batch-size "${1#genai-generator-}" 2>/dev/null ;;
+    ours-*) "$ours" bench --model "$model" --workload "$workload" --json --max-batch-size "${1#ours-}" \
+              --max-sequence-length "$max_length" 2>/dev/null ;;
+    genai-engine-*) "$peer" engine "$model" "$workload" --batch-size "${1#genai-engine-}" --max-length "$max_length" 2>/dev/null ;;
+    genai-generator-*) "$peer" generator "$model" "$workload" --batch-size "${1#genai-generator-}" --max-length "$max_length" 2>/dev/null ;;
   esac
 }
 work=$(mktemp -d)
@@ -32,7 +36,7 @@ echo "round contender output_tok_s seconds ($(nproc) cores, $(basename "$model")
 for r in $(seq 1 "$rounds"); do
   for i in "${!names[@]}"; do
     name=${names[$(( (i + r) % ${#names[@]} ))]}
-    json=$(timeout 300 bash -c "$(declare -f run); ours='$ours' peer='$peer' model='$model' workload='$workload' run $name")
+    json=$(timeout 300 bash -c "$(declare -f run); ours='$ours' peer='$peer' model='$model' workload='$workload' max_length=$max_length run $name")
     tps=$(grep -o '"output_tokens_per_s": *[0-9.]*' <<<"$json" | grep -o '[0-9.]*$')
     secs=$(grep -o '"seconds": *[0-9.]*' <<<"$json" | grep -o '[0-9.]*$')
     echo "$r $name ${tps:-nan} ${secs:-nan}"
