@@ -10,6 +10,8 @@ Variant A (GroupQueryAttention) by default; --attention paged writes variant B (
   int4: [--int4-block-size 32|64|128] [--int4-symmetric] [--int4-activations float32|float16]
   --attention gqa|paged [--block-size N]   (paged: float16, CUDA only; ONNX_CONTRACT.md variant B)
   --qkv packed|separate: each layer's q, k, v projections as one MatMul (the default) or three
+  --layout ours|genai-builder: genai-builder writes the graph's inputs and outputs and genai_config.json as ONNX Runtime
+            GenAI's model builder does for LLaMA (position_ids when rotary runs outside GQA, no greedy_ids)
   --verify: run the package through the C# engine (vicuna-batch generate) and compare greedy ids with reference.py.
 """
 from __future__ import annotations
@@ -28,8 +30,8 @@ from onnx import TensorProto, helper
 
 import int4
 from hf_checkpoint import DeltaWeights, HfWeights
-from llama_graph import (ATTENTIONS, DEFAULT_BLOCK_SIZE, GQA, PAGED, PAGED_MAX_BATCH_SIZE, build_model, check_paged,
-                         onnx_type, quantized_names)
+from llama_graph import (ATTENTIONS, DEFAULT_BLOCK_SIZE, GENAI_BUILDER, GQA, LAYOUTS, OURS, PAGED, PAGED_MAX_BATCH_SIZE,
+                         build_model, check_paged, onnx_type, quantized_names, takes_position_ids)
 from weights import PRESETS, Llama2cWeights, ModelConfig, RandomWeights, stored_chunks, stored_tensors
 
 EXTERNAL_THRESHOLD_BYTES = 100 * 1024 * 1024
@@ -65,6 +67,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--qkv", choices=QKV_LAYOUTS, default=QKV_PACKED,
                     help="packed (the default): each layer's q, k and v projections stored as one [d, (H + 2 KVH) hd] "
                          "matrix, one MatMul a layer, attention in its packed form; separate: three matrices and MatMuls")
+    ap.add_argument("--layout", choices=LAYOUTS, default=OURS,
+                    help="ours (the default): greedy_ids output, positions from attention_mask; genai-builder: the "
+                         "inputs, outputs and genai_config.json ONNX Runtime GenAI's model builder writes for LLaMA "
+                         "(position_ids input when rotary runs outside GQA, symbolic KV head dimension, no greedy_ids; gqa only)")
     ap.add_argument("--link-weights", metavar="DIR",
                     help="hard-link DIR/model.onnx.data instead of writing the weights (DIR: an export of the same "
                          "source, seed and dtype, e.g. variant A of the package written as variant B; only the size is checked)")
@@ -78,6 +84,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if bool(args.base) != bool(args.delta):
         ap.error("--base and --delta go together")
+    if args.attention == PAGED and args.layout == GENAI_BUILDER:
+        ap.error("--layout genai-builder writes variant A (--attention gqa)")
     if args.attention == PAGED and args.verify:
         ap.error("--verify runs the engine on the CPU, and a paged package runs on CUDA only "
                  "(scripts/gpu/bench-h100.sh paged-check compares it with variant A on the GPU)")
@@ -209,9 +217,14 @@ def external_table(model_path: str) -> dict[str, tuple]:
             if t.data_location == TensorProto.EXTERNAL}
 
 
-def genai_config(cfg: ModelConfig, extras: dict | None = None, paged: dict | None = None) -> dict:
-    """extras (Hugging Face sources): eos_token_ids (one id or a list) and generation_config search defaults.
-    paged (variant B): {"block_size", "max_scheduled_tokens"} -> the paged inputs and engine.dynamic_batching."""
+def genai_config(cfg: ModelConfig, extras: dict | None = None, paged: dict | None = None, layout: str = OURS) -> dict:
+    """ONNX Runtime GenAI's schema only: GenAI (0.20.0) refuses a key it does not know, so values the graph already
+    holds (rms_norm_eps, rope_theta: the norms' epsilon, the cos/sin caches) stay out; packages written before carry
+    them under model.decoder and still load in the engine, which ignores them.
+    extras (Hugging Face sources): eos_token_ids (one id or a list) and generation_config search defaults.
+    paged (variant B): {"block_size", "max_scheduled_tokens"} -> the paged inputs and engine.dynamic_batching.
+    layout genai-builder: the model builder's keys and order (make_genai_config in its builders/base.py): the session's
+    log_id, position_ids when the graph takes it, every search default it writes."""
     extras = extras or {}
     search = {"max_length": cfg.context_length, "past_present_share_buffer": True, "do_sample": False,
               "temperature": 1.0, "top_k": 50, "top_p": 1.0}
@@ -231,11 +244,22 @@ def genai_config(cfg: ModelConfig, extras: dict | None = None, paged: dict | Non
                            "past_value_names": "past_key_values.%d.value"},
                 "outputs": {"logits": "logits", "present_key_names": "present.%d.key",
                             "present_value_names": "present.%d.value"},
-                "rms_norm_eps": cfg.rms_norm_eps, "rope_theta": cfg.rope_theta,
             },
         },
         "search": search,
     }
+    if layout == GENAI_BUILDER:
+        decoder = config["model"]["decoder"]
+        decoder["session_options"] = {"log_id": "onnxruntime-genai", "provider_options": []}
+        if takes_position_ids(cfg, layout):
+            decoder["inputs"] = {"input_ids": "input_ids", "attention_mask": "attention_mask",
+                                 "position_ids": "position_ids", **{k: v for k, v in decoder["inputs"].items()
+                                                                    if k.startswith("past_")}}
+        config["search"] = {"diversity_penalty": 0.0, "do_sample": search["do_sample"], "early_stopping": True,
+                            "length_penalty": 1.0, "max_length": search["max_length"], "min_length": 0,
+                            "no_repeat_ngram_size": 0, "num_beams": 1, "num_return_sequences": 1,
+                            "past_present_share_buffer": True, "repetition_penalty": 1.0,
+                            "temperature": search["temperature"], "top_k": search["top_k"], "top_p": search["top_p"]}
     if paged:
         inputs = config["model"]["decoder"]["inputs"]
         del inputs["attention_mask"]
@@ -267,11 +291,11 @@ def main(argv: list[str]) -> None:
 
     packed_qkv = args.qkv == QKV_PACKED
     weights = write_weights(source, dtype, args.out, quant, args.link_weights, packed_qkv)
-    model = build_model(source.cfg, dtype, weights, quant, args.attention, args.block_size, packed_qkv)
+    model = build_model(source.cfg, dtype, weights, quant, args.attention, args.block_size, packed_qkv, args.layout)
     with open(os.path.join(args.out, "model.onnx"), "wb") as f:
         f.write(model.SerializeToString())
     with open(os.path.join(args.out, "genai_config.json"), "w") as f:
-        json.dump(genai_config(source.cfg, getattr(source, "extras", None), paged), f, indent=2)
+        json.dump(genai_config(source.cfg, getattr(source, "extras", None), paged, args.layout), f, indent=2)
         f.write("\n")
     tokenizer = args.tokenizer
     hf_dir = args.from_hf or args.delta

@@ -26,6 +26,10 @@ ATTENTIONS = (GQA, PAGED)
 DEFAULT_BLOCK_SIZE = 256  # ONNX Runtime GenAI's default; FlashAttention wants a multiple of 128 at head size 128
 PAGED_MAX_BATCH_SIZE = 256  # the CUDA kernel's cub::BlockScan over the batch
 
+OURS = "ours"
+GENAI_BUILDER = "genai-builder"
+LAYOUTS = (OURS, GENAI_BUILDER)
+
 # numpy -> ONNX element type for what a package stores; a table of our own because onnx.mapping
 # (onnx <= 1.12, Debian's) is gone in onnx 1.23 and helper.np_dtype_to_tensor_dtype is missing in 1.12.
 _NP_TO_ONNX = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float16): TensorProto.FLOAT16,
@@ -94,12 +98,23 @@ def check_paged(cfg: ModelConfig, dtype: np.dtype, block_size: int) -> None:
         raise ValueError(f"--block-size must be a power of two >= 16, got {block_size}")
 
 
+def takes_position_ids(cfg: ModelConfig, layout: str) -> bool:
+    """ONNX Runtime GenAI's model builder feeds rotary outside GQA from a position_ids input; our layout derives the
+    positions from attention_mask."""
+    return layout == GENAI_BUILDER and not rotary_inside_gqa(cfg)
+
+
 def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProto],
                 quant: Int4Params | None = None, attention: str = GQA,
-                block_size: int = DEFAULT_BLOCK_SIZE, packed_qkv: bool = True) -> onnx.ModelProto:
-    """packed_qkv: the weights hold each layer's q, k, v projections as one matrix (weights.stored_tensors)."""
+                block_size: int = DEFAULT_BLOCK_SIZE, packed_qkv: bool = True, layout: str = OURS) -> onnx.ModelProto:
+    """packed_qkv: the weights hold each layer's q, k, v projections as one matrix (weights.stored_tensors).
+    layout genai-builder (variant A only): the inputs and outputs ONNX Runtime GenAI's model builder
+    (src/python/py/models/builders/base.py) writes for LLaMA: position_ids when rotary runs outside GQA, the KV's last
+    dimension symbolic (kv_cache_dim), no greedy_ids."""
     if attention not in ATTENTIONS:
         raise ValueError(f"attention must be one of {ATTENTIONS}, got {attention!r}")
+    if layout not in LAYOUTS or (layout == GENAI_BUILDER and attention != GQA):
+        raise ValueError(f"layout must be one of {LAYOUTS} (genai-builder with attention gqa), got {layout!r}")
     dtype = np.dtype(dtype)
     if attention == PAGED:
         check_paged(cfg, dtype, block_size)
@@ -124,7 +139,7 @@ def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProt
     g.const("sin_cache", sin)                                       # [ctx, hd/2]
     attention_scale = float(1.0 / np.sqrt(hd))
     if attention == GQA:
-        attend = _gqa_attention(g, cfg, inside, attention_scale)
+        attend = _gqa_attention(g, cfg, inside, attention_scale, takes_position_ids(cfg, layout))
     else:
         attend, last_token = _paged_attention(g, cfg, attention_scale)
 
@@ -165,12 +180,13 @@ def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProt
         h = g.one("Gather", [h, last_token], axis=0)                                # [B, d]: each request's last token
     logits = matmul(h, "lm_head.weight")                              # [B, S, V] | [B, V]
     g.nodes.append(helper.make_node("Cast", [logits], ["logits"], name="/logits_cast", to=TensorProto.FLOAT))
-    # greedy requests need only this id on the host, not a [vocab] row of logits (first index of the max, as the
-    # engine's own greedy pick): [B, S] for variant A, [B] for variant B
-    g.nodes.append(helper.make_node("ArgMax", ["logits"], ["greedy_ids"], name="/greedy_argmax", axis=-1, keepdims=0))
+    if layout == OURS:
+        # greedy requests need only this id on the host, not a [vocab] row of logits (first index of the max, as the
+        # engine's own greedy pick): [B, S] for variant A, [B] for variant B
+        g.nodes.append(helper.make_node("ArgMax", ["logits"], ["greedy_ids"], name="/greedy_argmax", axis=-1, keepdims=0))
 
     if attention == GQA:
-        inputs, outputs, name = _gqa_io(cfg, onnx_dtype), _gqa_outputs(cfg, onnx_dtype), "llama_gqa"
+        inputs, outputs, name = _gqa_io(cfg, onnx_dtype, layout), _gqa_outputs(cfg, onnx_dtype, layout), "llama_gqa"
     else:
         inputs, outputs, name = _paged_io(cfg, onnx_dtype, block_size), _paged_outputs(cfg, onnx_dtype, block_size), \
             "llama_paged"
@@ -181,8 +197,9 @@ def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProt
     return model
 
 
-def _gqa_attention(g: _Builder, cfg: ModelConfig, inside: bool, scale: float):
-    """Variant A's attention metadata (from the mask alone) and a per-layer GroupQueryAttention."""
+def _gqa_attention(g: _Builder, cfg: ModelConfig, inside: bool, scale: float, position_input: bool = False):
+    """Variant A's attention metadata (from the mask alone) and a per-layer GroupQueryAttention.
+    position_input: rotary outside GQA reads the position_ids input instead of deriving them from the mask."""
     hd, H, KVH = cfg.head_size, cfg.num_heads, cfg.num_kv_heads
     one_i64 = g.const("const_one_i64", np.array(1, np.int64))
     axis1 = g.const("const_axes_1", np.array([1], np.int64))
@@ -192,13 +209,16 @@ def _gqa_attention(g: _Builder, cfg: ModelConfig, inside: bool, scale: float):
     total_len = g.one("Cast", [g.one("Gather", [g.one("Shape", ["attention_mask"]), one_i64], axis=0)],
                       to=TensorProto.INT32)                                         # [] scalar
 
-    if not inside:
+    if not inside and position_input:
+        position_ids = "position_ids"                                               # [B, S]
+    elif not inside:
         # position_ids = CumSum(mask)[:, T-S:] - 1: j for right-padded first prompts, P + j for a
         # chunk after past, each row's own length - 1 for ragged decode (what GQA itself uses).
         cumsum = g.one("CumSum", ["attention_mask", g.const("const_axis_1", np.array(1, np.int64))])  # [B, T]
         neg_s = g.one("Neg", [g.one("Shape", ["input_ids"], start=1, end=2)])       # [1] = -S
         tail = g.one("Slice", [cumsum, neg_s, g.const("const_int64_max", np.array([2**62], np.int64)), axis1])
         position_ids = g.one("Sub", [tail, one_i64])                                # [B, S]
+    if not inside:
         axis2 = g.const("const_axes_2", np.array([2], np.int64))
         cos_pos = g.one("Unsqueeze", [g.one("Gather", ["cos_cache", position_ids], axis=0), axis2])  # [B, S, 1, hd/2]
         sin_pos = g.one("Unsqueeze", [g.one("Gather", ["sin_cache", position_ids], axis=0), axis2])  # [B, S, 1, hd/2]
@@ -264,22 +284,30 @@ def _paged_attention(g: _Builder, cfg: ModelConfig, scale: float):
     return attend, last_token
 
 
-def _gqa_io(cfg: ModelConfig, onnx_dtype: int) -> list:
+def _kv_last_dim(cfg: ModelConfig, layout: str):
+    # the builder leaves it symbolic: one export serves float and quantized (packed) KV caches
+    return "kv_cache_dim" if layout == GENAI_BUILDER else cfg.head_size
+
+
+def _gqa_io(cfg: ModelConfig, onnx_dtype: int, layout: str = OURS) -> list:
     inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
               helper.make_tensor_value_info("attention_mask", TensorProto.INT64,
                                             ["batch_size", "total_sequence_length"])]
-    past_shape = ["batch_size", cfg.num_kv_heads, "past_sequence_length", cfg.head_size]
+    if takes_position_ids(cfg, layout):
+        inputs.append(helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["batch_size", "sequence_length"]))
+    past_shape = ["batch_size", cfg.num_kv_heads, "past_sequence_length", _kv_last_dim(cfg, layout)]
     for i in range(cfg.num_layers):
         for kind in ("key", "value"):
             inputs.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kind}", onnx_dtype, past_shape))
     return inputs
 
 
-def _gqa_outputs(cfg: ModelConfig, onnx_dtype: int) -> list:
+def _gqa_outputs(cfg: ModelConfig, onnx_dtype: int, layout: str = OURS) -> list:
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
-                                             ["batch_size", "sequence_length", cfg.vocab_size]),
-               helper.make_tensor_value_info("greedy_ids", TensorProto.INT64, ["batch_size", "sequence_length"])]
-    present_shape = ["batch_size", cfg.num_kv_heads, "total_sequence_length", cfg.head_size]
+                                             ["batch_size", "sequence_length", cfg.vocab_size])]
+    if layout == OURS:
+        outputs.append(helper.make_tensor_value_info("greedy_ids", TensorProto.INT64, ["batch_size", "sequence_length"]))
+    present_shape = ["batch_size", cfg.num_kv_heads, "total_sequence_length", _kv_last_dim(cfg, layout)]
     for i in range(cfg.num_layers):
         for kind in ("key", "value"):
             outputs.append(helper.make_tensor_value_info(f"present.{i}.{kind}", onnx_dtype, present_shape))

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need (Debian's python3-onnx, python3-numpy, python3-sentencepiece
+# The test command: every project of VicunaBatch.sln (ONNX Runtime GenAI's reference tests too, its package from NuGet).
+# Installs what the tests need (Debian's python3-onnx, python3-numpy, python3-sentencepiece
 # for model-export and the tokenizer oracle), the OpenAI Node SDK for the API test and Azurite for the Azure tests, builds everything,
 # runs every test project, then publishes the native build (scripts/publish-native.sh) and runs the CLI's tests again
 # with their processes running it. --long: the bigger sizes (a 1,000,000-line job instead of 100,000; minutes).

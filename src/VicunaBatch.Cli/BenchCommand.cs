@@ -65,7 +65,7 @@ internal static class BenchCommand
         float temperature = 0f, float topP = 1f, int? topLogprobs = null)
     {
         var tokenizer = model.Tokenizer
-            ?? throw new UsageException($"{model.Package.Location} has no tokenizer.model; bench workloads are text");
+            ?? throw new UsageException($"{model.Package.Location} {model.Package.NoTokenizer}; bench workloads are text");
         var requests = new List<GenerationRequest>();
         foreach (var line in File.ReadLines(file.FullName))
         {

@@ -82,7 +82,7 @@ internal static class GenerateCommand
     private static IReadOnlyList<int> EncodeText(LoadedModel model, string text) =>
         model.Tokenizer is { } tokenizer
             ? PromptEncoder.EncodeCompletion(tokenizer, text)
-            : throw new UsageException($"{model.Package.Location} has no tokenizer.model: give token ids (--prompt-ids or prompt_ids)");
+            : throw new UsageException($"{model.Package.Location} {model.Package.NoTokenizer}: give token ids (--prompt-ids or prompt_ids)");
 
     private static List<PromptSpec> ReadSpecs(string? prompt, string? promptIds, FileInfo? requests, int maxTokens, SamplingParams sampling)
     {

@@ -65,7 +65,7 @@ internal sealed class ServeEngines : IDisposable
             .Where(p => p.Prompts is not null).ToDictionary(p => p.Name, p => p.Prompts!, StringComparer.Ordinal);
 
         private RequestPrompts Default => _prompts.TryGetValue(engines.Default.Name, out var prompts) ? prompts
-            : throw new UsageException($"model '{engines.Default.Name}' has no tokenizer.model");
+            : throw new UsageException($"model '{engines.Default.Name}' {engines.Default.Model.Package.NoTokenizer}");
 
         public int ContextLength => Default.ContextLength;
 

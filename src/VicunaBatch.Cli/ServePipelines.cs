@@ -24,7 +24,7 @@ internal sealed class PipelineLoop(
     {
         // pipelines' lines name no model: their jobs run on the default one, whose tokenizer splits their documents
         var model = engines.Default.Model;
-        var prompts = RequestPrompts.Of(model) ?? throw new UsageException($"model '{engines.Default.Name}' has no tokenizer.model: pipelines need one");
+        var prompts = RequestPrompts.Of(model) ?? throw new UsageException($"model '{engines.Default.Name}' {model.Package.NoTokenizer}: pipelines need one");
         var ticker = runs.Ticker(location => new FolderBlobStore(new FolderBlobStoreOptions { RootPath = location.Folder! }),
             new TokenizerDocuments(prompts.Tokenizer), prompts.ContextLength,
             runs.WaitingDriver(new PollingJobDriverOptions { MaxWait = TimeSpan.FromMinutes(10), PollInterval = TimeSpan.FromMilliseconds(250) }));

@@ -18,6 +18,7 @@ public sealed class EngineRequestExecutor : IRequestExecutor
 {
     private readonly EngineHost _host;
     private readonly RequestPrompts? _prompts;
+    private readonly string _noTokenizer;
     private readonly RequestDefaults _defaults;
     private readonly TimeProvider _time;
     private long _numSucceeded, _numFailed, _numOutputTokens;
@@ -28,6 +29,7 @@ public sealed class EngineRequestExecutor : IRequestExecutor
         defaults.Validate();
         _host = host;
         _prompts = RequestPrompts.Of(model);
+        _noTokenizer = model.Package.NoTokenizer;
         ModelName = modelName;
         _defaults = defaults;
         _time = time;
@@ -49,7 +51,7 @@ public sealed class EngineRequestExecutor : IRequestExecutor
         if (_prompts is null)
         {
             return Count(RequestOutcome.Failure(request, RequestErrorCode.ExecutionFailed,
-                $"model '{ModelName}' has no tokenizer.model, so text prompts cannot run", _time.GetUtcNow()));
+                $"model '{ModelName}' {_noTokenizer}, so text prompts cannot run", _time.GetUtcNow()));
         }
         if (GrammarOf(request, out var grammar) is { } unmatched) return Count(unmatched);
         var prompts = new List<IReadOnlyList<int>>();

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using VicunaBatch.Inference.Tests.Fixtures;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Inference.Tests;
 

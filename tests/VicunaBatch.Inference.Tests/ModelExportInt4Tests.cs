@@ -1,6 +1,7 @@
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Inference.Tests.Engine;
 using VicunaBatch.Inference.Tests.Fixtures;
+using VicunaBatch.Testing;
 using Xunit.Abstractions;
 
 namespace VicunaBatch.Inference.Tests;

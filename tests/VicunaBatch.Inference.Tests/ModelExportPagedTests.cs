@@ -2,6 +2,7 @@ using Microsoft.ML.OnnxRuntime;
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Inference.Package;
 using VicunaBatch.Inference.Tests.Fixtures;
+using VicunaBatch.Testing;
 using Xunit.Abstractions;
 
 namespace VicunaBatch.Inference.Tests;

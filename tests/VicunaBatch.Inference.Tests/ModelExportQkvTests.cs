@@ -1,5 +1,6 @@
 using System.Text;
 using VicunaBatch.Inference.Tests.Fixtures;
+using VicunaBatch.Testing;
 using Xunit.Abstractions;
 
 namespace VicunaBatch.Inference.Tests;

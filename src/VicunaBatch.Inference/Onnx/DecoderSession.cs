@@ -100,6 +100,26 @@ internal static class DecoderSession
         }
     }
 
+    /// <summary>
+    /// A graph input the engine does not feed: ONNX Runtime would refuse every call without it. Named with what writes it
+    /// where known (ONNX Runtime GenAI's model builder: <c>position_ids</c> not named in the config, <c>inputs_embeds</c>,
+    /// <c>block_table_windowed</c> for sliding-window layers).
+    /// </summary>
+    public static void RequireNoOtherInputs(InferenceSession session, ModelPackage package, IReadOnlyCollection<string> fed)
+    {
+        var other = session.InputMetadata.Keys.Where(name => !fed.Contains(name)).ToList();
+        if (other.Count == 0) return;
+        var hints = other.Select(name => name switch
+        {
+            "position_ids" => "position_ids (rotary outside the attention node: name it in model.decoder.inputs.position_ids)",
+            "inputs_embeds" => "inputs_embeds (embeddings computed outside the graph, as for multimodal models: not supported)",
+            "block_table_windowed" => "block_table_windowed (sliding-window attention layers: not supported)",
+            _ => name,
+        });
+        throw new ModelPackageException(
+            $"{package.DecoderLocation}: the graph needs inputs the engine does not feed: {string.Join("; ", hints)}");
+    }
+
     public static string Name(string pattern, int layer) => pattern.Replace("%d", layer.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     /// <summary>

@@ -29,10 +29,12 @@ internal sealed class GqaRunner : IStepRunner
     private readonly RunOptions _runOptions = new();
     private readonly NativeBuffer _inputIds;      // int64, up to max(numSlots, maxChunk) tokens
     private readonly NativeBuffer _attentionMask; // int64, up to numSlots * maxLength
+    private readonly NativeBuffer? _positionIds;  // int64, the shape of input_ids; only for a graph with position_ids
     private readonly StepLogits _logits;          // [maxRows, vocab] and greedy ids, maxRows = max(numSlots, maxChunk)
     private readonly SlotRow[] _decodeRows;       // [numSlots]: this step's decode call, row r = slot r
     private readonly string[] _pastKeyNames, _pastValueNames, _presentKeyNames, _presentValueNames;
     private readonly string _inputIdsName, _attentionMaskName, _logitsName;
+    private readonly string? _positionIdsName;
     private readonly int _maxTokensPerCall;
     private readonly FixedDecodeShapes? _fixedDecodes; // with CUDA graphs (or padDecodes): decode calls of fixed shapes
 
@@ -54,7 +56,14 @@ internal sealed class GqaRunner : IStepRunner
         var outputs = decoder.Outputs ?? new GenAiDecoderOutputs();
         _inputIdsName = inputs.InputIds;
         _attentionMaskName = inputs.AttentionMask;
+        _positionIdsName = inputs.PositionIds;
         _logitsName = outputs.Logits;
+        if (_positionIdsName is not null && (cudaGraphs || padDecodes))
+        {
+            throw new NotSupportedException(
+                $"{package.DecoderLocation}: a graph with position_ids (model.decoder.inputs.position_ids) runs without CUDA graphs " +
+                "(--cuda-graphs): its decode calls' fixed shapes carry no positions");
+        }
         var layers = Enumerable.Range(0, decoder.NumHiddenLayers).ToArray();
         _pastKeyNames = layers.Select(i => DecoderSession.Name(inputs.PastKeyNames, i)).ToArray();
         _pastValueNames = layers.Select(i => DecoderSession.Name(inputs.PastValueNames, i)).ToArray();
@@ -88,6 +97,7 @@ internal sealed class GqaRunner : IStepRunner
         var pinned = device == ExecutionDevice.Cuda; // copied up and down every step
         _inputIds = owned.Own(new NativeBuffer(8L * _maxTokensPerCall, pinned));
         _attentionMask = owned.Own(new NativeBuffer(8L * Math.Max(numSlots, 1) * maxLength, pinned));
+        if (_positionIdsName is not null) _positionIds = owned.Own(new NativeBuffer(8L * _maxTokensPerCall, pinned));
         _logits = owned.Own(new StepLogits(_session, _kvMemory, _maxTokensPerCall, VocabSize, pinned, device, sampling));
         _binding = owned.Own(_session.CreateIoBinding());
         _decodeRows = new SlotRow[numSlots];
@@ -158,19 +168,23 @@ internal sealed class GqaRunner : IStepRunner
         return _logits.EndStep();
     }
 
-    /// <summary>input_ids [B, S] and attention_mask [B, S], row b = the prompt then zeros; slots from group[0]'s on, in order.</summary>
+    /// <summary>input_ids [B, S] and attention_mask [B, S], row b = the prompt then zeros; position_ids [B, S] = i (0 in the
+    /// padding); slots from group[0]'s on, in order.</summary>
     private void RunFirstPrompts(List<PrefillChunk> group, int width)
     {
         var ids = _inputIds.AsSpan<long>(group.Count * width);
         var mask = _attentionMask.AsSpan<long>(group.Count * width);
+        var positions = _positionIds is null ? default : _positionIds.AsSpan<long>(group.Count * width);
         ids.Clear();
         mask.Clear();
+        positions.Clear();
         for (var b = 0; b < group.Count; b++)
         {
             var tokens = group[b].TokenIds;
             for (var i = 0; i < tokens.Length; i++)
             {
                 ids[b * width + i] = tokens[i];
+                if (!positions.IsEmpty) positions[b * width + i] = i;
             }
             mask.Slice(b * width, tokens.Length).Fill(1);
         }
@@ -178,7 +192,7 @@ internal sealed class GqaRunner : IStepRunner
     }
 
     /// <summary>input_ids [B, 1]; attention_mask [B, T], row b = ones(past_b + 1), T = max(past_b) + 1 — or, in fixed
-    /// shapes, B the bucket and T the slot length.</summary>
+    /// shapes, B the bucket and T the slot length; position_ids [B, 1] = past_b.</summary>
     private void RunDecode(ReadOnlySpan<SlotRow> rows)
     {
         if (_fixedDecodes is not null)
@@ -193,16 +207,18 @@ internal sealed class GqaRunner : IStepRunner
         foreach (var row in rows) total = Math.Max(total, row.PastLength + 1);
         var ids = _inputIds.AsSpan<long>(batch);
         var mask = _attentionMask.AsSpan<long>(batch * total);
+        var positions = _positionIds is null ? default : _positionIds.AsSpan<long>(batch);
         mask.Clear();
         for (var b = 0; b < batch; b++)
         {
             ids[b] = rows[b].TokenId;
             mask.Slice(b * total, rows[b].PastLength + 1).Fill(1);
+            if (!positions.IsEmpty) positions[b] = rows[b].PastLength;
         }
         RunHostInputs(firstSlot: 0, numSlots: batch, sequenceLength: 1, totalLength: total);
     }
 
-    /// <summary>input_ids [1, n]; attention_mask [1, past + n] of ones.</summary>
+    /// <summary>input_ids [1, n]; attention_mask [1, past + n] of ones; position_ids [1, n] = past + i.</summary>
     private void RunPrefill(PrefillChunk chunk)
     {
         var n = chunk.TokenIds.Length;
@@ -212,31 +228,41 @@ internal sealed class GqaRunner : IStepRunner
                 $"chunk of {n} tokens after {chunk.PastLength} exceeds limits (chunk {_maxTokensPerCall}, length {MaxLength})");
         }
         var ids = _inputIds.AsSpan<long>(n);
+        var positions = _positionIds is null ? default : _positionIds.AsSpan<long>(n);
         for (var i = 0; i < n; i++)
         {
             ids[i] = chunk.TokenIds[i];
+            if (!positions.IsEmpty) positions[i] = chunk.PastLength + i;
         }
         _attentionMask.AsSpan<long>(chunk.PastLength + n).Fill(1);
         RunHostInputs(KvSlot.IndexOf(chunk.Place), numSlots: 1, sequenceLength: n, totalLength: chunk.PastLength + n);
     }
 
-    /// <summary>A call with input_ids and attention_mask from the host buffers (ONNX Runtime copies them up on CUDA); never captured.</summary>
+    /// <summary>A call with input_ids, attention_mask (and position_ids) from the host buffers (ONNX Runtime copies them up on CUDA); never captured.</summary>
     private void RunHostInputs(int firstSlot, int numSlots, int sequenceLength, int totalLength) =>
         Run(firstSlot, numSlots, sequenceLength, totalLength,
             Tensor(_inputIds, TensorElementType.Int64, [numSlots, sequenceLength], 8),
             Tensor(_attentionMask, TensorElementType.Int64, [numSlots, totalLength], 8),
-            _fixedDecodes?.UncapturedRun ?? _runOptions);
+            _fixedDecodes?.UncapturedRun ?? _runOptions,
+            _positionIds is null ? null : Tensor(_positionIds, TensorElementType.Int64, [numSlots, sequenceLength], 8));
 
-    /// <summary>One call over slots [firstSlot, firstSlot + numSlots); disposes <paramref name="inputIds"/> and <paramref name="attentionMask"/>.</summary>
-    private void Run(int firstSlot, int numSlots, int sequenceLength, int totalLength, OrtValue inputIds, OrtValue attentionMask, RunOptions runOptions)
+    /// <summary>One call over slots [firstSlot, firstSlot + numSlots); disposes <paramref name="inputIds"/>, <paramref name="attentionMask"/>
+    /// and <paramref name="positionIds"/>.</summary>
+    private void Run(int firstSlot, int numSlots, int sequenceLength, int totalLength, OrtValue inputIds, OrtValue attentionMask, RunOptions runOptions,
+        OrtValue? positionIds = null)
     {
-        var views = new List<OrtValue>(4 + 2 * _kv.NumLayers) { inputIds, attentionMask };
+        var views = new List<OrtValue>(5 + 2 * _kv.NumLayers) { inputIds, attentionMask };
         try
         {
             _binding.ClearBoundInputs();
             _binding.ClearBoundOutputs();
             _binding.BindInput(_inputIdsName, inputIds);
             _binding.BindInput(_attentionMaskName, attentionMask);
+            if (positionIds is not null)
+            {
+                views.Add(positionIds);
+                _binding.BindInput(_positionIdsName!, positionIds);
+            }
             _logits.Bind(_binding, _logitsName, [numSlots, sequenceLength, VocabSize], views);
             for (var layer = 0; layer < _kv.NumLayers; layer++)
             {
@@ -276,16 +302,25 @@ internal sealed class GqaRunner : IStepRunner
 
     private TensorElementType CheckContract(ModelPackage package)
     {
-        DecoderSession.Require(_session, package,
-            new[] { _inputIdsName, _attentionMaskName }.Concat(_pastKeyNames).Concat(_pastValueNames),
-            new[] { _logitsName }.Concat(_presentKeyNames).Concat(_presentValueNames));
+        string[] fed = [_inputIdsName, _attentionMaskName, .. _positionIdsName is null ? [] : new[] { _positionIdsName }, .. _pastKeyNames, .. _pastValueNames];
+        DecoderSession.Require(_session, package, fed, new[] { _logitsName }.Concat(_presentKeyNames).Concat(_presentValueNames));
+        DecoderSession.RequireNoOtherInputs(_session, package, fed);
         var inputs = _session.InputMetadata;
         var outputs = _session.OutputMetadata;
         if (outputs[_logitsName].ElementDataType != TensorElementType.Float)
         {
             throw new ModelPackageException($"{package.DecoderLocation}: logits must be float32, got {outputs[_logitsName].ElementDataType}");
         }
-        return inputs[_pastKeyNames[0]].ElementDataType;
+        var kv = inputs[_pastKeyNames[0]];
+        var headSize = package.Config.Model.Decoder.HeadSize;
+        if (kv.ElementDataType is not (TensorElementType.Float or TensorElementType.Float16 or TensorElementType.BFloat16)
+            || kv.Dimensions is [.., > 0 and var last] && last != headSize)
+        {
+            throw new ModelPackageException(
+                $"{package.DecoderLocation}: {_pastKeyNames[0]} is {kv.ElementDataType} [{string.Join(", ", kv.Dimensions)}]; a quantized KV cache " +
+                $"(ONNX Runtime GenAI's builder option kv_cache_quant_type) is not supported: the engine keeps float KV of head size {headSize}");
+        }
+        return kv.ElementDataType;
     }
 
     public void Dispose()
@@ -300,5 +335,6 @@ internal sealed class GqaRunner : IStepRunner
         _session.Dispose();
         _inputIds.Dispose();
         _attentionMask.Dispose();
+        _positionIds?.Dispose();
     }
 }

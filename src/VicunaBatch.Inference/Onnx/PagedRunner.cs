@@ -64,9 +64,9 @@ internal sealed class PagedRunner : IStepRunner
         using var owned = new DisposeOnFailure();
         owned.Own(_runOptions);
         _session = owned.Own(DecoderSession.Open(package, numThreads, ExecutionDevice.Cuda));
-        DecoderSession.Require(_session, package,
-            new[] { _inputIdsName, _cumulativeName, _pastName, _blockTableName, _metadataName }.Concat(pastKeys).Concat(pastValues),
-            new[] { _logitsName }.Concat(presentKeys).Concat(presentValues));
+        string[] fed = [_inputIdsName, _cumulativeName, _pastName, _blockTableName, _metadataName, .. pastKeys, .. pastValues];
+        DecoderSession.Require(_session, package, fed, new[] { _logitsName }.Concat(presentKeys).Concat(presentValues));
+        DecoderSession.RequireNoOtherInputs(_session, package, fed);
         var kvType = CheckContract(package, pastKeys[0], blockSize);
         _kvMemory = owned.Own(new CudaKvMemory(_session, DecoderSession.CudaDeviceId));
         try

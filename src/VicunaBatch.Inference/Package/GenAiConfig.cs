@@ -50,6 +50,13 @@ public sealed record GenAiConfig(
         Require(d.NumKeyValueHeads > 0, $"model.decoder.num_key_value_heads must be positive, got {d.NumKeyValueHeads}");
         Require(d.HeadSize > 0, $"model.decoder.head_size must be positive, got {d.HeadSize}");
         Require(!string.IsNullOrEmpty(d.Filename), "model.decoder.filename is missing");
+        Require(d.SlidingWindow is null,
+            "model.decoder.sliding_window (sliding-window attention, as ONNX Runtime GenAI's model builder writes it for a model " +
+            "with an attention window) is not supported: the engine attends over the whole context");
+        Require(Search?.PastPresentShareBuffer != false,
+            "search.past_present_share_buffer is false: the graph's present KV is a new, longer tensor each call (ONNX Runtime " +
+            "GenAI's model builder writes that for attention other than GroupQueryAttention or PagedAttention); the engine needs " +
+            "the present KV to share the past buffer");
         if (Attention == AttentionVariant.Paged)
         {
             var inputs = d.Inputs!;
@@ -88,9 +95,14 @@ public sealed record GenAiDecoderSection(
     [property: JsonPropertyName("num_hidden_layers")] int NumHiddenLayers,
     [property: JsonPropertyName("num_key_value_heads")] int NumKeyValueHeads,
     [property: JsonPropertyName("inputs")] GenAiDecoderInputs? Inputs,
-    [property: JsonPropertyName("outputs")] GenAiDecoderOutputs? Outputs);
+    [property: JsonPropertyName("outputs")] GenAiDecoderOutputs? Outputs,
+    [property: JsonPropertyName("sliding_window")] JsonElement? SlidingWindow = null);
 
-/// <summary>The decoder's input names. Variant A has <c>attention_mask</c>; variant B (paged) the four length and block inputs instead.</summary>
+/// <summary>
+/// The decoder's input names. Variant A has <c>attention_mask</c>, and <c>position_ids</c> when rotary runs outside the
+/// attention node (ONNX Runtime GenAI's model builder writes it so where its provider cannot fuse rotary into
+/// GroupQueryAttention); variant B (paged) the four length and block inputs instead.
+/// </summary>
 public sealed record GenAiDecoderInputs(
     [property: JsonPropertyName("input_ids")] string InputIds = "input_ids",
     [property: JsonPropertyName("attention_mask")] string AttentionMask = "attention_mask",
@@ -99,7 +111,8 @@ public sealed record GenAiDecoderInputs(
     [property: JsonPropertyName("cumulative_sequence_lengths")] string? CumulativeSequenceLengths = null,
     [property: JsonPropertyName("past_sequence_lengths")] string? PastSequenceLengths = null,
     [property: JsonPropertyName("block_table")] string? BlockTable = null,
-    [property: JsonPropertyName("attention_metadata")] string? AttentionMetadata = null);
+    [property: JsonPropertyName("attention_metadata")] string? AttentionMetadata = null,
+    [property: JsonPropertyName("position_ids")] string? PositionIds = null);
 
 /// <summary>Which attention node the decoder graph uses; the engine runs each its own way (<see cref="Onnx.EngineVariant"/>).</summary>
 public enum AttentionVariant
@@ -132,8 +145,8 @@ public sealed record GenAiDecoderOutputs(
 
 public sealed record GenAiSearchSection(
     [property: JsonPropertyName("max_length")] int MaxLength,
-    [property: JsonPropertyName("past_present_share_buffer")] bool PastPresentShareBuffer,
-    [property: JsonPropertyName("do_sample")] bool DoSample,
+    [property: JsonPropertyName("past_present_share_buffer")] bool PastPresentShareBuffer = true,
+    [property: JsonPropertyName("do_sample")] bool DoSample = false,
     [property: JsonPropertyName("temperature")] float Temperature = 1f,
     [property: JsonPropertyName("top_k")] int TopK = 0,
     [property: JsonPropertyName("top_p")] float TopP = 1f);

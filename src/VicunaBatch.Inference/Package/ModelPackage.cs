@@ -10,6 +10,9 @@ public sealed class ModelPackage
     public const string ConfigFileName = "genai_config.json";
     public const string TokenizerFileName = "tokenizer.model";
 
+    /// <summary>The Hugging Face tokenizer ONNX Runtime GenAI's model builder writes instead; the engine does not read it.</summary>
+    public const string HfTokenizerFileName = "tokenizer.json";
+
     private ModelPackage(PackageFiles files, GenAiConfig config)
     {
         Files = files;
@@ -36,6 +39,14 @@ public sealed class ModelPackage
 
     /// <summary>The tokenizer file as error messages name it, or null when the package ships none (token ids only).</summary>
     public string? TokenizerLocation => Files.Contains(TokenizerFileName) ? Files.Describe(TokenizerFileName) : null;
+
+    /// <summary>
+    /// What commands that need text say of a package without <see cref="TokenizerFileName"/>: "has no tokenizer.model", and why
+    /// a Hugging Face <c>tokenizer.json</c> beside it (ONNX Runtime GenAI's model builder writes that one) does not serve.
+    /// </summary>
+    public string NoTokenizer => Files.Contains(HfTokenizerFileName)
+        ? $"has no {TokenizerFileName} (its {HfTokenizerFileName}, a Hugging Face tokenizer, is not read: put the model's SentencePiece {TokenizerFileName} beside it)"
+        : $"has no {TokenizerFileName}";
 
     /// <summary>The package in the folder <paramref name="directory"/>.</summary>
     public static ModelPackage Load(string directory) => Open(PackageFiles.InDirectory(directory));

@@ -1,7 +1,7 @@
 using System.Numerics.Tensors;
 using System.Text.Json.Nodes;
 using VicunaBatch.Inference.Engine;
-using VicunaBatch.Inference.Tests.Fixtures;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Inference.Tests.Engine;
 

@@ -1,5 +1,5 @@
 using VicunaBatch.Inference.Engine;
-using VicunaBatch.Inference.Tests.Fixtures;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Inference.Tests.Engine;
 

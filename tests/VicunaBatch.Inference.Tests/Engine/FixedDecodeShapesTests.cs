@@ -1,7 +1,7 @@
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Inference.Onnx;
 using VicunaBatch.Inference.Package;
-using VicunaBatch.Inference.Tests.Fixtures;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Inference.Tests.Engine;
 

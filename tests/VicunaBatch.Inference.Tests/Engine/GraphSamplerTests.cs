@@ -2,7 +2,7 @@ using Microsoft.ML.OnnxRuntime;
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Inference.Onnx;
 using VicunaBatch.Inference.Package;
-using VicunaBatch.Inference.Tests.Fixtures;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Inference.Tests.Engine;
 

@@ -1,6 +1,6 @@
 using System.Numerics.Tensors;
 using VicunaBatch.Inference.Engine;
-using VicunaBatch.Inference.Tests.Fixtures;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Inference.Tests.Engine;
 

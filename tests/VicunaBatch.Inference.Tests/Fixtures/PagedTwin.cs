@@ -1,4 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Inference.Tests.Fixtures;
 

@@ -3,7 +3,6 @@ using System.Text.Json;
 using VicunaBatch.Inference.Engine;
 using VicunaBatch.Inference.Grammar;
 using VicunaBatch.Inference.Tests.Engine;
-using VicunaBatch.Inference.Tests.Fixtures;
 using VicunaBatch.Inference.Tests.Text;
 using VicunaBatch.Testing;
 

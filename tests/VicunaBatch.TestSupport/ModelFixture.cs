@@ -1,15 +1,16 @@
 using System.Diagnostics;
 using System.Text.Json;
-using VicunaBatch.Testing;
 
-namespace VicunaBatch.Inference.Tests.Fixtures;
+namespace VicunaBatch.Testing;
 
 /// <summary>Greedy ids from model-export/reference.py, and (when asked) the logits that chose each id.</summary>
 public sealed record ReferenceResult(IReadOnlyList<int> Ids, IReadOnlyList<float[]>? Logits);
 
 /// <summary>
 /// Model packages written by model-export/export.py once per test run (cached by arguments), and the
-/// independent numpy reference. Share it with <c>[Collection("models")]</c>.
+/// independent numpy reference. A test project shares one per run through a collection of its own
+/// (<c>[CollectionDefinition("models")]</c> with <c>ICollectionFixture&lt;ModelFixture&gt;</c>: xunit finds collection
+/// definitions only in the test assembly).
 /// </summary>
 public sealed class ModelFixture : IDisposable
 {
@@ -72,6 +73,15 @@ public sealed class ModelFixture : IDisposable
         var copy = Path.Combine(_workDir, $"without-{output}-{Guid.NewGuid():N}");
         RunPython("tools/strip_output.py", [package, copy, output]);
         return copy;
+    }
+
+    /// <summary>stories260K as a Hugging Face LlamaForCausalLM folder (model-export/tools/llama2c_to_hf.py: q/k permuted to
+    /// half-split, safetensors), in a new folder; <paramref name="options"/> as that script takes them (<c>--dtype BF16</c>, <c>--shards 2</c>).</summary>
+    public string StoriesAsHf(params string[] options)
+    {
+        var dir = NewDirectory("hf-stories");
+        RunPython("tools/llama2c_to_hf.py", [StoriesBin, "--out", dir, .. options]);
+        return dir;
     }
 
     /// <summary>Runs a model-export script (path relative to model-export/, e.g. <c>tools/llama2c_to_hf.py</c>); returns stdout.</summary>
@@ -176,9 +186,4 @@ public sealed class ModelFixture : IDisposable
 
         return dir;
     }
-}
-
-[CollectionDefinition("models")]
-public sealed class ModelsCollection : ICollectionFixture<ModelFixture>
-{
 }
