@@ -39,7 +39,7 @@ internal sealed class LocalBatchRunner(ModelChoice model, EngineOptions engine, 
                 bar.Report(done + failed, tokens, failed);
             }, cancellationToken: cancellationToken);
             bar?.Clear();
-            Console.Error.WriteLine($"  {ClientCommands.StatusLine(summary.Job)}");
+            Console.Error.WriteLine($"  {ClientCommands.StatusLine(summary.Job)}{(summary.EndedBefore ? "; it had already ended: nothing was run now" : "")}");
         }
         finally
         {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using VicunaBatch.Core.Formats;
 using VicunaBatch.Execution;
 
 namespace VicunaBatch.Cli.Eval;
@@ -13,7 +14,7 @@ internal static class EvalCommand
 {
     public static Command Create() => new("eval", "Evaluate models as the Vicuna article did: answer a question set, judge the answers with a model, show the results.")
     {
-        Answer(), Judge(), Show(),
+        Answer(), Judge(), Show(), Run(),
     };
 
     private static Command Answer()
@@ -127,18 +128,34 @@ internal static class EvalCommand
         {
             var folder = new EvalFolder(r.GetValue(folderArgument)!.FullName);
             var asked = folder.Questions(r.GetValue(questions)?.FullName);
-            var files = Directory.Exists(folder.JudgmentsFolder)
-                ? Directory.EnumerateFiles(folder.JudgmentsFolder, "*.jsonl").Order(StringComparer.Ordinal).ToList()
-                : [];
-            if (files.Count == 0) throw new UsageException($"{folder.JudgmentsFolder} holds no judgment file: run eval judge first");
-            var results = files.Select(f => EvalResults.Read(f, asked, r.GetValue(baseline))).ToList();
-            var markdown = EvalReport.Markdown(results);
-            EvalFolder.WriteAtomically(folder.ResultsMarkdownPath, System.Text.Encoding.UTF8.GetBytes(markdown));
-            // the chart of the single grades when there are some (the article's figure), else of the first pairwise file
-            var charted = results.FirstOrDefault(x => x.Mode == JudgeMode.Single) ?? results[0];
-            EvalFolder.WriteAtomically(folder.ResultsChartPath, System.Text.Encoding.UTF8.GetBytes(EvalChart.Render(charted)));
+            var (markdown, charted) = EvalReport.Write(folder, asked, r.GetValue(baseline));
             Console.Out.Write(markdown);
             Console.Out.WriteLine($"\n{folder.ResultsMarkdownPath}\n{folder.ResultsChartPath} (from {charted.FileName})");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Run()
+    {
+        var file = new Argument<FileInfo>("FILE") { Description = "An evaluation definition (JSON, \"kind\": \"eval\"): questions, models, judge, out, schedule, webhook." };
+        var command = new Command("run",
+            "One run of an evaluation definition now: answer, judge and show into OUT/RUN_ID/, then its webhook. serve --pipelines DIR runs the definitions in DIR on their schedules.")
+        {
+            file,
+        };
+        command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
+        {
+            var definition = EvalDefinition.Load(r.GetValue(file)!.FullName);
+            var result = await new EvalRun(definition, TimeProvider.System).RunAsync(cancellationToken);
+            Console.Out.WriteLine($"run {result.RunId}{(result.Resumed ? " (resumed)" : "")}: {result.Folder.Path}");
+            foreach (var a in result.Answers)
+                Console.Out.WriteLine(Invariant($"  {a.Model}: {a.NumTurns - a.NumUnansweredTurns} of {a.NumTurns} turns answered"));
+            foreach (var (mode, j) in result.Judgments)
+                Console.Out.WriteLine(Invariant($"  {mode.Name()}: {j.NumGames} judgments, {j.NumUnparsed} unparsable, {j.NumFailed} failed"));
+            Console.Out.WriteLine($"  {result.Folder.ResultsMarkdownPath}\n  {result.Folder.ResultsChartPath}");
+            foreach (var attempt in result.WebhookAttempts)
+                Console.Out.WriteLine($"  webhook {attempt.EventType}: {attempt.Outcome.SnakeCase()}{(attempt.StatusCode is { } code ? $" (HTTP {code})" : "")}{(attempt.Error is { } e ? $": {e}" : "")}");
             return 0;
         });
         return command;

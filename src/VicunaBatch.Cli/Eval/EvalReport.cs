@@ -10,6 +10,25 @@ namespace VicunaBatch.Cli.Eval;
 /// </summary>
 internal static class EvalReport
 {
+    /// <summary>
+    /// Reads every judgment file of <paramref name="folder"/> and writes <c>results.md</c> and the chart
+    /// <c>results.svg</c>: of the single grades when there are some (the article's figure), else of the first pairwise
+    /// file. Returns the Markdown and the results charted.
+    /// </summary>
+    public static (string Markdown, EvalResults Charted) Write(EvalFolder folder, IReadOnlyList<EvalQuestion> questions, string? baseline)
+    {
+        var files = Directory.Exists(folder.JudgmentsFolder)
+            ? Directory.EnumerateFiles(folder.JudgmentsFolder, "*.jsonl").Order(StringComparer.Ordinal).ToList()
+            : [];
+        if (files.Count == 0) throw new UsageException($"{folder.JudgmentsFolder} holds no judgment file: run eval judge first");
+        var results = files.Select(f => EvalResults.Read(f, questions, baseline)).ToList();
+        var markdown = Markdown(results);
+        EvalFolder.WriteAtomically(folder.ResultsMarkdownPath, Encoding.UTF8.GetBytes(markdown));
+        var charted = results.FirstOrDefault(x => x.Mode == JudgeMode.Single) ?? results[0];
+        EvalFolder.WriteAtomically(folder.ResultsChartPath, Encoding.UTF8.GetBytes(EvalChart.Render(charted)));
+        return (markdown, charted);
+    }
+
     public static string Markdown(IReadOnlyList<EvalResults> results)
     {
         var text = new StringBuilder();
