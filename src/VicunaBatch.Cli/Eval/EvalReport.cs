@@ -63,7 +63,7 @@ internal static class EvalReport
         }
         else
         {
-            Row(text, ["model", "win", "tie", "loss", "win rate", "win rate, ties half", "unparsable", "failed"]);
+            Row(text, ["model", "win", "tie", "loss", "win rate", "win rate, ties half", "pairs unparsable", "pairs failed"]);
             foreach (var p in r.Pairs)
             {
                 var c = p.Overall;

@@ -99,6 +99,7 @@ public sealed class EvalResultsTests : IDisposable
 
         var markdown = EvalReport.Markdown([results]);
         Assert.Contains("12 judgments: 1 held no verdict (unparsable), 1 requests got no judgment (failed); baseline base.", markdown);
+        Assert.Contains("| model | win | tie | loss | win rate | win rate, ties half | pairs unparsable | pairs failed |", markdown);
         Assert.Contains("| m1 | 1 | 1 | 0 | 50.0 % | 75.0 % | 1 | 0 |", markdown);
         Assert.Contains("| m2 | 0 | 1 | 1 | 0.0 % | 25.0 % | 0 | 1 |", markdown);
         Assert.Contains("| m1 | 1/1/0 | 0/0/0 |", markdown);
