@@ -50,6 +50,8 @@ internal static class EvalCommand
                 ? given.Select(ModelChoice.Parse).Select(m => (m.Name, Runner: (IEvalBatchRunner)new LocalBatchRunner(m, modelOptions.EngineOptions(r), workers: 4))).ToList()
                 : given.Select(name => (Name: ModelName(name), Runner: (IEvalBatchRunner)new ApiBatchRunner(client))).ToList();
             if (models.Select(m => m.Name).Distinct().Count() < models.Count) throw new UsageException("two --model options give the same name; each model needs its own");
+            // every package is read before anything is asked or written: a bad path fails the command, not its third model
+            if (client is null) foreach (var choice in given.Select(ModelChoice.Parse)) Inference.Package.ModelPackage.Load(choice.Path);
             folder.KeepQuestions(questionsPath);
             int exitCode = 0;
             using (client)

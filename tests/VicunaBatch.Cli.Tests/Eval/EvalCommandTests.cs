@@ -140,6 +140,11 @@ public sealed partial class EvalCommandTests : IDisposable
         Assert.False(Directory.Exists(EvalDir));
 
         var good = _folder.WriteInput("good.jsonl", ["""{"question_id": 1, "category": "generic", "turns": ["Hi?"]}"""]);
+        var missing = Path.Combine(_folder.Root, "no-such-package");
+        var badPackage = await CliAsync("eval", "answer", good, "--model", $"t0={Tiny}", "--model", $"t1={missing}", "--out", EvalDir);
+        Assert.Equal(2, badPackage.ExitCode);
+        Assert.Contains($"model package folder not found: {missing}", badPackage.Stderr);
+        Assert.False(Directory.Exists(EvalDir)); // not even the first model answered
         var noJudgments = await CliAsync("eval", "show", EvalDir, "--questions", good);
         Assert.Equal(2, noJudgments.ExitCode);
         Assert.Contains("holds no judgment file: run eval judge first", noJudgments.Stderr);
