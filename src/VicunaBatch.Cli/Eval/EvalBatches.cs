@@ -52,7 +52,7 @@ internal sealed class LocalBatchRunner(ModelChoice model, EngineOptions engine, 
 /// <summary>
 /// The job on a batch API (ours or OpenAI's): the input uploaded and a batch created for it, its id kept in
 /// <c>jobFolder/batch.json</c> with the input's hash, so a rerun with the same input waits for that batch again (unless
-/// it failed, expired or was cancelled: then a new one runs) instead of paying for it twice.
+/// it failed, expired or was cancelled, or the API no longer knows it: then a new one runs) instead of paying for it twice.
 /// </summary>
 internal sealed class ApiBatchRunner(BatchApiClient client) : IEvalBatchRunner
 {
@@ -66,15 +66,24 @@ internal sealed class ApiBatchRunner(BatchApiClient client) : IEvalBatchRunner
             && record["input_sha256"]?.GetValue<string>() == inputHash && record["url"]?.GetValue<string>() == client.BaseUrl.AbsoluteUri)
         {
             batchId = record["batch_id"]?.GetValue<string>();
-            var job = ClientCommands.ToJob(await client.GetBatchAsync(batchId!, cancellationToken));
-            if (job.Status is JobStatus.Failed or JobStatus.Expired or JobStatus.Cancelled)
+            try
             {
-                Console.Error.WriteLine($"  batch {batchId} ended {job.Status.SnakeCase()}: submitting the input again");
-                batchId = null;
+                var job = ClientCommands.ToJob(await client.GetBatchAsync(batchId!, cancellationToken));
+                if (job.Status is JobStatus.Failed or JobStatus.Expired or JobStatus.Cancelled)
+                {
+                    Console.Error.WriteLine($"  batch {batchId} ended {job.Status.SnakeCase()}: submitting the input again");
+                    batchId = null;
+                }
+                else
+                {
+                    Console.Error.WriteLine($"  resuming batch {batchId} ({job.Status.SnakeCase()})");
+                }
             }
-            else
+            catch (ApiClientException e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
             {
-                Console.Error.WriteLine($"  resuming batch {batchId} ({job.Status.SnakeCase()})");
+                // the API no longer has it (another key, a data folder started afresh): nothing to resume
+                Console.Error.WriteLine($"  batch {batchId} is unknown to {client.BaseUrl} ({e.Message}): submitting the input again");
+                batchId = null;
             }
         }
         if (batchId is null)

@@ -73,6 +73,13 @@ public sealed partial class EvalCommandTests : IDisposable
         var resumed = await CliAsync("eval", "answer", questions, "--model", "tiny", "--url", url, "--temperature", "1", "--max-tokens", "8", "--out", EvalDir);
         Assert.True(resumed.ExitCode == 0, resumed.Stderr);
         Assert.Equal(2, ResumingBatch().Matches(resumed.Stderr).Count); // both turns' batches, not new ones
+        // a recorded batch the API does not know (another key, a fresh data folder) is submitted again, not a failure
+        var record = Path.Combine(EvalDir, ".jobs", "answer", "tiny", "turn-1", "batch.json");
+        File.WriteAllText(record, File.ReadAllText(record).Replace("\"batch_id\":\"batch_", "\"batch_id\":\"batch_0", StringComparison.Ordinal));
+        var unknown = await CliAsync("eval", "answer", questions, "--model", "tiny", "--url", url, "--temperature", "1", "--max-tokens", "8", "--out", EvalDir);
+        Assert.True(unknown.ExitCode == 0, unknown.Stderr);
+        Assert.Contains("is unknown to", unknown.Stderr);
+        Assert.Contains(": submitting the input again", unknown.Stderr);
 
         foreach (var mode in new[] { "single", "pairwise-baseline" })
         {
