@@ -71,6 +71,7 @@ internal sealed record EvalResults(
         var suffix = at > 0 ? name[(at + 1)..] : "";
         var mode = suffix == "pair" ? (baseline is null ? JudgeMode.PairwiseAll : JudgeMode.PairwiseBaseline) : JudgeModes.Parse(suffix)
             ?? throw new InvalidDataException($"{path}: a judgment file is named JUDGE_MODE.jsonl, MODE one of single, pairwise-baseline, pairwise-all");
+        if (mode == JudgeMode.PairwiseAll) baseline = null; // every model against every other: no baseline
         var categories = questions.Select(q => q.Category).Distinct().ToList();
         var categoryOf = questions.ToDictionary(q => q.QuestionId, q => q.Category);
         int numTurns = questions.Max(q => q.Turns.Count);

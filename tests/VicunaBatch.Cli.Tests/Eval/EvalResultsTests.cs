@@ -116,9 +116,10 @@ public sealed class EvalResultsTests : IDisposable
             Pair(1, "b", "c", 1, "model_1", "model_2"), // b, c tie
         ]);
 
-        var results = EvalResults.Read(path, Questions);
+        var results = EvalResults.Read(path, Questions, baseline: "a"); // show's --baseline is for the other files
 
         Assert.Null(results.Baseline);
+        Assert.Equal("win rate against the other models, ties counted half", results.RelativeTo());
         Assert.Equal([("a", new PairCell(1, 0, 1, 0, 0)), ("b", new PairCell(0, 1, 1, 0, 0)), ("c", new PairCell(1, 1, 0, 0, 0))],
             results.Pairs.Select(p => (p.Model, p.Overall)));
     }
