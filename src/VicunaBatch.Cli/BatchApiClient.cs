@@ -107,7 +107,10 @@ internal sealed class BatchApiClient : IDisposable
         using (response)
         {
             var text = await response.Content.ReadAsStringAsync(cancellationToken);
-            throw new ApiClientException($"{(int)response.StatusCode} {ReasonOf(response.StatusCode)}: {ErrorMessage(text) ?? $"{method} {new Uri(BaseUrl, path)}"}");
+            throw new ApiClientException($"{(int)response.StatusCode} {ReasonOf(response.StatusCode)}: {ErrorMessage(text) ?? $"{method} {new Uri(BaseUrl, path)}"}")
+            {
+                StatusCode = response.StatusCode,
+            };
         }
     }
 
@@ -173,4 +176,8 @@ internal sealed class BatchApiClient : IDisposable
 }
 
 /// <summary>The batch API refused or could not be reached; the message says which, in one line.</summary>
-internal sealed class ApiClientException(string message) : Exception(message);
+internal sealed class ApiClientException(string message) : Exception(message)
+{
+    /// <summary>The API's answer when it refused; null when it could not be reached or its answer was no API's.</summary>
+    public HttpStatusCode? StatusCode { get; init; }
+}

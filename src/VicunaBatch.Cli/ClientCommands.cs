@@ -156,6 +156,21 @@ internal static class ClientCommands
     /// <summary>Polls until the batch ends (progress on stderr), then downloads its files. Ctrl+C stops the waiting, not the batch.</summary>
     private static async Task<int> WaitAndDownloadAsync(BatchApiClient client, string batchId, string? outDir, CancellationToken cancellationToken)
     {
+        try
+        {
+            var (node, job) = await WaitForEndAsync(client, batchId, cancellationToken);
+            return await DownloadAsync(client, node, job, outDir, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            Console.Error.WriteLine($"stopped waiting; the batch goes on. Its files, once it ends: vicuna-batch results {batchId}");
+            return 130;
+        }
+    }
+
+    /// <summary>Polls the batch until it has ended, its progress on stderr as <c>run</c> shows a job's; the batch object as it ended.</summary>
+    internal static async Task<(JsonObject Node, BatchJob Job)> WaitForEndAsync(BatchApiClient client, string batchId, CancellationToken cancellationToken)
+    {
         ProgressLine? progress = null;
         try
         {
@@ -169,19 +184,13 @@ internal static class ClientCommands
                     progress ??= new ProgressLine(counts.Total);
                     progress.Report(counts.Completed + counts.Failed, job.Usage.OutputTokens, counts.Failed);
                 }
-                if (HasEnded(job))
-                {
-                    progress?.Clear();
-                    return await DownloadAsync(client, node, job, outDir, cancellationToken);
-                }
+                if (HasEnded(job)) return (node, job);
                 await Task.Delay(PollInterval, cancellationToken);
             }
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        finally
         {
             progress?.Clear();
-            Console.Error.WriteLine($"stopped waiting; the batch goes on. Its files, once it ends: vicuna-batch results {batchId}");
-            return 130;
         }
     }
 
@@ -189,6 +198,16 @@ internal static class ClientCommands
     {
         var folder = Path.GetFullPath(outDir ?? Path.Combine("results", job.Id));
         if (File.Exists(folder)) throw new UsageException($"--out {folder} is a file; give a folder (it is made if missing)");
+        await DownloadFilesAsync(client, node, job, folder, cancellationToken);
+        Console.Out.WriteLine(StatusLine(job));
+        foreach (var error in job.Errors?.Data ?? []) Console.Out.WriteLine($"  {error.Code}: {error.Message}");
+        foreach (var name in new[] { "output.jsonl", "errors.jsonl", "job.json" }) Console.Out.WriteLine($"  {Path.Combine(folder, name)}");
+        return RunCommand.ExitCodeOf(job);
+    }
+
+    /// <summary>An ended batch's <c>output.jsonl</c> and <c>errors.jsonl</c> (empty when it has none) and its object as <c>job.json</c>, into <paramref name="folder"/>.</summary>
+    internal static async Task DownloadFilesAsync(BatchApiClient client, JsonObject node, BatchJob job, string folder, CancellationToken cancellationToken)
+    {
         Directory.CreateDirectory(folder);
         foreach (var (fileId, name) in new[] { (job.OutputFileId, "output.jsonl"), (job.ErrorFileId, "errors.jsonl") })
         {
@@ -197,21 +216,16 @@ internal static class ClientCommands
             else await client.DownloadAsync(fileId, target, cancellationToken);
         }
         await File.WriteAllTextAsync(Path.Combine(folder, "job.json"), node.ToJsonString(new JsonSerializerOptions(JsonOutput.Options) { WriteIndented = true }), cancellationToken);
-
-        Console.Out.WriteLine(StatusLine(job));
-        foreach (var error in job.Errors?.Data ?? []) Console.Out.WriteLine($"  {error.Code}: {error.Message}");
-        foreach (var name in new[] { "output.jsonl", "errors.jsonl", "job.json" }) Console.Out.WriteLine($"  {Path.Combine(folder, name)}");
-        return RunCommand.ExitCodeOf(job);
     }
 
     /// <summary>
     /// Ended, with its files named: an expired job is saved expired a moment before its files are written (so a late
     /// shard cannot complete it meanwhile), and until then it still counts the requests it was given and names no file.
     /// </summary>
-    private static bool HasEnded(BatchJob job) =>
+    internal static bool HasEnded(BatchJob job) =>
         JobStateMachine.IsTerminal(job.Status) && !(job is { Status: JobStatus.Expired, OutputFileId: null, RequestCounts.Total: > 0 });
 
-    private static string StatusLine(BatchJob job)
+    internal static string StatusLine(BatchJob job)
     {
         var c = job.RequestCounts;
         return FormattableString.Invariant(
@@ -219,7 +233,7 @@ internal static class ClientCommands
     }
 
     /// <summary>The API's batch object is the job's own shape (plus webhook and file details, not needed here).</summary>
-    private static BatchJob ToJob(JsonObject node)
+    internal static BatchJob ToJob(JsonObject node)
     {
         try
         {
@@ -245,10 +259,18 @@ internal static class ClientCommands
         return metadata;
     }
 
-    /// <summary>--url and --api-key (or --api-key-file), or their environment variables.</summary>
-    private sealed class ServerOptions
+    /// <summary>
+    /// --url and --api-key (or --api-key-file), or their environment variables. <paramref name="urlFlag"/> names the
+    /// address's flag (<c>eval judge</c>'s is <c>--judge-url</c>), <paramref name="urlDescription"/> says what it is;
+    /// without <paramref name="urlDefaulted"/> only the flag gives it (<c>eval answer</c> runs here without one).
+    /// </summary>
+    internal sealed class ServerOptions(
+        string urlFlag = "--url", string urlDescription = "The batch API's base URL (serve's, or the Function App's).", bool urlDefaulted = true)
     {
-        private readonly Option<string?> _url = new("--url") { Description = $"The batch API's base URL (serve's, or the Function App's). Default: ${UrlVariable}, else {DefaultUrl}" };
+        private readonly Option<string?> _url = new(urlFlag)
+        {
+            Description = urlDefaulted ? $"{urlDescription} Default: ${UrlVariable}, else {DefaultUrl}" : urlDescription,
+        };
         private readonly Option<string?> _apiKey = new("--api-key") { Description = $"Bearer key; every user's ps shows it: prefer {ApiKeyFile.Flag} or ${KeyVariable}, the default." };
         private readonly Option<FileInfo?> _apiKeyFile = new(ApiKeyFile.Flag)
         {
@@ -262,12 +284,15 @@ internal static class ClientCommands
             command.Options.Add(_apiKeyFile);
         }
 
+        /// <summary>Whether the command line gives the address (<c>eval answer</c> runs its models here without one).</summary>
+        public bool UrlGiven(ParseResult r) => r.GetValue(_url) is not null;
+
         public BatchApiClient Client(ParseResult r)
         {
             var url = r.GetValue(_url) ?? Environment.GetEnvironmentVariable(UrlVariable) ?? DefaultUrl;
             if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
             {
-                throw new UsageException($"--url {url}: give the API's http(s) base URL, e.g. {DefaultUrl}");
+                throw new UsageException($"{urlFlag} {url}: give the API's http(s) base URL, e.g. {DefaultUrl}");
             }
             return new BatchApiClient(uri, Key(r));
         }

@@ -10,6 +10,7 @@ var root = new RootCommand("vicuna-batch: batch LLM inference with continuous ba
     BenchCommand.Create(),
     TokenizeCommand.Create(),
     CheckCommand.Create(),
+    VicunaBatch.Cli.Eval.EvalCommand.Create(),
 };
 foreach (var client in ClientCommands.Create()) root.Subcommands.Add(client);
 return await CommandErrors.InvokeAsync(root, args);

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using VicunaBatch.Cli.Eval;
 using VicunaBatch.Core.Formats;
 using VicunaBatch.Core.Pipelines;
 using VicunaBatch.Execution;
@@ -13,6 +14,9 @@ namespace VicunaBatch.Cli;
 /// logged and skipped), keeps each in the data folder's <see cref="PipelineDefinitionStore"/> (where the deliverer finds
 /// its webhook secret) and ticks them (<see cref="PipelineTicker"/>). Stages are jobs on serve's own queue; this loop
 /// waits for them on the job store while serve's worker and finalizer run them. State in the data folder's blob store.
+/// Definitions of <c>"kind": "eval"</c> are scheduled evaluations, ticked after the pipelines by the same rule
+/// (<see cref="EvalSchedule"/>); a run's answers and judgments go through the APIs and packages it names, its state and
+/// webhook outbox in its own output folder.
 /// </summary>
 internal sealed class PipelineLoop(
     ServeSettings settings, PipelineRuns runs, PipelineDefinitionStore definitionStore, ServeEngines engines, TimeProvider time, ILogger<PipelineLoop> logger)
@@ -32,26 +36,47 @@ internal sealed class PipelineLoop(
         {
             while (true)
             {
-                foreach (var result in await ticker.TickAsync(await LoadDefinitionsAsync(stoppingToken), stoppingToken))
+                var (definitions, evals) = await LoadDefinitionsAsync(stoppingToken);
+                foreach (var result in await ticker.TickAsync(definitions, stoppingToken))
                 {
                     if (result.Outcome == PipelineTickOutcome.Failed) logger.LogError("pipeline {Pipeline} run failed: {Error}", result.Pipeline, result.Error);
                     else if (result.Run is { } run)
                         logger.LogInformation("pipeline {Pipeline} run {RunId}: {Status}{Counts}", result.Pipeline, run.RunId, run.Status.SnakeCase(),
                             run.Manifest is { } m ? $" ({m.NumSummarized} summarized, {m.NumErrors} errors)" : "");
                 }
+                foreach (var eval in evals) await TickAsync(eval, stoppingToken);
                 await Task.Delay(Interval, time, stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { }
     }
 
-    private async Task<List<PipelineDefinition>> LoadDefinitionsAsync(CancellationToken cancellationToken)
+    private async Task TickAsync(EvalDefinition eval, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (await new EvalSchedule(time).TickAsync(eval, cancellationToken) is { } run)
+                logger.LogInformation("evaluation {Eval} run {RunId}: completed ({Folder})", eval.Name, run.RunId, run.Folder.Path);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogError("evaluation {Eval} run failed: {Error}", eval.Name, e.Message);
+        }
+    }
+
+    private async Task<(List<PipelineDefinition> Pipelines, List<EvalDefinition> Evals)> LoadDefinitionsAsync(CancellationToken cancellationToken)
     {
         var definitions = new List<PipelineDefinition>();
+        var evals = new List<EvalDefinition>();
         foreach (var path in Directory.EnumerateFiles(settings.PipelinesPath!, "*.json").Order(StringComparer.Ordinal))
         {
             try
             {
+                if (EvalDefinition.IsEval(await File.ReadAllTextAsync(path, cancellationToken)))
+                {
+                    evals.Add(EvalDefinition.Load(path));
+                    continue;
+                }
                 var definition = LocalPipelineRun.Load(path);
                 if (definition.Source.Location.Folder is null || definition.Output.Folder is null) continue;
                 await definitionStore.SaveAsync(await File.ReadAllTextAsync(path, cancellationToken), cancellationToken);
@@ -62,6 +87,6 @@ internal sealed class PipelineLoop(
                 logger.LogError("pipeline definition {Path} skipped: {Reason}", path, e.Message);
             }
         }
-        return definitions;
+        return (definitions, evals);
     }
 }

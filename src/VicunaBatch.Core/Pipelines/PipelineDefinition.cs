@@ -17,7 +17,29 @@ public sealed record PipelineSource(PipelineLocation Location, IReadOnlyList<str
 public sealed record ChunkingOptions(int ChunkTokens, int OverlapTokens);
 
 /// <summary>The pipeline's run-end webhook: its URL and its own <c>whsec_</c> signing secret.</summary>
-public sealed record PipelineWebhook(string Url, string Secret);
+public sealed record PipelineWebhook(string Url, string Secret)
+{
+    /// <summary>
+    /// A definition's <c>webhook</c> object (<c>{"url", "secret"}</c>), of a pipeline or of a scheduled evaluation: an
+    /// absolute http(s) URL and a <c>whsec_</c> secret, or a <see cref="PipelineDefinitionException"/> naming the field.
+    /// </summary>
+    public static PipelineWebhook Parse(JsonElement element)
+    {
+        if (element.ValueKind != JsonValueKind.Object) throw new PipelineDefinitionException("webhook", "must be a JSON object");
+        foreach (var property in element.EnumerateObject())
+            if (property.Name is not ("url" or "secret"))
+                throw new PipelineDefinitionException("webhook." + property.Name, "unknown field (known: url, secret)");
+        string Field(string name) => element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String && value.GetString()!.Length > 0
+            ? value.GetString()! : throw new PipelineDefinitionException("webhook." + name, "is required (a non-empty string)");
+        var url = Field("url");
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp))
+            throw new PipelineDefinitionException("webhook.url", $"\"{url}\" is not an absolute http(s) URL");
+        var secret = Field("secret");
+        try { _ = WebhookSigner.DecodeSecret(secret); }
+        catch (ArgumentException) { throw new PipelineDefinitionException("webhook.secret", $"must be \"{WebhookSigner.SecretPrefix}\" followed by base64 key bytes"); }
+        return new PipelineWebhook(url, secret);
+    }
+}
 
 /// <summary>
 /// A summarization pipeline, read from JSON (snake_case) by <see cref="Parse"/>, which rejects a bad definition with a
@@ -60,7 +82,7 @@ public sealed partial record PipelineDefinition(
         if (temperature is < 0 or > 2) throw new PipelineDefinitionException("temperature", $"{temperature} must be between 0 and 2");
         var schedule = Optional(root, "schedule", JsonValueKind.String) is { } s ? PipelineSchedule.Parse(s.GetString()!, "schedule") : null;
         var output = ParseLocation(Required(root, "output", JsonValueKind.Object), "output");
-        var webhook = Optional(root, "webhook", JsonValueKind.Object) is { } w ? ParseWebhook(w) : null;
+        var webhook = Optional(root, "webhook", JsonValueKind.Object) is { } w ? PipelineWebhook.Parse(w) : null;
         long maxBytes = Optional(root, "max_document_bytes", JsonValueKind.Number) is { } m
             ? (m.TryGetInt64(out var v) && v > 0 ? v : throw new PipelineDefinitionException("max_document_bytes", $"{m} must be a positive integer"))
             : 1 << 20;
@@ -107,18 +129,6 @@ public sealed partial record PipelineDefinition(
         if (prefix.StartsWith('/') || prefix.Contains('\\') || prefix.Split('/').Contains(".."))
             throw new PipelineDefinitionException(field + ".prefix", $"\"{prefix}\" must be a relative blob name prefix ('/' separators, no '..')");
         return new PipelineLocation(folder, container, prefix);
-    }
-
-    private static PipelineWebhook ParseWebhook(JsonElement element)
-    {
-        RejectUnknown(element, "webhook.", ["url", "secret"]);
-        var url = RequiredString(element, "url", "webhook.");
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp))
-            throw new PipelineDefinitionException("webhook.url", $"\"{url}\" is not an absolute http(s) URL");
-        var secret = RequiredString(element, "secret", "webhook.");
-        try { _ = WebhookSigner.DecodeSecret(secret); }
-        catch (ArgumentException) { throw new PipelineDefinitionException("webhook.secret", $"must be \"{WebhookSigner.SecretPrefix}\" followed by base64 key bytes"); }
-        return new PipelineWebhook(url, secret);
     }
 
     private static ChunkingOptions ParseChunking(JsonElement element, int maxTokens)

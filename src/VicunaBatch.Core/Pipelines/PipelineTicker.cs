@@ -19,6 +19,17 @@ public sealed record PipelineTickResult(string Pipeline, PipelineTickOutcome Out
 /// <summary>When a pipeline last ticked here, and when its run last failed: <c>pipelines/{name}/schedule.json</c>.</summary>
 public sealed record PipelineScheduleMark(DateTimeOffset LastTickAt, DateTimeOffset? LastFailedAt = null);
 
+/// <summary>What a tick does (<see cref="PipelineTicker.Decide"/>).</summary>
+public enum ScheduledTick
+{
+    /// <summary>A first tick: the time is marked, nothing runs (the first run is at the next occurrence).</summary>
+    MarkOnly,
+    /// <summary>No occurrence since the last tick and nothing to resume (or a failed run still backing off).</summary>
+    NotDue,
+    /// <summary>Run now: an occurrence fell since the last tick, or an unfinished run is resumed.</summary>
+    Run,
+}
+
 /// <summary>Options of <see cref="PipelineTicker"/>.</summary>
 public sealed class PipelineTickerOptions
 {
@@ -55,14 +66,14 @@ public sealed class PipelineTicker(IBlobStore state, Func<PipelineDefinition, Pi
         if (definition.Schedule is not { } schedule) return new(definition.Name, PipelineTickOutcome.NotDue, null, null);
         var mark = await ReadMarkAsync(definition.Name, cancellationToken);
         bool resume = await new PipelineState(state, definition.Name, time).ReadCurrentRunAsync(cancellationToken) is not null;
-        if (mark is null && !resume)
+        switch (Decide(schedule, mark, resume, now, _options.RetryDelay))
         {
-            await WriteMarkAsync(definition.Name, now, cancellationToken);
-            return new(definition.Name, PipelineTickOutcome.NotDue, null, null);
+            case ScheduledTick.MarkOnly:
+                await WriteMarkAsync(definition.Name, now, cancellationToken);
+                return new(definition.Name, PipelineTickOutcome.NotDue, null, null);
+            case ScheduledTick.NotDue:
+                return new(definition.Name, PipelineTickOutcome.NotDue, null, null);
         }
-        bool due = mark is not null && schedule.IsDue(mark.LastTickAt, now);
-        bool backingOff = mark?.LastFailedAt is { } failedAt && now - failedAt < _options.RetryDelay;
-        if (!due && (!resume || backingOff)) return new(definition.Name, PipelineTickOutcome.NotDue, null, null);
         try
         {
             var run = await runnerFor(definition).RunAsync(cancellationToken);
@@ -75,6 +86,19 @@ public sealed class PipelineTicker(IBlobStore state, Func<PipelineDefinition, Pi
             await WriteMarkAsync(definition.Name, now, cancellationToken, failed: true);
             return new(definition.Name, PipelineTickOutcome.Failed, null, e.Message);
         }
+    }
+
+    /// <summary>
+    /// The one rule of a scheduled host's tick, for pipelines and for anything else run on a <see cref="PipelineSchedule"/>
+    /// (<c>serve</c>'s scheduled evaluations): the first tick only marks the time; then a run starts at each occurrence
+    /// since the last tick, and an unfinished run is resumed at once, or <paramref name="retryDelay"/> after it failed.
+    /// </summary>
+    public static ScheduledTick Decide(PipelineSchedule schedule, PipelineScheduleMark? mark, bool hasUnfinishedRun, DateTimeOffset now, TimeSpan retryDelay)
+    {
+        if (mark is null && !hasUnfinishedRun) return ScheduledTick.MarkOnly;
+        bool due = mark is not null && schedule.IsDue(mark.LastTickAt, now);
+        bool backingOff = mark?.LastFailedAt is { } failedAt && now - failedAt < retryDelay;
+        return due || (hasUnfinishedRun && !backingOff) ? ScheduledTick.Run : ScheduledTick.NotDue;
     }
 
     private async Task<PipelineScheduleMark?> ReadMarkAsync(string name, CancellationToken cancellationToken) =>
