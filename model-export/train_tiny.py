@@ -190,14 +190,14 @@ def build_dataset(sp, corpus: str, seed: int) -> dict:
 class Sequences:
     """Draws training sequences (ids, loss mask) from a dataset of token ids (build_dataset): a third continue the
     corpus, a third are chats (one in ten with an earlier turn, one in ten under a short system prompt), a third are
-    bare questions followed by an answer; of the questions, 15 % ask for JSON and get a JSON object, the rest are half
-    the answer's own question, half a question the corpus does not answer. The loss counts what the model is to write: the answer and its EOS, or a completion after its BOS."""
+    bare questions followed by an answer; of the questions, json_share (15 %) ask for JSON and get a JSON object, the
+    rest are half the answer's own question, half a question the corpus does not answer. The loss counts what the model is to write: the answer and its EOS, or a completion after its BOS."""
 
-    def __init__(self, dataset: dict, length: int, rng: random.Random):
-        self.d, self.length, self.rng = dataset, length, rng
+    def __init__(self, dataset: dict, length: int, rng: random.Random, json_share: float = 0.15):
+        self.d, self.length, self.rng, self.json_share = dataset, length, rng, json_share
 
     def _question(self) -> tuple[dict, dict]:
-        if self.rng.random() < 0.15:
+        if self.json_share and self.rng.random() < self.json_share:  # 0: no draw, the sequence of the data without JSON
             turn = self.rng.choice(self.d["json"])
             return turn, turn
         turn = self.rng.choice(self.d["turns"])
@@ -344,6 +344,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=20261207)
+    ap.add_argument("--json-share", type=float, default=0.15, help="share of the questions that ask for JSON")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads")
     args = ap.parse_args()
@@ -370,7 +371,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
-    data = Sequences(dataset, args.seq, random.Random(args.seed))
+    data = Sequences(dataset, args.seq, random.Random(args.seed), args.json_share)
     vocab = dataset["vocab"]
     eps, theta = 1e-6, 10000.0
     model = Llama(vocab, args.hidden, args.layers, args.heads, args.kv_heads, args.ffn, eps, theta)

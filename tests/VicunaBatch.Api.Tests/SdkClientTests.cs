@@ -153,9 +153,10 @@ public sealed class SdkClientTests(ServerFixture server, ITestOutputHelper log)
         var invalid = Path.Combine(server.DataPath, "sdk-lifecycle-invalid.jsonl");
         await File.WriteAllTextAsync(invalid, "{not json\n[1, 2]\n"); // no valid line
         var valid = Path.Combine(server.DataPath, "sdk-lifecycle.jsonl");
-        // max_tokens rising line by line: the requests end one after another, not all in the engine's last step
+        // max_tokens rising line by line: the requests end one after another, not all in the engine's last step (sampled
+        // at temperature 2, where the trained tiny model seldom picks EOS, so each runs to its max_tokens)
         await File.WriteAllTextAsync(valid, string.Concat(Enumerable.Range(0, 40).Select(i =>
-            $$$"""{"custom_id":"l-{{{i}}}","method":"POST","url":"/v1/chat/completions","body":{"messages":[{"role":"user","content":"count {{{i}}}"}],"max_tokens":{{{8 + 6 * i}}}}}""" + "\n"))
+            $$$"""{"custom_id":"l-{{{i}}}","method":"POST","url":"/v1/chat/completions","body":{"messages":[{"role":"user","content":"count {{{i}}}"}],"max_tokens":{{{8 + 6 * i}}},"temperature":2,"seed":{{{i}}}}}""" + "\n"))
             + $$$"""{"custom_id":"too-long","method":"POST","url":"/v1/chat/completions","body":{"messages":[{"role":"user","content":"{{{string.Concat(Enumerable.Repeat("word ", 6000))}}}"}]}}""" + "\n");
 
         var run = await RunAsync("node", ["lifecycle.mjs", invalid, valid], new()

@@ -138,8 +138,9 @@ public sealed class BlobPackageReaderTests(AzuriteFixture azurite, ExternalDataP
 
         var error = await Assert.ThrowsAsync<ModelPackageException>(() => reader.ReadAsync());
 
-        var length = new FileInfo(Path.Combine(TinyPackage, "model.onnx")).Length; // below one chunk: one range
-        Assert.Equal($"{uri}/model.onnx: short read: bytes [0, {length}) gave 1000 of {length} (the blob was {length} bytes when listed: changed while read?)", error.Message);
+        var length = new FileInfo(Path.Combine(TinyPackage, "model.onnx")).Length;
+        var firstRange = Math.Min(length, 1 << 20); // the first chunk's read fails
+        Assert.Equal($"{uri}/model.onnx: short read: bytes [0, {firstRange}) gave 1000 of {firstRange} (the blob was {length} bytes when listed: changed while read?)", error.Message);
     }
 
     [Fact]

@@ -27,7 +27,7 @@ public sealed partial class EmbeddedModelTests : IDisposable
 
         Assert.True(exitCode == 0, $"exit {exitCode}; stderr:\n{stderr}");
         Assert.StartsWith("completed: 56 succeeded, 4 failed of 60", stdout);
-        var output = Assert.Single(Directory.GetFiles(Path.Combine(_folder.Root, "results"), "output.jsonl", SearchOption.AllDirectories));
+        var output = Path.Combine(Assert.Single(Directory.GetDirectories(Path.Combine(_folder.Root, "results"))), "output.jsonl");
         var answers = RunFolder.ReadJsonLines(output).ToDictionary(CustomId, AnswerText);
         Assert.Equal(56, answers.Count);
 

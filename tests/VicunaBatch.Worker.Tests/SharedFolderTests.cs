@@ -42,7 +42,7 @@ public sealed class SharedFolderTests : IDisposable
     {
         var lines = WorkerFolder.LongShards(numShards: 4);
         var job = await _folder.SubmitAsync(lines);
-        using (var killed = WorkerProcess.Start(Settings()))
+        using (var killed = WorkerProcess.Start(WorkerFolder.WithLongRunningModel(Settings())))
         {
             await _folder.WaitForCheckpointsAsync(job.Id, 1);
             killed.SendSigkill();
@@ -50,7 +50,7 @@ public sealed class SharedFolderTests : IDisposable
         }
 
         // the killed worker's locks last 5 minutes: ending within 2 means its lease gave them back
-        using var next = WorkerProcess.Start(Settings());
+        using var next = WorkerProcess.Start(WorkerFolder.WithLongRunningModel(Settings()));
         var ended = await _folder.RunControlPlaneUntilEndedAsync(job.Id, TimeSpan.FromMinutes(2));
 
         Assert.Equal((JobStatus.Completed, 32), (ended.Status, ended.RequestCounts.Completed));

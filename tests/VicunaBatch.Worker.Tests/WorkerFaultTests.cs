@@ -59,7 +59,7 @@ public sealed class WorkerFaultTests : IDisposable
     {
         var lines = WorkerFolder.LongShards(numShards: 8);
         var job = await _folder.SubmitAsync(lines);
-        var settings = Settings(lockSeconds: 1);
+        var settings = WorkerFolder.WithLongRunningModel(Settings(lockSeconds: 1));
         settings["Worker__LockRenewalSeconds"] = "30"; // renewal comes too late: every lock held past 1 s expires
 
         using var first = WorkerProcess.Start(settings);
@@ -83,7 +83,7 @@ public sealed class WorkerFaultTests : IDisposable
         var lines = WorkerFolder.LongShards(numShards: 4);
         var job = await _folder.SubmitAsync(lines);
         // renewed every second: a 5 s lock leaves a loaded machine 4 s of slack (2 s locks once lost one on CI)
-        var settings = Settings(lockSeconds: 5);
+        var settings = WorkerFolder.WithLongRunningModel(Settings(lockSeconds: 5));
 
         using var first = WorkerProcess.Start(settings);
         using var second = WorkerProcess.Start(settings);
@@ -109,7 +109,7 @@ public sealed class WorkerFaultTests : IDisposable
         // locks of 5 s, renewed every second: the killed worker's locks lapse soon after the kill, and neither worker
         // loses a lock it still renews on a loaded machine (with 2 s locks a late renewal let a worker receive its own
         // shard again and run 4 requests twice: at-least-once, deduplicated by the finalizer, but not what this test counts)
-        var settings = Settings(lockSeconds: 5);
+        var settings = WorkerFolder.WithLongRunningModel(Settings(lockSeconds: 5));
         settings["Worker__DrainSeconds"] = "30"; // longer than the platform waits: the drain is cut short
 
         using (var worker = WorkerProcess.Start(settings))

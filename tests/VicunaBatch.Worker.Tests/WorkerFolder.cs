@@ -159,6 +159,38 @@ internal sealed class WorkerFolder : IDisposable
     }
 
     /// <summary>Shards of 8 lines: one request of 1 token, seven of 1,500 (seconds of work on the tiny model).</summary>
+    /// <summary>
+    /// Settings that serve <see cref="Model"/> from a random-weight package of the tiny shape (export.py --config tiny
+    /// --seed 20261128, the embedded model before it was trained): its text seldom samples EOS, so every
+    /// <see cref="LongShards"/> request runs to its 1,500 tokens and a shard is still running when a lock expires or a
+    /// signal comes. The trained models/tiny ends its answers within a few dozen tokens.
+    /// </summary>
+    public static Dictionary<string, string> WithLongRunningModel(Dictionary<string, string> settings)
+    {
+        settings["Model__Path"] = RandomWeights.Value;
+        settings["Model__Name"] = Model;
+        return settings;
+    }
+
+    private static readonly Lazy<string> RandomWeights = new(() =>
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "vicuna-worker-tests", $"random-tiny-{Environment.ProcessId}");
+        var start = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3")
+        {
+            WorkingDirectory = Testing.Checkout.Root, RedirectStandardOutput = true, RedirectStandardError = true,
+        };
+        foreach (var arg in (string[])["model-export/export.py", "--config", "tiny", "--seed", "20261128", "--dtype", "float32",
+                     "--tokenizer", "models/tiny/tokenizer.model", "--out", dir])
+            start.ArgumentList.Add(arg);
+        using var export = System.Diagnostics.Process.Start(start)!;
+        var stderr = export.StandardError.ReadToEndAsync();
+        export.StandardOutput.ReadToEnd();
+        export.WaitForExit();
+        if (export.ExitCode != 0) throw new InvalidOperationException($"export.py failed ({export.ExitCode}): {stderr.Result}");
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { Directory.Delete(dir, recursive: true); } catch (IOException) { } };
+        return dir;
+    });
+
     public static List<string> LongShards(int numShards) =>
         Enumerable.Range(0, numShards * 8).Select(i => Prompt($"r{i}", i % 8 == 0 ? 1 : 1500)).ToList();
 

@@ -63,7 +63,7 @@ public sealed class WorkerShutdownTests : IDisposable
         Assert.Empty((await _folder.CheckAsync(job.Id, lines)).Problems);
     }
 
-    private WorkerProcess StartWorker(int drainSeconds, int numSlots = 16) => WorkerProcess.Start(new Dictionary<string, string>
+    private WorkerProcess StartWorker(int drainSeconds, int numSlots = 16) => WorkerProcess.Start(WorkerFolder.WithLongRunningModel(new Dictionary<string, string>
     {
         ["Engine__MaxBatchSize"] = numSlots.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Local__DataPath"] = _folder.DataPath,
@@ -72,7 +72,7 @@ public sealed class WorkerShutdownTests : IDisposable
         ["Worker__PollIntervalMs"] = "20",
         ["Input__RequestsPerShard"] = "8",
         ["Engine__NumThreads"] = "1",
-    });
+    }));
 
     public void Dispose() => _folder.Dispose();
 }

@@ -8,6 +8,10 @@ internal enum ObjectPhase { AfterOpen, AfterKey, AfterValue, AfterComma }
 /// </summary>
 internal sealed record ObjectFrame(ObjectNode Node, Frame Parent, ObjectPhase Phase, ulong Used, int Ws, GrammarNode? Pending) : Frame
 {
+    /// <summary>An open object's keys written so far, as their raw bytes between the quotes, each followed by a NUL
+    /// (a JSON string holds no raw NUL): a key is not written twice.</summary>
+    public string Keys { get; init; } = "";
+
     public override void Step(byte b, List<Frame> next)
     {
         if (IsWhitespace(b))
@@ -42,13 +46,20 @@ internal sealed record ObjectFrame(ObjectNode Node, Frame Parent, ObjectPhase Ph
     {
         if (Node.IsOpen)
         {
-            next.Add(new StringFrame(this with { Phase = ObjectPhase.AfterKey, Ws = 0, Pending = Node.Additional }, StringPhase.Plain, 0, 0, 0));
+            next.Add(new OpenKeyFrame(this with { Ws = 0 }, OpenKeyFrame.Content, ""));
         }
         else if ((Node.AllNames & ~Used) != 0)
         {
             next.Add(new KeyFrame(this with { Ws = 0 }, Node.AllNames & ~Used, 0));
         }
     }
+
+    /// <summary>Whether the open object already has the key of these raw bytes.</summary>
+    public bool HasKey(string raw) => ("\0" + Keys).Contains("\0" + raw + "\0", StringComparison.Ordinal);
+
+    /// <summary>An open object's key of these raw bytes is read: its value (any the schema allows) comes next.</summary>
+    public ObjectFrame AfterOpenKey(string raw) =>
+        this with { Phase = ObjectPhase.AfterKey, Ws = 0, Pending = Node.Additional, Keys = Keys + raw + "\0" };
 
     /// <summary>The key <paramref name="index"/> is read: its value comes next.</summary>
     public ObjectFrame AfterKey(int index) =>
@@ -69,6 +80,42 @@ internal sealed record KeyFrame(ObjectFrame Owner, ulong Alive, int Position) : 
             else if (names[i].Length == Position && b == '"') next.Add(Owner.AfterKey(i));
         }
         if (alive != 0) next.Add(this with { Alive = alive, Position = Position + 1 });
+    }
+}
+
+/// <summary>
+/// A key of an open object, after its opening quote: <paramref name="Inner"/> reads it as any string while
+/// <paramref name="Raw"/> keeps its bytes, and at its closing quote a key the object already has is refused.
+/// Keys equal only once unescaped ("a" and "\u0061") are not caught.
+/// </summary>
+internal sealed record OpenKeyFrame(ObjectFrame Owner, StringFrame Inner, string Raw) : Frame
+{
+    /// <summary>The string state a key starts in; its parent marks the closing quote.</summary>
+    public static readonly StringFrame Content = new(KeyEnd.Instance, StringPhase.Plain, 0, 0, 0);
+
+    public override void Step(byte b, List<Frame> next)
+    {
+        var after = new List<Frame>(1);
+        Inner.Step(b, after);
+        foreach (var frame in after)
+        {
+            if (frame is KeyEnd)
+            {
+                if (!Owner.HasKey(Raw)) next.Add(Owner.AfterOpenKey(Raw));
+            }
+            else
+            {
+                next.Add(this with { Inner = (StringFrame)frame, Raw = Raw + (char)b });
+            }
+        }
+    }
+
+    /// <summary>The parent of a key's string: reached at its closing quote, and never stepped.</summary>
+    private sealed record KeyEnd : Frame
+    {
+        public static readonly KeyEnd Instance = new();
+
+        public override void Step(byte b, List<Frame> next) => throw new InvalidOperationException("a key's end is not read past");
     }
 }
 

@@ -47,6 +47,30 @@ public sealed class JsonMatcherTests
         }
     }
 
+    /// <summary>An object's key is not written twice (JSON allows it, and parsers keep one of the two values): the
+    /// closing quote of a key the object has is refused; the same key in another object is fine.</summary>
+    [Theory]
+    [InlineData("{\"a\":1,\"a\"")]
+    [InlineData("{\"ab\":1, \"b\":2, \"ab\"")]
+    [InlineData("{\"a\\n\":[1],\"a\\n\"")]
+    public void RepeatedKey_isRefusedAtItsClosingQuote(string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        var matcher = JsonGrammar.ForSchema(JsonSchemaNode.Any).Start();
+        Assert.True(matcher.TryAdvance(bytes.AsSpan(0, bytes.Length - 1)), text);
+        Assert.False(matcher.TryAdvance(bytes.AsSpan(bytes.Length - 1)), text);
+    }
+
+    [Theory]
+    [InlineData("{\"a\":1,\"ab\":2,\"b\":{\"a\":3,\"b\":4}}")]
+    [InlineData("[{\"a\":1},{\"a\":2}]")]
+    public void TheSameKeyInAnotherObject_isAccepted(string text)
+    {
+        var matcher = JsonGrammar.ForSchema(JsonSchemaNode.Any).Start();
+        Assert.True(matcher.TryAdvance(Encoding.UTF8.GetBytes(text)), text);
+        Assert.True(matcher.CanEnd, text);
+    }
+
     [Fact]
     public void TheCorpus_hasBothKinds()
     {
