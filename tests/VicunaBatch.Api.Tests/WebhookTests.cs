@@ -46,6 +46,10 @@ public sealed class WebhookTests(ServerFixture server)
         Assert.Equal(WebhookVerifyResult.Valid, WebhookSigner.Verify(batchSecret, headers, body, DateTimeOffset.UtcNow));
         var serverSecret = (await File.ReadAllTextAsync(Path.Combine(server.DataPath, "webhook_secret"))).Trim();
         Assert.Equal(WebhookVerifyResult.SignatureMismatch, WebhookSigner.Verify(serverSecret, headers, body, DateTimeOffset.UtcNow));
+        // and as a user's receiver checks it, with the Standard Webhooks library
+        var delivery = new VicunaBatch.Testing.ReceivedWebhook(headers.Id, headers.Timestamp, headers.Signature, body);
+        Assert.Equal([null], await VicunaBatch.Testing.StandardWebhooksLibrary.VerifyAsync(batchSecret, [delivery]));
+        Assert.NotNull(Assert.Single(await VicunaBatch.Testing.StandardWebhooksLibrary.VerifyAsync(serverSecret, [delivery])));
 
         // the event names the output as a file the owner can download
         var outputFileId = evt.GetProperty("data").GetProperty("output_file_id").GetString()!;

@@ -171,6 +171,7 @@ public sealed class PipelineRunTests : IDisposable
         var body = Encoding.UTF8.GetString(request.Body);
         Assert.Equal(WebhookVerifyResult.Valid,
             WebhookSigner.Verify(Secret, new WebhookHeaders(request.Id!, request.Timestamp!, request.Signature!), body, DateTimeOffset.UtcNow));
+        Assert.Equal([null], await StandardWebhooksLibrary.VerifyAsync(Secret, [new ReceivedWebhook(request.Id!, request.Timestamp!, request.Signature!, body)]));
         var evt = JsonDocument.Parse(body).RootElement;
         Assert.Equal(("event", "pipeline.run.completed"), (evt.GetProperty("object").GetString(), evt.GetProperty("type").GetString()));
         var data = evt.GetProperty("data");

@@ -95,6 +95,9 @@ public sealed class EvalRunTests : IDisposable
             Assert.True(File.Exists(Path.Combine(Out, runId, file)), file);
         Assert.False(File.Exists(Path.Combine(Out, "current.json"))); // finished: the next run is a new one
         var completed = SignedEvents(receiver)[1];
+        // each as a user's receiver checks it, with the Standard Webhooks library
+        Assert.All(await StandardWebhooksLibrary.VerifyAsync(_secret, [.. receiver.Requests.Select(r =>
+            new ReceivedWebhook(r.Id!, r.Timestamp!, r.Signature!, Encoding.UTF8.GetString(r.Body)))]), Assert.Null);
         Assert.Equal("eval.run.completed", completed.GetProperty("type").GetString());
         var judgments = completed.GetProperty("data").GetProperty("judgments").EnumerateArray().ToList();
         Assert.Equal(["single", "pairwise-baseline"], judgments.Select(j => j.GetProperty("mode").GetString()));
