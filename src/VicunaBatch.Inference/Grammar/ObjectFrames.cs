@@ -95,18 +95,13 @@ internal sealed record OpenKeyFrame(ObjectFrame Owner, StringFrame Inner, string
 
     public override void Step(byte b, List<Frame> next)
     {
-        var after = new List<Frame>(1);
-        Inner.Step(b, after);
-        foreach (var frame in after)
+        var first = next.Count;
+        Inner.Step(b, next);
+        for (var i = next.Count - 1; i >= first; i--)
         {
-            if (frame is KeyEnd)
-            {
-                if (!Owner.HasKey(Raw)) next.Add(Owner.AfterOpenKey(Raw));
-            }
-            else
-            {
-                next.Add(this with { Inner = (StringFrame)frame, Raw = Raw + (char)b });
-            }
+            if (next[i] is not KeyEnd) next[i] = this with { Inner = (StringFrame)next[i], Raw = Raw + (char)b };
+            else if (Owner.HasKey(Raw)) next.RemoveAt(i);
+            else next[i] = Owner.AfterOpenKey(Raw);
         }
     }
 

@@ -111,8 +111,8 @@ public sealed partial class TokenTrie
 
     private bool LeadsOut(int state, int node) => (_leadsOut[state][node >> 6] >> (node & 63) & 1) != 0;
 
-    /// <summary>Adds the tokens <paramref name="frame"/> (content state <paramref name="state"/>) can read: the plain ones, then a walk to the others.</summary>
-    private void AllowInContent(StringFrame frame, int state, Span<ulong> allowed, List<Frame> scratch)
+    /// <summary>Adds the tokens <paramref name="frame"/> (a string, or a key, in content state <paramref name="state"/>) can read: the plain ones, then a walk to the others.</summary>
+    private void AllowInContent(Frame frame, int state, Span<ulong> allowed, List<Frame> scratch)
     {
         var plain = _plainTokens[state];
         var words = allowed[..plain.Length];

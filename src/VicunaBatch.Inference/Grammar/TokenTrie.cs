@@ -67,9 +67,10 @@ public sealed partial class TokenTrie
         List<Frame>? others = null;
         foreach (var frame in frames)
         {
-            if (frame is StringFrame inString && ContentState(inString) is var state && state >= 0)
+            // an open object's key reads content as its string does (only its closing quote checks the key)
+            if ((frame as StringFrame ?? (frame as OpenKeyFrame)?.Inner) is { } inString && ContentState(inString) is var state && state >= 0)
             {
-                AllowInContent(inString, state, allowed, scratch);
+                AllowInContent(frame, state, allowed, scratch);
             }
             else
             {

@@ -71,7 +71,7 @@ public sealed class FastMaskTests
             "{\"k\": \"", "{\"k\": \"a\\", "{\"k\": \"a\\u", "{\"k\": \"a\\ud", "{\"k\": \"a\\u00e", "{\"k\": \"\xC3", "{\"k\": \"\xE0",
             "{\"k\": \"\xE0\xA0", "{\"k\": \"\xED", "{\"k\": \"\xED\x9F", "{\"k\": \"\xE4\xB8", "{\"k\": \"\xF0", "{\"k\": \"\xF0\x9F",
             "{\"k\": \"\xF0\x9F\x98", "{\"k\": \"\xF1\x80", "{\"k\": \"\xF4", "{\"k\": \"\xF4\x8F\xBF", "{\"", "{\"\xC3", "{\"a\\",
-            "[\"x\", \"", "\"", "\"\\u12",
+            "[\"x\", \"", "\"", "\"\\u12", "{\"ab\": 1, \"a",
         ];
         var data = new TheoryData<string, int, string>();
         foreach (var vocabulary in new[] { "tiny", "llama" })
