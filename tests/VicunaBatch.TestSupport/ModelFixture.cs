@@ -140,7 +140,8 @@ public sealed class ModelFixture : IDisposable
 
     private static string[] Split(string arguments) => arguments.Split(' ', StringSplitOptions.RemoveEmptyEntries);
 
-    private string RunPython(string script, IEnumerable<string> arguments)
+    /// <summary>Runs a model-export script (path relative to model-export/) from the checkout; returns stdout, throws with stderr when it fails.</summary>
+    public static string RunPython(string script, IEnumerable<string> arguments)
     {
         var (exitCode, stdout, stderr) = StartPython(script, arguments);
         if (exitCode != 0)
@@ -152,7 +153,7 @@ public sealed class ModelFixture : IDisposable
         return stdout;
     }
 
-    private (int ExitCode, string Stdout, string Stderr) StartPython(string script, IEnumerable<string> arguments)
+    private static (int ExitCode, string Stdout, string Stderr) StartPython(string script, IEnumerable<string> arguments)
     {
         var psi = new ProcessStartInfo(Python)
         {

@@ -175,18 +175,8 @@ internal sealed class WorkerFolder : IDisposable
     private static readonly Lazy<string> RandomWeights = new(() =>
     {
         var dir = Path.Combine(Path.GetTempPath(), "vicuna-worker-tests", $"random-tiny-{Environment.ProcessId}");
-        var start = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3")
-        {
-            WorkingDirectory = Testing.Checkout.Root, RedirectStandardOutput = true, RedirectStandardError = true,
-        };
-        foreach (var arg in (string[])["model-export/export.py", "--config", "tiny", "--seed", "20261128", "--dtype", "float32",
-                     "--tokenizer", "models/tiny/tokenizer.model", "--out", dir])
-            start.ArgumentList.Add(arg);
-        using var export = System.Diagnostics.Process.Start(start)!;
-        var stderr = export.StandardError.ReadToEndAsync();
-        export.StandardOutput.ReadToEnd();
-        export.WaitForExit();
-        if (export.ExitCode != 0) throw new InvalidOperationException($"export.py failed ({export.ExitCode}): {stderr.Result}");
+        Testing.ModelFixture.RunPython("export.py", ["--config", "tiny", "--seed", "20261128", "--dtype", "float32",
+            "--tokenizer", Path.Combine(Testing.Checkout.Root, "models", "tiny", "tokenizer.model"), "--out", dir]);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { Directory.Delete(dir, recursive: true); } catch (IOException) { } };
         return dir;
     });
