@@ -90,7 +90,7 @@ public sealed class RunCommandTests : IDisposable
     public async Task Run_killedMidwayThenRerun_finishesWithEveryCustomIdExactlyOnce(int numCheckpointedAtKill)
     {
         var (input, expectedIds) = WriteLongInput(400);
-        string[] args = ["run", input, "--out", _folder.Out, "--requests-per-shard", "20", "--workers", "2"];
+        string[] args = ["run", input, "--out", _folder.Out, "--requests-per-shard", "20", "--workers", "2", "--model", LongRunningModelArg];
 
         using (var first = CliProcess.Start(_folder.Root, args))
         {
@@ -137,7 +137,7 @@ public sealed class RunCommandTests : IDisposable
     public async Task Run_sameJobAlreadyRunning_exitsWith2AndSaysSo()
     {
         var (input, _) = WriteLongInput(1000); // killed when the test ends: longer only widens the window
-        string[] args = ["run", input, "--out", _folder.Out, "--requests-per-shard", "20", "--workers", "2"];
+        string[] args = ["run", input, "--out", _folder.Out, "--requests-per-shard", "20", "--workers", "2", "--model", LongRunningModelArg];
         using var first = CliProcess.Start(_folder.Root, args);
         await WaitForCheckpointsAsync(first, minLines: 1);
 
@@ -323,6 +323,10 @@ public sealed class RunCommandTests : IDisposable
         Input: new InputOptions());
 
     /// <summary>With 400 lines, about 4 s of work on the tiny model: long enough to kill midway, short enough for a test.</summary>
+    /// <summary>The long inputs run on <see cref="LongRunningModel"/> under the name "tiny": each request runs to its
+    /// max_tokens, so a run of them is still going when it is killed.</summary>
+    private static string LongRunningModelArg => $"tiny={LongRunningModel.Path}";
+
     private (string Path, List<string> Ids) WriteLongInput(int numLines)
     {
         var ids = Enumerable.Range(1, numLines).Select(n => $"k-{n:D4}").ToList();

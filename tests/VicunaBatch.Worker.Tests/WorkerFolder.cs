@@ -159,27 +159,14 @@ internal sealed class WorkerFolder : IDisposable
     }
 
     /// <summary>Shards of 8 lines: one request of 1 token, seven of 1,500 (seconds of work on the tiny model).</summary>
-    /// <summary>
-    /// Settings that serve <see cref="Model"/> from a random-weight package of the tiny shape (export.py --config tiny
-    /// --seed 20261128, the embedded model before it was trained): its text seldom samples EOS, so every
-    /// <see cref="LongShards"/> request runs to its 1,500 tokens and a shard is still running when a lock expires or a
-    /// signal comes. The trained models/tiny ends its answers within a few dozen tokens.
-    /// </summary>
+    /// <summary>Settings that serve <see cref="Model"/> from <see cref="Testing.LongRunningModel"/>: every <see cref="LongShards"/>
+    /// request runs to its 1,500 tokens, so a shard is still running when a lock expires or a signal comes.</summary>
     public static Dictionary<string, string> WithLongRunningModel(Dictionary<string, string> settings)
     {
-        settings["Model__Path"] = RandomWeights.Value;
+        settings["Model__Path"] = Testing.LongRunningModel.Path;
         settings["Model__Name"] = Model;
         return settings;
     }
-
-    private static readonly Lazy<string> RandomWeights = new(() =>
-    {
-        var dir = Path.Combine(Path.GetTempPath(), "vicuna-worker-tests", $"random-tiny-{Environment.ProcessId}");
-        Testing.ModelFixture.RunPython("export.py", ["--config", "tiny", "--seed", "20261128", "--dtype", "float32",
-            "--tokenizer", Path.Combine(Testing.Checkout.Root, "models", "tiny", "tokenizer.model"), "--out", dir]);
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { Directory.Delete(dir, recursive: true); } catch (IOException) { } };
-        return dir;
-    });
 
     public static List<string> LongShards(int numShards) =>
         Enumerable.Range(0, numShards * 8).Select(i => Prompt($"r{i}", i % 8 == 0 ? 1 : 1500)).ToList();
