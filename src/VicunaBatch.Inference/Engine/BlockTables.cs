@@ -46,6 +46,15 @@ internal sealed class BlockTables : IKvCacheManager
     /// <summary>Blocks that hold <paramref name="numTokens"/> tokens.</summary>
     public int NumBlocksFor(int numTokens) => (numTokens + BlockSize - 1) / BlockSize;
 
+    public int NumFreeUnits => _pool.NumFree;
+
+    /// <summary>Blocks that hold <paramref name="numTokens"/> tokens (at most <see cref="MaxLength"/>) less those the table holds.</summary>
+    public int UnitsToGrow(long sequenceId, int numTokens)
+    {
+        var held = _sequenceToBlocks.TryGetValue(sequenceId, out var blocks) ? blocks.Count : 0;
+        return Math.Max(0, NumBlocksFor(Math.Clamp(numTokens, 0, MaxLength)) - held);
+    }
+
     /// <summary>
     /// Grows <paramref name="sequenceId"/>'s table (created on first use) to hold <paramref name="numTokens"/> tokens.
     /// False, and the table unchanged, when the pool lacks the blocks.

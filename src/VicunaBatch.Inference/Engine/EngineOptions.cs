@@ -30,6 +30,23 @@ public enum SamplingSite
     Graph,
 }
 
+/// <summary>What admission asks of the KV cache (<see cref="EngineOptions.KvAdmission"/>).</summary>
+public enum KvAdmission
+{
+    /// <summary>
+    /// A request is admitted when the KV cache holds it to its end (prompt + max_tokens) beside what every running
+    /// request will still take: nobody is preempted and recomputed, at the price of KV held back for requests that stop
+    /// early (at EOS or a stop string).
+    /// </summary>
+    Reserve,
+
+    /// <summary>
+    /// A request is admitted when its first chunk fits; when a running request's KV cannot grow, the youngest is
+    /// preempted and later recomputes its prompt and output (vLLM's default).
+    /// </summary>
+    OnDemand,
+}
+
 /// <summary>Whether decode calls replay as CUDA graphs (<see cref="EngineOptions.CudaGraphs"/>).</summary>
 public enum CudaGraphUse
 {
@@ -90,6 +107,13 @@ public sealed class EngineOptions
     /// </summary>
     public AdmissionOrder Admission { get; set; } = AdmissionOrder.LongestFirst;
 
+    /// <summary>
+    /// Paged packages: whether admission reserves a request's KV to its end (<see cref="KvAdmission.Reserve"/>, the
+    /// default: no preemption) or takes it as the request grows (<see cref="KvAdmission.OnDemand"/>). KV slots hold the
+    /// maximum length from the start, so over slots both are the same.
+    /// </summary>
+    public KvAdmission KvAdmission { get; set; } = KvAdmission.Reserve;
+
     /// <summary>Execution provider and home of the KV cache. Default <see cref="ExecutionDevice.Cpu"/>.</summary>
     public ExecutionDevice Device { get; set; } = ExecutionDevice.Cpu;
 
@@ -133,6 +157,10 @@ public sealed class EngineOptions
         if (!Enum.IsDefined(Admission))
         {
             throw new ArgumentOutOfRangeException(nameof(Admission), Admission, "unknown admission order");
+        }
+        if (!Enum.IsDefined(KvAdmission))
+        {
+            throw new ArgumentOutOfRangeException(nameof(KvAdmission), KvAdmission, "unknown KV admission");
         }
         if (!Enum.IsDefined(Device))
         {

@@ -20,6 +20,15 @@ internal interface IKvCacheManager
     /// </summary>
     bool TryReserve(long sequenceId, int numTokens);
 
+    /// <summary>Units (slots or blocks) no sequence holds now.</summary>
+    int NumFreeUnits { get; }
+
+    /// <summary>
+    /// The units <paramref name="sequenceId"/> must still take to hold <paramref name="numTokens"/> tokens (at most
+    /// the longest request the manager holds): what admission counts so that every running request can grow to its end.
+    /// </summary>
+    int UnitsToGrow(long sequenceId, int numTokens);
+
     /// <summary>Where <paramref name="sequenceId"/>'s KV lives; it must hold some.</summary>
     KvPlace PlaceOf(long sequenceId);
 

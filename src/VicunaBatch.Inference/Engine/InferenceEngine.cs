@@ -28,7 +28,7 @@ public sealed class InferenceEngine : IDisposable
         _kvCache = kvCache;
         Options = options;
         Vocabulary = vocabulary;
-        _scheduler = new Scheduler(kvCache, runner.NumSlots, options.MaxScheduledTokens, options.Admission);
+        _scheduler = new Scheduler(kvCache, runner.NumSlots, options.MaxScheduledTokens, options.Admission, options.KvAdmission);
         _stopCondition = new StopCondition(vocabulary);
         _grammarSampling = new GrammarSampling(vocabulary, _sampler);
     }

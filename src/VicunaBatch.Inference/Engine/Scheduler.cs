@@ -11,6 +11,10 @@ namespace VicunaBatch.Inference.Engine;
 /// room (at most <c>maxBatchSize</c> running, counting the choices a request of n will fork, <see cref="Places"/>) and
 /// the KV cache manager takes their first chunk. Prompts longer than the
 /// budget left are split into chunks.
+/// Under <see cref="KvAdmission.Reserve"/> (the default) a waiting request is admitted only when the free KV, less what
+/// every running request still needs to reach its end (prompt + max_tokens, at most the maximum length), holds its own
+/// end too: the KV a request will need is counted at admission, so running requests always grow and nobody is preempted.
+/// Under <see cref="KvAdmission.OnDemand"/> only its first chunk must fit, and running requests may later run short.
 /// When a running request's KV cannot grow, the youngest running request (last admitted) is preempted by recompute:
 /// it gives its KV back and goes to the front of the queue, to prefill prompt ++ output again; its output so far is
 /// kept. A request that is itself the youngest preempts itself. A KV slot holds the maximum length from the start,
@@ -30,8 +34,10 @@ internal sealed class Scheduler
     private readonly List<Sequence> _idle = [];
     private readonly int _maxBatchSize;
     private readonly int _maxScheduledTokens;
+    private readonly KvAdmission _kvAdmission;
 
-    public Scheduler(IKvCacheManager kvCache, int maxBatchSize, int maxScheduledTokens, AdmissionOrder admission = AdmissionOrder.Arrival)
+    public Scheduler(IKvCacheManager kvCache, int maxBatchSize, int maxScheduledTokens, AdmissionOrder admission = AdmissionOrder.Arrival,
+        KvAdmission kvAdmission = KvAdmission.Reserve)
     {
         if (maxBatchSize < 1 || maxBatchSize > maxScheduledTokens)
         {
@@ -42,6 +48,7 @@ internal sealed class Scheduler
         _waiting = new WaitingQueue(admission, maxBatchSize);
         _maxBatchSize = maxBatchSize;
         _maxScheduledTokens = maxScheduledTokens;
+        _kvAdmission = kvAdmission;
     }
 
     public int NumWaiting => _waiting.Count;
@@ -134,17 +141,23 @@ internal sealed class Scheduler
         sequence.Status = SequenceStatus.Finished;
     }
 
-    /// <summary>Waiting requests, in queue order, while the step has budget, the batch has room and their first chunk's KV fits.</summary>
+    /// <summary>
+    /// Waiting requests, in queue order, while the step has budget, the batch has room and their first chunk's KV fits
+    /// (under <see cref="KvAdmission.Reserve"/>: their KV to the end, beside what the running requests will still take).
+    /// </summary>
     private void Admit(ref int budget, bool preempted)
     {
         var placesTaken = _running.Sum(Places);
+        var headroom = _kvAdmission == KvAdmission.Reserve ? _kvCache.NumFreeUnits - _running.Sum(s => Places(s) * UnitsToEnd(s)) : int.MaxValue;
         while (!preempted && budget > 0 && _waiting.Peek() is { } waiting && placesTaken + Places(waiting) <= _maxBatchSize)
         {
             var length = Math.Min(waiting.NumPrefillTokensLeft, budget);
-            if (!_kvCache.TryReserve(waiting.SequenceId, length))
+            var needed = _kvAdmission == KvAdmission.Reserve ? Places(waiting) * UnitsToEnd(waiting) : 0;
+            if (needed > headroom || !_kvCache.TryReserve(waiting.SequenceId, length))
             {
                 break; // admissions never preempt: wait for KV to come back
             }
+            headroom -= needed;
             _waiting.Admit(waiting);
             waiting.Status = SequenceStatus.Running;
             waiting.NumComputed = 0;
@@ -154,6 +167,14 @@ internal sealed class Scheduler
             placesTaken += Places(waiting);
         }
     }
+
+    /// <summary>
+    /// KV units <paramref name="sequence"/> must still take to hold its last token: its prompt + max_tokens (the manager
+    /// caps it at the maximum length). A choice still to fork is counted as a whole request of its own by <see cref="Places"/>
+    /// (it will share the prompt's whole blocks: an overcount, never an undercount).
+    /// </summary>
+    private int UnitsToEnd(Sequence sequence) =>
+        _kvCache.UnitsToGrow(sequence.SequenceId, (int)Math.Min((long)sequence.PromptIds.Length + sequence.Request.MaxTokens, int.MaxValue));
 
     /// <summary>
     /// The batch places <paramref name="sequence"/> takes: its own, and one for each choice it will fork once its prompt

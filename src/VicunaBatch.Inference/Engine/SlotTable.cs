@@ -36,6 +36,11 @@ internal sealed class SlotTable : IKvCacheManager
 
     public KvCacheUsage Usage => new(KvUnit.Slot, _pool.NumSlots, MaxLength, _pool.NumUsed);
 
+    public int NumFreeUnits => _pool.NumFree;
+
+    /// <summary>One slot until it holds one: a slot holds the maximum length from the start.</summary>
+    public int UnitsToGrow(long sequenceId, int numTokens) => _sequenceToSlot.ContainsKey(sequenceId) ? 0 : 1;
+
     /// <summary>True (and the lowest free slot taken at the first call) unless no slot is free.</summary>
     public bool TryReserve(long sequenceId, int numTokens)
     {

@@ -17,11 +17,15 @@ internal static class SchedulerSteps
         return (new Scheduler(slots, maxBatchSize: numSlots, maxScheduledTokens, admission), slots);
     }
 
-    /// <summary>A scheduler over a pool of KV blocks, as the engine makes one for a paged package.</summary>
-    public static (Scheduler Scheduler, BlockTables Blocks) OverBlocks(int numBlocks, int blockSize, int maxBatchSize, int maxLength, int maxScheduledTokens)
+    /// <summary>
+    /// A scheduler over a pool of KV blocks, as the engine makes one for a paged package; by default admitting on demand
+    /// (the packing and preemption tests), <see cref="KvAdmission.Reserve"/> as the engine does by default when asked.
+    /// </summary>
+    public static (Scheduler Scheduler, BlockTables Blocks) OverBlocks(int numBlocks, int blockSize, int maxBatchSize, int maxLength, int maxScheduledTokens,
+        KvAdmission kvAdmission = KvAdmission.OnDemand)
     {
         var blocks = new BlockTables(numBlocks, blockSize, maxLength);
-        return (new Scheduler(blocks, maxBatchSize, maxScheduledTokens), blocks);
+        return (new Scheduler(blocks, maxBatchSize, maxScheduledTokens, AdmissionOrder.Arrival, kvAdmission), blocks);
     }
 
     /// <summary>Sequence <paramref name="id"/> with prompt tokens id*100, id*100+1, ...</summary>
