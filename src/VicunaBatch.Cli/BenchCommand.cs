@@ -42,9 +42,17 @@ internal static class BenchCommand
         {
             Description = "Run each of the --choices as a request of its own, computing the prompt each time (the baseline for --choices).",
         };
+        var copyBandwidth = new Option<double>("--copy-bandwidth")
+        {
+            Description = "The device's measured copy bandwidth in GB/s (bytes read + written): the decode steps' bytes by the byte model are then given as a fraction of it (the memory roofline).",
+        };
+        var matmulRate = new Option<double>("--matmul-tflops")
+        {
+            Description = "The device's measured matmul rate in TFLOP/s at the model's precision: the steps with prompt chunks are then given as a fraction of it.",
+        };
         var command = new Command("bench", "Measure throughput and latency of the engine on a workload.")
         {
-            workload, sequential, limit, respectEos, json, temperature, topP, topLogprobs, choices, separateChoices,
+            workload, sequential, limit, respectEos, json, temperature, topP, topLogprobs, choices, separateChoices, copyBandwidth, matmulRate,
         };
         modelOptions.AddTo(command);
         command.SetAction((ParseResult r) =>
@@ -52,7 +60,10 @@ internal static class BenchCommand
             using var model = modelOptions.Open(r);
             var requests = WithChoices(ReadWorkload(model, r.GetValue(workload)!, r.GetValue(limit), !r.GetValue(respectEos),
                 r.GetValue(temperature), r.GetValue(topP), r.GetValue(topLogprobs)), r.GetValue(choices), r.GetValue(separateChoices));
-            var report = Run(model.Engine, requests, r.GetValue(sequential));
+            var report = Run(model.Engine, requests, r.GetValue(sequential)) with
+            {
+                Peaks = new DevicePeaks(r.GetValue(copyBandwidth), r.GetValue(matmulRate)),
+            };
             Console.Out.WriteLine(r.GetValue(json) ? report.ToJson() : report.ToTable(model.Name, r.GetValue(sequential)));
             return report.NumErrors == 0 ? 0 : 1;
         });
@@ -137,7 +148,7 @@ internal static class BenchCommand
         }
         progress.Clear();
         var blocks = engine.KvUsage is { Unit: KvUnit.Block } kv ? new KvBlocks(kv.NumUnits, kv.UnitTokens) : null;
-        return new BenchReport(results, clock.Elapsed, engine.Statistics, engine.NumSlots, blocks) { CudaGraphs = engine.ReplaysCudaGraphs };
+        return new BenchReport(results, clock.Elapsed, engine.Statistics, engine.NumSlots, blocks) { CudaGraphs = engine.ReplaysCudaGraphs, Cost = engine.Cost };
     }
 
     private static void Drain(InferenceEngine engine, List<GenerationResult> results, ProgressLine progress)
@@ -159,6 +170,17 @@ internal static class BenchCommand
     {
         /// <summary>Decode steps replayed as CUDA graphs.</summary>
         public bool CudaGraphs { get; init; }
+
+        /// <summary>The engine's byte and FLOP model of a step, when it counts one.</summary>
+        public StepCost? Cost { get; init; }
+
+        /// <summary>The device's measured peaks, given on the command line (0: not given).</summary>
+        public DevicePeaks Peaks { get; init; } = new(0, 0);
+
+        /// <summary>Mean bytes a decode-only step must move by <see cref="Cost"/>.</summary>
+        public double DecodeStepBytes => Statistics.NumDecodeOnlySteps == 0 ? 0 : Statistics.DecodeOnlyBytes / Statistics.NumDecodeOnlySteps;
+
+        public double DecodeStepMs => Statistics.NumDecodeOnlySteps == 0 ? 0 : Statistics.DecodeOnlyTime.TotalMilliseconds / Statistics.NumDecodeOnlySteps;
 
         public int NumErrors => Results.Count(r => r.FinishReason == FinishReason.Error);
 
@@ -190,6 +212,19 @@ internal static class BenchCommand
                 json["preemptions"] = Statistics.NumPreemptions;
             }
             if (CudaGraphs) json["cuda_graphs"] = true;
+            if (Cost is { } cost)
+            {
+                json["weight_bytes"] = cost.WeightBytes;
+                json["kv_bytes_per_token"] = cost.KvBytesPerToken;
+                json["decode_only_steps"] = Statistics.NumDecodeOnlySteps;
+                json["decode_step_bytes_mean"] = Math.Round(DecodeStepBytes);
+                json["decode_step_ms_mean"] = Math.Round(DecodeStepMs, 3);
+                json["decode_gb_per_s"] = Math.Round(Statistics.DecodeBytesPerSecond / 1e9, 1);
+                if (Peaks.CopyBandwidthGBps > 0) json["decode_roofline_fraction"] = Math.Round(Statistics.DecodeBytesPerSecond / 1e9 / Peaks.CopyBandwidthGBps, 4);
+                json["prefill_steps"] = Statistics.NumPrefillSteps;
+                json["prefill_tflops"] = Math.Round(Statistics.PrefillFlopsPerSecond / 1e12, 2);
+                if (Peaks.MatmulTflops > 0) json["prefill_matmul_fraction"] = Math.Round(Statistics.PrefillFlopsPerSecond / 1e12 / Peaks.MatmulTflops, 4);
+            }
             if (Statistics.NumForkedChoices > 0)
             {
                 json["forked_choices"] = Statistics.NumForkedChoices;
@@ -206,6 +241,31 @@ internal static class BenchCommand
                 json["graph_logprob_ms"] = Math.Round(Statistics.GraphLogprobTime.TotalMilliseconds, 1);
             }
             return json.ToJsonString(JsonOutput.Options);
+        }
+
+        /// <summary>The decode-only steps against the memory roofline, the steps with prompt chunks against the matmul rate.</summary>
+        private IEnumerable<string> RooflineLines()
+        {
+            var inv = CultureInfo.InvariantCulture;
+            var kvBytes = DecodeStepBytes - Cost!.WeightBytes;
+            static string Size(double bytes) => bytes >= 1e9
+                ? (bytes / 1e9).ToString("F2", CultureInfo.InvariantCulture) + " GB"
+                : (bytes / 1e6).ToString("F2", CultureInfo.InvariantCulture) + " MB";
+            var decode = $"decode roofline       {Statistics.NumDecodeOnlySteps} decode-only steps, {Size(DecodeStepBytes)} a step by the byte model "
+                + $"(weights {Size(Cost.WeightBytes)} + KV {Size(Math.Max(0, kvBytes))}) in {DecodeStepMs.ToString("F2", inv)} ms: "
+                + $"{(Statistics.DecodeBytesPerSecond / 1e9).ToString("F1", inv)} GB/s";
+            if (Peaks.CopyBandwidthGBps > 0 && Statistics.NumDecodeOnlySteps > 0)
+            {
+                var fraction = Statistics.DecodeBytesPerSecond / 1e9 / Peaks.CopyBandwidthGBps;
+                decode += $" = {fraction.ToString("P1", inv)} of {Peaks.CopyBandwidthGBps.ToString("F0", inv)} GB/s (step / floor {(1 / fraction).ToString("F2", inv)})";
+            }
+            yield return decode;
+            var prefill = $"prefill rate          {Statistics.NumPrefillSteps} steps with prompt chunks: {(Statistics.PrefillFlopsPerSecond / 1e12).ToString("F3", inv)} TFLOP/s by the FLOP count";
+            if (Peaks.MatmulTflops > 0 && Statistics.NumPrefillSteps > 0)
+            {
+                prefill += $" = {(Statistics.PrefillFlopsPerSecond / 1e12 / Peaks.MatmulTflops).ToString("P1", inv)} of {Peaks.MatmulTflops.ToString("F0", inv)} TFLOP/s";
+            }
+            yield return prefill;
         }
 
         private JsonObject Figures() => new()
@@ -248,6 +308,10 @@ internal static class BenchCommand
             ];
             IEnumerable<string> all = lines;
             if (CudaGraphs) all = all.Append("CUDA graphs           decode steps replayed (--cuda-graphs)");
+            if (Cost is not null)
+            {
+                all = all.Concat(RooflineLines());
+            }
             if (Statistics.NumForkedChoices > 0)
             {
                 all = all.Append($"forked choices        {Statistics.NumForkedChoices} took their prompt's KV from a fork ({Statistics.NumForkedTokens} prompt tokens not computed again)");
@@ -269,4 +333,7 @@ internal static class BenchCommand
                 : all;
         }
     }
+
+    /// <summary>A device's measured copy bandwidth (GB/s, bytes read + written) and matmul rate (TFLOP/s); 0: not measured.</summary>
+    internal readonly record struct DevicePeaks(double CopyBandwidthGBps, double MatmulTflops);
 }

@@ -36,6 +36,26 @@ public sealed class EngineStatistics
     /// step of each request the graphs did not pick for.</summary>
     public long NumLogitRowsRead { get; private set; }
 
+    /// <summary>Steps that only decoded (no prompt chunk), their wall time, and the bytes they must move (<see cref="StepCost.Bytes"/>).</summary>
+    public long NumDecodeOnlySteps { get; private set; }
+
+    public TimeSpan DecodeOnlyTime { get; private set; }
+
+    public double DecodeOnlyBytes { get; private set; }
+
+    /// <summary>Steps with a prompt chunk, their wall time, and their FLOPs (<see cref="StepCost.Flops"/>).</summary>
+    public long NumPrefillSteps { get; private set; }
+
+    public TimeSpan PrefillStepTime { get; private set; }
+
+    public double PrefillStepFlops { get; private set; }
+
+    /// <summary>Achieved bytes per second of the decode-only steps by the cost model (0 when not counted).</summary>
+    public double DecodeBytesPerSecond => DecodeOnlyTime > TimeSpan.Zero ? DecodeOnlyBytes / DecodeOnlyTime.TotalSeconds : 0;
+
+    /// <summary>Achieved FLOPs per second of the steps with a prompt chunk by the cost model (0 when not counted).</summary>
+    public double PrefillFlopsPerSecond => PrefillStepTime > TimeSpan.Zero ? PrefillStepFlops / PrefillStepTime.TotalSeconds : 0;
+
     private double _occupancySum;
 
     /// <summary>Mean over steps of the share of KV slots holding a request.</summary>
@@ -47,8 +67,21 @@ public sealed class EngineStatistics
         NumForkedTokens += fork.NumTokens;
     }
 
-    internal void Record(StepPlan plan, int slotsInUse, int numSlots, TimeSpan elapsed, long numPreemptions = 0, StepOutputs? outputs = null)
+    internal void Record(StepPlan plan, int slotsInUse, int numSlots, TimeSpan elapsed, long numPreemptions = 0, StepOutputs? outputs = null,
+        StepCost? cost = null)
     {
+        if (cost is not null && plan.Prefills.IsEmpty)
+        {
+            NumDecodeOnlySteps++;
+            DecodeOnlyTime += elapsed;
+            DecodeOnlyBytes += cost.Bytes(plan);
+        }
+        else if (cost is not null)
+        {
+            NumPrefillSteps++;
+            PrefillStepTime += elapsed;
+            PrefillStepFlops += cost.Flops(plan);
+        }
         NumGraphSamplings += outputs?.GraphSamplings ?? 0;
         GraphSamplingTime += outputs?.GraphSamplingTime ?? TimeSpan.Zero;
         NumGraphLogprobRuns += outputs?.GraphLogprobRuns ?? 0;

@@ -13,6 +13,9 @@ public interface IStepRunner : IDisposable
 
     long KvCacheBytes { get; }
 
+    /// <summary>Bytes of one element of the KV cache (2 for float16 and bfloat16, 4 for float32).</summary>
+    int KvElementBytes { get; }
+
     /// <summary>The graph picks the argmax (its <c>greedy_ids</c> output): for greedy <see cref="StepPlan.GraphPicks"/> only
     /// the token id is read, not a <c>[vocab]</c> row of logits (on CUDA the logits then stay on the device).</summary>
     bool SelectsGreedyInGraph => false;

@@ -21,19 +21,24 @@ public sealed class InferenceEngine : IDisposable
     private long _nextSequenceId;
 
     /// <param name="kvCache">The KV cache manager over <paramref name="runner"/>'s KV memory, opened with it (<see cref="Onnx.EngineVariant"/>).</param>
-    internal InferenceEngine(IStepRunner runner, IKvCacheManager kvCache, EngineOptions options, ModelVocabulary vocabulary)
+    /// <param name="cost">What each step moves and computes at the least, summed into <see cref="Statistics"/>; null: not counted.</param>
+    internal InferenceEngine(IStepRunner runner, IKvCacheManager kvCache, EngineOptions options, ModelVocabulary vocabulary, StepCost? cost = null)
     {
         options.Validate();
         _runner = runner;
         _kvCache = kvCache;
         Options = options;
         Vocabulary = vocabulary;
+        Cost = cost;
         _scheduler = new Scheduler(kvCache, runner.NumSlots, options.MaxScheduledTokens, options.Admission, options.KvAdmission);
         _stopCondition = new StopCondition(vocabulary);
         _grammarSampling = new GrammarSampling(vocabulary, _sampler);
     }
 
     public EngineOptions Options { get; }
+
+    /// <summary>What a step moves and computes at the least (the roofline's numerator), when the engine counts it.</summary>
+    public StepCost? Cost { get; }
 
     public ModelVocabulary Vocabulary { get; }
 
@@ -119,7 +124,7 @@ public sealed class InferenceEngine : IDisposable
                 return TakeFinished();
             }
             Update(plan, outputs);
-            Statistics.Record(plan, slotsInUse, _runner.NumSlots, Stopwatch.GetElapsedTime(started), _scheduler.NumPreemptions, outputs);
+            Statistics.Record(plan, slotsInUse, _runner.NumSlots, Stopwatch.GetElapsedTime(started), _scheduler.NumPreemptions, outputs, Cost);
         }
         return TakeFinished();
     }

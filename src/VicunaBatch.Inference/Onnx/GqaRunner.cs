@@ -79,6 +79,7 @@ internal sealed class GqaRunner : IStepRunner
             throw new NotSupportedException(
                 $"{package.DecoderLocation}: KV cache is {kvType}; the CUDA GroupQueryAttention kernel needs a float16 or bfloat16 package (export.py --dtype float16)");
         }
+        KvElementBytes = KvBuffers.ElementSize(kvType);
         _kvMemory = owned.Own<KvMemory>(device == ExecutionDevice.Cuda ? new CudaKvMemory(_session, DecoderSession.CudaDeviceId) : new HostKvMemory());
         try
         {
@@ -125,6 +126,8 @@ internal sealed class GqaRunner : IStepRunner
     public int MaxLength { get; }
 
     public long KvCacheBytes => _kv.TotalBytes;
+
+    public int KvElementBytes { get; }
 
     /// <summary>ONNX Runtime calls made so far (decode calls plus prefill calls).</summary>
     internal long NumRuns { get; private set; }

@@ -68,6 +68,7 @@ internal sealed class PagedRunner : IStepRunner
         DecoderSession.Require(_session, package, fed, new[] { _logitsName }.Concat(presentKeys).Concat(presentValues));
         DecoderSession.RequireNoOtherInputs(_session, package, fed);
         var kvType = CheckContract(package, pastKeys[0], blockSize);
+        KvElementBytes = KvBuffers.ElementSize(kvType);
         _kvMemory = owned.Own(new CudaKvMemory(_session, DecoderSession.CudaDeviceId));
         try
         {
@@ -112,6 +113,8 @@ internal sealed class PagedRunner : IStepRunner
     public int MaxLength { get; }
 
     public long KvCacheBytes => _kv.TotalBytes;
+
+    public int KvElementBytes { get; }
 
     /// <summary>The device block pool, for the KV cache manager's block tables.</summary>
     public KvBlocks Blocks { get; }

@@ -39,6 +39,9 @@ public abstract class PackageFiles : IDisposable
     /// <summary>Files in memory, read from <paramref name="location"/>; takes ownership of the buffers.</summary>
     public static PackageFiles InMemory(string location, IReadOnlyDictionary<string, PackageFileBuffer> files) => new MemoryFiles(location, files);
 
+    /// <summary>Every file of the package (top level) and its size; a link's size is its target's.</summary>
+    public abstract IReadOnlyList<(string Name, long NumBytes)> Sizes();
+
     public virtual void Dispose() => GC.SuppressFinalize(this);
 
     private sealed class DirectoryFiles(string directory) : PackageFiles
@@ -52,6 +55,10 @@ public abstract class PackageFiles : IDisposable
         public override string? PathOf(string name) => Path.Combine(directory, name);
 
         public override IReadOnlyDictionary<string, PackageFileBuffer> Buffers { get; } = new Dictionary<string, PackageFileBuffer>();
+
+        public override IReadOnlyList<(string Name, long NumBytes)> Sizes() =>
+            [.. new DirectoryInfo(directory).EnumerateFiles().Select(file =>
+                (file.Name, file.LinkTarget is null ? file.Length : ((FileInfo?)file.ResolveLinkTarget(returnFinalTarget: true))?.Length ?? 0))];
     }
 
     private sealed class MemoryFiles(string location, IReadOnlyDictionary<string, PackageFileBuffer> files) : PackageFiles
@@ -66,6 +73,8 @@ public abstract class PackageFiles : IDisposable
         public override string? PathOf(string name) => null;
 
         public override IReadOnlyDictionary<string, PackageFileBuffer> Buffers => files;
+
+        public override IReadOnlyList<(string Name, long NumBytes)> Sizes() => [.. files.Select(file => (file.Key, file.Value.NumBytes))];
 
         public override void Dispose()
         {

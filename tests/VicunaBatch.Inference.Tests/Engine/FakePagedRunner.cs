@@ -28,6 +28,8 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
 
     public long KvCacheBytes => 0;
 
+    public int KvElementBytes => 4;
+
     /// <summary>Block tables over this runner's blocks, as <c>PagedVariant</c> opens them with a <c>PagedRunner</c>.</summary>
     public BlockTables NewBlockTables() => new(numBlocks, blockSize, maxLength);
 

@@ -155,6 +155,8 @@ public sealed class GraphSamplerTests(ModelFixture models)
 
         public long KvCacheBytes => inner.KvCacheBytes;
 
+        public int KvElementBytes => inner.KvElementBytes;
+
         public bool SelectsGreedyInGraph => inner.SelectsGreedyInGraph;
 
         public bool SamplesInGraph => inner.SamplesInGraph;
