@@ -69,17 +69,26 @@ public sealed class LoadedModel : IDisposable
     }
 
     /// <summary>
-    /// One line for the commands to show when fewer KV slots than asked fit in this machine's memory (the CPU: see
-    /// <see cref="EngineOptions.MaxBatchSize"/>), else null: fewer requests run at once, and what would fit more.
+    /// One line for the commands to show when fewer KV slots (or paged KV blocks) than asked fit in this machine's memory
+    /// or the GPU's (see <see cref="EngineOptions.MaxBatchSize"/>, <see cref="EngineOptions.NumKvBlocks"/>), else null:
+    /// fewer requests run at once, and what would fit more.
     /// </summary>
     public string? SlotsNote { get; private init; }
 
     private static string? NoteOnSlots(EngineOptions options, InferenceEngine engine)
     {
-        if (options.Device != ExecutionDevice.Cpu || engine.NumSlots >= options.MaxBatchSize) return null;
+        var memory = options.Device == ExecutionDevice.Cpu ? "this machine's memory" : "the GPU's memory";
+        var kv = engine.KvUsage;
+        if (kv.Unit == KvUnit.Block)
+        {
+            if (options.NumKvBlocks == 0 || kv.NumUnits >= options.NumKvBlocks) return null;
+            return string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{kv.NumUnits} of the {options.NumKvBlocks} KV blocks asked fit in {memory} ({engine.KvCacheBytes / kv.NumUnits >> 20} MiB each, for {kv.UnitTokens} tokens)");
+        }
+        if (options.MaxBatchSize == 0 || engine.NumSlots >= options.MaxBatchSize) return null;
         var slotMiB = engine.KvCacheBytes / engine.NumSlots >> 20;
         return string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"{engine.NumSlots} of the {options.MaxBatchSize} KV slots asked fit in this machine's memory ({slotMiB} MiB each, for {engine.MaxSequenceLength} tokens): {engine.NumSlots} request{(engine.NumSlots == 1 ? "" : "s")} run at once; a shorter --max-sequence-length fits more");
+            $"{engine.NumSlots} of the {options.MaxBatchSize} KV slots asked fit in {memory} ({slotMiB} MiB each, for {engine.MaxSequenceLength} tokens): {engine.NumSlots} request{(engine.NumSlots == 1 ? "" : "s")} run at once; a shorter --max-sequence-length fits more");
     }
 
     public void Dispose()

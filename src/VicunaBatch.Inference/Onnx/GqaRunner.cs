@@ -84,9 +84,10 @@ internal sealed class GqaRunner : IStepRunner
         try
         {
             var slotBytes = KvBuffers.SlotBytes(decoder.NumHiddenLayers, decoder.NumKeyValueHeads, maxLength, decoder.HeadSize, kvType);
-            numSlots = numSlots == 0
-                ? ((CudaKvMemory)_kvMemory).FitSlots(slotBytes, maxChunkTokens)
-                : device == ExecutionDevice.Cpu ? HostKvMemory.FitSlots(slotBytes, numSlots, HostMemory.AvailableBytes()) : numSlots;
+            // as many as asked (0 on CUDA: as many as fit, at most a step's tokens), fewer when fewer fit: said by LoadedModel.SlotsNote
+            numSlots = device == ExecutionDevice.Cpu
+                ? HostKvMemory.FitSlots(slotBytes, numSlots, HostMemory.AvailableBytes())
+                : ((CudaKvMemory)_kvMemory).FitSlots(slotBytes, numSlots == 0 ? maxChunkTokens : numSlots);
             _kv = owned.Own(new KvBuffers(_kvMemory, decoder.NumHiddenLayers, numSlots, decoder.NumKeyValueHeads, maxLength, decoder.HeadSize, kvType));
         }
         catch (OnnxRuntimeException e)

@@ -74,12 +74,10 @@ internal sealed class PagedRunner : IStepRunner
         {
             var perLayer = PagedKvCache.BlockBytesPerLayer(blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType);
             var maxBlocks = (int)Math.Min(int.MaxValue, uint.MaxValue / perLayer); // one layer's buffer: at most 4 GiB
-            if (numKvBlocks == 0)
-            {
-                numKvBlocks = config.DynamicBatching.NumBlocks > 0
-                    ? config.DynamicBatching.NumBlocks
-                    : _kvMemory.FitBlocks(PagedKvCache.BlockBytes(decoder.NumHiddenLayers, blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType), maxBlocks);
-            }
+            // as many as asked (or the package names), fewer when fewer fit; none asked: as many as fit. Said by LoadedModel.SlotsNote
+            var asked = numKvBlocks > 0 ? numKvBlocks : config.DynamicBatching.NumBlocks;
+            numKvBlocks = _kvMemory.FitBlocks(PagedKvCache.BlockBytes(decoder.NumHiddenLayers, blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType),
+                asked > 0 ? Math.Min(asked, maxBlocks) : maxBlocks);
             _kv = owned.Own(new PagedKvCache(_kvMemory, decoder.NumHiddenLayers, numKvBlocks, blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType));
         }
         catch (OnnxRuntimeException e)

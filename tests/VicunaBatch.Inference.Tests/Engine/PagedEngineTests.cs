@@ -17,7 +17,7 @@ public sealed class PagedEngineTests
         var requests = Enumerable.Range(0, 5)
             .Select(i => new GenerationRequest($"r{i}", Enumerable.Range(3 + i, 4 + i).ToArray(), MaxTokens: 12 - i, IgnoreEos: true))
             .ToList();
-        var options = new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 8, Admission = AdmissionOrder.Arrival };
+        var options = new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 8, Admission = AdmissionOrder.Arrival, KvAdmission = KvAdmission.OnDemand };
         var tight = new FakePagedRunner(numBlocks: 6, blockSize: 4, maxBatchSize: 4, maxLength: 24);
 
         var results = Run(Engine(tight, options), requests, out var statistics);
@@ -32,6 +32,27 @@ public sealed class PagedEngineTests
         Assert.All(tight.Plans, plan => Assert.True(plan.DecodeRows.Length + plan.Prefills.Length <= 4));
         // recomputed tokens are prefilled again: more prefill than prompts
         Assert.True(statistics.NumPrefillTokens > requests.Sum(r => r.PromptIds.Count));
+    }
+
+    [Fact]
+    public void Generate_tightPool_reserveAdmission_neverPreempts_computesEachPromptOnce_andGetsTheSameIds()
+    {
+        // the requests of the test above, each 16 tokens (4 blocks) to its end, over 8 blocks: two run at once
+        var requests = Enumerable.Range(0, 5)
+            .Select(i => new GenerationRequest($"r{i}", Enumerable.Range(3 + i, 4 + i).ToArray(), MaxTokens: 12 - i, IgnoreEos: true))
+            .ToList();
+        var options = new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 8, Admission = AdmissionOrder.Arrival, KvAdmission = KvAdmission.Reserve };
+        var tight = new FakePagedRunner(numBlocks: 8, blockSize: 4, maxBatchSize: 4, maxLength: 24);
+
+        var results = Run(Engine(tight, options), requests, out var statistics);
+
+        Assert.Equal(0, statistics.NumPreemptions);
+        Assert.Equal(requests.Sum(r => r.PromptIds.Count), statistics.NumPrefillTokens);
+        foreach (var request in requests)
+        {
+            Assert.Equal(Expected(request), results[request.Id].OutputIds);
+        }
+        Assert.Contains(tight.Plans, plan => plan.DecodeRows.Length + plan.Prefills.Length > 1); // still batched
     }
 
     [Fact]
@@ -92,7 +113,7 @@ public sealed class PagedEngineTests
     public void Cancel_preemptedRequest_returnsItsOutputSoFar()
     {
         var runner = new FakePagedRunner(numBlocks: 4, blockSize: 4, maxBatchSize: 2, maxLength: 16);
-        var engine = Engine(runner, new EngineOptions { MaxBatchSize = 2, MaxScheduledTokens = 16, Admission = AdmissionOrder.Arrival });
+        var engine = Engine(runner, new EngineOptions { MaxBatchSize = 2, MaxScheduledTokens = 16, Admission = AdmissionOrder.Arrival, KvAdmission = KvAdmission.OnDemand });
         engine.Submit(new GenerationRequest("old", [1, 2, 3, 4, 5, 6], MaxTokens: 10, IgnoreEos: true));
         var young = new GenerationRequest("young", [7, 8, 9, 10, 11, 12], MaxTokens: 10, IgnoreEos: true);
         var youngId = engine.Submit(young);
@@ -180,7 +201,7 @@ public sealed class PagedEngineTests
     {
         // 7 blocks of 4: three choices of 6 + 14 tokens (5 blocks each, 2 of them shared) cannot all grow
         var runner = new FakePagedRunner(numBlocks: 7, blockSize: 4, maxBatchSize: 4, maxLength: 24);
-        var engine = Engine(runner, new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 8, Admission = AdmissionOrder.Arrival });
+        var engine = Engine(runner, new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 8, Admission = AdmissionOrder.Arrival, KvAdmission = KvAdmission.OnDemand });
         var request = new GenerationRequest("n", [1, 2, 3, 4, 5, 6, 7, 8], MaxTokens: 14, new SamplingParams(Temperature: 1f, Seed: 5), IgnoreEos: true, NumChoices: 3);
 
         var choices = RunChoices(engine, request);
