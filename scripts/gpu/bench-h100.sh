@@ -31,7 +31,15 @@
 #                                             graph-check, graph-check-v13 (variant A, tiny fp16 or Vicuna-13B fp16: greedy
 #                                             tokens and logits with --cuda-graphs on against off; 8 requests on 8 slots,
 #                                             16 tokens a step: decode calls of 1 to 8 rows),
-#                                             bandwidth (device copy bandwidth and the 13B package's weight-read floor),
+#                                             peaks (or bandwidth: the card's copy bandwidth and float16 matmul rate,
+#                                             scripts/gpu/device-peaks.py, and the 13B package's weight-read floor; every
+#                                             bench step after it prints its roofline fractions against them),
+#                                             640pagedod:BLOCKSIZE (as 640paged:…, admission on demand: preempt and recompute,
+#                                             the rule before --kv-admission reserve),
+#                                             prefill:BLOCKSIZE (variant B, prefill-heavy: 256 prompts of 16 consecutive
+#                                             workload-640 prompts each, ~820 tokens, 16 tokens out: the matmul rate),
+#                                             peer-cb (transformers' continuous batching on workload-640 with each request's
+#                                             own max_tokens: bench/peer_transformers.py --mode manager),
 #                                             ab-check (the build before, .gpu/app-old, against this one: generate outputs of
 #                                             variants A and B compared at tolerance 0, a repeat of this build as the control),
 #                                             ab-cpu160:CPUS:ROUNDS[:THREADS] (bench and run of workload-160 on the CPU, the
@@ -84,8 +92,10 @@ bench() { # name timeout args...
   nvidia-smi --query-gpu=memory.used --format=csv,noheader >"$OUT/mem-$name.txt"
   ( while sleep 5; do nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv,noheader; done ) >>"$OUT/mem-$name.txt" 2>&1 &
   local mon=$!
+  local peaks=()
+  [[ -n ${COPY_GBPS:-} ]] && peaks=(--copy-bandwidth "$COPY_GBPS" --matmul-tflops "$MATMUL_TFLOPS")
   # shellcheck disable=SC2086 # VB_EXTRA is a list of arguments
-  timeout "$t" "${VB[@]}" bench --device cuda "$@" ${VB_EXTRA:-} >"$OUT/bench-$name.log" 2>&1
+  timeout "$t" "${VB[@]}" bench --device cuda "$@" "${peaks[@]}" ${VB_EXTRA:-} >"$OUT/bench-$name.log" 2>&1
   local rc=$?
   kill "$mon" 2>/dev/null
   log "bench $name rc=$rc; peak memory $(sort -n "$OUT/mem-$name.txt" | tail -1)"
@@ -250,18 +260,26 @@ for i in range(16): print(json.dumps({"custom_id": f"doc-{i}", "prompt": text[i 
           | tee "$OUT/paged-check-$b.txt" | tail -1 | tee -a "$OUT/summary.txt"
       done
       rm -f "$OUT"/paged-*.jsonl ;;
-    640paged:* | w64paged:* | 640pageds-*:*)
+    640paged:* | 640pagedod:* | w64paged:* | 640pageds-*:* | prefill:*)
       IFS=: read -r work bs <<<"$step"
       # the variant-A export's weights, hard-linked: 26 GB once on a 64 GiB disk
       export_model v13 vicuna-13b /tmp/v13 300 &&
         export_model "v13p$bs" vicuna-13b "/tmp/v13p$bs" 120 --attention paged --block-size "$bs" --link-weights /tmp/v13 || continue
       case $work in
         640paged) args=(--workload $W/workload-640.jsonl) ;;
+        640pagedod) args=(--workload $W/workload-640.jsonl --kv-admission on-demand) ;;
+        prefill)
+          "$PY" -c 'import json,sys
+p = [json.loads(l)["prompt"] for l in open(sys.argv[1]) if l.strip()]
+for i in range(256): print(json.dumps({"custom_id": f"doc-{i}", "prompt": "Summarize these questions:\n" + "\n".join(p[i:i + 16]), "max_tokens": 16}))' \
+            $W/workload-640.jsonl >$W/prefill-heavy.jsonl
+          args=(--workload $W/prefill-heavy.jsonl) ;;
         w64paged) args=(--workload $W/workload-160.jsonl --limit 64) ;;
         640pageds-*) args=(--workload $W/workload-640.jsonl --temperature 0.8 --top-p 0.9 --sampling "${work#640pageds-}") ;;
       esac
+      maxlen=1152; [[ $work == prefill ]] && maxlen=2048
       bench "$work-b$bs" 300 --model "/tmp/v13p$bs" "${args[@]}" --max-batch-size 256 --max-scheduled-tokens 2048 \
-        --max-sequence-length 1152 ;;
+        --max-sequence-length $maxlen ;;
     run640paged:*:* | run640:*:*)
       # the whole local job (vicuna-batch run: validation, SQLite queue, shard pump, checkpoints, finalizer) on workload-640,
       # against bench on the same engine settings: run640paged:BLOCKSIZE:APP (variant B, as 640paged) or
@@ -352,10 +370,28 @@ for i in range(16): print(json.dumps({"custom_id": f"doc-{i}", "prompt": text[i 
       WORKLOAD=$W/workload-160.jsonl timeout "$t" scripts/ab-cpu160.sh "dotnet .gpu/app-old/vicuna-batch.dll" "dotnet .gpu/app/vicuna-batch.dll" \
         "$rounds" "$cpus" "${threads:-0}" >"$OUT/$step.txt" 2>&1
       log "$step rc=$?"; tail -6 "$OUT/$step.txt" | tee -a "$OUT/summary.txt" ;;
-    bandwidth)
-      # device copy bandwidth and the weight-read floor of a decode step of the 13B package
+    bandwidth | peaks)
+      # the card's copy bandwidth and matmul rate, and the weight-read floor of a decode step of the 13B package
       export_model v13 vicuna-13b /tmp/v13 300 || continue
-      timeout 60 python3 scripts/gpu/copy-bandwidth.py /tmp/v13 2>&1 | tee -a "$OUT/summary.txt" ;;
+      timeout 90 python3 scripts/gpu/device-peaks.py /tmp/v13 2>&1 | tee "$OUT/peaks.log" | tee -a "$OUT/summary.txt"
+      if line=$(grep '^PEAKS ' "$OUT/peaks.log"); then
+        COPY_GBPS=$(sed 's/.*copy_gbps=\([0-9.]*\).*/\1/' <<<"$line"); MATMUL_TFLOPS=$(sed 's/.*matmul_tflops=\([0-9.]*\).*/\1/' <<<"$line")
+        log "peaks: copy $COPY_GBPS GB/s, matmul $MATMUL_TFLOPS TFLOP/s"
+      fi ;;
+    peer-cb)
+      t=$(left); (( t > 400 )) && t=400
+      if (( t < 60 )); then log "skip $step: $(left)s left"; continue; fi
+      log "peer $step (timeout ${t}s): workload-640, each request's own max_tokens"
+      timeout "$t" python3 bench/peer_transformers.py --tokenizer $W/tokenizer.model --workload $W/workload-640.jsonl --limit 0 \
+        --mode manager >"$OUT/$step.log" 2>&1
+      rc=$?; log "peer $step rc=$rc"; tail -3 "$OUT/$step.log" | tee -a "$OUT/summary.txt"
+      if (( rc != 0 )) && (( $(left) > 240 )); then
+        # the manager's API differs in this transformers: generate_batch, 281 tokens each (the workload's mean), as before
+        log "peer $step: generate_batch, 281 new tokens each"
+        timeout $(( $(left) - 20 )) python3 bench/peer_transformers.py --tokenizer $W/tokenizer.model --workload $W/workload-640.jsonl \
+          --limit 0 --mode generate_batch --max-new-tokens 281 >"$OUT/$step-gb.log" 2>&1
+        log "peer $step generate_batch rc=$?"; tail -3 "$OUT/$step-gb.log" | tee -a "$OUT/summary.txt"
+      fi ;;
     peer-static | peer-gb)
       t=$(left); (( t > 300 )) && t=300
       if (( t < 60 )); then log "skip $step: $(left)s left"; continue; fi
