@@ -188,6 +188,8 @@ internal static class BenchCommand
                 json["kv_blocks"] = blocks.NumBlocks;
                 json["block_size"] = blocks.BlockSize;
                 json["preemptions"] = Statistics.NumPreemptions;
+                json["cached_prompt_tokens"] = Statistics.NumCachedPromptTokens;
+                json["evicted_blocks"] = Statistics.NumEvictedBlocks;
             }
             if (CudaGraphs) json["cuda_graphs"] = true;
             if (Statistics.NumForkedChoices > 0)
@@ -266,6 +268,7 @@ internal static class BenchCommand
             }
             return Blocks is { } blocks
                 ? all.Append($"paged KV              {blocks.NumBlocks} blocks of {blocks.BlockSize} tokens, {Statistics.NumPreemptions} preemptions")
+                    .Append($"prefix cache          {Statistics.NumCachedPromptTokens} prompt tokens taken from cached blocks (beside {Statistics.NumPrefillTokens} prefill tokens computed), {Statistics.NumEvictedBlocks} blocks evicted")
                 : all;
         }
     }

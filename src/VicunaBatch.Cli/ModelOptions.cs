@@ -61,6 +61,10 @@ internal sealed class ModelOptions
         "Which waiting request gets a free KV slot: the longest (prompt + max_tokens) first, which keeps the batch full to the end of a job, or arrival order.",
         Defaults.Admission, ("longest-first", AdmissionOrder.LongestFirst), ("arrival", AdmissionOrder.Arrival));
 
+    public Option<bool> PrefixCache { get; } = Choice("--prefix-cache",
+        "Paged packages: on = a request whose prompt starts with whole KV blocks another request computed (a template, a system prompt) shares their KV instead of computing it again; blocks no request holds stay cached until the pool needs them, the least recently used first. GroupQueryAttention packages (KV slots, no blocks) ignore it.",
+        Defaults.PrefixCache, ("on", true), ("off", false));
+
     public Option<SamplingSite> Sampling { get; } = Choice("--sampling",
         "Where sampled tokens (temperature > 0) are drawn: graph = the engine's sampler.onnx where the logits are, so on the GPU no logits row comes down; host = from the row copied down; auto = graph when the logits stay on the GPU, else host.",
         Defaults.Sampling, ("auto", SamplingSite.Auto), ("host", SamplingSite.Host), ("graph", SamplingSite.Graph));
@@ -107,6 +111,7 @@ internal sealed class ModelOptions
         [nameof(Inference.Engine.EngineOptions.NumThreads)] = Threads.Name,
         [nameof(Inference.Engine.EngineOptions.Device)] = Device.Name,
         [nameof(Inference.Engine.EngineOptions.Admission)] = Admission.Name,
+        [nameof(Inference.Engine.EngineOptions.PrefixCache)] = PrefixCache.Name,
         [nameof(Inference.Engine.EngineOptions.Sampling)] = Sampling.Name,
         [nameof(Inference.Engine.EngineOptions.CudaGraphs)] = CudaGraphs.Name,
     };
@@ -125,6 +130,7 @@ internal sealed class ModelOptions
         command.Options.Add(Threads);
         command.Options.Add(Device);
         command.Options.Add(Admission);
+        command.Options.Add(PrefixCache);
         command.Options.Add(Sampling);
         command.Options.Add(CudaGraphs);
     }
@@ -138,6 +144,7 @@ internal sealed class ModelOptions
         NumThreads = result.GetValue(Threads),
         Device = result.GetValue(Device),
         Admission = result.GetValue(Admission),
+        PrefixCache = result.GetValue(PrefixCache),
         Sampling = result.GetValue(Sampling),
         CudaGraphs = result.GetValue(CudaGraphs),
     };

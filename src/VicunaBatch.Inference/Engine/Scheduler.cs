@@ -10,7 +10,8 @@ namespace VicunaBatch.Inference.Engine;
 /// preempted this step — waiting requests are admitted in the <see cref="WaitingQueue"/>'s order while the batch has
 /// room (at most <c>maxBatchSize</c> running, counting the choices a request of n will fork, <see cref="Places"/>) and
 /// the KV cache manager takes their first chunk. Prompts longer than the
-/// budget left are split into chunks.
+/// budget left are split into chunks. An admitted request starts with the tokens whose KV the manager's prefix cache
+/// gives it (<see cref="IKvCacheManager.TakeCachedPrefix"/>) computed, and prefills the rest.
 /// When a running request's KV cannot grow, the youngest running request (last admitted) is preempted by recompute:
 /// it gives its KV back and goes to the front of the queue, to prefill prompt ++ output again; its output so far is
 /// kept. A request that is itself the youngest preempts itself. A KV slot holds the maximum length from the start,
@@ -30,6 +31,7 @@ internal sealed class Scheduler
     private readonly List<Sequence> _idle = [];
     private readonly int _maxBatchSize;
     private readonly int _maxScheduledTokens;
+    private int _numCachedTokens; // this step's admissions' tokens from the prefix cache
 
     public Scheduler(IKvCacheManager kvCache, int maxBatchSize, int maxScheduledTokens, AdmissionOrder admission = AdmissionOrder.Arrival)
     {
@@ -65,6 +67,7 @@ internal sealed class Scheduler
     {
         _step.Clear();
         _idle.Clear();
+        _numCachedTokens = 0;
         _runningAtStart.Clear();
         _runningAtStart.AddRange(_running);
         var budget = _maxScheduledTokens;
@@ -140,14 +143,17 @@ internal sealed class Scheduler
         var placesTaken = _running.Sum(Places);
         while (!preempted && budget > 0 && _waiting.Peek() is { } waiting && placesTaken + Places(waiting) <= _maxBatchSize)
         {
-            var length = Math.Min(waiting.NumPrefillTokensLeft, budget);
-            if (!_kvCache.TryReserve(waiting.SequenceId, length))
+            var numCached = _kvCache.TakeCachedPrefix(waiting); // the prefix cache's KV of its first tokens, shared
+            var length = Math.Min(waiting.NumPrefillTokens - numCached, budget);
+            if (!_kvCache.TryReserve(waiting.SequenceId, numCached + length))
             {
+                _kvCache.Free(waiting.SequenceId); // the cached blocks go back to the cache
                 break; // admissions never preempt: wait for KV to come back
             }
+            _numCachedTokens += numCached;
             _waiting.Admit(waiting);
             waiting.Status = SequenceStatus.Running;
-            waiting.NumComputed = 0;
+            waiting.NumComputed = numCached;
             _running.Add(waiting);
             _step.Add((waiting, length));
             budget -= length;
@@ -217,7 +223,7 @@ internal sealed class Scheduler
                 decodes.Add(new DecodeRow(sequence.SequenceId, sequence.LastTokenId, start, place));
             }
         }
-        var plan = new StepPlan(decodes.ToImmutable(), prefills.ToImmutable());
+        var plan = new StepPlan(decodes.ToImmutable(), prefills.ToImmutable()) { NumCachedTokens = _numCachedTokens };
         if (_idle.Count == 0)
         {
             return plan;
