@@ -18,11 +18,16 @@ internal static class SchedulerSteps
     }
 
     /// <summary>A scheduler over a pool of KV blocks, as the engine makes one for a paged package.</summary>
-    public static (Scheduler Scheduler, BlockTables Blocks) OverBlocks(int numBlocks, int blockSize, int maxBatchSize, int maxLength, int maxScheduledTokens)
+    public static (Scheduler Scheduler, BlockTables Blocks) OverBlocks(int numBlocks, int blockSize, int maxBatchSize, int maxLength, int maxScheduledTokens,
+        bool prefixCache = false)
     {
-        var blocks = new BlockTables(numBlocks, blockSize, maxLength);
+        var blocks = new BlockTables(numBlocks, blockSize, maxLength, prefixCache);
         return (new Scheduler(blocks, maxBatchSize, maxScheduledTokens), blocks);
     }
+
+    /// <summary>Sequence <paramref name="id"/> with prompt <paramref name="prompt"/>.</summary>
+    public static Sequence SequenceOf(long id, int[] prompt, int maxTokens = 100) =>
+        new(id, new GenerationRequest($"r{id}", prompt, maxTokens), 0);
 
     /// <summary>Sequence <paramref name="id"/> with prompt tokens id*100, id*100+1, ...</summary>
     public static Sequence NewSequence(long id, int promptLength, int maxTokens = 100)
@@ -31,13 +36,17 @@ internal static class SchedulerSteps
         return new Sequence(id, new GenerationRequest($"r{id}", prompt, maxTokens), 0);
     }
 
-    /// <summary>What <c>InferenceEngine.Update</c> does to each scheduled sequence, sampling <paramref name="token"/>.</summary>
-    public static void Apply(StepPlan plan, IReadOnlyList<Sequence> sequences, int token)
+    /// <summary>
+    /// What <c>InferenceEngine.Update</c> does to each scheduled sequence, sampling <paramref name="token"/>; with
+    /// <paramref name="kvCache"/>, it also caches their computed blocks, as the engine does.
+    /// </summary>
+    public static void Apply(StepPlan plan, IReadOnlyList<Sequence> sequences, int token, IKvCacheManager? kvCache = null)
     {
         var byId = sequences.ToDictionary(s => s.SequenceId);
         foreach (var row in plan.DecodeRows)
         {
             byId[row.SequenceId].NumComputed++;
+            kvCache?.CacheComputed(byId[row.SequenceId]);
             byId[row.SequenceId].Append(token);
         }
         foreach (var chunk in plan.Prefills)
@@ -45,6 +54,7 @@ internal static class SchedulerSteps
             var sequence = byId[chunk.SequenceId];
             Assert.Equal(sequence.NumComputed, chunk.PastLength);
             sequence.NumComputed += chunk.TokenIds.Length;
+            kvCache?.CacheComputed(sequence);
             if (chunk.NeedsLogits)
             {
                 sequence.Append(token);
