@@ -137,7 +137,11 @@ internal static class BenchCommand
         }
         progress.Clear();
         var blocks = engine.KvUsage is { Unit: KvUnit.Block } kv ? new KvBlocks(kv.NumUnits, kv.UnitTokens) : null;
-        return new BenchReport(results, clock.Elapsed, engine.Statistics, engine.NumSlots, blocks) { CudaGraphs = engine.ReplaysCudaGraphs };
+        return new BenchReport(results, clock.Elapsed, engine.Statistics, engine.NumSlots, blocks)
+        {
+            CudaGraphs = engine.ReplaysCudaGraphs,
+            PrefixCache = blocks is not null && engine.Options.PrefixCache,
+        };
     }
 
     private static void Drain(InferenceEngine engine, List<GenerationResult> results, ProgressLine progress)
@@ -159,6 +163,9 @@ internal static class BenchCommand
     {
         /// <summary>Decode steps replayed as CUDA graphs.</summary>
         public bool CudaGraphs { get; init; }
+
+        /// <summary>Paged KV with the prefix cache on (<see cref="EngineOptions.PrefixCache"/>).</summary>
+        public bool PrefixCache { get; init; }
 
         public int NumErrors => Results.Count(r => r.FinishReason == FinishReason.Error);
 
@@ -188,6 +195,7 @@ internal static class BenchCommand
                 json["kv_blocks"] = blocks.NumBlocks;
                 json["block_size"] = blocks.BlockSize;
                 json["preemptions"] = Statistics.NumPreemptions;
+                json["prefix_cache"] = PrefixCache;
                 json["cached_prompt_tokens"] = Statistics.NumCachedPromptTokens;
                 json["evicted_blocks"] = Statistics.NumEvictedBlocks;
             }
@@ -268,7 +276,9 @@ internal static class BenchCommand
             }
             return Blocks is { } blocks
                 ? all.Append($"paged KV              {blocks.NumBlocks} blocks of {blocks.BlockSize} tokens, {Statistics.NumPreemptions} preemptions")
-                    .Append($"prefix cache          {Statistics.NumCachedPromptTokens} prompt tokens taken from cached blocks (beside {Statistics.NumPrefillTokens} prefill tokens computed), {Statistics.NumEvictedBlocks} blocks evicted")
+                    .Append(PrefixCache
+                        ? $"prefix cache          {Statistics.NumCachedPromptTokens} prompt tokens taken from cached blocks (beside {Statistics.NumPrefillTokens} prefill tokens computed), {Statistics.NumEvictedBlocks} blocks evicted"
+                        : "prefix cache          off")
                 : all;
         }
     }

@@ -61,9 +61,16 @@ internal sealed class ModelOptions
         "Which waiting request gets a free KV slot: the longest (prompt + max_tokens) first, which keeps the batch full to the end of a job, or arrival order.",
         Defaults.Admission, ("longest-first", AdmissionOrder.LongestFirst), ("arrival", AdmissionOrder.Arrival));
 
-    public Option<bool> PrefixCache { get; } = Choice("--prefix-cache",
+    public Option<Switch> PrefixCache { get; } = Choice("--prefix-cache",
         "Paged packages: on = a request whose prompt starts with whole KV blocks another request computed (a template, a system prompt) shares their KV instead of computing it again; blocks no request holds stay cached until the pool needs them, the least recently used first. GroupQueryAttention packages (KV slots, no blocks) ignore it.",
-        Defaults.PrefixCache, ("on", true), ("off", false));
+        Defaults.PrefixCache ? Switch.On : Switch.Off, ("on", Switch.On), ("off", Switch.Off));
+
+    /// <summary>An on|off option's value (System.CommandLine reads a bool option as a flag that takes no value).</summary>
+    internal enum Switch
+    {
+        On,
+        Off,
+    }
 
     public Option<SamplingSite> Sampling { get; } = Choice("--sampling",
         "Where sampled tokens (temperature > 0) are drawn: graph = the engine's sampler.onnx where the logits are, so on the GPU no logits row comes down; host = from the row copied down; auto = graph when the logits stay on the GPU, else host.",
@@ -144,7 +151,7 @@ internal sealed class ModelOptions
         NumThreads = result.GetValue(Threads),
         Device = result.GetValue(Device),
         Admission = result.GetValue(Admission),
-        PrefixCache = result.GetValue(PrefixCache),
+        PrefixCache = result.GetValue(PrefixCache) == Switch.On,
         Sampling = result.GetValue(Sampling),
         CudaGraphs = result.GetValue(CudaGraphs),
     };
