@@ -19,6 +19,10 @@
 #                                             13B exported with --qkv separate: three q, k, v MatMuls a layer, not one),
 #                                             fork-check (n choices sharing one prefill on the device, variants A and B,
 #                                             against the choices as separate requests; bench --choices 8 vs --separate-choices),
+#                                             prefix-check (variant B, tiny fp16, blocks of 16 and 256: requests sharing a
+#                                             600-token prefix, greedy ids and logits with --prefix-cache on against off, and
+#                                             bench of 16 text prompts of one long prefix, on and off: prefill tokens computed
+#                                             and prompt tokens taken from the cache),
 #                                             paged-check (variant B vs variant A, tiny fp16, same seed: greedy ids and logits;
 #                                             block 256 flash, block 16 fallback with preemption, chunked mixed steps),
 #                                             640paged:BLOCKSIZE / w64paged:BLOCKSIZE (Vicuna-13B fp16 as variant B, e.g. 128 or
@@ -237,6 +241,29 @@ for i in range(16): print(json.dumps({"custom_id": f"doc-{i}", "prompt": text[i 
         bench "choices8-$how" 90 --model /tmp/tiny16 --workload $W/long16.jsonl --temperature 0.8 --choices 8 --max-batch-size 16 \
           $([[ $how == separate ]] && echo --separate-choices)
       done ;;
+    prefix-check)
+      # the prefix cache (paged KV only): requests sharing a 600-token prefix, generated with --prefix-cache on and off,
+      # greedy ids and logits compared (off is the reference); 64-token steps, so later requests are admitted after the
+      # prefix's first blocks are computed and take them. Then bench of 16 text prompts of one long prefix, on and off:
+      # its "prefix cache" line says the prompt tokens taken from cached blocks beside the prefill tokens computed.
+      export_model tinyp256 tiny /tmp/tiny16p256 60 --attention paged --block-size 256 &&
+        export_model tinyp16 tiny /tmp/tiny16p16 60 --attention paged --block-size 16 || continue
+      "$PY" scripts/gpu/prefix-check.py $W/prefix-ids.jsonl $W/prefix-text.jsonl
+      for variant in b16:/tmp/tiny16p16 b256:/tmp/tiny16p256; do
+        name=${variant%%:*}; model=${variant#*:}
+        for cache in on off; do
+          timeout 90 "${VB[@]}" generate --device cuda --model "$model" --requests $W/prefix-ids.jsonl --json --logits \
+            --max-batch-size 8 --max-scheduled-tokens 64 --prefix-cache $cache >"$OUT/prefix-$name-$cache.jsonl" 2>"$OUT/prefix-$name-$cache.err"
+          rc=$?; log "generate prefix-$name-$cache rc=$rc"; (( rc == 0 )) || tail -5 "$OUT/prefix-$name-$cache.err" | tee -a "$OUT/summary.txt"
+        done
+        "$PY" scripts/gpu/check-prefill.py "$OUT/prefix-$name-off.jsonl" "$OUT/prefix-$name-on.jsonl" --label "prefix check $name" --tolerance 0.02 \
+          | tee "$OUT/prefix-check-$name.txt" | tail -1 | tee -a "$OUT/summary.txt"
+        for cache in on off; do
+          bench "prefix-$name-$cache" 90 --model "$model" --workload $W/prefix-text.jsonl --max-batch-size 8 --max-scheduled-tokens 256 \
+            --prefix-cache $cache
+        done
+      done
+      rm -f "$OUT"/prefix-*.jsonl ;;
     paged-check)
       # variant B (PagedAttention) against variant A (GroupQueryAttention): same seed, same weights, same requests.
       # A on one slot is the reference; B runs: all in one step (block 256: FlashAttention at head 16 needs 256),

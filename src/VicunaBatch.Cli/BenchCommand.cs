@@ -148,7 +148,12 @@ internal static class BenchCommand
         }
         progress.Clear();
         var blocks = engine.KvUsage is { Unit: KvUnit.Block } kv ? new KvBlocks(kv.NumUnits, kv.UnitTokens) : null;
-        return new BenchReport(results, clock.Elapsed, engine.Statistics, engine.NumSlots, blocks) { CudaGraphs = engine.ReplaysCudaGraphs, Cost = engine.Cost };
+        return new BenchReport(results, clock.Elapsed, engine.Statistics, engine.NumSlots, blocks)
+        {
+            CudaGraphs = engine.ReplaysCudaGraphs,
+            PrefixCache = blocks is not null && engine.Options.PrefixCache,
+            Cost = engine.Cost,
+        };
     }
 
     private static void Drain(InferenceEngine engine, List<GenerationResult> results, ProgressLine progress)
@@ -182,6 +187,9 @@ internal static class BenchCommand
 
         public double DecodeStepMs => Statistics.NumDecodeOnlySteps == 0 ? 0 : Statistics.DecodeOnlyTime.TotalMilliseconds / Statistics.NumDecodeOnlySteps;
 
+        /// <summary>Paged KV with the prefix cache on (<see cref="EngineOptions.PrefixCache"/>).</summary>
+        public bool PrefixCache { get; init; }
+
         public int NumErrors => Results.Count(r => r.FinishReason == FinishReason.Error);
 
         public long OutputTokens => Results.Sum(r => (long)r.CompletionTokens);
@@ -210,6 +218,9 @@ internal static class BenchCommand
                 json["kv_blocks"] = blocks.NumBlocks;
                 json["block_size"] = blocks.BlockSize;
                 json["preemptions"] = Statistics.NumPreemptions;
+                json["prefix_cache"] = PrefixCache;
+                json["cached_prompt_tokens"] = Statistics.NumCachedPromptTokens;
+                json["evicted_blocks"] = Statistics.NumEvictedBlocks;
             }
             if (CudaGraphs) json["cuda_graphs"] = true;
             if (Cost is { } cost)
@@ -330,6 +341,9 @@ internal static class BenchCommand
             }
             return Blocks is { } blocks
                 ? all.Append($"paged KV              {blocks.NumBlocks} blocks of {blocks.BlockSize} tokens, {Statistics.NumPreemptions} preemptions")
+                    .Append(PrefixCache
+                        ? $"prefix cache          {Statistics.NumCachedPromptTokens} prompt tokens taken from cached blocks (beside {Statistics.NumPrefillTokens} prefill tokens computed), {Statistics.NumEvictedBlocks} blocks evicted"
+                        : "prefix cache          off")
                 : all;
         }
     }

@@ -65,6 +65,17 @@ internal sealed class ModelOptions
         "Paged packages: reserve = a request starts when the KV blocks hold it to prompt + max_tokens beside what the running requests will still take (none is ever preempted); on-demand = when its first chunk fits, the youngest running request preempted and recomputed when the blocks run out. KV slots hold the maximum length from the start: both are the same there.",
         Defaults.KvAdmission, ("reserve", Inference.Engine.KvAdmission.Reserve), ("on-demand", Inference.Engine.KvAdmission.OnDemand));
 
+    public Option<Switch> PrefixCache { get; } = Choice("--prefix-cache",
+        "Paged packages: on = a request whose prompt starts with whole KV blocks another request computed (a template, a system prompt) shares their KV instead of computing it again; blocks no request holds stay cached until the pool needs them, the least recently used first. GroupQueryAttention packages (KV slots, no blocks) ignore it.",
+        Defaults.PrefixCache ? Switch.On : Switch.Off, ("on", Switch.On), ("off", Switch.Off));
+
+    /// <summary>An on|off option's value (System.CommandLine reads a bool option as a flag that takes no value).</summary>
+    internal enum Switch
+    {
+        On,
+        Off,
+    }
+
     public Option<SamplingSite> Sampling { get; } = Choice("--sampling",
         "Where sampled tokens (temperature > 0) are drawn: graph = the engine's sampler.onnx where the logits are, so on the GPU no logits row comes down; host = from the row copied down; auto = graph when the logits stay on the GPU, else host.",
         Defaults.Sampling, ("auto", SamplingSite.Auto), ("host", SamplingSite.Host), ("graph", SamplingSite.Graph));
@@ -112,6 +123,7 @@ internal sealed class ModelOptions
         [nameof(Inference.Engine.EngineOptions.Device)] = Device.Name,
         [nameof(Inference.Engine.EngineOptions.Admission)] = Admission.Name,
         [nameof(Inference.Engine.EngineOptions.KvAdmission)] = KvAdmission.Name,
+        [nameof(Inference.Engine.EngineOptions.PrefixCache)] = PrefixCache.Name,
         [nameof(Inference.Engine.EngineOptions.Sampling)] = Sampling.Name,
         [nameof(Inference.Engine.EngineOptions.CudaGraphs)] = CudaGraphs.Name,
     };
@@ -131,6 +143,7 @@ internal sealed class ModelOptions
         command.Options.Add(Device);
         command.Options.Add(Admission);
         command.Options.Add(KvAdmission);
+        command.Options.Add(PrefixCache);
         command.Options.Add(Sampling);
         command.Options.Add(CudaGraphs);
     }
@@ -145,6 +158,7 @@ internal sealed class ModelOptions
         Device = result.GetValue(Device),
         Admission = result.GetValue(Admission),
         KvAdmission = result.GetValue(KvAdmission),
+        PrefixCache = result.GetValue(PrefixCache) == Switch.On,
         Sampling = result.GetValue(Sampling),
         CudaGraphs = result.GetValue(CudaGraphs),
     };

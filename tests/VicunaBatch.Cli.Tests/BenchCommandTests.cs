@@ -93,6 +93,32 @@ public sealed class BenchCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Bench_prefixCacheOnAGroupQueryAttentionPackage_isIgnored()
+    {
+        // the embedded model holds its KV in slots: no blocks to share, whatever --prefix-cache says
+        var workload = Write(string.Join('\n', Enumerable.Range(1, 4).Select(i => $$"""{"custom_id": "r{{i}}", "prompt": "the same long template for every line, then line {{i}}", "max_tokens": 3}""")));
+
+        var on = await CliProcess.RunAsync(_dir, Timeout, "bench", "--workload", workload, "--json", "--prefix-cache", "on");
+        var off = await CliProcess.RunAsync(_dir, Timeout, "bench", "--workload", workload, "--json", "--prefix-cache", "off");
+
+        Assert.True(on.ExitCode == 0, on.Stderr);
+        Assert.True(off.ExitCode == 0, off.Stderr);
+        using var onReport = JsonDocument.Parse(on.Stdout);
+        using var offReport = JsonDocument.Parse(off.Stdout);
+        Assert.Equal(offReport.RootElement.GetProperty("prefill_tokens").GetInt32(), onReport.RootElement.GetProperty("prefill_tokens").GetInt32());
+        Assert.False(onReport.RootElement.TryGetProperty("cached_prompt_tokens", out _));
+    }
+
+    [Fact]
+    public async Task Bench_unknownPrefixCache_isAUsageError()
+    {
+        var (exitCode, _, stderr) = await CliProcess.RunAsync(_dir, Timeout, "bench", "--workload", Write(""), "--prefix-cache", "maybe");
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("--prefix-cache must be on or off, not 'maybe'", stderr);
+    }
+
+    [Fact]
     public async Task Bench_unknownSampling_isAUsageError()
     {
         var (exitCode, _, stderr) = await CliProcess.RunAsync(_dir, Timeout, "bench", "--workload", Write(""), "--sampling", "gpu");

@@ -10,13 +10,19 @@ namespace VicunaBatch.Inference.Engine;
 /// A fork (n choices of one prompt) shares the parent's whole blocks — positions before a sequence's computed tokens are
 /// never written again — and copies only its last, partly filled block: copy on write, done once at the fork.
 /// The pool holds at least one request of <see cref="MaxLength"/> tokens, so the oldest running request can always grow.
+/// With the prefix cache on (<see cref="CachesPrefixes"/>), each whole block of a sequence's computed tokens is cached
+/// under its <see cref="PrefixBlockKey"/> once all its tokens are computed (<see cref="CacheComputed"/>), and a request
+/// admitted later takes the longest run of cached whole blocks of its prompt, shared, instead of computing them
+/// (<see cref="TakeCachedPrefix"/>): vLLM's automatic prefix caching.
 /// </summary>
 internal sealed class BlockTables : IKvCacheManager
 {
     private readonly BlockPool _pool;
     private readonly Dictionary<long, List<int>> _sequenceToBlocks = [];
+    private readonly Dictionary<long, List<PrefixBlockKey>> _sequenceToKeys = []; // the cache's keys of a table's first whole computed blocks
 
-    public BlockTables(int numBlocks, int blockSize, int maxLength)
+    /// <param name="cachesPrefixes">Whole computed blocks are cached and shared by requests of the same prefix (<see cref="EngineOptions.PrefixCache"/>).</param>
+    public BlockTables(int numBlocks, int blockSize, int maxLength, bool cachesPrefixes = false)
     {
         if (blockSize < 1)
         {
@@ -25,6 +31,7 @@ internal sealed class BlockTables : IKvCacheManager
         _pool = new BlockPool(numBlocks);
         BlockSize = blockSize;
         MaxLength = maxLength;
+        CachesPrefixes = cachesPrefixes;
         if (NumBlocksFor(maxLength) > numBlocks)
         {
             throw new ArgumentOutOfRangeException(nameof(numBlocks), numBlocks,
@@ -42,6 +49,17 @@ internal sealed class BlockTables : IKvCacheManager
     public int MaxLength { get; }
 
     public KvCacheUsage Usage => new(KvUnit.Block, _pool.NumBlocks, BlockSize, _pool.NumUsed);
+
+    /// <summary>Whole computed blocks are cached for requests of the same prefix.</summary>
+    public bool CachesPrefixes { get; }
+
+    /// <summary>Blocks in the prefix cache, held or evictable.</summary>
+    public int NumCachedBlocks => _pool.NumCached;
+
+    public long NumEvictedBlocks => _pool.NumEvictions;
+
+    /// <summary>Tables holding <paramref name="block"/> (0: free or evictable).</summary>
+    public int HoldersOf(int block) => _pool.HoldersOf(block);
 
     /// <summary>Blocks that hold <paramref name="numTokens"/> tokens.</summary>
     public int NumBlocksFor(int numTokens) => (numTokens + BlockSize - 1) / BlockSize;
@@ -110,6 +128,10 @@ internal sealed class BlockTables : IKvCacheManager
             _pool.Share(block);
         }
         _sequenceToBlocks[childId] = child;
+        if (_sequenceToKeys.TryGetValue(parentId, out var parentKeys))
+        {
+            _sequenceToKeys[childId] = [.. parentKeys.Take(whole)];
+        }
         fork = new KvFork(parentId, childId, numTokens, rest > 0 ? [new KvUnitCopy(parent[whole], child[whole], rest)] : []);
         return true;
     }
@@ -123,16 +145,80 @@ internal sealed class BlockTables : IKvCacheManager
             ? new KvBlockTable([.. blocks])
             : throw new InvalidOperationException($"sequence {sequenceId} holds no KV blocks ({_pool.NumUsed} of {NumBlocks} held)");
 
-    /// <summary>Gives every block of <paramref name="sequenceId"/> back to the pool (nothing when it holds none).</summary>
+    /// <summary>
+    /// Gives every block of <paramref name="sequenceId"/> back to the pool (nothing when it holds none), its last block
+    /// first: cached ones stay evictable, and the end of a prefix goes before its start.
+    /// </summary>
     public void Free(long sequenceId)
     {
+        _sequenceToKeys.Remove(sequenceId);
         if (!_sequenceToBlocks.Remove(sequenceId, out var blocks))
         {
             return;
         }
-        foreach (var block in blocks)
+        for (var i = blocks.Count - 1; i >= 0; i--)
         {
-            _pool.Free(block);
+            _pool.Free(blocks[i]);
+        }
+    }
+
+    /// <summary>
+    /// Gives <paramref name="sequence"/>, holding no blocks, the longest run of cached whole blocks of the tokens it is to
+    /// prefill, shared, and returns the tokens they hold: at most all but its last token's block, so its last token is
+    /// computed and the step has its logits. 0 when none is cached or the prefix cache is off.
+    /// </summary>
+    public int TakeCachedPrefix(Sequence sequence)
+    {
+        if (!CachesPrefixes)
+        {
+            return 0;
+        }
+        if (_sequenceToBlocks.ContainsKey(sequence.SequenceId))
+        {
+            throw new InvalidOperationException($"sequence {sequence.SequenceId} already holds KV blocks; a cached prefix starts a table");
+        }
+        var maxBlocks = (sequence.NumPrefillTokens - 1) / BlockSize;
+        var blocks = new List<int>();
+        var keys = new List<PrefixBlockKey>();
+        while (blocks.Count < maxBlocks
+            && _pool.TryGetCached(new PrefixBlockKey(keys.Count == 0 ? null : keys[^1], sequence.Tokens(blocks.Count * BlockSize, BlockSize)), out var block, out var key))
+        {
+            _pool.Share(block);
+            blocks.Add(block);
+            keys.Add(key);
+        }
+        if (blocks.Count > 0)
+        {
+            _sequenceToBlocks[sequence.SequenceId] = blocks;
+            _sequenceToKeys[sequence.SequenceId] = keys;
+        }
+        return blocks.Count * BlockSize;
+    }
+
+    /// <summary>
+    /// Caches the whole blocks of <paramref name="sequence"/>'s computed tokens not cached yet (nothing when the prefix
+    /// cache is off): call it once its <see cref="Sequence.NumComputed"/> counts a step's tokens. A block whose content
+    /// another block already holds stays the sequence's own.
+    /// </summary>
+    public void CacheComputed(Sequence sequence)
+    {
+        if (!CachesPrefixes || !_sequenceToBlocks.TryGetValue(sequence.SequenceId, out var blocks))
+        {
+            return;
+        }
+        var numWhole = sequence.NumComputed / BlockSize;
+        if (numWhole > blocks.Count)
+        {
+            throw new InvalidOperationException($"sequence {sequence.SequenceId} computed {sequence.NumComputed} tokens in {blocks.Count} blocks of {BlockSize}");
+        }
+        if (!_sequenceToKeys.TryGetValue(sequence.SequenceId, out var keys))
+        {
+            keys = [];
+            _sequenceToKeys[sequence.SequenceId] = keys;
+        }
+        for (var i = keys.Count; i < numWhole; i++)
+        {
+            keys.Add(_pool.Register(blocks[i], new PrefixBlockKey(i == 0 ? null : keys[i - 1], sequence.Tokens(i * BlockSize, BlockSize))));
         }
     }
 }

@@ -114,6 +114,14 @@ public sealed class EngineOptions
     /// </summary>
     public KvAdmission KvAdmission { get; set; } = KvAdmission.Reserve;
 
+    /// <summary>
+    /// Paged packages: the prefix cache. A whole KV block of computed tokens is cached under its tokens and the blocks
+    /// before it; a request admitted later whose prompt starts with the same whole blocks (a template, a system prompt)
+    /// shares them instead of computing them again, and blocks no request holds stay cached until the pool needs them
+    /// (the least recently used first). Default true. KV slots hold no blocks: GroupQueryAttention packages ignore it.
+    /// </summary>
+    public bool PrefixCache { get; set; } = true;
+
     /// <summary>Execution provider and home of the KV cache. Default <see cref="ExecutionDevice.Cpu"/>.</summary>
     public ExecutionDevice Device { get; set; } = ExecutionDevice.Cpu;
 

@@ -20,6 +20,15 @@ public sealed class EngineStatistics
     /// <summary>Prompt tokens those forks did not compute again.</summary>
     public long NumForkedTokens { get; private set; }
 
+    /// <summary>
+    /// Prompt tokens (after a preemption: prompt and output) whose KV admitted requests took from the prefix cache
+    /// (<see cref="EngineOptions.PrefixCache"/>) instead of computing them; not in <see cref="NumPrefillTokens"/>.
+    /// </summary>
+    public long NumCachedPromptTokens { get; private set; }
+
+    /// <summary>Cached KV blocks no request held that the pool handed out again (the least recently used first).</summary>
+    public long NumEvictedBlocks { get; private set; }
+
     /// <summary><c>sampler.onnx</c> runs (<see cref="SamplingSite.Graph"/>): one per decoder call that had sampled rows.</summary>
     public long NumGraphSamplings { get; private set; }
 
@@ -68,8 +77,9 @@ public sealed class EngineStatistics
     }
 
     internal void Record(StepPlan plan, int slotsInUse, int numSlots, TimeSpan elapsed, long numPreemptions = 0, StepOutputs? outputs = null,
-        StepCost? cost = null)
+        StepCost? cost = null, long numEvictedBlocks = 0)
     {
+        NumEvictedBlocks = numEvictedBlocks;
         if (cost is not null && plan.Prefills.IsEmpty)
         {
             NumDecodeOnlySteps++;
@@ -91,6 +101,7 @@ public sealed class EngineStatistics
         NumSteps++;
         NumDecodeTokens += plan.NumDecodes;
         NumPrefillTokens += plan.Prefills.Sum(p => p.TokenIds.Length);
+        NumCachedPromptTokens += plan.NumCachedTokens;
         StepTime += elapsed;
         _occupancySum += (double)slotsInUse / numSlots;
     }

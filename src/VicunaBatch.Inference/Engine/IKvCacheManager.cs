@@ -28,6 +28,21 @@ internal interface IKvCacheManager
     /// the longest request the manager holds): what admission counts so that every running request can grow to its end.
     /// </summary>
     int UnitsToGrow(long sequenceId, int numTokens);
+    /// <summary>
+    /// At admission: gives <paramref name="sequence"/>, holding nothing, the KV of the longest prefix of its prompt that
+    /// the prefix cache holds (never the whole of it), shared with other requests, and returns how many tokens that is:
+    /// the sequence starts with them computed. 0 over KV slots, or with the prefix cache off.
+    /// </summary>
+    int TakeCachedPrefix(Sequence sequence);
+
+    /// <summary>
+    /// After a step, once <paramref name="sequence"/>'s <see cref="Sequence.NumComputed"/> counts its tokens: caches what
+    /// of its KV later requests of the same prefix may take (nothing over KV slots, or with the prefix cache off).
+    /// </summary>
+    void CacheComputed(Sequence sequence);
+
+    /// <summary>Cached KV blocks no request held that were handed out again (0 over KV slots).</summary>
+    long NumEvictedBlocks { get; }
 
     /// <summary>Where <paramref name="sequenceId"/>'s KV lives; it must hold some.</summary>
     KvPlace PlaceOf(long sequenceId);

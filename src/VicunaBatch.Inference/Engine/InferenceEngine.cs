@@ -124,7 +124,8 @@ public sealed class InferenceEngine : IDisposable
                 return TakeFinished();
             }
             Update(plan, outputs);
-            Statistics.Record(plan, slotsInUse, _runner.NumSlots, Stopwatch.GetElapsedTime(started), _scheduler.NumPreemptions, outputs, Cost);
+            Statistics.Record(plan, slotsInUse, _runner.NumSlots, Stopwatch.GetElapsedTime(started), _scheduler.NumPreemptions, outputs,
+                Cost, _kvCache.NumEvictedBlocks);
         }
         return TakeFinished();
     }
@@ -133,11 +134,15 @@ public sealed class InferenceEngine : IDisposable
     {
         foreach (var row in plan.DecodeRows)
         {
-            _sequences[row.SequenceId].NumComputed++;
+            var sequence = _sequences[row.SequenceId];
+            sequence.NumComputed++;
+            _kvCache.CacheComputed(sequence);
         }
         foreach (var chunk in plan.Prefills)
         {
-            _sequences[chunk.SequenceId].NumComputed += chunk.TokenIds.Length;
+            var sequence = _sequences[chunk.SequenceId];
+            sequence.NumComputed += chunk.TokenIds.Length;
+            _kvCache.CacheComputed(sequence);
         }
         var now = Stopwatch.GetTimestamp();
         for (var i = 0; i < outputs.SequenceIds.Length; i++)

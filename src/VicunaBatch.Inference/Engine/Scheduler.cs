@@ -10,7 +10,8 @@ namespace VicunaBatch.Inference.Engine;
 /// preempted this step — waiting requests are admitted in the <see cref="WaitingQueue"/>'s order while the batch has
 /// room (at most <c>maxBatchSize</c> running, counting the choices a request of n will fork, <see cref="Places"/>) and
 /// the KV cache manager takes their first chunk. Prompts longer than the
-/// budget left are split into chunks.
+/// budget left are split into chunks. An admitted request starts with the tokens whose KV the manager's prefix cache
+/// gives it (<see cref="IKvCacheManager.TakeCachedPrefix"/>) computed, and prefills the rest.
 /// Under <see cref="KvAdmission.Reserve"/> (the default) a waiting request is admitted only when the free KV, less what
 /// every running request still needs to reach its end (prompt + max_tokens, at most the maximum length), holds its own
 /// end too: the KV a request will need is counted at admission, so running requests always grow and nobody is preempted.
@@ -35,6 +36,7 @@ internal sealed class Scheduler
     private readonly int _maxBatchSize;
     private readonly int _maxScheduledTokens;
     private readonly KvAdmission _kvAdmission;
+    private int _numCachedTokens; // this step's admissions' tokens from the prefix cache
 
     public Scheduler(IKvCacheManager kvCache, int maxBatchSize, int maxScheduledTokens, AdmissionOrder admission = AdmissionOrder.Arrival,
         KvAdmission kvAdmission = KvAdmission.Reserve)
@@ -72,6 +74,7 @@ internal sealed class Scheduler
     {
         _step.Clear();
         _idle.Clear();
+        _numCachedTokens = 0;
         _runningAtStart.Clear();
         _runningAtStart.AddRange(_running);
         var budget = _maxScheduledTokens;
@@ -148,25 +151,33 @@ internal sealed class Scheduler
     private void Admit(ref int budget, bool preempted)
     {
         var placesTaken = _running.Sum(Places);
-        var headroom = _kvAdmission == KvAdmission.Reserve ? _kvCache.NumFreeUnits - _running.Sum(s => Places(s) * UnitsToEnd(s)) : int.MaxValue;
         while (!preempted && budget > 0 && _waiting.Peek() is { } waiting && placesTaken + Places(waiting) <= _maxBatchSize)
         {
-            var length = Math.Min(waiting.NumPrefillTokensLeft, budget);
-            var needed = _kvAdmission == KvAdmission.Reserve ? Places(waiting) * UnitsToEnd(waiting) : 0;
-            if (needed > headroom || !_kvCache.TryReserve(waiting.SequenceId, length))
+            var numCached = _kvCache.TakeCachedPrefix(waiting); // the prefix cache's KV of its first tokens, shared
+            var length = Math.Min(waiting.NumPrefillTokens - numCached, budget);
+            if ((_kvAdmission == KvAdmission.Reserve && Places(waiting) * UnitsToEnd(waiting) > Headroom())
+                || !_kvCache.TryReserve(waiting.SequenceId, numCached + length))
             {
+                _kvCache.Free(waiting.SequenceId); // the cached blocks go back to the cache
                 break; // admissions never preempt: wait for KV to come back
             }
-            headroom -= needed;
+            _numCachedTokens += numCached;
             _waiting.Admit(waiting);
             waiting.Status = SequenceStatus.Running;
-            waiting.NumComputed = 0;
+            waiting.NumComputed = numCached;
             _running.Add(waiting);
             _step.Add((waiting, length));
             budget -= length;
             placesTaken += Places(waiting);
         }
     }
+
+    /// <summary>
+    /// KV units free once every running request has grown to its end (<see cref="UnitsToEnd"/>): what a request admitted
+    /// under <see cref="KvAdmission.Reserve"/> may take. Asked afresh for each admission: blocks taken from the prefix
+    /// cache were counted free while no request held them.
+    /// </summary>
+    private int Headroom() => _kvCache.NumFreeUnits - _running.Sum(s => Places(s) * UnitsToEnd(s));
 
     /// <summary>
     /// KV units <paramref name="sequence"/> must still take to hold its last token: its prompt + max_tokens (the manager
@@ -238,7 +249,7 @@ internal sealed class Scheduler
                 decodes.Add(new DecodeRow(sequence.SequenceId, sequence.LastTokenId, start, place));
             }
         }
-        var plan = new StepPlan(decodes.ToImmutable(), prefills.ToImmutable());
+        var plan = new StepPlan(decodes.ToImmutable(), prefills.ToImmutable()) { NumCachedTokens = _numCachedTokens };
         if (_idle.Count == 0)
         {
             return plan;

@@ -84,6 +84,15 @@ internal sealed class SlotTable : IKvCacheManager
         return true;
     }
 
+    /// <summary>0: slots cache no prefix (each holds its own request's KV from position 0).</summary>
+    public int TakeCachedPrefix(Sequence sequence) => 0;
+
+    public void CacheComputed(Sequence sequence)
+    {
+    }
+
+    public long NumEvictedBlocks => 0;
+
     public KvPlace PlaceOf(long sequenceId) =>
         _sequenceToSlot.TryGetValue(sequenceId, out var slot)
             ? _places[slot]

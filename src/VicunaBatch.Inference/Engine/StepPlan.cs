@@ -38,6 +38,9 @@ public sealed record StepPlan(ImmutableArray<DecodeRow> DecodeRows, ImmutableArr
     /// </summary>
     public IReadOnlyDictionary<long, GraphPick> GraphPicks { get; init; } = ImmutableDictionary<long, GraphPick>.Empty;
 
+    /// <summary>Prompt tokens the requests admitted this step took from the prefix cache instead of computing them.</summary>
+    public int NumCachedTokens { get; init; }
+
     public bool IsEmpty => DecodeRows.IsEmpty && Prefills.IsEmpty;
 
     public int NumDecodes => DecodeRows.Length;

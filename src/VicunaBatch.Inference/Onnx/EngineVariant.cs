@@ -31,7 +31,10 @@ internal sealed class GqaVariant : EngineVariant
     }
 }
 
-/// <summary>Variant B, PagedAttention (CUDA only): block tables over the block pool <see cref="PagedRunner"/> allocated.</summary>
+/// <summary>
+/// Variant B, PagedAttention (CUDA only): block tables over the block pool <see cref="PagedRunner"/> allocated, with the
+/// prefix cache when <see cref="EngineOptions.PrefixCache"/> is on.
+/// </summary>
 internal sealed class PagedVariant : EngineVariant
 {
     public override (IStepRunner Runner, IKvCacheManager KvCache) Open(ModelPackage package, EngineOptions options, int maxLength)
@@ -49,7 +52,7 @@ internal sealed class PagedVariant : EngineVariant
         }
         using var owned = new DisposeOnFailure();
         var runner = owned.Own(new PagedRunner(package, BatchSize(package, options), maxLength, options.MaxScheduledTokens, options.NumKvBlocks, options.NumThreads, options.Sampling));
-        var blocks = new BlockTables(runner.Blocks.NumBlocks, runner.Blocks.BlockSize, maxLength);
+        var blocks = new BlockTables(runner.Blocks.NumBlocks, runner.Blocks.BlockSize, maxLength, options.PrefixCache);
         owned.Keep();
         return (runner, blocks);
     }

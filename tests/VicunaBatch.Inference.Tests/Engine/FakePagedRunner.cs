@@ -7,18 +7,20 @@ namespace VicunaBatch.Inference.Tests.Engine;
 /// An <see cref="IStepRunner"/> over a paged KV cache that keeps its "keys" in real blocks: every fed token is written
 /// at (block_table[p / blockSize], p % blockSize), and every step reads each request's whole history back through
 /// its block table. The next token is a fixed function of that history (<see cref="NextToken"/>), so a request's
-/// greedy ids depend only on its own tokens, as with a real model. Throws when a plan breaks the paged contract:
-/// a past length that is not what the blocks hold (written by the request itself, or by the request it was forked from
-/// before the fork), a table too short, a step writing into a block that another request of the step holds (forks share
-/// whole blocks only: copy on write).
+/// greedy ids depend only on its own tokens, as with a real model. As a real model's keys and values, each written
+/// entry depends on every token before it (it carries a hash of the writer's history up to it), so a block is good for
+/// any request whose tokens up to there are the same: its own, the request it was forked from, or one of the same prefix
+/// (the prefix cache). Throws when a plan breaks the paged contract: a past length that is not what the blocks hold
+/// (an entry missing, or written after other tokens than the ones read before it), a table too short, a step writing
+/// into a block that another request of the step holds (forks and cached prefixes share whole blocks only).
 /// With <c>greedyOnDevice</c> it acts as a graph with an argmax output: the id of every row in
 /// <see cref="StepPlan.GraphPicks"/> in <see cref="StepOutputs.Tokens"/>, and for those rows a logits row that points
 /// at the wrong token, so an engine that sampled from it would go wrong.
 /// </summary>
 internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatchSize, int maxLength, int vocabSize = 97, bool greedyOnDevice = false) : IStepRunner
 {
-    private readonly (long SequenceId, int Token)?[][] _blocks =
-        Enumerable.Range(0, numBlocks).Select(_ => new (long, int)?[blockSize]).ToArray();
+    private readonly (long SequenceId, int Token, long History)?[][] _blocks =
+        Enumerable.Range(0, numBlocks).Select(_ => new (long, int, long)?[blockSize]).ToArray();
 
     public int VocabSize => vocabSize;
 
@@ -31,9 +33,7 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
     public int KvElementBytes => 4;
 
     /// <summary>Block tables over this runner's blocks, as <c>PagedVariant</c> opens them with a <c>PagedRunner</c>.</summary>
-    public BlockTables NewBlockTables() => new(numBlocks, blockSize, maxLength);
-
-    private readonly Dictionary<long, long> _forkedFrom = [];
+    public BlockTables NewBlockTables(bool prefixCache = false) => new(numBlocks, blockSize, maxLength, prefixCache);
 
     public List<StepPlan> Plans { get; } = [];
 
@@ -45,13 +45,12 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
     public void CopyKv(KvFork fork)
     {
         Forks.Add(fork);
-        _forkedFrom[fork.ChildId] = fork.ParentId;
         foreach (var copy in fork.Copies)
         {
             for (var row = 0; row < copy.NumTokens; row++)
             {
                 var entry = _blocks[copy.From][row] ?? throw new InvalidOperationException($"fork of {fork.ParentId}: block {copy.From} row {row} was never written");
-                _blocks[copy.To][row] = (fork.ChildId, entry.Token);
+                _blocks[copy.To][row] = entry with { SequenceId = fork.ChildId };
             }
         }
     }
@@ -97,10 +96,18 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
             {
                 throw new InvalidOperationException($"sequence {id}: {table.Length} blocks for {total} tokens of {blockSize}");
             }
-            var history = Enumerable.Range(0, past).Select(p => Read(table, p, id)).ToList();
+            var history = new List<int>(past + tokens.Length);
+            var hash = 0L;
+            for (var p = 0; p < past; p++)
+            {
+                var token = Read(table, p, id, hash);
+                history.Add(token);
+                hash = Chain(hash, token);
+            }
             for (var i = 0; i < tokens.Length; i++)
             {
-                _blocks[table[(past + i) / blockSize]][(past + i) % blockSize] = (id, tokens[i]);
+                hash = Chain(hash, tokens[i]);
+                _blocks[table[(past + i) / blockSize]][(past + i) % blockSize] = (id, tokens[i], hash);
                 history.Add(tokens[i]);
             }
             if (needsLogits)
@@ -117,25 +124,18 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
         return new StepOutputs(ids.ToImmutable(), [.. logits], vocabSize) { Tokens = greedyOnDevice ? picks.ToImmutable() : default };
     }
 
-    private int Read(ImmutableArray<int> table, int position, long sequenceId)
+    /// <summary>The token at <paramref name="position"/>, whose entry must have been written after the tokens whose chained hash is <paramref name="history"/>.</summary>
+    private int Read(ImmutableArray<int> table, int position, long sequenceId, long history)
     {
         var entry = _blocks[table[position / blockSize]][position % blockSize];
-        if (entry is not { } written || !WrittenByOrBefore(sequenceId, written.SequenceId))
+        if (entry is not { } written || written.History != Chain(history, written.Token))
         {
-            throw new InvalidOperationException($"sequence {sequenceId}: position {position} of its blocks holds {entry?.ToString() ?? "nothing"}");
+            throw new InvalidOperationException($"sequence {sequenceId}: position {position} of its blocks holds {entry?.ToString() ?? "nothing"}, not written after its tokens before it");
         }
         return written.Token;
     }
 
-    /// <summary>The entry's writer is the reader, or a request the reader was forked from (shared whole blocks).</summary>
-    private bool WrittenByOrBefore(long reader, long writer)
-    {
-        for (long? id = reader; id is { } current; id = _forkedFrom.TryGetValue(current, out var parent) ? parent : null)
-        {
-            if (current == writer) return true;
-        }
-        return false;
-    }
+    private static long Chain(long history, int token) => unchecked((history ^ (token + 1)) * -7046029254386353131L);
 
     public void Dispose()
     {

@@ -19,14 +19,19 @@ internal static class SchedulerSteps
 
     /// <summary>
     /// A scheduler over a pool of KV blocks, as the engine makes one for a paged package; by default admitting on demand
-    /// (the packing and preemption tests), <see cref="KvAdmission.Reserve"/> as the engine does by default when asked.
+    /// (the packing and preemption tests) without the prefix cache; <see cref="KvAdmission.Reserve"/> and the prefix
+    /// cache, as the engine's defaults, when asked.
     /// </summary>
     public static (Scheduler Scheduler, BlockTables Blocks) OverBlocks(int numBlocks, int blockSize, int maxBatchSize, int maxLength, int maxScheduledTokens,
-        KvAdmission kvAdmission = KvAdmission.OnDemand)
+        KvAdmission kvAdmission = KvAdmission.OnDemand, bool prefixCache = false)
     {
-        var blocks = new BlockTables(numBlocks, blockSize, maxLength);
+        var blocks = new BlockTables(numBlocks, blockSize, maxLength, prefixCache);
         return (new Scheduler(blocks, maxBatchSize, maxScheduledTokens, AdmissionOrder.Arrival, kvAdmission), blocks);
     }
+
+    /// <summary>Sequence <paramref name="id"/> with prompt <paramref name="prompt"/>.</summary>
+    public static Sequence SequenceOf(long id, int[] prompt, int maxTokens = 100) =>
+        new(id, new GenerationRequest($"r{id}", prompt, maxTokens), 0);
 
     /// <summary>Sequence <paramref name="id"/> with prompt tokens id*100, id*100+1, ...</summary>
     public static Sequence NewSequence(long id, int promptLength, int maxTokens = 100)
@@ -35,13 +40,17 @@ internal static class SchedulerSteps
         return new Sequence(id, new GenerationRequest($"r{id}", prompt, maxTokens), 0);
     }
 
-    /// <summary>What <c>InferenceEngine.Update</c> does to each scheduled sequence, sampling <paramref name="token"/>.</summary>
-    public static void Apply(StepPlan plan, IReadOnlyList<Sequence> sequences, int token)
+    /// <summary>
+    /// What <c>InferenceEngine.Update</c> does to each scheduled sequence, sampling <paramref name="token"/>; with
+    /// <paramref name="kvCache"/>, it also caches their computed blocks, as the engine does.
+    /// </summary>
+    public static void Apply(StepPlan plan, IReadOnlyList<Sequence> sequences, int token, IKvCacheManager? kvCache = null)
     {
         var byId = sequences.ToDictionary(s => s.SequenceId);
         foreach (var row in plan.DecodeRows)
         {
             byId[row.SequenceId].NumComputed++;
+            kvCache?.CacheComputed(byId[row.SequenceId]);
             byId[row.SequenceId].Append(token);
         }
         foreach (var chunk in plan.Prefills)
@@ -49,6 +58,7 @@ internal static class SchedulerSteps
             var sequence = byId[chunk.SequenceId];
             Assert.Equal(sequence.NumComputed, chunk.PastLength);
             sequence.NumComputed += chunk.TokenIds.Length;
+            kvCache?.CacheComputed(sequence);
             if (chunk.NeedsLogits)
             {
                 sequence.Append(token);
