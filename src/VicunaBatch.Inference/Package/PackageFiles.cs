@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace VicunaBatch.Inference.Package;
 
 /// <summary>
@@ -39,7 +41,39 @@ public abstract class PackageFiles : IDisposable
     /// <summary>Files in memory, read from <paramref name="location"/>; takes ownership of the buffers.</summary>
     public static PackageFiles InMemory(string location, IReadOnlyDictionary<string, PackageFileBuffer> files) => new MemoryFiles(location, files);
 
+    /// <summary>
+    /// <paramref name="numOwners"/> views of these files, one for each model opened from them (one engine per GPU): the
+    /// files are read, or held in memory, once, and disposed when the last view is. These files belong to the views.
+    /// </summary>
+    public IReadOnlyList<PackageFiles> Share(int numOwners)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(numOwners, 1);
+        var owners = new StrongBox<int>(numOwners);
+        return [.. Enumerable.Range(0, numOwners).Select(_ => new SharedFiles(this, owners))];
+    }
+
     public virtual void Dispose() => GC.SuppressFinalize(this);
+
+    private sealed class SharedFiles(PackageFiles files, StrongBox<int> owners) : PackageFiles
+    {
+        private int _disposed;
+
+        public override string Location => files.Location;
+
+        public override bool Contains(string name) => files.Contains(name);
+
+        public override byte[] ReadAllBytes(string name) => files.ReadAllBytes(name);
+
+        public override string? PathOf(string name) => files.PathOf(name);
+
+        public override IReadOnlyDictionary<string, PackageFileBuffer> Buffers => files.Buffers;
+
+        public override void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0 && Interlocked.Decrement(ref owners.Value) == 0) files.Dispose();
+            base.Dispose();
+        }
+    }
 
     private sealed class DirectoryFiles(string directory) : PackageFiles
     {
