@@ -40,7 +40,7 @@ internal static class ServeCommand
         var perShard = new Option<int>("--requests-per-shard") { Description = "Requests per queue message.", DefaultValueFactory = _ => new InputOptions().RequestsPerShard };
         var maxLineBytes = InputFlags.MaxLineBytes();
         var command = new Command("serve", "Serve the batch API with a local worker on 127.0.0.1.") { port, data, keys, keyFile, pipelines, perShard, maxLineBytes };
-        modelOptions.AddTo(command, served: true);
+        modelOptions.AddTo(command, served: true, engines: true);
         command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
         {
             var settings = new ServeSettings(

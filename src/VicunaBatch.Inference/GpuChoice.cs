@@ -53,7 +53,7 @@ public static class GpuChoice
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
             throw new NotSupportedException(
-                $"the CUDA runtime is not available ({e.Message}); --device cuda needs a CUDA GPU and CUDA 13's libcudart.so.13 on the library path, as the worker image src/VicunaBatch.Worker/Dockerfile has it", e);
+                "the CUDA runtime (libcudart.so.13) could not be loaded: --device cuda needs a CUDA GPU and CUDA 13's runtime on the library path, as the worker image src/VicunaBatch.Worker/Dockerfile has it", e);
         }
     }
 
