@@ -10,7 +10,7 @@ namespace VicunaBatch.Cli;
 
 /// <summary>
 /// <c>vicuna-batch bench</c>: an offline workload (every request present at t=0) through one engine, or one request
-/// at a time with <c>--sequential</c>. EOS is ignored by default so every request makes exactly its
+/// at a time with <c>--sequential</c>; on several GPUs (<c>--gpus</c>), split over their engines (<see cref="BenchEngines"/>). EOS is ignored by default so every request makes exactly its
 /// <c>max_tokens</c> and runs compare like for like (random-weight models emit EOS at random).
 /// </summary>
 internal static class BenchCommand
@@ -54,9 +54,11 @@ internal static class BenchCommand
         {
             workload, sequential, limit, respectEos, json, temperature, topP, topLogprobs, choices, separateChoices, copyBandwidth, matmulRate,
         };
-        modelOptions.AddTo(command);
+        modelOptions.AddTo(command, engines: true);
         command.SetAction((ParseResult r) =>
         {
+            if (modelOptions.EachEngine(r) is { Count: > 1 } engines)
+                return BenchEngines.Run(r, modelOptions, engines, workload, limit, respectEos, temperature, topP, topLogprobs, choices, separateChoices, sequential, json);
             using var model = modelOptions.Open(r);
             var requests = WithChoices(ReadWorkload(model, r.GetValue(workload)!, r.GetValue(limit), !r.GetValue(respectEos),
                 r.GetValue(temperature), r.GetValue(topP), r.GetValue(topLogprobs)), r.GetValue(choices), r.GetValue(separateChoices));
@@ -125,17 +127,19 @@ internal static class BenchCommand
             : [.. requests.Select(request => request with { NumChoices = numChoices })];
     }
 
-    internal static BenchReport Run(InferenceEngine engine, IReadOnlyList<GenerationRequest> requests, bool sequential)
+    /// <param name="report">Requests done and output tokens as they move (an engine of several); null: a progress line of its own.</param>
+    internal static BenchReport Run(InferenceEngine engine, IReadOnlyList<GenerationRequest> requests, bool sequential, Action<int, long>? report = null)
     {
         var results = new List<GenerationResult>(requests.Count);
         var clock = Stopwatch.StartNew();
-        var progress = new ProgressLine(requests.Count);
+        var progress = report is null ? new ProgressLine(requests.Count) : null;
+        report ??= (done, tokens) => progress!.Report(done, tokens);
         if (sequential)
         {
             foreach (var request in requests)
             {
                 engine.Submit(request);
-                Drain(engine, results, progress);
+                Drain(engine, results, report);
             }
         }
         else
@@ -144,9 +148,9 @@ internal static class BenchCommand
             {
                 engine.Submit(request);
             }
-            Drain(engine, results, progress);
+            Drain(engine, results, report);
         }
-        progress.Clear();
+        progress?.Clear();
         var blocks = engine.KvUsage is { Unit: KvUnit.Block } kv ? new KvBlocks(kv.NumUnits, kv.UnitTokens) : null;
         return new BenchReport(results, clock.Elapsed, engine.Statistics, engine.NumSlots, blocks)
         {
@@ -156,7 +160,7 @@ internal static class BenchCommand
         };
     }
 
-    private static void Drain(InferenceEngine engine, List<GenerationResult> results, ProgressLine progress)
+    private static void Drain(InferenceEngine engine, List<GenerationResult> results, Action<int, long> report)
     {
         var tokens = results.Sum(x => (long)x.CompletionTokens);
         while (engine.HasWork)
@@ -166,7 +170,7 @@ internal static class BenchCommand
                 results.Add(result);
                 tokens += result.CompletionTokens;
             }
-            progress.Report(results.Count, tokens);
+            report(results.Count, tokens);
         }
     }
 
@@ -279,7 +283,7 @@ internal static class BenchCommand
             yield return prefill;
         }
 
-        private JsonObject Figures() => new()
+        internal JsonObject Figures() => new()
         {
             ["requests"] = Results.Count,
             ["errors"] = NumErrors,

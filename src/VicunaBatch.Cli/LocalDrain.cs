@@ -11,18 +11,21 @@ namespace VicunaBatch.Cli;
 
 /// <summary>
 /// What one drain did: the job it ended, the requests an earlier (interrupted) run had already checkpointed, and the
-/// requests and output tokens this drain ran itself.
+/// requests and output tokens this drain ran itself, in all and on each engine.
 /// </summary>
-internal sealed record DrainResult(BatchJob Job, long CheckpointedBefore, long Requests, long OutputTokens);
+internal sealed record DrainResult(BatchJob Job, long CheckpointedBefore, long Requests, long OutputTokens, IReadOnlyList<EngineShare> Engines);
+
+/// <summary>The requests and output tokens one engine of a drain ran (<see cref="EngineWorkers.Labels"/>: <c>GPU 1</c>).</summary>
+internal sealed record EngineShare(string Engine, long Requests, long OutputTokens);
 
 /// <summary>
-/// Runs a data folder's queue through one engine until a job ends, as <c>serve</c> runs it: the engine chain
-/// (<see cref="EngineWorker"/>) takes the shards and announces each settled one on the shard-done queue, the
+/// Runs a data folder's queue through the model's engines (one per GPU) until a job ends, as <c>serve</c> runs it: the
+/// engine chains (<see cref="EngineWorkers"/>) take the shards and announce each settled one on the shard-done queue, the
 /// <see cref="ShardDoneHandler"/> finalizes the job from those events, and the <see cref="JobSweeper"/> rechecks a job
 /// an interrupted run left with every shard reported. <c>run</c> drives one job with it, <c>pipeline run</c> each stage.
-/// <paramref name="modelName"/> is the name the data folder serves <paramref name="model"/> by: its queue's, its outputs'.
+/// <paramref name="modelName"/> is the name the data folder serves <paramref name="models"/> by: its queue's, its outputs'.
 /// </summary>
-internal sealed class LocalDrain(IServiceProvider services, LoadedModel model, string modelName, EngineWorkerOptions options)
+internal sealed class LocalDrain(IServiceProvider services, IReadOnlyList<LoadedModel> models, string modelName, EngineWorkerOptions options)
 {
     /// <param name="onProgress">Requests done, failed, in all, and output tokens, while the queue drains.</param>
     public async Task<DrainResult> RunAsync(string jobId, Action<long, long, long, long>? onProgress, CancellationToken cancellationToken = default)
@@ -34,9 +37,8 @@ internal sealed class LocalDrain(IServiceProvider services, LoadedModel model, s
         long doneBefore = before.Count(o => o.Succeeded), failedBefore = before.Count - doneBefore;
 
         await services.GetRequiredService<LocalWorkQueues>().MoveUnnamedShardsAsync(modelName, cancellationToken);
-        await using var worker = new EngineWorker(model, services.ShardPortsOf(modelName), options, services.GetRequiredService<TimeProvider>());
-        var executor = worker.Executor;
-        void Report() => onProgress?.Invoke(doneBefore + executor.NumSucceeded, failedBefore + executor.NumFailed, plan.NumRequests, executor.NumOutputTokens);
+        await using var workers = new EngineWorkers(models, services.ShardPortsOf(modelName), options, services.GetRequiredService<TimeProvider>());
+        void Report() => onProgress?.Invoke(doneBefore + workers.NumSucceeded, failedBefore + workers.NumFailed, plan.NumRequests, workers.NumOutputTokens);
         using var progressTimer = new Timer(_ => Report(), null, TimeSpan.Zero, TimeSpan.FromMilliseconds(250));
 
         var ended = new TaskCompletionSource<BatchJob>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -45,7 +47,7 @@ internal sealed class LocalDrain(IServiceProvider services, LoadedModel model, s
             services.GetRequiredService<ShardDoneHandler>().RunAsync(services.GetRequiredService<ControlQueues>().ShardDone,
                 ending => { if (ending.Job.Id == jobId) ended.TrySetResult(ending.Job); }, stop.Token),
             services.GetRequiredService<JobSweeper>().RunAsync(SweepInterval, stop.Token));
-        var working = worker.RunAsync(_ => Task.FromResult(false), cancellationToken: stop.Token);
+        var working = workers.RunAsync(_ => Task.FromResult(false), cancellationToken: stop.Token);
         BatchJob job;
         try
         {
@@ -63,7 +65,8 @@ internal sealed class LocalDrain(IServiceProvider services, LoadedModel model, s
             await Task.WhenAll(working, control).ContinueWith(_ => { }, TaskScheduler.Default); // both end on the cancellation
         }
         Report();
-        return new DrainResult(job, before.Count, executor.NumSucceeded + executor.NumFailed, executor.NumOutputTokens);
+        var engines = workers.All.Select((w, i) => new EngineShare(workers.Labels[i], w.Executor.NumSucceeded + w.Executor.NumFailed, w.Executor.NumOutputTokens)).ToList();
+        return new DrainResult(job, before.Count, workers.NumSucceeded + workers.NumFailed, workers.NumOutputTokens, engines);
     }
 
     /// <summary>The sweeper's interval within a drain: a job stranded by a lost event is found this late at most.</summary>

@@ -22,11 +22,18 @@ internal sealed record LocalRunSettings(
     int Workers,
     InputOptions Input)
 {
+    /// <summary>
+    /// The options of each engine the model runs on, fed from the one queue (one per GPU: <see cref="ModelOptions.EachEngine"/>).
+    /// Default: one engine, <see cref="Engine"/>.
+    /// </summary>
+    public IReadOnlyList<EngineOptions> Engines { get; init; } = [Engine];
+
     /// <summary>Every setting in range, checked before the run prints its job or writes any of its state.</summary>
     public void Validate()
     {
         Defaults.Validate();
         Engine.Validate();
+        foreach (var engine in Engines) engine.Validate();
         new ShardPumpOptions { MaxConcurrentShards = Workers }.Validate();
         Input.Validate();
     }
@@ -106,9 +113,9 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
 
     /// <param name="onProgress">Requests done, failed, in all, and output tokens, while the queue drains.</param>
     /// <param name="onStage">Each stage as the run enters it.</param>
-    /// <param name="onModelLoaded">The model, once loaded (on the loading thread).</param>
+    /// <param name="onModelLoaded">The model, once loaded on every engine (on the loading thread).</param>
     public async Task<LocalRunSummary> RunAsync(
-        Action<long, long, long, long>? onProgress = null, Action<RunStage>? onStage = null, Action<LoadedModel>? onModelLoaded = null,
+        Action<long, long, long, long>? onProgress = null, Action<RunStage>? onStage = null, Action<IReadOnlyList<LoadedModel>>? onModelLoaded = null,
         CancellationToken cancellationToken = default)
     {
         // the session loads while the input is validated; bad settings and a bad model path still fail before any
@@ -117,9 +124,9 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
         onStage?.Invoke(RunStage.Submitting);
         var loading = Task.Run(() =>
         {
-            var model = LoadedModel.Open(settings.Model.Path, settings.Engine);
-            onModelLoaded?.Invoke(model);
-            return model;
+            var models = LoadedModel.OpenEach(Inference.Package.PackageFiles.InDirectory(settings.Model.Path), settings.Engines);
+            onModelLoaded?.Invoke(models);
+            return models;
         }, cancellationToken);
         try
         {
@@ -130,12 +137,12 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
         {
             // waits without throwing: a load that failed has already failed the run (or a bad package did, first)
             await Task.WhenAny(loading);
-            if (loading.IsCompletedSuccessfully) (await loading).Dispose();
+            if (loading.IsCompletedSuccessfully) foreach (var model in await loading) model.Dispose();
         }
     }
 
     private async Task<LocalRunSummary> RunAsync(
-        Task<LoadedModel> loading, Action<long, long, long, long>? onProgress, Action<RunStage>? onStage, CancellationToken cancellationToken)
+        Task<IReadOnlyList<LoadedModel>> loading, Action<long, long, long, long>? onProgress, Action<RunStage>? onStage, CancellationToken cancellationToken)
     {
         var jobId = JobIdFor(settings);
         var outDir = OutputDirectoryFor(settings, jobId);
@@ -158,9 +165,9 @@ internal sealed class LocalJobRun(LocalRunSettings settings, TimeProvider time)
         if (!JobStateMachine.IsTerminal(job.Status))
         {
             if (!loading.IsCompleted) onStage?.Invoke(RunStage.LoadingModel);
-            var model = await loading;
+            var models = await loading;
             onStage?.Invoke(RunStage.Running);
-            drain = await new LocalDrain(services, model, settings.Model.Name, EngineWorkerOptions.OneMachine(settings.Workers, settings.Defaults, settings.Input))
+            drain = await new LocalDrain(services, models, settings.Model.Name, EngineWorkerOptions.OneMachine(settings.Workers, settings.Defaults, settings.Input))
                 .RunAsync(jobId, onProgress, cancellationToken);
             job = drain.Job;
         }

@@ -92,7 +92,7 @@ internal sealed class LocalPipelineRun(LocalPipelineSettings settings, TimeProvi
 
         using var model = settings.ShowProgress ? ModelOptions.OpenShowingWait(settings.Model.Path, settings.Engine) : LoadedModel.Open(settings.Model.Path, settings.Engine);
         var prompts = RequestPrompts.Of(model) ?? throw new UsageException($"model '{model.Name}' {model.Package.NoTokenizer}: pipelines need one to split documents");
-        IJobDriver driver = new LocalJobDriver(new LocalDrain(services, model, settings.Model.Name, EngineWorkerOptions.OneMachine(settings.Workers, input: input)), settings.ShowProgress);
+        IJobDriver driver = new LocalJobDriver(new LocalDrain(services, [model], settings.Model.Name, EngineWorkerOptions.OneMachine(settings.Workers, input: input)), settings.ShowProgress);
         var runner = runs.Runner(definition,
             new FolderBlobStore(new FolderBlobStoreOptions { RootPath = definition.Source.Location.Folder! }),
             // the writes in progress go to the state folder beside the summaries, not to a .tmp/ among them

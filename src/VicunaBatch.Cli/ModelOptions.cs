@@ -1,6 +1,7 @@
 using System.CommandLine;
 using VicunaBatch.Inference;
 using VicunaBatch.Inference.Engine;
+using VicunaBatch.Inference.Package;
 
 namespace VicunaBatch.Cli;
 
@@ -54,8 +55,33 @@ internal sealed class ModelOptions
     };
 
     public Option<ExecutionDevice> Device { get; } = Choice("--device",
-        "cpu, or cuda: ONNX Runtime's CUDA provider on GPU 0 with the KV cache on the device (needs ONNX Runtime GPU's native libraries and a float16 package).",
+        "cpu, or cuda: ONNX Runtime's CUDA provider with the KV cache on the device, one engine on each GPU (--gpus) (needs ONNX Runtime GPU's native libraries and a float16 package).",
         Defaults.Device, ("cpu", ExecutionDevice.Cpu), ("cuda", ExecutionDevice.Cuda));
+
+    /// <summary><c>--gpus 0,1</c>: the GPUs of <see cref="GpuChoice"/>; null (not given): every visible one.</summary>
+    public Option<IReadOnlyList<int>?> Gpus { get; } = new("--gpus")
+    {
+        HelpName = "0,1",
+        Description = "With --device cuda: the GPUs to run the model on, one engine each, all fed from the same queue. Default: every GPU this process sees.",
+        CustomParser = result =>
+        {
+            var value = result.Tokens.Single().Value;
+            if (GpuChoice.Parse(value) is { } gpus) return gpus;
+            result.AddError($"--gpus takes GPU numbers separated by commas (0,1), not '{value}'");
+            return null;
+        },
+    };
+
+    /// <summary>
+    /// <c>--engines N</c>, not in the help: N engines of the model on the CPU, fed from one queue as the engines of several
+    /// GPUs are: how the tests run the several-engine path where there is no GPU.
+    /// </summary>
+    public Option<int> CpuEngines { get; } = new("--engines")
+    {
+        Hidden = true,
+        Description = "On the CPU: engines of the model, fed from one queue (the several-GPU path without a GPU).",
+        DefaultValueFactory = _ => 1,
+    };
 
     public Option<AdmissionOrder> Admission { get; } = Choice("--admission",
         "Which waiting request gets a free KV slot: the longest (prompt + max_tokens) first, which keeps the batch full to the end of a job, or arrival order.",
@@ -132,9 +158,15 @@ internal sealed class ModelOptions
     public static string DefaultModelPath => Path.Combine(AppContext.BaseDirectory, "models", "tiny");
 
     /// <param name="served">The command runs jobs: its <c>--model</c> is <see cref="Served"/> (<c>[NAME=]DIR</c>), else <see cref="Model"/>.</param>
-    public void AddTo(Command command, bool served = false)
+    /// <param name="engines">The command runs the model on several engines: it takes <see cref="Gpus"/> (and <see cref="CpuEngines"/>).</param>
+    public void AddTo(Command command, bool served = false, bool engines = false)
     {
         command.Options.Add(served ? Served : Model);
+        if (engines)
+        {
+            command.Options.Add(Gpus);
+            command.Options.Add(CpuEngines);
+        }
         command.Options.Add(MaxBatchSize);
         command.Options.Add(MaxScheduledTokens);
         command.Options.Add(NumKvBlocks);
@@ -163,6 +195,29 @@ internal sealed class ModelOptions
         CudaGraphs = result.GetValue(CudaGraphs),
     };
 
+    /// <summary>
+    /// The options of each engine the command runs the model on: one per GPU of <see cref="Gpus"/> (every visible GPU
+    /// when it is not given) with <c>--device cuda</c>, each <see cref="EngineOptions.OnGpu"/>; <see cref="CpuEngines"/>
+    /// on the CPU. <c>--gpus</c> on the CPU, <c>--engines</c> on CUDA and a GPU this process does not see are usage errors.
+    /// </summary>
+    public IReadOnlyList<EngineOptions> EachEngine(ParseResult result)
+    {
+        var options = EngineOptions(result);
+        var gpus = result.GetValue(Gpus);
+        var numCpuEngines = result.GetValue(CpuEngines);
+        if (options.Device != ExecutionDevice.Cuda)
+        {
+            if (gpus is not null) throw new UsageException("--gpus chooses GPUs: it needs --device cuda (on the CPU the model runs on one engine)");
+            if (numCpuEngines < 1) throw new UsageException($"--engines {numCpuEngines}: must be at least 1");
+            return [.. Enumerable.Repeat(options, numCpuEngines)];
+        }
+        if (result.GetResult(CpuEngines) is { Implicit: false }) throw new UsageException("--engines is for the CPU; with --device cuda the model runs on one engine a GPU: choose them with --gpus");
+        var numVisible = GpuChoice.NumVisible();
+        if (GpuChoice.Problem(gpus, numVisible) is { } problem)
+            throw new UsageException(gpus is null ? $"--device cuda: {problem}" : $"--gpus {string.Join(',', gpus)}: {problem}");
+        return [.. GpuChoice.Resolve(gpus, numVisible).Select(options.OnGpu)];
+    }
+
     /// <summary>The models given with <see cref="Served"/>, the default first; none given, the embedded one.</summary>
     public IReadOnlyList<ModelChoice> ServedModels(ParseResult result) =>
         result.GetValue(Served) is { Length: > 0 } values ? [.. values.Select(ModelChoice.Parse)] : [ModelChoice.Default];
@@ -178,15 +233,20 @@ internal sealed class ModelOptions
     /// Opens the model for a command, saying on stderr that it is loading once that takes a while (a 7B package on a CPU
     /// takes minutes), and printing its <see cref="LoadedModel.SlotsNote"/>.
     /// </summary>
-    public static LoadedModel OpenShowingWait(string path, EngineOptions options)
+    public static LoadedModel OpenShowingWait(string path, EngineOptions options) => OpenShowingWait(path, [options])[0];
+
+    /// <summary>As <see cref="OpenShowingWait(string, EngineOptions)"/>, once for each engine (<see cref="LoadedModel.OpenEach"/>), in parallel.</summary>
+    public static IReadOnlyList<LoadedModel> OpenShowingWait(string path, IReadOnlyList<EngineOptions> engines)
     {
         var waiting = new WaitingLine();
-        using var ticker = new Timer(_ => waiting.Report("loading the model"), null, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(250));
+        var what = engines.Count == 1 ? "loading the model" : $"loading the model on {engines.Count} engines";
+        using var ticker = new Timer(_ => waiting.Report(what), null, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(250));
         try
         {
-            var model = LoadedModel.Open(path, options);
-            if (model.SlotsNote is { } note) waiting.Note(note);
-            return model;
+            foreach (var options in engines) options.Validate();
+            var models = LoadedModel.OpenEach(PackageFiles.InDirectory(path), engines);
+            foreach (var note in models.Select(m => m.SlotsNote).OfType<string>().Distinct()) waiting.Note(note);
+            return models;
         }
         finally
         {

@@ -20,14 +20,14 @@ internal static class RunCommand
         var output = new Option<DirectoryInfo?>("--out") { Description = "Where results go. Default: ./results/<job id>/" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens per request when a line gives no max_tokens.", DefaultValueFactory = _ => defaults.MaxTokens };
         var temperature = new Option<float>("--temperature") { Description = "Temperature when a line gives none (0 = greedy).", DefaultValueFactory = _ => defaults.Temperature };
-        var workers = new Option<int>("--workers") { Description = "Shards in flight at once, all feeding the one engine; more while fewer than 8 × its KV slots of requests are in flight (a GPU's many slots), up to 32.", DefaultValueFactory = _ => 4 };
+        var workers = new Option<int>("--workers") { Description = "Shards in flight at once on each engine (one per GPU); more while fewer than 8 × its KV slots of requests are in flight (a GPU's many slots), up to 32.", DefaultValueFactory = _ => 4 };
         var perShard = new Option<int>("--requests-per-shard") { Description = "Requests per queue message.", DefaultValueFactory = _ => new InputOptions().RequestsPerShard };
         var maxLineBytes = InputFlags.MaxLineBytes();
         var command = new Command("run", "Run a bulk prompt file to completion on this machine.")
         {
             file, output, maxTokens, temperature, workers, perShard, maxLineBytes,
         };
-        modelOptions.AddTo(command, served: true);
+        modelOptions.AddTo(command, served: true, engines: true);
         command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
         {
             var input = r.GetValue(file)!;
@@ -50,7 +50,10 @@ internal static class RunCommand
                 new RequestDefaults { MaxTokens = r.GetValue(maxTokens), Temperature = r.GetValue(temperature) },
                 modelOptions.EngineOptions(r),
                 r.GetValue(workers),
-                new InputOptions { RequestsPerShard = r.GetValue(perShard), MaxLineBytes = r.GetValue(maxLineBytes) });
+                new InputOptions { RequestsPerShard = r.GetValue(perShard), MaxLineBytes = r.GetValue(maxLineBytes) })
+            {
+                Engines = modelOptions.EachEngine(r),
+            };
             settings.Validate();
             return await ExecuteAsync(settings, cancellationToken);
         });
@@ -86,9 +89,9 @@ internal static class RunCommand
                     stage = s;
                     if (s == RunStage.Running) waiting.Done();
                 },
-                onModelLoaded: model =>
+                onModelLoaded: models =>
                 {
-                    if (model.SlotsNote is { } note) waiting.Note(note);
+                    foreach (var note in models.Select(m => m.SlotsNote).OfType<string>().Distinct()) waiting.Note(note);
                 },
                 cancellationToken: cancellationToken);
         }
@@ -106,6 +109,7 @@ internal static class RunCommand
         bar?.Clear();
         var job = summary.Job;
         Console.Out.WriteLine(SummaryLine(job, summary.Drain, summary.EndedBefore, clock.Elapsed));
+        if (EnginesLine(summary.Drain, clock.Elapsed) is { } engines) Console.Out.WriteLine(engines);
         foreach (var error in job.Errors?.Data ?? [])
         {
             Console.Out.WriteLine($"  {error.Code}: {error.Message}");
@@ -134,6 +138,12 @@ internal static class RunCommand
     /// </summary>
     private static bool NothingSucceeded(BatchJob job) =>
         job.Status == JobStatus.Completed && job.RequestCounts is { Completed: 0, Failed: > 0 };
+
+    /// <summary>What each engine of a drain on several (one per GPU) ran in the run's time; null for one engine.</summary>
+    internal static string? EnginesLine(DrainResult? drain, TimeSpan elapsed) => drain is { Engines.Count: > 1 }
+        ? "  " + string.Join("; ", drain.Engines.Select(e => FormattableString.Invariant(
+            $"{e.Engine}: {e.Requests} requests, {e.OutputTokens} output tokens, {e.OutputTokens / elapsed.TotalSeconds:F0} tokens/s")))
+        : null;
 
     /// <summary>
     /// The job's counts, and what this run did in how long: the job's own figures for a run that did it all (a job that

@@ -40,7 +40,7 @@ internal static class ServeCommand
         var perShard = new Option<int>("--requests-per-shard") { Description = "Requests per queue message.", DefaultValueFactory = _ => new InputOptions().RequestsPerShard };
         var maxLineBytes = InputFlags.MaxLineBytes();
         var command = new Command("serve", "Serve the batch API with a local worker on 127.0.0.1.") { port, data, keys, keyFile, pipelines, perShard, maxLineBytes };
-        modelOptions.AddTo(command, served: true);
+        modelOptions.AddTo(command, served: true, engines: true);
         command.SetAction(async (ParseResult r, CancellationToken cancellationToken) =>
         {
             var settings = new ServeSettings(
@@ -48,6 +48,7 @@ internal static class ServeCommand
                 r.GetValue(data)?.FullName ?? Path.GetFullPath("vicuna-data"), r.GetValue(keys) ?? [])
             {
                 Engine = modelOptions.EngineOptions(r),
+                Engines = modelOptions.EachEngine(r),
                 PipelinesPath = r.GetValue(pipelines)?.FullName,
                 ApiKeyFile = r.GetValue(keyFile)?.FullName,
                 Input = new InputOptions { RequestsPerShard = r.GetValue(perShard), MaxLineBytes = r.GetValue(maxLineBytes) },
@@ -82,6 +83,13 @@ public sealed record ServeSettings(int Port, IReadOnlyList<ModelChoice> Models, 
         $"the model{(models.Count == 1 ? "" : "s")} {string.Join(", ", models.Select(m => $"{m.Name} ({m.Path})"))}";
 
     public EngineOptions Engine { get; init; } = new();
+
+    /// <summary>The options of each engine every model runs on, fed from its one queue (one per GPU:
+    /// <see cref="ModelOptions.EachEngine"/>); null: one, <see cref="Engine"/>.</summary>
+    public IReadOnlyList<EngineOptions>? Engines { get; init; }
+
+    /// <summary><see cref="Engines"/>, or the one <see cref="Engine"/>.</summary>
+    public IReadOnlyList<EngineOptions> EachEngine => Engines ?? [Engine];
     public RequestDefaults Defaults { get; init; } = new();
     /// <summary>Shards the worker holds at once; more while its engine wants work (<see cref="EngineWorkerOptions.OneMachine"/>).</summary>
     public int Workers { get; init; } = 4;
@@ -104,6 +112,7 @@ public sealed record ServeSettings(int Port, IReadOnlyList<ModelChoice> Models, 
             throw new ArgumentOutOfRangeException(nameof(Port), Port, $"must be in [0, {IPEndPoint.MaxPort}] (0 = any free port)");
         }
         Engine.Validate();
+        foreach (var engine in EachEngine) engine.Validate();
         Defaults.Validate();
         new ShardPumpOptions { MaxConcurrentShards = Workers }.Validate();
         Input.Validate();
@@ -183,7 +192,7 @@ public static class ServeHost
             api.AllowLoopbackWebhooks = true; // the local server may call back to a receiver on this machine
         });
         // loaded as the host starts, before it listens: a large model takes minutes on a CPU, so serve says it is loading
-        services.AddSingleton(_ => new ServeEngines(settings.Models, settings.Engine));
+        services.AddSingleton(_ => new ServeEngines(settings.Models, settings.EachEngine));
         services.AddSingleton(sp => sp.GetRequiredService<ServeEngines>().PromptCounter());
         // a version from before models were named left its shards in one queue: the default model carries them on
         services.AddLoop(sp => ct => sp.GetRequiredService<LocalWorkQueues>().MoveUnnamedShardsAsync(settings.Models[0].Name, ct));
@@ -238,15 +247,17 @@ internal sealed class ServeFolderLock(FileStream held) : IDisposable
     public void Dispose() => held.Dispose();
 }
 
-/// <summary>A model's worker: its engine fed by N shards from its queue, more while the engine wants work; each settled
-/// shard is announced on the shard-done queue, where serve's finalizer (or any other's) reads it. Stopping abandons the
-/// shards in flight (checkpointed requests are not redone).</summary>
+/// <summary>A model's worker: each of its engines (one per GPU) fed by N shards from its queue, more while that engine
+/// wants work (<see cref="EngineWorkers"/>); each settled shard is announced on the shard-done queue, where serve's
+/// finalizer (or any other's) reads it. Stopping abandons the shards in flight (checkpointed requests are not redone).</summary>
 internal sealed class ServeWorker(ServedEngine engine, IServiceProvider services, ServeSettings settings, ILogger<ServeWorker> logger)
 {
     public async Task RunAsync(CancellationToken stoppingToken)
     {
         var options = EngineWorkerOptions.OneMachine(settings.Workers, settings.Defaults, settings.Input);
-        await using var worker = new EngineWorker(engine.Model, services.ShardPortsOf(engine.Name), options, services.GetRequiredService<TimeProvider>(), logger);
+        await using var worker = new EngineWorkers(engine.Models, services.ShardPortsOf(engine.Name), options, services.GetRequiredService<TimeProvider>(), logger);
+        if (engine.Models.Count > 1)
+            logger.LogInformation("model {Model} runs on {NumEngines} engines: {Engines}", engine.Name, engine.Models.Count, string.Join(", ", worker.Labels));
         try
         {
             await worker.RunAsync(_ => Task.FromResult(false), cancellationToken: stoppingToken);

@@ -6,19 +6,23 @@ using VicunaBatch.Inference.Engine;
 
 namespace VicunaBatch.Cli;
 
-/// <summary>A model serve loaded, with the name it serves it by.</summary>
-internal sealed record ServedEngine(string Name, LoadedModel Model);
+/// <summary>A model serve loaded, once per engine (one per GPU), with the name it serves it by.</summary>
+internal sealed record ServedEngine(string Name, IReadOnlyList<LoadedModel> Models)
+{
+    /// <summary>Its first engine's: the package, tokenizer and limits all its engines share.</summary>
+    public LoadedModel Model => Models[0];
+}
 
 /// <summary>
-/// The engines of serve's models, one a model, loaded in order as the host starts (before it listens); the first is the
-/// default. They share the machine: each fits its KV cache into the memory the ones before it left, and a model that
+/// The engines of serve's models, one a model on each of <c>--gpus</c> (the CPU: one), loaded in order as the host starts
+/// (before it listens); the first is the default. They share the machine: each fits its KV cache into the memory the ones before it left, and a model that
 /// cannot start (it does not fit, or its package is bad) stops serve with a line that names it, before serve listens.
 /// </summary>
 internal sealed class ServeEngines : IDisposable
 {
     private readonly List<ServedEngine> _engines = [];
 
-    public ServeEngines(IReadOnlyList<ModelChoice> models, EngineOptions options)
+    public ServeEngines(IReadOnlyList<ModelChoice> models, IReadOnlyList<EngineOptions> options)
     {
         try
         {
@@ -38,7 +42,7 @@ internal sealed class ServeEngines : IDisposable
     /// <summary>Counts a line's prompt with the tokenizer of the model it names (the default's for one that names none).</summary>
     public IPromptTokenCounter PromptCounter() => new RoutedCounter(this);
 
-    private LoadedModel Open(ModelChoice choice, EngineOptions options)
+    private IReadOnlyList<LoadedModel> Open(ModelChoice choice, IReadOnlyList<EngineOptions> options)
     {
         try
         {
@@ -54,7 +58,7 @@ internal sealed class ServeEngines : IDisposable
 
     public void Dispose()
     {
-        foreach (var engine in _engines) engine.Model.Dispose();
+        foreach (var model in _engines.SelectMany(e => e.Models)) model.Dispose();
         _engines.Clear();
     }
 

@@ -26,6 +26,39 @@ public sealed class LoadedModel : IDisposable
 
     public string Name => Package.Name;
 
+    /// <summary>The GPU its engine runs on (<see cref="EngineOptions.Gpu"/>); null on the CPU.</summary>
+    public int? Gpu { get; private init; }
+
+    /// <summary>
+    /// The package once for each of <paramref name="engines"/> (one per GPU, <see cref="EngineOptions.OnGpu"/>), opened in
+    /// parallel, each on a thread of its own, from one copy of <paramref name="files"/> (<see cref="PackageFiles.Share"/>:
+    /// a package in memory is held once, whatever the number of engines). The models own the files together. When one
+    /// cannot open, the others are disposed and its error is thrown.
+    /// </summary>
+    public static IReadOnlyList<LoadedModel> OpenEach(PackageFiles files, IReadOnlyList<EngineOptions> engines)
+    {
+        if (engines.Count == 0)
+        {
+            files.Dispose();
+            throw new ArgumentException("no engine to open the package for", nameof(engines));
+        }
+        if (engines.Count == 1) return [Open(files, engines[0])];
+        var shares = files.Share(engines.Count);
+        var opening = engines.Select((options, i) => Task.Factory.StartNew(() => Open(shares[i], options),
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+        try
+        {
+            Task.WaitAll(opening);
+        }
+        catch (AggregateException)
+        {
+            foreach (var opened in opening.Where(t => t.IsCompletedSuccessfully)) opened.Result.Dispose();
+            var failed = opening.First(t => t.IsFaulted).Exception!.InnerException!;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed);
+        }
+        return [.. opening.Select(t => t.Result)];
+    }
+
     /// <summary>The package in the folder <paramref name="packageDirectory"/>; ONNX Runtime reads the weights from its files.</summary>
     public static LoadedModel Open(string packageDirectory, EngineOptions options)
     {
@@ -52,7 +85,10 @@ public sealed class LoadedModel : IDisposable
         var vocabulary = new ModelVocabulary(eos, tokenizer is null ? null : tokenizer.Decode, tokenizer is null ? null : TokenTexts.Of(tokenizer));
         var engine = new InferenceEngine(runner, kvCache, options, vocabulary, StepCost.Of(package, runner.KvElementBytes));
         owned.Keep();
-        return new LoadedModel(package, tokenizer, engine) { SlotsNote = NoteOnSlots(options, engine) };
+        return new LoadedModel(package, tokenizer, engine)
+        {
+            SlotsNote = NoteOnSlots(options, engine), Gpu = options.Device == ExecutionDevice.Cuda ? options.Gpu : null,
+        };
     }
 
     /// <summary>The package's tokenizer, or null when it ships none; one with more pieces than the model's vocabulary is refused.</summary>

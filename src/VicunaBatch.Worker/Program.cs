@@ -1,4 +1,4 @@
-// vicuna-worker: drains the work queue into one engine (see WorkerService); /healthz on Worker:HealthUrls.
+// vicuna-worker: drains the work queue into one engine a GPU (see WorkerService); /healthz on Worker:HealthUrls.
 using Microsoft.Extensions.Options;
 using VicunaBatch.Inference.Package;
 using VicunaBatch.Worker;

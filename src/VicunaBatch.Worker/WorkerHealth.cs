@@ -38,6 +38,9 @@ public sealed class WorkerHealth(TimeProvider time)
     /// <summary>Requests in the engine (running + waiting); set by the worker loop.</summary>
     public Func<int> NumRequestsInFlight { get; set; } = () => 0;
 
+    /// <summary>Each engine's requests in flight, by its label (<c>GPU 1</c>); set by the worker loop once its engines run.</summary>
+    public Func<IReadOnlyList<(string Engine, int NumRequestsInFlight)>> EngineRequestsInFlight { get; set; } = () => [];
+
     public void Ready(string model)
     {
         lock (_lock) (State, Model) = (WorkerState.Ready, model);
@@ -85,6 +88,10 @@ public sealed class WorkerHealth(TimeProvider time)
                 ["state"] = State.SnakeCase(),
                 ["model"] = Model,
                 ["requests_in_flight"] = NumRequestsInFlight(),
+                ["engines"] = new JsonArray([.. EngineRequestsInFlight().Select(e => (JsonNode)new JsonObject
+                {
+                    ["engine"] = e.Engine, ["requests_in_flight"] = e.NumRequestsInFlight,
+                })]),
             };
             if (FailureReason is not null) body["reason"] = FailureReason;
             if (_lastQueueError is not null) body["queue_error"] = $"{_lastQueueError} (failing for {outage.TotalSeconds:F0} s)";

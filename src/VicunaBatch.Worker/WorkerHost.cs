@@ -68,6 +68,7 @@ public static class WorkerHost
         engine.Validate();
         services.AddSingleton(options);
         services.AddSingleton(engine);
+        services.AddSingleton(WorkerEngines.From(configuration, engine));
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<WorkerHealth>();
         services.AddMetrics();

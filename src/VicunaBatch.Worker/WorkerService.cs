@@ -11,14 +11,15 @@ using VicunaBatch.Inference.Package;
 namespace VicunaBatch.Worker;
 
 /// <summary>
-/// The worker host's loop: loads the model, then drains the work queue into one engine — shards prefetched while
-/// the engine's waiting pool is below its capacity, locks renewed, every request checkpointed as it ends — and
+/// The worker host's loop: loads the model once per engine (one per GPU, <see cref="WorkerEngines"/>), in parallel, then
+/// drains the work queue into the engines (<see cref="EngineWorkers"/>) — each taking shards while its waiting pool is
+/// below its capacity, locks renewed, every request checkpointed as it ends — and
 /// publishes a <see cref="ShardDoneEvent"/> for each completed, dead-lettered or skipped shard. On stop (SIGTERM)
 /// it takes no new shard, lets the held ones run for <see cref="WorkerOptions.DrainSeconds"/>, then cancels the rest,
 /// whose messages are abandoned for another worker (their finished requests stay checkpointed).
 /// </summary>
 public sealed class WorkerService(
-    ShardPorts ports, WorkerOptions options, EngineOptions engineOptions, WorkerHealth health, WorkerMetrics metrics,
+    ShardPorts ports, WorkerOptions options, WorkerEngines engines, WorkerHealth health, WorkerMetrics metrics,
     IHostApplicationLifetime lifetime, TimeProvider time, ILogger<WorkerService> logger, BlobServiceClient? modelStorage = null) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -43,9 +44,21 @@ public sealed class WorkerService(
 
     private async Task RunAsync(CancellationToken stoppingToken)
     {
-        using var model = await LoadModelAsync(stoppingToken);
-        if (model.SlotsNote is { } note) logger.LogWarning("{Note}", note);
-        await using var worker = new EngineWorker(model, ports, options.EngineWorker(), time, logger, new EngineWorkerHooks(
+        var models = await LoadModelAsync(stoppingToken);
+        try
+        {
+            await RunAsync(models, stoppingToken);
+        }
+        finally
+        {
+            foreach (var model in models) model.Dispose();
+        }
+    }
+
+    private async Task RunAsync(IReadOnlyList<LoadedModel> models, CancellationToken stoppingToken)
+    {
+        foreach (var note in models.Select(m => m.SlotsNote).OfType<string>().Distinct()) logger.LogWarning("{Note}", note);
+        await using var worker = new EngineWorkers(models, ports, options.EngineWorker(), time, logger, _ => new EngineWorkerHooks(
             Received: message => { health.ReceiveSucceeded(); metrics.OnReceived(message, time.GetUtcNow()); },
             ReceiveFailed: e =>
             {
@@ -53,19 +66,25 @@ public sealed class WorkerService(
                 logger.LogWarning(e, "receiving from the work queue failed; retrying");
             },
             Settled: result => metrics.OnShardSettled(result.Disposition)));
-        worker.Host.StepCompleted += metrics.OnStep;
-        worker.Executor.Generated += metrics.OnGenerated;
-        health.NumRequestsInFlight = () => worker.Host.NumInFlight;
+        metrics.UseEngines(worker.Labels);
+        for (var i = 0; i < worker.All.Count; i++)
+        {
+            var engine = i;
+            worker.All[i].Host.StepCompleted += e => metrics.OnStep(engine, e);
+            worker.All[i].Executor.Generated += result => metrics.OnGenerated(engine, result);
+        }
+        health.NumRequestsInFlight = () => worker.NumInFlight;
+        health.EngineRequestsInFlight = () => [.. worker.All.Select((w, i) => (worker.Labels[i], w.Host.NumInFlight))];
         health.Ready(options.ServedName);
-        logger.LogInformation("worker ready: model {Model} ({ModelPath}), {NumSlots} KV slots, up to {MaxShards} shards held",
-            options.ServedName, options.ModelLocation, model.Engine.NumSlots, options.MaxConcurrentShards);
+        logger.LogInformation("worker ready: model {Model} ({ModelPath}) on {Engines}, {NumSlots} KV slots each, up to {MaxShards} shards held each",
+            options.ServedName, options.ModelLocation, string.Join(", ", worker.Labels), models[0].Engine.NumSlots, options.MaxConcurrentShards);
 
         using var drain = new CancellationTokenSource();
         using var onStop = stoppingToken.Register(() =>
         {
             health.Draining();
             logger.LogInformation("stopping: no new shards; {NumRequests} requests in flight get {DrainSeconds} s to finish",
-                worker.Host.NumInFlight, options.DrainSeconds);
+                worker.NumInFlight, options.DrainSeconds);
             drain.CancelAfter(TimeSpan.FromSeconds(options.DrainSeconds));
         });
         try
@@ -80,11 +99,12 @@ public sealed class WorkerService(
     }
 
     /// <summary>
-    /// The package from <see cref="WorkerOptions.ModelSourceUri"/> read into host memory and opened from there, or the
-    /// folder <see cref="WorkerOptions.ModelPath"/>; each stage's time and rate logged (docs/performance.md, cold start).
+    /// The package from <see cref="WorkerOptions.ModelSourceUri"/> read into host memory once and opened from there, or the
+    /// folder <see cref="WorkerOptions.ModelPath"/>, on each engine; each stage's time and rate logged (docs/performance.md, cold start).
     /// </summary>
-    private async Task<LoadedModel> LoadModelAsync(CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<LoadedModel>> LoadModelAsync(CancellationToken cancellationToken)
     {
+        var each = engines.Each(GpuChoice.NumVisible); // a GPU not present fails the worker here, before the package is read
         PackageFiles files;
         if (options.ModelSourceUri is { } uri)
         {
@@ -97,10 +117,10 @@ public sealed class WorkerService(
                 uri, read.NumFiles, read.NumBytes >> 20, read.NumReads, read.Elapsed.TotalSeconds, read.BytesPerSecond / (1 << 20));
         }
         else files = PackageFiles.InDirectory(options.ModelPath);
-        logger.LogInformation("loading model {ModelPath}", options.ModelLocation);
+        logger.LogInformation("loading model {ModelPath} on {NumEngines} engine(s)", options.ModelLocation, each.Count);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var model = await Task.Run(() => LoadedModel.Open(files, engineOptions), CancellationToken.None); // it owns the files once it runs
+        var models = await Task.Run(() => LoadedModel.OpenEach(files, each), CancellationToken.None); // they own the files once it runs
         logger.LogInformation("model {ModelPath} loaded: {Seconds:F2} s", options.ModelLocation, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
-        return model;
+        return models;
     }
 }

@@ -17,7 +17,7 @@ public sealed class RunSummaryLineTests
     [Fact]
     public void A_job_run_whole_reports_its_tokens_per_second()
     {
-        var line = RunCommand.SummaryLine(Job(), new DrainResult(Job(), 0, 56, 2_000), endedBefore: false, TimeSpan.FromSeconds(4));
+        var line = RunCommand.SummaryLine(Job(), new DrainResult(Job(), 0, 56, 2_000, []), endedBefore: false, TimeSpan.FromSeconds(4));
 
         Assert.Equal("completed: 56 succeeded, 4 failed of 60 in 4.0 s (2000 output tokens, 500 tokens/s)", line);
     }
@@ -25,7 +25,7 @@ public sealed class RunSummaryLineTests
     [Fact]
     public void A_resumed_job_reports_what_this_run_did()
     {
-        var line = RunCommand.SummaryLine(Job(), new DrainResult(Job(), 40, 16, 600), endedBefore: false, TimeSpan.FromSeconds(2));
+        var line = RunCommand.SummaryLine(Job(), new DrainResult(Job(), 40, 16, 600, []), endedBefore: false, TimeSpan.FromSeconds(2));
 
         Assert.Equal("completed: 56 succeeded, 4 failed of 60 (2000 output tokens); resumed: 40 were done before, "
             + "this run did 16 in 2.0 s (600 output tokens, 300 tokens/s)", line);
@@ -50,5 +50,15 @@ public sealed class RunSummaryLineTests
         var line = RunCommand.SummaryLine(failed, drain: null, endedBefore: false, TimeSpan.FromSeconds(0.5));
 
         Assert.Equal("failed: 0 succeeded, 0 failed of 0 in 0.5 s (0 output tokens, 0 tokens/s)", line);
+    }
+
+    [Fact]
+    public void A_drain_on_several_engines_reports_each_engines_share()
+    {
+        var drain = new DrainResult(Job(), 0, 56, 2_000, [new EngineShare("GPU 0", 30, 1_200), new EngineShare("GPU 1", 26, 800)]);
+
+        Assert.Equal("  GPU 0: 30 requests, 1200 output tokens, 300 tokens/s; GPU 1: 26 requests, 800 output tokens, 200 tokens/s",
+            RunCommand.EnginesLine(drain, TimeSpan.FromSeconds(4)));
+        Assert.Null(RunCommand.EnginesLine(new DrainResult(Job(), 0, 56, 2_000, [new EngineShare("engine 0", 56, 2_000)]), TimeSpan.FromSeconds(4)));
     }
 }

@@ -56,6 +56,73 @@ public sealed class WorkerHostTests : IDisposable
         await app.StopAsync();
     }
 
+    [Fact]
+    public async Task A_worker_of_two_engines_feeds_both_from_its_queue_and_reports_each_one()
+    {
+        var lines = Enumerable.Range(0, 48).Select(i => WorkerFolder.Prompt($"req-{i}", 4 + i % 5)).ToList();
+        var job = await _folder.SubmitAsync(lines); // 6 shards of 8
+
+        // one shard held at a time by each engine: the second engine takes those the first does not hold
+        await using var app = BuildWorker(("Engine:CpuEngines", "2"), ("Worker:MaxConcurrentShards", "1"));
+        using var measurements = new MetricsCapture(app.Services.GetRequiredService<WorkerMetrics>().Meter);
+        await app.StartAsync();
+        var health = await ReadyHealthAsync(app);
+        var events = await _folder.WaitForSettledAsync(6, TimeSpan.FromSeconds(90));
+
+        Assert.Equal(["engine 0", "engine 1"], health.GetProperty("engines").EnumerateArray().Select(e => e.GetProperty("engine").GetString()));
+        Assert.Equal([0, 1, 2, 3, 4, 5], events.Select(e => e.ShardIndex).Order());
+        var finalized = await _folder.FinalizeAsync(job.Id);
+        Assert.Equal((JobStatus.Completed, 48), (finalized.Job.Status, finalized.Job.RequestCounts.Completed));
+        Assert.Equal(48, (await _folder.ReadCheckpointedIdsAsync(job.Id)).Distinct().Count());
+        Assert.Empty((await _folder.CheckAsync(job.Id, lines)).Problems);
+        // each engine's tokens under its own tag, and together what the job says was generated
+        var byEngine = new[] { "engine 0", "engine 1" }.Select(e => measurements.Sum("vicunabatch.worker.output_tokens", e)).ToList();
+        Assert.All(byEngine, tokens => Assert.True(tokens > 0, "both engines generated"));
+        Assert.Equal(finalized.Job.Usage.OutputTokens, byEngine.Sum());
+        await app.StopAsync();
+    }
+
+    [Fact]
+    public void Engine_gpus_on_the_cpu_and_gpus_that_are_no_numbers_are_refused_at_startup()
+    {
+        Assert.Equal("Engine:Gpus chooses GPUs: it needs Engine:Device Cuda (on the CPU the model runs on one engine)",
+            Assert.Throws<ArgumentException>(() => BuildWorker(("Engine:Gpus", "0"))).Message);
+        Assert.Equal("Engine:Gpus \"0,one\": GPU numbers separated by commas (0,1)",
+            Assert.Throws<ArgumentException>(() => BuildWorker(("Engine:Device", "Cuda"), ("Engine:Gpus", "0,one"))).Message);
+        Assert.Equal("Engine:CpuEngines is for the CPU; with Engine:Device Cuda the model runs on one engine a GPU: choose them with Engine:Gpus",
+            Assert.Throws<ArgumentException>(() => BuildWorker(("Engine:Device", "Cuda"), ("Engine:CpuEngines", "2"))).Message);
+        Assert.Equal("Engine:CpuEngines 0: must be at least 1",
+            WorkerHost.StartupError(Assert.Throws<ArgumentOutOfRangeException>(() => BuildWorker(("Engine:CpuEngines", "0")))));
+    }
+
+    [Fact]
+    public async Task Engine_gpus_choose_one_engine_a_gpu_among_those_present_and_name_them_when_one_is_not()
+    {
+        await using var app = BuildWorker(("Engine:Device", "Cuda"), ("Engine:Gpus", "0,2"), ("Engine:Gpu", "3"));
+        var engines = app.Services.GetRequiredService<WorkerEngines>();
+
+        Assert.Equal([0, 2], engines.Gpus);
+        Assert.Equal([0, 2], engines.Each(() => 3).Select(e => e.Gpu));
+        Assert.Equal("Engine:Gpus 0,2: there is no GPU 2: this machine has GPUs 0 and 1",
+            Assert.Throws<InvalidOperationException>(() => engines.Each(() => 2)).Message);
+        Assert.Equal(0, app.Services.GetRequiredService<EngineOptions>().Gpu); // not a setting: Engine:Gpu binds nothing
+        await using var every = BuildWorker(("Engine:Device", "Cuda"));
+        Assert.Equal([0, 1, 2, 3], every.Services.GetRequiredService<WorkerEngines>().Each(() => 4).Select(e => e.Gpu));
+        Assert.Equal("Engine:Device Cuda: no CUDA GPU is visible to this process (the driver, or CUDA_VISIBLE_DEVICES)",
+            Assert.Throws<InvalidOperationException>(() => every.Services.GetRequiredService<WorkerEngines>().Each(() => 0)).Message);
+    }
+
+    private static async Task<JsonElement> ReadyHealthAsync(WebApplication app)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(app.Urls.Single()) };
+        for (var i = 0; ; i++)
+        {
+            var body = JsonDocument.Parse(await http.GetStringAsync("/healthz")).RootElement.Clone();
+            if (body.GetProperty("state").GetString() == "ready" || i == 1200) return body;
+            await Task.Delay(50);
+        }
+    }
+
     [Theory]
     [InlineData(null, CudaGraphUse.Auto)]
     [InlineData("Off", CudaGraphUse.Off)]
@@ -150,7 +217,7 @@ public sealed class WorkerHostTests : IDisposable
     private sealed class MetricsCapture : IDisposable
     {
         private readonly MeterListener _listener = new();
-        private readonly List<(string Name, double Value)> _values = [];
+        private readonly List<(string Name, double Value, string? Engine)> _values = [];
 
         public MetricsCapture(Meter meter)
         {
@@ -159,12 +226,21 @@ public sealed class WorkerHostTests : IDisposable
             {
                 if (instrument.Meter == meter) listener.EnableMeasurementEvents(instrument);
             };
-            _listener.SetMeasurementEventCallback<long>((i, v, _, _) => { lock (_values) _values.Add((i.Name, v)); });
-            _listener.SetMeasurementEventCallback<double>((i, v, _, _) => { lock (_values) _values.Add((i.Name, v)); });
+            _listener.SetMeasurementEventCallback<long>((i, v, tags, _) => { lock (_values) _values.Add((i.Name, v, EngineOf(tags))); });
+            _listener.SetMeasurementEventCallback<double>((i, v, tags, _) => { lock (_values) _values.Add((i.Name, v, EngineOf(tags))); });
             _listener.Start();
         }
 
         public double Sum(string name) { lock (_values) return _values.Where(v => v.Name == name).Sum(v => v.Value); }
+
+        /// <summary>The measurements of one engine (its <c>engine</c> tag).</summary>
+        public double Sum(string name, string engine) { lock (_values) return _values.Where(v => v.Name == name && v.Engine == engine).Sum(v => v.Value); }
+
+        private static string? EngineOf(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            foreach (var tag in tags) if (tag.Key == "engine") return tag.Value as string;
+            return null;
+        }
 
         public int Count(string name) { lock (_values) return _values.Count(v => v.Name == name); }
 

@@ -7,7 +7,8 @@ public enum ExecutionDevice
     Cpu,
 
     /// <summary>
-    /// ONNX Runtime's CUDA execution provider on GPU 0; KV buffers allocated once in device memory. Needs the native
+    /// ONNX Runtime's CUDA execution provider on one GPU (<see cref="EngineOptions.Gpu"/>); KV buffers allocated once in
+    /// its memory. A host runs one engine per GPU (<see cref="VicunaBatch.Inference.GpuChoice"/>). Needs the native
     /// libraries of Microsoft.ML.OnnxRuntime.Gpu.Linux (the CPU package has none) and a float16 or bfloat16 package
     /// (the CUDA GroupQueryAttention kernel has no float32).
     /// </summary>
@@ -125,6 +126,22 @@ public sealed class EngineOptions
     /// <summary>Execution provider and home of the KV cache. Default <see cref="ExecutionDevice.Cpu"/>.</summary>
     public ExecutionDevice Device { get; set; } = ExecutionDevice.Cpu;
 
+    /// <summary>
+    /// With <see cref="ExecutionDevice.Cuda"/>: the GPU (CUDA device ordinal) this engine runs on. Default 0. Not a
+    /// setting of its own: a host runs one engine per GPU it was given (<see cref="VicunaBatch.Inference.GpuChoice"/>) and gives each its
+    /// options <see cref="OnGpu"/> (a private setter, so configuration binding never sets it).
+    /// </summary>
+    public int Gpu { get; private set; }
+
+    /// <summary>A copy of these options for the engine on GPU <paramref name="gpu"/>.</summary>
+    public EngineOptions OnGpu(int gpu)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(gpu);
+        var copy = (EngineOptions)MemberwiseClone();
+        copy.Gpu = gpu;
+        return copy;
+    }
+
     /// <summary>Where sampled tokens are drawn. Default <see cref="SamplingSite.Auto"/>.</summary>
     public SamplingSite Sampling { get; set; } = SamplingSite.Auto;
 
@@ -177,6 +194,10 @@ public sealed class EngineOptions
         if (!Enum.IsDefined(CudaGraphs))
         {
             throw new ArgumentOutOfRangeException(nameof(CudaGraphs), CudaGraphs, "unknown CUDA graph use");
+        }
+        if (Gpu != 0 && Device != ExecutionDevice.Cuda)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Gpu), Gpu, "a GPU needs the CUDA device");
         }
         if (CudaGraphs == CudaGraphUse.On && Device != ExecutionDevice.Cuda)
         {

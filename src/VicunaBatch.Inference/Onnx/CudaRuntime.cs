@@ -5,12 +5,27 @@ namespace VicunaBatch.Inference.Onnx;
 
 /// <summary>
 /// The few CUDA runtime calls the engine makes itself (ONNX Runtime does the rest), through one checked funnel:
-/// a failed call throws <see cref="InferenceException"/> with the CUDA error code. Uses the process's current device
-/// and the primary context the CUDA execution provider created.
+/// a failed call throws <see cref="InferenceException"/> with the CUDA error code. Every call but <see cref="DeviceCount"/>
+/// works on the calling thread's current device (CUDA keeps one per thread) and its primary context, which the CUDA
+/// execution provider created: the runners make their GPU current (<see cref="CudaDevice.MakeCurrent"/>) at each entry
+/// point that reaches CUDA, on whichever thread calls it.
 /// </summary>
 internal static partial class CudaRuntime
 {
     private const string Library = "libcudart.so.13";
+
+    /// <summary>The CUDA GPUs this process sees (after <c>CUDA_VISIBLE_DEVICES</c>), numbered 0 to the count less one.</summary>
+    public static int DeviceCount()
+    {
+        Check(CudaGetDeviceCount(out var count), "cudaGetDeviceCount");
+        return count;
+    }
+
+    /// <summary>Makes GPU <paramref name="device"/> the calling thread's current device.</summary>
+    public static void SetDevice(int device) => Check(CudaSetDevice(device), $"cudaSetDevice({device})");
+
+    /// <summary><see cref="SetDevice"/> that reports a refusal instead of throwing (for a release path, which must not throw).</summary>
+    public static bool TrySetDevice(int device) => CudaSetDevice(device) == 0;
 
     /// <summary>Free and total memory of the current device.</summary>
     public static (long Free, long Total) MemoryInfo()
@@ -59,6 +74,12 @@ internal static partial class CudaRuntime
     {
         if (status != 0) throw new InferenceException($"{call} failed with CUDA error {status}");
     }
+
+    [LibraryImport(Library, EntryPoint = "cudaGetDeviceCount")]
+    private static partial int CudaGetDeviceCount(out int count);
+
+    [LibraryImport(Library, EntryPoint = "cudaSetDevice")]
+    private static partial int CudaSetDevice(int device);
 
     [LibraryImport(Library, EntryPoint = "cudaMemGetInfo")]
     private static partial int CudaMemGetInfo(out nuint free, out nuint total);

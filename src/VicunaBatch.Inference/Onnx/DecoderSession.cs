@@ -7,9 +7,6 @@ namespace VicunaBatch.Inference.Onnx;
 /// <summary>The decoder's <see cref="InferenceSession"/>, the same for both attention variants (<see cref="GqaRunner"/>, <see cref="PagedRunner"/>).</summary>
 internal static class DecoderSession
 {
-    /// <summary>The GPU the CUDA provider and the KV buffers use.</summary>
-    public const int CudaDeviceId = 0;
-
     /// <summary>
     /// The optional output model-export writes in both variants: <c>ArgMax(logits, last axis)</c>, int64 — <c>[batch,
     /// sequence]</c> in variant A, <c>[batch]</c> in variant B. The runners bind it when present and then read logits rows
@@ -24,9 +21,10 @@ internal static class DecoderSession
     /// </summary>
     /// <param name="cudaGraphs">CUDA only: ONNX Runtime's <c>enable_cuda_graph</c>; every run must then name its graph
     /// in <c>gpu_graph_id</c> (-1: not captured), and a captured one must see the same shapes and addresses again.</param>
-    public static InferenceSession Open(ModelPackage package, int numThreads, ExecutionDevice device, bool cudaGraphs = false)
+    /// <param name="gpu">CUDA only: the GPU the session runs on (the provider's <c>device_id</c>).</param>
+    public static InferenceSession Open(ModelPackage package, int numThreads, ExecutionDevice device, int gpu = 0, bool cudaGraphs = false)
     {
-        using var options = Options(numThreads, device, cudaGraphs);
+        using var options = Options(numThreads, device, gpu, cudaGraphs);
         try
         {
             if (package.Files.PathOf(package.DecoderFileName) is { } path) return new InferenceSession(path, options);
@@ -41,10 +39,10 @@ internal static class DecoderSession
         }
     }
 
-    /// <summary>A graph of the engine's own (<see cref="GraphSampler"/>'s), with the decoder's provider and options.</summary>
-    public static InferenceSession Open(byte[] model, string name, int numThreads, ExecutionDevice device)
+    /// <summary>A graph of the engine's own (<see cref="GraphSampler"/>'s), with the decoder's provider and options, on the decoder's GPU.</summary>
+    public static InferenceSession Open(byte[] model, string name, int numThreads, ExecutionDevice device, int gpu)
     {
-        using var options = Options(numThreads, device);
+        using var options = Options(numThreads, device, gpu);
         try
         {
             return new InferenceSession(model, options);
@@ -55,7 +53,7 @@ internal static class DecoderSession
         }
     }
 
-    private static SessionOptions Options(int numThreads, ExecutionDevice device, bool cudaGraphs = false)
+    private static SessionOptions Options(int numThreads, ExecutionDevice device, int gpu, bool cudaGraphs = false)
     {
         OnnxRuntimeTelemetry.EnsureDisabled();
         var options = new SessionOptions
@@ -68,7 +66,7 @@ internal static class DecoderSession
         {
             try
             {
-                AppendCuda(options, cudaGraphs);
+                AppendCuda(options, gpu, cudaGraphs);
             }
             catch
             {
@@ -123,17 +121,17 @@ internal static class DecoderSession
     public static string Name(string pattern, int layer) => pattern.Replace("%d", layer.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     /// <summary>
-    /// CUDA provider on <see cref="CudaDeviceId"/>, capturing CUDA graphs when asked. The arena grows by what is asked (not to the next power of two) so
+    /// CUDA provider on GPU <paramref name="gpu"/>, capturing CUDA graphs when asked. The arena grows by what is asked (not to the next power of two) so
     /// that 26 GB of fp16 weights plus a KV cache sized close to the card's memory leave no half-empty regions.
     /// </summary>
-    private static void AppendCuda(SessionOptions options, bool cudaGraphs)
+    private static void AppendCuda(SessionOptions options, int gpu, bool cudaGraphs)
     {
         try
         {
             using var cuda = new OrtCUDAProviderOptions();
             var settings = new Dictionary<string, string>
             {
-                ["device_id"] = CudaDeviceId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["device_id"] = gpu.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 ["arena_extend_strategy"] = "kSameAsRequested",
             };
             if (cudaGraphs) settings["enable_cuda_graph"] = "1";

@@ -26,7 +26,7 @@ internal sealed class GqaVariant : EngineVariant
     public override (IStepRunner Runner, IKvCacheManager KvCache) Open(ModelPackage package, EngineOptions options, int maxLength)
     {
         var runner = new GqaRunner(package, options.MaxBatchSize, maxLength, options.MaxScheduledTokens, options.NumThreads, options.Device, options.Sampling,
-            cudaGraphs: options.CudaGraphs == CudaGraphUse.On || (options.CudaGraphs == CudaGraphUse.Auto && options.Device == ExecutionDevice.Cuda));
+            cudaGraphs: options.CudaGraphs == CudaGraphUse.On || (options.CudaGraphs == CudaGraphUse.Auto && options.Device == ExecutionDevice.Cuda), gpu: options.Gpu);
         return (runner, new SlotTable(runner.NumSlots, maxLength));
     }
 }
@@ -51,7 +51,7 @@ internal sealed class PagedVariant : EngineVariant
                 $"{package.Location} is a paged-attention package: its calls are not captured as CUDA graphs (PagedAttention reads each step's bounds on the host); run it with --cuda-graphs auto or off");
         }
         using var owned = new DisposeOnFailure();
-        var runner = owned.Own(new PagedRunner(package, BatchSize(package, options), maxLength, options.MaxScheduledTokens, options.NumKvBlocks, options.NumThreads, options.Sampling));
+        var runner = owned.Own(new PagedRunner(package, BatchSize(package, options), maxLength, options.MaxScheduledTokens, options.NumKvBlocks, options.NumThreads, options.Sampling, options.Gpu));
         var blocks = new BlockTables(runner.Blocks.NumBlocks, runner.Blocks.BlockSize, maxLength, options.PrefixCache);
         owned.Keep();
         return (runner, blocks);

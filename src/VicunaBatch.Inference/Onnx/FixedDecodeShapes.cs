@@ -29,7 +29,7 @@ internal sealed class FixedDecodeShapes : IDisposable
     private readonly KvAllocation? _deviceMask;
     private readonly Dictionary<int, RunOptions> _decodeRuns = [];
 
-    /// <param name="captured">The session was opened with CUDA graphs (<see cref="DecoderSession.Open(Package.ModelPackage, int, ExecutionDevice, bool)"/>) and <paramref name="memory"/> is device memory.</param>
+    /// <param name="captured">The session was opened with CUDA graphs (<see cref="DecoderSession.Open(Package.ModelPackage, int, ExecutionDevice, int, bool)"/>) and <paramref name="memory"/> is device memory.</param>
     public FixedDecodeShapes(KvMemory memory, int numSlots, int maxLength, bool captured)
     {
         NumSlots = numSlots;

@@ -37,13 +37,17 @@ internal sealed class GqaRunner : IStepRunner
     private readonly string? _positionIdsName;
     private readonly int _maxTokensPerCall;
     private readonly FixedDecodeShapes? _fixedDecodes; // with CUDA graphs (or padDecodes): decode calls of fixed shapes
+    private readonly CudaDevice? _cuda;               // on CUDA: made current first by every entry point (CudaDevice)
 
     /// <param name="cudaGraphs">CUDA only: decode calls captured and replayed as CUDA graphs.</param>
     /// <param name="padDecodes">Decode calls in <see cref="FixedDecodeShapes"/>' shapes without capture (what the CPU
     /// tests check of the CUDA graph path).</param>
+    /// <param name="gpu">CUDA only: the GPU the session and the KV buffers are on (<see cref="EngineOptions.Gpu"/>).</param>
     public GqaRunner(ModelPackage package, int numSlots, int maxLength, int maxChunkTokens, int numThreads,
-        ExecutionDevice device = ExecutionDevice.Cpu, SamplingSite sampling = SamplingSite.Auto, bool cudaGraphs = false, bool padDecodes = false)
+        ExecutionDevice device = ExecutionDevice.Cpu, SamplingSite sampling = SamplingSite.Auto, bool cudaGraphs = false, bool padDecodes = false, int gpu = 0)
     {
+        _cuda = device == ExecutionDevice.Cuda ? new CudaDevice(gpu) : null;
+        _cuda?.MakeCurrent(); // this thread's CUDA calls below (free memory, pinned buffers) are on that GPU
         if (cudaGraphs && device != ExecutionDevice.Cuda)
         {
             throw new NotSupportedException("CUDA graphs need the CUDA device");
@@ -72,7 +76,7 @@ internal sealed class GqaRunner : IStepRunner
 
         using var owned = new DisposeOnFailure();
         owned.Own(_runOptions);
-        _session = owned.Own(DecoderSession.Open(package, numThreads, device, cudaGraphs));
+        _session = owned.Own(DecoderSession.Open(package, numThreads, device, gpu, cudaGraphs));
         var kvType = CheckContract(package);
         if (device == ExecutionDevice.Cuda && kvType is not (TensorElementType.Float16 or TensorElementType.BFloat16))
         {
@@ -80,7 +84,7 @@ internal sealed class GqaRunner : IStepRunner
                 $"{package.DecoderLocation}: KV cache is {kvType}; the CUDA GroupQueryAttention kernel needs a float16 or bfloat16 package (export.py --dtype float16)");
         }
         KvElementBytes = KvBuffers.ElementSize(kvType);
-        _kvMemory = owned.Own<KvMemory>(device == ExecutionDevice.Cuda ? new CudaKvMemory(_session, DecoderSession.CudaDeviceId) : new HostKvMemory());
+        _kvMemory = owned.Own<KvMemory>(device == ExecutionDevice.Cuda ? new CudaKvMemory(_session, gpu) : new HostKvMemory());
         try
         {
             var slotBytes = KvBuffers.SlotBytes(decoder.NumHiddenLayers, decoder.NumKeyValueHeads, maxLength, decoder.HeadSize, kvType);
@@ -100,7 +104,7 @@ internal sealed class GqaRunner : IStepRunner
         _inputIds = owned.Own(new NativeBuffer(8L * _maxTokensPerCall, pinned));
         _attentionMask = owned.Own(new NativeBuffer(8L * Math.Max(numSlots, 1) * maxLength, pinned));
         if (_positionIdsName is not null) _positionIds = owned.Own(new NativeBuffer(8L * _maxTokensPerCall, pinned));
-        _logits = owned.Own(new StepLogits(_session, _kvMemory, _maxTokensPerCall, VocabSize, pinned, device, sampling));
+        _logits = owned.Own(new StepLogits(_session, _kvMemory, _maxTokensPerCall, VocabSize, pinned, device, gpu, sampling));
         _binding = owned.Own(_session.CreateIoBinding());
         _decodeRows = new SlotRow[numSlots];
         if (cudaGraphs || padDecodes)
@@ -140,6 +144,7 @@ internal sealed class GqaRunner : IStepRunner
 
     public void CopyKv(KvFork fork)
     {
+        _cuda?.MakeCurrent();
         foreach (var copy in fork.Copies)
         {
             _kv.CopyTokens(copy.From, copy.To, copy.NumTokens);
@@ -148,6 +153,7 @@ internal sealed class GqaRunner : IStepRunner
 
     public StepOutputs Execute(StepPlan plan)
     {
+        _cuda?.MakeCurrent(); // the engine host's thread: the copies below and in StepLogits use the current device
         _logits.BeginStep(plan.NumDecodes + plan.Prefills.Count(p => p.NeedsLogits));
         var rows = _decodeRows.AsSpan(0, SlotRows.Fill(plan, _decodeRows));
         if (!rows.IsEmpty)
@@ -329,6 +335,7 @@ internal sealed class GqaRunner : IStepRunner
 
     public void Dispose()
     {
+        _cuda?.TryMakeCurrent();
         _binding.Dispose();
         _runOptions.Dispose();
         // device allocations go back to the session's allocator: free them while the session lives

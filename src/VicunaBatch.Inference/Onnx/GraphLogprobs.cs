@@ -26,13 +26,14 @@ internal sealed class GraphLogprobs : IDisposable
 
     /// <param name="maxRows">Most picks one call takes.</param>
     /// <param name="pinned">Page-locked host buffers (the CUDA provider copies them at full bus speed).</param>
-    public GraphLogprobs(ExecutionDevice device, int maxRows, bool pinned)
+    /// <param name="gpu">CUDA only: the decoder's GPU.</param>
+    public GraphLogprobs(ExecutionDevice device, int maxRows, bool pinned, int gpu = 0)
     {
         _maxRows = maxRows;
         using var owned = new DisposeOnFailure();
         owned.Own(_runOptions);
         // on the CPU one thread, as GraphSampler: the rows are few and the decoder's threads have the cores
-        _session = owned.Own(DecoderSession.Open(ReadGraph(), "logprobs.onnx", numThreads: device == ExecutionDevice.Cpu ? 1 : 0, device));
+        _session = owned.Own(DecoderSession.Open(ReadGraph(), "logprobs.onnx", numThreads: device == ExecutionDevice.Cpu ? 1 : 0, device, gpu));
         _rowIndex = owned.Own(new NativeBuffer(8L * maxRows, pinned));
         _tokenIds = owned.Own(new NativeBuffer(8L * maxRows, pinned));
         _chosen = owned.Own(new NativeBuffer(4L * maxRows, pinned));

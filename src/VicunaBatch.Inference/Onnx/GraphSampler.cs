@@ -24,13 +24,14 @@ internal sealed class GraphSampler : IDisposable
 
     /// <param name="maxRows">Most rows one call samples.</param>
     /// <param name="pinned">Page-locked host buffers (the CUDA provider copies them at full bus speed).</param>
-    public GraphSampler(ExecutionDevice device, int maxRows, bool pinned)
+    /// <param name="gpu">CUDA only: the decoder's GPU.</param>
+    public GraphSampler(ExecutionDevice device, int maxRows, bool pinned, int gpu = 0)
     {
         _maxRows = maxRows;
         using var owned = new DisposeOnFailure();
         owned.Own(_runOptions);
         // on the CPU one thread: the rows are few and the decoder's threads have the cores
-        _session = owned.Own(DecoderSession.Open(ReadGraph(), "sampler.onnx", numThreads: device == ExecutionDevice.Cpu ? 1 : 0, device));
+        _session = owned.Own(DecoderSession.Open(ReadGraph(), "sampler.onnx", numThreads: device == ExecutionDevice.Cpu ? 1 : 0, device, gpu));
         _rowIndex = owned.Own(new NativeBuffer(8L * maxRows, pinned));
         _inverseTemperature = owned.Own(new NativeBuffer(4L * maxRows, pinned));
         _topP = owned.Own(new NativeBuffer(4L * maxRows, pinned));

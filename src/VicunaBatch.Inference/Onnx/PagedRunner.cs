@@ -35,10 +35,14 @@ internal sealed class PagedRunner : IStepRunner
     private readonly StepLogits _logits;              // [maxBatch, vocab] and the graph's argmax per request
     private readonly string _inputIdsName, _cumulativeName, _pastName, _blockTableName, _metadataName, _logitsName;
     private readonly int _maxScheduledTokens, _maxBlocksPerSequence;
+    private readonly CudaDevice _cuda;                // made current first by every entry point (CudaDevice)
 
+    /// <param name="gpu">The GPU the session and the KV pool are on (<see cref="EngineOptions.Gpu"/>).</param>
     public PagedRunner(ModelPackage package, int maxBatchSize, int maxLength, int maxScheduledTokens, int numKvBlocks, int numThreads,
-        SamplingSite sampling = SamplingSite.Auto)
+        SamplingSite sampling = SamplingSite.Auto, int gpu = 0)
     {
+        _cuda = new CudaDevice(gpu);
+        _cuda.MakeCurrent(); // this thread's CUDA calls below (free memory, pinned buffers) are on that GPU
         var config = package.Config;
         var decoder = config.Model.Decoder;
         var inputs = decoder.Inputs!;
@@ -63,13 +67,13 @@ internal sealed class PagedRunner : IStepRunner
 
         using var owned = new DisposeOnFailure();
         owned.Own(_runOptions);
-        _session = owned.Own(DecoderSession.Open(package, numThreads, ExecutionDevice.Cuda));
+        _session = owned.Own(DecoderSession.Open(package, numThreads, ExecutionDevice.Cuda, gpu));
         string[] fed = [_inputIdsName, _cumulativeName, _pastName, _blockTableName, _metadataName, .. pastKeys, .. pastValues];
         DecoderSession.Require(_session, package, fed, new[] { _logitsName }.Concat(presentKeys).Concat(presentValues));
         DecoderSession.RequireNoOtherInputs(_session, package, fed);
         var kvType = CheckContract(package, pastKeys[0], blockSize);
         KvElementBytes = KvBuffers.ElementSize(kvType);
-        _kvMemory = owned.Own(new CudaKvMemory(_session, DecoderSession.CudaDeviceId));
+        _kvMemory = owned.Own(new CudaKvMemory(_session, gpu));
         try
         {
             var perLayer = PagedKvCache.BlockBytesPerLayer(blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType);
@@ -89,7 +93,7 @@ internal sealed class PagedRunner : IStepRunner
         _pastLengths = owned.Own(new NativeBuffer(4L * maxBatchSize, pinned: true));
         _blockTable = owned.Own(new NativeBuffer(4L * maxBatchSize * _maxBlocksPerSequence, pinned: true));
         _metadata = owned.Own(new NativeBuffer(4L * 3));
-        _logits = owned.Own(new StepLogits(_session, _kvMemory, maxBatchSize, VocabSize, pinned: true, ExecutionDevice.Cuda, sampling));
+        _logits = owned.Own(new StepLogits(_session, _kvMemory, maxBatchSize, VocabSize, pinned: true, ExecutionDevice.Cuda, gpu, sampling));
         _binding = owned.Own(_session.CreateIoBinding());
         for (var layer = 0; layer < decoder.NumHiddenLayers; layer++)
         {
@@ -127,6 +131,7 @@ internal sealed class PagedRunner : IStepRunner
 
     public void CopyKv(KvFork fork)
     {
+        _cuda.MakeCurrent();
         foreach (var copy in fork.Copies)
         {
             _kv.CopyRows(copy.From, copy.To, copy.NumTokens);
@@ -135,6 +140,7 @@ internal sealed class PagedRunner : IStepRunner
 
     public StepOutputs Execute(StepPlan plan)
     {
+        _cuda.MakeCurrent(); // the engine host's thread: the copies below and in StepLogits use the current device
         // one request per row, decodes first: (sequence, past length, tokens, samples this step, block table)
         var rows = plan.DecodeRows.Select(r => (r.SequenceId, r.PastLength, Tokens: ImmutableArray.Create(r.TokenId), NeedsLogits: true, Blocks: KvBlockTable.BlocksOf(r.Place)))
             .Concat(plan.Prefills.Select(p => (p.SequenceId, p.PastLength, Tokens: p.TokenIds, p.NeedsLogits, Blocks: KvBlockTable.BlocksOf(p.Place))))
@@ -259,6 +265,7 @@ internal sealed class PagedRunner : IStepRunner
 
     public void Dispose()
     {
+        _cuda.TryMakeCurrent();
         _binding.Dispose();
         _runOptions.Dispose();
         // device allocations go back to the session's allocator: free them while the session lives

@@ -44,7 +44,8 @@ internal sealed class StepLogits : IDisposable
     /// <param name="maxRows">Most output rows of one call (rows × tokens for variant A, requests for variant B).</param>
     /// <param name="pinned">Page-locked host buffers (the CUDA provider copies to and from them at full bus speed).</param>
     /// <param name="device">Where the session runs; on CUDA <paramref name="memory"/> is device memory.</param>
-    public StepLogits(InferenceSession session, KvMemory memory, long maxRows, int vocabSize, bool pinned, ExecutionDevice device, SamplingSite sampling)
+    /// <param name="gpu">CUDA only: the session's GPU, where the sampler and log-probability graphs run too.</param>
+    public StepLogits(InferenceSession session, KvMemory memory, long maxRows, int vocabSize, bool pinned, ExecutionDevice device, int gpu, SamplingSite sampling)
     {
         _memory = memory;
         _vocabSize = vocabSize;
@@ -62,8 +63,8 @@ internal sealed class StepLogits : IDisposable
         }
         if (sampling == SamplingSite.Graph || (sampling == SamplingSite.Auto && _device is not null))
         {
-            _sampler = owned.Own(new GraphSampler(device, (int)Math.Min(maxRows, int.MaxValue), pinned));
-            _logprobs = owned.Own(new GraphLogprobs(device, (int)Math.Min(maxRows, int.MaxValue), pinned));
+            _sampler = owned.Own(new GraphSampler(device, (int)Math.Min(maxRows, int.MaxValue), pinned, gpu));
+            _logprobs = owned.Own(new GraphLogprobs(device, (int)Math.Min(maxRows, int.MaxValue), pinned, gpu));
         }
         owned.Keep();
     }

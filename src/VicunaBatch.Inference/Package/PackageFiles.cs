@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace VicunaBatch.Inference.Package;
 
 /// <summary>
@@ -42,7 +44,41 @@ public abstract class PackageFiles : IDisposable
     /// <summary>Every file of the package (top level) and its size; a link's size is its target's.</summary>
     public abstract IReadOnlyList<(string Name, long NumBytes)> Sizes();
 
+    /// <summary>
+    /// <paramref name="numOwners"/> views of these files, one for each model opened from them (one engine per GPU): the
+    /// files are read, or held in memory, once, and disposed when the last view is. These files belong to the views.
+    /// </summary>
+    public IReadOnlyList<PackageFiles> Share(int numOwners)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(numOwners, 1);
+        var owners = new StrongBox<int>(numOwners);
+        return [.. Enumerable.Range(0, numOwners).Select(_ => new SharedFiles(this, owners))];
+    }
+
     public virtual void Dispose() => GC.SuppressFinalize(this);
+
+    private sealed class SharedFiles(PackageFiles files, StrongBox<int> owners) : PackageFiles
+    {
+        private int _disposed;
+
+        public override string Location => files.Location;
+
+        public override bool Contains(string name) => files.Contains(name);
+
+        public override byte[] ReadAllBytes(string name) => files.ReadAllBytes(name);
+
+        public override string? PathOf(string name) => files.PathOf(name);
+
+        public override IReadOnlyDictionary<string, PackageFileBuffer> Buffers => files.Buffers;
+
+        public override IReadOnlyList<(string Name, long NumBytes)> Sizes() => files.Sizes();
+
+        public override void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0 && Interlocked.Decrement(ref owners.Value) == 0) files.Dispose();
+            base.Dispose();
+        }
+    }
 
     private sealed class DirectoryFiles(string directory) : PackageFiles
     {
