@@ -39,7 +39,7 @@ public sealed partial class GenerateCommandTests : IDisposable
         Assert.Equal(0, helpExit);
         // "--admission <longest-first|arrival>  ... [default: LongestFirst]"
         var defaults = ChoiceDefault().Matches(help).Select(m => (Flag: m.Groups["flag"].Value, Value: m.Groups["value"].Value)).ToList();
-        Assert.Equal(["--device", "--admission", "--prefix-cache", "--sampling", "--cuda-graphs"], defaults.Select(d => d.Flag));
+        Assert.Equal(["--device", "--admission", "--kv-admission", "--prefix-cache", "--sampling", "--cuda-graphs"], defaults.Select(d => d.Flag));
 
         var (exitCode, _, stderr) = await CliProcess.RunAsync(_dir, Timeout,
             ["generate", "--prompt-ids", "1,300", "--max-tokens", "2", .. defaults.SelectMany(d => new[] { d.Flag, d.Value })]);
