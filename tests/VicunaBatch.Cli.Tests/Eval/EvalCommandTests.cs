@@ -232,13 +232,25 @@ public sealed partial class EvalCommandTests : IDisposable
                 Assert.Contains(winner, new[] { "model_1", "model_2", "tie", "error" });
                 if (winner != "error") Assert.Matches(@"\[\[[ABC]\]\]", line.GetProperty($"{game}_judgment").GetString()!);
             }
-            // game 2 shows the answers the other way round
+            // game 2 shows the answers the other way round: another prompt, unless the two models answered alike
             var g1 = line.GetProperty("g1_user_prompt").GetString()!;
             var g2 = line.GetProperty("g2_user_prompt").GetString()!;
-            Assert.NotEqual(g1, g2);
+            var (answer1, answer2) = (AnswerOf("tiny", line), AnswerOf("t0", line));
+            Assert.Contains(answer1, g1);
+            Assert.Contains(answer2, g1);
+            if (answer1 == answer2) Assert.Equal(g1, g2);
+            else Assert.NotEqual(g1, g2);
             Assert.Contains(line.GetProperty("question_id").GetInt64(), questions.Select(q => q.GetProperty("question_id").GetInt64()));
         }
         return lines;
+    }
+
+    /// <summary>What <paramref name="model"/> answered in the judgment line's question and turn (its model_answer file).</summary>
+    private string AnswerOf(string model, JsonElement judgment)
+    {
+        var answer = RunFolder.ReadJsonLines(Path.Combine(EvalDir, "model_answer", $"{model}.jsonl"))
+            .Single(a => a.GetProperty("question_id").GetInt64() == judgment.GetProperty("question_id").GetInt64());
+        return answer.GetProperty("choices")[0].GetProperty("turns")[judgment.GetProperty("turn").GetInt32() - 1].GetString()!;
     }
 
     [GeneratedRegex("resuming batch batch_")]
