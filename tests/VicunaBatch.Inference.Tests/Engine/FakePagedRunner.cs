@@ -57,6 +57,20 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
 
     public bool SelectsGreedyInGraph => greedyOnDevice;
 
+    /// <summary>The ids this fake's model generates for a request (its max_tokens, no EOS), computed without the engine.</summary>
+    public static List<int> Expected(GenerationRequest request)
+    {
+        var history = request.PromptIds.ToList();
+        var output = new List<int>();
+        while (output.Count < request.MaxTokens)
+        {
+            var next = NextToken(history);
+            output.Add(next);
+            history.Add(next);
+        }
+        return output;
+    }
+
     /// <summary>The token that follows <paramref name="history"/> (prompt ++ output so far).</summary>
     public static int NextToken(IReadOnlyList<int> history, int vocabSize = 97)
     {

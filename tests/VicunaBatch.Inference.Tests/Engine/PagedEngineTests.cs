@@ -14,9 +14,7 @@ public sealed class PagedEngineTests
     public void Generate_tightPool_preemptsYetEveryRequestGetsTheIdsItGetsAlone()
     {
         // 6 blocks of 4 tokens hold 24 tokens; 5 requests of up to 8 + 12 tokens need far more at once
-        var requests = Enumerable.Range(0, 5)
-            .Select(i => new GenerationRequest($"r{i}", Enumerable.Range(3 + i, 4 + i).ToArray(), MaxTokens: 12 - i, IgnoreEos: true))
-            .ToList();
+        var requests = FiveRequests();
         var options = new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 8, Admission = AdmissionOrder.Arrival, KvAdmission = KvAdmission.OnDemand };
         var tight = new FakePagedRunner(numBlocks: 6, blockSize: 4, maxBatchSize: 4, maxLength: 24);
 
@@ -25,7 +23,7 @@ public sealed class PagedEngineTests
         Assert.True(statistics.NumPreemptions > 0, "the pool never ran out: the test does not test preemption");
         foreach (var request in requests)
         {
-            Assert.Equal(Expected(request), results[request.Id].OutputIds);
+            Assert.Equal(FakePagedRunner.Expected(request), results[request.Id].OutputIds);
             Assert.Equal(FinishReason.Length, results[request.Id].FinishReason);
         }
         Assert.All(tight.Plans, plan => Assert.True(plan.NumScheduledTokens <= 8));
@@ -38,9 +36,7 @@ public sealed class PagedEngineTests
     public void Generate_tightPool_reserveAdmission_neverPreempts_computesEachPromptOnce_andGetsTheSameIds()
     {
         // the requests of the test above, each 16 tokens (4 blocks) to its end, over 8 blocks: two run at once
-        var requests = Enumerable.Range(0, 5)
-            .Select(i => new GenerationRequest($"r{i}", Enumerable.Range(3 + i, 4 + i).ToArray(), MaxTokens: 12 - i, IgnoreEos: true))
-            .ToList();
+        var requests = FiveRequests();
         var options = new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 8, Admission = AdmissionOrder.Arrival, KvAdmission = KvAdmission.Reserve };
         var tight = new FakePagedRunner(numBlocks: 8, blockSize: 4, maxBatchSize: 4, maxLength: 24);
 
@@ -50,7 +46,7 @@ public sealed class PagedEngineTests
         Assert.Equal(requests.Sum(r => r.PromptIds.Count), statistics.NumPrefillTokens);
         foreach (var request in requests)
         {
-            Assert.Equal(Expected(request), results[request.Id].OutputIds);
+            Assert.Equal(FakePagedRunner.Expected(request), results[request.Id].OutputIds);
         }
         Assert.Contains(tight.Plans, plan => plan.DecodeRows.Length + plan.Prefills.Length > 1); // still batched
     }
@@ -69,8 +65,8 @@ public sealed class PagedEngineTests
 
         var results = Run(engine, [], out var statistics);
 
-        Assert.Equal(Expected(first), results["first"].OutputIds);
-        Assert.Equal(Expected(second), results["second"].OutputIds);
+        Assert.Equal(FakePagedRunner.Expected(first), results["first"].OutputIds);
+        Assert.Equal(FakePagedRunner.Expected(second), results["second"].OutputIds);
         Assert.Equal(0, statistics.NumPreemptions);
         Assert.Equal(3 + 5, statistics.NumPrefillTokens);
     }
@@ -87,9 +83,9 @@ public sealed class PagedEngineTests
 
         var results = Run(engine, [greedy, sampled, withLogits], out _);
 
-        Assert.Equal(Expected(greedy), results["greedy"].OutputIds);
-        Assert.Equal(Expected(sampled), results["sampled"].OutputIds);
-        Assert.Equal(Expected(withLogits), results["logits"].OutputIds);
+        Assert.Equal(FakePagedRunner.Expected(greedy), results["greedy"].OutputIds);
+        Assert.Equal(FakePagedRunner.Expected(sampled), results["sampled"].OutputIds);
+        Assert.Equal(FakePagedRunner.Expected(withLogits), results["logits"].OutputIds);
         Assert.Equal(6, results["logits"].Logits!.Count);
         var sequenceIds = runner.Plans.SelectMany(p => p.GraphPicks.Keys).Distinct().ToList();
         Assert.Single(sequenceIds); // only the greedy request was left to the device's argmax
@@ -127,7 +123,7 @@ public sealed class PagedEngineTests
         var cancelled = Assert.Single(engine.Step());
 
         Assert.Equal(("young", FinishReason.Cancelled), (cancelled.Id, cancelled.FinishReason));
-        Assert.Equal(Expected(young).Take(3), cancelled.OutputIds);
+        Assert.Equal(FakePagedRunner.Expected(young).Take(3), cancelled.OutputIds);
     }
 
     [Theory]
@@ -287,22 +283,12 @@ public sealed class PagedEngineTests
         return [.. results.OrderBy(r => r.Choice)];
     }
 
+    /// <summary>5 requests of 4 to 8 prompt tokens and 12 to 8 out: 16 tokens each, 4 blocks of 4.</summary>
+    private static List<GenerationRequest> FiveRequests() =>
+        [.. Enumerable.Range(0, 5).Select(i => new GenerationRequest($"r{i}", Enumerable.Range(3 + i, 4 + i).ToArray(), MaxTokens: 12 - i, IgnoreEos: true))];
+
     private static InferenceEngine Engine(FakePagedRunner runner, EngineOptions options) =>
         new(runner, runner.NewBlockTables(), options, Vocabulary);
-
-    /// <summary>The ids <see cref="FakePagedRunner"/>'s model generates for a request, computed without the engine.</summary>
-    private static List<int> Expected(GenerationRequest request)
-    {
-        var history = request.PromptIds.ToList();
-        var output = new List<int>();
-        while (output.Count < request.MaxTokens)
-        {
-            var next = FakePagedRunner.NextToken(history);
-            output.Add(next);
-            history.Add(next);
-        }
-        return output;
-    }
 
     private static Dictionary<string, GenerationResult> Run(InferenceEngine engine, IReadOnlyList<GenerationRequest> requests, out EngineStatistics statistics)
     {

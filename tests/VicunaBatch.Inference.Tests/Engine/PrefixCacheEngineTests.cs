@@ -59,8 +59,8 @@ public sealed class PrefixCacheEngineTests
 
         foreach (var request in requests)
         {
-            Assert.Equal(Expected(request), on[request.Id].OutputIds);
-            Assert.Equal(Expected(request), off[request.Id].OutputIds);
+            Assert.Equal(FakePagedRunner.Expected(request), on[request.Id].OutputIds);
+            Assert.Equal(FakePagedRunner.Expected(request), off[request.Id].OutputIds);
         }
         // each of the 7 later prompts of 15 to 21 tokens takes the 3 whole blocks of the prefix; "exact" (12 tokens, all
         // of them cached) takes 2, and computes its last block for its logits
@@ -81,7 +81,7 @@ public sealed class PrefixCacheEngineTests
 
         foreach (var request in requests)
         {
-            Assert.Equal(Expected(request), on[request.Id].OutputIds);
+            Assert.Equal(FakePagedRunner.Expected(request), on[request.Id].OutputIds);
             Assert.Equal(off[request.Id].OutputIds, on[request.Id].OutputIds);
         }
         Assert.True(withCache.NumCachedPromptTokens >= 12, $"{withCache.NumCachedPromptTokens} prompt tokens from the cache");
@@ -93,11 +93,7 @@ public sealed class PrefixCacheEngineTests
     [Fact]
     public void Generate_manyRequestsOfThreeTemplatesInATightPool_preemptEvictAndStillMatchAndEveryBlockComesBack()
     {
-        int[][] templates = [[.. Enumerable.Range(10, 9)], [.. Enumerable.Range(40, 6)], [.. Enumerable.Range(70, 12)]];
-        var requests = Enumerable.Range(0, 40)
-            .Select(i => new GenerationRequest($"r{i}", [.. templates[i % 3], .. Enumerable.Range(i, 1 + i % 5).Select(t => 90 - t)],
-                MaxTokens: 3 + i % 7, IgnoreEos: true))
-            .ToList();
+        var requests = ThreeTemplates();
         var options = new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 12, Admission = AdmissionOrder.Arrival, KvAdmission = KvAdmission.OnDemand };
         var runner = new FakePagedRunner(numBlocks: 12, blockSize: 4, maxBatchSize: 4, maxLength: 32);
         var tables = runner.NewBlockTables(prefixCache: true);
@@ -105,7 +101,7 @@ public sealed class PrefixCacheEngineTests
 
         var results = EngineRuns.RunTogether(engine, requests);
 
-        Assert.All(requests, request => Assert.Equal(Expected(request), results[request.Id].OutputIds));
+        Assert.All(requests, request => Assert.Equal(FakePagedRunner.Expected(request), results[request.Id].OutputIds));
         var statistics = engine.Statistics;
         Assert.True(statistics.NumPreemptions > 0, "the pool never ran out: the test does not test preemption");
         Assert.True(statistics.NumEvictedBlocks > 0, "no cached block was evicted");
@@ -119,11 +115,7 @@ public sealed class PrefixCacheEngineTests
     public void Generate_manyRequestsOfThreeTemplatesInATightPool_reserveAdmission_neverPreempts_takesTheCache_andEveryBlockComesBack()
     {
         // the requests and pool of the test above, admitted by the blocks each needs to its end beside the running ones
-        int[][] templates = [[.. Enumerable.Range(10, 9)], [.. Enumerable.Range(40, 6)], [.. Enumerable.Range(70, 12)]];
-        var requests = Enumerable.Range(0, 40)
-            .Select(i => new GenerationRequest($"r{i}", [.. templates[i % 3], .. Enumerable.Range(i, 1 + i % 5).Select(t => 90 - t)],
-                MaxTokens: 3 + i % 7, IgnoreEos: true))
-            .ToList();
+        var requests = ThreeTemplates();
         var options = new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 12, Admission = AdmissionOrder.Arrival, KvAdmission = KvAdmission.Reserve };
         var runner = new FakePagedRunner(numBlocks: 12, blockSize: 4, maxBatchSize: 4, maxLength: 32);
         var tables = runner.NewBlockTables(prefixCache: true);
@@ -131,13 +123,22 @@ public sealed class PrefixCacheEngineTests
 
         var results = EngineRuns.RunTogether(engine, requests);
 
-        Assert.All(requests, request => Assert.Equal(Expected(request), results[request.Id].OutputIds));
+        Assert.All(requests, request => Assert.Equal(FakePagedRunner.Expected(request), results[request.Id].OutputIds));
         var statistics = engine.Statistics;
         Assert.Equal(0, statistics.NumPreemptions);
         Assert.True(statistics.NumCachedPromptTokens > 0, "nothing was taken from the cache");
         Assert.Equal(requests.Sum(r => r.PromptIds.Count), statistics.NumPrefillTokens + statistics.NumCachedPromptTokens);
         Assert.Equal((0, 12), (engine.KvUsage.NumInUse, tables.NumFreeBlocks));
         Assert.All(Enumerable.Range(0, 12), block => Assert.Equal(0, tables.HoldersOf(block)));
+    }
+
+    /// <summary>40 requests of one of three templates (9, 6 and 12 tokens) and a tail of their own, 3 to 9 tokens out.</summary>
+    private static List<GenerationRequest> ThreeTemplates()
+    {
+        int[][] templates = [[.. Enumerable.Range(10, 9)], [.. Enumerable.Range(40, 6)], [.. Enumerable.Range(70, 12)]];
+        return [.. Enumerable.Range(0, 40)
+            .Select(i => new GenerationRequest($"r{i}", [.. templates[i % 3], .. Enumerable.Range(i, 1 + i % 5).Select(t => 90 - t)],
+                MaxTokens: 3 + i % 7, IgnoreEos: true))];
     }
 
     [Fact]
@@ -185,17 +186,4 @@ public sealed class PrefixCacheEngineTests
         return results;
     }
 
-    /// <summary>The ids <see cref="FakePagedRunner"/>'s model generates for a request, computed without the engine.</summary>
-    private static List<int> Expected(GenerationRequest request)
-    {
-        var history = request.PromptIds.ToList();
-        var output = new List<int>();
-        while (output.Count < request.MaxTokens)
-        {
-            var next = FakePagedRunner.NextToken(history);
-            output.Add(next);
-            history.Add(next);
-        }
-        return output;
-    }
 }
