@@ -155,7 +155,9 @@ internal sealed class Scheduler
         {
             var numCached = _kvCache.TakeCachedPrefix(waiting); // the prefix cache's KV of its first tokens, shared
             var length = Math.Min(waiting.NumPrefillTokens - numCached, budget);
-            if ((_kvAdmission == KvAdmission.Reserve && Places(waiting) * UnitsToEnd(waiting) > Headroom())
+            // a request whose choices need more than the whole pool to their ends waits for an empty pool, then runs;
+            // choices that then find no KV compute their prompt themselves later (the youngest preempted if KV runs out)
+            if ((_kvAdmission == KvAdmission.Reserve && Math.Min(Places(waiting) * UnitsToEnd(waiting), _kvCache.Usage.NumUnits) > Headroom())
                 || !_kvCache.TryReserve(waiting.SequenceId, numCached + length))
             {
                 _kvCache.Free(waiting.SequenceId); // the cached blocks go back to the cache

@@ -152,6 +152,23 @@ public sealed class PagedEngineTests
     }
 
     [Fact]
+    public void NumChoices_moreThanThePoolHoldsToTheirEnd_reserveAdmitsTheRequestAndEveryChoiceEnds()
+    {
+        // 8 blocks of 4 hold one request of 32 tokens; 4 choices of 5 + 20 tokens would need 4 × 7 blocks to their ends
+        var runner = new FakePagedRunner(numBlocks: 8, blockSize: 4, maxBatchSize: 4, maxLength: 32);
+        var engine = Engine(runner, new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 32, Admission = AdmissionOrder.Arrival, KvAdmission = KvAdmission.Reserve });
+        var request = new GenerationRequest("n", [5, 6, 7, 8, 9], MaxTokens: 20, new SamplingParams(Temperature: 1f, Seed: 5), IgnoreEos: true, NumChoices: 4);
+
+        var choices = RunChoices(engine, request);
+
+        Assert.Equal([0, 1, 2, 3], choices.Select(c => c.Choice));
+        for (var choice = 0; choice < 4; choice++)
+        {
+            Assert.Equal(Alone(request, choice, blocks: 64), choices[choice].OutputIds);
+        }
+    }
+
+    [Fact]
     public void NumChoices_batchFullAtTheFork_theRestComputeThePromptThemselvesAndStillMatch()
     {
         var runner = new FakePagedRunner(numBlocks: 64, blockSize: 4, maxBatchSize: 2, maxLength: 64);
