@@ -58,7 +58,8 @@ internal static class BenchCommand
         command.SetAction((ParseResult r) =>
         {
             if (modelOptions.EachEngine(r) is { Count: > 1 } engines)
-                return BenchEngines.Run(r, modelOptions, engines, workload, limit, respectEos, temperature, topP, topLogprobs, choices, separateChoices, sequential, json);
+                return BenchEngines.Run(r, modelOptions, engines, workload, limit, respectEos, temperature, topP, topLogprobs, choices, separateChoices, sequential, json,
+                    new DevicePeaks(r.GetValue(copyBandwidth), r.GetValue(matmulRate)));
             using var model = modelOptions.Open(r);
             var requests = WithChoices(ReadWorkload(model, r.GetValue(workload)!, r.GetValue(limit), !r.GetValue(respectEos),
                 r.GetValue(temperature), r.GetValue(topP), r.GetValue(topLogprobs)), r.GetValue(choices), r.GetValue(separateChoices));

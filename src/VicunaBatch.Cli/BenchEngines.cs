@@ -18,7 +18,7 @@ internal static class BenchEngines
 {
     public static int Run(ParseResult r, ModelOptions modelOptions, IReadOnlyList<EngineOptions> engines, Option<FileInfo> workload, Option<int> limit,
         Option<bool> respectEos, Option<float> temperature, Option<float> topP, Option<int?> topLogprobs, Option<int> choices, Option<bool> separateChoices,
-        Option<bool> sequential, Option<bool> json)
+        Option<bool> sequential, Option<bool> json, BenchCommand.DevicePeaks peaks)
     {
         var path = r.GetValue(modelOptions.Model)?.FullName ?? ModelOptions.DefaultModelPath;
         var models = ModelOptions.OpenShowingWait(path, engines);
@@ -27,7 +27,8 @@ internal static class BenchEngines
             var requests = BenchCommand.WithChoices(BenchCommand.ReadWorkload(models[0], r.GetValue(workload)!, r.GetValue(limit), !r.GetValue(respectEos),
                 r.GetValue(temperature), r.GetValue(topP), r.GetValue(topLogprobs)), r.GetValue(choices), r.GetValue(separateChoices));
             var labels = models.Select(Execution.EngineWorkers.LabelOf).ToList();
-            var (reports, elapsed) = RunAll(models, Deal(requests, models.Count), r.GetValue(sequential));
+            var (ran, elapsed) = RunAll(models, Deal(requests, models.Count), r.GetValue(sequential));
+            var reports = ran.Select(report => report with { Peaks = peaks }).ToList();
             Console.Out.WriteLine(r.GetValue(json) ? ToJson(reports, labels, elapsed) : ToTable(reports, labels, elapsed, models[0].Name, r.GetValue(sequential)));
             return reports.Sum(report => report.NumErrors) == 0 ? 0 : 1;
         }
