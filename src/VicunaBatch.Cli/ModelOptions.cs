@@ -245,7 +245,7 @@ internal sealed class ModelOptions
         {
             foreach (var options in engines) options.Validate();
             var models = LoadedModel.OpenEach(PackageFiles.InDirectory(path), engines);
-            foreach (var note in models.Select(m => m.SlotsNote).OfType<string>().Distinct()) waiting.Note(note);
+            foreach (var note in LoadedModel.SlotsNotes(models)) waiting.Note(note);
             return models;
         }
         finally

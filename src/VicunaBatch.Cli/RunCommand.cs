@@ -91,7 +91,7 @@ internal static class RunCommand
                 },
                 onModelLoaded: models =>
                 {
-                    foreach (var note in models.Select(m => m.SlotsNote).OfType<string>().Distinct()) waiting.Note(note);
+                    foreach (var note in Inference.LoadedModel.SlotsNotes(models)) waiting.Note(note);
                 },
                 cancellationToken: cancellationToken);
         }

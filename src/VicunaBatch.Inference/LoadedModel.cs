@@ -111,6 +111,9 @@ public sealed class LoadedModel : IDisposable
     /// </summary>
     public string? SlotsNote { get; private init; }
 
+    /// <summary>The <see cref="SlotsNote"/>s of a model's engines (one per GPU), each said once.</summary>
+    public static IEnumerable<string> SlotsNotes(IReadOnlyList<LoadedModel> models) => models.Select(m => m.SlotsNote).OfType<string>().Distinct();
+
     private static string? NoteOnSlots(EngineOptions options, InferenceEngine engine)
     {
         var memory = options.Device == ExecutionDevice.Cpu ? "this machine's memory" : "the GPU's memory";

@@ -57,7 +57,7 @@ public sealed class WorkerService(
 
     private async Task RunAsync(IReadOnlyList<LoadedModel> models, CancellationToken stoppingToken)
     {
-        foreach (var note in models.Select(m => m.SlotsNote).OfType<string>().Distinct()) logger.LogWarning("{Note}", note);
+        foreach (var note in LoadedModel.SlotsNotes(models)) logger.LogWarning("{Note}", note);
         await using var worker = new EngineWorkers(models, ports, options.EngineWorker(), time, logger, _ => new EngineWorkerHooks(
             Received: message => { health.ReceiveSucceeded(); metrics.OnReceived(message, time.GetUtcNow()); },
             ReceiveFailed: e =>
