@@ -21,6 +21,7 @@ public sealed class EngineWorkerTests : IDisposable
         var job = await _folder.SubmitAsync(Enumerable.Range(0, 20).Select(i => ExecutionFolder.Prompt($"r{i}", 3))); // 3 shards
         var handler = _folder.Services.GetRequiredService<ShardDoneHandler>();
         var shardDone = _folder.Services.GetRequiredService<ControlQueues>().ShardDone;
+        var counted = new CompletionCountingQueue(shardDone, 3); // one event a shard
         var ended = new TaskCompletionSource<BatchJob>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var settled = new List<ShardResult>();
@@ -28,10 +29,13 @@ public sealed class EngineWorkerTests : IDisposable
         await using (var worker = new EngineWorker(_model, _folder.Ports, EngineWorkerOptions.OneMachine(2, input: _folder.Input), TimeProvider.System,
             hooks: new EngineWorkerHooks(Settled: r => { lock (settled) settled.Add(r); })))
         {
-            var control = handler.RunAsync(shardDone, e => { if (e.Job.Id == job.Id) ended.TrySetResult(e.Job); }, stop.Token);
+            var control = handler.RunAsync(counted, e => { if (e.Job.Id == job.Id) ended.TrySetResult(e.Job); }, stop.Token);
             var working = worker.RunAsync(_ => Task.FromResult(ended.Task.IsCompleted), cancellationToken: stop.Token);
             await working;
             var finished = await ended.Task.WaitAsync(stop.Token);
+            // The job ends at whichever event finds every shard settled, perhaps the first: the reader is stopped only
+            // once it has completed all three.
+            await counted.AllCompleted.WaitAsync(stop.Token);
             await stop.CancelAsync();
             await control;
 
@@ -72,6 +76,30 @@ public sealed class EngineWorkerTests : IDisposable
         Assert.Equal(1, settled); // one shard held at a time: it finished, no second was taken
         Assert.Equal(8, (await _folder.ReadCheckpointedIdsAsync(job.Id)).Count);
         Assert.Equal(2, (await _folder.Ports.Work.ReceiveAsync(16)).Count);
+    }
+
+    /// <summary>The real queue, counting the messages completed through it.</summary>
+    private sealed class CompletionCountingQueue(IWorkQueue inner, int expected) : IWorkQueue
+    {
+        private readonly TaskCompletionSource _allCompleted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _numCompleted;
+
+        /// <summary>Done once <c>expected</c> messages were completed.</summary>
+        public Task AllCompleted => _allCompleted.Task;
+
+        public async Task CompleteAsync(ReceivedMessage message, CancellationToken cancellationToken = default)
+        {
+            await inner.CompleteAsync(message, cancellationToken);
+            if (Interlocked.Increment(ref _numCompleted) == expected) _allCompleted.TrySetResult();
+        }
+
+        public Task SendAsync(IReadOnlyList<OutgoingMessage> messages, CancellationToken cancellationToken = default) => inner.SendAsync(messages, cancellationToken);
+        public Task<IReadOnlyList<ReceivedMessage>> ReceiveAsync(int maxMessages, CancellationToken cancellationToken = default) => inner.ReceiveAsync(maxMessages, cancellationToken);
+        public Task AbandonAsync(ReceivedMessage message, CancellationToken cancellationToken = default) => inner.AbandonAsync(message, cancellationToken);
+        public Task AbandonAsync(ReceivedMessage message, TimeSpan delay, CancellationToken cancellationToken = default) => inner.AbandonAsync(message, delay, cancellationToken);
+        public Task DeadLetterAsync(ReceivedMessage message, string reason, CancellationToken cancellationToken = default) => inner.DeadLetterAsync(message, reason, cancellationToken);
+        public Task<DateTimeOffset> RenewLockAsync(ReceivedMessage message, CancellationToken cancellationToken = default) => inner.RenewLockAsync(message, cancellationToken);
+        public Task WaitForMessagesAsync(TimeSpan maxWait, CancellationToken cancellationToken = default) => inner.WaitForMessagesAsync(maxWait, cancellationToken);
     }
 
     public void Dispose()
