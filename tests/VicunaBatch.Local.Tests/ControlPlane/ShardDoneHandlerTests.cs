@@ -5,6 +5,7 @@ using VicunaBatch.Core.ControlPlane;
 using VicunaBatch.Core.Jobs;
 using VicunaBatch.Core.Ports;
 using VicunaBatch.Core.Services;
+using VicunaBatch.Testing;
 
 namespace VicunaBatch.Local.Tests.ControlPlane;
 
@@ -58,8 +59,11 @@ public sealed class ShardDoneHandlerTests : IDisposable
         }
         var endings = new List<JobEnding>();
         using var stop = new CancellationTokenSource();
+        var counted = new CompletionCountingQueue(ShardDone, 2);
 
-        var running = Handler.RunAsync(ShardDone, e => { lock (endings) endings.Add(e); if (endings.Count == 1) stop.CancelAfter(300); }, stop.Token);
+        var running = Handler.RunAsync(counted, e => { lock (endings) endings.Add(e); }, stop.Token);
+        await counted.AllCompleted.WaitAsync(TimeSpan.FromSeconds(20));
+        await stop.CancelAsync();
         await running.WaitAsync(TimeSpan.FromSeconds(20));
 
         var ended = Assert.Single(endings);
