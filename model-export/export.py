@@ -9,6 +9,8 @@ Variant A (GroupQueryAttention) by default; --attention paged writes variant B (
             [--context-length N] [--tokenizer tokenizer.model]
   int4: [--int4-block-size 32|64|128] [--int4-symmetric] [--int4-activations float32|float16]
   --attention gqa|paged [--block-size N]   (paged: float16, CUDA only; ONNX_CONTRACT.md variant B)
+  --kv-cache int8 --kv-scales FILE|S   (paged: K and V stored as int8, half the bytes of float16; scales from
+            kv_scales.py, or S for every layer)
   --qkv packed|separate: each layer's q, k, v projections as one MatMul (the default) or three
   --layout ours|genai-builder: genai-builder writes the graph's inputs and outputs and genai_config.json as ONNX Runtime
             GenAI's model builder does for LLaMA (position_ids when rotary runs outside GQA, no greedy_ids)
@@ -31,7 +33,8 @@ from onnx import TensorProto, helper
 import int4
 from hf_checkpoint import DeltaWeights, HfWeights
 from llama_graph import (ATTENTIONS, DEFAULT_BLOCK_SIZE, GENAI_BUILDER, GQA, LAYOUTS, OURS, PAGED, PAGED_MAX_BATCH_SIZE,
-                         build_model, check_paged, onnx_type, quantized_names, takes_position_ids)
+                         KvScales, build_model, check_kv_scales, check_paged, onnx_type, quantized_names,
+                         takes_position_ids)
 from weights import PRESETS, Llama2cWeights, ModelConfig, RandomWeights, stored_chunks, stored_tensors
 
 EXTERNAL_THRESHOLD_BYTES = 100 * 1024 * 1024
@@ -64,6 +67,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                          "FlashAttention wants a multiple of 128 at head size 128)")
     ap.add_argument("--max-scheduled-tokens", type=int, default=2048,
                     help="paged: engine.dynamic_batching.max_scheduled_tokens written to genai_config.json (default 2048)")
+    ap.add_argument("--kv-cache", choices=["float16", "int8"], default="float16",
+                    help="paged: what the KV cache stores; int8 halves its bytes (twice the tokens in the same memory) "
+                         "and needs --kv-scales")
+    ap.add_argument("--kv-scales", metavar="FILE|S",
+                    help="int8 KV: the JSON kv_scales.py writes (each layer's key and value scale), or one number for "
+                         "every layer's keys and values")
     ap.add_argument("--qkv", choices=QKV_LAYOUTS, default=QKV_PACKED,
                     help="packed (the default): each layer's q, k and v projections stored as one [d, (H + 2 KVH) hd] "
                          "matrix, one MatMul a layer, attention in its packed form; separate: three matrices and MatMuls")
@@ -86,6 +95,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         ap.error("--base and --delta go together")
     if args.attention == PAGED and args.layout == GENAI_BUILDER:
         ap.error("--layout genai-builder writes variant A (--attention gqa)")
+    if args.kv_cache == "int8" and args.attention != PAGED:
+        ap.error("--kv-cache int8 needs --attention paged (PagedAttention quantizes what it writes)")
+    if (args.kv_cache == "int8") != (args.kv_scales is not None):
+        ap.error("--kv-cache int8 and --kv-scales go together (model-export/kv_scales.py writes the scales of a model)")
     if args.attention == PAGED and args.verify:
         ap.error("--verify runs the engine on the CPU, and a paged package runs on CUDA only "
                  "(scripts/gpu/bench-h100.sh paged-check compares it with variant A on the GPU)")
@@ -98,6 +111,25 @@ def sentencepiece_vocab_size(path: str) -> int:
     except ImportError as e:
         raise SystemExit(f"--tokenizer needs the sentencepiece module (python3-sentencepiece): {e}")
     return sentencepiece.SentencePieceProcessor(model_file=path).get_piece_size()
+
+
+def read_kv_scales(spec: str, cfg: ModelConfig) -> KvScales:
+    """--kv-scales: a number for every layer, or kv_scales.py's JSON ({"key": [..], "value": [..]} a layer each)."""
+    try:
+        s = float(spec)
+        scales = KvScales((s,) * cfg.num_layers, (s,) * cfg.num_layers)
+    except ValueError:
+        try:
+            with open(spec) as f:
+                doc = json.load(f)
+            scales = KvScales(tuple(float(x) for x in doc["key"]), tuple(float(x) for x in doc["value"]))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise SystemExit(f"--kv-scales {spec}: neither a number nor kv_scales.py's JSON ({e})")
+    try:
+        check_kv_scales(cfg, scales)
+    except ValueError as e:
+        raise SystemExit(f"--kv-scales {spec}: {e}")
+    return scales
 
 
 def resolve_source(args: argparse.Namespace):
@@ -284,6 +316,7 @@ def main(argv: list[str]) -> None:
         except ValueError as e:
             raise SystemExit(str(e))
         paged = {"block_size": args.block_size, "max_scheduled_tokens": args.max_scheduled_tokens}
+    kv_scales = read_kv_scales(args.kv_scales, source.cfg) if args.kv_cache == "int8" else None
     os.makedirs(args.out, exist_ok=True)
     for stale in ("model.onnx", DATA_FILE, "tokenizer.model"):
         if os.path.exists(os.path.join(args.out, stale)):
@@ -291,7 +324,8 @@ def main(argv: list[str]) -> None:
 
     packed_qkv = args.qkv == QKV_PACKED
     weights = write_weights(source, dtype, args.out, quant, args.link_weights, packed_qkv)
-    model = build_model(source.cfg, dtype, weights, quant, args.attention, args.block_size, packed_qkv, args.layout)
+    model = build_model(source.cfg, dtype, weights, quant, args.attention, args.block_size, packed_qkv, args.layout,
+                        kv_scales)
     with open(os.path.join(args.out, "model.onnx"), "wb") as f:
         f.write(model.SerializeToString())
     with open(os.path.join(args.out, "genai_config.json"), "w") as f:

@@ -9,6 +9,8 @@ Weights arrive as TensorProtos (inline or external) in storage layout ([in, out]
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -25,6 +27,13 @@ PAGED = "paged"
 ATTENTIONS = (GQA, PAGED)
 DEFAULT_BLOCK_SIZE = 256  # ONNX Runtime GenAI's default; FlashAttention wants a multiple of 128 at head size 128
 PAGED_MAX_BATCH_SIZE = 256  # the CUDA kernel's cub::BlockScan over the batch
+
+@dataclasses.dataclass(frozen=True)
+class KvScales:
+    """An int8 KV cache's symmetric dequantization scales, one a layer: real value = int8 value * scale."""
+    key: tuple[float, ...]
+    value: tuple[float, ...]
+
 
 OURS = "ours"
 GENAI_BUILDER = "genai-builder"
@@ -104,10 +113,22 @@ def takes_position_ids(cfg: ModelConfig, layout: str) -> bool:
     return layout == GENAI_BUILDER and not rotary_inside_gqa(cfg)
 
 
+def check_kv_scales(cfg: ModelConfig, kv_scales: KvScales) -> None:
+    """An int8 KV cache's dequantization scales: one positive key and one value scale per layer."""
+    for kind, scales in (("key", kv_scales.key), ("value", kv_scales.value)):
+        if len(scales) != cfg.num_layers:
+            raise ValueError(f"int8 KV: {len(scales)} {kind} scales for {cfg.num_layers} layers")
+        if not all(np.isfinite(s) and s > 0 for s in scales):
+            raise ValueError(f"int8 KV: every {kind} scale must be a positive number, got {list(scales)}")
+
+
 def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProto],
                 quant: Int4Params | None = None, attention: str = GQA,
-                block_size: int = DEFAULT_BLOCK_SIZE, packed_qkv: bool = True, layout: str = OURS) -> onnx.ModelProto:
+                block_size: int = DEFAULT_BLOCK_SIZE, packed_qkv: bool = True, layout: str = OURS,
+                kv_scales: KvScales | None = None) -> onnx.ModelProto:
     """packed_qkv: the weights hold each layer's q, k, v projections as one matrix (weights.stored_tensors).
+    kv_scales (variant B only): the KV cache holds int8, each layer's keys and values quantized with one symmetric
+    scale each (PagedAttention's k_scale and v_scale, PER_TENSOR); None: the cache holds the activations' float16.
     layout genai-builder (variant A only): the inputs and outputs ONNX Runtime GenAI's model builder
     (src/python/py/models/builders/base.py) writes for LLaMA: position_ids when rotary runs outside GQA, the KV's last
     dimension symbolic (kv_cache_dim), no greedy_ids."""
@@ -118,7 +139,12 @@ def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProt
     dtype = np.dtype(dtype)
     if attention == PAGED:
         check_paged(cfg, dtype, block_size)
+    if kv_scales is not None:
+        if attention != PAGED:
+            raise ValueError("an int8 KV cache needs --attention paged (PagedAttention's k_scale and v_scale)")
+        check_kv_scales(cfg, kv_scales)
     onnx_dtype = onnx_type(dtype)
+    kv_dtype = TensorProto.INT8 if kv_scales is not None else onnx_dtype
     d, H, KVH, hd = cfg.hidden_size, cfg.num_heads, cfg.num_kv_heads, cfg.head_size
     g = _Builder()
     g.initializers.extend(weights.values())
@@ -141,7 +167,7 @@ def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProt
     if attention == GQA:
         attend = _gqa_attention(g, cfg, inside, attention_scale, takes_position_ids(cfg, layout))
     else:
-        attend, last_token = _paged_attention(g, cfg, attention_scale)
+        attend, last_token = _paged_attention(g, cfg, attention_scale, kv_scales)
 
     x = g.one("Gather", [w("model.embed_tokens.weight"), "input_ids"], axis=0)     # [B, S, d] | [N, d]
     residual = None
@@ -188,7 +214,7 @@ def build_model(cfg: ModelConfig, dtype: np.dtype, weights: dict[str, TensorProt
     if attention == GQA:
         inputs, outputs, name = _gqa_io(cfg, onnx_dtype, layout), _gqa_outputs(cfg, onnx_dtype, layout), "llama_gqa"
     else:
-        inputs, outputs, name = _paged_io(cfg, onnx_dtype, block_size), _paged_outputs(cfg, onnx_dtype, block_size), \
+        inputs, outputs, name = _paged_io(cfg, kv_dtype, block_size), _paged_outputs(cfg, kv_dtype, block_size), \
             "llama_paged"
     graph = helper.make_graph(g.nodes, name, inputs, outputs, g.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, 1)],
@@ -256,7 +282,7 @@ def _gqa_attention(g: _Builder, cfg: ModelConfig, inside: bool, scale: float, po
     return attend
 
 
-def _paged_attention(g: _Builder, cfg: ModelConfig, scale: float):
+def _paged_attention(g: _Builder, cfg: ModelConfig, scale: float, kv_scales: KvScales | None = None):
     """Variant B: each request's last packed token (for the pruned LM head) and a per-layer PagedAttention.
 
     Rotary runs inside the kernel (do_rotary=1): token t of request b is at position
@@ -264,7 +290,8 @@ def _paged_attention(g: _Builder, cfg: ModelConfig, scale: float):
     two length inputs, so the graph needs no position ids. Input order as seen on ONNX Runtime 1.31
     (ONNX_CONTRACT.md): query, key, value, key_cache, value_cache, cumulative_sequence_length, past_seqlens,
     block_table, cos_cache, sin_cache, slot_mapping, head_sink, q_norm_weight, k_norm_weight, k_scale, v_scale,
-    attention_metadata (the optional ones left empty).
+    attention_metadata (the optional ones left empty). An int8 cache (kv_scales): k_scale and v_scale are each layer's
+    float [1] dequantization scales, k_quant_type = v_quant_type = PER_TENSOR; the kernel quantizes what it writes.
     """
     H, KVH = cfg.num_heads, cfg.num_kv_heads
     ends = g.one("Slice", ["cumulative_sequence_lengths", g.const("const_paged_one", np.array([1], np.int64)),
@@ -277,10 +304,15 @@ def _paged_attention(g: _Builder, cfg: ModelConfig, scale: float):
         inputs = [q, k, v, f"past_key_values.{i}.key", f"past_key_values.{i}.value",
                   "cumulative_sequence_lengths", "past_sequence_lengths", "block_table", "cos_cache", "sin_cache",
                   "", "", "", "", "", "", "attention_metadata"]
+        quantized = {}
+        if kv_scales is not None:
+            inputs[14] = g.const(f"kv_scale.{i}.key", np.array([kv_scales.key[i]], np.float32))
+            inputs[15] = g.const(f"kv_scale.{i}.value", np.array([kv_scales.value[i]], np.float32))
+            quantized = {"k_quant_type": "PER_TENSOR", "v_quant_type": "PER_TENSOR"}
         return g.op("PagedAttention", inputs, domain=MS,
                     outputs=[f"model.layers.{i}.attn_out", f"present.{i}.key", f"present.{i}.value"],
                     num_heads=H, kv_num_heads=KVH, scale=scale, local_window_size=-1,
-                    softcap=0.0, do_rotary=1, rotary_interleaved=0)[0]
+                    softcap=0.0, do_rotary=1, rotary_interleaved=0, **quantized)[0]
     return attend, last_token
 
 
@@ -314,7 +346,7 @@ def _gqa_outputs(cfg: ModelConfig, onnx_dtype: int, layout: str = OURS) -> list:
     return outputs
 
 
-def _paged_io(cfg: ModelConfig, onnx_dtype: int, block_size: int) -> list:
+def _paged_io(cfg: ModelConfig, kv_dtype: int, block_size: int) -> list:
     i32 = TensorProto.INT32
     inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["num_tokens"]),
               helper.make_tensor_value_info("cumulative_sequence_lengths", i32, ["batch_size_plus_1"]),
@@ -325,15 +357,15 @@ def _paged_io(cfg: ModelConfig, onnx_dtype: int, block_size: int) -> list:
     cache_shape = ["num_blocks", block_size, cfg.num_kv_heads, cfg.head_size]
     for i in range(cfg.num_layers):
         for kind in ("key", "value"):
-            inputs.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kind}", onnx_dtype, cache_shape))
+            inputs.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kind}", kv_dtype, cache_shape))
     return inputs
 
 
-def _paged_outputs(cfg: ModelConfig, onnx_dtype: int, block_size: int) -> list:
+def _paged_outputs(cfg: ModelConfig, kv_dtype: int, block_size: int) -> list:
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch_size", cfg.vocab_size]),
                helper.make_tensor_value_info("greedy_ids", TensorProto.INT64, ["batch_size"])]
     cache_shape = ["num_blocks", block_size, cfg.num_kv_heads, cfg.head_size]
     for i in range(cfg.num_layers):
         for kind in ("key", "value"):
-            outputs.append(helper.make_tensor_value_info(f"present.{i}.{kind}", onnx_dtype, cache_shape))
+            outputs.append(helper.make_tensor_value_info(f"present.{i}.{kind}", kv_dtype, cache_shape))
     return outputs

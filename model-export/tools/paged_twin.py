@@ -27,7 +27,8 @@ DROPPED_INPUTS = ("past_sequence_lengths", "block_table", "attention_metadata")
 def twin(model: onnx.ModelProto, num_kv_heads: int, head_size: int) -> onnx.ModelProto:
     graph = model.graph
     kv_type = next(i.type.tensor_type.elem_type for i in graph.input if i.name.startswith("past_key_values."))
-    empty = np.zeros((1, num_kv_heads, 0, head_size), np.float16 if kv_type == TensorProto.FLOAT16 else np.float32)
+    # an int8 cache (export.py --kv-cache int8) is of a float16 graph: the twin attends over the prompt's own float16 K and V
+    empty = np.zeros((1, num_kv_heads, 0, head_size), np.float32 if kv_type == TensorProto.FLOAT else np.float16)
     extra_init = [numpy_helper.from_array(empty, "twin_empty_past"),
                   numpy_helper.from_array(np.array([0], np.int64), "twin_axis0"),
                   numpy_helper.from_array(np.array([-1], np.int64), "twin_last"),

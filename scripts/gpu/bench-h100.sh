@@ -38,6 +38,9 @@
 #                                             peaks (or bandwidth: the card's copy bandwidth and float16 matmul rate,
 #                                             scripts/gpu/device-peaks.py, and the 13B package's weight-read floor; every
 #                                             bench step after it prints its roofline fractions against them),
+#                                             640paged8:BLOCKSIZE (as 640paged:…, the KV blocks int8: export.py --kv-cache int8),
+#                                             kv8-check (tiny fp16, variant B: int8 KV blocks, scales by kv_scales.py, against
+#                                             float16 ones: greedy ids and logits of the same requests),
 #                                             640pagedod:BLOCKSIZE (as 640paged:…, admission on demand: preempt and recompute,
 #                                             the rule before --kv-admission reserve),
 #                                             prefill:BLOCKSIZE (variant B, prefill-heavy: 256 prompts of 16 consecutive
@@ -287,13 +290,38 @@ for i in range(16): print(json.dumps({"custom_id": f"doc-{i}", "prompt": text[i 
           | tee "$OUT/paged-check-$b.txt" | tail -1 | tee -a "$OUT/summary.txt"
       done
       rm -f "$OUT"/paged-*.jsonl ;;
-    640paged:* | 640pagedod:* | w64paged:* | 640pageds-*:* | prefill:*)
+    kv8-check)
+      # int8 KV blocks (export.py --kv-cache int8) against float16 ones: tiny fp16, variant B, block 256, the same requests.
+      # Scales calibrated by kv_scales.py on 8 random-id prompts (not the requests), margin 1.1.
+      export_model tinyp256 tiny /tmp/tiny16p256 60 --attention paged --block-size 256 || continue
+      [[ -f $W/tiny-kv-scales.json ]] || "$PY" model-export/kv_scales.py --config tiny --seed 0 --vocab-size 32000 --random-prompts 8 \
+        --prompt-length 128 --margin 1.1 --out $W/tiny-kv-scales.json 2>&1 | tee -a "$OUT/summary.txt"
+      export_model tinyp256i8 tiny /tmp/tiny16p256i8 60 --attention paged --block-size 256 --kv-cache int8 \
+        --kv-scales $W/tiny-kv-scales.json || continue
+      for m in f16:/tmp/tiny16p256 i8:/tmp/tiny16p256i8; do
+        timeout 90 "${VB[@]}" generate --device cuda --model "${m#*:}" --requests scripts/gpu/prefill-check.jsonl --json --logits \
+          --max-batch-size 8 >"$OUT/kv8-${m%%:*}.jsonl" 2>"$OUT/kv8-${m%%:*}.err"
+        rc=$?; log "generate kv8-${m%%:*} rc=$rc"; (( rc == 0 )) || tail -5 "$OUT/kv8-${m%%:*}.err" | tee -a "$OUT/summary.txt"
+      done
+      "$PY" scripts/gpu/check-prefill.py "$OUT/kv8-f16.jsonl" "$OUT/kv8-i8.jsonl" --label "kv8 check (int8 KV vs float16 KV)" \
+        | tee "$OUT/kv8-check.txt" | tail -1 | tee -a "$OUT/summary.txt"
+      rm -f "$OUT"/kv8-*.jsonl ;;
+    640paged:* | 640paged8:* | 640pagedod:* | w64paged:* | 640pageds-*:* | prefill:*)
       IFS=: read -r work bs <<<"$step"
       # the variant-A export's weights, hard-linked: 26 GB once on a 64 GiB disk
       export_model v13 vicuna-13b /tmp/v13 300 &&
         export_model "v13p$bs" vicuna-13b "/tmp/v13p$bs" 120 --attention paged --block-size "$bs" --link-weights /tmp/v13 || continue
+      model=/tmp/v13p$bs
       case $work in
         640paged) args=(--workload $W/workload-640.jsonl) ;;
+        640paged8)
+          # int8 KV. Random weights: every key and value is ~N(0, 1) (unit-RMS inputs, weights of std 1/sqrt(fan in),
+          # norms of ones; kv_scales.py on the tiny config saw max |x| 3.7-4.3 over 256 tokens), so one scale of
+          # 5.5/127 for every layer; the speed does not depend on it
+          model=/tmp/v13p${bs}i8
+          export_model "v13p${bs}i8" vicuna-13b "$model" 120 --attention paged --block-size "$bs" --link-weights /tmp/v13 \
+            --kv-cache int8 --kv-scales 0.0433 || continue
+          args=(--workload $W/workload-640.jsonl) ;;
         640pagedod) args=(--workload $W/workload-640.jsonl --kv-admission on-demand) ;;
         prefill)
           "$PY" -c 'import json,sys
@@ -305,7 +333,7 @@ for i in range(256): print(json.dumps({"custom_id": f"doc-{i}", "prompt": "Summa
         640pageds-*) args=(--workload $W/workload-640.jsonl --temperature 0.8 --top-p 0.9 --sampling "${work#640pageds-}") ;;
       esac
       maxlen=1152; [[ $work == prefill ]] && maxlen=2048
-      bench "$work-b$bs" 300 --model "/tmp/v13p$bs" "${args[@]}" --max-batch-size 256 --max-scheduled-tokens 2048 \
+      bench "$work-b$bs" 300 --model "$model" "${args[@]}" --max-batch-size 256 --max-scheduled-tokens 2048 \
         --max-sequence-length $maxlen ;;
     run640paged:*:* | run640:*:*)
       # the whole local job (vicuna-batch run: validation, SQLite queue, shard pump, checkpoints, finalizer) on workload-640,

@@ -345,7 +345,8 @@ internal static class BenchCommand
                     + $"({Statistics.NumGraphLogprobRuns} runs of {(total / Statistics.NumGraphLogprobRuns).ToString("F2", CultureInfo.InvariantCulture)} ms)");
             }
             return Blocks is { } blocks
-                ? all.Append($"paged KV              {blocks.NumBlocks} blocks of {blocks.BlockSize} tokens, {Statistics.NumPreemptions} preemptions")
+                ? all.Append($"paged KV              {blocks.NumBlocks} blocks of {blocks.BlockSize} tokens"
+                        + (Cost is { } cost ? $" ({cost.KvBytesPerToken:N0} bytes a token)" : "") + $", {Statistics.NumPreemptions} preemptions")
                     .Append(PrefixCache
                         ? $"prefix cache          {Statistics.NumCachedPromptTokens} prompt tokens taken from cached blocks (beside {Statistics.NumPrefillTokens} prefill tokens computed), {Statistics.NumEvictedBlocks} blocks evicted"
                         : "prefix cache          off")

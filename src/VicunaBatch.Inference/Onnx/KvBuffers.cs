@@ -50,6 +50,7 @@ internal sealed class KvBuffers : IDisposable
     {
         TensorElementType.Float => 4,
         TensorElementType.Float16 or TensorElementType.BFloat16 => 2,
+        TensorElementType.Int8 => 1, // a quantized PagedAttention cache (export.py --kv-cache int8)
         _ => throw new ArgumentException($"unsupported KV element type {elementType}", nameof(elementType)),
     };
 

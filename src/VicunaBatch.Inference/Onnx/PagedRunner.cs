@@ -250,10 +250,11 @@ internal sealed class PagedRunner : IStepRunner
             throw new ModelPackageException($"{package.DecoderLocation}: logits must be float32, got {logits.ElementDataType}");
         }
         var cache = _session.InputMetadata[firstKeyCache];
-        if (cache.ElementDataType is not (TensorElementType.Float16 or TensorElementType.BFloat16))
+        if (cache.ElementDataType is not (TensorElementType.Float16 or TensorElementType.BFloat16 or TensorElementType.Int8))
         {
             throw new ModelPackageException(
-                $"{package.DecoderLocation}: KV cache is {cache.ElementDataType}; PagedAttention needs float16 or bfloat16 (export.py --attention paged --dtype float16)");
+                $"{package.DecoderLocation}: KV cache is {cache.ElementDataType}; PagedAttention needs float16, bfloat16 or int8 " +
+                "(export.py --attention paged --dtype float16 [--kv-cache int8 --kv-scales ...])");
         }
         if (cache.Dimensions.Length != 4 || (cache.Dimensions[1] > 0 && cache.Dimensions[1] != blockSize))
         {
