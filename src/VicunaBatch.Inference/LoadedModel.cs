@@ -83,7 +83,7 @@ public sealed class LoadedModel : IDisposable
         owned.Own(runner);
         var eos = package.Config.Model.EosTokenIds;
         var vocabulary = new ModelVocabulary(eos, tokenizer is null ? null : tokenizer.Decode, tokenizer is null ? null : TokenTexts.Of(tokenizer));
-        var engine = new InferenceEngine(runner, kvCache, options, vocabulary, StepCost.Of(package, runner.KvElementBytes));
+        var engine = new InferenceEngine(runner, kvCache, options, vocabulary, StepCost.Of(package, runner.KvElementBytes, runner.ActivationElementBytes));
         owned.Keep();
         return new LoadedModel(package, tokenizer, engine)
         {

@@ -13,8 +13,12 @@ public interface IStepRunner : IDisposable
 
     long KvCacheBytes { get; }
 
-    /// <summary>Bytes of one element of the KV cache (2 for float16 and bfloat16, 4 for float32).</summary>
+    /// <summary>Bytes of one element of the KV cache (2 for float16 and bfloat16, 4 for float32, 1 for int8).</summary>
     int KvElementBytes { get; }
+
+    /// <summary>Bytes of one element of the graph's activations and float weights (2 for float16 and bfloat16, 4 for
+    /// float32): the precision of the embedding table and of the matmul weights, whatever the KV cache stores.</summary>
+    int ActivationElementBytes { get; }
 
     /// <summary>The graph picks the argmax (its <c>greedy_ids</c> output): for greedy <see cref="StepPlan.GraphPicks"/> only
     /// the token id is read, not a <c>[vocab]</c> row of logits (on CUDA the logits then stay on the device).</summary>

@@ -55,19 +55,20 @@ public sealed record StepCost(long WeightBytes, long KvBytesPerToken, int Weight
 
     /// <summary>
     /// The cost model of <paramref name="package"/>: its weight bytes from its files (every file but its configuration,
-    /// tokenizer and notes), less the embedding table (vocab × hidden at <paramref name="kvElementBytes"/>, the precision
-    /// the exports keep it in), weights counted at the KV cache's element size.
+    /// tokenizer and notes), less the embedding table (vocab × hidden at <paramref name="activationElementBytes"/>, the
+    /// precision the exports keep it in), weights counted at that element size; each token's K and V at
+    /// <paramref name="kvElementBytes"/> (1 for an int8 cache).
     /// </summary>
-    public static StepCost Of(ModelPackage package, int kvElementBytes)
+    public static StepCost Of(ModelPackage package, int kvElementBytes, int activationElementBytes)
     {
         var model = package.Config.Model;
         var decoder = model.Decoder;
         var fileBytes = package.Files.Sizes().Where(f => IsWeights(f.Name)).Sum(f => f.NumBytes);
-        var embedding = (long)model.VocabSize * decoder.HiddenSize * kvElementBytes;
+        var embedding = (long)model.VocabSize * decoder.HiddenSize * activationElementBytes;
         return new StepCost(
             Math.Max(0, fileBytes - embedding),
             2L * decoder.NumHiddenLayers * decoder.NumKeyValueHeads * decoder.HeadSize * kvElementBytes,
-            kvElementBytes,
+            activationElementBytes,
             4L * decoder.NumHiddenLayers * decoder.NumAttentionHeads * decoder.HeadSize);
     }
 

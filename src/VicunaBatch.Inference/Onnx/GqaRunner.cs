@@ -134,6 +134,9 @@ internal sealed class GqaRunner : IStepRunner
 
     public int KvElementBytes { get; }
 
+    /// <summary>The KV cache's: GroupQueryAttention keeps it in the activations' type (CheckContract).</summary>
+    public int ActivationElementBytes => KvElementBytes;
+
     /// <summary>ONNX Runtime calls made so far (decode calls plus prefill calls).</summary>
     internal long NumRuns { get; private set; }
 

@@ -118,6 +118,9 @@ internal sealed class PagedRunner : IStepRunner
 
     public int KvElementBytes { get; }
 
+    /// <summary>2: PagedAttention's activations are float16 or bfloat16 (its schema's T), its cache perhaps int8.</summary>
+    public int ActivationElementBytes => 2;
+
     /// <summary>The device block pool, for the KV cache manager's block tables.</summary>
     public KvBlocks Blocks { get; }
 

@@ -32,6 +32,8 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
 
     public int KvElementBytes => 4;
 
+    public int ActivationElementBytes => 4;
+
     /// <summary>Block tables over this runner's blocks, as <c>PagedVariant</c> opens them with a <c>PagedRunner</c>.</summary>
     public BlockTables NewBlockTables(bool prefixCache = false) => new(numBlocks, blockSize, maxLength, prefixCache);
 

@@ -157,6 +157,8 @@ public sealed class GraphSamplerTests(ModelFixture models)
 
         public int KvElementBytes => inner.KvElementBytes;
 
+        public int ActivationElementBytes => inner.ActivationElementBytes;
+
         public bool SelectsGreedyInGraph => inner.SelectsGreedyInGraph;
 
         public bool SamplesInGraph => inner.SamplesInGraph;

@@ -43,33 +43,44 @@ public sealed class KvCopyTests
         views.ForEach(v => v.Dispose());
     }
 
-    [Fact]
-    public void PagedKvCache_CopyRows_copiesTheFirstRowsOfTheBlockInEveryLayerAndNothingElse()
+    /// <summary>float32, and the int8 of a quantized cache (export.py --kv-cache int8: one byte an element).</summary>
+    [Theory]
+    [InlineData(TensorElementType.Float)]
+    [InlineData(TensorElementType.Int8)]
+    public void PagedKvCache_CopyRows_copiesTheFirstRowsOfTheBlockInEveryLayerAndNothingElse(TensorElementType elementType)
     {
         using var memory = new HostKvMemory();
-        using var cache = new PagedKvCache(memory, numLayers: 2, numBlocks: 3, blockSize: 4, numKvHeads: 2, headSize: 3, TensorElementType.Float);
+        using var cache = new PagedKvCache(memory, numLayers: 2, numBlocks: 3, blockSize: 4, numKvHeads: 2, headSize: 3, elementType);
         var tensors = Enumerable.Range(0, 2).SelectMany(l => new[] { cache.Keys(l), cache.Values(l) }).ToList();
+        const int rowElements = 2 * 3;
+        Assert.Equal(4 * rowElements * (elementType == TensorElementType.Int8 ? 1 : 4), cache.BlockLayerBytes);
         for (var t = 0; t < tensors.Count; t++)
         {
-            var data = tensors[t].GetTensorMutableDataAsSpan<float>();
-            for (var i = 0; i < data.Length; i++) data[i] = 1000 * t + i + 1;
+            var data = Bytes(tensors[t]);
+            for (var i = 0; i < data.Length; i++) data[i] = (byte)(31 * t + i + 1);
         }
-        var before = tensors.Select(t => t.GetTensorDataAsSpan<float>().ToArray()).ToList();
+        var before = tensors.Select(t => Bytes(t).ToArray()).ToList();
 
         cache.CopyRows(fromBlock: 1, toBlock: 0, numRows: 3);
 
-        const int rowElements = 2 * 3;
+        var rowBytes = (int)cache.BlockLayerBytes / 4;
         for (var t = 0; t < tensors.Count; t++)
         {
-            var after = tensors[t].GetTensorDataAsSpan<float>();
+            var after = Bytes(tensors[t]);
             for (var i = 0; i < after.Length; i++)
             {
-                var (block, row) = (i / (4 * rowElements), i / rowElements % 4);
-                var expected = block == 0 && row < 3 ? before[t][i + 4 * rowElements] : before[t][i];
+                var (block, row) = (i / (4 * rowBytes), i / rowBytes % 4);
+                var expected = block == 0 && row < 3 ? before[t][i + 4 * rowBytes] : before[t][i];
                 Assert.Equal(expected, after[i]);
             }
         }
     }
+
+    /// <summary>A cache tensor's bytes, whatever its element type.</summary>
+    private static Span<byte> Bytes(OrtValue tensor) =>
+        tensor.GetTensorTypeAndShape().ElementDataType == TensorElementType.Int8
+            ? System.Runtime.InteropServices.MemoryMarshal.AsBytes(tensor.GetTensorMutableDataAsSpan<sbyte>())
+            : System.Runtime.InteropServices.MemoryMarshal.AsBytes(tensor.GetTensorMutableDataAsSpan<float>());
 
     [Fact]
     public void Copies_toTheSameUnitOrPastItsLength_throwNamingTheValues()

@@ -32,7 +32,7 @@ public sealed class StepCostTests(ModelFixture models)
             }
             File.WriteAllBytes(Path.Combine(folder, "tokenizer.model"), new byte[500_000]);
 
-            var cost = StepCost.Of(ModelPackage.Load(folder), kvElementBytes: 2);
+            var cost = StepCost.Of(ModelPackage.Load(folder), kvElementBytes: 2, activationElementBytes: 2);
 
             Assert.Equal(26_031_728_640 - 32_000L * 5120 * 2, cost.WeightBytes);
             Assert.Equal(12_852_024_320, cost.MatmulParams); // 13,015,864,320 less the 163,840,000 of the embedding table
@@ -40,6 +40,10 @@ public sealed class StepCostTests(ModelFixture models)
             // issue 28's estimate for variant B on workload-640: ~144 rows × ~340 tokens × 0.82 MB + 26 GB ≈ 66 GB a step
             var step = Plan(decodes: Enumerable.Repeat(339, 144));
             Assert.InRange(cost.Bytes(step) / 1e9, 65.6, 66.0);
+            // int8 KV blocks (export.py --kv-cache int8): half the KV bytes of every row, the weights' unchanged
+            var int8 = StepCost.Of(ModelPackage.Load(folder), kvElementBytes: 1, activationElementBytes: 2);
+            Assert.Equal((409_600, cost.WeightBytes), (int8.KvBytesPerToken, int8.WeightBytes));
+            Assert.Equal(cost.Bytes(step) - cost.WeightBytes, 2 * (int8.Bytes(step) - int8.WeightBytes));
         }
         finally
         {
