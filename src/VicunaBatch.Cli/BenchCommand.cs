@@ -223,6 +223,9 @@ internal static class BenchCommand
                 json["kv_blocks"] = blocks.NumBlocks;
                 json["block_size"] = blocks.BlockSize;
                 json["preemptions"] = Statistics.NumPreemptions;
+                json["swap_outs"] = Statistics.NumSwapOuts;
+                json["swapped_out_blocks"] = Statistics.NumSwappedOutBlocks;
+                json["swap_ms"] = Math.Round(Statistics.SwapTime.TotalMilliseconds, 1);
                 json["prefix_cache"] = PrefixCache;
                 json["cached_prompt_tokens"] = Statistics.NumCachedPromptTokens;
                 json["evicted_blocks"] = Statistics.NumEvictedBlocks;
@@ -346,7 +349,10 @@ internal static class BenchCommand
             }
             return Blocks is { } blocks
                 ? all.Append($"paged KV              {blocks.NumBlocks} blocks of {blocks.BlockSize} tokens"
-                        + (Cost is { } cost ? $" ({cost.KvBytesPerToken:N0} bytes a token)" : "") + $", {Statistics.NumPreemptions} preemptions")
+                        + (Cost is { } cost ? $" ({cost.KvBytesPerToken:N0} bytes a token)" : "") + $", {Statistics.NumPreemptions} preemptions"
+                        + (Statistics.NumSwapOuts > 0
+                            ? $" recomputed, {Statistics.NumSwapOuts} swapped to host ({Statistics.NumSwappedOutBlocks} blocks out, {Statistics.NumSwappedInBlocks} in, {Statistics.SwapTime.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture)} ms)"
+                            : ""))
                     .Append(PrefixCache
                         ? $"prefix cache          {Statistics.NumCachedPromptTokens} prompt tokens taken from cached blocks (beside {Statistics.NumPrefillTokens} prefill tokens computed), {Statistics.NumEvictedBlocks} blocks evicted"
                         : "prefix cache          off")

@@ -36,6 +36,22 @@ internal sealed class ModelOptions
         DefaultValueFactory = _ => Defaults.NumKvBlocks,
     };
 
+    public Option<double> KvSwapSpace { get; } = new("--kv-swap-space")
+    {
+        HelpName = "GiB",
+        Description = "Paged packages: page-locked host memory (GiB) that holds the KV of requests preempted when the KV blocks run out, so they resume instead of being recomputed; 0 = recompute only. Preemption happens under --kv-admission on-demand (and to requests of n choices that outgrow the pool).",
+        DefaultValueFactory = _ => Defaults.KvSwapSpaceBytes / (double)(1L << 30),
+    };
+
+    public ModelOptions()
+    {
+        KvSwapSpace.Validators.Add(result =>
+        {
+            var gib = result.GetValueOrDefault<double>();
+            if (!double.IsFinite(gib) || gib < 0) result.AddError($"--kv-swap-space {gib.ToString(System.Globalization.CultureInfo.InvariantCulture)}: must be a number of GiB >= 0");
+        });
+    }
+
     public Option<int> MaxScheduledTokens { get; } = new("--max-scheduled-tokens")
     {
         Description = "Tokens (decodes + prompt chunks) per engine step.",
@@ -136,6 +152,9 @@ internal sealed class ModelOptions
         };
     }
 
+    /// <summary>--kv-swap-space's GiB in bytes (the option's validator refused what is not a finite number >= 0).</summary>
+    private static long SwapBytes(double gib) => (long)Math.Round(Math.Min(gib, 1L << 32) * (1L << 30));
+
     /// <summary>The flag of each <see cref="EngineOptions"/> property, for its validation errors (<see cref="CommandErrors"/>).</summary>
     public static IReadOnlyDictionary<string, string> FlagOf { get; } = new ModelOptions().Flags();
 
@@ -149,6 +168,7 @@ internal sealed class ModelOptions
         [nameof(Inference.Engine.EngineOptions.Device)] = Device.Name,
         [nameof(Inference.Engine.EngineOptions.Admission)] = Admission.Name,
         [nameof(Inference.Engine.EngineOptions.KvAdmission)] = KvAdmission.Name,
+        [nameof(Inference.Engine.EngineOptions.KvSwapSpaceBytes)] = KvSwapSpace.Name,
         [nameof(Inference.Engine.EngineOptions.PrefixCache)] = PrefixCache.Name,
         [nameof(Inference.Engine.EngineOptions.Sampling)] = Sampling.Name,
         [nameof(Inference.Engine.EngineOptions.CudaGraphs)] = CudaGraphs.Name,
@@ -175,6 +195,7 @@ internal sealed class ModelOptions
         command.Options.Add(Device);
         command.Options.Add(Admission);
         command.Options.Add(KvAdmission);
+        command.Options.Add(KvSwapSpace);
         command.Options.Add(PrefixCache);
         command.Options.Add(Sampling);
         command.Options.Add(CudaGraphs);
@@ -190,6 +211,7 @@ internal sealed class ModelOptions
         Device = result.GetValue(Device),
         Admission = result.GetValue(Admission),
         KvAdmission = result.GetValue(KvAdmission),
+        KvSwapSpaceBytes = SwapBytes(result.GetValue(KvSwapSpace)),
         PrefixCache = result.GetValue(PrefixCache) == Switch.On,
         Sampling = result.GetValue(Sampling),
         CudaGraphs = result.GetValue(CudaGraphs),

@@ -32,6 +32,17 @@ public sealed partial class GenerateCommandTests : IDisposable
         Assert.Equal(error, stderr.Trim());
     }
 
+    [Theory]
+    [InlineData("-2")]
+    [InlineData("NaN")]
+    public async Task A_kv_swap_space_that_is_no_size_is_refused_naming_the_flag(string gib)
+    {
+        var (exitCode, _, stderr) = await CliProcess.RunAsync(_dir, Timeout, ["generate", "--prompt-ids", "1,300", "--max-tokens", "2", "--kv-swap-space", gib]);
+
+        Assert.NotEqual(0, exitCode);
+        Assert.Equal($"--kv-swap-space {gib}: must be a number of GiB >= 0", stderr.Trim());
+    }
+
     [Fact]
     public async Task Every_default_the_help_prints_for_a_named_choice_is_accepted_back()
     {

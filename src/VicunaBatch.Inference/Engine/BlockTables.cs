@@ -14,16 +14,22 @@ namespace VicunaBatch.Inference.Engine;
 /// under its <see cref="PrefixBlockKey"/> once all its tokens are computed (<see cref="CacheComputed"/>), and a request
 /// admitted later takes the longest run of cached whole blocks of its prompt, shared, instead of computing them
 /// (<see cref="TakeCachedPrefix"/>): vLLM's automatic prefix caching.
+/// With host blocks (<c>numSwapBlocks</c>), a preempted request's KV can be swapped out to them (<see cref="TrySwapOut"/>)
+/// and back into new device blocks when it resumes (<see cref="TrySwapIn"/>), instead of being recomputed.
 /// </summary>
 internal sealed class BlockTables : IKvCacheManager
 {
     private readonly BlockPool _pool;
     private readonly Dictionary<long, List<int>> _sequenceToBlocks = [];
     private readonly Dictionary<long, List<PrefixBlockKey>> _sequenceToKeys = []; // the cache's keys of a table's first whole computed blocks
+    private readonly Stack<int> _freeSwapBlocks = new();
+    private readonly Dictionary<long, (List<int> HostBlocks, int NumTokens)> _swappedOut = [];
 
     /// <param name="cachesPrefixes">Whole computed blocks are cached and shared by requests of the same prefix (<see cref="EngineOptions.PrefixCache"/>).</param>
-    public BlockTables(int numBlocks, int blockSize, int maxLength, bool cachesPrefixes = false)
+    /// <param name="numSwapBlocks">Host blocks for swapped-out requests (<see cref="IStepRunner.NumSwapBlocks"/>); 0: preemption recomputes.</param>
+    public BlockTables(int numBlocks, int blockSize, int maxLength, bool cachesPrefixes = false, int numSwapBlocks = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(numSwapBlocks);
         if (blockSize < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(blockSize), blockSize, "must be at least 1");
@@ -32,6 +38,11 @@ internal sealed class BlockTables : IKvCacheManager
         BlockSize = blockSize;
         MaxLength = maxLength;
         CachesPrefixes = cachesPrefixes;
+        NumSwapBlocks = numSwapBlocks;
+        for (var block = numSwapBlocks - 1; block >= 0; block--)
+        {
+            _freeSwapBlocks.Push(block);
+        }
         if (NumBlocksFor(maxLength) > numBlocks)
         {
             throw new ArgumentOutOfRangeException(nameof(numBlocks), numBlocks,
@@ -65,6 +76,90 @@ internal sealed class BlockTables : IKvCacheManager
     public int NumBlocksFor(int numTokens) => (numTokens + BlockSize - 1) / BlockSize;
 
     public int NumFreeUnits => _pool.NumFree;
+
+    /// <summary>Host blocks for swapped-out requests.</summary>
+    public int NumSwapBlocks { get; }
+
+    /// <summary>Host blocks no swapped-out request holds.</summary>
+    public int NumFreeSwapBlocks => _freeSwapBlocks.Count;
+
+    /// <summary>Whether <paramref name="sequenceId"/>'s KV is in host blocks, waiting for <see cref="TrySwapIn"/>.</summary>
+    public bool IsSwappedOut(long sequenceId) => _swappedOut.ContainsKey(sequenceId);
+
+    /// <summary>
+    /// Copies the blocks of <paramref name="sequenceId"/>'s first <paramref name="numTokens"/> tokens (the rows they fill)
+    /// into free host blocks and gives every block of its table back (<see cref="Free"/>'s order: cached ones stay cached).
+    /// </summary>
+    public bool TrySwapOut(long sequenceId, int numTokens, out ImmutableArray<KvUnitCopy> copies)
+    {
+        copies = [];
+        if (!_sequenceToBlocks.TryGetValue(sequenceId, out var blocks) || numTokens < 1)
+        {
+            return false;
+        }
+        var numBlocks = NumBlocksFor(numTokens);
+        if (numBlocks > blocks.Count)
+        {
+            throw new InvalidOperationException($"sequence {sequenceId} holds {blocks.Count} KV blocks; {numTokens} tokens need {numBlocks}");
+        }
+        if (numBlocks > _freeSwapBlocks.Count)
+        {
+            return false;
+        }
+        var hostBlocks = new List<int>(numBlocks);
+        var builder = ImmutableArray.CreateBuilder<KvUnitCopy>(numBlocks);
+        for (var i = 0; i < numBlocks; i++)
+        {
+            var host = _freeSwapBlocks.Pop();
+            hostBlocks.Add(host);
+            builder.Add(new KvUnitCopy(blocks[i], host, Math.Min(BlockSize, numTokens - i * BlockSize)));
+        }
+        Free(sequenceId);
+        _swappedOut[sequenceId] = (hostBlocks, numTokens);
+        copies = builder.MoveToImmutable();
+        return true;
+    }
+
+    /// <summary>
+    /// A new table for <paramref name="numTokens"/> tokens (at least the swapped ones), the swapped blocks' rows copied
+    /// into its first blocks, the host blocks freed.
+    /// </summary>
+    public bool TrySwapIn(long sequenceId, int numTokens, out ImmutableArray<KvUnitCopy> copies)
+    {
+        copies = [];
+        if (!_swappedOut.TryGetValue(sequenceId, out var swapped))
+        {
+            throw new InvalidOperationException($"sequence {sequenceId} is not swapped out");
+        }
+        if (numTokens < swapped.NumTokens)
+        {
+            throw new InvalidOperationException($"sequence {sequenceId} swapped {swapped.NumTokens} tokens out; {numTokens} cannot hold them");
+        }
+        if (!TryReserve(sequenceId, numTokens))
+        {
+            return false;
+        }
+        var blocks = _sequenceToBlocks[sequenceId];
+        var builder = ImmutableArray.CreateBuilder<KvUnitCopy>(swapped.HostBlocks.Count);
+        for (var i = 0; i < swapped.HostBlocks.Count; i++)
+        {
+            builder.Add(new KvUnitCopy(swapped.HostBlocks[i], blocks[i], Math.Min(BlockSize, swapped.NumTokens - i * BlockSize)));
+        }
+        ReleaseSwapped(sequenceId);
+        copies = builder.MoveToImmutable();
+        return true;
+    }
+
+    private void ReleaseSwapped(long sequenceId)
+    {
+        if (_swappedOut.Remove(sequenceId, out var swapped))
+        {
+            foreach (var host in swapped.HostBlocks)
+            {
+                _freeSwapBlocks.Push(host);
+            }
+        }
+    }
 
     /// <summary>Blocks that hold <paramref name="numTokens"/> tokens (at most <see cref="MaxLength"/>) less those the table holds.</summary>
     public int UnitsToGrow(long sequenceId, int numTokens)
@@ -147,10 +242,12 @@ internal sealed class BlockTables : IKvCacheManager
 
     /// <summary>
     /// Gives every block of <paramref name="sequenceId"/> back to the pool (nothing when it holds none), its last block
-    /// first: cached ones stay evictable, and the end of a prefix goes before its start.
+    /// first: cached ones stay evictable, and the end of a prefix goes before its start. A swapped-out sequence's host
+    /// blocks go back too.
     /// </summary>
     public void Free(long sequenceId)
     {
+        ReleaseSwapped(sequenceId);
         _sequenceToKeys.Remove(sequenceId);
         if (!_sequenceToBlocks.Remove(sequenceId, out var blocks))
         {

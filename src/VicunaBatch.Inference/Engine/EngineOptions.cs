@@ -116,6 +116,14 @@ public sealed class EngineOptions
     public KvAdmission KvAdmission { get; set; } = KvAdmission.Reserve;
 
     /// <summary>
+    /// Paged packages: bytes of host memory (page-locked) that hold the KV of requests preempted when the blocks run
+    /// out, so they resume where they stopped instead of computing their prompt and output again; a request whose KV
+    /// does not fit there is recomputed. Default 4 GiB (vLLM's swap space); 0: recompute only. Under
+    /// <see cref="KvAdmission.Reserve"/> nobody is preempted, so it is used only by requests of n choices that outgrow the pool.
+    /// </summary>
+    public long KvSwapSpaceBytes { get; set; } = 4L << 30;
+
+    /// <summary>
     /// Paged packages: the prefix cache. A whole KV block of computed tokens is cached under its tokens and the blocks
     /// before it; a request admitted later whose prompt starts with the same whole blocks (a template, a system prompt)
     /// shares them instead of computing them again, and blocks no request holds stay cached until the pool needs them
@@ -186,6 +194,10 @@ public sealed class EngineOptions
         if (!Enum.IsDefined(KvAdmission))
         {
             throw new ArgumentOutOfRangeException(nameof(KvAdmission), KvAdmission, "unknown KV admission");
+        }
+        if (KvSwapSpaceBytes < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(KvSwapSpaceBytes), KvSwapSpaceBytes, "must be >= 0");
         }
         if (!Enum.IsDefined(Device))
         {

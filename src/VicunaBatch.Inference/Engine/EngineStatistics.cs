@@ -14,6 +14,17 @@ public sealed class EngineStatistics
     /// <summary>Requests preempted by recompute (paged KV out of blocks); their recomputed tokens count as prefill.</summary>
     public long NumPreemptions { get; private set; }
 
+    /// <summary>Requests preempted to host memory instead (<see cref="EngineOptions.KvSwapSpaceBytes"/>): resumed, nothing recomputed.</summary>
+    public long NumSwapOuts { get; private set; }
+
+    /// <summary>KV blocks copied to host memory and back.</summary>
+    public long NumSwappedOutBlocks { get; private set; }
+
+    public long NumSwappedInBlocks { get; private set; }
+
+    /// <summary>Time the runner spent copying swapped KV, outside the steps' time.</summary>
+    public TimeSpan SwapTime { get; private set; }
+
     /// <summary>Choices that took their prompt's KV from a fork (<see cref="GenerationRequest.NumChoices"/>) instead of computing it.</summary>
     public long NumForkedChoices { get; private set; }
 
@@ -74,6 +85,14 @@ public sealed class EngineStatistics
     {
         NumForkedChoices++;
         NumForkedTokens += fork.NumTokens;
+    }
+
+    internal void RecordSwaps(StepPlan plan, TimeSpan elapsed, long numSwapOuts)
+    {
+        NumSwapOuts = numSwapOuts;
+        NumSwappedOutBlocks += plan.SwapOuts.Length;
+        NumSwappedInBlocks += plan.SwapIns.Length;
+        SwapTime += elapsed;
     }
 
     internal void Record(StepPlan plan, int slotsInUse, int numSlots, TimeSpan elapsed, long numPreemptions = 0, StepOutputs? outputs = null,

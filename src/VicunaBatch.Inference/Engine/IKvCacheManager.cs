@@ -57,6 +57,20 @@ internal interface IKvCacheManager
     /// the memory is short.
     /// </summary>
     bool TryFork(long parentId, long childId, int numTokens, [NotNullWhen(true)] out KvFork? fork);
+
+    /// <summary>
+    /// Preemption to host memory: moves <paramref name="sequenceId"/>'s first <paramref name="numTokens"/> tokens of KV
+    /// into free host blocks and gives its device KV back; <paramref name="copies"/> are what the runner copies
+    /// (<see cref="IStepRunner.SwapOut"/>). False, and nothing changed, when the host blocks are short (or there are none).
+    /// </summary>
+    bool TrySwapOut(long sequenceId, int numTokens, out ImmutableArray<KvUnitCopy> copies);
+
+    /// <summary>
+    /// Resumes a swapped-out <paramref name="sequenceId"/>: device KV for <paramref name="numTokens"/> tokens (its
+    /// swapped tokens and this step's), its swapped KV copied back (<paramref name="copies"/>, <see cref="IStepRunner.SwapIn"/>)
+    /// and its host blocks freed. False, and nothing changed, when the device KV is short.
+    /// </summary>
+    bool TrySwapIn(long sequenceId, int numTokens, out ImmutableArray<KvUnitCopy> copies);
 }
 
 /// <summary>The unit a KV cache manager hands out.</summary>

@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace VicunaBatch.Inference.Engine;
 
 /// <summary>Executes a step plan on a model and returns the logits the sampler needs.</summary>
@@ -42,4 +44,16 @@ public interface IStepRunner : IDisposable
 
     /// <summary>Makes <paramref name="fork"/>'s copies in every layer's keys and values, between steps; returns when they are done.</summary>
     void CopyKv(KvFork fork) => throw new NotSupportedException($"{GetType().Name} does not copy KV");
+
+    /// <summary>
+    /// KV blocks of host memory that hold preempted requests' KV (<see cref="EngineOptions.KvSwapSpaceBytes"/>): a
+    /// request preempted while they have room is swapped out and later back in, not recomputed. 0: none.
+    /// </summary>
+    int NumSwapBlocks => 0;
+
+    /// <summary>Copies each device block's first rows into its host block (<see cref="StepPlan.SwapOuts"/>), every layer's keys and values; returns when done.</summary>
+    void SwapOut(ImmutableArray<KvUnitCopy> copies) => throw new NotSupportedException($"{GetType().Name} does not swap KV");
+
+    /// <summary>Copies each host block's first rows into its device block (<see cref="StepPlan.SwapIns"/>), every layer's keys and values; returns when done.</summary>
+    void SwapIn(ImmutableArray<KvUnitCopy> copies) => throw new NotSupportedException($"{GetType().Name} does not swap KV");
 }

@@ -108,6 +108,15 @@ public sealed class InferenceEngine : IDisposable
     public IReadOnlyList<GenerationResult> Step()
     {
         var plan = _scheduler.Schedule();
+        if (!plan.SwapOuts.IsEmpty || !plan.SwapIns.IsEmpty)
+        {
+            // before the step, which may write into the blocks a swap-out leaves (even a step that runs nothing:
+            // a request that preempted itself has left its blocks to the next step)
+            var swapping = Stopwatch.GetTimestamp();
+            if (!plan.SwapOuts.IsEmpty) _runner.SwapOut(plan.SwapOuts);
+            if (!plan.SwapIns.IsEmpty) _runner.SwapIn(plan.SwapIns);
+            Statistics.RecordSwaps(plan, Stopwatch.GetElapsedTime(swapping), _scheduler.NumSwapOuts);
+        }
         if (!plan.IsEmpty)
         {
             if (_runner.SelectsGreedyInGraph || _runner.SamplesInGraph) plan = plan with { GraphPicks = GraphPicks(plan) };

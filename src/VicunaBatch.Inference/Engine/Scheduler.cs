@@ -16,9 +16,11 @@ namespace VicunaBatch.Inference.Engine;
 /// every running request still needs to reach its end (prompt + max_tokens, at most the maximum length), holds its own
 /// end too: the KV a request will need is counted at admission, so running requests always grow and nobody is preempted.
 /// Under <see cref="KvAdmission.OnDemand"/> only its first chunk must fit, and running requests may later run short.
-/// When a running request's KV cannot grow, the youngest running request (last admitted) is preempted by recompute:
-/// it gives its KV back and goes to the front of the queue, to prefill prompt ++ output again; its output so far is
-/// kept. A request that is itself the youngest preempts itself. A KV slot holds the maximum length from the start,
+/// When a running request's KV cannot grow, the youngest running request (last admitted) is preempted: swapped out to
+/// host memory when the manager's host blocks hold its computed tokens (<see cref="IKvCacheManager.TrySwapOut"/>; it
+/// resumes later where it stopped, its KV copied back, nothing recomputed), else by recompute: it gives its KV back and
+/// goes to the front of the queue, to prefill prompt ++ output again; its output so far is kept either way. A request
+/// that is itself the youngest preempts itself. The runner makes a step's swap copies before the step runs. A KV slot holds the maximum length from the start,
 /// so over slots nobody is ever preempted.
 /// Nothing starves: the KV cache holds one request of the maximum length, so the oldest running request can always
 /// grow; running ≤ <c>maxBatchSize</c> ≤ budget, so every decode fits, and a prefilling request never decodes, so
@@ -33,6 +35,8 @@ internal sealed class Scheduler
     private readonly List<Sequence> _runningAtStart = []; // _running when this step began
     private readonly List<(Sequence Sequence, int NumTokens)> _step = [];
     private readonly List<Sequence> _idle = [];
+    private readonly List<KvUnitCopy> _swapOuts = [];
+    private readonly List<KvUnitCopy> _swapIns = [];
     private readonly int _maxBatchSize;
     private readonly int _maxScheduledTokens;
     private readonly KvAdmission _kvAdmission;
@@ -62,6 +66,9 @@ internal sealed class Scheduler
     /// <summary>Requests sent back to the queue to be recomputed because their KV could not grow.</summary>
     public long NumPreemptions { get; private set; }
 
+    /// <summary>Requests preempted to host memory because their KV could not grow (resumed, not recomputed).</summary>
+    public long NumSwapOuts { get; private set; }
+
     /// <summary>In admission order (oldest first).</summary>
     public IEnumerable<Sequence> Running => _running;
 
@@ -74,6 +81,8 @@ internal sealed class Scheduler
     {
         _step.Clear();
         _idle.Clear();
+        _swapOuts.Clear();
+        _swapIns.Clear();
         _numCachedTokens = 0;
         _runningAtStart.Clear();
         _runningAtStart.AddRange(_running);
@@ -129,7 +138,7 @@ internal sealed class Scheduler
         return true;
     }
 
-    /// <summary>Ends a running or waiting request and gives its KV back.</summary>
+    /// <summary>Ends a running or waiting request and gives its KV back (a swapped-out one's host blocks too).</summary>
     public void Finish(Sequence sequence)
     {
         if (sequence.Status == SequenceStatus.Running)
@@ -140,6 +149,7 @@ internal sealed class Scheduler
         else if (sequence.Status == SequenceStatus.Waiting)
         {
             _waiting.Remove(sequence);
+            _kvCache.Free(sequence.SequenceId); // host blocks of a swapped-out request
         }
         sequence.Status = SequenceStatus.Finished;
     }
@@ -153,6 +163,24 @@ internal sealed class Scheduler
         var placesTaken = _running.Sum(Places);
         while (!preempted && budget > 0 && _waiting.Peek() is { } waiting && placesTaken + Places(waiting) <= _maxBatchSize)
         {
+            if (waiting.IsSwappedOut)
+            {
+                // it resumes where it stopped: its next prompt chunk, or its next decode
+                var tokens = waiting.IsPrefilling ? Math.Min(waiting.NumPrefillTokensLeft, budget) : 1;
+                if ((_kvAdmission == KvAdmission.Reserve && Math.Min(Places(waiting) * UnitsToEnd(waiting), _kvCache.Usage.NumUnits) > Headroom())
+                    || !_kvCache.TrySwapIn(waiting.SequenceId, waiting.NumComputed + tokens, out var copies))
+                {
+                    break;
+                }
+                _swapIns.AddRange(copies);
+                _waiting.Admit(waiting);
+                waiting.SwapIn();
+                _running.Add(waiting);
+                _step.Add((waiting, tokens));
+                budget -= tokens;
+                placesTaken += Places(waiting);
+                continue;
+            }
             var numCached = _kvCache.TakeCachedPrefix(waiting); // the prefix cache's KV of its first tokens, shared
             var length = Math.Min(waiting.NumPrefillTokens - numCached, budget);
             // a request whose choices need more than the whole pool to their ends waits for an empty pool, then runs;
@@ -227,10 +255,19 @@ internal sealed class Scheduler
     private void Preempt(Sequence sequence)
     {
         _running.Remove(sequence);
-        _kvCache.Free(sequence.SequenceId);
-        sequence.Preempt();
+        if (_kvCache.TrySwapOut(sequence.SequenceId, sequence.NumComputed, out var copies))
+        {
+            _swapOuts.AddRange(copies);
+            sequence.SwapOut();
+            NumSwapOuts++;
+        }
+        else
+        {
+            _kvCache.Free(sequence.SequenceId);
+            sequence.Preempt();
+            NumPreemptions++;
+        }
         _waiting.Requeue(sequence);
-        NumPreemptions++;
     }
 
     private StepPlan BuildPlan()
@@ -251,7 +288,10 @@ internal sealed class Scheduler
                 decodes.Add(new DecodeRow(sequence.SequenceId, sequence.LastTokenId, start, place));
             }
         }
-        var plan = new StepPlan(decodes.ToImmutable(), prefills.ToImmutable()) { NumCachedTokens = _numCachedTokens };
+        var plan = new StepPlan(decodes.ToImmutable(), prefills.ToImmutable())
+        {
+            NumCachedTokens = _numCachedTokens, SwapOuts = [.. _swapOuts], SwapIns = [.. _swapIns],
+        };
         if (_idle.Count == 0)
         {
             return plan;

@@ -70,6 +70,12 @@ internal sealed class Sequence
     /// <summary>Times the request gave its KV back and was queued to be prefilled again.</summary>
     public int NumPreemptions { get; private set; }
 
+    /// <summary>Its KV waits in host memory (<see cref="SwapOut"/>): it resumes where it stopped, nothing recomputed.</summary>
+    public bool IsSwappedOut { get; private set; }
+
+    /// <summary>Times the request was preempted to host memory.</summary>
+    public int NumSwapOuts { get; private set; }
+
     public IReadOnlyList<int> OutputIds => _outputIds;
 
     public int NumTokens => PromptIds.Length + _outputIds.Count;
@@ -119,6 +125,21 @@ internal sealed class Sequence
             tokens.Add(position < PromptIds.Length ? PromptIds[position] : _outputIds[position - PromptIds.Length]);
         }
         return tokens.MoveToImmutable();
+    }
+
+    /// <summary>Swap preemption: its computed tokens' KV went to host memory; back to waiting, to resume as it was.</summary>
+    public void SwapOut()
+    {
+        IsSwappedOut = true;
+        NumSwapOuts++;
+        Status = SequenceStatus.Waiting;
+    }
+
+    /// <summary>Its KV is back in device memory (<see cref="IKvCacheManager.TrySwapIn"/>); it runs again.</summary>
+    public void SwapIn()
+    {
+        IsSwappedOut = false;
+        Status = SequenceStatus.Running;
     }
 
     /// <summary>Recompute preemption: the KV cache is gone; back to waiting, to prefill prompt ++ output again.</summary>

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
 
 namespace VicunaBatch.Inference.Engine;
@@ -92,6 +93,16 @@ internal sealed class SlotTable : IKvCacheManager
     }
 
     public long NumEvictedBlocks => 0;
+
+    /// <summary>False: a slot holds the maximum length from the start, so nobody is preempted over slots.</summary>
+    public bool TrySwapOut(long sequenceId, int numTokens, out ImmutableArray<KvUnitCopy> copies)
+    {
+        copies = [];
+        return false;
+    }
+
+    public bool TrySwapIn(long sequenceId, int numTokens, out ImmutableArray<KvUnitCopy> copies) =>
+        throw new InvalidOperationException($"sequence {sequenceId}: KV slots swap nothing out, so nothing comes back in");
 
     public KvPlace PlaceOf(long sequenceId) =>
         _sequenceToSlot.TryGetValue(sequenceId, out var slot)

@@ -41,6 +41,16 @@ public sealed record StepPlan(ImmutableArray<DecodeRow> DecodeRows, ImmutableArr
     /// <summary>Prompt tokens the requests admitted this step took from the prefix cache instead of computing them.</summary>
     public int NumCachedTokens { get; init; }
 
+    /// <summary>
+    /// KV of requests preempted this step to host memory (<see cref="IStepRunner.SwapOut"/>): device block
+    /// <c>From</c> to host block <c>To</c>. Made before <see cref="SwapIns"/> and before the step runs: the step may
+    /// write into the blocks they leave.
+    /// </summary>
+    public ImmutableArray<KvUnitCopy> SwapOuts { get; init; } = [];
+
+    /// <summary>KV of requests resumed this step from host memory (<see cref="IStepRunner.SwapIn"/>): host block <c>From</c> to device block <c>To</c>.</summary>
+    public ImmutableArray<KvUnitCopy> SwapIns { get; init; } = [];
+
     public bool IsEmpty => DecodeRows.IsEmpty && Prefills.IsEmpty;
 
     public int NumDecodes => DecodeRows.Length;

@@ -51,8 +51,9 @@ internal sealed class PagedVariant : EngineVariant
                 $"{package.Location} is a paged-attention package: its calls are not captured as CUDA graphs (PagedAttention reads each step's bounds on the host); run it with --cuda-graphs auto or off");
         }
         using var owned = new DisposeOnFailure();
-        var runner = owned.Own(new PagedRunner(package, BatchSize(package, options), maxLength, options.MaxScheduledTokens, options.NumKvBlocks, options.NumThreads, options.Sampling, options.Gpu));
-        var blocks = new BlockTables(runner.Blocks.NumBlocks, runner.Blocks.BlockSize, maxLength, options.PrefixCache);
+        var runner = owned.Own(new PagedRunner(package, BatchSize(package, options), maxLength, options.MaxScheduledTokens, options.NumKvBlocks, options.NumThreads,
+            options.Sampling, options.Gpu, options.KvSwapSpaceBytes));
+        var blocks = new BlockTables(runner.Blocks.NumBlocks, runner.Blocks.BlockSize, maxLength, options.PrefixCache, runner.NumSwapBlocks);
         owned.Keep();
         return (runner, blocks);
     }

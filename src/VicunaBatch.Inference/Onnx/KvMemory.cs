@@ -22,6 +22,15 @@ internal abstract class KvMemory : IDisposable
     /// </summary>
     public abstract void Copy(IntPtr destination, IntPtr source, long pitch, long width, int height);
 
+    /// <summary>Host memory the KV is swapped to (page-locked beside a GPU: copies at full bus speed).</summary>
+    public abstract KvAllocation AllocateHost(long numBytes);
+
+    /// <summary>Copies <paramref name="numBytes"/> of KV memory to host memory; returns when done.</summary>
+    public abstract void CopyToHost(IntPtr host, IntPtr kv, long numBytes);
+
+    /// <summary>Copies <paramref name="numBytes"/> of host memory into KV memory; returns when done.</summary>
+    public abstract void CopyFromHost(IntPtr kv, IntPtr host, long numBytes);
+
     public virtual void Dispose()
     {
     }
@@ -71,7 +80,13 @@ internal sealed class HostKvMemory : KvMemory
         return fit;
     }
 
-    public override KvAllocation Allocate(long numBytes) => new HostAllocation(new NativeBuffer(numBytes));
+    public override KvAllocation Allocate(long numBytes) => new BufferAllocation(new NativeBuffer(numBytes));
+
+    public override KvAllocation AllocateHost(long numBytes) => Allocate(numBytes);
+
+    public override unsafe void CopyToHost(IntPtr host, IntPtr kv, long numBytes) => Buffer.MemoryCopy((void*)kv, (void*)host, numBytes, numBytes);
+
+    public override unsafe void CopyFromHost(IntPtr kv, IntPtr host, long numBytes) => Buffer.MemoryCopy((void*)host, (void*)kv, numBytes, numBytes);
 
     public override unsafe void Copy(IntPtr destination, IntPtr source, long pitch, long width, int height)
     {
@@ -79,15 +94,6 @@ internal sealed class HostKvMemory : KvMemory
         {
             Buffer.MemoryCopy((void*)(source + (nint)(run * pitch)), (void*)(destination + (nint)(run * pitch)), width, width);
         }
-    }
-
-    private sealed class HostAllocation(NativeBuffer buffer) : KvAllocation
-    {
-        public override IntPtr Pointer => buffer.At(0);
-
-        public override long NumBytes => buffer.NumBytes;
-
-        public override void Dispose() => buffer.Dispose();
     }
 }
 
@@ -149,6 +155,12 @@ internal sealed class CudaKvMemory : KvMemory
     public override void Copy(IntPtr destination, IntPtr source, long pitch, long width, int height) =>
         CudaRuntime.CopyOnDevice(destination, source, pitch, width, height);
 
+    public override KvAllocation AllocateHost(long numBytes) => new BufferAllocation(new NativeBuffer(numBytes, pinned: true));
+
+    public override void CopyToHost(IntPtr host, IntPtr kv, long numBytes) => CudaRuntime.CopyToHost(host, kv, numBytes);
+
+    public override void CopyFromHost(IntPtr kv, IntPtr host, long numBytes) => CudaRuntime.CopyToDevice(kv, host, numBytes);
+
     public override void Dispose()
     {
         _allocator.Dispose();
@@ -164,4 +176,14 @@ internal sealed class CudaKvMemory : KvMemory
 
         public override void Dispose() => allocation.Dispose();
     }
+}
+
+/// <summary>An allocation of host memory (<see cref="NativeBuffer"/>, page-locked or not).</summary>
+internal sealed class BufferAllocation(NativeBuffer buffer) : KvAllocation
+{
+    public override IntPtr Pointer => buffer.At(0);
+
+    public override long NumBytes => buffer.NumBytes;
+
+    public override void Dispose() => buffer.Dispose();
 }

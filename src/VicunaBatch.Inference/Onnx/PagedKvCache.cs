@@ -9,16 +9,19 @@ namespace VicunaBatch.Inference.Onnx;
 /// as both the layer's <c>past_key_values.{i}.*</c> input and its <c>present.{i}.*</c> output (the kernel updates
 /// the cache in place and refuses two buffers). Which block belongs to which request is the engine's
 /// <see cref="Engine.BlockTables"/>; this class knows only memory. Not zeroed: the kernel reads a request's positions
-/// only after writing them.
+/// only after writing them. With swap blocks, as many blocks of host memory per buffer hold swapped-out requests' KV.
 /// </summary>
 internal sealed class PagedKvCache : IDisposable
 {
     private readonly KvMemory _memory;
     private readonly KvAllocation[] _allocations;
     private readonly OrtValue[] _tensors;
+    private readonly KvAllocation[] _swap; // per key or value buffer: NumSwapBlocks blocks of host memory
 
-    public PagedKvCache(KvMemory memory, int numLayers, int numBlocks, int blockSize, int numKvHeads, int headSize, TensorElementType elementType)
+    public PagedKvCache(KvMemory memory, int numLayers, int numBlocks, int blockSize, int numKvHeads, int headSize, TensorElementType elementType,
+        int numSwapBlocks = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(numSwapBlocks);
         _memory = memory;
         NumLayers = numLayers;
         NumBlocks = numBlocks;
@@ -27,6 +30,8 @@ internal sealed class PagedKvCache : IDisposable
         LayerBytes = numBlocks * BlockLayerBytes;
         _allocations = new KvAllocation[2 * numLayers];
         _tensors = new OrtValue[2 * numLayers];
+        NumSwapBlocks = numSwapBlocks;
+        _swap = new KvAllocation[numSwapBlocks > 0 ? 2 * numLayers : 0];
         long[] shape = [numBlocks, blockSize, numKvHeads, headSize];
         try
         {
@@ -34,6 +39,10 @@ internal sealed class PagedKvCache : IDisposable
             {
                 _allocations[i] = memory.Allocate(LayerBytes);
                 _tensors[i] = OrtValue.CreateTensorValueWithData(memory.MemoryInfo, elementType, shape, _allocations[i].Pointer, LayerBytes);
+            }
+            for (var i = 0; i < _swap.Length; i++)
+            {
+                _swap[i] = memory.AllocateHost(numSwapBlocks * BlockLayerBytes);
             }
         }
         catch
@@ -64,6 +73,42 @@ internal sealed class PagedKvCache : IDisposable
     public long LayerBytes { get; }
 
     public long TotalBytes => LayerBytes * 2 * NumLayers;
+
+    /// <summary>Blocks of host memory for swapped-out KV (in every layer's keys and values).</summary>
+    public int NumSwapBlocks { get; }
+
+    /// <summary>Copies rows [0, <paramref name="numRows"/>) of block <paramref name="block"/> into host block <paramref name="hostBlock"/>, every layer's keys and values.</summary>
+    public void SwapOut(int block, int hostBlock, int numRows)
+    {
+        var bytes = SwapBytes(block, hostBlock, numRows);
+        for (var i = 0; i < _swap.Length; i++)
+        {
+            _memory.CopyToHost(_swap[i].At(BlockLayerBytes * hostBlock), _allocations[i].At(BlockLayerBytes * block), bytes);
+        }
+    }
+
+    /// <summary>Copies rows [0, <paramref name="numRows"/>) of host block <paramref name="hostBlock"/> into block <paramref name="block"/>, every layer's keys and values.</summary>
+    public void SwapIn(int hostBlock, int block, int numRows)
+    {
+        var bytes = SwapBytes(block, hostBlock, numRows);
+        for (var i = 0; i < _swap.Length; i++)
+        {
+            _memory.CopyFromHost(_allocations[i].At(BlockLayerBytes * block), _swap[i].At(BlockLayerBytes * hostBlock), bytes);
+        }
+    }
+
+    private long SwapBytes(int block, int hostBlock, int numRows)
+    {
+        if (block < 0 || block >= NumBlocks || hostBlock < 0 || hostBlock >= NumSwapBlocks)
+        {
+            throw new ArgumentOutOfRangeException(nameof(hostBlock), $"block {block} and host block {hostBlock}: a block of [0, {NumBlocks}) and a host block of [0, {NumSwapBlocks}) needed");
+        }
+        if (numRows < 1 || numRows > BlockSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(numRows), numRows, $"a block holds 1 to {BlockSize} tokens");
+        }
+        return BlockLayerBytes / BlockSize * numRows;
+    }
 
     /// <summary>Layer <paramref name="layer"/>'s key cache <c>[numBlocks, blockSize, kvHeads, headSize]</c>.</summary>
     public OrtValue Keys(int layer) => _tensors[2 * layer];
@@ -96,7 +141,7 @@ internal sealed class PagedKvCache : IDisposable
         {
             tensor?.Dispose();
         }
-        foreach (var allocation in _allocations)
+        foreach (var allocation in _allocations.Concat(_swap))
         {
             allocation?.Dispose();
         }

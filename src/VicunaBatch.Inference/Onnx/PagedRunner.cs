@@ -38,8 +38,9 @@ internal sealed class PagedRunner : IStepRunner
     private readonly CudaDevice _cuda;                // made current first by every entry point (CudaDevice)
 
     /// <param name="gpu">The GPU the session and the KV pool are on (<see cref="EngineOptions.Gpu"/>).</param>
+    /// <param name="swapSpaceBytes">Page-locked host memory for swapped-out KV (<see cref="EngineOptions.KvSwapSpaceBytes"/>), in whole blocks.</param>
     public PagedRunner(ModelPackage package, int maxBatchSize, int maxLength, int maxScheduledTokens, int numKvBlocks, int numThreads,
-        SamplingSite sampling = SamplingSite.Auto, int gpu = 0)
+        SamplingSite sampling = SamplingSite.Auto, int gpu = 0, long swapSpaceBytes = 0)
     {
         _cuda = new CudaDevice(gpu);
         _cuda.MakeCurrent(); // this thread's CUDA calls below (free memory, pinned buffers) are on that GPU
@@ -80,9 +81,11 @@ internal sealed class PagedRunner : IStepRunner
             var maxBlocks = (int)Math.Min(int.MaxValue, uint.MaxValue / perLayer); // one layer's buffer: at most 4 GiB
             // as many as asked (or the package names), fewer when fewer fit; none asked: as many as fit. Said by LoadedModel.SlotsNote
             var asked = numKvBlocks > 0 ? numKvBlocks : config.DynamicBatching.NumBlocks;
-            numKvBlocks = _kvMemory.FitBlocks(PagedKvCache.BlockBytes(decoder.NumHiddenLayers, blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType),
-                asked > 0 ? Math.Min(asked, maxBlocks) : maxBlocks);
-            _kv = owned.Own(new PagedKvCache(_kvMemory, decoder.NumHiddenLayers, numKvBlocks, blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType));
+            var blockBytes = PagedKvCache.BlockBytes(decoder.NumHiddenLayers, blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType);
+            numKvBlocks = _kvMemory.FitBlocks(blockBytes, asked > 0 ? Math.Min(asked, maxBlocks) : maxBlocks);
+            var numSwapBlocks = (int)Math.Min(Math.Min(swapSpaceBytes / blockBytes, maxBlocks), int.MaxValue);
+            _kv = owned.Own(new PagedKvCache(_kvMemory, decoder.NumHiddenLayers, numKvBlocks, blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType,
+                numSwapBlocks));
         }
         catch (OnnxRuntimeException e)
         {
@@ -120,6 +123,20 @@ internal sealed class PagedRunner : IStepRunner
 
     /// <summary>2: PagedAttention's activations are float16 or bfloat16 (its schema's T), its cache perhaps int8.</summary>
     public int ActivationElementBytes => 2;
+
+    public int NumSwapBlocks => _kv.NumSwapBlocks;
+
+    public void SwapOut(ImmutableArray<KvUnitCopy> copies)
+    {
+        _cuda.MakeCurrent();
+        foreach (var copy in copies) _kv.SwapOut(copy.From, copy.To, copy.NumTokens);
+    }
+
+    public void SwapIn(ImmutableArray<KvUnitCopy> copies)
+    {
+        _cuda.MakeCurrent();
+        foreach (var copy in copies) _kv.SwapIn(copy.From, copy.To, copy.NumTokens);
+    }
 
     /// <summary>The device block pool, for the KV cache manager's block tables.</summary>
     public KvBlocks Blocks { get; }

@@ -15,12 +15,17 @@ namespace VicunaBatch.Inference.Tests.Engine;
 /// into a block that another request of the step holds (forks and cached prefixes share whole blocks only).
 /// With <c>greedyOnDevice</c> it acts as a graph with an argmax output: the id of every row in
 /// <see cref="StepPlan.GraphPicks"/> in <see cref="StepOutputs.Tokens"/>, and for those rows a logits row that points
-/// at the wrong token, so an engine that sampled from it would go wrong.
+/// at the wrong token, so an engine that sampled from it would go wrong. With <c>numSwapBlocks</c> it keeps that many
+/// host blocks and swaps entries between them and the device blocks (<see cref="SwapOut"/>, <see cref="SwapIn"/>):
+/// a block that was not copied back reads as never written.
 /// </summary>
-internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatchSize, int maxLength, int vocabSize = 97, bool greedyOnDevice = false) : IStepRunner
+internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatchSize, int maxLength, int vocabSize = 97, bool greedyOnDevice = false,
+    int numSwapBlocks = 0) : IStepRunner
 {
     private readonly (long SequenceId, int Token, long History)?[][] _blocks =
         Enumerable.Range(0, numBlocks).Select(_ => new (long, int, long)?[blockSize]).ToArray();
+    private readonly (long SequenceId, int Token, long History)?[][] _host =
+        Enumerable.Range(0, numSwapBlocks).Select(_ => new (long, int, long)?[blockSize]).ToArray();
 
     public int VocabSize => vocabSize;
 
@@ -35,7 +40,39 @@ internal sealed class FakePagedRunner(int numBlocks, int blockSize, int maxBatch
     public int ActivationElementBytes => 4;
 
     /// <summary>Block tables over this runner's blocks, as <c>PagedVariant</c> opens them with a <c>PagedRunner</c>.</summary>
-    public BlockTables NewBlockTables(bool prefixCache = false) => new(numBlocks, blockSize, maxLength, prefixCache);
+    public BlockTables NewBlockTables(bool prefixCache = false) => new(numBlocks, blockSize, maxLength, prefixCache, numSwapBlocks);
+
+    public int NumSwapBlocks => numSwapBlocks;
+
+    /// <summary>Swap copies made, out and in, in order.</summary>
+    public List<(bool Out, KvUnitCopy Copy)> Swaps { get; } = [];
+
+    public void SwapOut(ImmutableArray<KvUnitCopy> copies)
+    {
+        foreach (var copy in copies)
+        {
+            Swaps.Add((true, copy));
+            for (var row = 0; row < blockSize; row++)
+            {
+                // rows past the copy's are left behind: a swap-in that needed them finds nothing there
+                _host[copy.To][row] = row < copy.NumTokens
+                    ? _blocks[copy.From][row] ?? throw new InvalidOperationException($"swap-out of block {copy.From}: row {row} was never written")
+                    : null;
+            }
+        }
+    }
+
+    public void SwapIn(ImmutableArray<KvUnitCopy> copies)
+    {
+        foreach (var copy in copies)
+        {
+            Swaps.Add((false, copy));
+            for (var row = 0; row < copy.NumTokens; row++)
+            {
+                _blocks[copy.To][row] = _host[copy.From][row] ?? throw new InvalidOperationException($"swap-in of host block {copy.From}: row {row} was never swapped out");
+            }
+        }
+    }
 
     public List<StepPlan> Plans { get; } = [];
 

@@ -1,0 +1,208 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using VicunaBatch.Inference.Engine;
+using VicunaBatch.Inference.Onnx;
+using static VicunaBatch.Inference.Tests.Engine.SchedulerSteps;
+
+namespace VicunaBatch.Inference.Tests.Engine;
+
+/// <summary>
+/// Preemption to host memory (<see cref="EngineOptions.KvSwapSpaceBytes"/>): a preempted request's KV blocks are copied
+/// to host blocks and back into new device blocks when it resumes, so nothing is recomputed; where the host blocks are
+/// short, preemption recomputes as before. The block tables' bookkeeping, the engine over <see cref="FakePagedRunner"/>
+/// (which reads every request's history back through its blocks each step), and the KV memory's copies.
+/// </summary>
+public sealed class KvSwapTests
+{
+    private static readonly ModelVocabulary Vocabulary = new([2], null);
+
+    [Fact]
+    public void BlockTables_swapOutThenIn_copiesTheComputedRowsOutAndBackIntoNewBlocks_andFreesBoth()
+    {
+        var tables = new BlockTables(numBlocks: 6, blockSize: 4, maxLength: 24, numSwapBlocks: 3);
+        Assert.True(tables.TryReserve(7, 12)); // 3 blocks; 10 of its tokens computed
+        var held = tables.BlocksOf(7);
+
+        Assert.True(tables.TrySwapOut(7, 10, out var outs));
+
+        Assert.Equal([new KvUnitCopy(held[0], 0, 4), new KvUnitCopy(held[1], 1, 4), new KvUnitCopy(held[2], 2, 2)], outs.ToArray());
+        Assert.True(tables.IsSwappedOut(7));
+        Assert.Equal((6, 0), (tables.NumFreeBlocks, tables.NumFreeSwapBlocks));
+        Assert.True(tables.TryReserve(8, 8)); // another request takes two of the blocks it left
+
+        Assert.True(tables.TrySwapIn(7, 11, out var ins)); // its 10 tokens and this step's one
+
+        var table = tables.BlocksOf(7);
+        Assert.Equal([new KvUnitCopy(0, table[0], 4), new KvUnitCopy(1, table[1], 4), new KvUnitCopy(2, table[2], 2)], ins.ToArray());
+        Assert.Empty(table.Intersect(tables.BlocksOf(8)));
+        Assert.False(tables.IsSwappedOut(7));
+        Assert.Equal((1, 3), (tables.NumFreeBlocks, tables.NumFreeSwapBlocks));
+    }
+
+    [Fact]
+    public void BlockTables_swapWhereTheBlocksAreShort_isRefusedAndChangesNothing()
+    {
+        var tables = new BlockTables(numBlocks: 6, blockSize: 4, maxLength: 24, numSwapBlocks: 2);
+        Assert.True(tables.TryReserve(1, 12));
+        Assert.False(tables.TrySwapOut(1, 9, out var none)); // 3 blocks, 2 host blocks
+        Assert.Empty(none);
+        Assert.Equal((3, 2), (tables.BlocksOf(1).Length, tables.NumFreeSwapBlocks));
+        Assert.False(new BlockTables(6, 4, 24).TrySwapOut(1, 4, out _)); // no host blocks at all
+
+        Assert.True(tables.TrySwapOut(1, 8, out _)); // its 8 computed tokens fill 2
+        Assert.True(tables.TryReserve(2, 24)); // the whole pool
+        Assert.False(tables.TrySwapIn(1, 9, out _));
+        Assert.True(tables.IsSwappedOut(1));
+        Assert.Equal(0, tables.NumFreeSwapBlocks);
+
+        tables.Free(1); // ended while swapped out: its host blocks go back
+        Assert.Equal((false, 2), (tables.IsSwappedOut(1), tables.NumFreeSwapBlocks));
+    }
+
+    [Fact]
+    public void Scheduler_onDemandWithSwapSpace_preemptsToHost_andResumesWithoutRecomputing()
+    {
+        var blocks = new BlockTables(numBlocks: 8, blockSize: 4, maxLength: 32, numSwapBlocks: 8);
+        var scheduler = new Scheduler(blocks, 4, 32, AdmissionOrder.Arrival, KvAdmission.OnDemand);
+        var all = Enumerable.Range(0, 3).Select(i => NewSequence(i, promptLength: 6, maxTokens: 10)).ToList();
+        all.ForEach(scheduler.Add);
+        var plans = new List<StepPlan>();
+
+        while (scheduler.HasWork)
+        {
+            Assert.True(plans.Count < 1000, "the run ends");
+            var plan = scheduler.Schedule();
+            Apply(plan, all, token: 7);
+            plans.Add(plan);
+            foreach (var done in scheduler.Running.Where(s => s.OutputIds.Count >= s.Request.MaxTokens).ToList())
+            {
+                scheduler.Finish(done);
+            }
+        }
+
+        Assert.True(scheduler.NumSwapOuts > 0, "nobody was preempted: the test does not test swapping");
+        Assert.Equal(0, scheduler.NumPreemptions);
+        Assert.Equal(6 * 3, plans.Sum(p => p.Prefills.Sum(c => c.TokenIds.Length))); // every prompt computed once
+        Assert.Equal(plans.Sum(p => p.SwapOuts.Length), plans.Sum(p => p.SwapIns.Length));
+        Assert.All(all, s => Assert.Equal(10, s.OutputIds.Count));
+        Assert.Equal((8, 8), (blocks.NumFreeBlocks, blocks.NumFreeSwapBlocks));
+    }
+
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(2, false)]
+    [InlineData(24, false)]
+    [InlineData(24, true)]
+    public void Generate_tightPoolOnDemand_everyRequestGetsItsOwnIds_andHostBlocksForAllMeanNothingRecomputed(int numSwapBlocks, bool prefixCache)
+    {
+        // 6 blocks of 4 tokens hold 24 tokens; 5 requests of up to 8 + 12 tokens need far more at once
+        List<GenerationRequest> requests = [.. Enumerable.Range(0, 5).Select(i => new GenerationRequest($"r{i}", Enumerable.Range(3 + i, 4 + i).ToArray(), MaxTokens: 12 - i, IgnoreEos: true))];
+        var runner = new FakePagedRunner(numBlocks: 6, blockSize: 4, maxBatchSize: 4, maxLength: 24, numSwapBlocks: numSwapBlocks);
+        var engine = new InferenceEngine(runner, runner.NewBlockTables(prefixCache),
+            new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 8, Admission = AdmissionOrder.Arrival, KvAdmission = KvAdmission.OnDemand }, Vocabulary);
+
+        var results = Run(engine, requests);
+
+        foreach (var request in requests)
+        {
+            Assert.Equal(FakePagedRunner.Expected(request), results[request.Id].OutputIds);
+        }
+        var statistics = engine.Statistics;
+        Assert.True(statistics.NumPreemptions + statistics.NumSwapOuts > 0, "the pool never ran out: the test does not test preemption");
+        Assert.Equal(statistics.NumSwappedOutBlocks, runner.Swaps.Count(s => s.Out));
+        if (numSwapBlocks == 0)
+        {
+            Assert.Empty(runner.Swaps);
+        }
+        if (numSwapBlocks >= 24)
+        {
+            // a request holds at most 24 tokens (6 blocks): host blocks for everyone, so every preemption swapped
+            Assert.Equal(0, statistics.NumPreemptions);
+            Assert.True(statistics.NumSwapOuts > 0);
+            Assert.Equal(requests.Sum(r => r.PromptIds.Count), statistics.NumPrefillTokens + statistics.NumCachedPromptTokens);
+            Assert.Equal(runner.Swaps.Count(s => s.Out), runner.Swaps.Count(s => !s.Out)); // each came back
+        }
+    }
+
+    [Fact]
+    public void Cancel_whileSwappedOut_givesItsHostBlocksBack()
+    {
+        var runner = new FakePagedRunner(numBlocks: 6, blockSize: 4, maxBatchSize: 4, maxLength: 24, numSwapBlocks: 24);
+        var tables = runner.NewBlockTables();
+        var engine = new InferenceEngine(runner, tables,
+            new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 8, Admission = AdmissionOrder.Arrival, KvAdmission = KvAdmission.OnDemand }, Vocabulary);
+        var ids = Enumerable.Range(0, 5).Select(i => engine.Submit(new GenerationRequest($"r{i}", Enumerable.Range(3 + i, 4 + i).ToArray(), MaxTokens: 12 - i, IgnoreEos: true))).ToList();
+        var steps = 0;
+        while (tables.NumFreeSwapBlocks == 24)
+        {
+            Assert.True(++steps < 200, "nobody was swapped out");
+            engine.Step();
+        }
+
+        foreach (var id in ids)
+        {
+            engine.Cancel(id);
+        }
+        engine.Step();
+
+        Assert.False(engine.HasWork);
+        Assert.Equal((24, 6), (tables.NumFreeSwapBlocks, tables.NumFreeBlocks));
+    }
+
+    [Theory]
+    [InlineData(TensorElementType.Float)]
+    [InlineData(TensorElementType.Int8)]
+    public void PagedKvCache_swapOutThenIn_bringsTheRowsBackIntoAnotherBlockInEveryLayer(TensorElementType elementType)
+    {
+        using var memory = new HostKvMemory();
+        using var cache = new PagedKvCache(memory, numLayers: 2, numBlocks: 3, blockSize: 4, numKvHeads: 2, headSize: 3, elementType, numSwapBlocks: 2);
+        var tensors = Enumerable.Range(0, 2).SelectMany(l => new[] { cache.Keys(l), cache.Values(l) }).ToList();
+        for (var t = 0; t < tensors.Count; t++)
+        {
+            var data = Bytes(tensors[t]);
+            for (var i = 0; i < data.Length; i++) data[i] = (byte)(29 * t + i + 1);
+        }
+        var before = tensors.Select(t => Bytes(t).ToArray()).ToList();
+        var rowBytes = (int)cache.BlockLayerBytes / 4;
+
+        cache.SwapOut(block: 1, hostBlock: 1, numRows: 3);
+        foreach (var tensor in tensors) Bytes(tensor).Clear(); // another request writes over the device blocks
+        cache.SwapIn(hostBlock: 1, block: 2, numRows: 3);
+
+        for (var t = 0; t < tensors.Count; t++)
+        {
+            var after = Bytes(tensors[t]);
+            for (var i = 0; i < after.Length; i++)
+            {
+                var (block, row) = (i / (4 * rowBytes), i / rowBytes % 4);
+                var expected = block == 2 && row < 3 ? before[t][i - 4 * rowBytes] : (byte)0;
+                Assert.Equal(expected, after[i]);
+            }
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => cache.SwapOut(block: 0, hostBlock: 2, numRows: 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => cache.SwapIn(hostBlock: 0, block: 0, numRows: 5));
+    }
+
+    private static Span<byte> Bytes(OrtValue tensor) =>
+        tensor.GetTensorTypeAndShape().ElementDataType == TensorElementType.Int8
+            ? System.Runtime.InteropServices.MemoryMarshal.AsBytes(tensor.GetTensorMutableDataAsSpan<sbyte>())
+            : System.Runtime.InteropServices.MemoryMarshal.AsBytes(tensor.GetTensorMutableDataAsSpan<float>());
+
+    private static Dictionary<string, GenerationResult> Run(InferenceEngine engine, IReadOnlyList<GenerationRequest> requests)
+    {
+        foreach (var request in requests)
+        {
+            engine.Submit(request);
+        }
+        var results = new Dictionary<string, GenerationResult>();
+        for (var step = 0; engine.HasWork; step++)
+        {
+            Assert.True(step < 10_000, "the run ends");
+            foreach (var result in engine.Step())
+            {
+                results[result.Id] = result;
+            }
+        }
+        return results;
+    }
+}
