@@ -25,6 +25,22 @@ public sealed class EngineStatistics
     /// <summary>Time the runner spent copying swapped KV, outside the steps' time.</summary>
     public TimeSpan SwapTime { get; private set; }
 
+    /// <summary>Tokens of KV copied to host memory (each comes back once its request resumes).</summary>
+    public long NumSwappedOutTokens { get; private set; }
+
+    /// <summary>Tokens (decodes and prompt chunks) of the steps that computed prompt tokens, over <see cref="PrefillStepTime"/>.</summary>
+    public long PrefillStepTokens { get; private set; }
+
+    /// <summary>
+    /// Whether preempting to host memory costs less than recomputing, by this engine's own measurements: the swap time a
+    /// token swapped out (its copy out and back in) against the time a token of the steps that computed prompts. True
+    /// until both were measured (the first preemption swaps); a host link slower than the engine computes prompts
+    /// (a slow bus, a small model) then turns preemption back to recompute.
+    /// </summary>
+    public bool SwapPays =>
+        NumSwappedOutTokens == 0 || PrefillStepTokens == 0
+        || SwapTime.TotalSeconds / NumSwappedOutTokens <= PrefillStepTime.TotalSeconds / PrefillStepTokens;
+
     /// <summary>Choices that took their prompt's KV from a fork (<see cref="GenerationRequest.NumChoices"/>) instead of computing it.</summary>
     public long NumForkedChoices { get; private set; }
 
@@ -91,6 +107,7 @@ public sealed class EngineStatistics
     {
         NumSwapOuts = numSwapOuts;
         NumSwappedOutBlocks += plan.SwapOuts.Length;
+        NumSwappedOutTokens += plan.SwapOuts.Sum(c => c.NumTokens);
         NumSwappedInBlocks += plan.SwapIns.Length;
         SwapTime += elapsed;
     }
@@ -109,6 +126,7 @@ public sealed class EngineStatistics
         {
             NumPrefillSteps++;
             PrefillStepTime += elapsed;
+            PrefillStepTokens += plan.NumScheduledTokens;
             PrefillStepFlops += cost.Flops(plan);
         }
         NumGraphSamplings += outputs?.GraphSamplings ?? 0;

@@ -30,7 +30,7 @@ public sealed class InferenceEngine : IDisposable
         Options = options;
         Vocabulary = vocabulary;
         Cost = cost;
-        _scheduler = new Scheduler(kvCache, runner.NumSlots, options.MaxScheduledTokens, options.Admission, options.KvAdmission);
+        _scheduler = new Scheduler(kvCache, runner.NumSlots, options.MaxScheduledTokens, options.Admission, options.KvAdmission, () => Statistics.SwapPays);
         _stopCondition = new StopCondition(vocabulary);
         _grammarSampling = new GrammarSampling(vocabulary, _sampler);
     }

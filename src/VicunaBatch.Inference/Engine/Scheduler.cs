@@ -17,7 +17,8 @@ namespace VicunaBatch.Inference.Engine;
 /// end too: the KV a request will need is counted at admission, so running requests always grow and nobody is preempted.
 /// Under <see cref="KvAdmission.OnDemand"/> only its first chunk must fit, and running requests may later run short.
 /// When a running request's KV cannot grow, the youngest running request (last admitted) is preempted: swapped out to
-/// host memory when the manager's host blocks hold its computed tokens (<see cref="IKvCacheManager.TrySwapOut"/>; it
+/// host memory when the manager's host blocks hold its computed tokens and swapping pays (<c>swapPays</c>:
+/// <see cref="EngineStatistics.SwapPays"/>) (<see cref="IKvCacheManager.TrySwapOut"/>; it
 /// resumes later where it stopped, its KV copied back, nothing recomputed), else by recompute: it gives its KV back and
 /// goes to the front of the queue, to prefill prompt ++ output again; its output so far is kept either way. A request
 /// that is itself the youngest preempts itself. The runner makes a step's swap copies before the step runs. A KV slot holds the maximum length from the start,
@@ -40,11 +41,15 @@ internal sealed class Scheduler
     private readonly int _maxBatchSize;
     private readonly int _maxScheduledTokens;
     private readonly KvAdmission _kvAdmission;
+    private readonly Func<bool> _swapPays;
     private int _numCachedTokens; // this step's admissions' tokens from the prefix cache
 
+    /// <param name="swapPays">Asked at each preemption: whether swapping to host memory costs less than recomputing now
+    /// (<see cref="EngineStatistics.SwapPays"/>); false: recompute. Default: always swap where the host blocks hold it.</param>
     public Scheduler(IKvCacheManager kvCache, int maxBatchSize, int maxScheduledTokens, AdmissionOrder admission = AdmissionOrder.Arrival,
-        KvAdmission kvAdmission = KvAdmission.Reserve)
+        KvAdmission kvAdmission = KvAdmission.Reserve, Func<bool>? swapPays = null)
     {
+        _swapPays = swapPays ?? (() => true);
         if (maxBatchSize < 1 || maxBatchSize > maxScheduledTokens)
         {
             throw new ArgumentOutOfRangeException(nameof(maxBatchSize), maxBatchSize,
@@ -255,7 +260,7 @@ internal sealed class Scheduler
     private void Preempt(Sequence sequence)
     {
         _running.Remove(sequence);
-        if (_kvCache.TrySwapOut(sequence.SequenceId, sequence.NumComputed, out var copies))
+        if (_swapPays() && _kvCache.TrySwapOut(sequence.SequenceId, sequence.NumComputed, out var copies))
         {
             _swapOuts.AddRange(copies);
             sequence.SwapOut();

@@ -88,6 +88,45 @@ public sealed class KvSwapTests
         Assert.Equal((8, 8), (blocks.NumFreeBlocks, blocks.NumFreeSwapBlocks));
     }
 
+    [Fact]
+    public void Scheduler_swapThatDoesNotPay_recomputesThoughTheHostBlocksHaveRoom()
+    {
+        var blocks = new BlockTables(numBlocks: 8, blockSize: 4, maxLength: 32, numSwapBlocks: 8);
+        var scheduler = new Scheduler(blocks, 4, 32, AdmissionOrder.Arrival, KvAdmission.OnDemand, swapPays: () => false);
+        var all = Enumerable.Range(0, 3).Select(i => NewSequence(i, promptLength: 6, maxTokens: 10)).ToList();
+        all.ForEach(scheduler.Add);
+
+        for (var step = 0; scheduler.HasWork; step++)
+        {
+            Assert.True(step < 1000, "the run ends");
+            var plan = scheduler.Schedule();
+            Assert.Empty(plan.SwapOuts);
+            Apply(plan, all, token: 7);
+            foreach (var done in scheduler.Running.Where(s => s.OutputIds.Count >= s.Request.MaxTokens).ToList()) scheduler.Finish(done);
+        }
+
+        Assert.Equal(0, scheduler.NumSwapOuts);
+        Assert.True(scheduler.NumPreemptions > 0);
+    }
+
+    [Fact]
+    public void SwapPays_comparesTheMeasuredSwapTimeOfATokenWithTheComputeTimeOfAPromptToken()
+    {
+        var statistics = new EngineStatistics();
+        var cost = new StepCost(WeightBytes: 1000, KvBytesPerToken: 10, WeightElementBytes: 2, AttentionFlopsPerPair: 3);
+        var prefill = new StepPlan([], [new PrefillChunk(1, 0, [.. Enumerable.Range(1, 100)], true, new KvBlockTable([0]))]);
+        var swap = new StepPlan([], []) { SwapOuts = [new KvUnitCopy(0, 0, 50), new KvUnitCopy(1, 1, 50)] };
+        Assert.True(statistics.SwapPays); // nothing measured yet: the first preemption swaps
+
+        statistics.Record(prefill, 1, 4, TimeSpan.FromMilliseconds(10), cost: cost); // 0.1 ms a token computed
+        Assert.True(statistics.SwapPays);
+        statistics.RecordSwaps(swap, TimeSpan.FromMilliseconds(5), numSwapOuts: 1); // 0.05 ms a token swapped
+        Assert.True(statistics.SwapPays);
+        statistics.RecordSwaps(swap, TimeSpan.FromMilliseconds(30), numSwapOuts: 2); // 35 ms for 200 tokens: 0.175 ms a token
+        Assert.False(statistics.SwapPays);
+        Assert.Equal((200, 4, 2), (statistics.NumSwappedOutTokens, statistics.NumSwappedOutBlocks, statistics.NumSwapOuts));
+    }
+
     [Theory]
     [InlineData(0, false)]
     [InlineData(2, false)]
