@@ -41,8 +41,10 @@
 #                                             640paged8:BLOCKSIZE (as 640paged:…, the KV blocks int8: export.py --kv-cache int8),
 #                                             kv8-check (tiny fp16, variant B: int8 KV blocks, scales by kv_scales.py, against
 #                                             float16 ones: greedy ids and logits of the same requests),
-#                                             640pagedod:BLOCKSIZE (as 640paged:…, admission on demand: preempt and recompute,
-#                                             the rule before --kv-admission reserve),
+#                                             640pagedod:BLOCKSIZE (as 640paged:…, admission on demand: preempted requests
+#                                             swapped to host memory where it pays (--kv-swap-space 4 GiB), else recomputed),
+#                                             640pagedod0:BLOCKSIZE (on demand, recompute only: --kv-swap-space 0, the rule
+#                                             before --kv-admission reserve),
 #                                             prefill:BLOCKSIZE (variant B, prefill-heavy: 256 prompts of 16 consecutive
 #                                             workload-640 prompts each, ~820 tokens, 16 tokens out: the matmul rate),
 #                                             peer-cb (transformers' continuous batching on workload-640 with each request's
@@ -306,7 +308,7 @@ for i in range(16): print(json.dumps({"custom_id": f"doc-{i}", "prompt": text[i 
       "$PY" scripts/gpu/check-prefill.py "$OUT/kv8-f16.jsonl" "$OUT/kv8-i8.jsonl" --label "kv8 check (int8 KV vs float16 KV)" \
         | tee "$OUT/kv8-check.txt" | tail -1 | tee -a "$OUT/summary.txt"
       rm -f "$OUT"/kv8-*.jsonl ;;
-    640paged:* | 640paged8:* | 640pagedod:* | w64paged:* | 640pageds-*:* | prefill:*)
+    640paged:* | 640paged8:* | 640pagedod:* | 640pagedod0:* | w64paged:* | 640pageds-*:* | prefill:*)
       IFS=: read -r work bs <<<"$step"
       # the variant-A export's weights, hard-linked: 26 GB once on a 64 GiB disk
       export_model v13 vicuna-13b /tmp/v13 300 &&
@@ -323,6 +325,7 @@ for i in range(16): print(json.dumps({"custom_id": f"doc-{i}", "prompt": text[i 
             --kv-cache int8 --kv-scales 0.0433 || continue
           args=(--workload $W/workload-640.jsonl) ;;
         640pagedod) args=(--workload $W/workload-640.jsonl --kv-admission on-demand) ;;
+        640pagedod0) args=(--workload $W/workload-640.jsonl --kv-admission on-demand --kv-swap-space 0) ;;
         prefill)
           "$PY" -c 'import json,sys
 p = [json.loads(l)["prompt"] for l in open(sys.argv[1]) if l.strip()]
