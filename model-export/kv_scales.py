@@ -21,8 +21,7 @@ import sys
 
 import numpy as np
 
-from reference import Session, load_hf, load_llama2c, load_random
-from weights import PRESETS
+from reference import Session, add_source_arguments, load_source
 
 INT8_MAX = 127
 
@@ -49,15 +48,7 @@ def scales(keys: np.ndarray, values: np.ndarray, margin: float) -> dict:
 
 def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--from-llama2c", metavar="FILE")
-    src.add_argument("--config", choices=sorted(PRESETS))
-    src.add_argument("--from-hf", metavar="DIR")
-    src.add_argument("--delta", metavar="DIR", help="Hugging Face delta folder; needs --base")
-    ap.add_argument("--base", metavar="DIR")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--vocab-size", type=int)
-    ap.add_argument("--context-length", type=int)
+    add_source_arguments(ap)
     prompts = ap.add_mutually_exclusive_group(required=True)
     prompts.add_argument("--prompts-file", help="one comma-separated id list per line")
     prompts.add_argument("--random-prompts", type=int, metavar="N", help="N prompts of random ids")
@@ -67,17 +58,10 @@ def main(argv: list[str]) -> None:
                     help="scale = max |x| * margin / 127; above 1 leaves room for values larger than calibration saw")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
-    if bool(args.base) != bool(args.delta):
-        ap.error("--base and --delta go together")
     if args.margin <= 0:
         ap.error("--margin must be positive")
 
-    if args.from_llama2c:
-        m = load_llama2c(args.from_llama2c)
-    elif args.from_hf or args.delta:
-        m = load_hf(args.from_hf or args.delta, args.base)
-    else:
-        m = load_random(args.config, args.seed, args.vocab_size, args.context_length)
+    m = load_source(ap, args)
     if args.prompts_file:
         with open(args.prompts_file) as f:
             ids = [[int(t) for t in line.split(",")] for line in f if line.strip()]

@@ -217,8 +217,8 @@ def generate(m: Llama, prompt: list[int], max_tokens: int) -> tuple[list[int], l
         logits = s.forward(next_id, len(prompt) + len(ids) - 1)
 
 
-def main(argv: list[str]) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_source_arguments(ap: argparse.ArgumentParser) -> None:
+    """The model a script runs: a llama2.c checkpoint, a random config, a Hugging Face folder, or base + delta."""
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--from-llama2c", metavar="FILE")
     src.add_argument("--config", choices=sorted(PRESETS))
@@ -228,6 +228,22 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--vocab-size", type=int)
     ap.add_argument("--context-length", type=int)
+
+
+def load_source(ap: argparse.ArgumentParser, args: argparse.Namespace) -> Llama:
+    """The model of add_source_arguments' arguments."""
+    if bool(args.base) != bool(args.delta):
+        ap.error("--base and --delta go together")
+    if args.from_llama2c:
+        return load_llama2c(args.from_llama2c)
+    if args.from_hf or args.delta:
+        return load_hf(args.from_hf or args.delta, args.base)
+    return load_random(args.config, args.seed, args.vocab_size, args.context_length)
+
+
+def main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_source_arguments(ap)
     prompts = ap.add_mutually_exclusive_group(required=True)
     prompts.add_argument("--prompt-ids", help="comma-separated token ids")
     prompts.add_argument("--prompts-file", help="one comma-separated id list per line")
@@ -235,14 +251,7 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--logits", action="store_true", help="also print the logits behind each id")
     args = ap.parse_args(argv)
 
-    if bool(args.base) != bool(args.delta):
-        ap.error("--base and --delta go together")
-    if args.from_llama2c:
-        m = load_llama2c(args.from_llama2c)
-    elif args.from_hf or args.delta:
-        m = load_hf(args.from_hf or args.delta, args.base)
-    else:
-        m = load_random(args.config, args.seed, args.vocab_size, args.context_length)
+    m = load_source(ap, args)
     if args.prompt_ids:
         lines = [args.prompt_ids]
     else:
