@@ -39,7 +39,7 @@ internal sealed class ModelOptions
     public Option<double> KvSwapSpace { get; } = new("--kv-swap-space")
     {
         HelpName = "GiB",
-        Description = "Paged packages: page-locked host memory (GiB) that holds the KV of requests preempted when the KV blocks run out, so they resume instead of being recomputed; 0 = recompute only. Preemption happens under --kv-admission on-demand (and to requests of n choices that outgrow the pool).",
+        Description = "Paged packages: page-locked host memory (GiB) that holds the KV of requests preempted when the KV blocks run out, so they resume instead of being recomputed; 0 = recompute only. Taken only with --kv-admission on-demand: reserve admission preempts nobody.",
         DefaultValueFactory = _ => Defaults.KvSwapSpaceBytes / (double)(1L << 30),
     };
 

@@ -118,8 +118,9 @@ public sealed class EngineOptions
     /// <summary>
     /// Paged packages: bytes of host memory (page-locked) that hold the KV of requests preempted when the blocks run
     /// out, so they resume where they stopped instead of computing their prompt and output again; a request whose KV
-    /// does not fit there is recomputed. Default 4 GiB (vLLM's swap space); 0: recompute only. Under
-    /// <see cref="KvAdmission.Reserve"/> nobody is preempted, so it is used only by requests of n choices that outgrow the pool.
+    /// does not fit there is recomputed. Default 4 GiB (vLLM's swap space); 0: recompute only. Taken only under
+    /// <see cref="KvAdmission.OnDemand"/>: reserve admission preempts nobody (but requests of n choices that outgrow the
+    /// pool, which recompute), so it takes no host memory.
     /// </summary>
     public long KvSwapSpaceBytes { get; set; } = 4L << 30;
 

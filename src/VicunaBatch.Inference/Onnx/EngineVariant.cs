@@ -52,7 +52,7 @@ internal sealed class PagedVariant : EngineVariant
         }
         using var owned = new DisposeOnFailure();
         var runner = owned.Own(new PagedRunner(package, BatchSize(package, options), maxLength, options.MaxScheduledTokens, options.NumKvBlocks, options.NumThreads,
-            options.Sampling, options.Gpu, options.KvSwapSpaceBytes));
+            options.Sampling, options.Gpu, options.KvAdmission == KvAdmission.OnDemand ? options.KvSwapSpaceBytes : 0));
         var blocks = new BlockTables(runner.Blocks.NumBlocks, runner.Blocks.BlockSize, maxLength, options.PrefixCache, runner.NumSwapBlocks);
         owned.Keep();
         return (runner, blocks);
