@@ -24,7 +24,8 @@
 #                                             bench of 16 text prompts of one long prefix, on and off: prefill tokens computed
 #                                             and prompt tokens taken from the cache),
 #                                             paged-check (variant B vs variant A, tiny fp16, same seed: greedy ids and logits;
-#                                             block 256 flash, block 16 fallback with preemption, chunked mixed steps),
+#                                             block 256 flash, block 16 fallback with preemption by recompute and by swap
+#                                             to host memory, chunked mixed steps),
 #                                             640paged:BLOCKSIZE / w64paged:BLOCKSIZE (Vicuna-13B fp16 as variant B, e.g. 128 or
 #                                             256: workload-640, or the first 64 of workload-160; KV blocks fitted to memory),
 #                                             sample-check (variants A and B, tiny fp16, temperature $SAMPLE_T (0.8) top-p 0.9 seeded:
@@ -273,7 +274,8 @@ for i in range(16): print(json.dumps({"custom_id": f"doc-{i}", "prompt": text[i 
       # variant B (PagedAttention) against variant A (GroupQueryAttention): same seed, same weights, same requests.
       # A on one slot is the reference; B runs: all in one step (block 256: FlashAttention at head 16 needs 256),
       # 16-token steps (chunked prompts with past context mixed with decodes), and block 16 (the fallback kernel)
-      # with 8 blocks for 8 requests of up to 53 tokens (preemption by recompute).
+      # with 8 blocks for 8 requests of up to 53 tokens, admitted on demand: preemption by recompute, and by swapping
+      # to host memory (the runner's cudaMemcpy of each layer's blocks out and back).
       export_model tiny tiny /tmp/tiny16 60 &&
         export_model tinyp256 tiny /tmp/tiny16p256 60 --attention paged --block-size 256 &&
         export_model tinyp16 tiny /tmp/tiny16p16 60 --attention paged --block-size 16 || continue
@@ -286,8 +288,9 @@ for i in range(16): print(json.dumps({"custom_id": f"doc-{i}", "prompt": text[i 
       gen a-s1 /tmp/tiny16 --max-batch-size 1
       gen b256 /tmp/tiny16p256 --max-batch-size 8
       gen b256-t16 /tmp/tiny16p256 --max-batch-size 8 --max-scheduled-tokens 16
-      gen b16-preempt /tmp/tiny16p16 --max-batch-size 8 --max-sequence-length 64 --num-kv-blocks 8
-      for b in b256 b256-t16 b16-preempt; do
+      gen b16-preempt /tmp/tiny16p16 --max-batch-size 8 --max-sequence-length 64 --num-kv-blocks 8 --kv-admission on-demand --kv-swap-space 0
+      gen b16-swap /tmp/tiny16p16 --max-batch-size 8 --max-sequence-length 64 --num-kv-blocks 8 --kv-admission on-demand --kv-swap-space 1
+      for b in b256 b256-t16 b16-preempt b16-swap; do
         "$PY" scripts/gpu/check-prefill.py "$OUT/paged-a-s1.jsonl" "$OUT/paged-$b.jsonl" --label "paged check $b" --tolerance 0.02 \
           | tee "$OUT/paged-check-$b.txt" | tail -1 | tee -a "$OUT/summary.txt"
       done
