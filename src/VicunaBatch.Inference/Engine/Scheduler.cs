@@ -168,38 +168,34 @@ internal sealed class Scheduler
         var placesTaken = _running.Sum(Places);
         while (!preempted && budget > 0 && _waiting.Peek() is { } waiting && placesTaken + Places(waiting) <= _maxBatchSize)
         {
-            if (waiting.IsSwappedOut)
-            {
-                // it resumes where it stopped: its next prompt chunk, or its next decode
-                var tokens = waiting.IsPrefilling ? Math.Min(waiting.NumPrefillTokensLeft, budget) : 1;
-                if ((_kvAdmission == KvAdmission.Reserve && Math.Min(Places(waiting) * UnitsToEnd(waiting), _kvCache.Usage.NumUnits) > Headroom())
-                    || !_kvCache.TrySwapIn(waiting.SequenceId, waiting.NumComputed + tokens, out var copies))
-                {
-                    break;
-                }
-                _swapIns.AddRange(copies);
-                _waiting.Admit(waiting);
-                waiting.SwapIn();
-                _running.Add(waiting);
-                _step.Add((waiting, tokens));
-                budget -= tokens;
-                placesTaken += Places(waiting);
-                continue;
-            }
-            var numCached = _kvCache.TakeCachedPrefix(waiting); // the prefix cache's KV of its first tokens, shared
-            var length = Math.Min(waiting.NumPrefillTokens - numCached, budget);
+            // a swapped-out request resumes where it stopped, its KV copied back: its next prompt chunk or its next
+            // decode; any other starts with the prefix cache's KV of its first tokens, shared, and prefills the rest
+            var resumes = waiting.IsSwappedOut;
+            var numComputed = resumes ? waiting.NumComputed : _kvCache.TakeCachedPrefix(waiting);
+            var length = resumes && !waiting.IsPrefilling ? 1 : Math.Min(waiting.NumPrefillTokens - numComputed, budget);
+            var swapIns = ImmutableArray<KvUnitCopy>.Empty;
             // a request whose choices need more than the whole pool to their ends waits for an empty pool, then runs;
             // choices that then find no KV compute their prompt themselves later (the youngest preempted if KV runs out)
             if ((_kvAdmission == KvAdmission.Reserve && Math.Min(Places(waiting) * UnitsToEnd(waiting), _kvCache.Usage.NumUnits) > Headroom())
-                || !_kvCache.TryReserve(waiting.SequenceId, numCached + length))
+                || !(resumes
+                    ? _kvCache.TrySwapIn(waiting.SequenceId, numComputed + length, out swapIns)
+                    : _kvCache.TryReserve(waiting.SequenceId, numComputed + length)))
             {
-                _kvCache.Free(waiting.SequenceId); // the cached blocks go back to the cache
+                if (!resumes) _kvCache.Free(waiting.SequenceId); // the cached blocks go back to the cache
                 break; // admissions never preempt: wait for KV to come back
             }
-            _numCachedTokens += numCached;
             _waiting.Admit(waiting);
-            waiting.Status = SequenceStatus.Running;
-            waiting.NumComputed = numCached;
+            if (resumes)
+            {
+                _swapIns.AddRange(swapIns);
+                waiting.SwapIn();
+            }
+            else
+            {
+                _numCachedTokens += numComputed;
+                waiting.Status = SequenceStatus.Running;
+                waiting.NumComputed = numComputed;
+            }
             _running.Add(waiting);
             _step.Add((waiting, length));
             budget -= length;

@@ -73,9 +73,6 @@ internal sealed class Sequence
     /// <summary>Its KV waits in host memory (<see cref="SwapOut"/>): it resumes where it stopped, nothing recomputed.</summary>
     public bool IsSwappedOut { get; private set; }
 
-    /// <summary>Times the request was preempted to host memory.</summary>
-    public int NumSwapOuts { get; private set; }
-
     public IReadOnlyList<int> OutputIds => _outputIds;
 
     public int NumTokens => PromptIds.Length + _outputIds.Count;
@@ -131,7 +128,6 @@ internal sealed class Sequence
     public void SwapOut()
     {
         IsSwappedOut = true;
-        NumSwapOuts++;
         Status = SequenceStatus.Waiting;
     }
 

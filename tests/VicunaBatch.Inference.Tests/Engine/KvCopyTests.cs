@@ -76,6 +76,41 @@ public sealed class KvCopyTests
         }
     }
 
+    /// <summary>Swapping to host memory (<see cref="KvSwapTests"/>): a block's rows out to a host block and back into another block.</summary>
+    [Theory]
+    [InlineData(TensorElementType.Float)]
+    [InlineData(TensorElementType.Int8)]
+    public void PagedKvCache_swapOutThenIn_bringsTheRowsBackIntoAnotherBlockInEveryLayer(TensorElementType elementType)
+    {
+        using var memory = new HostKvMemory();
+        using var cache = new PagedKvCache(memory, numLayers: 2, numBlocks: 3, blockSize: 4, numKvHeads: 2, headSize: 3, elementType, numSwapBlocks: 2);
+        var tensors = Enumerable.Range(0, 2).SelectMany(l => new[] { cache.Keys(l), cache.Values(l) }).ToList();
+        for (var t = 0; t < tensors.Count; t++)
+        {
+            var data = Bytes(tensors[t]);
+            for (var i = 0; i < data.Length; i++) data[i] = (byte)(29 * t + i + 1);
+        }
+        var before = tensors.Select(t => Bytes(t).ToArray()).ToList();
+        var rowBytes = (int)cache.BlockLayerBytes / 4;
+
+        cache.SwapOut(block: 1, hostBlock: 1, numRows: 3);
+        foreach (var tensor in tensors) Bytes(tensor).Clear(); // another request writes over the device blocks
+        cache.SwapIn(hostBlock: 1, block: 2, numRows: 3);
+
+        for (var t = 0; t < tensors.Count; t++)
+        {
+            var after = Bytes(tensors[t]);
+            for (var i = 0; i < after.Length; i++)
+            {
+                var (block, row) = (i / (4 * rowBytes), i / rowBytes % 4);
+                var expected = block == 2 && row < 3 ? before[t][i - 4 * rowBytes] : (byte)0;
+                Assert.Equal(expected, after[i]);
+            }
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => cache.SwapOut(block: 0, hostBlock: 2, numRows: 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => cache.SwapIn(hostBlock: 0, block: 0, numRows: 5));
+    }
+
     /// <summary>A cache tensor's bytes, whatever its element type.</summary>
     private static Span<byte> Bytes(OrtValue tensor) =>
         tensor.GetTensorTypeAndShape().ElementDataType == TensorElementType.Int8

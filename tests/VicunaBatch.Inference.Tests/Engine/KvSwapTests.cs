@@ -1,7 +1,4 @@
-using Microsoft.ML.OnnxRuntime;
-using Microsoft.ML.OnnxRuntime.Tensors;
 using VicunaBatch.Inference.Engine;
-using VicunaBatch.Inference.Onnx;
 using static VicunaBatch.Inference.Tests.Engine.SchedulerSteps;
 
 namespace VicunaBatch.Inference.Tests.Engine;
@@ -10,7 +7,7 @@ namespace VicunaBatch.Inference.Tests.Engine;
 /// Preemption to host memory (<see cref="EngineOptions.KvSwapSpaceBytes"/>): a preempted request's KV blocks are copied
 /// to host blocks and back into new device blocks when it resumes, so nothing is recomputed; where the host blocks are
 /// short, preemption recomputes as before. The block tables' bookkeeping, the engine over <see cref="FakePagedRunner"/>
-/// (which reads every request's history back through its blocks each step), and the KV memory's copies.
+/// (which reads every request's history back through its blocks each step); the KV memory's copies are in <see cref="KvCopyTests"/>.
 /// </summary>
 public sealed class KvSwapTests
 {
@@ -135,12 +132,12 @@ public sealed class KvSwapTests
     public void Generate_tightPoolOnDemand_everyRequestGetsItsOwnIds_andHostBlocksForAllMeanNothingRecomputed(int numSwapBlocks, bool prefixCache)
     {
         // 6 blocks of 4 tokens hold 24 tokens; 5 requests of up to 8 + 12 tokens need far more at once
-        List<GenerationRequest> requests = [.. Enumerable.Range(0, 5).Select(i => new GenerationRequest($"r{i}", Enumerable.Range(3 + i, 4 + i).ToArray(), MaxTokens: 12 - i, IgnoreEos: true))];
+        var requests = PagedEngineTests.FiveRequests();
         var runner = new FakePagedRunner(numBlocks: 6, blockSize: 4, maxBatchSize: 4, maxLength: 24, numSwapBlocks: numSwapBlocks);
         var engine = new InferenceEngine(runner, runner.NewBlockTables(prefixCache),
             new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 8, Admission = AdmissionOrder.Arrival, KvAdmission = KvAdmission.OnDemand }, Vocabulary);
 
-        var results = Run(engine, requests);
+        var results = EngineRuns.RunTogether(engine, requests);
 
         foreach (var request in requests)
         {
@@ -170,7 +167,7 @@ public sealed class KvSwapTests
         var tables = runner.NewBlockTables();
         var engine = new InferenceEngine(runner, tables,
             new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 8, Admission = AdmissionOrder.Arrival, KvAdmission = KvAdmission.OnDemand }, Vocabulary);
-        var ids = Enumerable.Range(0, 5).Select(i => engine.Submit(new GenerationRequest($"r{i}", Enumerable.Range(3 + i, 4 + i).ToArray(), MaxTokens: 12 - i, IgnoreEos: true))).ToList();
+        var ids = PagedEngineTests.FiveRequests().Select(engine.Submit).ToList();
         var steps = 0;
         while (tables.NumFreeSwapBlocks == 24)
         {
@@ -186,62 +183,5 @@ public sealed class KvSwapTests
 
         Assert.False(engine.HasWork);
         Assert.Equal((24, 6), (tables.NumFreeSwapBlocks, tables.NumFreeBlocks));
-    }
-
-    [Theory]
-    [InlineData(TensorElementType.Float)]
-    [InlineData(TensorElementType.Int8)]
-    public void PagedKvCache_swapOutThenIn_bringsTheRowsBackIntoAnotherBlockInEveryLayer(TensorElementType elementType)
-    {
-        using var memory = new HostKvMemory();
-        using var cache = new PagedKvCache(memory, numLayers: 2, numBlocks: 3, blockSize: 4, numKvHeads: 2, headSize: 3, elementType, numSwapBlocks: 2);
-        var tensors = Enumerable.Range(0, 2).SelectMany(l => new[] { cache.Keys(l), cache.Values(l) }).ToList();
-        for (var t = 0; t < tensors.Count; t++)
-        {
-            var data = Bytes(tensors[t]);
-            for (var i = 0; i < data.Length; i++) data[i] = (byte)(29 * t + i + 1);
-        }
-        var before = tensors.Select(t => Bytes(t).ToArray()).ToList();
-        var rowBytes = (int)cache.BlockLayerBytes / 4;
-
-        cache.SwapOut(block: 1, hostBlock: 1, numRows: 3);
-        foreach (var tensor in tensors) Bytes(tensor).Clear(); // another request writes over the device blocks
-        cache.SwapIn(hostBlock: 1, block: 2, numRows: 3);
-
-        for (var t = 0; t < tensors.Count; t++)
-        {
-            var after = Bytes(tensors[t]);
-            for (var i = 0; i < after.Length; i++)
-            {
-                var (block, row) = (i / (4 * rowBytes), i / rowBytes % 4);
-                var expected = block == 2 && row < 3 ? before[t][i - 4 * rowBytes] : (byte)0;
-                Assert.Equal(expected, after[i]);
-            }
-        }
-        Assert.Throws<ArgumentOutOfRangeException>(() => cache.SwapOut(block: 0, hostBlock: 2, numRows: 1));
-        Assert.Throws<ArgumentOutOfRangeException>(() => cache.SwapIn(hostBlock: 0, block: 0, numRows: 5));
-    }
-
-    private static Span<byte> Bytes(OrtValue tensor) =>
-        tensor.GetTensorTypeAndShape().ElementDataType == TensorElementType.Int8
-            ? System.Runtime.InteropServices.MemoryMarshal.AsBytes(tensor.GetTensorMutableDataAsSpan<sbyte>())
-            : System.Runtime.InteropServices.MemoryMarshal.AsBytes(tensor.GetTensorMutableDataAsSpan<float>());
-
-    private static Dictionary<string, GenerationResult> Run(InferenceEngine engine, IReadOnlyList<GenerationRequest> requests)
-    {
-        foreach (var request in requests)
-        {
-            engine.Submit(request);
-        }
-        var results = new Dictionary<string, GenerationResult>();
-        for (var step = 0; engine.HasWork; step++)
-        {
-            Assert.True(step < 10_000, "the run ends");
-            foreach (var result in engine.Step())
-            {
-                results[result.Id] = result;
-            }
-        }
-        return results;
     }
 }

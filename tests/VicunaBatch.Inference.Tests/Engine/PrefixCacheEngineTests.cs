@@ -94,12 +94,7 @@ public sealed class PrefixCacheEngineTests
     public void Generate_manyRequestsOfThreeTemplatesInATightPool_preemptEvictAndStillMatchAndEveryBlockComesBack()
     {
         var requests = ThreeTemplates();
-        var options = new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 12, Admission = AdmissionOrder.Arrival, KvAdmission = KvAdmission.OnDemand };
-        var runner = new FakePagedRunner(numBlocks: 12, blockSize: 4, maxBatchSize: 4, maxLength: 32);
-        var tables = runner.NewBlockTables(prefixCache: true);
-        var engine = new InferenceEngine(runner, tables, options, Vocabulary);
-
-        var results = EngineRuns.RunTogether(engine, requests);
+        var (results, engine, tables) = RunInTightPool(requests, KvAdmission.OnDemand);
 
         Assert.All(requests, request => Assert.Equal(FakePagedRunner.Expected(request), results[request.Id].OutputIds));
         var statistics = engine.Statistics;
@@ -116,12 +111,7 @@ public sealed class PrefixCacheEngineTests
     {
         // the requests and pool of the test above, admitted by the blocks each needs to its end beside the running ones
         var requests = ThreeTemplates();
-        var options = new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 12, Admission = AdmissionOrder.Arrival, KvAdmission = KvAdmission.Reserve };
-        var runner = new FakePagedRunner(numBlocks: 12, blockSize: 4, maxBatchSize: 4, maxLength: 32);
-        var tables = runner.NewBlockTables(prefixCache: true);
-        var engine = new InferenceEngine(runner, tables, options, Vocabulary);
-
-        var results = EngineRuns.RunTogether(engine, requests);
+        var (results, engine, tables) = RunInTightPool(requests, KvAdmission.Reserve);
 
         Assert.All(requests, request => Assert.Equal(FakePagedRunner.Expected(request), results[request.Id].OutputIds));
         var statistics = engine.Statistics;
@@ -130,6 +120,17 @@ public sealed class PrefixCacheEngineTests
         Assert.Equal(requests.Sum(r => r.PromptIds.Count), statistics.NumPrefillTokens + statistics.NumCachedPromptTokens);
         Assert.Equal((0, 12), (engine.KvUsage.NumInUse, tables.NumFreeBlocks));
         Assert.All(Enumerable.Range(0, 12), block => Assert.Equal(0, tables.HoldersOf(block)));
+    }
+
+    /// <summary>The requests over 12 blocks of 4 with the prefix cache, 4 at once, 12 tokens a step.</summary>
+    private static (Dictionary<string, GenerationResult> Results, InferenceEngine Engine, BlockTables Tables) RunInTightPool(
+        List<GenerationRequest> requests, KvAdmission kvAdmission)
+    {
+        var options = new EngineOptions { MaxBatchSize = 4, MaxScheduledTokens = 12, Admission = AdmissionOrder.Arrival, KvAdmission = kvAdmission };
+        var runner = new FakePagedRunner(numBlocks: 12, blockSize: 4, maxBatchSize: 4, maxLength: 32);
+        var tables = runner.NewBlockTables(prefixCache: true);
+        var engine = new InferenceEngine(runner, tables, options, Vocabulary);
+        return (EngineRuns.RunTogether(engine, requests), engine, tables);
     }
 
     /// <summary>40 requests of one of three templates (9, 6 and 12 tokens) and a tail of their own, 3 to 9 tokens out.</summary>
