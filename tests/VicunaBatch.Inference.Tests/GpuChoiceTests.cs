@@ -88,26 +88,13 @@ public sealed class GpuChoiceTests
     }
 
     /// <summary>A folder's files that count their disposals.</summary>
-    private sealed class CountingFiles(PackageFiles files) : PackageFiles
+    private sealed class CountingFiles(PackageFiles files) : ForwardingPackageFiles(files)
     {
         public int NumDisposed;
-
-        public override string Location => files.Location;
-
-        public override bool Contains(string name) => files.Contains(name);
-
-        public override byte[] ReadAllBytes(string name) => files.ReadAllBytes(name);
-
-        public override string? PathOf(string name) => files.PathOf(name);
-
-        public override IReadOnlyDictionary<string, PackageFileBuffer> Buffers => files.Buffers;
-
-        public override IReadOnlyList<(string Name, long NumBytes)> Sizes() => files.Sizes();
 
         public override void Dispose()
         {
             Interlocked.Increment(ref NumDisposed);
-            files.Dispose();
             base.Dispose();
         }
     }

@@ -57,26 +57,14 @@ public abstract class PackageFiles : IDisposable
 
     public virtual void Dispose() => GC.SuppressFinalize(this);
 
-    private sealed class SharedFiles(PackageFiles files, StrongBox<int> owners) : PackageFiles
+    private sealed class SharedFiles(PackageFiles files, StrongBox<int> owners) : ForwardingPackageFiles(files)
     {
         private int _disposed;
 
-        public override string Location => files.Location;
-
-        public override bool Contains(string name) => files.Contains(name);
-
-        public override byte[] ReadAllBytes(string name) => files.ReadAllBytes(name);
-
-        public override string? PathOf(string name) => files.PathOf(name);
-
-        public override IReadOnlyDictionary<string, PackageFileBuffer> Buffers => files.Buffers;
-
-        public override IReadOnlyList<(string Name, long NumBytes)> Sizes() => files.Sizes();
-
         public override void Dispose()
         {
-            if (Interlocked.Exchange(ref _disposed, 1) == 0 && Interlocked.Decrement(ref owners.Value) == 0) files.Dispose();
-            base.Dispose();
+            if (Interlocked.Exchange(ref _disposed, 1) == 0 && Interlocked.Decrement(ref owners.Value) == 0) Inner.Dispose();
+            GC.SuppressFinalize(this);
         }
     }
 
@@ -117,5 +105,30 @@ public abstract class PackageFiles : IDisposable
             foreach (var buffer in files.Values) buffer.Dispose();
             base.Dispose();
         }
+    }
+}
+
+/// <summary>Files that are another <see cref="PackageFiles"/>'s, for a view that changes only what disposing does.</summary>
+public abstract class ForwardingPackageFiles(PackageFiles inner) : PackageFiles
+{
+    protected PackageFiles Inner { get; } = inner;
+
+    public override string Location => Inner.Location;
+
+    public override bool Contains(string name) => Inner.Contains(name);
+
+    public override byte[] ReadAllBytes(string name) => Inner.ReadAllBytes(name);
+
+    public override string? PathOf(string name) => Inner.PathOf(name);
+
+    public override IReadOnlyDictionary<string, PackageFileBuffer> Buffers => Inner.Buffers;
+
+    public override IReadOnlyList<(string Name, long NumBytes)> Sizes() => Inner.Sizes();
+
+    /// <summary>Disposes the files forwarded to.</summary>
+    public override void Dispose()
+    {
+        Inner.Dispose();
+        base.Dispose();
     }
 }
