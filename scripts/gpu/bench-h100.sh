@@ -37,7 +37,8 @@
 #                                             tokens and logits with --cuda-graphs on against off; 8 requests on 8 slots,
 #                                             16 tokens a step: decode calls of 1 to 8 rows),
 #                                             peaks (or bandwidth: the card's copy bandwidth and float16 matmul rate,
-#                                             scripts/gpu/device-peaks.py, and the 13B package's weight-read floor; every
+#                                             scripts/gpu/device-peaks.py, and the 13B package's weight-read floor and
+#                                             what cuBLAS takes for its step's weight products at 1-256 rows; every
 #                                             bench step after it prints its roofline fractions against them),
 #                                             640paged8:BLOCKSIZE (as 640paged:…, the KV blocks int8: export.py --kv-cache int8),
 #                                             kv8-check (tiny fp16, variant B: int8 KV blocks, scales by kv_scales.py, against
