@@ -27,9 +27,7 @@
 #                                             block 256 flash, block 16 fallback with preemption by recompute and by swap
 #                                             to host memory, chunked mixed steps),
 #                                             640paged:BLOCKSIZE / w64paged:BLOCKSIZE (Vicuna-13B fp16 as variant B, e.g. 128 or
-#                                             256: workload-640, or the first 64 of workload-160; KV blocks fitted to memory;
-#                                             every such step takes an optional :SLOTS, the batch's rows, default 256: e.g.
-#                                             640paged8:256:512 on an H200 (567 float16 blocks of 256 there, twice as many int8 ones)),
+#                                             256: workload-640, or the first 64 of workload-160; KV blocks fitted to memory),
 #                                             sample-check (variants A and B, tiny fp16, temperature $SAMPLE_T (0.8) top-p 0.9 seeded:
 #                                             tokens drawn by sampler.onnx on the device against the host sampler's),
 #                                             640s-SITE:SLOTS:MAXLEN, 640pageds-SITE:BLOCKSIZE (workload-640 as 640:… or
@@ -315,8 +313,7 @@ for i in range(16): print(json.dumps({"custom_id": f"doc-{i}", "prompt": text[i 
         | tee "$OUT/kv8-check.txt" | tail -1 | tee -a "$OUT/summary.txt"
       rm -f "$OUT"/kv8-*.jsonl ;;
     640paged:* | 640paged8:* | 640pagedod:* | 640pagedod0:* | w64paged:* | 640pageds-*:* | prefill:*)
-      IFS=: read -r work bs slots <<<"$step"
-      slots=${slots:-256}
+      IFS=: read -r work bs <<<"$step"
       # the variant-A export's weights, hard-linked: 26 GB once on a 64 GiB disk
       export_model v13 vicuna-13b /tmp/v13 300 &&
         export_model "v13p$bs" vicuna-13b "/tmp/v13p$bs" 120 --attention paged --block-size "$bs" --link-weights /tmp/v13 || continue
@@ -343,7 +340,7 @@ for i in range(256): print(json.dumps({"custom_id": f"doc-{i}", "prompt": "Summa
         640pageds-*) args=(--workload $W/workload-640.jsonl --temperature 0.8 --top-p 0.9 --sampling "${work#640pageds-}") ;;
       esac
       maxlen=1152; [[ $work == prefill ]] && maxlen=2048
-      bench "$work-b$bs$([[ $slots != 256 ]] && echo "-s$slots")" 300 --model "$model" "${args[@]}" --max-batch-size "$slots" --max-scheduled-tokens 2048 \
+      bench "$work-b$bs" 300 --model "$model" "${args[@]}" --max-batch-size 256 --max-scheduled-tokens 2048 \
         --max-sequence-length $maxlen ;;
     run640paged:*:* | run640:*:*)
       # the whole local job (vicuna-batch run: validation, SQLite queue, shard pump, checkpoints, finalizer) on workload-640,
