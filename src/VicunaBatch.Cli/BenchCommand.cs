@@ -50,6 +50,17 @@ internal static class BenchCommand
         {
             Description = "The device's measured matmul rate in TFLOP/s at the model's precision: the steps with prompt chunks are then given as a fraction of it.",
         };
+        foreach (var (peak, unit) in new[] { (copyBandwidth, "GB/s"), (matmulRate, "TFLOP/s") })
+        {
+            peak.Validators.Add(result =>
+            {
+                var value = result.GetValueOrDefault<double>();
+                if (!double.IsFinite(value) || value <= 0)
+                {
+                    result.AddError($"{peak.Name} {value.ToString(CultureInfo.InvariantCulture)}: must be the device's measured rate in {unit}, a number > 0");
+                }
+            });
+        }
         var command = new Command("bench", "Measure throughput and latency of the engine on a workload.")
         {
             workload, sequential, limit, respectEos, json, temperature, topP, topLogprobs, choices, separateChoices, copyBandwidth, matmulRate,
@@ -276,13 +287,13 @@ internal static class BenchCommand
             if (Peaks.CopyBandwidthGBps > 0 && Statistics.NumDecodeOnlySteps > 0)
             {
                 var fraction = Statistics.DecodeBytesPerSecond / 1e9 / Peaks.CopyBandwidthGBps;
-                decode += $" = {fraction.ToString("P1", inv)} of {Peaks.CopyBandwidthGBps.ToString("F0", inv)} GB/s (step / floor {(1 / fraction).ToString("F2", inv)})";
+                decode += $" = {fraction.ToString("P1", inv)} of {Peaks.CopyBandwidthGBps.ToString("0.###", inv)} GB/s (step / floor {(1 / fraction).ToString("F2", inv)})";
             }
             yield return decode;
             var prefill = $"prefill rate          {Statistics.NumPrefillSteps} steps with prompt chunks: {(Statistics.PrefillFlopsPerSecond / 1e12).ToString("F3", inv)} TFLOP/s by the FLOP count";
             if (Peaks.MatmulTflops > 0 && Statistics.NumPrefillSteps > 0)
             {
-                prefill += $" = {(Statistics.PrefillFlopsPerSecond / 1e12 / Peaks.MatmulTflops).ToString("P1", inv)} of {Peaks.MatmulTflops.ToString("F0", inv)} TFLOP/s";
+                prefill += $" = {(Statistics.PrefillFlopsPerSecond / 1e12 / Peaks.MatmulTflops).ToString("P1", inv)} of {Peaks.MatmulTflops.ToString("0.###", inv)} TFLOP/s";
             }
             yield return prefill;
         }

@@ -110,6 +110,41 @@ public sealed class BenchCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Bench_devicePeaks_giveTheDecodeAndPrefillStepsAsFractionsOfThem()
+    {
+        var workload = Write(string.Join('\n', Enumerable.Range(1, 6).Select(i => $$"""{"custom_id": "r{{i}}", "prompt": "line {{i}} of a workload", "max_tokens": 12}""")));
+        string[] args = ["bench", "--workload", workload, "--copy-bandwidth", "40", "--matmul-tflops", "0.2"];
+
+        var json = await CliProcess.RunAsync(_dir, Timeout, [.. args, "--json"]);
+        var table = await CliProcess.RunAsync(_dir, Timeout, args);
+
+        Assert.True(json.ExitCode == 0, json.Stderr);
+        Assert.True(table.ExitCode == 0, table.Stderr);
+        var report = JsonDocument.Parse(json.Stdout).RootElement;
+        var decodeSteps = report.GetProperty("decode_only_steps").GetInt32();
+        Assert.True(decodeSteps > 0, json.Stdout);
+        // the byte model's mean step over its mean time is the rate; the fraction is that rate over the given bandwidth
+        var gbPerS = report.GetProperty("decode_step_bytes_mean").GetDouble() / report.GetProperty("decode_step_ms_mean").GetDouble() / 1e6;
+        Assert.Equal(gbPerS, report.GetProperty("decode_gb_per_s").GetDouble(), tolerance: 0.01 * gbPerS + 0.1);
+        Assert.Equal(report.GetProperty("decode_gb_per_s").GetDouble() / 40, report.GetProperty("decode_roofline_fraction").GetDouble(), tolerance: 0.01);
+        Assert.Equal(report.GetProperty("prefill_tflops").GetDouble() / 0.2, report.GetProperty("prefill_matmul_fraction").GetDouble(), tolerance: 0.05);
+        Assert.True(report.GetProperty("decode_step_bytes_mean").GetDouble() > report.GetProperty("weight_bytes").GetDouble(), json.Stdout); // and the KV
+        Assert.Matches(@"decode roofline +\d+ decode-only steps, .* = \d+\.\d % of 40 GB/s \(step / floor \d+\.\d\d\)", table.Stdout);
+        Assert.Matches(@"prefill rate +\d+ steps with prompt chunks: .* = \d+\.\d % of 0\.2 TFLOP/s", table.Stdout);
+    }
+
+    [Theory]
+    [InlineData("--copy-bandwidth", "0", "GB/s")]
+    [InlineData("--matmul-tflops", "-5", "TFLOP/s")]
+    public async Task Bench_devicePeakNotPositive_isAUsageError(string option, string value, string unit)
+    {
+        var (exitCode, _, stderr) = await CliProcess.RunAsync(_dir, Timeout, "bench", "--workload", Write(""), option, value);
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains($"{option} {value}: must be the device's measured rate in {unit}, a number > 0", stderr);
+    }
+
+    [Fact]
     public async Task Bench_unknownPrefixCache_isAUsageError()
     {
         var (exitCode, _, stderr) = await CliProcess.RunAsync(_dir, Timeout, "bench", "--workload", Write(""), "--prefix-cache", "maybe");
