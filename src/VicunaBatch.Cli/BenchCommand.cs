@@ -210,6 +210,12 @@ internal static class BenchCommand
 
         public long OutputTokens => Results.Sum(r => (long)r.CompletionTokens);
 
+        /// <summary>The requests' prompt tokens, each prompt once (a request's n choices share it; --separate-choices are requests of their own).</summary>
+        public long PromptTokens => Results.Where(r => r.Choice == 0).Sum(r => (long)r.PromptTokens);
+
+        /// <summary>Prefill tokens computed per prompt token: above 1 where preemption recomputed prompts, below where the prefix cache or a fork gave them.</summary>
+        public double PrefillPerPromptToken => PromptTokens == 0 ? 0 : Statistics.NumPrefillTokens / (double)PromptTokens;
+
         public double OutputTokensPerSecond => OutputTokens / Elapsed.TotalSeconds;
 
         public double RequestsPerSecond => Results.Count / Elapsed.TotalSeconds;
@@ -311,7 +317,9 @@ internal static class BenchCommand
             ["ttft_p50_ms"] = Math.Round(TtftPercentileMs(50), 1),
             ["ttft_p99_ms"] = Math.Round(TtftPercentileMs(99), 1),
             ["steps"] = Statistics.NumSteps,
+            ["prompt_tokens"] = PromptTokens,
             ["prefill_tokens"] = Statistics.NumPrefillTokens,
+            ["prefill_per_prompt_token"] = Math.Round(PrefillPerPromptToken, 4),
             ["decode_tokens"] = Statistics.NumDecodeTokens,
             ["mean_step_ms"] = Math.Round(MeanStepMs, 2),
             ["logit_rows_read"] = Statistics.NumLogitRowsRead,
@@ -333,6 +341,7 @@ internal static class BenchCommand
                 $"mean batch occupancy  {Statistics.MeanBatchOccupancy.ToString("P1", CultureInfo.InvariantCulture)} of {NumSlots} KV slots",
                 $"TTFT p50 / p99        {TtftPercentileMs(50).ToString("F1", CultureInfo.InvariantCulture)} / {TtftPercentileMs(99).ToString("F1", CultureInfo.InvariantCulture)} ms",
                 $"engine steps          {Statistics.NumSteps} ({Statistics.NumPrefillTokens} prefill + {Statistics.NumDecodeTokens} decode tokens)",
+                $"prompt tokens         {PromptTokens} ({PrefillPerPromptToken.ToString("F3", CultureInfo.InvariantCulture)} prefill tokens computed per prompt token)",
                 $"mean step time        {MeanStepMs.ToString("F2", CultureInfo.InvariantCulture)} ms",
                 $"logits rows to host   {Statistics.NumLogitRowsRead} ({LogitRowsPerStep.ToString("F2", CultureInfo.InvariantCulture)} per step)",
             ];

@@ -90,6 +90,10 @@ public sealed class BenchCommandTests : IDisposable
         Assert.Equal(9, Figure(sharedReport, "forked_choices"));
         Assert.False(separateReport.RootElement.TryGetProperty("forked_choices", out _));
         Assert.Equal(4 * Figure(sharedReport, "prefill_tokens"), Figure(separateReport, "prefill_tokens"));
+        // each prompt counted once where the choices share it, once a choice where they are requests of their own; computed once each
+        Assert.Equal(Figure(sharedReport, "prefill_tokens"), Figure(sharedReport, "prompt_tokens"));
+        Assert.Equal(Figure(separateReport, "prefill_tokens"), Figure(separateReport, "prompt_tokens"));
+        Assert.Equal(1.0, sharedReport.RootElement.GetProperty("prefill_per_prompt_token").GetDouble());
     }
 
     [Fact]
