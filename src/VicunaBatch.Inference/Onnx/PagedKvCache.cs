@@ -78,22 +78,19 @@ internal sealed class PagedKvCache : IDisposable
     public int NumSwapBlocks { get; }
 
     /// <summary>Copies rows [0, <paramref name="numRows"/>) of block <paramref name="block"/> into host block <paramref name="hostBlock"/>, every layer's keys and values.</summary>
-    public void SwapOut(int block, int hostBlock, int numRows)
-    {
-        var bytes = SwapBytes(block, hostBlock, numRows);
-        for (var i = 0; i < _swap.Length; i++)
-        {
-            _memory.CopyToHost(_swap[i].At(BlockLayerBytes * hostBlock), _allocations[i].At(BlockLayerBytes * block), bytes);
-        }
-    }
+    public void SwapOut(int block, int hostBlock, int numRows) => CopySwapped(block, hostBlock, numRows, toHost: true);
 
     /// <summary>Copies rows [0, <paramref name="numRows"/>) of host block <paramref name="hostBlock"/> into block <paramref name="block"/>, every layer's keys and values.</summary>
-    public void SwapIn(int hostBlock, int block, int numRows)
+    public void SwapIn(int hostBlock, int block, int numRows) => CopySwapped(block, hostBlock, numRows, toHost: false);
+
+    private void CopySwapped(int block, int hostBlock, int numRows, bool toHost)
     {
         var bytes = SwapBytes(block, hostBlock, numRows);
         for (var i = 0; i < _swap.Length; i++)
         {
-            _memory.CopyFromHost(_allocations[i].At(BlockLayerBytes * block), _swap[i].At(BlockLayerBytes * hostBlock), bytes);
+            var (kv, host) = (_allocations[i].At(BlockLayerBytes * block), _swap[i].At(BlockLayerBytes * hostBlock));
+            if (toHost) _memory.CopyToHost(host, kv, bytes);
+            else _memory.CopyFromHost(kv, host, bytes);
         }
     }
 

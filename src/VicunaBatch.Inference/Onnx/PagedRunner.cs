@@ -83,7 +83,7 @@ internal sealed class PagedRunner : IStepRunner
             var asked = numKvBlocks > 0 ? numKvBlocks : config.DynamicBatching.NumBlocks;
             var blockBytes = PagedKvCache.BlockBytes(decoder.NumHiddenLayers, blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType);
             numKvBlocks = _kvMemory.FitBlocks(blockBytes, asked > 0 ? Math.Min(asked, maxBlocks) : maxBlocks);
-            var numSwapBlocks = (int)Math.Min(Math.Min(swapSpaceBytes / blockBytes, maxBlocks), int.MaxValue);
+            var numSwapBlocks = (int)Math.Min(swapSpaceBytes / blockBytes, maxBlocks);
             _kv = owned.Own(new PagedKvCache(_kvMemory, decoder.NumHiddenLayers, numKvBlocks, blockSize, decoder.NumKeyValueHeads, decoder.HeadSize, kvType,
                 numSwapBlocks));
         }

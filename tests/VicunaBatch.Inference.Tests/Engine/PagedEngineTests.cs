@@ -300,7 +300,6 @@ public sealed class PagedEngineTests
         return [.. results.OrderBy(r => r.Choice)];
     }
 
-    /// <summary>5 requests of 4 to 8 prompt tokens and 12 to 8 out: 16 tokens each, 4 blocks of 4.</summary>
     /// <summary>5 requests of 4 to 8 prompt tokens and 12 to 8 out: far more than a pool of 6 blocks of 4 holds at once.</summary>
     internal static List<GenerationRequest> FiveRequests() =>
         [.. Enumerable.Range(0, 5).Select(i => new GenerationRequest($"r{i}", Enumerable.Range(3 + i, 4 + i).ToArray(), MaxTokens: 12 - i, IgnoreEos: true))];
